@@ -1,0 +1,254 @@
+"""Project lifecycle activities: register, hand off, complete, close out."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio import activity
+
+from activities.base import SYSTEM_ACTOR, DatabaseActivities
+from activities.documents import render, store_document
+from domain.project import ProjectStatus
+from domain.proposal import Proposal
+from domain.trl import NASA_TRL
+from storage.audit import audit
+from storage.models import (
+    Gate,
+    GateDecision,
+    Handoff,
+    Ministry,
+    Project,
+    Reservation,
+    ReviewTask,
+    Stage,
+    Tranche,
+    utcnow,
+)
+
+HANDOFF_TEMPLATE = "handoff_package.v1.html.j2"
+CLOSEOUT_TEMPLATE = "closeout.v1.html.j2"
+
+
+def handoff_id(project_id: str, ministry: str) -> str:
+    return f"{project_id}-h-{ministry}"
+
+
+class RegisterProjectInput(BaseModel):
+    programme_code: str
+    workflow_id: str
+    proposal: Proposal
+
+
+class StartHandoffsInput(BaseModel):
+    project_id: str
+    trl: int
+
+
+class StartHandoffsResult(BaseModel):
+    handoff_ids: dict[str, str]
+
+
+class AcceptHandoffInput(BaseModel):
+    project_id: str
+    ministry: str
+    accepted_by: str
+    note: str
+
+
+class CompleteProjectInput(BaseModel):
+    project_id: str
+    trl: int
+
+
+class CloseOutInput(BaseModel):
+    project_id: str
+    reason: str
+    trl: int
+    stage_no: int
+
+
+class CloseOutResult(BaseModel):
+    document_id: str
+    tasks_cancelled: int
+    handoffs_cancelled: int
+
+
+async def _money(session: AsyncSession, project_id: str) -> tuple[int, int]:
+    """(paid, released) for the project, from its tranches and reservations."""
+    paid = await session.scalar(select(func.coalesce(func.sum(Tranche.amount), 0)).where(Tranche.project_id == project_id))
+    released = await session.scalar(
+        select(func.coalesce(func.sum(Reservation.released), 0)).where(Reservation.project_id == project_id)
+    )
+    return int(paid or 0), int(released or 0)
+
+
+class ProjectActivities(DatabaseActivities):
+    def __init__(self, sessionmaker, programme_code: str) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(sessionmaker)
+        self.programme_code = programme_code
+
+    @activity.defn
+    async def register_project(self, input: RegisterProjectInput) -> None:
+        proposal = input.proposal
+        assert proposal.project_id is not None
+
+        async def work(session: AsyncSession) -> None:
+            if await session.get(Project, proposal.project_id) is not None:
+                return
+            session.add(
+                Project(
+                    id=proposal.project_id,
+                    programme_code=input.programme_code,
+                    workflow_id=input.workflow_id,
+                    title=proposal.title,
+                    organisation=proposal.organisation,
+                    programme_manager=proposal.programme_manager,
+                    funding_ministry=proposal.funding_ministry.value,
+                    research_vision=proposal.research_vision,
+                    classification=proposal.classification.value,
+                    start_trl=proposal.start_trl,
+                    target_trl=proposal.target_trl,
+                    current_trl=proposal.start_trl,
+                    stage_no=1,
+                    status=ProjectStatus.ACTIVE.value,
+                    total_budget=proposal.total_budget,
+                    reviewers=list(proposal.reviewers),
+                    public_use_ministries=list(proposal.public_use_ministries),
+                )
+            )
+            await session.flush()
+            for no, stage in enumerate(proposal.stage_plan, start=1):
+                session.add(
+                    Stage(
+                        project_id=proposal.project_id,
+                        stage_no=no,
+                        name=stage.name,
+                        trl_in=stage.trl_in,
+                        trl_out=stage.trl_out,
+                        duration_days=stage.duration_days,
+                        budget=stage.budget,
+                        status="planned",
+                    )
+                )
+            audit(session, proposal.programme_manager, "project_registered", f"project:{proposal.project_id}")
+
+        await self.transact(work)
+
+    @activity.defn
+    async def start_handoffs(self, input: StartHandoffsInput) -> StartHandoffsResult:
+        async def work(session: AsyncSession) -> StartHandoffsResult:
+            project = await session.get(Project, input.project_id)
+            assert project is not None, f"project {input.project_id} is not registered"
+            stages = (await session.scalars(select(Stage).where(Stage.project_id == project.id).order_by(Stage.stage_no))).all()
+            decisions = (
+                await session.scalars(
+                    select(GateDecision).where(GateDecision.project_id == project.id).order_by(GateDecision.gate_no)
+                )
+            ).all()
+            paid, _ = await _money(session, project.id)
+            ids: dict[str, str] = {}
+            for code in project.public_use_ministries:
+                ministry = await session.get(Ministry, code)
+                hid = handoff_id(project.id, code)
+                ids[code] = hid
+                if await session.get(Handoff, hid) is not None:
+                    continue
+                content = render(
+                    HANDOFF_TEMPLATE,
+                    project=project,
+                    ministry=ministry,
+                    stages=stages,
+                    decisions=decisions,
+                    trl=input.trl,
+                    trl_text=NASA_TRL[input.trl],
+                    paid=paid,
+                )
+                doc = await store_document(session, f"{hid}-package", project.id, "handoff_package", HANDOFF_TEMPLATE, content)
+                session.add(Handoff(id=hid, project_id=project.id, ministry=code, status="pending", document_id=doc.id))
+            project.status = ProjectStatus.HANDOFF.value
+            audit(session, SYSTEM_ACTOR, "handoffs_started", f"project:{project.id}", ministries=list(ids))
+            return StartHandoffsResult(handoff_ids=ids)
+
+        return await self.transact(work)
+
+    @activity.defn
+    async def accept_handoff(self, input: AcceptHandoffInput) -> str:
+        async def work(session: AsyncSession) -> str:
+            handoff = await session.get(Handoff, handoff_id(input.project_id, input.ministry))
+            assert handoff is not None, "hand-off record missing"
+            if handoff.status == "pending":
+                handoff.status = "accepted"
+                handoff.accepted_by = input.accepted_by
+                handoff.note = input.note
+                handoff.resolved_at = utcnow()
+                audit(session, input.accepted_by, "handoff_accepted", f"handoff:{handoff.id}")
+            return handoff.id
+
+        return await self.transact(work)
+
+    @activity.defn
+    async def complete_project(self, input: CompleteProjectInput) -> None:
+        async def work(session: AsyncSession) -> None:
+            project = await session.get(Project, input.project_id)
+            assert project is not None
+            if project.status != ProjectStatus.COMPLETED.value:
+                project.status = ProjectStatus.COMPLETED.value
+                project.current_trl = input.trl
+                audit(session, SYSTEM_ACTOR, "project_completed", f"project:{project.id}", trl=input.trl)
+
+        await self.transact(work)
+
+    @activity.defn
+    async def close_out(self, input: CloseOutInput) -> CloseOutResult:
+        """The end of a stopped project: nothing left open, a close-out report rendered, status set.
+
+        Money is released by its own activity first, so the report states final figures.
+        """
+
+        async def work(session: AsyncSession) -> CloseOutResult:
+            project = await session.get(Project, input.project_id)
+            assert project is not None
+            now = utcnow()
+            tasks = (
+                await session.scalars(
+                    select(ReviewTask).where(ReviewTask.project_id == project.id, ReviewTask.status == "open")
+                )
+            ).all()
+            for task in tasks:
+                task.status = "cancelled"
+                task.closed_at = now
+            for gate in (await session.scalars(select(Gate).where(Gate.project_id == project.id, Gate.status == "open"))).all():
+                gate.status = "cancelled"
+            handoffs = (
+                await session.scalars(select(Handoff).where(Handoff.project_id == project.id, Handoff.status == "pending"))
+            ).all()
+            for h in handoffs:
+                h.status = "cancelled"
+                h.resolved_at = now
+            for stage in (
+                await session.scalars(select(Stage).where(Stage.project_id == project.id, Stage.status == "active"))
+            ).all():
+                stage.status = "stopped"
+            stages = (await session.scalars(select(Stage).where(Stage.project_id == project.id).order_by(Stage.stage_no))).all()
+            paid, released = await _money(session, project.id)
+            content = render(
+                CLOSEOUT_TEMPLATE,
+                project=project,
+                stages=stages,
+                reason=input.reason,
+                trl=input.trl,
+                trl_text=NASA_TRL[input.trl],
+                paid=paid,
+                released=released,
+                stopped_in_stage=input.stage_no,
+            )
+            doc = await store_document(session, f"{project.id}-closeout", project.id, "closeout", CLOSEOUT_TEMPLATE, content)
+            if project.status != ProjectStatus.TERMINATED.value:
+                project.status = ProjectStatus.TERMINATED.value
+                project.stop_reason = input.reason
+                project.current_trl = input.trl
+                audit(session, SYSTEM_ACTOR, "project_closed_out", f"project:{project.id}", reason=input.reason)
+            return CloseOutResult(document_id=doc.id, tasks_cancelled=len(tasks), handoffs_cancelled=len(handoffs))
+
+        return await self.transact(work)

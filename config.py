@@ -1,0 +1,56 @@
+"""All of trlgate's settings, read once from the environment (prefix ``TRLGATE_``)."""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TRLGATE_", env_file=".env", extra="ignore")
+
+    data_dir: Path = REPO_ROOT / "data"
+    # Empty means "SQLite file in data_dir"; PostgreSQL is one URL away:
+    # postgresql+asyncpg://user:pass@host:5432/trlgate
+    database_url: str = ""
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = "default"
+    task_queue: str = "trlgate"
+    temporal_ui_port: int = 8233
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    # Empty means "a random secret kept in data_dir/jwt-secret" so a dev stack is never
+    # shipped with a guessable key.
+    jwt_secret: str = ""
+    jwt_ttl_minutes: int = 60 * 8
+    # How many real seconds one simulated day of a project lasts. Production: 86400.
+    # The dev stack shortens it so a ten-year demo moves; 0 turns stage timers off.
+    seconds_per_day: float = Field(default=86400.0, ge=0)
+    demo_password: str = "trlgate-demo"
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.data_dir / 'trlgate.db'}"
+
+    def resolved_jwt_secret(self) -> str:
+        if self.jwt_secret:
+            return self.jwt_secret
+        path = self.data_dir / "jwt-secret"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

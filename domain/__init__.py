@@ -1,0 +1,1 @@
+"""Domain models shared by workflows, activities, the API and the CLI (pure, sandbox-safe)."""

@@ -1,0 +1,162 @@
+"""Inputs, results and carried state of the project workflow (all pydantic, all sandbox-safe)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, Field, StrictInt
+
+from domain.proposal import Proposal
+
+
+class ProjectStatus(StrEnum):
+    ACTIVE = "active"
+    HANDOFF = "handoff"
+    COMPLETED = "completed"
+    TERMINATED = "terminated"
+
+
+class Phase(StrEnum):
+    REGISTERING = "registering"
+    STAGE = "stage"
+    GATE = "gate"
+    HANDOFF = "handoff"
+    CLOSING = "closing"
+    DONE = "done"
+
+
+class Decision(StrEnum):
+    GO = "go"
+    CONDITIONAL_GO = "conditional_go"
+    HOLD = "hold"
+    RECYCLE = "recycle"
+    KILL = "kill"
+
+
+# The decisions the engine carries out today; the others are refused with a clear message.
+SUPPORTED_DECISIONS = frozenset({Decision.GO, Decision.KILL})
+
+
+class ReviewSubmission(BaseModel):
+    gate_no: Annotated[StrictInt, Field(ge=1)]
+    reviewer: str
+    must_meet: dict[str, bool] = Field(description="Each must-meet criterion: met (true) or not.")
+    scores: dict[str, StrictInt] = Field(description="Each should-meet criterion scored 1..5.")
+    comment: Annotated[str, Field(max_length=5000)] = ""
+
+
+class Recommendation(BaseModel):
+    decision: Decision
+    weighted_score: float
+    failed_must_meet: list[str]
+    reviews: int
+
+
+class ReviewResult(BaseModel):
+    task_id: str
+    gate_no: int
+    reviews_received: int
+    reviews_expected: int
+    recommendation: Recommendation | None = None
+
+
+class DecisionInput(BaseModel):
+    gate_no: Annotated[StrictInt, Field(ge=1)]
+    decision: Decision
+    decided_by: str
+    justification: Annotated[str, Field(max_length=5000)] = ""
+
+
+class DecisionResult(BaseModel):
+    gate_no: int
+    decision: Decision
+    status: ProjectStatus
+    trl: int
+    next_stage: str | None
+
+
+class TerminateInput(BaseModel):
+    requested_by: str
+    reason: Annotated[str, Field(min_length=3, max_length=2000)]
+
+
+class StopResult(BaseModel):
+    status: ProjectStatus
+    reason: str
+    released: int = Field(description="Yen released back to the fund by the stop.")
+    closeout_document_id: str
+
+
+class HandoffAcceptInput(BaseModel):
+    ministry: str
+    accepted_by: str
+    note: Annotated[str, Field(max_length=2000)] = ""
+
+
+class HandoffResult(BaseModel):
+    ministry: str
+    handoff_id: str
+    pending: list[str]
+    status: ProjectStatus
+
+
+class GateState(BaseModel):
+    gate_no: int
+    opened_at: datetime
+    reviews: dict[str, ReviewSubmission] = Field(default_factory=dict)
+    recommendation: Recommendation | None = None
+    decision: Decision | None = None
+
+
+class ProjectState(BaseModel):
+    """Everything the workflow must carry across continue-as-new."""
+
+    status: ProjectStatus = ProjectStatus.ACTIVE
+    phase: Phase = Phase.REGISTERING
+    stage_index: int = 0
+    trl: int
+    stage_started_at: datetime | None = None
+    tranches_paid: list[int] = Field(default_factory=list)
+    gate: GateState | None = None
+    handoffs: dict[str, str] = Field(default_factory=dict, description="ministry -> pending|accepted")
+    stop_reason: str | None = None
+    stop_result: StopResult | None = None
+
+
+class ProjectWorkflowInput(BaseModel):
+    proposal: Proposal
+    seconds_per_day: float = Field(default=86400.0, ge=0)
+    state: ProjectState | None = None
+
+    @property
+    def project_id(self) -> str:
+        assert self.proposal.project_id is not None
+        return self.proposal.project_id
+
+
+class ProjectSnapshot(BaseModel):
+    """What the `status` query returns: the live picture for ops and the API."""
+
+    project_id: str
+    status: ProjectStatus
+    phase: Phase
+    stage_index: int
+    stage_name: str | None
+    trl: int
+    waiting_for: str
+    open_gate: int | None
+    reviews_pending: list[str]
+    handoffs_pending: list[str]
+    history_length: int
+
+
+class ProjectOutcome(BaseModel):
+    """The workflow's result once the project has ended."""
+
+    project_id: str
+    status: ProjectStatus
+    trl: int
+    stop: StopResult | None = None
+    handoffs: dict[str, str] = Field(default_factory=dict)

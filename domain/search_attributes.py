@@ -1,0 +1,35 @@
+"""The typed search attributes every project workflow keeps current, for ops in the Temporal UI.
+
+`docker-compose.yml` and the dev server register exactly these (a test checks they agree).
+"""
+
+from __future__ import annotations
+
+from temporalio.common import SearchAttributeKey
+
+PROJECT_ID = SearchAttributeKey.for_keyword("ProjectId")
+STAGE = SearchAttributeKey.for_keyword("Stage")
+TRL = SearchAttributeKey.for_int("TRL")
+PROJECT_STATUS = SearchAttributeKey.for_keyword("ProjectStatus")
+PROGRAMME_MANAGER = SearchAttributeKey.for_keyword("ProgrammeManager")
+FUNDING_MINISTRY = SearchAttributeKey.for_keyword("FundingMinistry")
+
+ALL: tuple[SearchAttributeKey, ...] = (  # type: ignore[type-arg]
+    PROJECT_ID,
+    STAGE,
+    TRL,
+    PROJECT_STATUS,
+    PROGRAMME_MANAGER,
+    FUNDING_MINISTRY,
+)
+
+# Temporal CLI / operator spelling of each key's type.
+CLI_TYPE_NAMES = {"KEYWORD": "Keyword", "INT": "Int"}
+
+
+def cli_flags() -> list[str]:
+    """`--search-attribute Name=Type` flags for `temporal server start-dev`."""
+    flags: list[str] = []
+    for key in ALL:
+        flags += ["--search-attribute", f"{key.name}={CLI_TYPE_NAMES[key.indexed_value_type.name]}"]
+    return flags

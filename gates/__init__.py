@@ -1,0 +1,1 @@
+"""Gate criteria, scorecards and decision rules: pure code, safe inside the workflow sandbox."""

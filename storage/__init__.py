@@ -1,0 +1,1 @@
+"""Relational storage: SQLAlchemy models, engine set-up, Alembic migrations and the ledger."""

@@ -1,0 +1,240 @@
+"""SQLAlchemy 2 models. The same schema runs on SQLite (embedded default) and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON, datetime: DateTime(timezone=True)}
+
+
+class Programme(Base):
+    __tablename__ = "programmes"
+
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    fund_total: Mapped[int] = mapped_column(BigInteger)
+
+
+class FundAllocation(Base):
+    """A funding ministry's share of a programme's fund. Its row is the lock for reservations."""
+
+    __tablename__ = "fund_allocations"
+
+    programme_code: Mapped[str] = mapped_column(ForeignKey("programmes.code"), primary_key=True)
+    ministry: Mapped[str] = mapped_column(String(16), primary_key=True)
+    amount: Mapped[int] = mapped_column(BigInteger)
+
+
+class Ministry(Base):
+    __tablename__ = "ministries"
+
+    code: Mapped[str] = mapped_column(String(16), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    full_name: Mapped[str] = mapped_column(String(200))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    roles: Mapped[list[Any]] = mapped_column(JSON)
+    ministry: Mapped[str | None] = mapped_column(ForeignKey("ministries.code"), nullable=True)
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Project(Base):
+    __tablename__ = "projects"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    programme_code: Mapped[str] = mapped_column(ForeignKey("programmes.code"))
+    workflow_id: Mapped[str] = mapped_column(String(80), unique=True)
+    title: Mapped[str] = mapped_column(String(200))
+    organisation: Mapped[str] = mapped_column(String(200))
+    programme_manager: Mapped[str] = mapped_column(ForeignKey("users.username"), index=True)
+    funding_ministry: Mapped[str] = mapped_column(String(16))
+    research_vision: Mapped[str] = mapped_column(Text)
+    classification: Mapped[str] = mapped_column(String(16))
+    start_trl: Mapped[int] = mapped_column(Integer)
+    target_trl: Mapped[int] = mapped_column(Integer)
+    current_trl: Mapped[int] = mapped_column(Integer)
+    stage_no: Mapped[int] = mapped_column(Integer, default=1)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    total_budget: Mapped[int] = mapped_column(BigInteger)
+    reviewers: Mapped[list[Any]] = mapped_column(JSON)
+    public_use_ministries: Mapped[list[Any]] = mapped_column(JSON)
+    stop_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Stage(Base):
+    __tablename__ = "stages"
+
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), primary_key=True)
+    stage_no: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    trl_in: Mapped[int] = mapped_column(Integer)
+    trl_out: Mapped[int] = mapped_column(Integer)
+    duration_days: Mapped[int] = mapped_column(Integer)
+    budget: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16), default="planned")  # planned|active|passed|stopped
+
+
+class Gate(Base):
+    __tablename__ = "gates"
+
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), primary_key=True)
+    gate_no: Mapped[int] = mapped_column(Integer, primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))  # open|decided|cancelled
+    definition: Mapped[dict[str, Any]] = mapped_column(JSON)
+    recommendation: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    opened_at: Mapped[datetime] = mapped_column()
+
+
+class ReviewTask(Base):
+    __tablename__ = "review_tasks"
+    __table_args__ = (UniqueConstraint("project_id", "gate_no", "reviewer"),)
+
+    id: Mapped[str] = mapped_column(String(120), primary_key=True)  # <project>-g<gate>-<reviewer>
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), index=True)
+    gate_no: Mapped[int] = mapped_column(Integer)
+    reviewer: Mapped[str] = mapped_column(ForeignKey("users.username"), index=True)
+    status: Mapped[str] = mapped_column(String(16))  # open|submitted|cancelled
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class Review(Base):
+    __tablename__ = "reviews"
+
+    task_id: Mapped[str] = mapped_column(ForeignKey("review_tasks.id"), primary_key=True)
+    must_meet: Mapped[dict[str, Any]] = mapped_column(JSON)
+    scores: Mapped[dict[str, Any]] = mapped_column(JSON)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    submitted_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class GateDecision(Base):
+    __tablename__ = "decisions"
+
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), primary_key=True)
+    gate_no: Mapped[int] = mapped_column(Integer, primary_key=True)
+    decision: Mapped[str] = mapped_column(String(16))
+    decided_by: Mapped[str] = mapped_column(ForeignKey("users.username"))
+    justification: Mapped[str] = mapped_column(Text, default="")
+    recommendation: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    decided_at: Mapped[datetime] = mapped_column()
+
+
+class Reservation(Base):
+    """A stage's money set aside at Go. It resolves exactly once: fully paid, or the rest released."""
+
+    __tablename__ = "reservations"
+
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), primary_key=True)
+    stage_no: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ministry: Mapped[str] = mapped_column(String(16))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    paid: Mapped[int] = mapped_column(BigInteger, default=0)
+    released: Mapped[int] = mapped_column(BigInteger, default=0)
+    status: Mapped[str] = mapped_column(String(16), index=True)  # open|settled|released
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class Tranche(Base):
+    """A paid tranche. The primary key is the business key, so a repeat can never pay twice."""
+
+    __tablename__ = "tranches"
+
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), primary_key=True)
+    stage_no: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tranche_no: Mapped[int] = mapped_column(Integer, primary_key=True)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    transaction_id: Mapped[int] = mapped_column(ForeignKey("ledger_transactions.id"))
+    due_at: Mapped[datetime] = mapped_column()
+    paid_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LedgerTransaction(Base):
+    __tablename__ = "ledger_transactions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    business_key: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))  # endow|reserve|pay|release
+    project_id: Mapped[str | None] = mapped_column(String(40), nullable=True, index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LedgerEntry(Base):
+    """One leg of a transaction. Balance of an account = sum of its entries; legs sum to zero."""
+
+    __tablename__ = "ledger_entries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    transaction_id: Mapped[int] = mapped_column(ForeignKey("ledger_transactions.id"), index=True)
+    account: Mapped[str] = mapped_column(String(80), index=True)
+    ministry: Mapped[str] = mapped_column(String(16))
+    amount: Mapped[int] = mapped_column(BigInteger)
+
+
+class Handoff(Base):
+    __tablename__ = "handoffs"
+    __table_args__ = (UniqueConstraint("project_id", "ministry"),)
+
+    id: Mapped[str] = mapped_column(String(80), primary_key=True)  # <project>-h-<ministry>
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), index=True)
+    ministry: Mapped[str] = mapped_column(ForeignKey("ministries.code"), index=True)
+    status: Mapped[str] = mapped_column(String(16))  # pending|accepted|cancelled
+    document_id: Mapped[str] = mapped_column(ForeignKey("documents.id"))
+    accepted_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class Document(Base):
+    __tablename__ = "documents"
+
+    id: Mapped[str] = mapped_column(String(120), primary_key=True)  # business key
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))  # handoff_package|closeout
+    template: Mapped[str] = mapped_column(String(100))
+    content: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AuditEntry(Base):
+    """Who did what, when (UTC), to what, and how it ended. Written for every command."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(200))
+    outcome: Mapped[str] = mapped_column(String(16))  # ok|rejected|error
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

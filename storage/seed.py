@@ -1,0 +1,100 @@
+"""Users and the demo programme: the K Program fund, ministries and one user per role."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pwdlib import PasswordHash
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from domain.roles import PUBLIC_USE_MINISTRIES, Role
+from storage import ledger
+from storage.models import FundAllocation, Ministry, Programme, User
+
+PROGRAMME_CODE = "KPROGRAM"
+PROGRAMME_NAME = "Economic Security Key Technology Development Programme (K Program)"
+FUND_TOTAL = 250_000_000_000
+ALLOCATIONS = {"MEXT": 125_000_000_000, "METI": 125_000_000_000}
+
+password_hash = PasswordHash.recommended()
+
+
+class UserExists(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    username: str
+    full_name: str
+    roles: tuple[Role, ...]
+    ministry: str | None = None
+
+
+DEMO_USERS: tuple[DemoUser, ...] = (
+    DemoUser("admin", "Programme Administrator", (Role.ADMIN,)),
+    DemoUser("pm.sato", "Sato Haruka (Programme Manager)", (Role.PM,)),
+    DemoUser("pm.tanaka", "Tanaka Kenji (Programme Manager)", (Role.PM,)),
+    DemoUser("rev.ito", "Ito Yuki (Reviewer)", (Role.REVIEWER,)),
+    DemoUser("rev.kato", "Kato Ren (Reviewer)", (Role.REVIEWER,)),
+    DemoUser("rev.mori", "Mori Aoi (Reviewer)", (Role.REVIEWER,)),
+    DemoUser("fin.suzuki", "Suzuki Mei (Finance)", (Role.FINANCE,)),
+    DemoUser("liaison.mod", "Ministry of Defense liaison", (Role.MINISTRY,), "MOD"),
+    DemoUser("liaison.mlit", "MLIT liaison", (Role.MINISTRY,), "MLIT"),
+    DemoUser("ops.kimura", "Kimura Sho (Operations)", (Role.OPS,)),
+)
+
+
+async def add_user(
+    session: AsyncSession,
+    username: str,
+    full_name: str,
+    password: str,
+    roles: list[Role],
+    ministry: str | None = None,
+) -> User:
+    if await session.get(User, username) is not None:
+        raise UserExists(f"user {username!r} already exists")
+    if Role.MINISTRY in roles and ministry is None:
+        raise ValueError("a ministry liaison needs --ministry")
+    if ministry is not None and await session.get(Ministry, ministry) is None:
+        raise ValueError(f"unknown ministry {ministry!r}")
+    user = User(
+        username=username,
+        full_name=full_name,
+        password_hash=password_hash.hash(password),
+        roles=[r.value for r in roles],
+        ministry=ministry,
+    )
+    session.add(user)
+    await session.flush()
+    return user
+
+
+async def seed_programme(session: AsyncSession) -> None:
+    """The programme, its fund, its allocations and the ministry registry (idempotent)."""
+    for code, name in PUBLIC_USE_MINISTRIES.items():
+        if await session.get(Ministry, code) is None:
+            session.add(Ministry(code=code, name=name))
+    if await session.get(Programme, PROGRAMME_CODE) is None:
+        session.add(Programme(code=PROGRAMME_CODE, name=PROGRAMME_NAME, fund_total=FUND_TOTAL))
+        await session.flush()
+        for ministry, amount in ALLOCATIONS.items():
+            session.add(FundAllocation(programme_code=PROGRAMME_CODE, ministry=ministry, amount=amount))
+    await session.flush()
+    for ministry, amount in ALLOCATIONS.items():
+        await ledger.endow(session, PROGRAMME_CODE, ministry, amount)
+
+
+async def seed_demo(sessionmaker: async_sessionmaker[AsyncSession], password: str) -> list[DemoUser]:
+    """Seed programme and demo users; returns the users created now (existing ones are kept)."""
+    created: list[DemoUser] = []
+    async with sessionmaker.begin() as session:
+        await seed_programme(session)
+        existing = set((await session.scalars(select(User.username))).all())
+        for demo in DEMO_USERS:
+            if demo.username not in existing:
+                await add_user(session, demo.username, demo.full_name, password, list(demo.roles), demo.ministry)
+                created.append(demo)
+    return created

@@ -1,0 +1,173 @@
+"""Fixtures: databases (SQLite always, PostgreSQL when reachable, required in CI) and Temporal servers."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from storage import migrate
+from storage.db import make_engine, make_sessionmaker
+from storage.seed import seed_demo
+from tests.support import SEARCH_ATTRIBUTES, in_ci, venv_binary
+from worker import build_worker
+
+PG_ADMIN_DSN = os.environ.get("TRLGATE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+DEMO_PASSWORD = "test-password"
+
+
+# --- exit guard ---------------------------------------------------------------------------------
+# A process that used a temporalio client can abort at interpreter exit ("Fatal Python error:
+# PyGILState_Release", temporalio/sdk-python#300). Once pytest has printed its summary, leave
+# with its exit status directly so a green run can never turn into a crash.
+_exit_status: list[int] = []
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    _exit_status.append(int(exitstatus))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _exit_status and os.environ.get("TRLGATE_PYTEST_HARD_EXIT", "1") == "1":
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(_exit_status[0])
+
+
+# --- databases ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One migrated and seeded SQLite file; each test gets a copy (argon2 hashing is slow on purpose)."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    migrate.upgrade(url)
+
+    async def seed() -> None:
+        engine = make_engine(url)
+        await seed_demo(make_sessionmaker(engine), DEMO_PASSWORD)
+        await engine.dispose()
+
+    asyncio.run(seed())
+    return path
+
+
+@pytest.fixture
+def sqlite_url(sqlite_template: Path, tmp_path: Path) -> str:
+    path = tmp_path / "trlgate.db"
+    shutil.copy(sqlite_template, path)
+    return f"sqlite+aiosqlite:///{path}"
+
+
+async def _pg_admin() -> object:
+    import asyncpg
+
+    return await asyncpg.connect(PG_ADMIN_DSN, timeout=5)
+
+
+@pytest.fixture
+async def postgres_url() -> AsyncIterator[str]:
+    """A fresh PostgreSQL database for one test, dropped afterwards. In CI it must not skip."""
+    try:
+        admin = await _pg_admin()
+    except (OSError, Exception) as err:  # noqa: BLE001 - any connection failure means "no server"
+        if in_ci():
+            pytest.fail(f"PostgreSQL is required in CI but unreachable at {PG_ADMIN_DSN}: {err}")
+        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_DSN}: {err}")
+    name = f"trlgate_test_{uuid.uuid4().hex[:12]}"
+    await admin.execute(f'CREATE DATABASE "{name}"')  # type: ignore[attr-defined]
+    base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    url = f"{base}/{name}"
+    try:
+        await asyncio.to_thread(migrate.upgrade, url)
+        engine = make_engine(url)
+        await seed_demo(make_sessionmaker(engine), DEMO_PASSWORD)
+        await engine.dispose()
+        yield url
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[attr-defined]
+        await admin.close()  # type: ignore[attr-defined]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest) -> str:
+    """Both backends: storage tests run once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        return str(request.getfixturevalue("sqlite_url"))
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+async def engine(sqlite_url: str) -> AsyncIterator[AsyncEngine]:
+    eng = make_engine(sqlite_url)
+    yield eng
+    await eng.dispose()
+
+
+@pytest.fixture
+def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return make_sessionmaker(engine)
+
+
+# --- Temporal -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=pydantic_data_converter,
+        test_server_existing_path=venv_binary("temporal-test-server"),
+    )
+    await env.client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=env.client.namespace,
+            search_attributes={key.name: key.indexed_value_type for key in SEARCH_ATTRIBUTES},  # type: ignore[misc]
+        )
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def local_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_local(
+        data_converter=pydantic_data_converter,
+        dev_server_existing_path=venv_binary("temporal"),
+        search_attributes=SEARCH_ATTRIBUTES,
+        dev_server_extra_args=["--dynamic-config-value", "frontend.enableUpdateWorkflowExecution=true"],
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture
+def task_queue() -> str:
+    return f"tq-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+async def local_worker(
+    local_env: WorkflowEnvironment, sessionmaker: async_sessionmaker[AsyncSession], task_queue: str
+) -> AsyncIterator[Worker]:
+    worker = build_worker(local_env.client, task_queue, sessionmaker)
+    async with worker:
+        yield worker
+
+
+@pytest.fixture
+def local_client(local_env: WorkflowEnvironment) -> Client:
+    return local_env.client

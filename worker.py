@@ -1,0 +1,73 @@
+"""The trlgate Temporal worker: runs project workflows and their activities."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.gates import GateActivities
+from activities.money import MoneyActivities
+from activities.projects import ProjectActivities
+from config import Settings, get_settings
+from storage.db import make_engine, make_sessionmaker
+from storage.seed import PROGRAMME_CODE
+from workflows.client import connect
+from workflows.project import ProjectWorkflow
+
+WORKFLOWS = [ProjectWorkflow]
+
+
+def activities_for(sessionmaker: async_sessionmaker[AsyncSession]) -> list[object]:
+    money = MoneyActivities(sessionmaker)
+    gates = GateActivities(sessionmaker)
+    projects = ProjectActivities(sessionmaker, PROGRAMME_CODE)
+    return [
+        money.reserve_stage,
+        money.pay_tranche,
+        money.release_reservations,
+        gates.open_gate,
+        gates.record_review,
+        gates.record_decision,
+        projects.register_project,
+        projects.start_handoffs,
+        projects.accept_handoff,
+        projects.complete_project,
+        projects.close_out,
+    ]
+
+
+def build_worker(client: Client, task_queue: str, sessionmaker: async_sessionmaker[AsyncSession]) -> Worker:
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=WORKFLOWS,
+        activities=activities_for(sessionmaker),
+    )
+
+
+async def run_worker(settings: Settings) -> None:
+    engine = make_engine(settings.resolved_database_url)
+    client = await connect(settings)
+    worker = build_worker(client, settings.task_queue, make_sessionmaker(engine))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    logging.info("worker polling task queue %s at %s", settings.task_queue, settings.temporal_address)
+    async with worker:
+        await stop.wait()
+    await engine.dispose()
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(message)s")
+    asyncio.run(run_worker(get_settings()))
+
+
+if __name__ == "__main__":
+    main()

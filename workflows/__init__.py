@@ -1,0 +1,1 @@
+"""Deterministic Temporal workflows (no I/O here: every side effect is an activity)."""

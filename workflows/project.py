@@ -1,0 +1,490 @@
+"""The project workflow: one durable workflow carries a funded project through its TRL stages.
+
+Per stage: reserve its budget, pay its tranches when due, then hold the gate review (review
+Updates from the panel, a decision Update from the programme manager). After the last Go the work
+is handed off to the public-use ministries. Kill and terminate run one clean stop. The workflow
+continues as new at every stage boundary, so a ten-year project never grows a long history.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.gates import GateActivities, OpenGateInput, RecordDecisionInput, RecordReviewInput
+    from activities.money import MoneyActivities, PayTrancheInput, ReleaseInput, ReserveStageInput
+    from activities.projects import (
+        AcceptHandoffInput,
+        CloseOutInput,
+        CompleteProjectInput,
+        ProjectActivities,
+        RegisterProjectInput,
+        StartHandoffsInput,
+    )
+    from domain import search_attributes as sa
+    from domain.project import (
+        SUPPORTED_DECISIONS,
+        Decision,
+        DecisionInput,
+        DecisionResult,
+        GateState,
+        HandoffAcceptInput,
+        HandoffResult,
+        Phase,
+        ProjectOutcome,
+        ProjectSnapshot,
+        ProjectState,
+        ProjectStatus,
+        ProjectWorkflowInput,
+        ReviewResult,
+        ReviewSubmission,
+        StopResult,
+        TerminateInput,
+    )
+    from domain.proposal import StagePlan
+    from gates.definitions import GateDefinition, gate_for_stage
+    from gates.scorecard import recommend, review_errors
+    from storage.seed import PROGRAMME_CODE
+
+ACTIVITY_TIMEOUT = timedelta(seconds=30)
+ACTIVITY_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=30))
+
+
+def workflow_id_for(project_id: str) -> str:
+    return f"project-{project_id}"
+
+
+def rejected(message: str) -> ApplicationError:
+    """A refusal of an Update. Raised from a validator it leaves no trace in history; raised from
+    a handler (a concurrent twin got there first) it fails only that Update, never the workflow."""
+    return ApplicationError(message, type="Rejected", non_retryable=True)
+
+
+@workflow.defn
+class ProjectWorkflow:
+    @workflow.init
+    def __init__(self, input: ProjectWorkflowInput) -> None:
+        self.input = input
+        self.proposal = input.proposal
+        self.project_id = input.project_id
+        self.state = input.state or ProjectState(trl=input.proposal.start_trl)
+        self.stop_request: TerminateInput | None = None
+        # The gate whose decision the main loop has fully carried out (decide() waits for it).
+        self.applied_gate = 0
+        self.decision_input: DecisionInput | None = None
+
+    # ---- the lifecycle -------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, input: ProjectWorkflowInput) -> ProjectOutcome:
+        if self.state.phase == Phase.REGISTERING:
+            await self._act(
+                ProjectActivities.register_project,
+                RegisterProjectInput(
+                    programme_code=PROGRAMME_CODE, workflow_id=workflow.info().workflow_id, proposal=self.proposal
+                ),
+            )
+            if await self._reserve_stage():
+                self._enter_stage()
+        self._publish()
+
+        while self.state.phase in (Phase.STAGE, Phase.GATE) and not self.stopping:
+            if self.state.phase == Phase.STAGE:
+                await self._run_stage()
+                if self.stopping:
+                    break
+                self.state.phase = Phase.GATE
+                self._publish()
+            await self._run_gate()
+            if self.stopping or self.state.phase != Phase.STAGE:
+                break
+            # A new stage has started: its run begins with a fresh history.
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            workflow.continue_as_new(
+                ProjectWorkflowInput(proposal=self.proposal, seconds_per_day=input.seconds_per_day, state=self.state)
+            )
+
+        if self.state.phase == Phase.HANDOFF and not self.stopping:
+            await self._run_handoffs()
+        if self.stopping:
+            await self._stop()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return ProjectOutcome(
+            project_id=self.project_id,
+            status=self.state.status,
+            trl=self.state.trl,
+            stop=self.state.stop_result,
+            handoffs=dict(self.state.handoffs),
+        )
+
+    @property
+    def stopping(self) -> bool:
+        return self.state.stop_reason is not None
+
+    @property
+    def plan(self) -> list[StagePlan]:
+        return self.proposal.stage_plan
+
+    @property
+    def stage(self) -> StagePlan:
+        return self.plan[self.state.stage_index]
+
+    def _gate_definition(self) -> GateDefinition:
+        return gate_for_stage(self.state.stage_index + 1, self.stage)
+
+    async def _reserve_stage(self) -> bool:
+        """Reserve the current stage's budget; a fund that cannot cover it stops the project."""
+        try:
+            await self._act(
+                MoneyActivities.reserve_stage,
+                ReserveStageInput(
+                    programme_code=PROGRAMME_CODE,
+                    project_id=self.project_id,
+                    stage_no=self.state.stage_index + 1,
+                    ministry=self.proposal.funding_ministry.value,
+                    amount=self.stage.budget,
+                ),
+            )
+        except workflow.ActivityError as err:
+            cause = err.cause
+            if isinstance(cause, ApplicationError) and cause.type == "InsufficientFunds":
+                self.state.stop_reason = f"Money could not be reserved: {cause.message}"
+                return False
+            raise
+        return True
+
+    def _enter_stage(self) -> None:
+        self.state.phase = Phase.STAGE
+        self.state.stage_started_at = workflow.now()
+        self.state.tranches_paid = []
+        self.state.gate = None
+
+    def _at_day(self, days: int) -> datetime:
+        assert self.state.stage_started_at is not None
+        return self.state.stage_started_at + timedelta(seconds=days * self.input.seconds_per_day)
+
+    async def _sleep_until(self, when: datetime) -> None:
+        """A durable timer that a stop cancels (so no timer fires after a stop)."""
+        delay = (when - workflow.now()).total_seconds()
+        if delay <= 0:
+            return
+        try:
+            await workflow.wait_condition(lambda: self.stopping, timeout=delay)
+        except TimeoutError:
+            pass
+
+    async def _run_stage(self) -> None:
+        stage_no = self.state.stage_index + 1
+        for tranche_no, tranche in enumerate(self.stage.tranches, start=1):
+            if tranche_no in self.state.tranches_paid:
+                continue
+            due = self._at_day(tranche.offset_days)
+            workflow.set_current_details(f"Stage {stage_no} ({self.stage.name}): tranche {tranche_no} due {due:%Y-%m-%d}")
+            await self._sleep_until(due)
+            if self.stopping:
+                return
+            await self._act(
+                MoneyActivities.pay_tranche,
+                PayTrancheInput(
+                    project_id=self.project_id,
+                    stage_no=stage_no,
+                    tranche_no=tranche_no,
+                    amount=tranche.amount,
+                    due_at=due,
+                ),
+            )
+            self.state.tranches_paid.append(tranche_no)
+        end = self._at_day(self.stage.duration_days)
+        workflow.set_current_details(f"Stage {stage_no} ({self.stage.name}): work under way until {end:%Y-%m-%d}")
+        await self._sleep_until(end)
+
+    async def _run_gate(self) -> None:
+        definition = self._gate_definition()
+        if self.state.gate is None:
+            opened_at = workflow.now()
+            await self._act(
+                GateActivities.open_gate,
+                OpenGateInput(
+                    project_id=self.project_id,
+                    definition=definition,
+                    reviewers=list(self.proposal.reviewers),
+                    opened_at=opened_at,
+                ),
+            )
+            self.state.gate = GateState(gate_no=definition.gate_no, opened_at=opened_at)
+            self._publish()
+        gate = self.state.gate
+        await workflow.wait_condition(lambda: gate.decision is not None or self.stopping)
+        if gate.decision is None:
+            return
+        decision = gate.decision
+        decided = self.decision_input
+        assert decided is not None
+        await self._act(
+            GateActivities.record_decision,
+            RecordDecisionInput(
+                project_id=self.project_id,
+                gate_no=gate.gate_no,
+                decision=decision,
+                decided_by=decided.decided_by,
+                justification=decided.justification,
+                recommendation=gate.recommendation,
+                decided_at=workflow.now(),
+                trl=definition.exit_trl if decision == Decision.GO else self.state.trl,
+            ),
+        )
+        if decision == Decision.KILL:
+            self.state.stop_reason = f"Killed at gate {gate.gate_no} by {decided.decided_by}" + (
+                f": {decided.justification}" if decided.justification else ""
+            )
+        else:
+            self.state.trl = definition.exit_trl
+            if self.state.stage_index + 1 == len(self.plan):
+                self.state.phase = Phase.HANDOFF
+            else:
+                self.state.stage_index += 1
+                if await self._reserve_stage():
+                    self._enter_stage()
+        if not self.stopping:
+            self.applied_gate = gate.gate_no
+        self._publish()
+
+    async def _run_handoffs(self) -> None:
+        self.state.status = ProjectStatus.HANDOFF
+        result = await self._act(
+            ProjectActivities.start_handoffs, StartHandoffsInput(project_id=self.project_id, trl=self.state.trl)
+        )
+        for ministry in result.handoff_ids:
+            self.state.handoffs.setdefault(ministry, "pending")
+        self._publish()
+        await workflow.wait_condition(
+            lambda: self.stopping or all(s == "accepted" for s in self.state.handoffs.values())
+        )
+        if self.stopping:
+            return
+        await self._act(ProjectActivities.complete_project, CompleteProjectInput(project_id=self.project_id, trl=self.state.trl))
+        self.state.status = ProjectStatus.COMPLETED
+        self.state.phase = Phase.DONE
+        self._publish()
+
+    async def _stop(self) -> None:
+        """The one clean stop: release unpaid money, cancel what is open, report, set the status."""
+        assert self.state.stop_reason is not None
+        self.state.phase = Phase.CLOSING
+        self._publish()
+        released = await self._act(MoneyActivities.release_reservations, ReleaseInput(project_id=self.project_id))
+        closed = await self._act(
+            ProjectActivities.close_out,
+            CloseOutInput(
+                project_id=self.project_id,
+                reason=self.state.stop_reason,
+                trl=self.state.trl,
+                stage_no=self.state.stage_index + 1,
+            ),
+        )
+        self.state.status = ProjectStatus.TERMINATED
+        self.state.phase = Phase.DONE
+        self.state.stop_result = StopResult(
+            status=ProjectStatus.TERMINATED,
+            reason=self.state.stop_reason,
+            released=released.released,
+            closeout_document_id=closed.document_id,
+        )
+        self._publish()
+
+    async def _act(self, method, arg):  # type: ignore[no-untyped-def]
+        return await workflow.execute_activity_method(
+            method, arg, start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=ACTIVITY_RETRY
+        )
+
+    # ---- what ops see ------------------------------------------------------------------------
+
+    def _waiting_for(self) -> str:
+        s = self.state
+        if s.phase == Phase.GATE and s.gate is not None:
+            missing = self._reviews_pending()
+            if missing:
+                return f"Gate {s.gate.gate_no}: waiting for reviews from {', '.join(missing)}"
+            return f"Gate {s.gate.gate_no}: waiting for the decision of {self.proposal.programme_manager}"
+        if s.phase == Phase.GATE:
+            return "Opening the gate review"
+        if s.phase == Phase.HANDOFF:
+            pending = [m for m, v in s.handoffs.items() if v == "pending"]
+            return f"Hand-off: waiting for acceptance by {', '.join(pending)}" if pending else "Hand-off: preparing"
+        if s.phase == Phase.STAGE:
+            return f"Stage {s.stage_index + 1} ({self.stage.name}) under way"
+        if s.phase == Phase.DONE:
+            return f"Finished: {s.status.value}" + (f" ({s.stop_reason})" if s.stop_reason else "")
+        return s.phase.value
+
+    def _reviews_pending(self) -> list[str]:
+        gate = self.state.gate
+        if gate is None:
+            return []
+        return [r for r in self.proposal.reviewers if r not in gate.reviews]
+
+    def _publish(self) -> None:
+        workflow.upsert_search_attributes(
+            [
+                sa.PROJECT_ID.value_set(self.project_id),
+                sa.STAGE.value_set(self.stage.name),
+                sa.TRL.value_set(self.state.trl),
+                sa.PROJECT_STATUS.value_set(self.state.status.value),
+                sa.PROGRAMME_MANAGER.value_set(self.proposal.programme_manager),
+                sa.FUNDING_MINISTRY.value_set(self.proposal.funding_ministry.value),
+            ]
+        )
+        workflow.set_current_details(self._waiting_for())
+
+    @workflow.query
+    def status(self) -> ProjectSnapshot:
+        gate = self.state.gate
+        return ProjectSnapshot(
+            project_id=self.project_id,
+            status=self.state.status,
+            phase=self.state.phase,
+            stage_index=self.state.stage_index,
+            stage_name=self.stage.name,
+            trl=self.state.trl,
+            waiting_for=self._waiting_for(),
+            open_gate=gate.gate_no if gate is not None and gate.decision is None else None,
+            reviews_pending=self._reviews_pending() if self.state.phase == Phase.GATE else [],
+            handoffs_pending=[m for m, v in self.state.handoffs.items() if v == "pending"],
+            history_length=workflow.info().get_current_history_length(),
+        )
+
+    # ---- reviews -------------------------------------------------------------------------------
+
+    def _open_gate_or_reject(self, gate_no: int) -> GateState:
+        gate = self.state.gate
+        if self.stopping or self.state.status != ProjectStatus.ACTIVE:
+            raise rejected(f"project {self.project_id} is {self.state.status.value}, not open for gate work")
+        if self.state.phase != Phase.GATE or gate is None:
+            raise rejected(f"gate {gate_no} is not open: the project is in its {self.state.phase.value} phase")
+        if gate.gate_no != gate_no:
+            raise rejected(f"gate {gate_no} is not open: the open gate is {gate.gate_no}")
+        if gate.decision is not None:
+            raise rejected(f"gate {gate_no} is already decided ({gate.decision.value})")
+        return gate
+
+    @workflow.update
+    async def submit_review(self, review: ReviewSubmission) -> ReviewResult:
+        gate = self._open_gate_or_reject(review.gate_no)
+        if review.reviewer in gate.reviews:  # a concurrent twin passed validation first
+            raise rejected(f"{review.reviewer} has already reviewed gate {review.gate_no}")
+        gate.reviews[review.reviewer] = review
+        if not self._reviews_pending():
+            gate.recommendation = recommend(self._gate_definition(), gate.reviews.values())
+        task_id = await self._act(
+            GateActivities.record_review,
+            RecordReviewInput(project_id=self.project_id, review=review, recommendation=gate.recommendation),
+        )
+        workflow.set_current_details(self._waiting_for())
+        return ReviewResult(
+            task_id=task_id,
+            gate_no=gate.gate_no,
+            reviews_received=len(gate.reviews),
+            reviews_expected=len(self.proposal.reviewers),
+            recommendation=gate.recommendation,
+        )
+
+    @submit_review.validator
+    def _validate_review(self, review: ReviewSubmission) -> None:
+        gate = self._open_gate_or_reject(review.gate_no)
+        if review.reviewer not in self.proposal.reviewers:
+            raise rejected(f"{review.reviewer} is not on the review panel of project {self.project_id}")
+        if review.reviewer in gate.reviews:
+            raise rejected(f"{review.reviewer} has already reviewed gate {review.gate_no}")
+        errors = review_errors(self._gate_definition(), review)
+        if errors:
+            raise rejected("; ".join(errors))
+
+    # ---- decisions -----------------------------------------------------------------------------
+
+    @workflow.update
+    async def decide(self, decision: DecisionInput) -> DecisionResult:
+        gate = self._open_gate_or_reject(decision.gate_no)
+        self.decision_input = decision
+        gate.decision = decision.decision
+        await workflow.wait_condition(lambda: self.applied_gate >= decision.gate_no or self.state.phase == Phase.DONE)
+        return DecisionResult(
+            gate_no=decision.gate_no,
+            decision=decision.decision,
+            status=self.state.status,
+            trl=self.state.trl,
+            next_stage=self.stage.name if self.state.phase == Phase.STAGE else None,
+        )
+
+    @decide.validator
+    def _validate_decision(self, decision: DecisionInput) -> None:
+        gate = self._open_gate_or_reject(decision.gate_no)
+        if decision.decided_by != self.proposal.programme_manager:
+            raise rejected(
+                f"only the project's programme manager ({self.proposal.programme_manager}) decides its gates"
+            )
+        if missing := self._reviews_pending():
+            raise rejected(f"the panel has not finished: reviews missing from {', '.join(missing)}")
+        if decision.decision not in SUPPORTED_DECISIONS:
+            raise rejected(f"decision {decision.decision.value!r} is not available yet; choose go or kill")
+        rec = gate.recommendation
+        assert rec is not None
+        if decision.decision == Decision.GO and rec.failed_must_meet:
+            raise rejected(f"Go is blocked: must-meet criteria failed: {', '.join(rec.failed_must_meet)}")
+        if decision.decision != rec.decision and not decision.justification.strip():
+            raise rejected(
+                f"deciding {decision.decision.value} against the panel's recommendation "
+                f"({rec.decision.value}) needs a written justification"
+            )
+
+    # ---- stop ----------------------------------------------------------------------------------
+
+    @workflow.update
+    async def terminate(self, request: TerminateInput) -> StopResult:
+        self.state.stop_reason = f"Terminated by {request.requested_by}: {request.reason}"
+        await workflow.wait_condition(lambda: self.state.stop_result is not None)
+        assert self.state.stop_result is not None
+        return self.state.stop_result
+
+    @terminate.validator
+    def _validate_terminate(self, request: TerminateInput) -> None:
+        if self.stopping or self.state.phase in (Phase.CLOSING, Phase.DONE):
+            raise rejected(f"project {self.project_id} is already {self.state.status.value} or stopping")
+
+    # ---- hand-off ------------------------------------------------------------------------------
+
+    @workflow.update
+    async def accept_handoff(self, accept: HandoffAcceptInput) -> HandoffResult:
+        self._validate_accept(accept)
+        self.state.handoffs[accept.ministry] = "accepted"
+        handoff_id = await self._act(
+            ProjectActivities.accept_handoff,
+            AcceptHandoffInput(
+                project_id=self.project_id, ministry=accept.ministry, accepted_by=accept.accepted_by, note=accept.note
+            ),
+        )
+        workflow.set_current_details(self._waiting_for())
+        await workflow.wait_condition(
+            lambda: self.state.phase == Phase.DONE or any(v == "pending" for v in self.state.handoffs.values())
+        )
+        return HandoffResult(
+            ministry=accept.ministry,
+            handoff_id=handoff_id,
+            pending=[m for m, v in self.state.handoffs.items() if v == "pending"],
+            status=self.state.status,
+        )
+
+    @accept_handoff.validator
+    def _validate_accept(self, accept: HandoffAcceptInput) -> None:
+        if self.state.phase != Phase.HANDOFF or self.stopping:
+            raise rejected(f"project {self.project_id} is not in hand-off (phase {self.state.phase.value})")
+        status = self.state.handoffs.get(accept.ministry)
+        if status is None:
+            raise rejected(f"project {self.project_id} has no hand-off to {accept.ministry}")
+        if status != "pending":
+            raise rejected(f"the hand-off to {accept.ministry} is already {status}")
+
+
