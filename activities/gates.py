@@ -71,7 +71,11 @@ class GateActivities(DatabaseActivities):
                 if await session.get(ReviewTask, task_id) is None:
                     session.add(
                         ReviewTask(
-                            id=task_id, project_id=input.project_id, gate_no=gate_no, reviewer=reviewer, status="open"
+                            id=task_id,
+                            project_id=input.project_id,
+                            gate_no=gate_no,
+                            reviewer=reviewer,
+                            status="open",
                         )
                     )
                 ids.append(task_id)
@@ -90,7 +94,12 @@ class GateActivities(DatabaseActivities):
                 raise RuntimeError(f"review task {task_id} does not exist")
             if await session.get(Review, task_id) is None:
                 session.add(
-                    Review(task_id=task_id, must_meet=review.must_meet, scores=review.scores, comment=review.comment)
+                    Review(
+                        task_id=task_id,
+                        must_meet=review.must_meet,
+                        scores=review.scores,
+                        comment=review.comment,
+                    )
                 )
                 task.status = "submitted"
                 task.closed_at = utcnow()
@@ -140,7 +149,12 @@ class GateActivities(DatabaseActivities):
             ).all():
                 task.status = "cancelled"
                 task.closed_at = utcnow()
-            audit(session, input.decided_by, "decision_recorded", f"gate:{input.project_id}/{input.gate_no}",
-                  decision=input.decision.value)
+            audit(
+                session,
+                input.decided_by,
+                "decision_recorded",
+                f"gate:{input.project_id}/{input.gate_no}",
+                decision=input.decision.value,
+            )
 
         await self.transact(work)

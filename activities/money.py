@@ -61,8 +61,14 @@ class MoneyActivities(DatabaseActivities):
             if stage is not None and project is not None and view.created:
                 stage.status = "active"
                 project.stage_no = input.stage_no
-                audit(session, SYSTEM_ACTOR, "reserve_stage", f"project:{input.project_id}",
-                      stage_no=input.stage_no, amount=input.amount)
+                audit(
+                    session,
+                    SYSTEM_ACTOR,
+                    "reserve_stage",
+                    f"project:{input.project_id}",
+                    stage_no=input.stage_no,
+                    amount=input.amount,
+                )
             return ReserveStageResult(amount=view.amount, created=view.created)
 
         return await self.transact(work)
@@ -74,8 +80,15 @@ class MoneyActivities(DatabaseActivities):
                 session, input.project_id, input.stage_no, input.tranche_no, input.amount, input.due_at
             )
             if view.created:
-                audit(session, SYSTEM_ACTOR, "pay_tranche", f"project:{input.project_id}",
-                      stage_no=input.stage_no, tranche_no=input.tranche_no, amount=input.amount)
+                audit(
+                    session,
+                    SYSTEM_ACTOR,
+                    "pay_tranche",
+                    f"project:{input.project_id}",
+                    stage_no=input.stage_no,
+                    tranche_no=input.tranche_no,
+                    amount=input.amount,
+                )
             return PayTrancheResult(transaction_id=view.transaction_id, amount=view.amount, created=view.created)
 
         return await self.transact(work)
@@ -85,7 +98,13 @@ class MoneyActivities(DatabaseActivities):
         async def work(session: AsyncSession) -> ReleaseResult:
             released = await ledger.release_open(session, input.project_id)
             if released:
-                audit(session, SYSTEM_ACTOR, "release_reservations", f"project:{input.project_id}", amount=released)
+                audit(
+                    session,
+                    SYSTEM_ACTOR,
+                    "release_reservations",
+                    f"project:{input.project_id}",
+                    amount=released,
+                )
             return ReleaseResult(released=released)
 
         return await self.transact(work)

@@ -25,6 +25,7 @@ from storage.models import (
     Tranche,
     utcnow,
 )
+from storage.projects import insert_project
 
 HANDOFF_TEMPLATE = "handoff_package.v1.html.j2"
 CLOSEOUT_TEMPLATE = "closeout.v1.html.j2"
@@ -76,7 +77,9 @@ class CloseOutResult(BaseModel):
 
 async def _money(session: AsyncSession, project_id: str) -> tuple[int, int]:
     """(paid, released) for the project, from its tranches and reservations."""
-    paid = await session.scalar(select(func.coalesce(func.sum(Tranche.amount), 0)).where(Tranche.project_id == project_id))
+    paid = await session.scalar(
+        select(func.coalesce(func.sum(Tranche.amount), 0)).where(Tranche.project_id == project_id)
+    )
     released = await session.scalar(
         select(func.coalesce(func.sum(Reservation.released), 0)).where(Reservation.project_id == project_id)
     )
@@ -94,44 +97,13 @@ class ProjectActivities(DatabaseActivities):
         assert proposal.project_id is not None
 
         async def work(session: AsyncSession) -> None:
-            if await session.get(Project, proposal.project_id) is not None:
-                return
-            session.add(
-                Project(
-                    id=proposal.project_id,
-                    programme_code=input.programme_code,
-                    workflow_id=input.workflow_id,
-                    title=proposal.title,
-                    organisation=proposal.organisation,
-                    programme_manager=proposal.programme_manager,
-                    funding_ministry=proposal.funding_ministry.value,
-                    research_vision=proposal.research_vision,
-                    classification=proposal.classification.value,
-                    start_trl=proposal.start_trl,
-                    target_trl=proposal.target_trl,
-                    current_trl=proposal.start_trl,
-                    stage_no=1,
-                    status=ProjectStatus.ACTIVE.value,
-                    total_budget=proposal.total_budget,
-                    reviewers=list(proposal.reviewers),
-                    public_use_ministries=list(proposal.public_use_ministries),
+            if await insert_project(session, input.programme_code, input.workflow_id, proposal):
+                audit(
+                    session,
+                    proposal.programme_manager,
+                    "project_registered",
+                    f"project:{proposal.project_id}",
                 )
-            )
-            await session.flush()
-            for no, stage in enumerate(proposal.stage_plan, start=1):
-                session.add(
-                    Stage(
-                        project_id=proposal.project_id,
-                        stage_no=no,
-                        name=stage.name,
-                        trl_in=stage.trl_in,
-                        trl_out=stage.trl_out,
-                        duration_days=stage.duration_days,
-                        budget=stage.budget,
-                        status="planned",
-                    )
-                )
-            audit(session, proposal.programme_manager, "project_registered", f"project:{proposal.project_id}")
 
         await self.transact(work)
 
@@ -140,7 +112,9 @@ class ProjectActivities(DatabaseActivities):
         async def work(session: AsyncSession) -> StartHandoffsResult:
             project = await session.get(Project, input.project_id)
             assert project is not None, f"project {input.project_id} is not registered"
-            stages = (await session.scalars(select(Stage).where(Stage.project_id == project.id).order_by(Stage.stage_no))).all()
+            stages = (
+                await session.scalars(select(Stage).where(Stage.project_id == project.id).order_by(Stage.stage_no))
+            ).all()
             decisions = (
                 await session.scalars(
                     select(GateDecision).where(GateDecision.project_id == project.id).order_by(GateDecision.gate_no)
@@ -164,7 +138,9 @@ class ProjectActivities(DatabaseActivities):
                     trl_text=NASA_TRL[input.trl],
                     paid=paid,
                 )
-                doc = await store_document(session, f"{hid}-package", project.id, "handoff_package", HANDOFF_TEMPLATE, content)
+                doc = await store_document(
+                    session, f"{hid}-package", project.id, "handoff_package", HANDOFF_TEMPLATE, content
+                )
                 session.add(Handoff(id=hid, project_id=project.id, ministry=code, status="pending", document_id=doc.id))
             project.status = ProjectStatus.HANDOFF.value
             audit(session, SYSTEM_ACTOR, "handoffs_started", f"project:{project.id}", ministries=list(ids))
@@ -218,10 +194,14 @@ class ProjectActivities(DatabaseActivities):
             for task in tasks:
                 task.status = "cancelled"
                 task.closed_at = now
-            for gate in (await session.scalars(select(Gate).where(Gate.project_id == project.id, Gate.status == "open"))).all():
+            for gate in (
+                await session.scalars(select(Gate).where(Gate.project_id == project.id, Gate.status == "open"))
+            ).all():
                 gate.status = "cancelled"
             handoffs = (
-                await session.scalars(select(Handoff).where(Handoff.project_id == project.id, Handoff.status == "pending"))
+                await session.scalars(
+                    select(Handoff).where(Handoff.project_id == project.id, Handoff.status == "pending")
+                )
             ).all()
             for h in handoffs:
                 h.status = "cancelled"
@@ -230,7 +210,9 @@ class ProjectActivities(DatabaseActivities):
                 await session.scalars(select(Stage).where(Stage.project_id == project.id, Stage.status == "active"))
             ).all():
                 stage.status = "stopped"
-            stages = (await session.scalars(select(Stage).where(Stage.project_id == project.id).order_by(Stage.stage_no))).all()
+            stages = (
+                await session.scalars(select(Stage).where(Stage.project_id == project.id).order_by(Stage.stage_no))
+            ).all()
             paid, released = await _money(session, project.id)
             content = render(
                 CLOSEOUT_TEMPLATE,
@@ -243,7 +225,9 @@ class ProjectActivities(DatabaseActivities):
                 released=released,
                 stopped_in_stage=input.stage_no,
             )
-            doc = await store_document(session, f"{project.id}-closeout", project.id, "closeout", CLOSEOUT_TEMPLATE, content)
+            doc = await store_document(
+                session, f"{project.id}-closeout", project.id, "closeout", CLOSEOUT_TEMPLATE, content
+            )
             if project.status != ProjectStatus.TERMINATED.value:
                 project.status = ProjectStatus.TERMINATED.value
                 project.stop_reason = input.reason

@@ -6,6 +6,7 @@ fund balance) live in the API's proposal service.
 
 from __future__ import annotations
 
+import itertools
 from enum import StrEnum
 from typing import Annotated, Self
 
@@ -135,7 +136,7 @@ class Proposal(BaseModel):
             raise ValueError(f"the first stage starts at TRL {stages[0].trl_in}, not start_trl {self.start_trl}")
         if stages[-1].trl_out != self.target_trl:
             raise ValueError(f"the last stage ends at TRL {stages[-1].trl_out}, not target_trl {self.target_trl}")
-        for before, after in zip(stages, stages[1:], strict=False):
+        for before, after in itertools.pairwise(stages):
             if before.trl_out != after.trl_in:
                 raise ValueError(
                     f"stage {after.name!r} starts at TRL {after.trl_in} but {before.name!r} ends at {before.trl_out}"

@@ -41,11 +41,7 @@ def recommend(gate: GateDefinition, reviews: Iterable[ReviewSubmission]) -> Reco
     panel = list(reviews)
     if not panel:
         raise ValueError("a recommendation needs at least one review")
-    failed = [
-        c.key
-        for c in gate.must_meet
-        if sum(1 for r in panel if r.must_meet.get(c.key, False)) * 2 <= len(panel)
-    ]
+    failed = [c.key for c in gate.must_meet if sum(1 for r in panel if r.must_meet.get(c.key, False)) * 2 <= len(panel)]
     score = round(sum(weighted_score(gate, r) for r in panel) / len(panel), 3)
     decision = Decision.GO if not failed and score >= gate.go_threshold else Decision.KILL
     return Recommendation(decision=decision, weighted_score=score, failed_must_meet=failed, reviews=len(panel))

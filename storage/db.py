@@ -38,10 +38,16 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql(f"BEGIN {conn.get_execution_options().get(_BEGIN_MODE, 'IMMEDIATE')}")
 
     return engine
 
 
-def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False)
+_BEGIN_MODE = "trlgate_sqlite_begin"
+
+
+def make_sessionmaker(engine: AsyncEngine, *, read_only: bool = False) -> async_sessionmaker[AsyncSession]:
+    """Writers begin IMMEDIATE on SQLite; read-only sessions begin DEFERRED, which under WAL never
+    blocks (nor is blocked by) a writer. PostgreSQL ignores the option."""
+    bind = engine.execution_options(**{_BEGIN_MODE: "DEFERRED"}) if read_only else engine
+    return async_sessionmaker(bind, expire_on_commit=False)

@@ -104,7 +104,13 @@ async def endow(session: AsyncSession, programme_code: str, ministry: str, amoun
     key = f"endow:{programme_code}:{ministry}"
     if await session.scalar(select(LedgerTransaction.id).where(LedgerTransaction.business_key == key)):
         return False
-    await _post(session, key, "endow", None, [(ENDOWMENT, ministry, -amount), (allocation_account(ministry), ministry, amount)])
+    await _post(
+        session,
+        key,
+        "endow",
+        None,
+        [(ENDOWMENT, ministry, -amount), (allocation_account(ministry), ministry, amount)],
+    )
     return True
 
 
@@ -143,10 +149,19 @@ async def reserve(
         f"reserve:{project_id}:{stage_no}",
         "reserve",
         project_id,
-        [(allocation_account(ministry), ministry, -amount), (reservation_account(project_id), ministry, amount)],
+        [
+            (allocation_account(ministry), ministry, -amount),
+            (reservation_account(project_id), ministry, amount),
+        ],
     )
     reservation = Reservation(
-        project_id=project_id, stage_no=stage_no, ministry=ministry, amount=amount, paid=0, released=0, status="open"
+        project_id=project_id,
+        stage_no=stage_no,
+        ministry=ministry,
+        amount=amount,
+        paid=0,
+        released=0,
+        status="open",
     )
     session.add(reservation)
     await session.flush()
@@ -243,7 +258,9 @@ class MinistryFunds:
 async def fund_summary(session: AsyncSession, programme_code: str) -> list[MinistryFunds]:
     allocations = (
         await session.scalars(
-            select(FundAllocation).where(FundAllocation.programme_code == programme_code).order_by(FundAllocation.ministry)
+            select(FundAllocation)
+            .where(FundAllocation.programme_code == programme_code)
+            .order_by(FundAllocation.ministry)
         )
     ).all()
     rows = await session.execute(
@@ -300,7 +317,9 @@ async def invariant_violations(session: AsyncSession, programme_code: str) -> li
         if r.status == "open" and r.paid + r.released > r.amount:
             problems.append(f"reservation {r.project_id}/{r.stage_no} resolves more than it holds")
         if r.status != "open" and r.paid + r.released != r.amount:
-            problems.append(f"reservation {r.project_id}/{r.stage_no} closed with {r.amount - r.paid - r.released} unresolved")
+            problems.append(
+                f"reservation {r.project_id}/{r.stage_no} closed with {r.amount - r.paid - r.released} unresolved"
+            )
         held = await balance(session, reservation_account(r.project_id))
         if held < 0:
             problems.append(f"project {r.project_id} reservation account is negative")

@@ -84,7 +84,7 @@ async def postgres_url() -> AsyncIterator[str]:
     """A fresh PostgreSQL database for one test, dropped afterwards. In CI it must not skip."""
     try:
         admin = await _pg_admin()
-    except (OSError, Exception) as err:  # noqa: BLE001 - any connection failure means "no server"
+    except (OSError, Exception) as err:
         if in_ci():
             pytest.fail(f"PostgreSQL is required in CI but unreachable at {PG_ADMIN_DSN}: {err}")
         pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_DSN}: {err}")

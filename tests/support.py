@@ -121,7 +121,9 @@ async def wait_for_gate(
     )
 
 
-async def wait_for_handoffs(handle: WorkflowHandle[Any, Any], env: WorkflowEnvironment | None = None) -> ProjectSnapshot:
+async def wait_for_handoffs(
+    handle: WorkflowHandle[Any, Any], env: WorkflowEnvironment | None = None
+) -> ProjectSnapshot:
     return await wait_until(handle, lambda s: bool(s.handoffs_pending), "hand-off", env=env)
 
 

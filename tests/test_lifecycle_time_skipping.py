@@ -31,7 +31,8 @@ async def test_ten_year_project_runs_in_seconds(
         await wait_for_handoffs(handle, env=time_skipping_env)
         for ministry in p.public_use_ministries:
             await handle.execute_update(
-                ProjectWorkflow.accept_handoff, HandoffAcceptInput(ministry=ministry, accepted_by=f"liaison.{ministry}")
+                ProjectWorkflow.accept_handoff,
+                HandoffAcceptInput(ministry=ministry, accepted_by=f"liaison.{ministry}"),
             )
         outcome: ProjectOutcome = await handle.result()
     elapsed = time.monotonic() - started

@@ -76,6 +76,7 @@ class ProjectWorkflow:
         # The gate whose decision the main loop has fully carried out (decide() waits for it).
         self.applied_gate = 0
         self.decision_input: DecisionInput | None = None
+        self.stage_detail = ""  # what the stage waits for now (next tranche, or its planned end)
 
     # ---- the lifecycle -------------------------------------------------------------------
 
@@ -85,7 +86,9 @@ class ProjectWorkflow:
             await self._act(
                 ProjectActivities.register_project,
                 RegisterProjectInput(
-                    programme_code=PROGRAMME_CODE, workflow_id=workflow.info().workflow_id, proposal=self.proposal
+                    programme_code=PROGRAMME_CODE,
+                    workflow_id=workflow.info().workflow_id,
+                    proposal=self.proposal,
                 ),
             )
             if await self._reserve_stage():
@@ -183,7 +186,7 @@ class ProjectWorkflow:
             if tranche_no in self.state.tranches_paid:
                 continue
             due = self._at_day(tranche.offset_days)
-            workflow.set_current_details(f"Stage {stage_no} ({self.stage.name}): tranche {tranche_no} due {due:%Y-%m-%d}")
+            self._stage_detail(f"Stage {stage_no} ({self.stage.name}): tranche {tranche_no} due {due:%Y-%m-%d}")
             await self._sleep_until(due)
             if self.stopping:
                 return
@@ -199,8 +202,12 @@ class ProjectWorkflow:
             )
             self.state.tranches_paid.append(tranche_no)
         end = self._at_day(self.stage.duration_days)
-        workflow.set_current_details(f"Stage {stage_no} ({self.stage.name}): work under way until {end:%Y-%m-%d}")
+        self._stage_detail(f"Stage {stage_no} ({self.stage.name}): work under way until {end:%Y-%m-%d}")
         await self._sleep_until(end)
+
+    def _stage_detail(self, text: str) -> None:
+        self.stage_detail = text
+        workflow.set_current_details(text)
 
     async def _run_gate(self) -> None:
         definition = self._gate_definition()
@@ -256,7 +263,8 @@ class ProjectWorkflow:
     async def _run_handoffs(self) -> None:
         self.state.status = ProjectStatus.HANDOFF
         result = await self._act(
-            ProjectActivities.start_handoffs, StartHandoffsInput(project_id=self.project_id, trl=self.state.trl)
+            ProjectActivities.start_handoffs,
+            StartHandoffsInput(project_id=self.project_id, trl=self.state.trl),
         )
         for ministry in result.handoff_ids:
             self.state.handoffs.setdefault(ministry, "pending")
@@ -266,7 +274,10 @@ class ProjectWorkflow:
         )
         if self.stopping:
             return
-        await self._act(ProjectActivities.complete_project, CompleteProjectInput(project_id=self.project_id, trl=self.state.trl))
+        await self._act(
+            ProjectActivities.complete_project,
+            CompleteProjectInput(project_id=self.project_id, trl=self.state.trl),
+        )
         self.state.status = ProjectStatus.COMPLETED
         self.state.phase = Phase.DONE
         self._publish()
@@ -316,7 +327,7 @@ class ProjectWorkflow:
             pending = [m for m, v in s.handoffs.items() if v == "pending"]
             return f"Hand-off: waiting for acceptance by {', '.join(pending)}" if pending else "Hand-off: preparing"
         if s.phase == Phase.STAGE:
-            return f"Stage {s.stage_index + 1} ({self.stage.name}) under way"
+            return self.stage_detail or f"Stage {s.stage_index + 1} ({self.stage.name}) under way"
         if s.phase == Phase.DONE:
             return f"Finished: {s.status.value}" + (f" ({s.stop_reason})" if s.stop_reason else "")
         return s.phase.value
@@ -463,7 +474,10 @@ class ProjectWorkflow:
         handoff_id = await self._act(
             ProjectActivities.accept_handoff,
             AcceptHandoffInput(
-                project_id=self.project_id, ministry=accept.ministry, accepted_by=accept.accepted_by, note=accept.note
+                project_id=self.project_id,
+                ministry=accept.ministry,
+                accepted_by=accept.accepted_by,
+                note=accept.note,
             ),
         )
         workflow.set_current_details(self._waiting_for())
@@ -486,5 +500,3 @@ class ProjectWorkflow:
             raise rejected(f"project {self.project_id} has no hand-off to {accept.ministry}")
         if status != "pending":
             raise rejected(f"the hand-off to {accept.ministry} is already {status}")
-
-

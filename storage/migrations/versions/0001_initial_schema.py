@@ -10,7 +10,6 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-
 revision: str = "0001"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
@@ -84,9 +83,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("ledger_entries", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_ledger_entries_account"), ["account"], unique=False)
-        batch_op.create_index(
-            batch_op.f("ix_ledger_entries_transaction_id"), ["transaction_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_ledger_entries_transaction_id"), ["transaction_id"], unique=False)
 
     op.create_table(
         "users",
@@ -137,9 +134,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("workflow_id"),
     )
     with op.batch_alter_table("projects", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_projects_programme_manager"), ["programme_manager"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_projects_programme_manager"), ["programme_manager"], unique=False)
         batch_op.create_index(batch_op.f("ix_projects_status"), ["status"], unique=False)
 
     op.create_table(

@@ -1,0 +1,60 @@
+"""The FastAPI application: settings, database and Temporal client live on app.state."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from temporalio.client import Client
+
+from api.routes import auth, fund, handoffs, health, projects, tasks
+from config import Settings, get_settings
+from storage.db import make_engine, make_sessionmaker
+from workflows.client import connect
+
+log = logging.getLogger("trlgate.api")
+
+
+async def _connect_with_retry(settings: Settings, attempts: int = 30) -> Client | None:
+    for attempt in range(attempts):
+        try:
+            return await connect(settings)
+        except Exception as err:
+            if attempt == attempts - 1:
+                log.error("Temporal unreachable at %s: %s", settings.temporal_address, err)
+                return None
+            await asyncio.sleep(1)
+    return None
+
+
+def create_app(settings: Settings | None = None, client: Client | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.resolved_database_url)
+        app.state.settings = settings
+        app.state.sessionmaker = make_sessionmaker(engine)
+        app.state.read_sessionmaker = make_sessionmaker(engine, read_only=True)
+        app.state.jwt_secret = settings.resolved_jwt_secret()
+        app.state.temporal = client or await _connect_with_retry(settings)
+        yield
+        await engine.dispose()
+
+    app = FastAPI(
+        title="trlgate",
+        version="0.1.0",
+        description="TRL-gated stage-gate workflow engine for public R&D funding programmes.",
+        lifespan=lifespan,
+    )
+    for router in (auth.router, projects.router, tasks.router, handoffs.router, fund.router, health.router):
+        app.include_router(router)
+    return app
+
+
+def app_factory() -> FastAPI:
+    """For `uvicorn --factory api.app:app_factory`."""
+    return create_app()

@@ -1,0 +1,83 @@
+"""Dependencies: database session, Temporal client, the current user, role checks."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Annotated, Any
+
+import jwt
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio.client import Client
+
+from api.security import decode_access_token
+from config import Settings
+from domain.roles import Role
+from storage.models import User
+
+oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/auth/token")
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """A read session. Commands change data through workflows; the few direct writes (project
+    start, audit) open their own short write transaction."""
+    async with request.app.state.read_sessionmaker() as session:
+        yield session
+
+
+def get_client(request: Request) -> Client:
+    client: Client | None = request.app.state.temporal
+    if client is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail="Temporal is not connected")
+    return client
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+ClientDep = Annotated[Client, Depends(get_client)]
+TokenDep = Annotated[str, Depends(oauth2_scheme)]
+
+_UNAUTHORIZED = HTTPException(
+    status.HTTP_401_UNAUTHORIZED, detail="could not validate credentials", headers={"WWW-Authenticate": "Bearer"}
+)
+
+
+async def get_current_user(request: Request, session: SessionDep, token: TokenDep) -> User:
+    try:
+        claims = decode_access_token(request.app.state.jwt_secret, token)
+    except jwt.InvalidTokenError as err:
+        raise _UNAUTHORIZED from err
+    user = await session.get(User, claims["sub"])
+    if user is None or not user.active:
+        raise _UNAUTHORIZED
+    return user
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+def has_role(user: User, *roles: Role) -> bool:
+    return any(r.value in user.roles for r in roles)
+
+
+def require_roles(*roles: Role) -> Callable[[User], Coroutine[Any, Any, User]]:
+    allowed = ", ".join(r.value for r in roles)
+
+    async def check(user: CurrentUser) -> User:
+        if not has_role(user, *roles):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, detail=f"this needs one of the roles: {allowed}")
+        return user
+
+    return check
+
+
+PmUser = Annotated[User, Depends(require_roles(Role.PM, Role.ADMIN))]
+ReviewerUser = Annotated[User, Depends(require_roles(Role.REVIEWER))]
+MinistryUser = Annotated[User, Depends(require_roles(Role.MINISTRY))]
+FundViewer = Annotated[User, Depends(require_roles(Role.FINANCE, Role.ADMIN, Role.OPS, Role.PM))]

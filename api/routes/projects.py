@@ -1,0 +1,265 @@
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi.responses import HTMLResponse
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError
+
+from api.access import can_see_project, is_project_pm, visible_projects
+from api.audit import record
+from api.deps import ClientDep, CurrentUser, PmUser, SessionDep, SettingsDep, has_role
+from api.errors import AUTH, refusal, responses
+from api.schemas import DecisionIn, ProjectDetail, ProjectOut, TerminateIn
+from domain.project import (
+    DecisionInput,
+    DecisionResult,
+    ProjectSnapshot,
+    ProjectStatus,
+    ProjectWorkflowInput,
+    StopResult,
+    TerminateInput,
+)
+from domain.proposal import Proposal
+from domain.roles import Role
+from storage import ledger
+from storage.models import (
+    Document,
+    Gate,
+    GateDecision,
+    Handoff,
+    Ministry,
+    Project,
+    Reservation,
+    Stage,
+    Tranche,
+    User,
+)
+from storage.projects import insert_project
+from storage.seed import PROGRAMME_CODE
+from workflows.project import ProjectWorkflow, workflow_id_for
+
+router = APIRouter(tags=["projects"])
+_QUERY_TIMEOUT = timedelta(seconds=2)
+
+
+async def proposal_problems(session: AsyncSession, proposal: Proposal) -> list[str]:
+    """What the database says is wrong with a proposal that is well-formed on its own."""
+    problems: list[str] = []
+    pm = await session.get(User, proposal.programme_manager)
+    if pm is None or Role.PM.value not in pm.roles:
+        problems.append(f"programme_manager {proposal.programme_manager!r} is not a programme manager")
+    for name in proposal.reviewers:
+        reviewer = await session.get(User, name)
+        if reviewer is None or Role.REVIEWER.value not in reviewer.roles:
+            problems.append(f"reviewer {name!r} is not a registered reviewer")
+    for code in proposal.public_use_ministries:
+        if await session.get(Ministry, code) is None:
+            problems.append(f"public-use ministry {code!r} is not in the ministry registry")
+    ministry = proposal.funding_ministry.value
+    available = await ledger.balance(session, ledger.allocation_account(ministry))
+    if available < proposal.total_budget:
+        problems.append(
+            f"the {ministry} allocation has {available} yen available; the project needs {proposal.total_budget}"
+        )
+    return problems
+
+
+def _summary(p: Proposal) -> str:
+    return (
+        f"{p.project_id}: {p.title} ({p.organisation}); PM {p.programme_manager}; {p.funding_ministry.value}; "
+        f"TRL {p.start_trl}->{p.target_trl}; budget {p.total_budget:,} yen"
+    )
+
+
+async def _visible_project(session: AsyncSession, user: User, project_id: str) -> Project:
+    project = await session.get(Project, project_id)
+    if project is None or not can_see_project(user, project):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"project {project_id} not found")
+    return project
+
+
+@router.post(
+    "/projects",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ProjectOut,
+    responses={**AUTH, **responses(409, 422, 503)},
+)
+async def start_project(
+    request: Request,
+    proposal: Proposal,
+    session: SessionDep,
+    client: ClientDep,
+    user: PmUser,
+    settings: SettingsDep,
+) -> Project:
+    """Start a project's workflow from a proposal. A bad proposal is refused with 422 and nothing starts."""
+    if not has_role(user, Role.ADMIN) and proposal.programme_manager != user.username:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="a programme manager starts only their own projects")
+    if proposal.project_id is None:
+        proposal.project_id = f"KP-{datetime.now(UTC):%Y}-{uuid.uuid4().hex[:8]}"
+    project_id = proposal.project_id
+    if problems := await proposal_problems(session, proposal):
+        await record(request, user.username, "start_project", f"project:{project_id}", "rejected", problems=problems)
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail="; ".join(problems))
+    await session.commit()  # end the read snapshot before writing (commit keeps loaded objects usable)
+    workflow_id = workflow_id_for(project_id)
+    # Row and workflow start in one transaction: if the start fails, the row is rolled back.
+    async with request.app.state.sessionmaker.begin() as write:
+        if not await insert_project(write, PROGRAMME_CODE, workflow_id, proposal):
+            raise HTTPException(status.HTTP_409_CONFLICT, detail=f"project {project_id} exists already")
+        try:
+            await client.start_workflow(
+                ProjectWorkflow.run,
+                ProjectWorkflowInput(proposal=proposal, seconds_per_day=settings.seconds_per_day),
+                id=workflow_id,
+                task_queue=settings.task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                static_summary=_summary(proposal),
+                static_details=f"Research vision: {proposal.research_vision}",
+            )
+        except WorkflowAlreadyStartedError as err:
+            raise HTTPException(status.HTTP_409_CONFLICT, detail=f"project {project_id} was started already") from err
+        except RPCError as err:
+            raise refusal(err) from err
+    await record(request, user.username, "start_project", f"project:{project_id}", "ok")
+    project = await session.get(Project, project_id)
+    assert project is not None
+    return project
+
+
+@router.get("/projects", response_model=list[ProjectOut], responses=AUTH)
+async def list_projects(
+    session: SessionDep,
+    user: CurrentUser,
+    status_: str | None = Query(None, alias="status", description="active, handoff, completed or terminated"),
+    limit: int = Query(100, ge=1, le=1000),
+    offset: int = Query(0, ge=0),
+) -> list[Project]:
+    """The projects this user may see, newest first."""
+    query = visible_projects(user, select(Project)).order_by(Project.created_at.desc())
+    if status_ is not None:
+        query = query.where(Project.status == status_)
+    rows = (await session.scalars(query)).all()
+    return [p for p in rows if can_see_project(user, p)][offset : offset + limit]
+
+
+async def _live(client: Client, project: Project) -> ProjectSnapshot | None:
+    try:
+        snapshot: ProjectSnapshot = await client.get_workflow_handle(project.workflow_id).query(
+            ProjectWorkflow.status, rpc_timeout=_QUERY_TIMEOUT
+        )
+        return snapshot
+    except Exception:
+        return None
+
+
+@router.get("/projects/{project_id}", response_model=ProjectDetail, responses={**AUTH, **responses(404)})
+async def get_project(project_id: str, session: SessionDep, user: CurrentUser, request: Request) -> ProjectDetail:
+    """Everything about one project: stages, gates, decisions, money, hand-offs, and the live workflow state."""
+    project = await _visible_project(session, user, project_id)
+
+    async def rows(model: type, *order: object) -> list[object]:
+        return list((await session.scalars(select(model).where(model.project_id == project_id).order_by(*order))).all())  # type: ignore[attr-defined]
+
+    detail = ProjectDetail.model_validate(
+        {
+            **ProjectOut.model_validate(project).model_dump(),
+            "research_vision": project.research_vision,
+            "reviewers": project.reviewers,
+            "public_use_ministries": project.public_use_ministries,
+            "stages": await rows(Stage, Stage.stage_no),
+            "gates": await rows(Gate, Gate.gate_no),
+            "decisions": await rows(GateDecision, GateDecision.gate_no),
+            "tranches": await rows(Tranche, Tranche.stage_no, Tranche.tranche_no),
+            "reservations": await rows(Reservation, Reservation.stage_no),
+            "handoffs": await rows(Handoff, Handoff.ministry),
+            "documents": [d.id for d in await rows(Document, Document.created_at)],  # type: ignore[attr-defined]
+        }
+    )
+    client = request.app.state.temporal
+    if client is not None:
+        detail.live = await _live(client, project)
+    return detail
+
+
+@router.post(
+    "/projects/{project_id}/terminate",
+    response_model=StopResult,
+    responses={**AUTH, **responses(404, 409, 422, 503)},
+)
+async def terminate_project(
+    project_id: str, body: TerminateIn, request: Request, session: SessionDep, client: ClientDep, user: PmUser
+) -> StopResult:
+    """Stop a project cleanly: open tasks cancelled, unpaid money released, close-out report rendered."""
+    project = await _visible_project(session, user, project_id)
+    if not is_project_pm(user, project):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="only the project's programme manager may terminate it")
+    if project.status in (ProjectStatus.COMPLETED, ProjectStatus.TERMINATED):
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=f"project {project_id} is already {project.status}")
+    handle = client.get_workflow_handle(project.workflow_id)
+    try:
+        result: StopResult = await handle.execute_update(
+            ProjectWorkflow.terminate, TerminateInput(requested_by=user.username, reason=body.reason)
+        )
+    except (WorkflowUpdateFailedError, RPCError) as err:
+        http = refusal(err)
+        await record(request, user.username, "terminate", f"project:{project_id}", "rejected", reason=http.detail)
+        raise http from err
+    await record(request, user.username, "terminate", f"project:{project_id}", "ok", reason=body.reason)
+    return result
+
+
+@router.post(
+    "/projects/{project_id}/gates/{gate_no}/decision",
+    response_model=DecisionResult,
+    responses={**AUTH, **responses(404, 409, 422, 503)},
+)
+async def decide_gate(
+    project_id: str,
+    gate_no: int,
+    body: DecisionIn,
+    request: Request,
+    session: SessionDep,
+    client: ClientDep,
+    user: PmUser,
+) -> DecisionResult:
+    """The programme manager's gate decision, with the panel's recommendation in the workflow beside it."""
+    project = await _visible_project(session, user, project_id)
+    if project.programme_manager != user.username:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="only the project's programme manager decides its gates")
+    decision = DecisionInput(
+        gate_no=gate_no, decision=body.decision, decided_by=user.username, justification=body.justification
+    )
+    target = f"gate:{project_id}/{gate_no}"
+    try:
+        result: DecisionResult = await client.get_workflow_handle(project.workflow_id).execute_update(
+            ProjectWorkflow.decide, decision
+        )
+    except (WorkflowUpdateFailedError, RPCError) as err:
+        http = refusal(err)
+        await record(request, user.username, "decide", target, "rejected", reason=http.detail)
+        raise http from err
+    await record(request, user.username, "decide", target, "ok", decision=body.decision.value)
+    return result
+
+
+@router.get(
+    "/documents/{document_id}",
+    response_class=HTMLResponse,
+    responses={**AUTH, **responses(404)},
+)
+async def get_document(document_id: str, session: SessionDep, user: CurrentUser) -> HTMLResponse:
+    """A rendered document (hand-off package, close-out report), with its content hash in a header."""
+    doc = await session.get(Document, document_id)
+    if doc is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"document {document_id} not found")
+    await _visible_project(session, user, doc.project_id)
+    return HTMLResponse(doc.content, headers={"X-Content-SHA256": doc.sha256})

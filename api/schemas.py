@@ -1,0 +1,180 @@
+"""Request and response bodies of the HTTP API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
+
+from domain.project import Decision, ProjectSnapshot
+
+
+class Orm(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+
+
+class UserOut(Orm):
+    username: str
+    full_name: str
+    roles: list[str]
+    ministry: str | None
+
+
+class StageOut(Orm):
+    stage_no: int
+    name: str
+    trl_in: int
+    trl_out: int
+    duration_days: int
+    budget: int
+    status: str
+
+
+class GateOut(Orm):
+    gate_no: int
+    status: str
+    recommendation: dict[str, Any] | None
+    opened_at: datetime
+
+
+class DecisionOut(Orm):
+    gate_no: int
+    decision: str
+    decided_by: str
+    justification: str
+    decided_at: datetime
+
+
+class TrancheOut(Orm):
+    stage_no: int
+    tranche_no: int
+    amount: int
+    due_at: datetime
+    paid_at: datetime
+
+
+class ReservationOut(Orm):
+    stage_no: int
+    ministry: str
+    amount: int
+    paid: int
+    released: int
+    status: str
+
+
+class HandoffOut(Orm):
+    id: str
+    project_id: str
+    ministry: str
+    status: str
+    document_id: str
+    accepted_by: str | None
+    note: str
+    created_at: datetime
+    resolved_at: datetime | None
+
+
+class ProjectOut(Orm):
+    id: str
+    workflow_id: str
+    title: str
+    organisation: str
+    programme_manager: str
+    funding_ministry: str
+    classification: str
+    start_trl: int
+    target_trl: int
+    current_trl: int
+    stage_no: int
+    status: str
+    total_budget: int
+    stop_reason: str | None
+    created_at: datetime
+
+
+class ProjectDetail(ProjectOut):
+    research_vision: str
+    reviewers: list[str]
+    public_use_ministries: list[str]
+    stages: list[StageOut]
+    gates: list[GateOut]
+    decisions: list[DecisionOut]
+    tranches: list[TrancheOut]
+    reservations: list[ReservationOut]
+    handoffs: list[HandoffOut]
+    documents: list[str]
+    live: ProjectSnapshot | None = Field(None, description="The workflow's own view, when it answers.")
+
+
+class CriterionOut(BaseModel):
+    key: str
+    text: str
+    weight: int
+
+
+class TaskOut(Orm):
+    id: str
+    project_id: str
+    gate_no: int
+    reviewer: str
+    status: str
+    created_at: datetime
+    closed_at: datetime | None
+
+
+class TaskDetail(TaskOut):
+    project_title: str
+    question: str
+    must_meet: list[CriterionOut]
+    should_meet: list[CriterionOut]
+
+
+class ReviewIn(BaseModel):
+    must_meet: dict[str, bool]
+    scores: dict[str, StrictInt]
+    comment: Annotated[str, Field(max_length=5000)] = ""
+
+
+class DecisionIn(BaseModel):
+    decision: Decision
+    justification: Annotated[str, Field(max_length=5000)] = ""
+
+
+class TerminateIn(BaseModel):
+    reason: Annotated[str, Field(min_length=3, max_length=2000)]
+
+
+class AcceptIn(BaseModel):
+    note: Annotated[str, Field(max_length=2000)] = ""
+
+
+class MinistryFundsOut(BaseModel):
+    ministry: str
+    allocated: int
+    reserved: int
+    paid: int
+    available: int
+
+
+class FundOut(BaseModel):
+    programme: str
+    name: str
+    fund_total: int
+    allocated: int
+    reserved: int
+    paid: int
+    available: int
+    by_ministry: list[MinistryFundsOut]
+    invariant_violations: list[str]
+
+
+class HealthOut(BaseModel):
+    status: str
+    database: str
+    temporal: str

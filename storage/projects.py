@@ -1,0 +1,54 @@
+"""Project rows: written once per project id, by the API at start and again (idempotently) by the
+workflow's first activity, so a project exists in the database whichever of them commits first."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.project import ProjectStatus
+from domain.proposal import Proposal
+from storage.models import Project, Stage
+
+
+async def insert_project(session: AsyncSession, programme_code: str, workflow_id: str, proposal: Proposal) -> bool:
+    """Insert the project and its planned stages; False when it is there already."""
+    assert proposal.project_id is not None
+    if await session.get(Project, proposal.project_id) is not None:
+        return False
+    session.add(
+        Project(
+            id=proposal.project_id,
+            programme_code=programme_code,
+            workflow_id=workflow_id,
+            title=proposal.title,
+            organisation=proposal.organisation,
+            programme_manager=proposal.programme_manager,
+            funding_ministry=proposal.funding_ministry.value,
+            research_vision=proposal.research_vision,
+            classification=proposal.classification.value,
+            start_trl=proposal.start_trl,
+            target_trl=proposal.target_trl,
+            current_trl=proposal.start_trl,
+            stage_no=1,
+            status=ProjectStatus.ACTIVE.value,
+            total_budget=proposal.total_budget,
+            reviewers=list(proposal.reviewers),
+            public_use_ministries=list(proposal.public_use_ministries),
+        )
+    )
+    await session.flush()
+    session.add_all(
+        Stage(
+            project_id=proposal.project_id,
+            stage_no=no,
+            name=stage.name,
+            trl_in=stage.trl_in,
+            trl_out=stage.trl_out,
+            duration_days=stage.duration_days,
+            budget=stage.budget,
+            status="planned",
+        )
+        for no, stage in enumerate(proposal.stage_plan, start=1)
+    )
+    await session.flush()
+    return True

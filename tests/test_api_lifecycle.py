@@ -1,0 +1,191 @@
+"""End-to-end through HTTP: real API, real worker, the local Temporal dev server, SQLite."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from temporalio.client import Client
+
+from domain.project import ProjectSnapshot
+from storage import ledger
+from storage.models import AuditEntry, Reservation, ReviewTask, Tranche
+from storage.seed import ALLOCATIONS, PROGRAMME_CODE
+from tests.api_stack import ApiStack, api_stack
+from tests.support import PM, REVIEWERS
+from workflows.project import ProjectWorkflow
+
+BUDGET = 10_000_000_000
+
+
+@pytest.fixture
+async def stack(local_client: Client, sqlite_url: str, task_queue: str) -> AsyncIterator[ApiStack]:
+    # A day lasts a millisecond: ten years of stage timers take ~3.7 s of real time.
+    async with api_stack(local_client, sqlite_url, task_queue, seconds_per_day=0.001) as s:
+        yield s
+
+
+def proposal_body(**overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "title": "Autonomous underwater inspection drones",
+        "organisation": "Kobe Maritime Robotics",
+        "programme_manager": PM,
+        "funding_ministry": "MEXT",
+        "research_vision": "Maritime domain awareness and protection of undersea infrastructure",
+        "start_trl": 1,
+        "target_trl": 9,
+        "total_budget": BUDGET,
+        "reviewers": REVIEWERS,
+        "public_use_ministries": ["MOD", "MLIT"],
+    }
+    body.update(overrides)
+    return body
+
+
+async def wait_status(
+    stack: ApiStack, project_id: str, predicate: Any, what: str, timeout: float = 30
+) -> ProjectSnapshot:
+    handle = stack.client.get_workflow_handle(f"project-{project_id}")
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        snap: ProjectSnapshot = await handle.query(ProjectWorkflow.status)
+        if predicate(snap):
+            return snap
+        if loop.time() > deadline:
+            raise TimeoutError(f"{what}: {snap}")
+        await asyncio.sleep(0.05)
+
+
+async def review_gate(stack: ApiStack, project_id: str, gate_no: int, score: int = 4) -> None:
+    await wait_status(stack, project_id, lambda s: s.open_gate == gate_no and s.reviews_pending, f"gate {gate_no}")
+    for reviewer in REVIEWERS:
+        r = await stack.call("GET", "/tasks", reviewer, params={"status": "open"})
+        assert r.status_code == 200
+        mine = [t for t in r.json() if t["project_id"] == project_id and t["gate_no"] == gate_no]
+        assert len(mine) == 1 and all(t["reviewer"] == reviewer for t in r.json())
+        task = (await stack.call("GET", f"/tasks/{mine[0]['id']}", reviewer)).json()
+        review = {
+            "must_meet": {c["key"]: True for c in task["must_meet"]},
+            "scores": {c["key"]: score for c in task["should_meet"]},
+            "comment": "independent review",
+        }
+        r = await stack.call("POST", f"/tasks/{task['id']}/review", reviewer, json=review)
+        assert r.status_code == 200, r.text
+
+
+async def test_full_lifecycle_trl1_to_9_over_http(stack: ApiStack) -> None:
+    r = await stack.call("POST", "/projects", PM, json=proposal_body())
+    assert r.status_code == 201, r.text
+    project_id = r.json()["id"]
+
+    for gate_no in range(1, 5):
+        await review_gate(stack, project_id, gate_no)
+        r = await stack.call("POST", f"/projects/{project_id}/gates/{gate_no}/decision", PM, json={"decision": "go"})
+        assert r.status_code == 200, r.text
+        assert r.json()["trl"] == [3, 5, 7, 9][gate_no - 1]
+
+    await wait_status(stack, project_id, lambda s: len(s.handoffs_pending) == 2, "hand-offs")
+    for liaison in ("liaison.mod", "liaison.mlit"):
+        handoffs = (await stack.call("GET", "/handoffs", liaison)).json()
+        assert len(handoffs) == 1  # each liaison sees only their own ministry's hand-off
+        doc = await stack.call("GET", f"/documents/{handoffs[0]['document_id']}", liaison)
+        assert doc.status_code == 200 and "TRL 9" in doc.text
+        r = await stack.call("POST", f"/handoffs/{handoffs[0]['id']}/accept", liaison, json={"note": "adopted"})
+        assert r.status_code == 200, r.text
+
+    detail = (await stack.call("GET", f"/projects/{project_id}", PM)).json()
+    assert detail["status"] == "completed" and detail["current_trl"] == 9
+    assert [s["status"] for s in detail["stages"]] == ["passed"] * 4
+    assert len(detail["tranches"]) == 10
+    assert all(res["status"] == "settled" for res in detail["reservations"])
+
+    fund = (await stack.call("GET", "/fund", "fin.suzuki")).json()
+    mext = next(m for m in fund["by_ministry"] if m["ministry"] == "MEXT")
+    assert mext == {
+        "ministry": "MEXT",
+        "allocated": ALLOCATIONS["MEXT"],
+        "reserved": 0,
+        "paid": BUDGET,
+        "available": ALLOCATIONS["MEXT"] - BUDGET,
+    }
+    assert fund["invariant_violations"] == []
+    async with stack.sessionmaker() as session:
+        counts = (
+            await session.execute(
+                select(Tranche.stage_no, Tranche.tranche_no, func.count()).group_by(
+                    Tranche.stage_no, Tranche.tranche_no
+                )
+            )
+        ).all()
+        assert len(counts) == 10 and all(n == 1 for *_, n in counts)
+        audited = set((await session.scalars(select(AuditEntry.action).where(AuditEntry.outcome == "ok"))).all())
+        assert {"start_project", "review", "decide", "accept_handoff"} <= audited
+
+
+async def test_kill_at_second_gate_leaves_nothing_open(stack: ApiStack) -> None:
+    r = await stack.call("POST", "/projects", PM, json=proposal_body())
+    project_id = r.json()["id"]
+    await review_gate(stack, project_id, 1)
+    assert (
+        await stack.call("POST", f"/projects/{project_id}/gates/1/decision", PM, json={"decision": "go"})
+    ).status_code == 200
+    await review_gate(stack, project_id, 2, score=2)  # the panel recommends Kill
+    r = await stack.call("POST", f"/projects/{project_id}/gates/2/decision", PM, json={"decision": "kill"})
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "terminated"
+
+    detail = (await stack.call("GET", f"/projects/{project_id}", PM)).json()
+    assert detail["status"] == "terminated" and detail["current_trl"] == 3
+    assert f"{project_id}-closeout" in detail["documents"]
+    async with stack.sessionmaker() as session:
+        assert await ledger.balance(session, ledger.reservation_account(project_id)) == 0
+        open_res = await session.scalar(
+            select(func.count())
+            .select_from(Reservation)
+            .where(Reservation.project_id == project_id, Reservation.status == "open")
+        )
+        assert open_res == 0
+        open_tasks = await session.scalar(
+            select(func.count())
+            .select_from(ReviewTask)
+            .where(ReviewTask.project_id == project_id, ReviewTask.status == "open")
+        )
+        assert open_tasks == 0
+        paid = await ledger.balance(session, ledger.paid_account(project_id))
+        # A gate ends its stage, so the stage's tranches were all paid before the Kill.
+        stage2 = await session.get(Reservation, (project_id, 2))
+        assert stage2 is not None and stage2.status == "settled" and stage2.paid == stage2.amount
+        summary = {m.ministry: m for m in await ledger.fund_summary(session, PROGRAMME_CODE)}
+        assert summary["MEXT"].available == ALLOCATIONS["MEXT"] - paid
+        assert await ledger.invariant_violations(session, PROGRAMME_CODE) == []
+
+
+async def test_terminate_mid_stage_releases_unpaid_money(
+    local_client: Client, sqlite_url: str, task_queue: str
+) -> None:
+    # A day lasts a second: the second tranche (day 365) is far away when the PM terminates.
+    async with api_stack(local_client, sqlite_url, task_queue, seconds_per_day=1.0) as stack:
+        project_id = (await stack.call("POST", "/projects", PM, json=proposal_body())).json()["id"]
+        await wait_status(stack, project_id, lambda s: "tranche 2" in s.waiting_for, "first tranche paid")
+        r = await stack.call("POST", f"/projects/{project_id}/terminate", "rev.ito", json={"reason": "no"})
+        assert r.status_code == 403
+        r = await stack.call("POST", f"/projects/{project_id}/terminate", PM, json={"reason": "Consortium dissolved"})
+        assert r.status_code == 200, r.text
+        stop = r.json()
+        stage1_budget = BUDGET * 10 // 100
+        first_tranche = stage1_budget - 2 * (stage1_budget // 3)
+        assert stop["status"] == "terminated" and stop["released"] == stage1_budget - first_tranche
+        assert "Consortium dissolved" in stop["reason"]
+        again = await stack.call("POST", f"/projects/{project_id}/terminate", PM, json={"reason": "twice"})
+        assert again.status_code == 409 and "already" in again.json()["detail"]
+        closeout = await stack.call("GET", f"/documents/{stop['closeout_document_id']}", PM)
+        assert closeout.status_code == 200 and "Consortium dissolved" in closeout.text
+        async with stack.sessionmaker() as session:
+            res = await session.get(Reservation, (project_id, 1))
+            assert res is not None and res.status == "released" and res.paid == first_tranche
+            assert await ledger.balance(session, ledger.reservation_account(project_id)) == 0
+            assert await ledger.invariant_violations(session, PROGRAMME_CODE) == []
