@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
@@ -22,7 +24,7 @@ from workflows.project import ProjectWorkflow
 WORKFLOWS = [ProjectWorkflow]
 
 
-def activities_for(sessionmaker: async_sessionmaker[AsyncSession]) -> list[object]:
+def activities_for(sessionmaker: async_sessionmaker[AsyncSession]) -> list[Callable[..., Any]]:
     money = MoneyActivities(sessionmaker)
     gates = GateActivities(sessionmaker)
     projects = ProjectActivities(sessionmaker, PROGRAMME_CODE)

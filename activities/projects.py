@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
 from activities.base import SYSTEM_ACTOR, DatabaseActivities
@@ -87,7 +87,7 @@ async def _money(session: AsyncSession, project_id: str) -> tuple[int, int]:
 
 
 class ProjectActivities(DatabaseActivities):
-    def __init__(self, sessionmaker, programme_code: str) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], programme_code: str) -> None:
         super().__init__(sessionmaker)
         self.programme_code = programme_code
 

@@ -14,7 +14,7 @@ PROJECT_STATUS = SearchAttributeKey.for_keyword("ProjectStatus")
 PROGRAMME_MANAGER = SearchAttributeKey.for_keyword("ProgrammeManager")
 FUNDING_MINISTRY = SearchAttributeKey.for_keyword("FundingMinistry")
 
-ALL: tuple[SearchAttributeKey, ...] = (  # type: ignore[type-arg]
+ALL: tuple[SearchAttributeKey, ...] = (
     PROJECT_ID,
     STAGE,
     TRL,

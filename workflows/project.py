@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.gates import GateActivities, OpenGateInput, RecordDecisionInput, RecordReviewInput
@@ -152,7 +152,7 @@ class ProjectWorkflow:
                     amount=self.stage.budget,
                 ),
             )
-        except workflow.ActivityError as err:
+        except ActivityError as err:
             cause = err.cause
             if isinstance(cause, ApplicationError) and cause.type == "InsufficientFunds":
                 self.state.stop_reason = f"Money could not be reserved: {cause.message}"
@@ -307,7 +307,7 @@ class ProjectWorkflow:
         )
         self._publish()
 
-    async def _act(self, method, arg):  # type: ignore[no-untyped-def]
+    async def _act(self, method, arg):
         return await workflow.execute_activity_method(
             method, arg, start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=ACTIVITY_RETRY
         )

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse
@@ -166,8 +167,8 @@ async def get_project(project_id: str, session: SessionDep, user: CurrentUser, r
     """Everything about one project: stages, gates, decisions, money, hand-offs, and the live workflow state."""
     project = await _visible_project(session, user, project_id)
 
-    async def rows(model: type, *order: object) -> list[object]:
-        return list((await session.scalars(select(model).where(model.project_id == project_id).order_by(*order))).all())  # type: ignore[attr-defined]
+    async def rows(model: Any, *order: Any) -> list[Any]:
+        return list((await session.scalars(select(model).where(model.project_id == project_id).order_by(*order))).all())
 
     detail = ProjectDetail.model_validate(
         {
@@ -181,7 +182,7 @@ async def get_project(project_id: str, session: SessionDep, user: CurrentUser, r
             "tranches": await rows(Tranche, Tranche.stage_no, Tranche.tranche_no),
             "reservations": await rows(Reservation, Reservation.stage_no),
             "handoffs": await rows(Handoff, Handoff.ministry),
-            "documents": [d.id for d in await rows(Document, Document.created_at)],  # type: ignore[attr-defined]
+            "documents": [d.id for d in await rows(Document, Document.created_at)],
         }
     )
     client = request.app.state.temporal

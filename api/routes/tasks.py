@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
@@ -19,7 +19,7 @@ from workflows.project import ProjectWorkflow
 router = APIRouter(tags=["review tasks"])
 
 
-def _task_query(user: User):  # type: ignore[no-untyped-def]
+def _task_query(user: User) -> Select[ReviewTask]:
     """Reviewers see only their own tasks; programme managers those of their projects."""
     query = select(ReviewTask).order_by(ReviewTask.created_at.desc())
     if has_role(user, Role.ADMIN, Role.OPS):

@@ -1,0 +1,1 @@
+"""The `trlgate` command line: run the stack, migrate, seed, manage users, check the fund."""

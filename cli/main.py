@@ -1,0 +1,138 @@
+"""trlgate command line."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from cli.exit import hard_exit
+from config import get_settings
+from domain.roles import Role
+from storage import ledger, migrate
+from storage.db import make_engine, make_sessionmaker
+from storage.seed import PROGRAMME_CODE, UserExists, add_user, seed_demo, seed_programme
+
+T = TypeVar("T")
+app = typer.Typer(help="trlgate: TRL-gated stage-gate workflows for public R&D funding.", no_args_is_help=True)
+console = Console()
+
+DEMO_SECONDS_PER_DAY = 0.1  # a three-year stage passes in under two minutes
+
+
+@app.command()
+def up(
+    seconds_per_day: Annotated[
+        float | None, typer.Option(help="Real seconds per simulated day (default 0.1 here; 86400 in production).")
+    ] = None,
+) -> None:
+    """Run the whole stack on embedded defaults: Temporal dev server + UI, worker, API, SQLite."""
+    from cli.stack import run_stack
+
+    settings = get_settings()
+    if seconds_per_day is not None:
+        settings.seconds_per_day = seconds_per_day
+    elif "TRLGATE_SECONDS_PER_DAY" not in os.environ:
+        settings.seconds_per_day = DEMO_SECONDS_PER_DAY
+    raise typer.Exit(run_stack(settings))
+
+
+@app.command("migrate")
+def migrate_cmd() -> None:
+    """Apply database migrations (SQLite or PostgreSQL, from TRLGATE_DATABASE_URL)."""
+    settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    migrate.upgrade(settings.resolved_database_url)
+    console.print(f"migrated {settings.resolved_database_url}")
+
+
+async def _with_sessionmaker(work: Callable[[async_sessionmaker[AsyncSession]], Awaitable[T]]) -> T:
+    engine = make_engine(get_settings().resolved_database_url)
+    try:
+        return await work(make_sessionmaker(engine))
+    finally:
+        await engine.dispose()
+
+
+@app.command()
+def seed(demo: Annotated[bool, typer.Option(help="Also create the demo users.")] = True) -> None:
+    """Seed the programme (K Program fund, ministries) and, by default, the demo users."""
+    settings = get_settings()
+
+    async def work(sm: async_sessionmaker[AsyncSession]) -> int:
+        if demo:
+            return len(await seed_demo(sm, settings.demo_password))
+        async with sm.begin() as session:
+            await seed_programme(session)
+        return 0
+
+    created = asyncio.run(_with_sessionmaker(work))
+    console.print(f"seeded programme {PROGRAMME_CODE}; {created} demo users created")
+
+
+@app.command("add-user")
+def add_user_cmd(
+    username: str,
+    role: Annotated[list[Role], typer.Option("--role", "-r", help="Repeat for several roles.")],
+    full_name: Annotated[str, typer.Option(help="Display name.")],
+    ministry: Annotated[str | None, typer.Option(help="Ministry code, for ministry liaisons.")] = None,
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)] = "",
+) -> None:
+    """Add a user with one or more roles."""
+    if len(password) < 8:
+        console.print("[red]the password needs at least 8 characters[/red]")
+        raise typer.Exit(2)
+
+    async def work(sm: async_sessionmaker[AsyncSession]) -> None:
+        async with sm.begin() as session:
+            await add_user(session, username, full_name, password, role, ministry)
+
+    try:
+        asyncio.run(_with_sessionmaker(work))
+    except (UserExists, ValueError) as err:
+        console.print(f"[red]{err}[/red]")
+        raise typer.Exit(1) from err
+    console.print(f"added {username} ({', '.join(r.value for r in role)})")
+
+
+@app.command("fund-check")
+def fund_check() -> None:
+    """Check the ledger's invariants; exit 1 when any is broken."""
+
+    async def work(sm: async_sessionmaker[AsyncSession]) -> tuple[list[ledger.MinistryFunds], list[str]]:
+        async with sm() as session:
+            return await ledger.fund_summary(session, PROGRAMME_CODE), await ledger.invariant_violations(
+                session, PROGRAMME_CODE
+            )
+
+    rows, problems = asyncio.run(_with_sessionmaker(work))
+    for r in rows:
+        console.print(
+            f"{r.ministry}: allocated {r.allocated:,} reserved {r.reserved:,} paid {r.paid:,} available {r.available:,}"
+        )
+    for p in problems:
+        console.print(f"[red]{p}[/red]")
+    console.print("books balance" if not problems else f"{len(problems)} problem(s)")
+    raise typer.Exit(1 if problems else 0)
+
+
+@app.command()
+def worker() -> None:
+    """Run a worker (scale out by running more)."""
+    import worker as worker_module
+
+    worker_module.main()
+
+
+def main() -> None:
+    try:
+        app()
+    except SystemExit as done:
+        code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+        hard_exit(code)
+    hard_exit(0)

@@ -1,0 +1,169 @@
+"""`trlgate up`: the whole stack on embedded defaults, as child processes stopped by PID."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from config import REPO_ROOT, Settings
+from domain import search_attributes as sa
+from storage import migrate
+from storage.db import make_engine, make_sessionmaker
+from storage.seed import DEMO_USERS, seed_demo
+
+console = Console()
+
+
+def _bin(name: str) -> str:
+    candidate = Path(sys.prefix) / "bin" / name
+    return str(candidate) if candidate.exists() else name
+
+
+def wait_for_port(host: str, port: int, timeout: float, proc: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{proc.args!r} exited with {proc.returncode} before listening on {port}")
+        with socket.socket() as s:
+            s.settimeout(0.5)
+            if s.connect_ex((host, port)) == 0:
+                return
+        time.sleep(0.2)
+    raise TimeoutError(f"nothing listens on {host}:{port} after {timeout:.0f}s")
+
+
+@dataclass
+class Stack:
+    settings: Settings
+    env: dict[str, str]
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def spawn(self, name: str, args: list[str], log: Path) -> subprocess.Popen[bytes]:
+        out = log.open("ab")
+        proc = subprocess.Popen(args, cwd=REPO_ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT)
+        self.procs[name] = proc
+        console.print(f"[dim]started {name} (pid {proc.pid}), log {log}[/dim]")
+        return proc
+
+    def stop(self) -> None:
+        """Stop children by PID in reverse start order: SIGTERM, then SIGKILL after a grace period."""
+        for name, proc in reversed(list(self.procs.items())):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+            console.print(f"[dim]stopped {name} (pid {proc.pid})[/dim]")
+
+
+def run_stack(settings: Settings) -> int:
+    data = settings.data_dir
+    logs = data / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    host, _, port = settings.temporal_address.partition(":")
+    env = {**os.environ, "TRLGATE_DATA_DIR": str(data), "TRLGATE_SECONDS_PER_DAY": str(settings.seconds_per_day)}
+    stack = Stack(settings, env)
+    stopping = False
+
+    def on_signal(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        temporal = stack.spawn(
+            "temporal dev server",
+            [
+                _bin("temporal"),
+                "server",
+                "start-dev",
+                "--ip",
+                host,
+                "--port",
+                port,
+                "--ui-ip",
+                host,
+                "--ui-port",
+                str(settings.temporal_ui_port),
+                "--db-filename",
+                str(data / "temporal.db"),
+                "--namespace",
+                settings.temporal_namespace,
+                "--log-level",
+                "warn",
+                *sa.cli_flags(),
+            ],
+            logs / "temporal.log",
+        )
+        wait_for_port(host, int(port), 60, temporal)
+        console.print("applying migrations and seeding the demo programme ...")
+        migrate.upgrade(settings.resolved_database_url)
+        created = asyncio.run(_seed(settings))
+        settings.resolved_jwt_secret()  # create it once, before the API reads it
+        worker = stack.spawn("worker", [sys.executable, "-m", "worker"], logs / "worker.log")
+        api = stack.spawn(
+            "api",
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "api.app:app_factory",
+                "--factory",
+                "--host",
+                settings.api_host,
+                "--port",
+                str(settings.api_port),
+            ],
+            logs / "api.log",
+        )
+        wait_for_port(settings.api_host, settings.api_port, 60, api)
+        _print_banner(settings, created)
+        while not stopping:
+            for name, proc in stack.procs.items():
+                if proc.poll() is not None:
+                    console.print(f"[red]{name} exited with {proc.returncode}; see {logs}[/red]")
+                    stopping = True
+            if worker.poll() is not None:
+                break
+            time.sleep(0.5)
+        return 0 if all(p.poll() in (None, 0, -signal.SIGTERM) for p in stack.procs.values()) else 1
+    finally:
+        console.print("stopping ...")
+        stack.stop()
+
+
+async def _seed(settings: Settings) -> int:
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        return len(await seed_demo(make_sessionmaker(engine), settings.demo_password))
+    finally:
+        await engine.dispose()
+
+
+def _print_banner(settings: Settings, created: int) -> None:
+    api = f"http://{settings.api_host}:{settings.api_port}"
+    console.print(f"\n[bold green]trlgate is running[/bold green] (one simulated day = {settings.seconds_per_day} s)")
+    console.print(f"  API and interactive docs: {api}/docs")
+    console.print(f"  Temporal Web UI:          http://127.0.0.1:{settings.temporal_ui_port}")
+    console.print(f"  Database:                 {settings.resolved_database_url}")
+    table = Table(title=f"Demo logins (password: {settings.demo_password})" + ("" if created else " - existing"))
+    table.add_column("username")
+    table.add_column("role")
+    table.add_column("who")
+    for u in DEMO_USERS:
+        table.add_row(u.username, ", ".join(r.value for r in u.roles), u.full_name)
+    console.print(table)
+    console.print("Press Ctrl-C to stop everything.\n")

@@ -1,0 +1,5 @@
+#!/usr/bin/env bash
+# Quick start, part two: the whole test suite. Extra arguments go to pytest.
+set -euo pipefail
+source "$(dirname "$0")/scripts/bootstrap.sh" "[dev]"
+exec .venv/bin/python -m pytest "$@"
