@@ -1,0 +1,154 @@
+"""Storage and ledger on SQLite and PostgreSQL alike (each test runs once per backend)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
+
+from activities.money import MoneyActivities, PayTrancheInput, ReserveStageInput
+from storage import ledger
+from storage.db import make_engine, make_sessionmaker
+from storage.models import LedgerEntry, Programme, Tranche, User
+from storage.projects import insert_project
+from storage.seed import ALLOCATIONS, FUND_TOTAL, PROGRAMME_CODE
+from tests.support import proposal
+
+NOW = datetime(2027, 4, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+async def sm(db_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    engine = make_engine(db_url)
+    yield make_sessionmaker(engine)
+    await engine.dispose()
+
+
+async def new_project(sm: async_sessionmaker[AsyncSession], **overrides: object) -> str:
+    p = proposal(**overrides)
+    assert p.project_id is not None
+    async with sm.begin() as session:
+        assert await insert_project(session, PROGRAMME_CODE, f"project-{p.project_id}", p)
+        assert not await insert_project(session, PROGRAMME_CODE, f"project-{p.project_id}", p)
+    return p.project_id
+
+
+async def test_migrated_and_seeded(sm: async_sessionmaker[AsyncSession]) -> None:
+    async with sm() as session:
+        programme = await session.get(Programme, PROGRAMME_CODE)
+        assert programme is not None and programme.fund_total == FUND_TOTAL == 250_000_000_000
+        assert await session.scalar(select(func.count()).select_from(User)) == 10
+        for ministry, amount in ALLOCATIONS.items():
+            assert await ledger.balance(session, ledger.allocation_account(ministry)) == amount
+        assert await ledger.balance(session, ledger.ENDOWMENT) == -FUND_TOTAL
+        assert await ledger.invariant_violations(session, PROGRAMME_CODE) == []
+
+
+async def test_reserve_pay_release_keep_the_books_balanced(sm: async_sessionmaker[AsyncSession]) -> None:
+    pid = await new_project(sm)
+    async with sm.begin() as s:
+        first = await ledger.reserve(s, PROGRAMME_CODE, pid, 1, "MEXT", 900)
+        again = await ledger.reserve(s, PROGRAMME_CODE, pid, 1, "MEXT", 900)
+        assert first.created and not again.created
+        paid = await ledger.pay_tranche(s, pid, 1, 1, 300, NOW)
+        repeat = await ledger.pay_tranche(s, pid, 1, 1, 300, NOW)
+        assert paid.created and not repeat.created and repeat.transaction_id == paid.transaction_id
+    async with sm.begin() as s:
+        assert await ledger.release_open(s, pid) == 600
+        assert await ledger.release_open(s, pid) == 0  # a reservation resolves exactly once
+    async with sm() as s:
+        assert await ledger.balance(s, ledger.reservation_account(pid)) == 0
+        assert await ledger.balance(s, ledger.paid_account(pid)) == 300
+        mext = {m.ministry: m for m in await ledger.fund_summary(s, PROGRAMME_CODE)}["MEXT"]
+        assert (mext.paid, mext.reserved, mext.available) == (300, 0, ALLOCATIONS["MEXT"] - 300)
+        assert await ledger.invariant_violations(s, PROGRAMME_CODE) == []
+
+
+async def test_same_key_different_amount_is_an_error(sm: async_sessionmaker[AsyncSession]) -> None:
+    pid = await new_project(sm)
+    async with sm.begin() as s:
+        await ledger.reserve(s, PROGRAMME_CODE, pid, 1, "MEXT", 900)
+        await ledger.pay_tranche(s, pid, 1, 1, 300, NOW)
+    with pytest.raises(ledger.IdempotencyConflict, match="not 1000 yen"):
+        async with sm.begin() as s:
+            await ledger.reserve(s, PROGRAMME_CODE, pid, 1, "MEXT", 1000)
+    with pytest.raises(ledger.IdempotencyConflict, match="paid as 300 yen, not 301"):
+        async with sm.begin() as s:
+            await ledger.pay_tranche(s, pid, 1, 1, 301, NOW)
+    with pytest.raises(ledger.LedgerError, match="exceeds what remains"):
+        async with sm.begin() as s:
+            await ledger.pay_tranche(s, pid, 1, 2, 601, NOW)
+    with pytest.raises(ledger.NoOpenReservation):
+        async with sm.begin() as s:
+            await ledger.pay_tranche(s, pid, 2, 1, 1, NOW)
+
+
+async def test_insufficient_funds_is_refused(sm: async_sessionmaker[AsyncSession]) -> None:
+    pid = await new_project(sm)
+    with pytest.raises(ledger.InsufficientFunds, match="available"):
+        async with sm.begin() as s:
+            await ledger.reserve(s, PROGRAMME_CODE, pid, 1, "METI", ALLOCATIONS["METI"] + 1)
+    async with sm() as s:
+        assert await ledger.invariant_violations(s, PROGRAMME_CODE) == []
+        assert (
+            await s.scalar(
+                select(func.count()).select_from(LedgerEntry).where(LedgerEntry.account.like("reservation:%"))
+            )
+            == 0
+        )
+
+
+async def test_concurrent_reservations_never_over_commit(sm: async_sessionmaker[AsyncSession]) -> None:
+    """20 projects race for an allocation that holds 5 reservations: exactly 5 win."""
+    pids = [await new_project(sm, funding_ministry="METI") for _ in range(20)]
+    share = ALLOCATIONS["METI"] // 5
+    money = MoneyActivities(sm)
+    env = ActivityEnvironment()
+
+    async def attempt(pid: str) -> bool:
+        try:
+            await env.run(
+                money.reserve_stage,
+                ReserveStageInput(
+                    programme_code=PROGRAMME_CODE, project_id=pid, stage_no=1, ministry="METI", amount=share
+                ),
+            )
+            return True
+        except ApplicationError as err:
+            assert err.type == "InsufficientFunds" and err.non_retryable
+            return False
+
+    results = await asyncio.gather(*(attempt(pid) for pid in pids))
+    assert sum(results) == 5
+    async with sm() as s:
+        assert await ledger.balance(s, ledger.allocation_account("METI")) == 0
+        assert await ledger.invariant_violations(s, PROGRAMME_CODE) == []
+
+
+async def test_the_same_tranche_activity_executed_twice_pays_once(sm: async_sessionmaker[AsyncSession]) -> None:
+    pid = await new_project(sm)
+    money = MoneyActivities(sm)
+    env = ActivityEnvironment()
+    await env.run(
+        money.reserve_stage,
+        ReserveStageInput(programme_code=PROGRAMME_CODE, project_id=pid, stage_no=1, ministry="MEXT", amount=1_000),
+    )
+    tranche = PayTrancheInput(project_id=pid, stage_no=1, tranche_no=1, amount=400, due_at=NOW)
+    first = await env.run(money.pay_tranche, tranche)
+    second = await env.run(money.pay_tranche, tranche)
+    # ... and racing copies, as a retry overlapping a slow first attempt would.
+    racing = await asyncio.gather(*(env.run(money.pay_tranche, tranche) for _ in range(5)))
+    assert first.created and not second.created and not any(r.created for r in racing)
+    assert {r.transaction_id for r in [first, second, *racing]} == {first.transaction_id}
+    async with sm() as s:
+        assert await s.scalar(select(func.count()).select_from(Tranche).where(Tranche.project_id == pid)) == 1
+        assert await ledger.balance(s, ledger.paid_account(pid)) == 400
+    with pytest.raises(ApplicationError) as err:
+        await env.run(money.pay_tranche, tranche.model_copy(update={"amount": 500}))
+    assert err.value.type == "IdempotencyConflict" and err.value.non_retryable
