@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import pytest
@@ -42,7 +43,7 @@ def test_default_plan_is_contiguous_and_sums_exactly(start: int, span: int, tota
     assert plan[0].trl_in == start and plan[-1].trl_out == target
     assert sum(s.budget for s in plan) == total
     assert all(sum(t.amount for t in s.tranches) == s.budget for s in plan)
-    assert all(a.trl_out == b.trl_in for a, b in zip(plan, plan[1:], strict=False))
+    assert all(a.trl_out == b.trl_in for a, b in itertools.pairwise(plan))
 
 
 @given(st.integers(0, 10**13), st.integers(1, 12))
