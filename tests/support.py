@@ -148,3 +148,19 @@ async def pass_gate(
 
 
 SEARCH_ATTRIBUTES = sa.ALL
+
+
+async def run_histories(client: Client, workflow_id: str, first_run_id: str) -> list[Any]:
+    """Every run's history of a workflow, following its continue-as-new chain."""
+    histories = []
+    run_id: str | None = first_run_id
+    while run_id:
+        history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
+        histories.append(history)
+        last = history.events[-1]
+        run_id = (
+            last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
+            if last.HasField("workflow_execution_continued_as_new_event_attributes")
+            else None
+        )
+    return histories
