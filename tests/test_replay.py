@@ -1,0 +1,47 @@
+"""Stored histories must keep replaying: a change to the workflow's commands needs a patch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from temporalio import workflow
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from domain.project import ProjectWorkflowInput
+from workflows.project import ProjectWorkflow
+
+HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
+
+
+def test_there_are_stored_histories() -> None:
+    names = {p.name for p in HISTORIES}
+    assert {"project-HIST-v1-full-run1.json", "project-HIST-v1-kill-run2.json"} <= names
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
+async def test_stored_history_replays(path: Path) -> None:
+    history = WorkflowHistory.from_json(path.stem, path.read_text())
+    replayer = Replayer(workflows=[ProjectWorkflow], data_converter=pydantic_data_converter)
+    result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+    assert result.replay_failure is None, f"{path.name}: {result.replay_failure}"
+
+
+@workflow.defn(name="ProjectWorkflow", sandboxed=False)
+class ChangedProjectWorkflow:
+    """Stands for an unpatched change: starts with a timer where the real one runs an activity."""
+
+    @workflow.run
+    async def run(self, input: ProjectWorkflowInput) -> None:
+        await workflow.sleep(1)
+
+
+async def test_a_changed_command_sequence_is_caught() -> None:
+    """The guard works: a workflow whose commands differ fails to replay a stored history."""
+    path = HISTORIES[0]
+    history = WorkflowHistory.from_json(path.stem, path.read_text())
+    replayer = Replayer(workflows=[ChangedProjectWorkflow], data_converter=pydantic_data_converter)
+    result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+    assert result.replay_failure is not None
