@@ -1,0 +1,150 @@
+"""Authentication, roles, data-level visibility and clear refusals, through real HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import func, select
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+
+from storage.models import AuditEntry, Project
+from tests.api_stack import ApiStack, api_stack
+from tests.support import PM
+from tests.test_api_lifecycle import proposal_body, wait_status
+
+
+@pytest.fixture
+async def stack(local_client: Client, sqlite_url: str, task_queue: str) -> AsyncIterator[ApiStack]:
+    async with api_stack(local_client, sqlite_url, task_queue, seconds_per_day=0.0) as s:
+        yield s
+
+
+async def test_login_and_tokens(stack: ApiStack) -> None:
+    bad = await stack.http.post("/auth/token", data={"username": PM, "password": "wrong"})
+    assert bad.status_code == 401 and bad.json()["detail"] == "incorrect username or password"
+    assert (await stack.call("GET", "/projects")).status_code == 401
+    forged = await stack.http.get("/projects", headers={"Authorization": "Bearer not.a.jwt"})
+    assert forged.status_code == 401
+    me = await stack.call("GET", "/me", PM)
+    assert me.json()["roles"] == ["pm"]
+    async with stack.sessionmaker() as session:
+        outcomes = (await session.scalars(select(AuditEntry.outcome).where(AuditEntry.action == "login"))).all()
+        assert "rejected" in outcomes and "ok" in outcomes
+
+
+@pytest.mark.parametrize(
+    ("user", "method", "path", "code"),
+    [
+        ("rev.ito", "POST", "/projects", 403),
+        ("fin.suzuki", "POST", "/projects", 403),
+        ("liaison.mod", "GET", "/fund", 403),
+        ("rev.ito", "GET", "/fund", 403),
+        ("fin.suzuki", "GET", "/fund", 200),
+        ("ops.kimura", "GET", "/fund", 200),
+        ("pm.sato", "POST", "/handoffs/x/accept", 403),
+        ("pm.sato", "POST", "/tasks/x/review", 403),
+        ("rev.ito", "POST", "/projects/x/terminate", 403),
+        ("liaison.mod", "POST", "/projects/x/gates/1/decision", 403),
+    ],
+)
+async def test_roles_are_enforced(stack: ApiStack, user: str, method: str, path: str, code: int) -> None:
+    r = await stack.call(method, path, user, json=proposal_body() if path == "/projects" else {"reason": "xyz"})
+    assert r.status_code == code, r.text
+
+
+async def test_bad_proposals_get_422_and_nothing_starts(stack: ApiStack) -> None:
+    cases = [
+        (proposal_body(start_trl=7, target_trl=3), "start_trl 7 must be below target_trl 3"),
+        (proposal_body(reviewers=["rev.ito", "nobody"]), "reviewer 'nobody' is not a registered reviewer"),
+        (proposal_body(reviewers=["fin.suzuki"]), "reviewer 'fin.suzuki' is not a registered reviewer"),
+        (proposal_body(public_use_ministries=["XYZ"]), "public-use ministry 'XYZ' is not in the ministry registry"),
+        (proposal_body(total_budget=200_000_000_000), "the MEXT allocation has 125000000000 yen available"),
+        (proposal_body(total_budget="lots"), "valid integer"),
+    ]
+    for n, (body, reason) in enumerate(cases):
+        body["project_id"] = f"KP-BAD-{n}"
+        r = await stack.call("POST", "/projects", PM, json=body)
+        assert r.status_code == 422, (r.status_code, r.text)
+        assert reason in r.text
+    r = await stack.call("POST", "/projects", "pm.tanaka", json=proposal_body())
+    assert r.status_code == 403 and "only their own projects" in r.text
+    async with stack.sessionmaker() as session:
+        assert await session.scalar(select(func.count()).select_from(Project)) == 0
+    for n in range(len(cases)):
+        with pytest.raises(RPCError) as err:
+            await stack.client.get_workflow_handle(f"project-KP-BAD-{n}").describe()
+        assert err.value.status == RPCStatusCode.NOT_FOUND
+
+
+async def test_starting_the_same_project_twice_is_refused(stack: ApiStack) -> None:
+    body = proposal_body(project_id="KP-TWICE-1")
+    assert (await stack.call("POST", "/projects", PM, json=body)).status_code == 201
+    r = await stack.call("POST", "/projects", PM, json=body)
+    assert r.status_code == 409 and "KP-TWICE-1" in r.json()["detail"]
+
+
+async def test_reviewers_see_only_their_tasks_and_projects(stack: ApiStack) -> None:
+    mine = (await stack.call("POST", "/projects", PM, json=proposal_body(reviewers=["rev.ito", "rev.kato"]))).json()
+    other = (await stack.call("POST", "/projects", PM, json=proposal_body(reviewers=["rev.mori"]))).json()
+    await wait_status(stack, mine["id"], lambda s: s.open_gate == 1, "gate 1")
+    await wait_status(stack, other["id"], lambda s: s.open_gate == 1, "gate 1")
+    tasks = (await stack.call("GET", "/tasks", "rev.mori")).json()
+    assert {t["project_id"] for t in tasks} == {other["id"]} and {t["reviewer"] for t in tasks} == {"rev.mori"}
+    foreign = f"{mine['id']}-g1-rev.ito"
+    assert (await stack.call("GET", f"/tasks/{foreign}", "rev.mori")).status_code == 404
+    r = await stack.call("POST", f"/tasks/{foreign}/review", "rev.mori", json={"must_meet": {}, "scores": {}})
+    assert r.status_code == 404
+    assert (await stack.call("GET", f"/projects/{mine['id']}", "rev.mori")).status_code == 404
+    visible = {p["id"] for p in (await stack.call("GET", "/projects", "rev.mori")).json()}
+    assert visible == {other["id"]}
+    pm_tasks = (await stack.call("GET", "/tasks", PM)).json()
+    assert len(pm_tasks) == 3
+    assert (await stack.call("GET", "/projects", "pm.tanaka")).json() == []
+
+
+async def test_review_and_decision_refusals_are_clear(stack: ApiStack) -> None:
+    project = (await stack.call("POST", "/projects", PM, json=proposal_body())).json()
+    pid = project["id"]
+    await wait_status(stack, pid, lambda s: s.open_gate == 1, "gate 1")
+    task = (await stack.call("GET", f"/tasks/{pid}-g1-rev.ito", "rev.ito")).json()
+    good = {
+        "must_meet": {c["key"]: True for c in task["must_meet"]},
+        "scores": {c["key"]: 4 for c in task["should_meet"]},
+    }
+    out_of_range = {**good, "scores": {**good["scores"], "team": 9}}
+    r = await stack.call("POST", f"/tasks/{pid}-g1-rev.ito/review", "rev.ito", json=out_of_range)
+    assert r.status_code == 422 and "score for team is 9, outside 1..5" in r.json()["detail"]
+    r = await stack.call("POST", f"/projects/{pid}/gates/1/decision", PM, json={"decision": "go"})
+    assert r.status_code == 409 and "reviews missing from rev.ito, rev.kato, rev.mori" in r.json()["detail"]
+    assert (await stack.call("POST", f"/tasks/{pid}-g1-rev.ito/review", "rev.ito", json=good)).status_code == 200
+    r = await stack.call("POST", f"/tasks/{pid}-g1-rev.ito/review", "rev.ito", json=good)
+    assert r.status_code == 409 and "already reviewed" in r.json()["detail"]
+    r = await stack.call("POST", f"/projects/{pid}/gates/1/decision", PM, json={"decision": "maybe"})
+    assert r.status_code == 422
+    r = await stack.call("POST", f"/projects/{pid}/gates/1/decision", "pm.tanaka", json={"decision": "go"})
+    assert r.status_code == 404  # not tanaka's project: not even visible
+    async with stack.sessionmaker() as session:
+        rejected = (
+            await session.scalars(select(AuditEntry.action).where(AuditEntry.outcome == "rejected"))
+        ).all()
+        assert rejected.count("review") == 2 and rejected.count("decide") == 1
+
+
+async def test_health_and_openapi(stack: ApiStack) -> None:
+    assert (await stack.call("GET", "/health")).json() == {"status": "ok", "database": "ok", "temporal": "ok"}
+    spec = (await stack.call("GET", "/openapi.json")).json()
+    for path, methods in spec["paths"].items():
+        for method, op in methods.items():
+            codes = set(op["responses"])
+            if path not in ("/health", "/auth/token"):
+                assert "401" in codes, (method, path)
+            if method == "post" and path != "/auth/token":
+                assert {"401", "403", "422"} <= codes, (method, path, codes)
+
+
+async def test_concurrent_project_starts_do_not_deadlock(stack: ApiStack) -> None:
+    responses = await asyncio.gather(*(stack.call("POST", "/projects", PM, json=proposal_body()) for _ in range(8)))
+    assert [r.status_code for r in responses] == [201] * 8
