@@ -127,9 +127,7 @@ async def test_review_and_decision_refusals_are_clear(stack: ApiStack) -> None:
     r = await stack.call("POST", f"/projects/{pid}/gates/1/decision", "pm.tanaka", json={"decision": "go"})
     assert r.status_code == 404  # not tanaka's project: not even visible
     async with stack.sessionmaker() as session:
-        rejected = (
-            await session.scalars(select(AuditEntry.action).where(AuditEntry.outcome == "rejected"))
-        ).all()
+        rejected = (await session.scalars(select(AuditEntry.action).where(AuditEntry.outcome == "rejected"))).all()
         assert rejected.count("review") == 2 and rejected.count("decide") == 1
 
 

@@ -53,7 +53,9 @@ def test_search_attributes_match_the_code() -> None:
 
 def test_topology() -> None:
     services = compose()["services"]
-    assert {"postgresql", "temporal", "temporal-ui", "api", "worker", "temporal-schema", "temporal-setup"} <= set(services)
+    assert {"postgresql", "temporal", "temporal-ui", "api", "worker", "temporal-schema", "temporal-setup"} <= set(
+        services
+    )
     assert services["worker"]["deploy"]["replicas"] >= 2
     assert "DB" in services["temporal"]["environment"] and services["temporal"]["environment"]["DB"] == "postgres12"
     for name, service in services.items():
