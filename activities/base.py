@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.exceptions import ApplicationError
 
+from storage.db import write_lock
 from storage.ledger import LedgerError
 
 T = TypeVar("T")
@@ -18,6 +19,7 @@ SYSTEM_ACTOR = "system:worker"
 class DatabaseActivities:
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         self.sessionmaker = sessionmaker
+        self.lock = write_lock(sessionmaker)
 
     async def transact(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
         """Run `work` in one transaction.
@@ -28,7 +30,10 @@ class DatabaseActivities:
         """
         for attempt in range(2):
             try:
-                async with self.sessionmaker.begin() as session:
+                if self.lock is None:
+                    async with self.sessionmaker.begin() as session:
+                        return await work(session)
+                async with self.lock, self.sessionmaker.begin() as session:
                     return await work(session)
             except IntegrityError:
                 if attempt == 1:

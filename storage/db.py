@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from sqlalchemy import event
@@ -44,6 +45,25 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
 
 
 _BEGIN_MODE = "trlgate_sqlite_begin"
+
+
+_write_locks: dict[int, asyncio.Lock] = {}
+
+
+def write_lock(sessionmaker: async_sessionmaker[AsyncSession]) -> asyncio.Lock | None:
+    """For SQLite, one in-process lock per engine that writers take before BEGIN IMMEDIATE.
+
+    Without it, concurrent writers in one process meet in SQLite's busy handler, which polls with
+    sleeps of up to 100 ms; queueing them on an asyncio lock hands the file over at once. Other
+    processes (the API beside the worker) still wait in the busy handler, as they must.
+    """
+    bind = sessionmaker.kw.get("bind")
+    if bind is None or not is_sqlite(str(bind.url)):
+        return None
+    key = id(bind.sync_engine.pool)
+    if key not in _write_locks:
+        _write_locks[key] = asyncio.Lock()
+    return _write_locks[key]
 
 
 def make_sessionmaker(engine: AsyncEngine, *, read_only: bool = False) -> async_sessionmaker[AsyncSession]:

@@ -1,0 +1,199 @@
+"""Throughput and Update latency of real project lifecycles against bare workflows of the same shape.
+
+    .venv/bin/python -m bench.lifecycle [--projects 30] [--concurrency 10] [--latency-projects 2]
+
+Both run in the same process, on the same local dev server (SQLite persistence), with the same
+worker settings, one after the other. Automated reviewers; stage timers off (no-op time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from bench.bare import LIFECYCLE_SHAPE, BareInput, BarePhase, BareUpdate, BareWorkflow, noop
+from cli.exit import hard_exit
+from domain import search_attributes as sa
+from domain.project import Decision, DecisionInput, HandoffAcceptInput
+from storage import migrate
+from storage.db import make_engine, make_sessionmaker
+from storage.seed import seed_demo
+from tests.support import proposal, review_for, start_project, venv_binary
+from worker import build_worker
+from workflows.project import ProjectWorkflow
+
+
+@dataclass
+class Run:
+    elapsed: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+    rejected_retries: int = 0
+
+
+async def until_accepted(run: Run, send: Callable[[], Awaitable[Any]], record: bool) -> Any:
+    """Send an Update; while the workflow is not ready for it (validator refuses), try again shortly."""
+    backoff = 0.005
+    while True:
+        started = time.perf_counter()
+        try:
+            result = await send()
+        except WorkflowUpdateFailedError:
+            # Each refusal costs the workflow a task; back off so a slower workflow is not also
+            # charged more polling.
+            run.rejected_retries += 1
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 0.08)
+            continue
+        if record:
+            run.latencies.append(time.perf_counter() - started)
+        return result
+
+
+async def real_lifecycle(client: Client, queue: str, run: Run, record: bool) -> None:
+    p = proposal(total_budget=100_000_000)  # small, so hundreds of projects fit in the fund
+    started = await start_project(client, queue, p, seconds_per_day=0.0)
+    handle = client.get_workflow_handle(started.id)  # the latest run: the workflow continues as new
+    for gate_no in range(1, 5):
+        for reviewer in p.reviewers:
+            review = review_for(p, gate_no, reviewer)
+            await until_accepted(run, partial(handle.execute_update, ProjectWorkflow.submit_review, review), record)
+        decision = DecisionInput(gate_no=gate_no, decision=Decision.GO, decided_by=p.programme_manager)
+        await until_accepted(run, partial(handle.execute_update, ProjectWorkflow.decide, decision), False)
+    for ministry in p.public_use_ministries:
+        accept = HandoffAcceptInput(ministry=ministry, accepted_by="bench")
+        await until_accepted(run, partial(handle.execute_update, ProjectWorkflow.accept_handoff, accept), False)
+    await handle.result()
+
+
+async def bare_lifecycle(client: Client, queue: str, run: Run, record: bool) -> None:
+    started = await client.start_workflow(
+        BareWorkflow.run, LIFECYCLE_SHAPE, id=f"bare-{uuid.uuid4().hex}", task_queue=queue
+    )
+    handle = client.get_workflow_handle(started.id)
+    for phase_no, phase in enumerate(LIFECYCLE_SHAPE.phases):
+        for seq, acts in enumerate(phase.update_activities):
+            update = BareUpdate(phase=phase_no, seq=seq)
+            # Review-like Updates (those that run an activity, in gate phases) are the ones timed.
+            timed = record and acts == 1 and phase_no < 4
+            await until_accepted(run, partial(handle.execute_update, BareWorkflow.step, update), timed)
+    await handle.result()
+
+
+async def minimal_updates(client: Client, queue: str, n: int) -> list[float]:
+    """Round trips of a minimal Update (no activity) on an idle bare workflow."""
+    handle = await client.start_workflow(
+        BareWorkflow.run,
+        BareInput(phases=[BarePhase(main_activities=0, update_activities=[0])]),
+        id=f"ping-{uuid.uuid4().hex}",
+        task_queue=queue,
+    )
+    latencies = []
+    for i in range(n):
+        started = time.perf_counter()
+        await handle.execute_update(BareWorkflow.ping, i)
+        latencies.append(time.perf_counter() - started)
+    await handle.execute_update(BareWorkflow.step, BareUpdate(phase=0, seq=0))
+    return latencies
+
+
+async def measure(
+    lifecycle: Callable[[Client, str, Run, bool], Awaitable[None]],
+    client: Client,
+    queue: str,
+    n: int,
+    concurrency: int,
+    record: bool,
+) -> Run:
+    run = Run()
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one() -> None:
+        async with gate:
+            await lifecycle(client, queue, run, record)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(one() for _ in range(n)))
+    run.elapsed = time.perf_counter() - started
+    return run
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] * 1000
+
+
+async def main(projects: int, concurrency: int, latency_projects: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite+aiosqlite:///{tmp}/bench.db"
+        await asyncio.to_thread(migrate.upgrade, url)
+        engine = make_engine(url)
+        sm = make_sessionmaker(engine)
+        await seed_demo(sm, "bench")
+        env = await WorkflowEnvironment.start_local(
+            data_converter=pydantic_data_converter,
+            dev_server_existing_path=venv_binary("temporal"),
+            dev_server_database_filename=str(Path(tmp) / "temporal.db"),
+            search_attributes=sa.ALL,
+        )
+        client = env.client
+        try:
+            async with (
+                build_worker(client, "bench-real", sm),
+                Worker(client, task_queue="bench-bare", workflows=[BareWorkflow], activities=[noop]),
+            ):
+                # Warm both paths once, then measure throughput, then latency with few in flight.
+                await measure(real_lifecycle, client, "bench-real", 1, 1, False)
+                await measure(bare_lifecycle, client, "bench-bare", 1, 1, False)
+                bare = await measure(bare_lifecycle, client, "bench-bare", projects, concurrency, False)
+                real = await measure(real_lifecycle, client, "bench-real", projects, concurrency, False)
+                bare_lat = await measure(bare_lifecycle, client, "bench-bare", latency_projects, latency_projects, True)
+                real_lat = await measure(real_lifecycle, client, "bench-real", latency_projects, latency_projects, True)
+                ping = await minimal_updates(client, "bench-bare", 50)
+        finally:
+            await env.shutdown()
+            await engine.dispose()
+
+    real_rate, bare_rate = projects / real.elapsed, projects / bare.elapsed
+    print(f"lifecycles: {projects} projects, {concurrency} in flight; 39 activities + 18 Updates each")
+    print(f"  bare workflow     {bare_rate:6.2f} projects/s   ({bare.elapsed:.1f} s)")
+    print(f"  real lifecycle    {real_rate:6.2f} projects/s   ({real.elapsed:.1f} s)")
+    print(f"  ratio real/bare   {real_rate / bare_rate:6.2f}x   (target >= 0.8x)")
+    print(f"review Update round trip, {latency_projects} projects in flight:")
+    print(
+        f"  bare   p50 {pct(bare_lat.latencies, 0.5):6.1f} ms  p99 {pct(bare_lat.latencies, 0.99):6.1f} ms"
+        f"  (n={len(bare_lat.latencies)})"
+    )
+    print(
+        f"  real   p50 {pct(real_lat.latencies, 0.5):6.1f} ms  p99 {pct(real_lat.latencies, 0.99):6.1f} ms"
+        f"  (n={len(real_lat.latencies)})"
+    )
+    print(f"  minimal Update (no activity, idle workflow): p50 {pct(ping, 0.5):6.1f} ms  p99 {pct(ping, 0.99):6.1f} ms")
+    same_shape = statistics.median(real_lat.latencies) / statistics.median(bare_lat.latencies)
+    minimal = statistics.median(real_lat.latencies) / statistics.median(ping)
+    print(f"  p50 ratio real review / bare review-shaped Update {same_shape:5.2f}x")
+    print(f"  p50 ratio real review / minimal Update            {minimal:5.2f}x   (target <= 1.5x)")
+    print(f"(not-ready retries: bare {bare.rejected_retries}, real {real.rejected_retries})")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--projects", type=int, default=30)
+    parser.add_argument("--concurrency", type=int, default=10)
+    parser.add_argument("--latency-projects", type=int, default=2)
+    args = parser.parse_args()
+    asyncio.run(main(args.projects, args.concurrency, args.latency_projects))
+    hard_exit(0)
