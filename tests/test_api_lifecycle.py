@@ -28,6 +28,13 @@ async def stack(local_client: Client, sqlite_url: str, task_queue: str) -> Async
         yield s
 
 
+@pytest.fixture
+async def stack_any_db(local_client: Client, db_url: str, task_queue: str) -> AsyncIterator[ApiStack]:
+    """The same stack on SQLite and on PostgreSQL."""
+    async with api_stack(local_client, db_url, task_queue, seconds_per_day=0.001) as s:
+        yield s
+
+
 def proposal_body(**overrides: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
         "title": "Autonomous underwater inspection drones",
@@ -77,7 +84,8 @@ async def review_gate(stack: ApiStack, project_id: str, gate_no: int, score: int
         assert r.status_code == 200, r.text
 
 
-async def test_full_lifecycle_trl1_to_9_over_http(stack: ApiStack) -> None:
+async def test_full_lifecycle_trl1_to_9_over_http(stack_any_db: ApiStack) -> None:
+    stack = stack_any_db
     r = await stack.call("POST", "/projects", PM, json=proposal_body())
     assert r.status_code == 201, r.text
     project_id = r.json()["id"]

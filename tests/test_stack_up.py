@@ -1,0 +1,91 @@
+"""`trlgate up` (the README's first command) as a real process: it serves, it works, Ctrl-C stops it all."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from tests.api_stack import free_port
+from tests.test_api_lifecycle import proposal_body
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is gone for our purposes (its parent has exited or will reap it).
+    stat = Path(f"/proc/{pid}/stat")
+    return stat.exists() and stat.read_text().split()[2] != "Z"
+
+
+async def test_up_serves_the_whole_stack_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    temporal_port, ui_port, api_port = free_port(), free_port(), free_port()
+    env = {
+        **os.environ,
+        "TRLGATE_DATA_DIR": str(tmp_path),
+        "TRLGATE_TEMPORAL_ADDRESS": f"127.0.0.1:{temporal_port}",
+        "TRLGATE_TEMPORAL_UI_PORT": str(ui_port),
+        "TRLGATE_API_PORT": str(api_port),
+        "TRLGATE_TASK_QUEUE": "up-test",
+    }
+    env.pop("TRLGATE_DATABASE_URL", None)
+    up = subprocess.Popen(
+        [str(Path(sys.prefix) / "bin" / "trlgate"), "up"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{api_port}"
+    children: list[int] = []
+    try:
+        async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+            deadline = time.monotonic() + 120
+            while True:
+                assert up.poll() is None, up.stdout.read() if up.stdout else ""
+                try:
+                    if (await http.get("/health")).json().get("status") == "ok":
+                        break
+                except httpx.HTTPError:
+                    pass
+                assert time.monotonic() < deadline, "the stack never became healthy"
+                await asyncio.sleep(0.5)
+            ui = await http.get(f"http://127.0.0.1:{ui_port}/")
+            assert ui.status_code == 200  # the Temporal Web UI
+            token = (await http.post("/auth/token", data={"username": "pm.sato", "password": "trlgate-demo"})).json()[
+                "access_token"
+            ]
+            r = await http.post("/projects", json=proposal_body(), headers={"Authorization": f"Bearer {token}"})
+            assert r.status_code == 201, r.text
+            project_id = r.json()["id"]
+
+        client = await Client.connect(f"127.0.0.1:{temporal_port}", data_converter=pydantic_data_converter)
+        found: list[str] = []
+        for _ in range(100):  # visibility is eventually consistent
+            found = [w.id async for w in client.list_workflows(f'ProjectId="{project_id}" AND ProjectStatus="active"')]
+            if found:
+                break
+            await asyncio.sleep(0.1)
+        assert found == [f"project-{project_id}"]
+        children = [
+            int(p) for p in subprocess.run(["pgrep", "-P", str(up.pid)], capture_output=True, text=True).stdout.split()
+        ]
+        assert len(children) == 3  # Temporal dev server, worker, API
+    finally:
+        up.send_signal(signal.SIGINT)
+        out, _ = up.communicate(timeout=60)
+    assert up.returncode == 0, out
+    assert "trlgate is running" in out and "pm.sato" in out and f"http://127.0.0.1:{ui_port}" in out
+    assert "stopped temporal dev server" in out
+    assert not [pid for pid in children if _alive(pid)]
+    assert (tmp_path / "trlgate.db").exists() and (tmp_path / "temporal.db").exists()
