@@ -15,6 +15,7 @@ from temporalio.worker import Worker
 from activities.gates import GateActivities
 from activities.money import MoneyActivities
 from activities.projects import ProjectActivities
+from cli.exit import hard_exit
 from config import Settings, get_settings
 from storage.db import make_engine, make_sessionmaker
 from storage.seed import PROGRAMME_CODE
@@ -69,6 +70,9 @@ async def run_worker(settings: Settings) -> None:
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(message)s")
     asyncio.run(run_worker(get_settings()))
+    # The worker has drained; skip interpreter teardown, which can abort in a process that used a
+    # temporalio client (temporalio/sdk-python#300) and turn a clean stop into a crash.
+    hard_exit(0)
 
 
 if __name__ == "__main__":

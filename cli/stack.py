@@ -73,7 +73,13 @@ def run_stack(settings: Settings) -> int:
     logs = data / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     host, _, port = settings.temporal_address.partition(":")
-    env = {**os.environ, "TRLGATE_DATA_DIR": str(data), "TRLGATE_SECONDS_PER_DAY": str(settings.seconds_per_day)}
+    env = {
+        **os.environ,
+        "TRLGATE_DATA_DIR": str(data),
+        "TRLGATE_SECONDS_PER_DAY": str(settings.seconds_per_day),
+        "TRLGATE_API_HOST": settings.api_host,
+        "TRLGATE_API_PORT": str(settings.api_port),
+    }
     stack = Stack(settings, env)
     stopping = False
 
@@ -114,21 +120,7 @@ def run_stack(settings: Settings) -> int:
         created = asyncio.run(_seed(settings))
         settings.resolved_jwt_secret()  # create it once, before the API reads it
         worker = stack.spawn("worker", [sys.executable, "-m", "worker"], logs / "worker.log")
-        api = stack.spawn(
-            "api",
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "api.app:app_factory",
-                "--factory",
-                "--host",
-                settings.api_host,
-                "--port",
-                str(settings.api_port),
-            ],
-            logs / "api.log",
-        )
+        api = stack.spawn("api", [sys.executable, "-m", "api"], logs / "api.log")
         wait_for_port(settings.api_host, settings.api_port, 60, api)
         _print_banner(settings, created)
         while not stopping:
