@@ -11,28 +11,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
-import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client, WorkflowUpdateFailedError
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from bench.bare import LIFECYCLE_SHAPE, BareInput, BarePhase, BareUpdate, BareWorkflow, noop
 from cli.exit import hard_exit
-from domain import search_attributes as sa
 from domain.project import Decision, DecisionInput, HandoffAcceptInput
-from storage import migrate
-from storage.db import make_engine, make_sessionmaker
-from storage.seed import seed_demo
-from tests.support import proposal, review_for, start_project, venv_binary
+from tests.support import embedded_stack, proposal, review_for, start_project
 from worker import build_worker
 from workflows.project import ProjectWorkflow
 
@@ -137,35 +129,19 @@ def pct(values: list[float], q: float) -> float:
 
 
 async def main(projects: int, concurrency: int, latency_projects: int) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite+aiosqlite:///{tmp}/bench.db"
-        await asyncio.to_thread(migrate.upgrade, url)
-        engine = make_engine(url)
-        sm = make_sessionmaker(engine)
-        await seed_demo(sm, "bench")
-        env = await WorkflowEnvironment.start_local(
-            data_converter=pydantic_data_converter,
-            dev_server_existing_path=venv_binary("temporal"),
-            dev_server_database_filename=str(Path(tmp) / "temporal.db"),
-            search_attributes=sa.ALL,
-        )
-        client = env.client
-        try:
-            async with (
-                build_worker(client, "bench-real", sm),
-                Worker(client, task_queue="bench-bare", workflows=[BareWorkflow], activities=[noop]),
-            ):
-                # Warm both paths once, then measure throughput, then latency with few in flight.
-                await measure(real_lifecycle, client, "bench-real", 1, 1, False)
-                await measure(bare_lifecycle, client, "bench-bare", 1, 1, False)
-                bare = await measure(bare_lifecycle, client, "bench-bare", projects, concurrency, False)
-                real = await measure(real_lifecycle, client, "bench-real", projects, concurrency, False)
-                bare_lat = await measure(bare_lifecycle, client, "bench-bare", latency_projects, latency_projects, True)
-                real_lat = await measure(real_lifecycle, client, "bench-real", latency_projects, latency_projects, True)
-                ping = await minimal_updates(client, "bench-bare", 50)
-        finally:
-            await env.shutdown()
-            await engine.dispose()
+    async with embedded_stack(persist_temporal=True) as (client, sm):
+        async with (
+            build_worker(client, "bench-real", sm),
+            Worker(client, task_queue="bench-bare", workflows=[BareWorkflow], activities=[noop]),
+        ):
+            # Warm both paths once, then measure throughput, then latency with few in flight.
+            await measure(real_lifecycle, client, "bench-real", 1, 1, False)
+            await measure(bare_lifecycle, client, "bench-bare", 1, 1, False)
+            bare = await measure(bare_lifecycle, client, "bench-bare", projects, concurrency, False)
+            real = await measure(real_lifecycle, client, "bench-real", projects, concurrency, False)
+            bare_lat = await measure(bare_lifecycle, client, "bench-bare", latency_projects, latency_projects, True)
+            real_lat = await measure(real_lifecycle, client, "bench-real", latency_projects, latency_projects, True)
+            ping = await minimal_updates(client, "bench-bare", 50)
 
     real_rate, bare_rate = projects / real.elapsed, projects / bare.elapsed
     print(f"lifecycles: {projects} projects, {concurrency} in flight; 39 activities + 18 Updates each")

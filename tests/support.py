@@ -6,13 +6,17 @@ import asyncio
 import os
 import shutil
 import sys
+import tempfile
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client, WorkflowHandle
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from domain import search_attributes as sa
@@ -26,8 +30,12 @@ from domain.project import (
 )
 from domain.proposal import Proposal
 from gates.definitions import gate_for_stage
+from storage import migrate
+from storage.db import make_engine, make_sessionmaker
+from storage.seed import seed_demo
 from workflows.project import ProjectWorkflow, workflow_id_for
 
+SEARCH_ATTRIBUTES = sa.ALL
 REVIEWERS = ["rev.ito", "rev.kato", "rev.mori"]
 PM = "pm.sato"
 
@@ -147,9 +155,6 @@ async def pass_gate(
     )
 
 
-SEARCH_ATTRIBUTES = sa.ALL
-
-
 async def run_histories(client: Client, workflow_id: str, first_run_id: str) -> list[Any]:
     """Every run's history of a workflow, following its continue-as-new chain."""
     histories = []
@@ -164,3 +169,28 @@ async def run_histories(client: Client, workflow_id: str, first_run_id: str) -> 
             else None
         )
     return histories
+
+
+@asynccontextmanager
+async def embedded_stack(
+    persist_temporal: bool = False,
+) -> AsyncIterator[tuple[Client, async_sessionmaker[AsyncSession]]]:
+    """A throw-away trlgate: a migrated and seeded SQLite file, and a local Temporal dev server
+    with the search attributes registered (persisting to SQLite when `persist_temporal`)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite+aiosqlite:///{tmp}/trlgate.db"
+        await asyncio.to_thread(migrate.upgrade, url)
+        engine = make_engine(url)
+        sessionmaker = make_sessionmaker(engine)
+        await seed_demo(sessionmaker, "embedded")
+        env = await WorkflowEnvironment.start_local(
+            data_converter=pydantic_data_converter,
+            dev_server_existing_path=venv_binary("temporal"),
+            dev_server_database_filename=f"{tmp}/temporal.db" if persist_temporal else None,
+            search_attributes=SEARCH_ATTRIBUTES,
+        )
+        try:
+            yield env.client, sessionmaker
+        finally:
+            await env.shutdown()
+            await engine.dispose()

@@ -2,12 +2,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Request, status
 from sqlalchemy import select
-from temporalio.client import WorkflowUpdateFailedError
-from temporalio.service import RPCError
 
-from api.audit import record
+from api.commands import send_update
 from api.deps import ClientDep, CurrentUser, MinistryUser, SessionDep, has_role
-from api.errors import AUTH, refusal, responses
+from api.errors import AUTH, responses
 from api.schemas import AcceptIn, HandoffOut
 from domain.project import HandoffAcceptInput, HandoffResult
 from domain.roles import Role
@@ -48,14 +46,14 @@ async def accept_handoff(
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"hand-off {handoff_id} not found")
     project = await session.get(Project, handoff.project_id)
     assert project is not None
-    try:
-        result: HandoffResult = await client.get_workflow_handle(project.workflow_id).execute_update(
-            ProjectWorkflow.accept_handoff,
-            HandoffAcceptInput(ministry=handoff.ministry, accepted_by=user.username, note=body.note),
-        )
-    except (WorkflowUpdateFailedError, RPCError) as err:
-        http = refusal(err)
-        await record(request, user.username, "accept_handoff", f"handoff:{handoff_id}", "rejected", reason=http.detail)
-        raise http from err
-    await record(request, user.username, "accept_handoff", f"handoff:{handoff_id}", "ok")
+    result: HandoffResult = await send_update(
+        request,
+        client,
+        project.workflow_id,
+        ProjectWorkflow.accept_handoff,
+        HandoffAcceptInput(ministry=handoff.ministry, accepted_by=user.username, note=body.note),
+        actor=user.username,
+        action="accept_handoff",
+        target=f"handoff:{handoff_id}",
+    )
     return result

@@ -8,13 +8,14 @@ from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from api.access import can_see_project, is_project_pm, visible_projects
 from api.audit import record
+from api.commands import send_update
 from api.deps import ClientDep, CurrentUser, PmUser, SessionDep, SettingsDep, has_role
 from api.errors import AUTH, refusal, responses
 from api.schemas import DecisionIn, ProjectDetail, ProjectOut, TerminateIn
@@ -205,16 +206,17 @@ async def terminate_project(
         raise HTTPException(status.HTTP_403_FORBIDDEN, detail="only the project's programme manager may terminate it")
     if project.status in (ProjectStatus.COMPLETED, ProjectStatus.TERMINATED):
         raise HTTPException(status.HTTP_409_CONFLICT, detail=f"project {project_id} is already {project.status}")
-    handle = client.get_workflow_handle(project.workflow_id)
-    try:
-        result: StopResult = await handle.execute_update(
-            ProjectWorkflow.terminate, TerminateInput(requested_by=user.username, reason=body.reason)
-        )
-    except (WorkflowUpdateFailedError, RPCError) as err:
-        http = refusal(err)
-        await record(request, user.username, "terminate", f"project:{project_id}", "rejected", reason=http.detail)
-        raise http from err
-    await record(request, user.username, "terminate", f"project:{project_id}", "ok", reason=body.reason)
+    result: StopResult = await send_update(
+        request,
+        client,
+        project.workflow_id,
+        ProjectWorkflow.terminate,
+        TerminateInput(requested_by=user.username, reason=body.reason),
+        actor=user.username,
+        action="terminate",
+        target=f"project:{project_id}",
+        reason=body.reason,
+    )
     return result
 
 
@@ -239,16 +241,17 @@ async def decide_gate(
     decision = DecisionInput(
         gate_no=gate_no, decision=body.decision, decided_by=user.username, justification=body.justification
     )
-    target = f"gate:{project_id}/{gate_no}"
-    try:
-        result: DecisionResult = await client.get_workflow_handle(project.workflow_id).execute_update(
-            ProjectWorkflow.decide, decision
-        )
-    except (WorkflowUpdateFailedError, RPCError) as err:
-        http = refusal(err)
-        await record(request, user.username, "decide", target, "rejected", reason=http.detail)
-        raise http from err
-    await record(request, user.username, "decide", target, "ok", decision=body.decision.value)
+    result: DecisionResult = await send_update(
+        request,
+        client,
+        project.workflow_id,
+        ProjectWorkflow.decide,
+        decision,
+        actor=user.username,
+        action="decide",
+        target=f"gate:{project_id}/{gate_no}",
+        decision=body.decision.value,
+    )
     return result
 
 

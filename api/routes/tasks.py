@@ -2,12 +2,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from sqlalchemy import Select, select
-from temporalio.client import WorkflowUpdateFailedError
-from temporalio.service import RPCError
 
 from api.audit import record
+from api.commands import send_update
 from api.deps import ClientDep, CurrentUser, ReviewerUser, SessionDep, has_role
-from api.errors import AUTH, refusal, responses
+from api.errors import AUTH, responses
 from api.schemas import CriterionOut, ReviewIn, TaskDetail, TaskOut
 from domain.project import ReviewResult, ReviewSubmission
 from domain.roles import Role
@@ -92,13 +91,14 @@ async def submit_review(
     if errors := review_errors(GateDefinition.model_validate(gate.definition), review):
         await record(request, user.username, "review", f"task:{task_id}", "rejected", reason=errors)
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail="; ".join(errors))
-    try:
-        result: ReviewResult = await client.get_workflow_handle(project.workflow_id).execute_update(
-            ProjectWorkflow.submit_review, review
-        )
-    except (WorkflowUpdateFailedError, RPCError) as err:
-        http = refusal(err)
-        await record(request, user.username, "review", f"task:{task_id}", "rejected", reason=http.detail)
-        raise http from err
-    await record(request, user.username, "review", f"task:{task_id}", "ok")
+    result: ReviewResult = await send_update(
+        request,
+        client,
+        project.workflow_id,
+        ProjectWorkflow.submit_review,
+        review,
+        actor=user.username,
+        action="review",
+        target=f"task:{task_id}",
+    )
     return result

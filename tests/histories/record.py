@@ -8,26 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import tempfile
 from pathlib import Path
-
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
 
 from cli.exit import hard_exit
 from domain.project import Decision, HandoffAcceptInput, TerminateInput
-from storage import migrate
-from storage.db import make_engine, make_sessionmaker
-from storage.seed import seed_demo
 from tests.support import (
     PM,
-    SEARCH_ATTRIBUTES,
+    embedded_stack,
     pass_gate,
     proposal,
     review_for,
     run_histories,
     start_project,
-    venv_binary,
     wait_for_gate,
     wait_for_handoffs,
 )
@@ -38,52 +30,38 @@ HERE = Path(__file__).resolve().parent
 
 
 async def record(tag: str) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite+aiosqlite:///{tmp}/record.db"
-        await asyncio.to_thread(migrate.upgrade, url)
-        engine = make_engine(url)
-        sm = make_sessionmaker(engine)
-        await seed_demo(sm, "record")
-        env = await WorkflowEnvironment.start_local(
-            data_converter=pydantic_data_converter,
-            dev_server_existing_path=venv_binary("temporal"),
-            search_attributes=SEARCH_ATTRIBUTES,
-        )
-        try:
-            async with build_worker(env.client, "record", sm):
-                # A full life: four gates (four runs), two hand-offs.
-                full = proposal(project_id=f"HIST-{tag}-full")
-                handle = await start_project(env.client, "record", full, seconds_per_day=0.0005)
-                for gate_no in range(1, 5):
-                    await pass_gate(env.client, full, gate_no)
-                await wait_for_handoffs(handle)
-                for ministry in full.public_use_ministries:
-                    await handle.execute_update(
-                        ProjectWorkflow.accept_handoff, HandoffAcceptInput(ministry=ministry, accepted_by="liaison")
-                    )
-                await handle.result()
-                # A kill against the panel, with a justification, at gate 2.
-                kill = proposal(project_id=f"HIST-{tag}-kill")
-                kh = await start_project(env.client, "record", kill)
-                await pass_gate(env.client, kill, 1)
-                await pass_gate(env.client, kill, 2, Decision.KILL, justification="Market overtook the need")
-                await kh.result()
-                # A terminate mid-gate with one review in.
-                term = proposal(project_id=f"HIST-{tag}-terminate")
-                th = await start_project(env.client, "record", term)
-                await wait_for_gate(th, 1)
-                await th.execute_update(ProjectWorkflow.submit_review, review_for(term, 1, "rev.ito"))
-                await th.execute_update(ProjectWorkflow.terminate, TerminateInput(requested_by=PM, reason="Withdrawn"))
-                await th.result()
-                for h in (handle, kh, th):
-                    assert h.first_execution_run_id is not None
-                    for n, history in enumerate(await run_histories(env.client, h.id, h.first_execution_run_id), 1):
-                        path = HERE / f"{h.id}-run{n}.json"
-                        path.write_text(history.to_json())
-                        print(f"wrote {path.relative_to(HERE.parent.parent)} ({len(history.events)} events)")
-        finally:
-            await env.shutdown()
-            await engine.dispose()
+    async with embedded_stack() as (client, sm):
+        async with build_worker(client, "record", sm):
+            # A full life: four gates (four runs), two hand-offs.
+            full = proposal(project_id=f"HIST-{tag}-full")
+            handle = await start_project(client, "record", full, seconds_per_day=0.0005)
+            for gate_no in range(1, 5):
+                await pass_gate(client, full, gate_no)
+            await wait_for_handoffs(handle)
+            for ministry in full.public_use_ministries:
+                await handle.execute_update(
+                    ProjectWorkflow.accept_handoff, HandoffAcceptInput(ministry=ministry, accepted_by="liaison")
+                )
+            await handle.result()
+            # A kill against the panel, with a justification, at gate 2.
+            kill = proposal(project_id=f"HIST-{tag}-kill")
+            kh = await start_project(client, "record", kill)
+            await pass_gate(client, kill, 1)
+            await pass_gate(client, kill, 2, Decision.KILL, justification="Market overtook the need")
+            await kh.result()
+            # A terminate mid-gate with one review in.
+            term = proposal(project_id=f"HIST-{tag}-terminate")
+            th = await start_project(client, "record", term)
+            await wait_for_gate(th, 1)
+            await th.execute_update(ProjectWorkflow.submit_review, review_for(term, 1, "rev.ito"))
+            await th.execute_update(ProjectWorkflow.terminate, TerminateInput(requested_by=PM, reason="Withdrawn"))
+            await th.result()
+            for h in (handle, kh, th):
+                assert h.first_execution_run_id is not None
+                for n, history in enumerate(await run_histories(client, h.id, h.first_execution_run_id), 1):
+                    path = HERE / f"{h.id}-run{n}.json"
+                    path.write_text(history.to_json())
+                    print(f"wrote {path.relative_to(HERE.parent.parent)} ({len(history.events)} events)")
 
 
 if __name__ == "__main__":
