@@ -46,6 +46,8 @@ class RecordDecisionInput(BaseModel):
     recommendation: Recommendation | None
     decided_at: datetime
     trl: int
+    round: int = 1
+    terms: dict[str, object] | None = None
 
 
 class GateActivities(DatabaseActivities):
@@ -115,12 +117,14 @@ class GateActivities(DatabaseActivities):
     @activity.defn
     async def record_decision(self, input: RecordDecisionInput) -> None:
         async def work(session: AsyncSession) -> None:
-            if await session.get(GateDecision, (input.project_id, input.gate_no)) is not None:
+            if await session.get(GateDecision, (input.project_id, input.gate_no, input.round)) is not None:
                 return
             session.add(
                 GateDecision(
                     project_id=input.project_id,
                     gate_no=input.gate_no,
+                    round=input.round,
+                    terms=input.terms,
                     decision=input.decision.value,
                     decided_by=input.decided_by,
                     justification=input.justification,

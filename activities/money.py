@@ -20,6 +20,7 @@ class ReserveStageInput(BaseModel):
     stage_no: int
     ministry: str
     amount: int
+    part: int = 0
 
 
 class ReserveStageResult(BaseModel):
@@ -33,6 +34,7 @@ class PayTrancheInput(BaseModel):
     tranche_no: int
     amount: int
     due_at: datetime
+    part: int = 0
 
 
 class PayTrancheResult(BaseModel):
@@ -54,7 +56,13 @@ class MoneyActivities(DatabaseActivities):
     async def reserve_stage(self, input: ReserveStageInput) -> ReserveStageResult:
         async def work(session: AsyncSession) -> ReserveStageResult:
             view = await ledger.reserve(
-                session, input.programme_code, input.project_id, input.stage_no, input.ministry, input.amount
+                session,
+                input.programme_code,
+                input.project_id,
+                input.stage_no,
+                input.ministry,
+                input.amount,
+                input.part,
             )
             stage = await session.get(Stage, (input.project_id, input.stage_no))
             project = await session.get(Project, input.project_id)
@@ -77,7 +85,7 @@ class MoneyActivities(DatabaseActivities):
     async def pay_tranche(self, input: PayTrancheInput) -> PayTrancheResult:
         async def work(session: AsyncSession) -> PayTrancheResult:
             view = await ledger.pay_tranche(
-                session, input.project_id, input.stage_no, input.tranche_no, input.amount, input.due_at
+                session, input.project_id, input.stage_no, input.tranche_no, input.amount, input.due_at, input.part
             )
             if view.created:
                 audit(

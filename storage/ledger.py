@@ -51,10 +51,16 @@ class NoOpenReservation(LedgerError):
     pass
 
 
+def _part_suffix(part: int) -> str:
+    """Part 0 is the stage's own budget (keys as first designed); later parts are recycles."""
+    return "" if part == 0 else f":p{part}"
+
+
 @dataclass(frozen=True)
 class ReservationView:
     project_id: str
     stage_no: int
+    part: int
     amount: int
     paid: int
     released: int
@@ -115,14 +121,21 @@ async def endow(session: AsyncSession, programme_code: str, ministry: str, amoun
 
 
 def _view(r: Reservation, created: bool) -> ReservationView:
-    return ReservationView(r.project_id, r.stage_no, r.amount, r.paid, r.released, r.status, created)
+    return ReservationView(r.project_id, r.stage_no, r.part, r.amount, r.paid, r.released, r.status, created)
 
 
 async def reserve(
-    session: AsyncSession, programme_code: str, project_id: str, stage_no: int, ministry: str, amount: int
+    session: AsyncSession,
+    programme_code: str,
+    project_id: str,
+    stage_no: int,
+    ministry: str,
+    amount: int,
+    part: int = 0,
 ) -> ReservationView:
-    """Reserve a stage's budget from its ministry's allocation, once per (project, stage)."""
-    existing = await session.get(Reservation, (project_id, stage_no))
+    """Reserve a stage's budget (or a recycle's extra budget: `part` > 0) from its ministry's
+    allocation, once per (project, stage, part)."""
+    existing = await session.get(Reservation, (project_id, stage_no, part))
     if existing is not None:
         if existing.amount != amount or existing.ministry != ministry:
             raise IdempotencyConflict(
@@ -146,7 +159,7 @@ async def reserve(
         )
     await _post(
         session,
-        f"reserve:{project_id}:{stage_no}",
+        f"reserve:{project_id}:{stage_no}{_part_suffix(part)}",
         "reserve",
         project_id,
         [
@@ -157,6 +170,7 @@ async def reserve(
     reservation = Reservation(
         project_id=project_id,
         stage_no=stage_no,
+        part=part,
         ministry=ministry,
         amount=amount,
         paid=0,
@@ -169,7 +183,13 @@ async def reserve(
 
 
 async def pay_tranche(
-    session: AsyncSession, project_id: str, stage_no: int, tranche_no: int, amount: int, due_at: datetime
+    session: AsyncSession,
+    project_id: str,
+    stage_no: int,
+    tranche_no: int,
+    amount: int,
+    due_at: datetime,
+    part: int = 0,
 ) -> TrancheView:
     """Pay one tranche out of the stage's reservation. The (project, stage, tranche) key pays once."""
     existing = await session.get(Tranche, (project_id, stage_no, tranche_no))
@@ -180,7 +200,7 @@ async def pay_tranche(
                 f"not {amount}"
             )
         return TrancheView(project_id, stage_no, tranche_no, existing.amount, existing.transaction_id, created=False)
-    reservation = await session.get(Reservation, (project_id, stage_no), with_for_update=True)
+    reservation = await session.get(Reservation, (project_id, stage_no, part), with_for_update=True)
     if reservation is None or reservation.status != "open":
         raise NoOpenReservation(f"stage {stage_no} of {project_id} has no open reservation to pay from")
     if reservation.paid + amount > reservation.amount:
@@ -222,7 +242,7 @@ async def release_open(session: AsyncSession, project_id: str) -> int:
     rows = await session.scalars(
         select(Reservation)
         .where(Reservation.project_id == project_id, Reservation.status == "open")
-        .order_by(Reservation.stage_no)
+        .order_by(Reservation.stage_no, Reservation.part)
         .with_for_update()
     )
     for reservation in rows.all():
@@ -230,7 +250,7 @@ async def release_open(session: AsyncSession, project_id: str) -> int:
         if rest > 0:
             await _post(
                 session,
-                f"release:{project_id}:{reservation.stage_no}",
+                f"release:{project_id}:{reservation.stage_no}{_part_suffix(reservation.part)}",
                 "release",
                 project_id,
                 [
@@ -315,10 +335,10 @@ async def invariant_violations(session: AsyncSession, programme_code: str) -> li
             )
     for r in (await session.scalars(select(Reservation))).all():
         if r.status == "open" and r.paid + r.released > r.amount:
-            problems.append(f"reservation {r.project_id}/{r.stage_no} resolves more than it holds")
+            problems.append(f"reservation {r.project_id}/{r.stage_no}/{r.part} resolves more than it holds")
         if r.status != "open" and r.paid + r.released != r.amount:
             problems.append(
-                f"reservation {r.project_id}/{r.stage_no} closed with {r.amount - r.paid - r.released} unresolved"
+                f"reservation {r.project_id}/{r.stage_no}/{r.part} closed with {r.amount - r.paid - r.released} unresolved"
             )
         held = await balance(session, reservation_account(r.project_id))
         if held < 0:

@@ -107,6 +107,9 @@ class Gate(Base):
     project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), primary_key=True)
     gate_no: Mapped[int] = mapped_column(Integer, primary_key=True)
     status: Mapped[str] = mapped_column(String(16))  # open|decided|cancelled
+    round: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    due_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    workflow_id: Mapped[str | None] = mapped_column(String(120), nullable=True)
     definition: Mapped[dict[str, Any]] = mapped_column(JSON)
     recommendation: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     opened_at: Mapped[datetime] = mapped_column()
@@ -114,13 +117,16 @@ class Gate(Base):
 
 class ReviewTask(Base):
     __tablename__ = "review_tasks"
-    __table_args__ = (UniqueConstraint("project_id", "gate_no", "reviewer"),)
+    __table_args__ = (UniqueConstraint("project_id", "gate_no", "round", "reviewer", name="uq_review_tasks_round"),)
 
-    id: Mapped[str] = mapped_column(String(120), primary_key=True)  # <project>-g<gate>-<reviewer>
+    id: Mapped[str] = mapped_column(String(120), primary_key=True)  # <project>-g<gate>[-r<round>]-<reviewer>
     project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), index=True)
     gate_no: Mapped[int] = mapped_column(Integer)
+    round: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     reviewer: Mapped[str] = mapped_column(ForeignKey("users.username"), index=True)
-    status: Mapped[str] = mapped_column(String(16))  # open|submitted|cancelled
+    # open (first design) | invited | accepted | declined | recused | reassigned | submitted | cancelled
+    status: Mapped[str] = mapped_column(String(16))
+    conflict_statement: Mapped[str] = mapped_column(Text, default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
@@ -133,6 +139,8 @@ class Review(Base):
     scores: Mapped[dict[str, Any]] = mapped_column(JSON)
     comment: Mapped[str] = mapped_column(Text, default="")
     submitted_at: Mapped[datetime] = mapped_column(default=utcnow)
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    amended_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 class GateDecision(Base):
@@ -140,7 +148,9 @@ class GateDecision(Base):
 
     project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), primary_key=True)
     gate_no: Mapped[int] = mapped_column(Integer, primary_key=True)
+    round: Mapped[int] = mapped_column(Integer, primary_key=True, default=1, server_default="1")
     decision: Mapped[str] = mapped_column(String(16))
+    terms: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # conditions, recycle terms
     decided_by: Mapped[str] = mapped_column(ForeignKey("users.username"))
     justification: Mapped[str] = mapped_column(Text, default="")
     recommendation: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
@@ -154,6 +164,7 @@ class Reservation(Base):
 
     project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), primary_key=True)
     stage_no: Mapped[int] = mapped_column(Integer, primary_key=True)
+    part: Mapped[int] = mapped_column(Integer, primary_key=True, default=0, server_default="0")  # 0, then recycles
     ministry: Mapped[str] = mapped_column(String(16))
     amount: Mapped[int] = mapped_column(BigInteger)
     paid: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -238,3 +249,35 @@ class AuditEntry(Base):
     target: Mapped[str] = mapped_column(String(200))
     outcome: Mapped[str] = mapped_column(String(16))  # ok|rejected|error
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Notification(Base):
+    """A message to a participant (reminder, escalation, decision), keyed by its business key so a
+    retried send is stored once. `at` is the workflow's own time."""
+
+    __tablename__ = "notifications"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), index=True)
+    recipient: Mapped[str] = mapped_column(String(64), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    message: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class GateEvent(Base):
+    """Every accepted gate command (evidence, invitation, declaration, review, amendment, decision)."""
+
+    __tablename__ = "gate_events"
+    __table_args__ = (UniqueConstraint("key", name="uq_gate_events_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(200))
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), index=True)
+    gate_no: Mapped[int] = mapped_column(Integer)
+    round: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column()
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)

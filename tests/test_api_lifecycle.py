@@ -165,7 +165,7 @@ async def test_kill_at_second_gate_leaves_nothing_open(stack: ApiStack) -> None:
         assert open_tasks == 0
         paid = await ledger.balance(session, ledger.paid_account(project_id))
         # A gate ends its stage, so the stage's tranches were all paid before the Kill.
-        stage2 = await session.get(Reservation, (project_id, 2))
+        stage2 = await session.get(Reservation, (project_id, 2, 0))
         assert stage2 is not None and stage2.status == "settled" and stage2.paid == stage2.amount
         summary = {m.ministry: m for m in await ledger.fund_summary(session, PROGRAMME_CODE)}
         assert summary["MEXT"].available == ALLOCATIONS["MEXT"] - paid
@@ -193,7 +193,7 @@ async def test_terminate_mid_stage_releases_unpaid_money(
         closeout = await stack.call("GET", f"/documents/{stop['closeout_document_id']}", PM)
         assert closeout.status_code == 200 and "Consortium dissolved" in closeout.text
         async with stack.sessionmaker() as session:
-            res = await session.get(Reservation, (project_id, 1))
+            res = await session.get(Reservation, (project_id, 1, 0))
             assert res is not None and res.status == "released" and res.paid == first_tranche
             assert await ledger.balance(session, ledger.reservation_account(project_id)) == 0
             assert await ledger.invariant_violations(session, PROGRAMME_CODE) == []

@@ -1,0 +1,131 @@
+"""The gate review: a panel that declares conflicts, reviews independently, and closes with the
+programme manager's decision. Inputs, results and carried state of the gate review workflow."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, Field, StrictInt
+
+from domain.policy import GatePolicy
+from domain.project import Decision, Recommendation, ReviewSubmission
+from gates.definitions import GateDefinition
+
+
+class MemberStatus(StrEnum):
+    INVITED = "invited"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    RECUSED = "recused"  # declared a conflict of interest: never sees the material
+    REASSIGNED = "reassigned"  # replaced by the programme manager (silent reviewer)
+
+
+ACTIVE_MEMBER = (MemberStatus.INVITED, MemberStatus.ACCEPTED)
+
+
+class ReviewPhase(StrEnum):
+    AWAITING_EVIDENCE = "awaiting_evidence"
+    REVIEWING = "reviewing"
+    CLOSED = "closed"
+
+
+class PanelMember(BaseModel):
+    reviewer: str
+    status: MemberStatus = MemberStatus.INVITED
+    conflict_statement: str = ""
+
+
+class EvidenceInput(BaseModel):
+    submitted_by: str
+    claimed_trl: Annotated[StrictInt, Field(ge=1, le=9)]
+    deliverables: Annotated[list[str], Field(min_length=1)]
+    criteria_evidence: dict[str, str] = Field(description="Evidence for each must-meet criterion, by key.")
+
+
+class OpenReviewInput(BaseModel):
+    opened_by: str
+
+
+class InvitationResponse(BaseModel):
+    reviewer: str
+    accept: bool
+    conflict_of_interest: bool = False
+    statement: Annotated[str, Field(max_length=2000)] = ""
+
+
+class InviteInput(BaseModel):
+    invited_by: str
+    reviewer: str
+
+
+class ReassignInput(BaseModel):
+    requested_by: str
+    from_reviewer: str
+    to_reviewer: str
+
+
+class ExtendDeadlineInput(BaseModel):
+    requested_by: str
+    extra_days: Annotated[StrictInt, Field(gt=0, le=365)]
+
+
+class GateDecisionInput(BaseModel):
+    decided_by: str
+    decision: Decision
+    justification: Annotated[str, Field(max_length=5000)] = ""
+    conditions: list[Annotated[str, Field(min_length=3, max_length=500)]] = Field(default_factory=list)
+    conditions_due_days: Annotated[StrictInt, Field(gt=0, le=3650)] | None = None
+    recycle_days: Annotated[StrictInt, Field(gt=0)] | None = None
+    recycle_budget: Annotated[StrictInt, Field(ge=0)] | None = None
+
+
+class GateReviewInput(BaseModel):
+    project_id: str
+    gate_no: int
+    round: int
+    definition: GateDefinition
+    programme_manager: str
+    panel: list[str]
+    policy: GatePolicy
+    seconds_per_day: float
+    stage_budget: int
+    recycles_so_far: int = 0
+
+
+class GateOutcome(BaseModel):
+    gate_no: int
+    round: int
+    decision: GateDecisionInput
+    recommendation: Recommendation
+    reviews: int
+
+
+class GateReviewState(BaseModel):
+    phase: ReviewPhase = ReviewPhase.AWAITING_EVIDENCE
+    members: dict[str, PanelMember] = Field(default_factory=dict)
+    evidence: EvidenceInput | None = None
+    opened_at: datetime | None = None
+    due_at: datetime | None = None
+    reviews: dict[str, ReviewSubmission] = Field(default_factory=dict)
+    amendments: dict[str, int] = Field(default_factory=dict)
+    reminders_sent: list[str] = Field(default_factory=list)
+    escalated_for: datetime | None = None
+    outcome: GateOutcome | None = None
+
+
+class GateView(BaseModel):
+    """What one viewer may see of a gate: independence and need-to-know applied."""
+
+    project_id: str
+    gate_no: int
+    round: int
+    phase: ReviewPhase
+    due_at: datetime | None
+    overdue: bool
+    members: list[PanelMember]
+    pending: list[str]
+    evidence: EvidenceInput | None
+    reviews: list[ReviewSubmission]
+    recommendation: Recommendation | None

@@ -1,0 +1,23 @@
+"""A programme's rules for gates, holds and recycles. Each programme (and each proposal) may
+override the defaults."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
+
+
+class GatePolicy(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    review_days: Annotated[StrictInt, Field(gt=0, le=365)] = 60
+    reminder_days_before: list[Annotated[StrictInt, Field(gt=0)]] = Field(default_factory=lambda: [14, 3])
+    quorum: Annotated[StrictInt, Field(gt=0)] | None = Field(
+        default=None, description="Reviews needed before a decision; default: the whole panel."
+    )
+    require_evidence: bool = True
+    max_hold_days: Annotated[StrictInt, Field(gt=0)] = 365
+    max_recycles: Annotated[StrictInt, Field(ge=0)] = 2
+    max_recycle_days: Annotated[StrictInt, Field(gt=0)] = 365
+    max_recycle_budget_percent: Annotated[StrictInt, Field(ge=0, le=100)] = 50
