@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.gate_reviews import GateReviewActivities
 from activities.gates import GateActivities
 from activities.money import MoneyActivities
 from activities.projects import ProjectActivities
@@ -20,16 +21,20 @@ from config import Settings, get_settings
 from storage.db import make_engine, make_sessionmaker
 from storage.seed import PROGRAMME_CODE
 from workflows.client import connect
+from workflows.gate_review import GateReviewWorkflow
 from workflows.project import ProjectWorkflow
 
-WORKFLOWS = [ProjectWorkflow]
+WORKFLOWS = [ProjectWorkflow, GateReviewWorkflow]
 
 
 def activities_for(sessionmaker: async_sessionmaker[AsyncSession]) -> list[Callable[..., Any]]:
     money = MoneyActivities(sessionmaker)
     gates = GateActivities(sessionmaker)
     projects = ProjectActivities(sessionmaker, PROGRAMME_CODE)
+    reviews = GateReviewActivities(sessionmaker)
     return [
+        reviews.record_gate_event,
+        reviews.notify,
         money.reserve_stage,
         money.pay_tranche,
         money.release_reservations,

@@ -13,6 +13,10 @@ TRL = SearchAttributeKey.for_int("TRL")
 PROJECT_STATUS = SearchAttributeKey.for_keyword("ProjectStatus")
 PROGRAMME_MANAGER = SearchAttributeKey.for_keyword("ProgrammeManager")
 FUNDING_MINISTRY = SearchAttributeKey.for_keyword("FundingMinistry")
+# On each gate review workflow: which gate, when it is due, whether it is overdue.
+GATE_NO = SearchAttributeKey.for_int("GateNo")
+GATE_DUE_AT = SearchAttributeKey.for_datetime("GateDueAt")
+GATE_OVERDUE = SearchAttributeKey.for_bool("GateOverdue")
 
 ALL: tuple[SearchAttributeKey, ...] = (
     PROJECT_ID,
@@ -21,10 +25,13 @@ ALL: tuple[SearchAttributeKey, ...] = (
     PROJECT_STATUS,
     PROGRAMME_MANAGER,
     FUNDING_MINISTRY,
+    GATE_NO,
+    GATE_DUE_AT,
+    GATE_OVERDUE,
 )
 
 # Temporal CLI / operator spelling of each key's type.
-CLI_TYPE_NAMES = {"KEYWORD": "Keyword", "INT": "Int"}
+CLI_TYPE_NAMES = {"KEYWORD": "Keyword", "INT": "Int", "DATETIME": "Datetime", "BOOL": "Bool"}
 
 
 def cli_flags() -> list[str]:
