@@ -45,6 +45,7 @@ def activities_for(sessionmaker: async_sessionmaker[AsyncSession]) -> list[Calla
         projects.start_handoffs,
         projects.accept_handoff,
         projects.complete_project,
+        projects.set_status,
         projects.close_out,
     ]
 

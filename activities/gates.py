@@ -15,6 +15,14 @@ from gates.definitions import GateDefinition
 from storage.audit import audit
 from storage.models import Gate, GateDecision, Project, Review, ReviewTask, Stage, utcnow
 
+STAGE_STATUS_AFTER = {
+    Decision.GO: "passed",
+    Decision.CONDITIONAL_GO: "passed",
+    Decision.KILL: "stopped",
+    Decision.HOLD: "on_hold",
+    Decision.RECYCLE: "recycled",
+}
+
 
 def review_task_id(project_id: str, gate_no: int, reviewer: str) -> str:
     return f"{project_id}-g{gate_no}-{reviewer}"
@@ -137,7 +145,7 @@ class GateActivities(DatabaseActivities):
                 gate.status = "decided"
             stage = await session.get(Stage, (input.project_id, input.gate_no))
             if stage is not None:
-                stage.status = "passed" if input.decision == Decision.GO else "stopped"
+                stage.status = STAGE_STATUS_AFTER[input.decision]
             project = await session.get(Project, input.project_id)
             if project is not None:
                 project.current_trl = input.trl
@@ -147,7 +155,7 @@ class GateActivities(DatabaseActivities):
                     select(ReviewTask).where(
                         ReviewTask.project_id == input.project_id,
                         ReviewTask.gate_no == input.gate_no,
-                        ReviewTask.status == "open",
+                        ReviewTask.status.in_(("open", "invited", "accepted")),
                     )
                 )
             ).all():

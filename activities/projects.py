@@ -69,6 +69,12 @@ class CloseOutInput(BaseModel):
     stage_no: int
 
 
+class SetStatusInput(BaseModel):
+    project_id: str
+    status: ProjectStatus
+    reason: str
+
+
 class CloseOutResult(BaseModel):
     document_id: str
     tasks_cancelled: int
@@ -164,6 +170,21 @@ class ProjectActivities(DatabaseActivities):
         return await self.transact(work)
 
     @activity.defn
+    async def set_status(self, input: SetStatusInput) -> None:
+        """Hold and resume: the project's status while it lives (final statuses have their own)."""
+
+        async def work(session: AsyncSession) -> None:
+            project = await session.get(Project, input.project_id)
+            assert project is not None
+            if project.status != input.status.value:
+                project.status = input.status.value
+                audit(
+                    session, SYSTEM_ACTOR, f"project_{input.status.value}", f"project:{project.id}", reason=input.reason
+                )
+
+        await self.transact(work)
+
+    @activity.defn
     async def complete_project(self, input: CompleteProjectInput) -> None:
         async def work(session: AsyncSession) -> None:
             project = await session.get(Project, input.project_id)
@@ -188,7 +209,9 @@ class ProjectActivities(DatabaseActivities):
             now = utcnow()
             tasks = (
                 await session.scalars(
-                    select(ReviewTask).where(ReviewTask.project_id == project.id, ReviewTask.status == "open")
+                    select(ReviewTask).where(
+                        ReviewTask.project_id == project.id, ReviewTask.status.in_(("open", "invited", "accepted"))
+                    )
                 )
             ).all()
             for task in tasks:

@@ -13,6 +13,7 @@ from domain.proposal import Proposal
 
 class ProjectStatus(StrEnum):
     ACTIVE = "active"
+    ON_HOLD = "on_hold"
     HANDOFF = "handoff"
     COMPLETED = "completed"
     TERMINATED = "terminated"
@@ -110,6 +111,40 @@ class GateState(BaseModel):
     decision: Decision | None = None
 
 
+class HoldState(BaseModel):
+    since: datetime
+    reason: str
+    resumed_by: str | None = None
+
+
+class Conditions(BaseModel):
+    gate_no: int
+    items: list[str]
+    due_at: datetime
+    verified_by: str | None = None
+
+
+class StageExtension(BaseModel):
+    """A recycle: the stage runs on for `days` with `budget` more, paid as one tranche at its start."""
+
+    part: int
+    started_at: datetime
+    days: int
+    budget: int
+    tranche_no: int
+    paid: bool = False
+
+
+class ResumeInput(BaseModel):
+    requested_by: str
+    note: Annotated[str, Field(max_length=2000)] = ""
+
+
+class VerifyConditionsInput(BaseModel):
+    requested_by: str
+    note: Annotated[str, Field(max_length=2000)] = ""
+
+
 class ProjectState(BaseModel):
     """Everything the workflow must carry across continue-as-new."""
 
@@ -123,6 +158,15 @@ class ProjectState(BaseModel):
     handoffs: dict[str, str] = Field(default_factory=dict, description="ministry -> pending|accepted")
     stop_reason: str | None = None
     stop_result: StopResult | None = None
+    # Gate reviews as their own workflows (one per round), and what their decisions leave behind.
+    gate_round: int = 1
+    gate_workflow_id: str | None = None
+    applied: list[str] = Field(default_factory=list, description="gate/round decisions carried out")
+    recycles: dict[int, int] = Field(default_factory=dict, description="stage index -> recycles so far")
+    extension: StageExtension | None = None
+    hold: HoldState | None = None
+    conditions: Conditions | None = None
+    paused_seconds: float = 0.0
 
 
 class ProjectWorkflowInput(BaseModel):
@@ -150,6 +194,11 @@ class ProjectSnapshot(BaseModel):
     reviews_pending: list[str]
     handoffs_pending: list[str]
     history_length: int
+    gate_workflow_id: str | None = None
+    gate_round: int = 1
+    on_hold: bool = False
+    conditions_due_at: datetime | None = None
+    applied: list[str] = Field(default_factory=list)
 
 
 class ProjectOutcome(BaseModel):

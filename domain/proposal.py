@@ -12,6 +12,7 @@ from typing import Annotated, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 
+from domain.policy import GatePolicy
 from domain.roles import FundingMinistry
 from domain.trl import DEFAULT_STAGES, MAX_TRL, MIN_TRL
 
@@ -114,6 +115,7 @@ class Proposal(BaseModel):
     target_trl: TRL
     total_budget: Yen
     stages: list[StagePlan] | None = None
+    policy: GatePolicy = Field(default_factory=GatePolicy, description="Gate, hold and recycle rules.")
     reviewers: Annotated[list[Username], Field(min_length=1, max_length=12)]
     public_use_ministries: Annotated[list[str], Field(min_length=1, max_length=10)]
 

@@ -20,10 +20,10 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from domain import search_attributes as sa
+from domain.gate_review import GateDecisionInput, GateOutcome, InvitationResponse, OpenReviewInput
 from domain.project import (
     Decision,
-    DecisionInput,
-    DecisionResult,
+    Phase,
     ProjectSnapshot,
     ProjectWorkflowInput,
     ReviewSubmission,
@@ -33,6 +33,7 @@ from gates.definitions import gate_for_stage
 from storage import migrate
 from storage.db import make_engine, make_sessionmaker
 from storage.seed import seed_demo
+from workflows.gate_review import GateReviewWorkflow
 from workflows.project import ProjectWorkflow, workflow_id_for
 
 SEARCH_ATTRIBUTES = sa.ALL
@@ -121,11 +122,9 @@ async def wait_until(
 async def wait_for_gate(
     handle: WorkflowHandle[Any, Any], gate_no: int, env: WorkflowEnvironment | None = None
 ) -> ProjectSnapshot:
+    """Until the gate's review round runs as its own workflow."""
     return await wait_until(
-        handle,
-        lambda s: s.open_gate == gate_no and s.waiting_for.startswith(f"Gate {gate_no}"),
-        f"gate {gate_no} opening",
-        env=env,
+        handle, lambda s: s.open_gate == gate_no and s.gate_workflow_id is not None, f"gate {gate_no} opening", env=env
     )
 
 
@@ -135,6 +134,47 @@ async def wait_for_handoffs(
     return await wait_until(handle, lambda s: bool(s.handoffs_pending), "hand-off", env=env)
 
 
+async def gate_handle(
+    client: Client, p: Proposal, gate_no: int, env: WorkflowEnvironment | None = None
+) -> WorkflowHandle[Any, Any]:
+    """The open review round of a gate, once it runs."""
+    assert p.project_id is not None
+    snap = await wait_for_gate(client.get_workflow_handle(workflow_id_for(p.project_id)), gate_no, env=env)
+    assert snap.gate_workflow_id is not None
+    return client.get_workflow_handle(snap.gate_workflow_id)
+
+
+async def review_round(
+    client: Client, p: Proposal, gate_no: int, score: int = 4, env: WorkflowEnvironment | None = None
+) -> WorkflowHandle[Any, Any]:
+    """Automated panel: the PM opens the review, every reviewer accepts (no conflict) and reviews."""
+    gate = await gate_handle(client, p, gate_no, env=env)
+    await gate.execute_update(GateReviewWorkflow.open_review, OpenReviewInput(opened_by=p.programme_manager))
+    for reviewer in p.reviewers:
+        await gate.execute_update(GateReviewWorkflow.respond, InvitationResponse(reviewer=reviewer, accept=True))
+        await gate.execute_update(GateReviewWorkflow.submit_review, review_for(p, gate_no, reviewer, score=score))
+    return gate
+
+
+async def decide_gate(
+    client: Client,
+    p: Proposal,
+    gate: WorkflowHandle[Any, Any],
+    decision: GateDecisionInput,
+    env: WorkflowEnvironment | None = None,
+) -> ProjectSnapshot:
+    """The PM decides the round; returns the project once the decision has been carried out."""
+    outcome: GateOutcome = await gate.execute_update(GateReviewWorkflow.decide, decision)
+    assert p.project_id is not None
+    applied = f"{outcome.gate_no}/{outcome.round}"
+    return await wait_until(
+        client.get_workflow_handle(workflow_id_for(p.project_id)),
+        lambda s: applied in s.applied or s.phase in (Phase.DONE, Phase.CLOSING),
+        f"decision {applied} carried out",
+        env=env,
+    )
+
+
 async def pass_gate(
     client: Client,
     p: Proposal,
@@ -142,16 +182,15 @@ async def pass_gate(
     decision: Decision = Decision.GO,
     justification: str = "",
     env: WorkflowEnvironment | None = None,
-) -> DecisionResult:
-    """Automated panel: every reviewer reviews, then the programme manager decides."""
-    assert p.project_id is not None
-    handle = client.get_workflow_handle(workflow_id_for(p.project_id))
-    await wait_for_gate(handle, gate_no, env=env)
-    for reviewer in p.reviewers:
-        await handle.execute_update(ProjectWorkflow.submit_review, review_for(p, gate_no, reviewer))
-    return await handle.execute_update(
-        ProjectWorkflow.decide,
-        DecisionInput(gate_no=gate_no, decision=decision, decided_by=p.programme_manager, justification=justification),
+    score: int = 4,
+) -> ProjectSnapshot:
+    gate = await review_round(client, p, gate_no, score=score, env=env)
+    return await decide_gate(
+        client,
+        p,
+        gate,
+        GateDecisionInput(decided_by=p.programme_manager, decision=decision, justification=justification),
+        env=env,
     )
 
 

@@ -12,14 +12,8 @@ from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 from temporalio.worker import Worker
 
-from domain.project import (
-    Decision,
-    DecisionInput,
-    HandoffAcceptInput,
-    ProjectOutcome,
-    ProjectStatus,
-    TerminateInput,
-)
+from domain.gate_review import GateDecisionInput, InvitationResponse, OpenReviewInput
+from domain.project import Decision, HandoffAcceptInput, ProjectOutcome, ProjectStatus, TerminateInput
 from domain.proposal import Proposal
 from storage import ledger
 from storage.models import Project, ReviewTask
@@ -28,14 +22,15 @@ from storage.seed import ALLOCATIONS, PROGRAMME_CODE
 from tests.support import (
     PM,
     REVIEWERS,
+    gate_handle,
     pass_gate,
     proposal,
     review_for,
     run_histories,
     start_project,
-    wait_for_gate,
     wait_for_handoffs,
 )
+from workflows.gate_review import GateReviewWorkflow
 from workflows.project import ProjectWorkflow
 
 
@@ -45,110 +40,124 @@ async def rejected(coro: Any, message: str) -> None:
     assert message in str(err.value.cause), err.value.cause
 
 
-async def at_gate_one(client: Client, task_queue: str, **overrides: Any) -> tuple[Proposal, WorkflowHandle[Any, Any]]:
+async def open_gate_one(
+    client: Client, task_queue: str, **overrides: Any
+) -> tuple[Proposal, WorkflowHandle[Any, Any], WorkflowHandle[Any, Any]]:
+    """A project at gate 1 with the review open and every panel member accepted."""
     p = proposal(**overrides)
-    handle = await start_project(client, task_queue, p)
-    await wait_for_gate(handle, 1)
-    return p, handle
+    project = await start_project(client, task_queue, p)
+    gate = await gate_handle(client, p, 1)
+    await gate.execute_update(GateReviewWorkflow.open_review, OpenReviewInput(opened_by=PM))
+    for reviewer in p.reviewers:
+        await gate.execute_update(GateReviewWorkflow.respond, InvitationResponse(reviewer=reviewer, accept=True))
+    return p, project, gate
 
 
-def decide(p: Proposal, decision: Decision, by: str = PM, gate_no: int = 1, why: str = "") -> DecisionInput:
-    return DecisionInput(gate_no=gate_no, decision=decision, decided_by=by, justification=why)
+def decision(d: Decision, by: str = PM, why: str = "") -> GateDecisionInput:
+    return GateDecisionInput(decided_by=by, decision=d, justification=why)
 
 
 async def test_validators_refuse_with_exact_reasons(
     local_client: Client, local_worker: Worker, task_queue: str
 ) -> None:
-    p, handle = await at_gate_one(local_client, task_queue)
+    p, project, gate = await open_gate_one(local_client, task_queue)
     review = review_for(p, 1, "rev.ito")
     await rejected(
-        handle.execute_update(ProjectWorkflow.submit_review, review.model_copy(update={"reviewer": "mallory"})),
-        "mallory is not on the review panel",
+        gate.execute_update(GateReviewWorkflow.submit_review, review.model_copy(update={"reviewer": "mallory"})),
+        "mallory is not on the panel of gate 1: not your task",
     )
     await rejected(
-        handle.execute_update(ProjectWorkflow.submit_review, review.model_copy(update={"gate_no": 2})),
-        "gate 2 is not open: the open gate is 1",
+        gate.execute_update(GateReviewWorkflow.submit_review, review.model_copy(update={"gate_no": 2})),
+        "this is gate 1, not gate 2",
     )
     bad_scores = review.model_copy(update={"scores": {**review.scores, "technical_merit": 6}})
     await rejected(
-        handle.execute_update(ProjectWorkflow.submit_review, bad_scores), "technical_merit is 6, outside 1..5"
+        gate.execute_update(GateReviewWorkflow.submit_review, bad_scores), "technical_merit is 6, outside 1..5"
     )
     await rejected(
-        handle.execute_update(ProjectWorkflow.decide, decide(p, Decision.GO)), "reviews missing from rev.ito"
+        gate.execute_update(GateReviewWorkflow.decide, decision(Decision.GO)), "0 reviews are in and the quorum is 3"
     )
 
-    await handle.execute_update(ProjectWorkflow.submit_review, review)
-    await rejected(handle.execute_update(ProjectWorkflow.submit_review, review), "rev.ito has already reviewed gate 1")
+    await gate.execute_update(GateReviewWorkflow.submit_review, review)
+    await rejected(gate.execute_update(GateReviewWorkflow.submit_review, review), "rev.ito has already reviewed gate 1")
     for reviewer in REVIEWERS[1:]:
-        await handle.execute_update(ProjectWorkflow.submit_review, review_for(p, 1, reviewer))
+        await gate.execute_update(GateReviewWorkflow.submit_review, review_for(p, 1, reviewer))
 
     await rejected(
-        handle.execute_update(ProjectWorkflow.decide, decide(p, Decision.GO, by="pm.tanaka")), "programme manager"
+        gate.execute_update(GateReviewWorkflow.decide, decision(Decision.GO, by="pm.tanaka")), "programme manager"
     )
     await rejected(
-        handle.execute_update(ProjectWorkflow.decide, decide(p, Decision.HOLD)), "'hold' is not available yet"
-    )
-    await rejected(
-        handle.execute_update(ProjectWorkflow.decide, decide(p, Decision.KILL)),
+        gate.execute_update(GateReviewWorkflow.decide, decision(Decision.KILL)),
         "deciding kill against the panel's recommendation (go) needs a written justification",
     )
     await rejected(
-        handle.execute_update(ProjectWorkflow.accept_handoff, HandoffAcceptInput(ministry="MOD", accepted_by="x")),
+        gate.execute_update(
+            GateReviewWorkflow.decide, GateDecisionInput(decided_by=PM, decision=Decision.GO, conditions=["x y z"])
+        ),
+        "conditions belong only to a conditional go",
+    )
+    await rejected(
+        project.execute_update(ProjectWorkflow.accept_handoff, HandoffAcceptInput(ministry="MOD", accepted_by="x")),
         "is not in hand-off",
     )
-    result = await handle.execute_update(
-        ProjectWorkflow.decide,
-        decide(p, Decision.KILL, why="Strategic priorities moved to space situational awareness"),
+    outcome = await gate.execute_update(
+        GateReviewWorkflow.decide,
+        decision(Decision.KILL, why="Strategic priorities moved to space situational awareness"),
     )
+    assert outcome.decision.decision == Decision.KILL
+    result: ProjectOutcome = await project.result()
     assert result.status == ProjectStatus.TERMINATED
-    outcome: ProjectOutcome = await handle.result()
-    assert outcome.stop is not None and "Strategic priorities moved" in outcome.stop.reason
+    assert result.stop is not None and "Strategic priorities moved" in result.stop.reason
 
-    # Rejected Updates leave no trace: history holds the four accepted ones (three reviews and the
-    # kill) and nothing of the nine refusals.
-    history = await handle.fetch_history()
+    # Rejected Updates leave no trace: the round's history holds the accepted ones (open, three
+    # acceptances, three reviews, the decision) and nothing of the eight refusals.
+    history = await gate.fetch_history()
     accepted = [e for e in history.events if e.HasField("workflow_execution_update_accepted_event_attributes")]
-    assert len(accepted) == 4
+    assert len(accepted) == 8
     assert not [e for e in history.events if e.HasField("workflow_execution_update_rejected_event_attributes")]
 
 
 async def test_go_is_blocked_when_a_must_meet_fails(
     local_client: Client, local_worker: Worker, task_queue: str
 ) -> None:
-    p, handle = await at_gate_one(local_client, task_queue)
+    p, project, gate = await open_gate_one(local_client, task_queue)
     for reviewer in REVIEWERS:
-        await handle.execute_update(ProjectWorkflow.submit_review, review_for(p, 1, reviewer, score=5, must_meet=False))
+        await gate.execute_update(
+            GateReviewWorkflow.submit_review, review_for(p, 1, reviewer, score=5, must_meet=False)
+        )
     await rejected(
-        handle.execute_update(ProjectWorkflow.decide, decide(p, Decision.GO, why="I insist")),
-        "Go is blocked: must-meet criteria failed: trl_exit_evidence, protection_measures",
+        gate.execute_update(GateReviewWorkflow.decide, decision(Decision.GO, why="I insist")),
+        "must-meet criteria failed (trl_exit_evidence, protection_measures): Go is not allowed",
     )
-    result = await handle.execute_update(ProjectWorkflow.decide, decide(p, Decision.KILL))
-    assert result.status == ProjectStatus.TERMINATED
+    await gate.execute_update(GateReviewWorkflow.decide, decision(Decision.KILL))
+    assert (await project.result()).status == ProjectStatus.TERMINATED
 
 
 async def test_concurrent_twin_reviews_count_once(local_client: Client, local_worker: Worker, task_queue: str) -> None:
-    p, handle = await at_gate_one(local_client, task_queue)
+    p, project, gate = await open_gate_one(local_client, task_queue)
     review = review_for(p, 1, "rev.kato")
     results = await asyncio.gather(
-        *(handle.execute_update(ProjectWorkflow.submit_review, review) for _ in range(4)), return_exceptions=True
+        *(gate.execute_update(GateReviewWorkflow.submit_review, review) for _ in range(4)), return_exceptions=True
     )
     assert sum(not isinstance(r, BaseException) for r in results) == 1
     assert all(isinstance(r, WorkflowUpdateFailedError) for r in results if isinstance(r, BaseException))
-    status = await handle.query(ProjectWorkflow.status)
-    assert status.reviews_pending == ["rev.ito", "rev.mori"]
+    view = await gate.query(GateReviewWorkflow.view, PM)
+    assert view.pending == ["rev.ito", "rev.mori"]
+    await project.execute_update(ProjectWorkflow.terminate, TerminateInput(requested_by=PM, reason="test over"))
 
 
-async def test_terminate_at_a_gate_cancels_open_tasks(
+async def test_terminate_at_a_gate_cancels_the_round_and_open_tasks(
     local_client: Client, local_worker: Worker, task_queue: str, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
-    p, handle = await at_gate_one(local_client, task_queue)
-    await handle.execute_update(ProjectWorkflow.submit_review, review_for(p, 1, "rev.ito"))
-    stop = await handle.execute_update(
+    p, project, gate = await open_gate_one(local_client, task_queue)
+    await gate.execute_update(GateReviewWorkflow.submit_review, review_for(p, 1, "rev.ito"))
+    stop = await project.execute_update(
         ProjectWorkflow.terminate, TerminateInput(requested_by=PM, reason="Performer withdrew")
     )
     assert stop.status == ProjectStatus.TERMINATED and stop.released == 0  # stage 1 was fully paid (no-op time)
-    with pytest.raises(RPCError, match="already completed"):  # the stopped workflow has ended
-        await handle.execute_update(ProjectWorkflow.submit_review, review_for(p, 1, "rev.kato"))
+    assert (await gate.describe()).status.name == "CANCELED"  # type: ignore[union-attr]
+    with pytest.raises(RPCError, match="already completed"):
+        await gate.execute_update(GateReviewWorkflow.submit_review, review_for(p, 1, "rev.kato"))
     async with sessionmaker() as session:
         statuses = dict(
             (
@@ -158,12 +167,9 @@ async def test_terminate_at_a_gate_cancels_open_tasks(
             ).all()
         )
         assert statuses == {"rev.ito": "submitted", "rev.kato": "cancelled", "rev.mori": "cancelled"}
-        project = await session.get(Project, p.project_id)
-        assert (
-            project is not None
-            and project.status == "terminated"
-            and "Performer withdrew" in (project.stop_reason or "")
-        )
+        project_row = await session.get(Project, p.project_id)
+        assert project_row is not None and project_row.status == "terminated"
+        assert "Performer withdrew" in (project_row.stop_reason or "")
 
 
 async def test_money_that_cannot_be_reserved_stops_the_project_cleanly(
@@ -202,15 +208,20 @@ async def test_each_stage_runs_in_its_own_bounded_run(
     histories = await run_histories(local_client, handle.id, handle.first_execution_run_id)
     assert len(histories) == 4  # one run per stage: continue-as-new at every stage boundary
     lengths = [len(h.events) for h in histories]
-    assert max(lengths) < 120, lengths
+    gate_lengths = [
+        len((await local_client.get_workflow_handle(f"project-{p.project_id}-gate-{n}-r1").fetch_history()).events)
+        for n in range(1, 5)
+    ]
+    print(f"largest project run history: {max(lengths)} events; largest gate round: {max(gate_lengths)}")
+    assert max(lengths) < 120 and max(gate_lengths) < 120, (lengths, gate_lengths)
 
 
-async def test_reviews_counted_in_db(
+async def test_reviews_are_persisted_as_they_arrive(
     local_client: Client, local_worker: Worker, task_queue: str, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
-    p, handle = await at_gate_one(local_client, task_queue)
-    result = await handle.execute_update(ProjectWorkflow.submit_review, review_for(p, 1, "rev.mori"))
-    assert (result.reviews_received, result.reviews_expected, result.recommendation) == (1, 3, None)
+    p, project, gate = await open_gate_one(local_client, task_queue)
+    view = await gate.execute_update(GateReviewWorkflow.submit_review, review_for(p, 1, "rev.mori"))
+    assert view.pending == ["rev.ito", "rev.kato"]
     async with sessionmaker() as session:
         submitted = await session.scalar(
             select(func.count())
@@ -218,4 +229,4 @@ async def test_reviews_counted_in_db(
             .where(ReviewTask.project_id == p.project_id, ReviewTask.status == "submitted")
         )
         assert submitted == 1
-    await handle.execute_update(ProjectWorkflow.terminate, TerminateInput(requested_by=PM, reason="test over"))
+    await project.execute_update(ProjectWorkflow.terminate, TerminateInput(requested_by=PM, reason="test over"))

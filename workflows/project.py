@@ -8,13 +8,16 @@ continues as new at every stage boundary, so a ten-year project never grows a lo
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.gate_reviews import GateEventInput, GateReviewActivities
     from activities.gates import GateActivities, OpenGateInput, RecordDecisionInput, RecordReviewInput
     from activities.money import MoneyActivities, PayTrancheInput, ReleaseInput, ReserveStageInput
     from activities.projects import (
@@ -23,32 +26,40 @@ with workflow.unsafe.imports_passed_through():
         CompleteProjectInput,
         ProjectActivities,
         RegisterProjectInput,
+        SetStatusInput,
         StartHandoffsInput,
     )
     from domain import search_attributes as sa
+    from domain.gate_review import GateOutcome, GateReviewInput
     from domain.project import (
         SUPPORTED_DECISIONS,
+        Conditions,
         Decision,
         DecisionInput,
         DecisionResult,
         GateState,
         HandoffAcceptInput,
         HandoffResult,
+        HoldState,
         Phase,
         ProjectOutcome,
         ProjectSnapshot,
         ProjectState,
         ProjectStatus,
         ProjectWorkflowInput,
+        ResumeInput,
         ReviewResult,
         ReviewSubmission,
+        StageExtension,
         StopResult,
         TerminateInput,
+        VerifyConditionsInput,
     )
     from domain.proposal import StagePlan
     from gates.definitions import GateDefinition, gate_for_stage
     from gates.scorecard import recommend, review_errors
     from storage.seed import PROGRAMME_CODE
+    from workflows.gate_review import GateReviewWorkflow, gate_workflow_id
 
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
 ACTIVITY_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=30))
@@ -56,6 +67,7 @@ ACTIVITY_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maxim
 
 # Patches: each names a change to the workflow's commands; stored histories replay on both sides.
 PATCH_LOCAL_UPDATE_WRITES = "update-writes-as-local-activities"
+PATCH_GATE_REVIEW_WORKFLOW = "gate-review-as-child-workflow"
 
 
 def workflow_id_for(project_id: str) -> str:
@@ -81,6 +93,7 @@ class ProjectWorkflow:
         self.applied_gate = 0
         self.decision_input: DecisionInput | None = None
         self.stage_detail = ""  # what the stage waits for now (next tranche, or its planned end)
+        self.watcher: asyncio.Task[None] | None = None
 
     # ---- the lifecycle -------------------------------------------------------------------
 
@@ -98,6 +111,7 @@ class ProjectWorkflow:
             if await self._reserve_stage():
                 self._enter_stage()
         self._publish()
+        self._watch_conditions_if_pending()
 
         while self.state.phase in (Phase.STAGE, Phase.GATE) and not self.stopping:
             if self.state.phase == Phase.STAGE:
@@ -107,9 +121,10 @@ class ProjectWorkflow:
                 self.state.phase = Phase.GATE
                 self._publish()
             await self._run_gate()
-            if self.stopping or self.state.phase != Phase.STAGE:
+            if self.stopping or self.state.phase not in (Phase.STAGE, Phase.GATE):
                 break
-            # A new stage has started: its run begins with a fresh history.
+            # A new stage, a recycled stage, or the gate's next round after a hold: each begins
+            # with a fresh history.
             await workflow.wait_condition(workflow.all_handlers_finished)
             workflow.continue_as_new(
                 ProjectWorkflowInput(proposal=self.proposal, seconds_per_day=input.seconds_per_day, state=self.state)
@@ -143,8 +158,9 @@ class ProjectWorkflow:
     def _gate_definition(self) -> GateDefinition:
         return gate_for_stage(self.state.stage_index + 1, self.stage)
 
-    async def _reserve_stage(self) -> bool:
-        """Reserve the current stage's budget; a fund that cannot cover it stops the project."""
+    async def _reserve_stage(self, amount: int | None = None, part: int = 0) -> bool:
+        """Reserve the current stage's budget (or a recycle's extra budget); a fund that cannot
+        cover it stops the project."""
         try:
             await self._act(
                 MoneyActivities.reserve_stage,
@@ -153,7 +169,8 @@ class ProjectWorkflow:
                     project_id=self.project_id,
                     stage_no=self.state.stage_index + 1,
                     ministry=self.proposal.funding_ministry.value,
-                    amount=self.stage.budget,
+                    amount=self.stage.budget if amount is None else amount,
+                    part=part,
                 ),
             )
         except ActivityError as err:
@@ -170,19 +187,28 @@ class ProjectWorkflow:
         self.state.tranches_paid = []
         self.state.gate = None
 
-    def _at_day(self, days: int) -> datetime:
-        assert self.state.stage_started_at is not None
-        return self.state.stage_started_at + timedelta(seconds=days * self.input.seconds_per_day)
+    def _days(self, days: int) -> timedelta:
+        return timedelta(seconds=days * self.input.seconds_per_day)
 
-    async def _sleep_until(self, when: datetime) -> None:
-        """A durable timer that a stop cancels (so no timer fires after a stop)."""
-        delay = (when - workflow.now()).total_seconds()
-        if delay <= 0:
-            return
-        try:
-            await workflow.wait_condition(lambda: self.stopping, timeout=delay)
-        except TimeoutError:
-            pass
+    def _at_day(self, days: int) -> datetime:
+        """A day of the current stage on the workflow clock; time spent on hold does not count."""
+        assert self.state.stage_started_at is not None
+        return self.state.stage_started_at + self._days(days) + timedelta(seconds=self.state.paused_seconds)
+
+    async def _sleep_until(self, when: Callable[[], datetime]) -> None:
+        """A durable timer that a stop cancels (so no timer fires after a stop) and a hold pauses
+        (the target moves by the time spent on hold)."""
+        while not self.stopping:
+            if self.state.hold is not None:
+                await workflow.wait_condition(lambda: self.state.hold is None or self.stopping)
+                continue
+            delay = (when() - workflow.now()).total_seconds()
+            if delay <= 0:
+                return
+            try:
+                await workflow.wait_condition(lambda: self.stopping or self.state.hold is not None, timeout=delay)
+            except TimeoutError:
+                return
 
     async def _run_stage(self) -> None:
         stage_no = self.state.stage_index + 1
@@ -191,9 +217,10 @@ class ProjectWorkflow:
                 continue
             due = self._at_day(tranche.offset_days)
             self._stage_detail(f"Stage {stage_no} ({self.stage.name}): tranche {tranche_no} due {due:%Y-%m-%d}")
-            await self._sleep_until(due)
+            await self._sleep_until(lambda offset=tranche.offset_days: self._at_day(offset))  # type: ignore[misc]
             if self.stopping:
                 return
+            due = self._at_day(tranche.offset_days)
             await self._act(
                 MoneyActivities.pay_tranche,
                 PayTrancheInput(
@@ -207,13 +234,212 @@ class ProjectWorkflow:
             self.state.tranches_paid.append(tranche_no)
         end = self._at_day(self.stage.duration_days)
         self._stage_detail(f"Stage {stage_no} ({self.stage.name}): work under way until {end:%Y-%m-%d}")
-        await self._sleep_until(end)
+        await self._sleep_until(lambda: self._at_day(self.stage.duration_days))
+        if self.state.extension is not None and not self.stopping:
+            await self._run_extension(self.state.extension)
+
+    async def _run_extension(self, ext: StageExtension) -> None:
+        """A recycled stage: its extra budget is paid as one tranche now, then it runs on."""
+        stage_no = self.state.stage_index + 1
+        if ext.budget > 0 and not ext.paid:
+            await self._act(
+                MoneyActivities.pay_tranche,
+                PayTrancheInput(
+                    project_id=self.project_id,
+                    stage_no=stage_no,
+                    tranche_no=ext.tranche_no,
+                    amount=ext.budget,
+                    due_at=ext.started_at,
+                    part=ext.part,
+                ),
+            )
+            ext.paid = True
+        end = ext.started_at + self._days(ext.days)
+        self._stage_detail(f"Stage {stage_no} ({self.stage.name}) recycled: work under way until {end:%Y-%m-%d}")
+        await self._sleep_until(
+            lambda: ext.started_at + self._days(ext.days) + timedelta(seconds=self.state.paused_seconds)
+        )
+        if not self.stopping:
+            self.state.extension = None
 
     def _stage_detail(self, text: str) -> None:
         self.stage_detail = text
         workflow.set_current_details(text)
 
     async def _run_gate(self) -> None:
+        if workflow.patched(PATCH_GATE_REVIEW_WORKFLOW):
+            await self._run_gate_review()
+        else:
+            await self._run_gate_in_place()
+
+    async def _run_gate_review(self) -> None:
+        """This gate's current round runs as its own workflow; its decision is carried out here."""
+        definition = self._gate_definition()
+        round_no = self.state.gate_round
+        wid = gate_workflow_id(self.project_id, definition.gate_no, round_no)
+        child = await workflow.start_child_workflow(
+            GateReviewWorkflow.run,
+            GateReviewInput(
+                project_id=self.project_id,
+                gate_no=definition.gate_no,
+                round=round_no,
+                definition=definition,
+                programme_manager=self.proposal.programme_manager,
+                panel=list(self.proposal.reviewers),
+                policy=self.proposal.policy,
+                seconds_per_day=self.input.seconds_per_day,
+                stage_budget=self.stage.budget,
+                recycles_so_far=self.state.recycles.get(self.state.stage_index, 0),
+            ),
+            id=wid,
+            static_summary=f"{self.project_id} gate {definition.gate_no} round {round_no}: {definition.question}",
+        )
+        self.state.gate_workflow_id = wid  # once it runs, so the API can reach it
+        self._publish()
+        await workflow.wait_condition(lambda: child.done() or self.stopping)
+        if not child.done():
+            child.cancel()  # a stop: the round ends with it
+            try:
+                await child
+            except (asyncio.CancelledError, ChildWorkflowError):
+                pass
+            return
+        outcome = child.result()
+        self.state.gate_workflow_id = None
+        await self._apply(outcome)
+
+    async def _apply(self, outcome: GateOutcome) -> None:
+        definition = self._gate_definition()
+        d = outcome.decision
+        go = d.decision in (Decision.GO, Decision.CONDITIONAL_GO)
+        await self._act(
+            GateActivities.record_decision,
+            RecordDecisionInput(
+                project_id=self.project_id,
+                gate_no=outcome.gate_no,
+                round=outcome.round,
+                decision=d.decision,
+                decided_by=d.decided_by,
+                justification=d.justification,
+                recommendation=outcome.recommendation,
+                decided_at=workflow.now(),
+                trl=definition.exit_trl if go else self.state.trl,
+                terms=d.model_dump(
+                    mode="json", include={"conditions", "conditions_due_days", "recycle_days", "recycle_budget"}
+                ),
+            ),
+        )
+        if d.decision == Decision.KILL:
+            self.state.stop_reason = f"Killed at gate {outcome.gate_no} by {d.decided_by}" + (
+                f": {d.justification}" if d.justification else ""
+            )
+        elif go:
+            if d.decision == Decision.CONDITIONAL_GO:
+                assert d.conditions_due_days is not None
+                self.state.conditions = Conditions(
+                    gate_no=outcome.gate_no,
+                    items=list(d.conditions),
+                    due_at=workflow.now() + self._days(d.conditions_due_days),
+                )
+            self.state.trl = definition.exit_trl
+            self.state.gate_round = 1
+            if self.state.stage_index + 1 == len(self.plan):
+                self.state.phase = Phase.HANDOFF
+            else:
+                self.state.stage_index += 1
+                if await self._reserve_stage():
+                    self._enter_stage()
+                    self.state.paused_seconds = 0.0
+            self._watch_conditions_if_pending()
+        elif d.decision == Decision.HOLD:
+            await self._enter_hold(
+                f"Hold at gate {outcome.gate_no}" + (f": {d.justification}" if d.justification else "")
+            )
+            await self._wait_out_hold()
+            self.state.gate_round += 1
+        elif d.decision == Decision.RECYCLE:
+            assert d.recycle_days is not None and d.recycle_budget is not None
+            part = self.state.recycles.get(self.state.stage_index, 0) + 1
+            self.state.recycles[self.state.stage_index] = part
+            if d.recycle_budget > 0 and not await self._reserve_stage(amount=d.recycle_budget, part=part):
+                return
+            self.state.extension = StageExtension(
+                part=part,
+                started_at=workflow.now(),
+                days=d.recycle_days,
+                budget=d.recycle_budget,
+                tranche_no=len(self.stage.tranches) + part,
+            )
+            self.state.paused_seconds = 0.0
+            self.state.phase = Phase.STAGE
+            self.state.gate_round += 1
+        self.state.applied.append(f"{outcome.gate_no}/{outcome.round}")
+        self._publish()
+
+    # ---- hold and conditions --------------------------------------------------------------
+
+    async def _enter_hold(self, reason: str) -> None:
+        self.state.hold = HoldState(since=workflow.now(), reason=reason)
+        self.state.status = ProjectStatus.ON_HOLD
+        await self._act(
+            ProjectActivities.set_status,
+            SetStatusInput(project_id=self.project_id, status=ProjectStatus.ON_HOLD, reason=reason),
+        )
+        self._publish()
+
+    async def _wait_out_hold(self) -> None:
+        """Funding and stage timers pause until the programme manager resumes; past the programme's
+        limit the project stops cleanly. (With timers off, seconds_per_day 0, there is no limit.)"""
+        hold = self.state.hold
+        assert hold is not None
+        limit_at = hold.since + self._days(self.proposal.policy.max_hold_days)
+        timeout = (limit_at - workflow.now()).total_seconds() if self.input.seconds_per_day > 0 else None
+        try:
+            await workflow.wait_condition(
+                lambda: hold.resumed_by is not None or self.stopping,
+                timeout=max(timeout, 0.001) if timeout is not None else None,
+            )
+        except TimeoutError:
+            self.state.stop_reason = f"On hold for longer than the programme's limit of {self.proposal.policy.max_hold_days} days ({hold.reason})"
+        if self.stopping:
+            return
+        self.state.paused_seconds += (workflow.now() - hold.since).total_seconds()
+        self.state.hold = None
+        self.state.status = ProjectStatus.ACTIVE
+        await self._act(
+            ProjectActivities.set_status,
+            SetStatusInput(
+                project_id=self.project_id, status=ProjectStatus.ACTIVE, reason=f"resumed by {hold.resumed_by}"
+            ),
+        )
+        self._publish()
+
+    def _watch_conditions_if_pending(self) -> None:
+        c = self.state.conditions
+        pending = (c is not None and c.verified_by is None) or self.state.hold is not None
+        if pending and (self.watcher is None or self.watcher.done()):
+            self.watcher = asyncio.create_task(self._watch_conditions())
+
+    async def _watch_conditions(self) -> None:
+        """A Conditional Go's conditions must be verified by their date, or the project goes on Hold."""
+        if self.state.hold is None:
+            c = self.state.conditions
+            assert c is not None
+            delay = (c.due_at - workflow.now()).total_seconds()
+            try:
+                await workflow.wait_condition(
+                    lambda: c.verified_by is not None or self.stopping or self.state.phase == Phase.DONE,
+                    timeout=max(delay, 0.001),
+                )
+                return
+            except TimeoutError:
+                pass
+            await self._enter_hold(f"The conditions of gate {c.gate_no} were not verified by {c.due_at:%Y-%m-%d}")
+        await self._wait_out_hold()
+
+    async def _run_gate_in_place(self) -> None:
+        """Gates as first built (reviews and decision as Updates on this workflow); kept so that
+        projects started before the gate review workflow replay and finish as they began."""
         definition = self._gate_definition()
         if self.state.gate is None:
             opened_at = workflow.now()
@@ -330,6 +556,10 @@ class ProjectWorkflow:
 
     def _waiting_for(self) -> str:
         s = self.state
+        if s.hold is not None and not self.stopping:
+            return f"On hold since {s.hold.since:%Y-%m-%d} ({s.hold.reason}): waiting for {self.proposal.programme_manager} to resume"
+        if s.phase == Phase.GATE and s.gate_workflow_id is not None:
+            return f"Gate {s.stage_index + 1} round {s.gate_round}: under review in {s.gate_workflow_id}"
         if s.phase == Phase.GATE and s.gate is not None:
             missing = self._reviews_pending()
             if missing:
@@ -376,10 +606,25 @@ class ProjectWorkflow:
             stage_name=self.stage.name,
             trl=self.state.trl,
             waiting_for=self._waiting_for(),
-            open_gate=gate.gate_no if gate is not None and gate.decision is None else None,
+            open_gate=(
+                gate.gate_no
+                if gate is not None and gate.decision is None
+                else self.state.stage_index + 1
+                if self.state.phase == Phase.GATE and self.state.gate_workflow_id is not None
+                else None
+            ),
             reviews_pending=self._reviews_pending() if self.state.phase == Phase.GATE else [],
             handoffs_pending=[m for m, v in self.state.handoffs.items() if v == "pending"],
             history_length=workflow.info().get_current_history_length(),
+            gate_workflow_id=self.state.gate_workflow_id,
+            gate_round=self.state.gate_round,
+            on_hold=self.state.hold is not None,
+            conditions_due_at=(
+                self.state.conditions.due_at
+                if self.state.conditions is not None and self.state.conditions.verified_by is None
+                else None
+            ),
+            applied=list(self.state.applied),
         )
 
     # ---- reviews -------------------------------------------------------------------------------
@@ -478,6 +723,62 @@ class ProjectWorkflow:
     def _validate_terminate(self, request: TerminateInput) -> None:
         if self.stopping or self.state.phase in (Phase.CLOSING, Phase.DONE):
             raise rejected(f"project {self.project_id} is already {self.state.status.value} or stopping")
+
+    # ---- hold and conditions -------------------------------------------------------------------
+
+    @workflow.update
+    async def resume(self, request: ResumeInput) -> ProjectSnapshot:
+        self._validate_resume(request)
+        hold = self.state.hold
+        assert hold is not None
+        hold.resumed_by = request.requested_by
+        await workflow.wait_condition(lambda: self.state.hold is None or self.stopping)
+        return self.status()
+
+    @resume.validator
+    def _validate_resume(self, request: ResumeInput) -> None:
+        if request.requested_by != self.proposal.programme_manager:
+            raise rejected(f"only the project's programme manager ({self.proposal.programme_manager}) resumes it")
+        if self.state.hold is None or self.state.hold.resumed_by is not None:
+            raise rejected(f"project {self.project_id} is not on hold")
+        if self.stopping:
+            raise rejected(f"project {self.project_id} is stopping")
+
+    @workflow.update
+    async def verify_conditions(self, request: VerifyConditionsInput) -> ProjectSnapshot:
+        self._validate_verification(request)
+        c = self.state.conditions
+        assert c is not None
+        c.verified_by = request.requested_by
+        await workflow.execute_local_activity_method(
+            GateReviewActivities.record_gate_event,
+            GateEventInput(
+                key=f"{workflow.info().workflow_id}-conditions-g{c.gate_no}-verified",
+                project_id=self.project_id,
+                gate_no=c.gate_no,
+                round=0,
+                kind="conditions_verified",
+                actor=request.requested_by,
+                at=workflow.now(),
+                payload={"conditions": c.items, "note": request.note},
+            ),
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=ACTIVITY_RETRY,
+        )
+        self._publish()
+        return self.status()
+
+    @verify_conditions.validator
+    def _validate_verification(self, request: VerifyConditionsInput) -> None:
+        if request.requested_by != self.proposal.programme_manager:
+            raise rejected(
+                f"only the project's programme manager ({self.proposal.programme_manager}) verifies conditions"
+            )
+        c = self.state.conditions
+        if c is None:
+            raise rejected(f"project {self.project_id} has no conditions to verify")
+        if c.verified_by is not None:
+            raise rejected(f"the conditions of gate {c.gate_no} were verified already by {c.verified_by}")
 
     # ---- hand-off ------------------------------------------------------------------------------
 
