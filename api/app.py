@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from temporalio.client import Client
 
-from api.routes import auth, fund, handoffs, health, projects, tasks
+from api.routes import auth, fund, gates, handoffs, health, projects, tasks
 from config import Settings, get_settings
 from storage.db import make_engine, make_sessionmaker
 from workflows.client import connect
@@ -50,7 +50,15 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         description="TRL-gated stage-gate workflow engine for public R&D funding programmes.",
         lifespan=lifespan,
     )
-    for router in (auth.router, projects.router, tasks.router, handoffs.router, fund.router, health.router):
+    for router in (
+        auth.router,
+        projects.router,
+        gates.router,
+        tasks.router,
+        handoffs.router,
+        fund.router,
+        health.router,
+    ):
         app.include_router(router)
     return app
 

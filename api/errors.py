@@ -38,5 +38,12 @@ def refusal(err: Exception) -> HTTPException:
         message = cause.message if isinstance(cause, ApplicationError) else str(cause)
         return HTTPException(status.HTTP_409_CONFLICT, detail=message)
     if isinstance(err, RPCError) and err.status == RPCStatusCode.NOT_FOUND:
-        return HTTPException(status.HTTP_409_CONFLICT, detail="the project's workflow is not running")
+        return HTTPException(
+            status.HTTP_409_CONFLICT, detail="the workflow is not running (finished, or not started yet)"
+        )
+    if isinstance(err, RPCError) and err.status == RPCStatusCode.FAILED_PRECONDITION:
+        # The workflow closed (a stop, a cancelled gate round) while this command was in flight.
+        return HTTPException(
+            status.HTTP_409_CONFLICT, detail=f"the workflow closed before this command completed: {err}"
+        )
     return HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=f"Temporal is unavailable: {err}")

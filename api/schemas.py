@@ -38,9 +38,12 @@ class StageOut(Orm):
 
 class GateOut(Orm):
     gate_no: int
+    round: int
     status: str
     recommendation: dict[str, Any] | None
     opened_at: datetime
+    due_at: datetime | None
+    workflow_id: str | None
 
 
 class DecisionOut(Orm):
@@ -144,6 +147,58 @@ class ReviewIn(BaseModel):
 class DecisionIn(BaseModel):
     decision: Decision
     justification: Annotated[str, Field(max_length=5000)] = ""
+    conditions: list[Annotated[str, Field(min_length=3, max_length=500)]] = Field(
+        default_factory=list, description="Conditional Go: the conditions to meet."
+    )
+    conditions_due_days: Annotated[StrictInt, Field(gt=0)] | None = Field(
+        None, description="Conditional Go: days to meet them."
+    )
+    recycle_days: Annotated[StrictInt, Field(gt=0)] | None = Field(
+        None, description="Recycle: extra days for the stage."
+    )
+    recycle_budget: Annotated[StrictInt, Field(ge=0)] | None = Field(
+        None, description="Recycle: extra yen for the stage."
+    )
+
+
+class GateDecisionOut(BaseModel):
+    gate_no: int
+    round: int
+    decision: Decision
+    status: str
+    trl: int
+    stage: str | None
+    on_hold: bool
+    waiting_for: str
+
+
+class EvidenceIn(BaseModel):
+    claimed_trl: Annotated[StrictInt, Field(ge=1, le=9)]
+    deliverables: Annotated[list[str], Field(min_length=1)]
+    criteria_evidence: dict[str, str]
+
+
+class InviteIn(BaseModel):
+    reviewer: str
+
+
+class ReassignIn(BaseModel):
+    from_reviewer: str
+    to_reviewer: str
+
+
+class ExtendIn(BaseModel):
+    extra_days: Annotated[StrictInt, Field(gt=0, le=365)]
+
+
+class RespondIn(BaseModel):
+    accept: bool
+    conflict_of_interest: bool = False
+    statement: Annotated[str, Field(max_length=2000)] = ""
+
+
+class NoteIn(BaseModel):
+    note: Annotated[str, Field(max_length=2000)] = ""
 
 
 class TerminateIn(BaseModel):

@@ -1,5 +1,5 @@
-"""The baseline: a workflow with the project lifecycle's shape (same activities, same Updates,
-same continue-as-new points) and none of its work: every activity is a no-op."""
+"""The baseline: workflows with the project lifecycle's shape (same activities, local activities,
+Updates, child workflows and continue-as-new points) and none of its work: every activity is a no-op."""
 
 from __future__ import annotations
 
@@ -9,16 +9,20 @@ from pydantic import BaseModel
 from temporalio import activity, workflow
 from temporalio.exceptions import ApplicationError
 
+GATE_UPDATES = 8  # open, three acceptances, three reviews, the decision
+
 
 class BarePhase(BaseModel):
     main_activities: int
-    update_activities: list[int]  # per Update of the phase, how many activities its handler runs
+    gate: bool = False
+    after_gate_activities: int = 0
+    update_activities: list[int] = []  # Updates on the parent, each running this many local activities
+    continue_as_new: bool = False
 
 
 class BareInput(BaseModel):
     phases: list[BarePhase]
     phase: int = 0
-    continue_as_new_after: list[int] = []
 
 
 class BareUpdate(BaseModel):
@@ -27,23 +31,61 @@ class BareUpdate(BaseModel):
 
 
 # The real lifecycle with the default plan (tranches 3/3/2/2), three reviewers and two ministries:
-# 39 activities and 18 Updates, continuing as new after each of the first three gates.
+# 21 activities on the project, a gate round per stage (1 activity, 8 Updates with a local activity
+# each), two hand-off Updates with a local activity each, continue-as-new after the first three gates.
 LIFECYCLE_SHAPE = BareInput(
     phases=[
-        BarePhase(main_activities=6, update_activities=[1, 1, 1, 0]),
-        BarePhase(main_activities=6, update_activities=[1, 1, 1, 0]),
-        BarePhase(main_activities=5, update_activities=[1, 1, 1, 0]),
-        BarePhase(main_activities=5, update_activities=[1, 1, 1, 0]),
-        BarePhase(main_activities=2, update_activities=[1, 1]),
-        BarePhase(main_activities=1, update_activities=[]),
+        BarePhase(main_activities=5, gate=True, after_gate_activities=2, continue_as_new=True),
+        BarePhase(main_activities=3, gate=True, after_gate_activities=2, continue_as_new=True),
+        BarePhase(main_activities=2, gate=True, after_gate_activities=2, continue_as_new=True),
+        BarePhase(main_activities=2, gate=True, after_gate_activities=1),
+        BarePhase(main_activities=1, update_activities=[1, 1]),
+        BarePhase(main_activities=1),
     ],
-    continue_as_new_after=[0, 1, 2],
 )
 
 
 @activity.defn
 async def noop(n: int) -> int:
     return n
+
+
+async def _noop(n: int) -> None:
+    await workflow.execute_activity(noop, n, start_to_close_timeout=timedelta(seconds=30))
+
+
+async def _noop_locally(n: int) -> None:
+    await workflow.execute_local_activity(noop, n, start_to_close_timeout=timedelta(seconds=30))
+
+
+@workflow.defn
+class BareGateWorkflow:
+    """A gate round's shape: one activity, then Updates that each write through a local activity."""
+
+    def __init__(self) -> None:
+        self.received: set[int] = set()
+        self.open = False
+
+    @workflow.run
+    async def run(self) -> int:
+        await _noop(0)
+        self.open = True
+        await workflow.wait_condition(lambda: len(self.received) == GATE_UPDATES)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return len(self.received)
+
+    @workflow.update
+    async def step(self, seq: int) -> int:
+        if seq in self.received:
+            raise ApplicationError("duplicate", non_retryable=True)
+        self.received.add(seq)
+        await _noop_locally(seq)
+        return len(self.received)
+
+    @step.validator
+    def _validate(self, seq: int) -> None:
+        if not self.open:
+            raise ApplicationError("not open", non_retryable=True)
 
 
 @workflow.defn
@@ -55,24 +97,24 @@ class BareWorkflow:
         self.open = False
         self.received: set[int] = set()
 
-    async def _noop(self, n: int) -> None:
-        await workflow.execute_activity(noop, n, start_to_close_timeout=timedelta(seconds=30))
-
-    async def _noop_locally(self, n: int) -> None:
-        await workflow.execute_local_activity(noop, n, start_to_close_timeout=timedelta(seconds=30))
-
     @workflow.run
     async def run(self, input: BareInput) -> int:
         while self.phase < len(input.phases):
             spec = input.phases[self.phase]
             for n in range(spec.main_activities):
-                await self._noop(n)
+                await _noop(n)
+            if spec.gate:
+                await workflow.execute_child_workflow(
+                    BareGateWorkflow.run, id=f"{workflow.info().workflow_id}-gate-{self.phase}"
+                )
+                for n in range(spec.after_gate_activities):
+                    await _noop(n)
             self.received = set()
             self.open = bool(spec.update_activities)
             expected = len(spec.update_activities)
             await workflow.wait_condition(lambda n=expected: len(self.received) == n)  # type: ignore[misc]
             self.open = False
-            if self.phase in input.continue_as_new_after:
+            if spec.continue_as_new:
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(input.model_copy(update={"phase": self.phase + 1}))
             self.phase += 1
@@ -84,21 +126,16 @@ class BareWorkflow:
         if update.seq in self.received:
             raise ApplicationError("duplicate", non_retryable=True)
         self.received.add(update.seq)
-        # As in the real workflow, an Update handler's write is a local activity.
         for n in range(self.input.phases[self.phase].update_activities[update.seq]):
-            await self._noop_locally(n)
+            await _noop_locally(n)
         return len(self.received)
-
-    @workflow.update
-    async def ping(self, n: int) -> int:
-        """A minimal Update: validated, handled, returned; the latency floor."""
-        return n
 
     @step.validator
     def _validate(self, update: BareUpdate) -> None:
         if not self.open or update.phase != self.phase:
             raise ApplicationError("not open", non_retryable=True)
 
-    @workflow.query
-    def current_phase(self) -> int:
-        return self.phase
+    @workflow.update
+    async def ping(self, n: int) -> int:
+        """A minimal Update: validated, handled, returned; the latency floor."""
+        return n

@@ -169,7 +169,7 @@ async def decide_gate(
     applied = f"{outcome.gate_no}/{outcome.round}"
     return await wait_until(
         client.get_workflow_handle(workflow_id_for(p.project_id)),
-        lambda s: applied in s.applied or s.phase in (Phase.DONE, Phase.CLOSING),
+        lambda s: applied in s.applied or s.on_hold or s.phase in (Phase.DONE, Phase.CLOSING),
         f"decision {applied} carried out",
         env=env,
     )

@@ -13,7 +13,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from storage.models import AuditEntry, Project
 from tests.api_stack import ApiStack, api_stack
 from tests.support import PM
-from tests.test_api_lifecycle import proposal_body, wait_status
+from tests.test_api_lifecycle import proposal_body, wait_gate_open
 
 
 @pytest.fixture
@@ -89,11 +89,11 @@ async def test_starting_the_same_project_twice_is_refused(stack: ApiStack) -> No
 async def test_reviewers_see_only_their_tasks_and_projects(stack: ApiStack) -> None:
     mine = (await stack.call("POST", "/projects", PM, json=proposal_body(reviewers=["rev.ito", "rev.kato"]))).json()
     other = (await stack.call("POST", "/projects", PM, json=proposal_body(reviewers=["rev.mori"]))).json()
-    await wait_status(stack, mine["id"], lambda s: s.open_gate == 1, "gate 1")
-    await wait_status(stack, other["id"], lambda s: s.open_gate == 1, "gate 1")
+    await wait_gate_open(stack, mine["id"], 1)
+    await wait_gate_open(stack, other["id"], 1)
     tasks = (await stack.call("GET", "/tasks", "rev.mori")).json()
     assert {t["project_id"] for t in tasks} == {other["id"]} and {t["reviewer"] for t in tasks} == {"rev.mori"}
-    foreign = f"{mine['id']}-g1-rev.ito"
+    foreign = f"{mine['id']}-g1-r1-rev.ito"
     assert (await stack.call("GET", f"/tasks/{foreign}", "rev.mori")).status_code == 404
     r = await stack.call("POST", f"/tasks/{foreign}/review", "rev.mori", json={"must_meet": {}, "scores": {}})
     assert r.status_code == 404
@@ -108,27 +108,49 @@ async def test_reviewers_see_only_their_tasks_and_projects(stack: ApiStack) -> N
 async def test_review_and_decision_refusals_are_clear(stack: ApiStack) -> None:
     project = (await stack.call("POST", "/projects", PM, json=proposal_body())).json()
     pid = project["id"]
-    await wait_status(stack, pid, lambda s: s.open_gate == 1, "gate 1")
-    task = (await stack.call("GET", f"/tasks/{pid}-g1-rev.ito", "rev.ito")).json()
+    await wait_gate_open(stack, pid, 1)
+    task_id = f"{pid}-g1-r1-rev.ito"
+    task = (await stack.call("GET", f"/tasks/{task_id}", "rev.ito")).json()
     good = {
         "must_meet": {c["key"]: True for c in task["must_meet"]},
         "scores": {c["key"]: 4 for c in task["should_meet"]},
     }
     out_of_range = {**good, "scores": {**good["scores"], "team": 9}}
-    r = await stack.call("POST", f"/tasks/{pid}-g1-rev.ito/review", "rev.ito", json=out_of_range)
+    r = await stack.call("POST", f"/tasks/{task_id}/review", "rev.ito", json=out_of_range)
     assert r.status_code == 422 and "score for team is 9, outside 1..5" in r.json()["detail"]
     r = await stack.call("POST", f"/projects/{pid}/gates/1/decision", PM, json={"decision": "go"})
-    assert r.status_code == 409 and "reviews missing from rev.ito, rev.kato, rev.mori" in r.json()["detail"]
-    assert (await stack.call("POST", f"/tasks/{pid}-g1-rev.ito/review", "rev.ito", json=good)).status_code == 200
-    r = await stack.call("POST", f"/tasks/{pid}-g1-rev.ito/review", "rev.ito", json=good)
+    assert r.status_code == 409 and "the evidence package has not come in" in r.json()["detail"]
+    r = await stack.call(
+        "POST",
+        f"/projects/{pid}/gates/1/evidence",
+        PM,
+        json={"claimed_trl": 3, "deliverables": ["report"], "criteria_evidence": {"trl_exit_evidence": "report"}},
+    )
+    assert r.status_code == 409 and "evidence missing for must-meet criteria: protection_measures" in r.json()["detail"]
+    assert (await stack.call("POST", f"/projects/{pid}/gates/1/open", PM)).status_code == 200
+    r = await stack.call("POST", f"/tasks/{task_id}/review", "rev.ito", json=good)
+    assert r.status_code == 409 and "must accept the invitation" in r.json()["detail"]
+    assert (await stack.call("POST", f"/tasks/{task_id}/respond", "rev.ito", json={"accept": True})).status_code == 200
+    assert (await stack.call("POST", f"/tasks/{task_id}/review", "rev.ito", json=good)).status_code == 200
+    r = await stack.call("POST", f"/tasks/{task_id}/review", "rev.ito", json=good)
     assert r.status_code == 409 and "already reviewed" in r.json()["detail"]
+    amended = await stack.call(
+        "PUT", f"/tasks/{task_id}/review", "rev.ito", json={**good, "comment": "second thoughts"}
+    )
+    assert amended.status_code == 200 and amended.json()["reviews"][0]["comment"] == "second thoughts"
+    r = await stack.call("POST", f"/projects/{pid}/gates/1/decision", PM, json={"decision": "go"})
+    assert r.status_code == 409 and "1 reviews are in and the quorum is 3" in r.json()["detail"]
     r = await stack.call("POST", f"/projects/{pid}/gates/1/decision", PM, json={"decision": "maybe"})
     assert r.status_code == 422
     r = await stack.call("POST", f"/projects/{pid}/gates/1/decision", "pm.tanaka", json={"decision": "go"})
     assert r.status_code == 404  # not tanaka's project: not even visible
+    r = await stack.call("POST", f"/projects/{pid}/gates/1/invitations", PM, json={"reviewer": "fin.suzuki"})
+    assert r.status_code == 422 and "not a registered reviewer" in r.json()["detail"]
+    r = await stack.call("POST", f"/projects/{pid}/resume", PM, json={})
+    assert r.status_code == 409 and "is not on hold" in r.json()["detail"]
     async with stack.sessionmaker() as session:
         rejected = (await session.scalars(select(AuditEntry.action).where(AuditEntry.outcome == "rejected"))).all()
-        assert rejected.count("review") == 2 and rejected.count("decide") == 1
+        assert rejected.count("review") == 3 and rejected.count("decide") == 2
 
 
 async def test_health_and_openapi(stack: ApiStack) -> None:

@@ -67,14 +67,45 @@ async def wait_status(
         await asyncio.sleep(0.05)
 
 
+async def wait_gate_open(stack: ApiStack, project_id: str, gate_no: int, timeout: float = 30) -> dict[str, Any]:
+    """As a client would: until GET /projects/{id} shows the gate's round open for review."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        detail = (await stack.call("GET", f"/projects/{project_id}", PM)).json()
+        gates = [g for g in detail["gates"] if g["gate_no"] == gate_no and g["status"] == "open" and g["workflow_id"]]
+        if gates:
+            return dict(gates[0])
+        assert loop.time() < deadline, f"gate {gate_no} never opened: {detail['gates']}"
+        await asyncio.sleep(0.05)
+
+
+EVIDENCE = {
+    "claimed_trl": 0,
+    "deliverables": ["Stage report", "Test campaign data"],
+    "criteria_evidence": {"trl_exit_evidence": "Stage report, chapter 4", "protection_measures": "Security plan v2"},
+}
+
+
 async def review_gate(stack: ApiStack, project_id: str, gate_no: int, score: int = 4) -> None:
-    await wait_status(stack, project_id, lambda s: s.open_gate == gate_no and s.reviews_pending, f"gate {gate_no}")
-    for reviewer in REVIEWERS:
-        r = await stack.call("GET", "/tasks", reviewer, params={"status": "open"})
+    """The PM submits the evidence; three reviewers, each with their own login, accept, read, review."""
+    await wait_gate_open(stack, project_id, gate_no)
+    evidence = {**EVIDENCE, "claimed_trl": [3, 5, 7, 9][gate_no - 1]}
+    r = await stack.call("POST", f"/projects/{project_id}/gates/{gate_no}/evidence", PM, json=evidence)
+    assert r.status_code == 200, r.text
+    for n, reviewer in enumerate(REVIEWERS):
+        r = await stack.call("GET", "/tasks", reviewer, params={"status": "invited"})
         assert r.status_code == 200
         mine = [t for t in r.json() if t["project_id"] == project_id and t["gate_no"] == gate_no]
         assert len(mine) == 1 and all(t["reviewer"] == reviewer for t in r.json())
         task = (await stack.call("GET", f"/tasks/{mine[0]['id']}", reviewer)).json()
+        before = (await stack.call("GET", f"/projects/{project_id}/gates/{gate_no}", reviewer)).json()
+        assert before["evidence"] is None  # no material before the conflict declaration
+        r = await stack.call("POST", f"/tasks/{task['id']}/respond", reviewer, json={"accept": True})
+        assert r.status_code == 200, r.text
+        view = (await stack.call("GET", f"/projects/{project_id}/gates/{gate_no}", reviewer)).json()
+        assert view["evidence"]["deliverables"] == EVIDENCE["deliverables"]
+        assert view["reviews"] == []  # independence: nobody else's review before one's own
         review = {
             "must_meet": {c["key"]: True for c in task["must_meet"]},
             "scores": {c["key"]: score for c in task["should_meet"]},
@@ -82,6 +113,7 @@ async def review_gate(stack: ApiStack, project_id: str, gate_no: int, score: int
         }
         r = await stack.call("POST", f"/tasks/{task['id']}/review", reviewer, json=review)
         assert r.status_code == 200, r.text
+        assert len(r.json()["reviews"]) == n + 1  # after submitting, the others' reviews show
 
 
 async def test_full_lifecycle_trl1_to_9_over_http(stack_any_db: ApiStack) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -23,7 +25,7 @@ from domain.project import (
     VerifyConditionsInput,
 )
 from storage import ledger
-from storage.models import GateDecision, Project, Reservation, Tranche
+from storage.models import GateDecision, GateEvent, Project, Reservation, ReviewTask, Tranche
 from storage.seed import PROGRAMME_CODE
 from tests.support import PM, decide_gate, pass_gate, proposal, review_round, start_project, wait_until
 from worker import build_worker
@@ -218,3 +220,96 @@ async def test_override_needs_a_justification_which_is_kept(
         row = await session.scalar(select(GateDecision).where(GateDecision.project_id == p.project_id))
         assert row is not None and row.decision == "go" and row.justification == why
         assert row.recommendation is not None and row.recommendation["decision"] == "kill"
+
+
+async def test_updates_racing_continue_as_new_are_not_lost(
+    local_client: Client, local_worker: Worker, task_queue: str, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    """The PM verifies a Conditional Go's conditions while the project is continuing as new into
+    the next stage: the Update lands in one run or the other and is never lost."""
+    p = proposal()
+    project = await start_project(local_client, task_queue, p, seconds_per_day=0.01)
+    first_run = (await project.describe()).run_id
+    gate = await review_round(local_client, p, 1)
+
+    async def verify_until_accepted() -> None:
+        while True:
+            try:
+                await local_client.get_workflow_handle(project.id).execute_update(
+                    ProjectWorkflow.verify_conditions, VerifyConditionsInput(requested_by=PM, note="done")
+                )
+                return
+            except WorkflowUpdateFailedError as err:
+                assert "no conditions to verify" in str(err.cause), err.cause
+                await asyncio.sleep(0.001)
+
+    verifier = asyncio.create_task(verify_until_accepted())
+    await gate.execute_update(GateReviewWorkflow.decide, conditional(days=50))
+    await asyncio.wait_for(verifier, timeout=30)
+    snap = await wait_until(local_client.get_workflow_handle(project.id), lambda s: s.stage_index == 1, "stage 2")
+    assert (await local_client.get_workflow_handle(project.id).describe()).run_id != first_run  # continued as new
+    assert snap.conditions_due_at is None  # the verification survived the new run
+    # Long past the due date (50 days = 0.5 s here) the project has not gone on hold.
+    await asyncio.sleep(1.0)
+    later = await local_client.get_workflow_handle(project.id).query(ProjectWorkflow.status)
+    assert not later.on_hold and later.status == ProjectStatus.ACTIVE
+    async with sessionmaker() as session:
+        kinds = (await session.scalars(select(GateEvent.kind).where(GateEvent.project_id == p.project_id))).all()
+        assert kinds.count("conditions_verified") == 1
+    await local_client.get_workflow_handle(project.id).execute_update(
+        ProjectWorkflow.terminate, TerminateInput(requested_by=PM, reason="test over")
+    )
+
+
+async def test_terminate_racing_continue_as_new_stops_the_project(
+    local_client: Client, local_worker: Worker, task_queue: str, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    p = proposal()
+    project = await start_project(local_client, task_queue, p)
+    gate = await review_round(local_client, p, 1)
+    latest = local_client.get_workflow_handle_for(ProjectWorkflow.run, project.id)
+    # The decision returns as soon as the round closes; the project then records it, reserves the
+    # next stage and continues as new. The terminate lands somewhere in that window.
+    await gate.execute_update(GateReviewWorkflow.decide, GateDecisionInput(decided_by=PM, decision=Decision.GO))
+    stopped = await latest.execute_update(
+        ProjectWorkflow.terminate, TerminateInput(requested_by=PM, reason="Budget cut")
+    )
+    assert stopped.status == ProjectStatus.TERMINATED
+    outcome: ProjectOutcome = await latest.result()
+    assert (
+        outcome.status == ProjectStatus.TERMINATED and outcome.stop is not None and "Budget cut" in outcome.stop.reason
+    )
+    async with sessionmaker() as session:
+        assert await ledger.balance(session, ledger.reservation_account(str(p.project_id))) == 0
+        assert await ledger.invariant_violations(session, PROGRAMME_CODE) == []
+
+
+async def test_a_stop_during_a_decision_wins_and_leaves_consistent_books(
+    local_client: Client, local_worker: Worker, task_queue: str, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    """Decision and terminate at once: the stop cancels the round; the decision either made it
+    before or was refused with a reason. Either way the project ends terminated with nothing open."""
+    p = proposal()
+    project = await start_project(local_client, task_queue, p)
+    gate = await review_round(local_client, p, 1)
+    latest = local_client.get_workflow_handle_for(ProjectWorkflow.run, project.id)
+    decided, stopped = await asyncio.gather(
+        gate.execute_update(GateReviewWorkflow.decide, GateDecisionInput(decided_by=PM, decision=Decision.GO)),
+        latest.execute_update(ProjectWorkflow.terminate, TerminateInput(requested_by=PM, reason="Budget cut")),
+        return_exceptions=True,
+    )
+    assert not isinstance(stopped, BaseException) and stopped.status == ProjectStatus.TERMINATED
+    if isinstance(decided, BaseException):
+        assert isinstance(decided, RPCError) and decided.status == RPCStatusCode.FAILED_PRECONDITION, decided
+    assert (await latest.result()).status == ProjectStatus.TERMINATED
+    async with sessionmaker() as session:
+        open_tasks = (
+            await session.scalars(
+                select(ReviewTask.status).where(
+                    ReviewTask.project_id == p.project_id, ReviewTask.status.in_(("open", "invited", "accepted"))
+                )
+            )
+        ).all()
+        assert open_tasks == []
+        assert await ledger.balance(session, ledger.reservation_account(str(p.project_id))) == 0
+        assert await ledger.invariant_violations(session, PROGRAMME_CODE) == []

@@ -11,6 +11,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from domain.project import ProjectWorkflowInput
+from workflows.gate_review import GateReviewWorkflow
 from workflows.project import ProjectWorkflow
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
@@ -18,7 +19,8 @@ HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
 def test_there_are_stored_histories() -> None:
     names = {p.name for p in HISTORIES}
-    # v1: before the local-activity patch; v2: after it. Both must keep replaying.
+    # v1: before the local-activity patch; v2: after it; v3: gate rounds as their own workflows
+    # (with hold, recycle and conditional go). All must keep replaying.
     assert {
         "project-HIST-v1-full-run1.json",
         "project-HIST-v2-full-run1.json",
@@ -29,7 +31,7 @@ def test_there_are_stored_histories() -> None:
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
 async def test_stored_history_replays(path: Path) -> None:
     history = WorkflowHistory.from_json(path.stem, path.read_text())
-    replayer = Replayer(workflows=[ProjectWorkflow], data_converter=pydantic_data_converter)
+    replayer = Replayer(workflows=[ProjectWorkflow, GateReviewWorkflow], data_converter=pydantic_data_converter)
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, f"{path.name}: {result.replay_failure}"
 

@@ -18,10 +18,8 @@ from api.audit import record
 from api.commands import send_update
 from api.deps import ClientDep, CurrentUser, PmUser, SessionDep, SettingsDep, has_role
 from api.errors import AUTH, refusal, responses
-from api.schemas import DecisionIn, ProjectDetail, ProjectOut, TerminateIn
+from api.schemas import ProjectDetail, ProjectOut, TerminateIn
 from domain.project import (
-    DecisionInput,
-    DecisionResult,
     ProjectSnapshot,
     ProjectStatus,
     ProjectWorkflowInput,
@@ -216,41 +214,6 @@ async def terminate_project(
         action="terminate",
         target=f"project:{project_id}",
         reason=body.reason,
-    )
-    return result
-
-
-@router.post(
-    "/projects/{project_id}/gates/{gate_no}/decision",
-    response_model=DecisionResult,
-    responses={**AUTH, **responses(404, 409, 422, 503)},
-)
-async def decide_gate(
-    project_id: str,
-    gate_no: int,
-    body: DecisionIn,
-    request: Request,
-    session: SessionDep,
-    client: ClientDep,
-    user: PmUser,
-) -> DecisionResult:
-    """The programme manager's gate decision, with the panel's recommendation in the workflow beside it."""
-    project = await _visible_project(session, user, project_id)
-    if project.programme_manager != user.username:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="only the project's programme manager decides its gates")
-    decision = DecisionInput(
-        gate_no=gate_no, decision=body.decision, decided_by=user.username, justification=body.justification
-    )
-    result: DecisionResult = await send_update(
-        request,
-        client,
-        project.workflow_id,
-        ProjectWorkflow.decide,
-        decision,
-        actor=user.username,
-        action="decide",
-        target=f"gate:{project_id}/{gate_no}",
-        decision=body.decision.value,
     )
     return result
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from sqlalchemy import Select, select
 
@@ -7,12 +9,14 @@ from api.audit import record
 from api.commands import send_update
 from api.deps import ClientDep, CurrentUser, ReviewerUser, SessionDep, has_role
 from api.errors import AUTH, responses
-from api.schemas import CriterionOut, ReviewIn, TaskDetail, TaskOut
-from domain.project import ReviewResult, ReviewSubmission
+from api.schemas import CriterionOut, RespondIn, ReviewIn, TaskDetail, TaskOut
+from domain.gate_review import GateView, InvitationResponse
+from domain.project import ReviewSubmission
 from domain.roles import Role
 from gates.definitions import GateDefinition
 from gates.scorecard import review_errors
 from storage.models import Gate, Project, ReviewTask, User
+from workflows.gate_review import GateReviewWorkflow, gate_workflow_id
 from workflows.project import ProjectWorkflow
 
 router = APIRouter(tags=["review tasks"])
@@ -70,35 +74,78 @@ async def get_task(task_id: str, session: SessionDep, user: CurrentUser) -> Task
     )
 
 
-@router.post(
-    "/tasks/{task_id}/review",
-    response_model=ReviewResult,
-    responses={**AUTH, **responses(404, 409, 422, 503)},
-)
-async def submit_review(
-    task_id: str, body: ReviewIn, request: Request, session: SessionDep, client: ClientDep, user: ReviewerUser
-) -> ReviewResult:
-    """Submit this reviewer's independent review of a gate."""
+async def _reviewer_task(session: SessionDep, user: User, task_id: str) -> tuple[ReviewTask, Gate, Project]:
     task = await session.get(ReviewTask, task_id)
     if task is None or task.reviewer != user.username:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"review task {task_id} not found")
     gate = await session.get(Gate, (task.project_id, task.gate_no))
     project = await session.get(Project, task.project_id)
     assert gate is not None and project is not None
+    return task, gate, project
+
+
+def _round_workflow(task: ReviewTask, gate: Gate) -> str:
+    if gate.status != "open" or gate.round != task.round:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=f"round {task.round} of gate {task.gate_no} is closed")
+    return gate_workflow_id(task.project_id, task.gate_no, task.round)
+
+
+@router.post("/tasks/{task_id}/respond", response_model=GateView, responses={**AUTH, **responses(404, 409, 422, 503)})
+async def respond(
+    task_id: str, body: RespondIn, request: Request, session: SessionDep, client: ClientDep, user: ReviewerUser
+) -> GateView:
+    """Accept or decline the invitation, declaring any conflict of interest before seeing the material."""
+    task, gate, _ = await _reviewer_task(session, user, task_id)
+    result: GateView = await send_update(
+        request,
+        client,
+        _round_workflow(task, gate),
+        GateReviewWorkflow.respond,
+        InvitationResponse(reviewer=user.username, **body.model_dump()),
+        actor=user.username,
+        action="respond",
+        target=f"task:{task_id}",
+        accept=body.accept,
+        conflict_of_interest=body.conflict_of_interest,
+    )
+    return result
+
+
+async def _review(
+    task_id: str, body: ReviewIn, request: Request, session: SessionDep, client: ClientDep, user: User, amend: bool
+) -> Any:
+    task, gate, project = await _reviewer_task(session, user, task_id)
     review = ReviewSubmission(
         gate_no=task.gate_no, reviewer=user.username, must_meet=body.must_meet, scores=body.scores, comment=body.comment
     )
+    action = "amend_review" if amend else "review"
     if errors := review_errors(GateDefinition.model_validate(gate.definition), review):
-        await record(request, user.username, "review", f"task:{task_id}", "rejected", reason=errors)
+        await record(request, user.username, action, f"task:{task_id}", "rejected", reason=errors)
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail="; ".join(errors))
-    result: ReviewResult = await send_update(
-        request,
-        client,
-        project.workflow_id,
-        ProjectWorkflow.submit_review,
-        review,
-        actor=user.username,
-        action="review",
-        target=f"task:{task_id}",
+    update: Any
+    if gate.workflow_id is None:  # a gate of the first design: reviews go to the project workflow
+        if amend:
+            raise HTTPException(status.HTTP_409_CONFLICT, detail="reviews of this gate cannot be amended")
+        target, update = project.workflow_id, ProjectWorkflow.submit_review
+    else:
+        target = _round_workflow(task, gate)
+        update = GateReviewWorkflow.amend_review if amend else GateReviewWorkflow.submit_review
+    return await send_update(
+        request, client, target, update, review, actor=user.username, action=action, target=f"task:{task_id}"
     )
-    return result
+
+
+@router.post("/tasks/{task_id}/review", responses={**AUTH, **responses(404, 409, 422, 503)})
+async def submit_review(
+    task_id: str, body: ReviewIn, request: Request, session: SessionDep, client: ClientDep, user: ReviewerUser
+) -> Any:
+    """Submit this reviewer's independent review; the answer shows the gate as this reviewer may now see it."""
+    return await _review(task_id, body, request, session, client, user, amend=False)
+
+
+@router.put("/tasks/{task_id}/review", responses={**AUTH, **responses(404, 409, 422, 503)})
+async def amend_review(
+    task_id: str, body: ReviewIn, request: Request, session: SessionDep, client: ClientDep, user: ReviewerUser
+) -> Any:
+    """Amend a submitted review while the panel is still open."""
+    return await _review(task_id, body, request, session, client, user, amend=True)

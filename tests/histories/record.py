@@ -11,19 +11,24 @@ import sys
 from pathlib import Path
 
 from cli.exit import hard_exit
-from domain.project import Decision, HandoffAcceptInput, TerminateInput
+from domain.gate_review import GateDecisionInput, InvitationResponse, OpenReviewInput
+from domain.policy import GatePolicy
+from domain.project import Decision, HandoffAcceptInput, ResumeInput, TerminateInput, VerifyConditionsInput
 from tests.support import (
     PM,
+    decide_gate,
     embedded_stack,
+    gate_handle,
     pass_gate,
     proposal,
     review_for,
+    review_round,
     run_histories,
     start_project,
-    wait_for_gate,
     wait_for_handoffs,
 )
 from worker import build_worker
+from workflows.gate_review import GateReviewWorkflow
 from workflows.project import ProjectWorkflow
 
 HERE = Path(__file__).resolve().parent
@@ -52,11 +57,48 @@ async def record(tag: str) -> None:
             # A terminate mid-gate with one review in.
             term = proposal(project_id=f"HIST-{tag}-terminate")
             th = await start_project(client, "record", term)
-            await wait_for_gate(th, 1)
-            await th.execute_update(ProjectWorkflow.submit_review, review_for(term, 1, "rev.ito"))
+            gate = await gate_handle(client, term, 1)
+            await gate.execute_update(GateReviewWorkflow.open_review, OpenReviewInput(opened_by=PM))
+            await gate.execute_update(GateReviewWorkflow.respond, InvitationResponse(reviewer="rev.ito", accept=True))
+            await gate.execute_update(GateReviewWorkflow.submit_review, review_for(term, 1, "rev.ito"))
             await th.execute_update(ProjectWorkflow.terminate, TerminateInput(requested_by=PM, reason="Withdrawn"))
             await th.result()
-            for h in (handle, kh, th):
+            # Hold then resume, recycle, conditional go verified, then a kill.
+            mixed = proposal(project_id=f"HIST-{tag}-mixed", policy=GatePolicy(max_hold_days=20_000))
+            mh = await start_project(client, "record", mixed, seconds_per_day=0.0005)
+            latest = client.get_workflow_handle(mh.id)
+            await pass_gate(client, mixed, 1, Decision.HOLD)
+            await latest.execute_update(ProjectWorkflow.resume, ResumeInput(requested_by=PM))
+            gate = await review_round(client, mixed, 1)
+            await decide_gate(
+                client,
+                mixed,
+                gate,
+                GateDecisionInput(decided_by=PM, decision=Decision.RECYCLE, recycle_days=30, recycle_budget=1_000_000),
+            )
+            gate = await review_round(client, mixed, 1)
+            await decide_gate(
+                client,
+                mixed,
+                gate,
+                GateDecisionInput(
+                    decided_by=PM,
+                    decision=Decision.CONDITIONAL_GO,
+                    conditions=["Replicate the result"],
+                    conditions_due_days=100,
+                ),
+            )
+            await latest.execute_update(ProjectWorkflow.verify_conditions, VerifyConditionsInput(requested_by=PM))
+            await pass_gate(client, mixed, 2, Decision.KILL, justification="Overtaken by a foreign product")
+            await mh.result()
+            for n in (1, 2):
+                for r in (1, 2, 3) if n == 1 else (1,):
+                    child = client.get_workflow_handle(f"project-HIST-{tag}-mixed-gate-{n}-r{r}")
+                    history = await child.fetch_history()
+                    path = HERE / f"{child.id}.json"
+                    path.write_text(history.to_json())
+                    print(f"wrote {path.relative_to(HERE.parent.parent)} ({len(history.events)} events)")
+            for h in (handle, kh, th, mh):
                 assert h.first_execution_run_id is not None
                 for n, history in enumerate(await run_histories(client, h.id, h.first_execution_run_id), 1):
                     path = HERE / f"{h.id}-run{n}.json"
