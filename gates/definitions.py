@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict
 
 from domain.proposal import StagePlan
-from domain.trl import NASA_EXIT_CRITERIA, NASA_TRL
+from domain.trl import MAX_TRL, NASA_EXIT_CRITERIA, NASA_TRL
 
 SCORE_MIN = 1
 SCORE_MAX = 5
@@ -28,6 +28,7 @@ class GateDefinition(BaseModel):
     question: str
     must_meet: tuple[Criterion, ...]
     should_meet: tuple[Criterion, ...]
+    deliverables: tuple[str, ...] = ()  # what the evidence package must contain, by name
     go_threshold: float = 3.0  # weighted mean score at or above which the panel recommends Go
 
 
@@ -39,6 +40,11 @@ def gate_for_stage(gate_no: int, stage: StagePlan) -> GateDefinition:
         stage_name=stage.name,
         exit_trl=trl,
         question=f"TRL {trl} reached: {NASA_TRL[trl]}?",
+        deliverables=(
+            "Stage report",
+            f"TRL {trl} test evidence",
+            "Hand-off readiness statement" if trl == MAX_TRL else "Next-stage plan",
+        ),
         must_meet=(
             Criterion(key="trl_exit_evidence", text=NASA_EXIT_CRITERIA[trl]),
             Criterion(

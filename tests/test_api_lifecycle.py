@@ -82,7 +82,7 @@ async def wait_gate_open(stack: ApiStack, project_id: str, gate_no: int, timeout
 
 EVIDENCE = {
     "claimed_trl": 0,
-    "deliverables": ["Stage report", "Test campaign data"],
+    "deliverables": ["Stage report", "TRL {trl} test evidence", "Next-stage plan", "Hand-off readiness statement"],
     "criteria_evidence": {"trl_exit_evidence": "Stage report, chapter 4", "protection_measures": "Security plan v2"},
 }
 
@@ -90,7 +90,9 @@ EVIDENCE = {
 async def review_gate(stack: ApiStack, project_id: str, gate_no: int, score: int = 4) -> None:
     """The PM submits the evidence; three reviewers, each with their own login, accept, read, review."""
     await wait_gate_open(stack, project_id, gate_no)
-    evidence = {**EVIDENCE, "claimed_trl": [3, 5, 7, 9][gate_no - 1]}
+    trl = [3, 5, 7, 9][gate_no - 1]
+    deliverables = [d.format(trl=trl) for d in EVIDENCE["deliverables"]]
+    evidence = {**EVIDENCE, "claimed_trl": trl, "deliverables": deliverables}
     r = await stack.call("POST", f"/projects/{project_id}/gates/{gate_no}/evidence", PM, json=evidence)
     assert r.status_code == 200, r.text
     for n, reviewer in enumerate(REVIEWERS):
@@ -104,7 +106,7 @@ async def review_gate(stack: ApiStack, project_id: str, gate_no: int, score: int
         r = await stack.call("POST", f"/tasks/{task['id']}/respond", reviewer, json={"accept": True})
         assert r.status_code == 200, r.text
         view = (await stack.call("GET", f"/projects/{project_id}/gates/{gate_no}", reviewer)).json()
-        assert view["evidence"]["deliverables"] == EVIDENCE["deliverables"]
+        assert view["evidence"]["deliverables"] == deliverables
         assert view["reviews"] == []  # independence: nobody else's review before one's own
         review = {
             "must_meet": {c["key"]: True for c in task["must_meet"]},

@@ -313,3 +313,45 @@ async def test_a_stop_during_a_decision_wins_and_leaves_consistent_books(
         assert open_tasks == []
         assert await ledger.balance(session, ledger.reservation_account(str(p.project_id))) == 0
         assert await ledger.invariant_violations(session, PROGRAMME_CODE) == []
+
+
+async def test_a_long_stage_continues_as_new_when_temporal_suggests_it(
+    sessionmaker: async_sessionmaker[AsyncSession], task_queue: str
+) -> None:
+    """A stage with monthly tranches grows a long history; with the server suggesting continue-as-new
+    early, the stage carries on in fresh runs and every tranche is still paid exactly once."""
+    from temporalio.contrib.pydantic import pydantic_data_converter
+
+    from domain.search_attributes import ALL
+    from tests.support import run_histories, venv_binary
+
+    env = await WorkflowEnvironment.start_local(
+        data_converter=pydantic_data_converter,
+        dev_server_existing_path=venv_binary("temporal"),
+        search_attributes=ALL,
+        dev_server_extra_args=["--dynamic-config-value", "limit.historyCount.suggestContinueAsNew=30"],
+    )
+    try:
+        monthly = [{"offset_days": 30 * m, "amount": 1_000_000} for m in range(12)]
+        stage = {
+            "name": "Demonstration",
+            "trl_in": 5,
+            "trl_out": 7,
+            "duration_days": 365,
+            "budget": 12_000_000,
+            "tranches": monthly,
+        }
+        p = proposal(start_trl=5, target_trl=7, total_budget=12_000_000, stages=[stage])
+        async with build_worker(env.client, task_queue, sessionmaker):
+            project = await start_project(env.client, task_queue, p, seconds_per_day=0.0005)
+            snap = await pass_gate(env.client, p, 1, Decision.KILL, justification="test over")
+            assert snap.phase in (Phase.CLOSING, Phase.DONE)
+            await env.client.get_workflow_handle(project.id).result()
+            assert project.first_execution_run_id is not None
+            runs = await run_histories(env.client, project.id, project.first_execution_run_id)
+        assert len(runs) >= 3, [len(r.events) for r in runs]  # one stage, several runs
+        async with sessionmaker() as session:
+            paid = (await session.scalars(select(Tranche.tranche_no).where(Tranche.project_id == p.project_id))).all()
+        assert sorted(paid) == list(range(1, 13))
+    finally:
+        await env.shutdown()

@@ -21,6 +21,7 @@ from domain.gate_review import (
     InvitationResponse,
     InviteInput,
     MemberStatus,
+    ReassignInput,
     ReviewPhase,
 )
 from domain.policy import GatePolicy
@@ -129,13 +130,18 @@ async def test_conflict_of_interest_recuses_and_a_replacement_completes_the_pane
     evidence = EvidenceInput(
         submitted_by=PM,
         claimed_trl=3,
-        deliverables=["Proof-of-concept report", "Lab notebook extract"],
+        deliverables=["Stage report", "TRL 3 test evidence"],
         criteria_evidence={c.key: f"see report section {i}" for i, c in enumerate(definition.must_meet, 1)},
     )
     await refused(
         handle.execute_update(GateReviewWorkflow.submit_evidence, evidence.model_copy(update={"claimed_trl": 2})),
         "claimed TRL 2 is below this gate's exit TRL 3",
     )
+    await refused(
+        handle.execute_update(GateReviewWorkflow.submit_evidence, evidence),
+        "deliverables missing from the evidence package: Next-stage plan",
+    )
+    evidence = evidence.model_copy(update={"deliverables": [*evidence.deliverables, "Next-stage plan"]})
     await handle.execute_update(GateReviewWorkflow.submit_evidence, evidence)
 
     # Before declaring, an invited reviewer sees no material.
@@ -218,3 +224,48 @@ async def test_reviews_are_independent_until_submitted(
     assert next(r for r in amended.reviews if r.reviewer == "rev.kato").scores["team"] == 4
     assert {m.reviewer: m.status for m in amended.members}["rev.kato"] == MemberStatus.ACCEPTED
     await handle.execute_update(GateReviewWorkflow.decide, GateDecisionInput(decided_by=PM, decision=Decision.GO))
+
+
+async def test_a_silent_reviewer_is_reassigned(
+    local_client: Client, local_worker: Worker, task_queue: str, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    async with sessionmaker.begin() as session:
+        await add_user(session, "rev.abe", "Abe Kaito (Reviewer)", "pw-12345678", [Role.REVIEWER])
+    p, handle = await start_gate(local_client, task_queue, sessionmaker, GatePolicy(require_evidence=False), 0.01)
+    for reviewer in ("rev.ito", "rev.kato"):
+        await accept(handle, reviewer)
+        await handle.execute_update(GateReviewWorkflow.submit_review, review_for(p, 1, reviewer))
+    await refused(
+        handle.execute_update(
+            GateReviewWorkflow.reassign, ReassignInput(requested_by=PM, from_reviewer="rev.ito", to_reviewer="rev.abe")
+        ),
+        "rev.ito is not a silent panel member",
+    )
+    view = await handle.execute_update(
+        GateReviewWorkflow.reassign, ReassignInput(requested_by=PM, from_reviewer="rev.mori", to_reviewer="rev.abe")
+    )
+    assert {m.reviewer: m.status for m in view.members}["rev.mori"] == MemberStatus.REASSIGNED
+    assert view.pending == ["rev.abe"]
+    await refused(
+        handle.execute_update(GateReviewWorkflow.submit_review, review_for(p, 1, "rev.mori")), "no longer on the panel"
+    )
+    await accept(handle, "rev.abe")
+    await handle.execute_update(GateReviewWorkflow.submit_review, review_for(p, 1, "rev.abe"))
+    outcome = await handle.execute_update(
+        GateReviewWorkflow.decide, GateDecisionInput(decided_by=PM, decision=Decision.GO)
+    )
+    assert outcome.reviews == 3
+    async with sessionmaker() as session:
+        statuses = dict(
+            (
+                await session.execute(
+                    select(ReviewTask.reviewer, ReviewTask.status).where(ReviewTask.project_id == p.project_id)
+                )
+            ).all()
+        )
+    assert statuses == {
+        "rev.ito": "submitted",
+        "rev.kato": "submitted",
+        "rev.mori": "reassigned",
+        "rev.abe": "submitted",
+    }

@@ -286,6 +286,9 @@ class GateReviewWorkflow:
             raise rejected(f"the claimed TRL {evidence.claimed_trl} is below this gate's exit TRL {exit_trl}")
         if missing := [c.key for c in self.input.definition.must_meet if not evidence.criteria_evidence.get(c.key)]:
             raise rejected(f"evidence missing for must-meet criteria: {', '.join(missing)}")
+        given = {d.strip().lower() for d in evidence.deliverables}
+        if missing := [d for d in self.input.definition.deliverables if d.lower() not in given]:
+            raise rejected(f"deliverables missing from the evidence package: {', '.join(missing)}")
 
     @workflow.update
     async def open_review(self, request: OpenReviewInput) -> GateView:

@@ -68,6 +68,7 @@ ACTIVITY_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maxim
 # Patches: each names a change to the workflow's commands; stored histories replay on both sides.
 PATCH_LOCAL_UPDATE_WRITES = "update-writes-as-local-activities"
 PATCH_GATE_REVIEW_WORKFLOW = "gate-review-as-child-workflow"
+PATCH_CONTINUE_WHEN_SUGGESTED = "continue-as-new-when-suggested"
 
 
 def workflow_id_for(project_id: str) -> str:
@@ -115,7 +116,8 @@ class ProjectWorkflow:
 
         while self.state.phase in (Phase.STAGE, Phase.GATE) and not self.stopping:
             if self.state.phase == Phase.STAGE:
-                await self._run_stage()
+                if await self._run_stage() == "continue":
+                    await self._continue_as_new()
                 if self.stopping:
                     break
                 self.state.phase = Phase.GATE
@@ -125,10 +127,7 @@ class ProjectWorkflow:
                 break
             # A new stage, a recycled stage, or the gate's next round after a hold: each begins
             # with a fresh history.
-            await workflow.wait_condition(workflow.all_handlers_finished)
-            workflow.continue_as_new(
-                ProjectWorkflowInput(proposal=self.proposal, seconds_per_day=input.seconds_per_day, state=self.state)
-            )
+            await self._continue_as_new()
 
         if self.state.phase == Phase.HANDOFF and not self.stopping:
             await self._run_handoffs()
@@ -141,6 +140,12 @@ class ProjectWorkflow:
             trl=self.state.trl,
             stop=self.state.stop_result,
             handoffs=dict(self.state.handoffs),
+        )
+
+    async def _continue_as_new(self) -> None:
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        workflow.continue_as_new(
+            ProjectWorkflowInput(proposal=self.proposal, seconds_per_day=self.input.seconds_per_day, state=self.state)
         )
 
     @property
@@ -210,16 +215,23 @@ class ProjectWorkflow:
             except TimeoutError:
                 return
 
-    async def _run_stage(self) -> None:
+    def _history_too_long(self) -> bool:
+        """Temporal suggests continuing as new when a run's history grows large (a stage with many
+        tranches and holds); the stage carries on in a fresh run from where it is."""
+        return workflow.info().is_continue_as_new_suggested() and workflow.patched(PATCH_CONTINUE_WHEN_SUGGESTED)
+
+    async def _run_stage(self) -> str | None:
         stage_no = self.state.stage_index + 1
         for tranche_no, tranche in enumerate(self.stage.tranches, start=1):
             if tranche_no in self.state.tranches_paid:
                 continue
+            if self._history_too_long():
+                return "continue"
             due = self._at_day(tranche.offset_days)
             self._stage_detail(f"Stage {stage_no} ({self.stage.name}): tranche {tranche_no} due {due:%Y-%m-%d}")
             await self._sleep_until(lambda offset=tranche.offset_days: self._at_day(offset))  # type: ignore[misc]
             if self.stopping:
-                return
+                return None
             due = self._at_day(tranche.offset_days)
             await self._act(
                 MoneyActivities.pay_tranche,
@@ -237,6 +249,7 @@ class ProjectWorkflow:
         await self._sleep_until(lambda: self._at_day(self.stage.duration_days))
         if self.state.extension is not None and not self.stopping:
             await self._run_extension(self.state.extension)
+        return None
 
     async def _run_extension(self, ext: StageExtension) -> None:
         """A recycled stage: its extra budget is paid as one tranche now, then it runs on."""
