@@ -705,10 +705,7 @@ class ProjectWorkflow:
     @decide.validator
     def _validate_decision(self, decision: DecisionInput) -> None:
         gate = self._open_gate_or_reject(decision.gate_no)
-        if decision.decided_by != self.proposal.programme_manager:
-            raise rejected(
-                f"only the project's programme manager ({self.proposal.programme_manager}) decides its gates"
-            )
+        self._require_pm(decision.decided_by, "decides its gates")
         if missing := self._reviews_pending():
             raise rejected(f"the panel has not finished: reviews missing from {', '.join(missing)}")
         if decision.decision not in SUPPORTED_DECISIONS:
@@ -748,10 +745,13 @@ class ProjectWorkflow:
         await workflow.wait_condition(lambda: self.state.hold is None or self.stopping)
         return self.status()
 
+    def _require_pm(self, who: str, what: str) -> None:
+        if who != self.proposal.programme_manager:
+            raise rejected(f"only the project's programme manager ({self.proposal.programme_manager}) {what}")
+
     @resume.validator
     def _validate_resume(self, request: ResumeInput) -> None:
-        if request.requested_by != self.proposal.programme_manager:
-            raise rejected(f"only the project's programme manager ({self.proposal.programme_manager}) resumes it")
+        self._require_pm(request.requested_by, "resumes it")
         if self.state.hold is None or self.state.hold.resumed_by is not None:
             raise rejected(f"project {self.project_id} is not on hold")
         if self.stopping:
@@ -783,10 +783,7 @@ class ProjectWorkflow:
 
     @verify_conditions.validator
     def _validate_verification(self, request: VerifyConditionsInput) -> None:
-        if request.requested_by != self.proposal.programme_manager:
-            raise rejected(
-                f"only the project's programme manager ({self.proposal.programme_manager}) verifies conditions"
-            )
+        self._require_pm(request.requested_by, "verifies conditions")
         c = self.state.conditions
         if c is None:
             raise rejected(f"project {self.project_id} has no conditions to verify")

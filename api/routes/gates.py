@@ -305,21 +305,37 @@ async def decide_gate(
     )
 
 
+async def _project_command(
+    request: Request,
+    session: AsyncSession,
+    client: Client,
+    user: User,
+    project_id: str,
+    update: Any,
+    arg: Any,
+    action: str,
+) -> Any:
+    project = await project_for(session, user, project_id)
+    return await send_update(
+        request,
+        client,
+        project.workflow_id,
+        update,
+        arg,
+        actor=user.username,
+        action=action,
+        target=f"project:{project_id}",
+    )
+
+
 @router.post("/projects/{project_id}/resume", response_model=ProjectSnapshot, responses=COMMAND)
 async def resume(
     project_id: str, body: NoteIn, request: Request, session: SessionDep, client: ClientDep, user: PmUser
 ) -> ProjectSnapshot:
     """Resume a project on hold."""
-    project = await project_for(session, user, project_id)
-    result: ProjectSnapshot = await send_update(
-        request,
-        client,
-        project.workflow_id,
-        ProjectWorkflow.resume,
-        ResumeInput(requested_by=user.username, note=body.note),
-        actor=user.username,
-        action="resume",
-        target=f"project:{project_id}",
+    arg = ResumeInput(requested_by=user.username, note=body.note)
+    result: ProjectSnapshot = await _project_command(
+        request, session, client, user, project_id, ProjectWorkflow.resume, arg, "resume"
     )
     return result
 
@@ -329,15 +345,8 @@ async def verify_conditions(
     project_id: str, body: NoteIn, request: Request, session: SessionDep, client: ClientDep, user: PmUser
 ) -> ProjectSnapshot:
     """Confirm that a Conditional Go's conditions are met."""
-    project = await project_for(session, user, project_id)
-    result: ProjectSnapshot = await send_update(
-        request,
-        client,
-        project.workflow_id,
-        ProjectWorkflow.verify_conditions,
-        VerifyConditionsInput(requested_by=user.username, note=body.note),
-        actor=user.username,
-        action="verify_conditions",
-        target=f"project:{project_id}",
+    arg = VerifyConditionsInput(requested_by=user.username, note=body.note)
+    result: ProjectSnapshot = await _project_command(
+        request, session, client, user, project_id, ProjectWorkflow.verify_conditions, arg, "verify_conditions"
     )
     return result
