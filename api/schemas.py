@@ -233,3 +233,11 @@ class HealthOut(BaseModel):
     status: str
     database: str
     temporal: str
+
+
+class NotificationOut(Orm):
+    key: str
+    project_id: str
+    kind: str
+    message: str
+    at: datetime

@@ -168,3 +168,25 @@ async def test_health_and_openapi(stack: ApiStack) -> None:
 async def test_concurrent_project_starts_do_not_deadlock(stack: ApiStack) -> None:
     responses = await asyncio.gather(*(stack.call("POST", "/projects", PM, json=proposal_body()) for _ in range(8)))
     assert [r.status_code for r in responses] == [201] * 8
+
+
+async def test_reminders_reach_each_reviewer_and_escalations_the_pm(
+    local_client: Client, sqlite_url: str, task_queue: str
+) -> None:
+    # A day is 10 ms: the 60-day review is due after 0.6 s, with reminders 14 and 3 days before.
+    async with api_stack(local_client, sqlite_url, task_queue, seconds_per_day=0.01) as stack:
+        pid = (await stack.call("POST", "/projects", PM, json=proposal_body(start_trl=7, target_trl=8))).json()["id"]
+        await wait_gate_open(stack, pid, 1, timeout=60)
+        assert (await stack.call("POST", f"/projects/{pid}/gates/1/open", PM)).status_code == 200
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 30
+        while not (await stack.call("GET", "/notifications", PM, params={"kind": "escalation"})).json():
+            assert loop.time() < deadline, "no escalation reached the programme manager"
+            await asyncio.sleep(0.1)
+        reminders = (await stack.call("GET", "/notifications", "rev.kato")).json()
+        assert {n["kind"] for n in reminders} == {"reminder"} and len(reminders) == 2
+        assert all(n["project_id"] == pid for n in reminders)
+        assert (await stack.call("GET", "/notifications", "fin.suzuki")).json() == []
+        view = (await stack.call("GET", f"/projects/{pid}/gates/1", PM)).json()
+        assert view["overdue"] is True and view["pending"] == ["rev.ito", "rev.kato", "rev.mori"]
+        await stack.call("POST", f"/projects/{pid}/terminate", PM, json={"reason": "test over"})
