@@ -12,7 +12,9 @@ from temporalio.service import RPCError, RPCStatusCode
 
 
 class ErrorOut(BaseModel):
-    detail: str
+    """A refusal: our own reasons are a sentence; request validation lists each field's problem."""
+
+    detail: str | list[dict[str, Any]]
 
 
 def responses(*codes: int) -> dict[int | str, dict[str, Any]]:

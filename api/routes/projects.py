@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
@@ -220,8 +220,12 @@ async def terminate_project(
 
 @router.get(
     "/documents/{document_id}",
-    response_class=HTMLResponse,
-    responses={**AUTH, **responses(404)},
+    response_class=Response,
+    responses={
+        200: {"content": {"text/html": {"schema": {"type": "string"}}}, "description": "The rendered document"},
+        **AUTH,
+        **responses(404),
+    },
 )
 async def get_document(document_id: str, session: SessionDep, user: CurrentUser) -> HTMLResponse:
     """A rendered document (hand-off package, close-out report), with its content hash in a header."""
