@@ -125,6 +125,7 @@ class GateView(BaseModel):
     due_at: datetime | None
     overdue: bool
     members: list[PanelMember]
+    vacancies: int = Field(0, description="Seats left by declines and recusals, for the programme manager to fill.")
     pending: list[str]
     evidence: EvidenceInput | None
     reviews: list[ReviewSubmission]

@@ -160,6 +160,7 @@ async def test_conflict_of_interest_recuses_and_a_replacement_completes_the_pane
     )
     recused = await handle.query(GateReviewWorkflow.view, "rev.ito")
     assert recused.evidence is None  # never receives the material
+    assert (await handle.query(GateReviewWorkflow.view, PM)).vacancies == 1
     await refused(handle.execute_update(GateReviewWorkflow.submit_review, review_for(p, 1, "rev.ito")), "recused")
     await refused(
         handle.execute_update(GateReviewWorkflow.submit_review, review_for(p, 1, "rev.kato")), "accept the invitation"
@@ -179,7 +180,8 @@ async def test_conflict_of_interest_recuses_and_a_replacement_completes_the_pane
         handle.execute_update(GateReviewWorkflow.invite, InviteInput(invited_by="rev.kato", reviewer="rev.abe")),
         "only the project's programme manager",
     )
-    await handle.execute_update(GateReviewWorkflow.invite, InviteInput(invited_by=PM, reviewer="rev.abe"))
+    filled = await handle.execute_update(GateReviewWorkflow.invite, InviteInput(invited_by=PM, reviewer="rev.abe"))
+    assert filled.vacancies == 0 and filled.pending == ["rev.abe"]
     await refused(
         handle.execute_update(GateReviewWorkflow.invite, InviteInput(invited_by=PM, reviewer="rev.ito")),
         "has been on this panel already (recused)",

@@ -490,6 +490,7 @@ class GateReviewWorkflow:
             due_at=s.due_at,
             overdue=self._overdue(),
             members=list(s.members.values()),
+            vacancies=len(self.input.panel) - sum(1 for m in s.members.values() if m.status in ACTIVE_MEMBER),
             pending=self._pending(),
             # Need-to-know: the material goes only to the programme manager and to reviewers who
             # accepted and declared no conflict.
