@@ -35,7 +35,7 @@ from bench.bare import (
 from cli.exit import hard_exit
 from domain.gate_review import GateDecisionInput, InvitationResponse, OpenReviewInput
 from domain.project import Decision, HandoffAcceptInput
-from tests.support import embedded_stack, proposal, review_for, start_project
+from tests.support import embedded_stack, proposal, review_for, scratch_postgres, start_project
 from worker import build_worker
 from workflows.gate_review import GateReviewWorkflow, gate_workflow_id
 from workflows.project import ProjectWorkflow
@@ -157,8 +157,17 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] * 1000
 
 
-async def main(projects: int, concurrency: int, latency_projects: int) -> None:
-    async with embedded_stack(persist_temporal=True) as (client, sm):
+async def main(projects: int, concurrency: int, latency_projects: int, postgres: bool) -> None:
+    if postgres:
+        async with scratch_postgres() as url:
+            await _main(projects, concurrency, latency_projects, url)
+    else:
+        await _main(projects, concurrency, latency_projects, None)
+
+
+async def _main(projects: int, concurrency: int, latency_projects: int, database_url: str | None) -> None:
+    print(f"application database: {'PostgreSQL' if database_url else 'SQLite (embedded default)'}")
+    async with embedded_stack(persist_temporal=True, database_url=database_url) as (client, sm):
         async with (
             build_worker(client, "bench-real", sm),
             Worker(client, task_queue="bench-bare", workflows=[BareWorkflow, BareGateWorkflow], activities=[noop]),
@@ -202,6 +211,7 @@ if __name__ == "__main__":
     parser.add_argument("--projects", type=int, default=30)
     parser.add_argument("--concurrency", type=int, default=10)
     parser.add_argument("--latency-projects", type=int, default=2)
+    parser.add_argument("--postgres", action="store_true", help="trlgate's own database on the local PostgreSQL")
     args = parser.parse_args()
-    asyncio.run(main(args.projects, args.concurrency, args.latency_projects))
+    asyncio.run(main(args.projects, args.concurrency, args.latency_projects, args.postgres))
     hard_exit(0)

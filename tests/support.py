@@ -211,14 +211,35 @@ async def run_histories(client: Client, workflow_id: str, first_run_id: str) -> 
 
 
 @asynccontextmanager
-async def embedded_stack(
-    persist_temporal: bool = False,
-) -> AsyncIterator[tuple[Client, async_sessionmaker[AsyncSession]]]:
-    """A throw-away trlgate: a migrated and seeded SQLite file, and a local Temporal dev server
-    with the search attributes registered (persisting to SQLite when `persist_temporal`)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite+aiosqlite:///{tmp}/trlgate.db"
+async def scratch_postgres(admin_dsn: str = "postgresql://postgres@127.0.0.1:5432/postgres") -> AsyncIterator[str]:
+    """A fresh, migrated and seeded PostgreSQL database, dropped afterwards."""
+    import uuid as _uuid
+
+    import asyncpg
+
+    admin = await asyncpg.connect(admin_dsn, timeout=5)
+    name = f"trlgate_scratch_{_uuid.uuid4().hex[:12]}"
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    url = f"{admin_dsn.rsplit('/', 1)[0].replace('postgresql://', 'postgresql+asyncpg://')}/{name}"
+    try:
         await asyncio.to_thread(migrate.upgrade, url)
+        yield url
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@asynccontextmanager
+async def embedded_stack(
+    persist_temporal: bool = False, database_url: str | None = None
+) -> AsyncIterator[tuple[Client, async_sessionmaker[AsyncSession]]]:
+    """A throw-away trlgate: a migrated and seeded SQLite file (or the given migrated database),
+    and a local Temporal dev server with the search attributes registered (persisting to SQLite
+    when `persist_temporal`)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        url = database_url or f"sqlite+aiosqlite:///{tmp}/trlgate.db"
+        if database_url is None:
+            await asyncio.to_thread(migrate.upgrade, url)
         engine = make_engine(url)
         sessionmaker = make_sessionmaker(engine)
         await seed_demo(sessionmaker, "embedded")
