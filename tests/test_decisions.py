@@ -355,3 +355,44 @@ async def test_a_long_stage_continues_as_new_when_temporal_suggests_it(
         assert sorted(paid) == list(range(1, 13))
     finally:
         await env.shutdown()
+
+
+async def test_a_run_that_starts_on_hold_records_the_hold(
+    local_client: Client, local_worker: Worker, task_queue: str, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    """What a run continued as new while holding looks like: the status is written again."""
+    from datetime import UTC, datetime
+
+    from domain.project import HoldState, ProjectState, ProjectWorkflowInput
+    from storage.projects import insert_project
+
+    p = proposal()
+    async with sessionmaker.begin() as session:
+        await insert_project(session, PROGRAMME_CODE, f"project-{p.project_id}", p)  # status: active
+        await ledger.reserve(session, PROGRAMME_CODE, str(p.project_id), 1, "MEXT", p.stage_plan[0].budget)
+    state = ProjectState(
+        trl=1,
+        phase=Phase.STAGE,
+        status=ProjectStatus.ON_HOLD,
+        stage_started_at=datetime.now(UTC),
+        hold=HoldState(since=datetime.now(UTC), reason="The conditions of gate 1 were not verified"),
+    )
+    handle = await local_client.start_workflow(
+        ProjectWorkflow.run,
+        ProjectWorkflowInput(proposal=p, seconds_per_day=0.01, state=state),
+        id=f"project-{p.project_id}",
+        task_queue=task_queue,
+    )
+    await wait_until(handle, lambda s: s.on_hold, "on hold")
+    for _ in range(100):
+        async with sessionmaker() as session:
+            row = await session.get(Project, p.project_id)
+            if row is not None and row.status == "on_hold":
+                break
+        await asyncio.sleep(0.05)
+    assert row is not None and row.status == "on_hold"
+    await handle.execute_update(ProjectWorkflow.resume, ResumeInput(requested_by=PM))
+    async with sessionmaker() as session:
+        row = await session.get(Project, p.project_id)
+        assert row is not None and row.status == "active"
+    await handle.execute_update(ProjectWorkflow.terminate, TerminateInput(requested_by=PM, reason="test over"))

@@ -69,6 +69,7 @@ ACTIVITY_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maxim
 PATCH_LOCAL_UPDATE_WRITES = "update-writes-as-local-activities"
 PATCH_GATE_REVIEW_WORKFLOW = "gate-review-as-child-workflow"
 PATCH_CONTINUE_WHEN_SUGGESTED = "continue-as-new-when-suggested"
+PATCH_REASSERT_HOLD = "reassert-hold-status-on-new-run"
 
 
 def workflow_id_for(project_id: str) -> str:
@@ -111,6 +112,13 @@ class ProjectWorkflow:
             )
             if await self._reserve_stage():
                 self._enter_stage()
+        elif self.state.hold is not None and workflow.patched(PATCH_REASSERT_HOLD):
+            # A run that starts on hold (continued as new while holding) says so in the database
+            # again, in case the previous run ended before its status write completed.
+            await self._act(
+                ProjectActivities.set_status,
+                SetStatusInput(project_id=self.project_id, status=ProjectStatus.ON_HOLD, reason=self.state.hold.reason),
+            )
         self._publish()
         self._watch_conditions_if_pending()
 
