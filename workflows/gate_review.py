@@ -45,6 +45,9 @@ TIMEOUT = timedelta(seconds=30)
 RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=30))
 
 
+PATCH_WRITES_AFTER_OPENED = "update-writes-wait-for-opened-round"
+
+
 def gate_workflow_id(project_id: str, gate_no: int, round_no: int) -> str:
     return f"project-{project_id}-gate-{gate_no}-r{round_no}"
 
@@ -61,11 +64,16 @@ class GateReviewWorkflow:
         self.state = GateReviewState(members={r: PanelMember(reviewer=r) for r in input.panel})
         self.deadline_version = 0  # bumped when the deadline moves, so the timer loop re-plans
         self.events = 0
+        # The round's rows (gate, review tasks) exist once the "opened" event is stored; the
+        # Updates' own writes wait for that, so none can land before the rows it updates.
+        self.ready = False
 
     # ---- the round --------------------------------------------------------------------------
 
     @workflow.run
     async def run(self, input: GateReviewInput) -> GateOutcome:
+        if not input.policy.require_evidence:
+            self._open_review_now()  # before anything awaits: no Update can find the review shut
         await self._event(
             "opened",
             input.programme_manager,
@@ -76,8 +84,9 @@ class GateReviewWorkflow:
             },
             local=False,
         )
-        if not input.policy.require_evidence:
-            await self._open_review(input.programme_manager)
+        self.ready = True
+        if not input.policy.require_evidence:  # opened above, before the first await
+            await self._record_review_opened(input.programme_manager)
         self._publish()
         while self.state.outcome is None:
             await self._wait_for_next_deadline_event()
@@ -150,14 +159,21 @@ class GateReviewWorkflow:
         )
         self._publish()
 
-    async def _open_review(self, by: str) -> None:
+    def _open_review_now(self) -> None:
         now = workflow.now()
         self.state.phase = ReviewPhase.REVIEWING
         self.state.opened_at = now
         self.state.due_at = now + self._days(self.input.policy.review_days)
         self.deadline_version += 1
+
+    async def _record_review_opened(self, by: str) -> None:
+        assert self.state.due_at is not None
         await self._event("review_opened", by, {"due_at": self.state.due_at.isoformat()})
         self._publish()
+
+    async def _open_review(self, by: str) -> None:
+        self._open_review_now()
+        await self._record_review_opened(by)
 
     # ---- persistence and ops view -------------------------------------------------------------
 
@@ -174,6 +190,8 @@ class GateReviewWorkflow:
             payload=payload,
         )
         if local:  # the caller of an Update is waiting: no round trip to the server
+            if workflow.patched(PATCH_WRITES_AFTER_OPENED):
+                await workflow.wait_condition(lambda: self.ready)
             await workflow.execute_local_activity_method(
                 GateReviewActivities.record_gate_event, event, start_to_close_timeout=TIMEOUT, retry_policy=RETRY
             )
