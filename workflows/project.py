@@ -70,6 +70,7 @@ PATCH_LOCAL_UPDATE_WRITES = "update-writes-as-local-activities"
 PATCH_GATE_REVIEW_WORKFLOW = "gate-review-as-child-workflow"
 PATCH_CONTINUE_WHEN_SUGGESTED = "continue-as-new-when-suggested"
 PATCH_REASSERT_HOLD = "reassert-hold-status-on-new-run"
+PATCH_HOLD_CLEARED_AFTER_WRITE = "hold-cleared-after-status-write"
 
 
 def workflow_id_for(project_id: str) -> str:
@@ -425,14 +426,18 @@ class ProjectWorkflow:
         if self.stopping:
             return
         self.state.paused_seconds += (workflow.now() - hold.since).total_seconds()
-        self.state.hold = None
         self.state.status = ProjectStatus.ACTIVE
+        clear_after_write = workflow.patched(PATCH_HOLD_CLEARED_AFTER_WRITE)
+        if not clear_after_write:
+            self.state.hold = None
         await self._act(
             ProjectActivities.set_status,
             SetStatusInput(
                 project_id=self.project_id, status=ProjectStatus.ACTIVE, reason=f"resumed by {hold.resumed_by}"
             ),
         )
+        # Cleared only once the database says active: resume() returns when this is None.
+        self.state.hold = None
         self._publish()
 
     def _watch_conditions_if_pending(self) -> None:
