@@ -14,8 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeUpdate
-from temporalio.exceptions import ApplicationError
+from temporalio.common import SearchAttributeUpdate
 
 with workflow.unsafe.imports_passed_through():
     from activities.gate_reviews import GateEventInput, GateReviewActivities, NotifyInput
@@ -40,9 +39,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.project import Recommendation, ReviewSubmission
     from gates.decisions import decision_errors
     from gates.scorecard import recommend, review_errors
-
-TIMEOUT = timedelta(seconds=30)
-RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=30))
+    from workflows.common import ACTIVITY_RETRY, ACTIVITY_TIMEOUT, rejected
 
 
 PATCH_WRITES_AFTER_OPENED = "update-writes-wait-for-opened-round"
@@ -50,10 +47,6 @@ PATCH_WRITES_AFTER_OPENED = "update-writes-wait-for-opened-round"
 
 def gate_workflow_id(project_id: str, gate_no: int, round_no: int) -> str:
     return f"project-{project_id}-gate-{gate_no}-r{round_no}"
-
-
-def rejected(message: str) -> ApplicationError:
-    return ApplicationError(message, type="Rejected", non_retryable=True)
 
 
 @workflow.defn
@@ -193,11 +186,17 @@ class GateReviewWorkflow:
             if workflow.patched(PATCH_WRITES_AFTER_OPENED):
                 await workflow.wait_condition(lambda: self.ready)
             await workflow.execute_local_activity_method(
-                GateReviewActivities.record_gate_event, event, start_to_close_timeout=TIMEOUT, retry_policy=RETRY
+                GateReviewActivities.record_gate_event,
+                event,
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+                retry_policy=ACTIVITY_RETRY,
             )
         else:
             await workflow.execute_activity_method(
-                GateReviewActivities.record_gate_event, event, start_to_close_timeout=TIMEOUT, retry_policy=RETRY
+                GateReviewActivities.record_gate_event,
+                event,
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+                retry_policy=ACTIVITY_RETRY,
             )
 
     async def _notify(self, key: str, recipient: str, kind: str, message: str) -> None:
@@ -211,8 +210,8 @@ class GateReviewWorkflow:
                 message=message,
                 at=workflow.now(),
             ),
-            start_to_close_timeout=TIMEOUT,
-            retry_policy=RETRY,
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=ACTIVITY_RETRY,
         )
 
     def _pending(self) -> list[str]:

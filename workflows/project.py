@@ -13,7 +13,6 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
@@ -59,11 +58,8 @@ with workflow.unsafe.imports_passed_through():
     from gates.definitions import GateDefinition, gate_for_stage
     from gates.scorecard import recommend, review_errors
     from storage.seed import PROGRAMME_CODE
+    from workflows.common import ACTIVITY_RETRY, ACTIVITY_TIMEOUT, rejected
     from workflows.gate_review import GateReviewWorkflow, gate_workflow_id
-
-ACTIVITY_TIMEOUT = timedelta(seconds=30)
-ACTIVITY_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=30))
-
 
 # Patches: each names a change to the workflow's commands; stored histories replay on both sides.
 PATCH_LOCAL_UPDATE_WRITES = "update-writes-as-local-activities"
@@ -75,12 +71,6 @@ PATCH_HOLD_CLEARED_AFTER_WRITE = "hold-cleared-after-status-write"
 
 def workflow_id_for(project_id: str) -> str:
     return f"project-{project_id}"
-
-
-def rejected(message: str) -> ApplicationError:
-    """A refusal of an Update. Raised from a validator it leaves no trace in history; raised from
-    a handler (a concurrent twin got there first) it fails only that Update, never the workflow."""
-    return ApplicationError(message, type="Rejected", non_retryable=True)
 
 
 @workflow.defn

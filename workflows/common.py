@@ -1,0 +1,17 @@
+"""What every workflow here shares: activity timeouts and retries, and the shape of a refusal."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
+
+ACTIVITY_TIMEOUT = timedelta(seconds=30)
+ACTIVITY_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=30))
+
+
+def rejected(message: str) -> ApplicationError:
+    """A refusal of an Update. Raised from a validator it leaves no trace in history; raised from
+    a handler (a concurrent twin got there first) it fails only that Update, never the workflow."""
+    return ApplicationError(message, type="Rejected", non_retryable=True)
