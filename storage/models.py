@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Date,
     DateTime,
     ForeignKey,
     Integer,
@@ -71,6 +72,7 @@ class Project(Base):
     workflow_id: Mapped[str] = mapped_column(String(80), unique=True)
     title: Mapped[str] = mapped_column(String(200))
     organisation: Mapped[str] = mapped_column(String(200))
+    performer: Mapped[str | None] = mapped_column(String(64), nullable=True)  # the performer's contact user
     programme_manager: Mapped[str] = mapped_column(ForeignKey("users.username"), index=True)
     funding_ministry: Mapped[str] = mapped_column(String(16))
     research_vision: Mapped[str] = mapped_column(Text)
@@ -169,7 +171,9 @@ class Reservation(Base):
     amount: Mapped[int] = mapped_column(BigInteger)
     paid: Mapped[int] = mapped_column(BigInteger, default=0)
     released: Mapped[int] = mapped_column(BigInteger, default=0)
-    status: Mapped[str] = mapped_column(String(16), index=True)  # open|settled|released
+    status: Mapped[str] = mapped_column(String(16), index=True)  # open|settled|released|reversed
+    # Where the money is planned to be paid: [{"tranche_no", "fiscal_year", "amount"}], summing to amount.
+    schedule: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     resolved_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
@@ -186,20 +190,32 @@ class Tranche(Base):
     transaction_id: Mapped[int] = mapped_column(ForeignKey("ledger_transactions.id"))
     due_at: Mapped[datetime] = mapped_column()
     paid_at: Mapped[datetime] = mapped_column(default=utcnow)
+    part: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    fiscal_year: Mapped[int | None] = mapped_column(Integer, nullable=True)  # when it was paid
+    planned_fiscal_year: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    reversal_transaction_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_transactions.id"), nullable=True)
 
 
 class LedgerTransaction(Base):
+    """Append-only (the database refuses UPDATE and DELETE); a correction is a reversal."""
+
     __tablename__ = "ledger_transactions"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     business_key: Mapped[str] = mapped_column(String(200), unique=True)
-    kind: Mapped[str] = mapped_column(String(16))  # endow|reserve|pay|release
+    kind: Mapped[str] = mapped_column(String(16))  # endow|reserve|pay|release|reversal
     project_id: Mapped[str | None] = mapped_column(String(40), nullable=True, index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The programme date the money moved on (a project's own calendar; see domain/fiscal.py).
+    booked_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    reverses_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_transactions.id"), nullable=True, unique=True)
+    memo: Mapped[str] = mapped_column(Text, default="", server_default="")
+    actor: Mapped[str] = mapped_column(String(64), default="system", server_default="system")
 
 
 class LedgerEntry(Base):
-    """One leg of a transaction. Balance of an account = sum of its entries; legs sum to zero."""
+    """One leg of a transaction. Balance of an account = sum of its entries; legs sum to zero.
+    Append-only: the database refuses UPDATE and DELETE."""
 
     __tablename__ = "ledger_entries"
 
@@ -208,6 +224,85 @@ class LedgerEntry(Base):
     account: Mapped[str] = mapped_column(String(80), index=True)
     ministry: Mapped[str] = mapped_column(String(16))
     amount: Mapped[int] = mapped_column(BigInteger)
+    # Reservation legs: the fiscal year the money is planned for; paid legs: the year it was paid;
+    # endowment and allocation legs: the year of booking.
+    fiscal_year: Mapped[int] = mapped_column(Integer, server_default="0")
+
+
+class AccountBalance(Base):
+    """Running balance of an account in a fiscal year, kept in the same transaction as its
+    entries so reads never sum the whole ledger. `invariant_violations` checks it against them."""
+
+    __tablename__ = "account_balances"
+
+    account: Mapped[str] = mapped_column(String(80), primary_key=True)
+    fiscal_year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), index=True)  # endowment|allocation|reservation|paid
+    ministry: Mapped[str] = mapped_column(String(16), index=True)
+    balance: Mapped[int] = mapped_column(BigInteger)
+
+
+class FiscalCeiling(Base):
+    """The most a ministry's allocation may commit (reserve or pay) to one fiscal year.
+    What a year leaves unused carries over to the next; a year without a ceiling is unlimited."""
+
+    __tablename__ = "fiscal_ceilings"
+
+    programme_code: Mapped[str] = mapped_column(ForeignKey("programmes.code"), primary_key=True)
+    ministry: Mapped[str] = mapped_column(String(16), primary_key=True)
+    fiscal_year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    set_by: Mapped[str] = mapped_column(String(64))
+    set_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PaymentInstruction(Base):
+    """The outbox: written in the ledger transaction that pays a tranche, sent by the sender."""
+
+    __tablename__ = "payment_instructions"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)  # the payment's business key
+    transaction_id: Mapped[int] = mapped_column(ForeignKey("ledger_transactions.id"), unique=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), index=True)
+    payee: Mapped[str] = mapped_column(String(200))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(16), default="pay")  # pay|reversal
+    status: Mapped[str] = mapped_column(String(16), index=True)  # pending|sent
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class ProgressReport(Base):
+    """A performer's report for one fiscal year, due at its end; a tranche waits for the accepted
+    reports of every year that has ended before it."""
+
+    __tablename__ = "progress_reports"
+
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), primary_key=True)
+    fiscal_year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))  # submitted|accepted|returned
+    summary: Mapped[str] = mapped_column(Text)
+    submitted_by: Mapped[str] = mapped_column(String(64))
+    submitted_at: Mapped[datetime] = mapped_column()
+    reviewed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    reviewed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    note: Mapped[str] = mapped_column(Text, default="", server_default="")
+
+
+class TrancheApproval(Base):
+    """Four eyes on a large tranche: requested by one person, approved by another from finance."""
+
+    __tablename__ = "tranche_approvals"
+
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), primary_key=True)
+    stage_no: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tranche_no: Mapped[int] = mapped_column(Integer, primary_key=True)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    requested_by: Mapped[str] = mapped_column(String(64))
+    requested_at: Mapped[datetime] = mapped_column()
+    approved_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    approved_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 class Handoff(Base):

@@ -1,0 +1,240 @@
+"""The fund ledger's rules, on SQLite and PostgreSQL alike (each test runs once per backend)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime
+
+import pytest
+from sqlalchemy import delete, func, select, text, update
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from activities.base import DatabaseActivities
+from domain.fiscal import fiscal_year, fiscal_years, programme_date, reports_due_before
+from storage import ledger
+from storage.db import make_engine, make_sessionmaker
+from storage.ledger import ScheduledAmount
+from storage.models import (
+    FundAllocation,
+    LedgerEntry,
+    LedgerTransaction,
+    PaymentInstruction,
+    Programme,
+    Project,
+    Reservation,
+)
+
+NOW = datetime(2026, 10, 1, tzinfo=UTC)
+DAY = date(2026, 10, 1)
+
+
+@pytest.fixture
+async def sm(db_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    engine = make_engine(db_url)
+    yield make_sessionmaker(engine)
+    await engine.dispose()
+
+
+async def programme(sm: async_sessionmaker[AsyncSession], allocation: int, projects: int) -> tuple[str, str, list[str]]:
+    """A programme of its own (one ministry, `allocation` yen) with `projects` projects, so the
+    test's figures are exact whatever else the database holds."""
+    ns = uuid.uuid4().hex[:8]
+    code, ministry = f"T{ns}", f"M{ns}"
+    ids = [f"P{ns}-{i}" for i in range(projects)]
+    async with sm.begin() as s:
+        s.add(Programme(code=code, name=f"test {ns}", fund_total=allocation))
+        await s.flush()
+        s.add(FundAllocation(programme_code=code, ministry=ministry, amount=allocation))
+        await ledger.endow(s, code, ministry, allocation, DAY)
+        for pid in ids:
+            s.add(
+                Project(
+                    id=pid,
+                    programme_code=code,
+                    workflow_id=f"project-{pid}",
+                    title="t",
+                    organisation="Org",
+                    programme_manager="pm.sato",
+                    funding_ministry=ministry,
+                    research_vision="v",
+                    classification="open",
+                    start_trl=1,
+                    target_trl=3,
+                    current_trl=1,
+                    status="active",
+                    total_budget=allocation,
+                    reviewers=[],
+                    public_use_ministries=[],
+                )
+            )
+    return code, ministry, ids
+
+
+# ---- pure fiscal-year rules ----------------------------------------------------------------------
+
+
+def test_fiscal_years_run_april_to_march() -> None:
+    assert fiscal_year(date(2026, 4, 1)) == 2026
+    assert fiscal_year(date(2027, 3, 31)) == 2026
+    assert fiscal_year(date(2027, 1, 15)) == 2026
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    assert programme_date(start, date(2026, 10, 1), start.replace(minute=10), 60.0) == date(2026, 10, 11)
+    assert reports_due_before(date(2026, 10, 1), date(2027, 3, 31)) == []
+    assert reports_due_before(date(2026, 10, 1), date(2028, 4, 1)) == [2026, 2027]
+
+
+def test_carry_over_runs_within_consecutive_ceilinged_years() -> None:
+    rows = fiscal_years({2026: 100, 2027: 100, 2029: 50}, {2026: 60, 2027: 130, 2028: 999, 2029: 10}, {})
+    by = {r.fiscal_year: r for r in rows}
+    assert (by[2026].carried_in, by[2026].available) == (0, 40)
+    assert (by[2027].carried_in, by[2027].available) == (40, 10)
+    assert by[2028].ceiling is None and by[2028].available is None
+    assert (by[2029].carried_in, by[2029].available) == (0, 40)  # an unlimited year breaks the run
+
+
+# ---- append-only ---------------------------------------------------------------------------------
+
+
+async def test_the_database_refuses_to_change_or_remove_ledger_rows(sm: async_sessionmaker[AsyncSession]) -> None:
+    code, ministry, [pid] = await programme(sm, 1000, 1)
+    async with sm.begin() as s:
+        await ledger.reserve(s, code, pid, 1, ministry, 500, booked_on=DAY)
+    for stmt in (
+        update(LedgerEntry).values(amount=1),
+        delete(LedgerEntry),
+        update(LedgerTransaction).values(memo="edited"),
+        delete(LedgerTransaction),
+    ):
+        with pytest.raises(DBAPIError, match="append-only"):
+            async with sm.begin() as s:
+                await s.execute(stmt)
+    if sm.kw["bind"].dialect.name == "postgresql":
+        with pytest.raises(DBAPIError, match="append-only"):
+            async with sm.begin() as s:
+                await s.execute(text("TRUNCATE ledger_entries CASCADE"))
+    async with sm() as s:
+        assert await ledger.invariant_violations(s, code) == []
+        assert await ledger.balance(s, ledger.reservation_account(pid)) == 500
+
+
+# ---- reservations, payments, reversals -----------------------------------------------------------
+
+
+async def test_a_payment_reversal_reopens_the_reservation_and_a_stop_releases_it(
+    sm: async_sessionmaker[AsyncSession],
+) -> None:
+    code, ministry, [pid] = await programme(sm, 1000, 1)
+    schedule = [ScheduledAmount(1, 2026, 300), ScheduledAmount(2, 2027, 300)]
+    async with sm.begin() as s:
+        await ledger.reserve(s, code, pid, 1, ministry, 600, schedule=schedule, booked_on=DAY)
+        t1 = await ledger.pay_tranche(s, pid, 1, 1, 300, NOW, paid_on=DAY)
+        t2 = await ledger.pay_tranche(s, pid, 1, 2, 300, NOW, paid_on=date(2028, 5, 1))  # late: FY2028
+        assert (await s.get(Reservation, (pid, 1, 0))).status == "settled"  # type: ignore[union-attr]
+        assert t2.fiscal_year == 2028
+        rev = await ledger.reverse(s, t1.transaction_id, "fin.suzuki", "returned by the bank", DAY)
+        again = await ledger.reverse(s, t1.transaction_id, "fin.suzuki", "again", DAY)
+        assert rev.created and not again.created and again.transaction_id == rev.transaction_id
+        with pytest.raises(ledger.NotReversible, match="only payments and reservations"):
+            await ledger.reverse(s, rev.transaction_id, "fin.suzuki", "undo the undo", DAY)
+        reservation = await s.get(Reservation, (pid, 1, 0))
+        assert reservation is not None and (reservation.status, reservation.paid) == ("open", 300)
+        assert await ledger.release_open(s, pid, DAY) == 300
+        assert await ledger.release_open(s, pid, DAY) == 0
+        with pytest.raises(ledger.NotReversible, match="still held"):
+            await ledger.reverse(s, t2.transaction_id, "fin.suzuki", "too late", DAY)
+        lines = await ledger.statement(s, pid)
+        assert [line.kind for line in lines] == ["reserve", "pay", "pay", "reversal", "release"]
+        assert (lines[-1].reserved_balance, lines[-1].paid_balance) == (0, 300)
+        assert await ledger.balance(s, ledger.paid_account(pid), 2028) == 300
+        assert await ledger.invariant_violations(s, code) == []
+        # Each payment left one instruction in the outbox, in the same transaction.
+        keys = (await s.scalars(select(PaymentInstruction.key).where(PaymentInstruction.project_id == pid))).all()
+        assert sorted(keys) == [f"pay:{pid}:1:1", f"pay:{pid}:1:2"]
+
+
+async def test_a_reservation_made_in_error_is_reversed_only_while_nothing_is_paid(
+    sm: async_sessionmaker[AsyncSession],
+) -> None:
+    code, ministry, [a, b] = await programme(sm, 1000, 2)
+    async with sm.begin() as s:
+        await ledger.reserve(s, code, a, 1, ministry, 400, booked_on=DAY)
+        split = [ScheduledAmount(1, 2026, 100), ScheduledAmount(2, 2027, 300)]
+        await ledger.reserve(s, code, b, 1, ministry, 400, schedule=split, booked_on=DAY)
+        await ledger.pay_tranche(s, b, 1, 1, 100, NOW, paid_on=DAY)
+        with pytest.raises(ledger.LedgerError, match="reserved as 300 yen, not 250"):
+            await ledger.pay_tranche(s, b, 1, 2, 250, NOW, paid_on=DAY)
+        with pytest.raises(ledger.LedgerError, match="no tranche 3"):
+            await ledger.pay_tranche(s, b, 1, 3, 1, NOW, paid_on=DAY)
+        txn_a, txn_b = (
+            await s.scalars(
+                select(LedgerTransaction.id)
+                .where(LedgerTransaction.kind == "reserve", LedgerTransaction.project_id.in_((a, b)))
+                .order_by(LedgerTransaction.project_id)
+            )
+        ).all()
+        with pytest.raises(ledger.NotReversible, match="a reason"):
+            await ledger.reverse(s, txn_a, "fin.suzuki", " ", DAY)
+        await ledger.reverse(s, txn_a, "fin.suzuki", "wrong ministry", DAY)
+        with pytest.raises(ledger.NotReversible, match="nothing paid"):
+            await ledger.reverse(s, txn_b, "fin.suzuki", "too late", DAY)
+        assert await ledger.balance(s, ledger.allocation_account(ministry)) == 600
+        assert (await s.get(Reservation, (a, 1, 0))).status == "reversed"  # type: ignore[union-attr]
+        with pytest.raises(ledger.IdempotencyConflict):
+            await ledger.pay_tranche(s, b, 1, 1, 101, NOW, paid_on=DAY)
+        assert await ledger.invariant_violations(s, code) == []
+
+
+async def test_fiscal_year_ceilings_carry_over_and_refuse_what_exceeds_them(
+    sm: async_sessionmaker[AsyncSession],
+) -> None:
+    code, ministry, [a, b, c] = await programme(sm, 10_000, 3)
+    async with sm.begin() as s:
+        await ledger.set_ceiling(s, code, ministry, 2026, 100, "fin.suzuki")
+        await ledger.set_ceiling(s, code, ministry, 2027, 100, "fin.suzuki")
+        await ledger.reserve(s, code, a, 1, ministry, 60, schedule=[ScheduledAmount(1, 2026, 60)], booked_on=DAY)
+        # FY2027 may take its own 100 plus the 40 FY2026 leaves unused.
+        await ledger.reserve(s, code, b, 1, ministry, 130, schedule=[ScheduledAmount(1, 2027, 130)], booked_on=DAY)
+    with pytest.raises(ledger.InsufficientFunds, match="FY2027 ceiling"):
+        async with sm.begin() as s:
+            await ledger.reserve(s, code, c, 1, ministry, 20, schedule=[ScheduledAmount(1, 2027, 20)], booked_on=DAY)
+    with pytest.raises(ledger.InsufficientFunds, match="below what is committed"):
+        async with sm.begin() as s:
+            await ledger.set_ceiling(s, code, ministry, 2026, 50, "fin.suzuki")
+    async with sm.begin() as s:
+        # A year without a ceiling only answers to the allocation.
+        await ledger.reserve(s, code, c, 1, ministry, 5000, schedule=[ScheduledAmount(1, 2028, 5000)], booked_on=DAY)
+        [funds] = [m for m in await ledger.fund_summary(s, code) if m.ministry == ministry]
+        rows = {y.fiscal_year: (y.ceiling, y.carried_in, y.reserved, y.paid, y.available) for y in funds.fiscal_years}
+        assert rows == {2026: (100, 0, 60, 0, 40), 2027: (100, 40, 130, 0, 10), 2028: (None, 0, 5000, 0, None)}
+        assert (funds.allocated, funds.reserved, funds.available) == (10_000, 5190, 4810)
+        assert await ledger.invariant_violations(s, code) == []
+
+
+async def test_fifty_concurrent_reservations_against_room_for_ten(sm: async_sessionmaker[AsyncSession]) -> None:
+    """Each in its own transaction, all at once: exactly ten fit, forty are refused as a business
+    error (no retry can help them), and the books balance."""
+    code, ministry, ids = await programme(sm, 10 * 1_000_000, 50)
+    db = DatabaseActivities(sm)
+
+    async def attempt(pid: str) -> str:
+        async def work(s: AsyncSession) -> str:
+            await ledger.reserve(s, code, pid, 1, ministry, 1_000_000, booked_on=DAY)
+            return "reserved"
+
+        try:
+            return await db.transact(work)
+        except Exception as err:
+            return type(err).__name__ + ":" + str(getattr(err, "type", ""))
+
+    outcomes = await asyncio.gather(*(attempt(pid) for pid in ids))
+    assert outcomes.count("reserved") == 10
+    assert outcomes.count("ApplicationError:InsufficientFunds") == 40
+    async with sm() as s:
+        assert await ledger.balance(s, ledger.allocation_account(ministry)) == 0
+        assert (
+            await s.scalar(select(func.count()).select_from(Reservation).where(Reservation.project_id.in_(ids))) == 10
+        )
+        assert await ledger.invariant_violations(s, code) == []
