@@ -33,6 +33,17 @@ class Settings(BaseSettings):
     # The dev stack shortens it so a ten-year demo moves; 0 turns stage timers off.
     seconds_per_day: float = Field(default=86400.0, ge=0)
     demo_password: str = "trlgate-demo"
+    # Programme funding rules (not the proposal's to change): a tranche above the threshold needs
+    # a second approver from finance; tranches wait for accepted yearly progress reports.
+    four_eyes_threshold: int = Field(default=5_000_000_000, ge=0)
+    progress_reports: bool = True
+    # The payment sender: instructions leave the outbox as files in this folder (a bank drop).
+    payments_dir: Path | None = None
+    sender_interval_seconds: float = Field(default=1.0, gt=0)
+
+    @property
+    def resolved_payments_dir(self) -> Path:
+        return self.payments_dir or self.data_dir / "payments"
 
     @property
     def resolved_database_url(self) -> str:

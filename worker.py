@@ -15,6 +15,7 @@ from temporalio.worker import Worker
 from activities.gate_reviews import GateReviewActivities
 from activities.gates import GateActivities
 from activities.money import MoneyActivities
+from activities.payments import FileDropSink, PaymentSender
 from activities.projects import ProjectActivities
 from cli.exit import hard_exit
 from config import Settings, get_settings
@@ -38,6 +39,8 @@ def activities_for(sessionmaker: async_sessionmaker[AsyncSession]) -> list[Calla
         money.reserve_stage,
         money.pay_tranche,
         money.release_reservations,
+        money.record_report,
+        money.record_signature,
         gates.open_gate,
         gates.record_review,
         gates.record_decision,
@@ -50,26 +53,35 @@ def activities_for(sessionmaker: async_sessionmaker[AsyncSession]) -> list[Calla
     ]
 
 
-def build_worker(client: Client, task_queue: str, sessionmaker: async_sessionmaker[AsyncSession]) -> Worker:
+def build_worker(
+    client: Client, task_queue: str, sessionmaker: async_sessionmaker[AsyncSession], **options: Any
+) -> Worker:
     return Worker(
         client,
         task_queue=task_queue,
         workflows=WORKFLOWS,
         activities=activities_for(sessionmaker),
+        **options,
     )
 
 
 async def run_worker(settings: Settings) -> None:
     engine = make_engine(settings.resolved_database_url)
     client = await connect(settings)
-    worker = build_worker(client, settings.task_queue, make_sessionmaker(engine))
+    sessionmaker = make_sessionmaker(engine)
+    worker = build_worker(client, settings.task_queue, sessionmaker)
+    sender = PaymentSender(sessionmaker, FileDropSink(settings.resolved_payments_dir))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     logging.info("worker polling task queue %s at %s", settings.task_queue, settings.temporal_address)
     async with worker:
+        # The outbox sender lives beside the worker: every replica runs one, and they never
+        # deliver the same instruction twice (see activities/payments.py).
+        sending = asyncio.create_task(sender.run(settings.sender_interval_seconds, stop))
         await stop.wait()
+        await sending
     await engine.dispose()
 
 

@@ -1,17 +1,25 @@
-"""Money activities: reserve a stage's budget, pay a tranche, release what is unpaid."""
+"""Money activities: reserve a stage's budget, pay a tranche, release what is unpaid, and record
+the conditions a tranche waits for (progress reports, four-eyes signatures)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 
+from activities import failpoints
 from activities.base import SYSTEM_ACTOR, DatabaseActivities
 from storage import ledger
 from storage.audit import audit
-from storage.models import Project, Stage
+from storage.models import ProgressReport, Project, Stage, TrancheApproval
+
+
+class ScheduledTranche(BaseModel):
+    tranche_no: int
+    fiscal_year: int
+    amount: int
 
 
 class ReserveStageInput(BaseModel):
@@ -21,6 +29,8 @@ class ReserveStageInput(BaseModel):
     ministry: str
     amount: int
     part: int = 0
+    schedule: list[ScheduledTranche] = []
+    booked_on: date | None = None
 
 
 class ReserveStageResult(BaseModel):
@@ -35,6 +45,7 @@ class PayTrancheInput(BaseModel):
     amount: int
     due_at: datetime
     part: int = 0
+    paid_on: date | None = None
 
 
 class PayTrancheResult(BaseModel):
@@ -45,6 +56,27 @@ class PayTrancheResult(BaseModel):
 
 class ReleaseInput(BaseModel):
     project_id: str
+    booked_on: date | None = None
+
+
+class RecordReportInput(BaseModel):
+    project_id: str
+    fiscal_year: int
+    status: str  # submitted|accepted|returned
+    actor: str
+    at: datetime
+    summary: str = ""
+    note: str = ""
+
+
+class RecordSignatureInput(BaseModel):
+    project_id: str
+    stage_no: int
+    tranche_no: int
+    amount: int
+    action: str  # request|approve
+    signer: str
+    at: datetime
 
 
 class ReleaseResult(BaseModel):
@@ -63,6 +95,8 @@ class MoneyActivities(DatabaseActivities):
                 input.ministry,
                 input.amount,
                 input.part,
+                [ledger.ScheduledAmount(t.tranche_no, t.fiscal_year, t.amount) for t in input.schedule] or None,
+                input.booked_on,
             )
             stage = await session.get(Stage, (input.project_id, input.stage_no))
             project = await session.get(Project, input.project_id)
@@ -85,7 +119,14 @@ class MoneyActivities(DatabaseActivities):
     async def pay_tranche(self, input: PayTrancheInput) -> PayTrancheResult:
         async def work(session: AsyncSession) -> PayTrancheResult:
             view = await ledger.pay_tranche(
-                session, input.project_id, input.stage_no, input.tranche_no, input.amount, input.due_at, input.part
+                session,
+                input.project_id,
+                input.stage_no,
+                input.tranche_no,
+                input.amount,
+                input.due_at,
+                input.part,
+                input.paid_on,
             )
             if view.created:
                 audit(
@@ -99,12 +140,15 @@ class MoneyActivities(DatabaseActivities):
                 )
             return PayTrancheResult(transaction_id=view.transaction_id, amount=view.amount, created=view.created)
 
-        return await self.transact(work)
+        result = await self.transact(work)
+        # The payment and its outbox instruction are committed; a crash here must lose neither.
+        failpoints.hit("after_pay_commit")
+        return result
 
     @activity.defn
     async def release_reservations(self, input: ReleaseInput) -> ReleaseResult:
         async def work(session: AsyncSession) -> ReleaseResult:
-            released = await ledger.release_open(session, input.project_id)
+            released = await ledger.release_open(session, input.project_id, input.booked_on)
             if released:
                 audit(
                     session,
@@ -116,3 +160,62 @@ class MoneyActivities(DatabaseActivities):
             return ReleaseResult(released=released)
 
         return await self.transact(work)
+
+    @activity.defn
+    async def record_report(self, input: RecordReportInput) -> None:
+        """A progress report's submission or review, idempotent: the row carries the latest state."""
+
+        async def work(session: AsyncSession) -> None:
+            row = await session.get(ProgressReport, (input.project_id, input.fiscal_year))
+            if input.status == "submitted":
+                if row is None:
+                    row = ProgressReport(project_id=input.project_id, fiscal_year=input.fiscal_year)
+                    session.add(row)
+                row.status, row.summary, row.submitted_by, row.submitted_at = (
+                    "submitted",
+                    input.summary,
+                    input.actor,
+                    input.at,
+                )
+                row.reviewed_by, row.reviewed_at, row.note = None, None, ""
+            else:
+                assert row is not None, "a report is reviewed after it is submitted"
+                row.status, row.reviewed_by, row.reviewed_at, row.note = input.status, input.actor, input.at, input.note
+            audit(
+                session,
+                input.actor,
+                f"report_{input.status}",
+                f"project:{input.project_id}",
+                fiscal_year=input.fiscal_year,
+            )
+
+        await self.transact(work)
+
+    @activity.defn
+    async def record_signature(self, input: RecordSignatureInput) -> None:
+        async def work(session: AsyncSession) -> None:
+            key = (input.project_id, input.stage_no, input.tranche_no)
+            row = await session.get(TrancheApproval, key)
+            if row is None:
+                row = TrancheApproval(
+                    project_id=input.project_id,
+                    stage_no=input.stage_no,
+                    tranche_no=input.tranche_no,
+                    amount=input.amount,
+                    requested_by=input.signer,
+                    requested_at=input.at,
+                )
+                session.add(row)
+            if input.action == "approve":
+                row.approved_by, row.approved_at = input.signer, input.at
+            audit(
+                session,
+                input.signer,
+                f"tranche_{input.action}",
+                f"project:{input.project_id}",
+                stage_no=input.stage_no,
+                tranche_no=input.tranche_no,
+                amount=input.amount,
+            )
+
+        await self.transact(work)

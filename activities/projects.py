@@ -12,6 +12,7 @@ from activities.documents import render, store_document
 from domain.project import ProjectStatus
 from domain.proposal import Proposal
 from domain.trl import NASA_TRL
+from storage import ledger
 from storage.audit import audit
 from storage.models import (
     Gate,
@@ -189,6 +190,11 @@ class ProjectActivities(DatabaseActivities):
         async def work(session: AsyncSession) -> None:
             project = await session.get(Project, input.project_id)
             assert project is not None
+            # A closed project holds no open reservation: whatever a completed project did not
+            # spend (a recycle's budget, a reversed payment) goes back to its ministry.
+            released = await ledger.release_open(session, project.id)
+            if released:
+                audit(session, SYSTEM_ACTOR, "release_reservations", f"project:{project.id}", amount=released)
             if project.status != ProjectStatus.COMPLETED.value:
                 project.status = ProjectStatus.COMPLETED.value
                 project.current_trl = input.trl

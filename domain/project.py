@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, StrictInt
 
@@ -145,6 +145,51 @@ class VerifyConditionsInput(BaseModel):
     note: Annotated[str, Field(max_length=2000)] = ""
 
 
+class ReportState(BaseModel):
+    status: str  # submitted|accepted|returned
+    submitted_by: str
+    reviewed_by: str | None = None
+    reminders: int = 0
+
+
+class TrancheApprovalState(BaseModel):
+    requested_by: str
+    approved_by: str | None = None
+
+
+class ProgressReportInput(BaseModel):
+    fiscal_year: Annotated[StrictInt, Field(ge=2000, le=2100)]
+    summary: Annotated[str, Field(min_length=10, max_length=20000)]
+    submitted_by: str = ""
+
+
+class ReportReviewInput(BaseModel):
+    fiscal_year: Annotated[StrictInt, Field(ge=2000, le=2100)]
+    accept: bool
+    note: Annotated[str, Field(max_length=5000)] = ""
+    reviewed_by: str = ""
+
+
+class TrancheSignature(BaseModel):
+    """Four eyes on a large tranche: `request` by one person, then `approve` by another (finance)."""
+
+    stage_no: Annotated[StrictInt, Field(ge=1)]
+    tranche_no: Annotated[StrictInt, Field(ge=1)]
+    action: Literal["request", "approve"]
+    signer: str = ""
+
+
+class MoneySnapshot(BaseModel):
+    """What the workflow believes about its money (the reconciliation compares it with the ledger)."""
+
+    stage_no: int
+    tranches_paid: list[int]
+    reports: dict[int, str]
+    approvals: dict[str, TrancheApprovalState]
+    waiting_for_funds: bool
+    programme_date: date | None
+
+
 class ProjectState(BaseModel):
     """Everything the workflow must carry across continue-as-new."""
 
@@ -167,12 +212,25 @@ class ProjectState(BaseModel):
     hold: HoldState | None = None
     conditions: Conditions | None = None
     paused_seconds: float = 0.0
+    # The programme calendar: `calendar_start` is the programme date at workflow time `calendar_origin`.
+    calendar_origin: datetime | None = None
+    calendar_start: date | None = None
+    reports: dict[int, ReportState] = Field(default_factory=dict, description="fiscal year -> report")
+    approvals: dict[str, TrancheApprovalState] = Field(
+        default_factory=dict, description="'stage/tranche' -> signatures"
+    )
+    report_reminders: dict[int, int] = Field(default_factory=dict, description="fiscal year -> reminders sent")
+    waiting_for_funds: bool = False
 
 
 class ProjectWorkflowInput(BaseModel):
     proposal: Proposal
     seconds_per_day: float = Field(default=86400.0, ge=0)
     state: ProjectState | None = None
+    # A programme setting (never the proposal's): tranches above it need a second approver.
+    four_eyes_threshold: int | None = None
+    # A programme setting: tranches wait for the accepted progress report of every ended fiscal year.
+    progress_reports: bool = True
 
     @property
     def project_id(self) -> str:
@@ -199,6 +257,7 @@ class ProjectSnapshot(BaseModel):
     on_hold: bool = False
     conditions_due_at: datetime | None = None
     applied: list[str] = Field(default_factory=list)
+    money: MoneySnapshot | None = None
 
 
 class ProjectOutcome(BaseModel):

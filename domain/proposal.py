@@ -7,6 +7,7 @@ fund balance) live in the API's proposal service.
 from __future__ import annotations
 
 import itertools
+from datetime import date
 from enum import StrEnum
 from typing import Annotated, Self
 
@@ -107,6 +108,13 @@ class Proposal(BaseModel):
     )
     title: Annotated[str, Field(min_length=3, max_length=200)]
     organisation: Annotated[str, Field(min_length=2, max_length=200)]
+    performer: Username | None = Field(
+        default=None, description="The performer's contact (role performer): files progress reports, gets reminders."
+    )
+    start_date: date | None = Field(
+        default=None,
+        description="Programme date of the project's day 0 (fiscal years, report deadlines); default: the start day in Japan.",
+    )
     programme_manager: Username
     funding_ministry: FundingMinistry
     research_vision: Annotated[str, Field(min_length=3, max_length=2000)]

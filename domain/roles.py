@@ -11,6 +11,7 @@ class Role(StrEnum):
     FINANCE = "finance"
     MINISTRY = "ministry"
     OPS = "ops"
+    PERFORMER = "performer"
     ADMIN = "admin"
 
 

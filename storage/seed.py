@@ -40,6 +40,8 @@ DEMO_USERS: tuple[DemoUser, ...] = (
     DemoUser("rev.kato", "Kato Ren (Reviewer)", (Role.REVIEWER,)),
     DemoUser("rev.mori", "Mori Aoi (Reviewer)", (Role.REVIEWER,)),
     DemoUser("fin.suzuki", "Suzuki Mei (Finance)", (Role.FINANCE,)),
+    DemoUser("fin.yamada", "Yamada Jun (Finance, second approver)", (Role.FINANCE,)),
+    DemoUser("perf.aoki", "Aoki Sora (Performer, Tokai Quantum Consortium)", (Role.PERFORMER,)),
     DemoUser("liaison.mod", "Ministry of Defense liaison", (Role.MINISTRY,), "MOD"),
     DemoUser("liaison.mlit", "MLIT liaison", (Role.MINISTRY,), "MLIT"),
     DemoUser("ops.kimura", "Kimura Sho (Operations)", (Role.OPS,)),

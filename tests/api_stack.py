@@ -49,13 +49,16 @@ class ApiStack:
 
 @asynccontextmanager
 async def api_stack(
-    client: Client, database_url: str, task_queue: str, seconds_per_day: float
+    client: Client, database_url: str, task_queue: str, seconds_per_day: float, **overrides: Any
 ) -> AsyncIterator[ApiStack]:
+    """Progress reports are off unless asked for: most tests live through years in seconds and
+    are about something else."""
     settings = Settings(
         database_url=database_url,
         task_queue=task_queue,
         jwt_secret="test-secret-of-at-least-thirty-two-bytes!",
         seconds_per_day=seconds_per_day,
+        **{"progress_reports": False, **overrides},
     )
     engine = make_engine(database_url)
     sessionmaker = make_sessionmaker(engine)

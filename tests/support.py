@@ -86,12 +86,24 @@ def review_for(p: Proposal, gate_no: int, reviewer: str, *, score: int = 4, must
 
 
 async def start_project(
-    client: Client, task_queue: str, p: Proposal, seconds_per_day: float = 0.0
+    client: Client,
+    task_queue: str,
+    p: Proposal,
+    seconds_per_day: float = 0.0,
+    *,
+    four_eyes_threshold: int | None = None,
+    progress_reports: bool = False,
 ) -> WorkflowHandle[Any, Any]:
+    """Reports and four eyes are off unless asked for: most tests are about something else."""
     assert p.project_id is not None
     return await client.start_workflow(
         ProjectWorkflow.run,
-        ProjectWorkflowInput(proposal=p, seconds_per_day=seconds_per_day),
+        ProjectWorkflowInput(
+            proposal=p,
+            seconds_per_day=seconds_per_day,
+            four_eyes_threshold=four_eyes_threshold,
+            progress_reports=progress_reports,
+        ),
         id=workflow_id_for(p.project_id),
         task_queue=task_queue,
         static_summary=f"{p.project_id}: {p.title}",

@@ -17,7 +17,7 @@ from storage import ledger
 from storage.db import make_engine, make_sessionmaker
 from storage.models import LedgerEntry, Programme, Tranche, User
 from storage.projects import insert_project
-from storage.seed import ALLOCATIONS, FUND_TOTAL, PROGRAMME_CODE
+from storage.seed import ALLOCATIONS, DEMO_USERS, FUND_TOTAL, PROGRAMME_CODE
 from tests.support import proposal
 
 NOW = datetime(2027, 4, 1, tzinfo=UTC)
@@ -43,7 +43,7 @@ async def test_migrated_and_seeded(sm: async_sessionmaker[AsyncSession]) -> None
     async with sm() as session:
         programme = await session.get(Programme, PROGRAMME_CODE)
         assert programme is not None and programme.fund_total == FUND_TOTAL == 250_000_000_000
-        assert await session.scalar(select(func.count()).select_from(User)) == 10
+        assert await session.scalar(select(func.count()).select_from(User)) == len(DEMO_USERS) == 12
         for ministry, amount in ALLOCATIONS.items():
             assert await ledger.balance(session, ledger.allocation_account(ministry)) == amount
         assert await ledger.balance(session, ledger.ENDOWMENT) == -FUND_TOTAL

@@ -7,7 +7,9 @@ from datetime import timedelta
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
-ACTIVITY_TIMEOUT = timedelta(seconds=30)
+# Every activity is a short database write (or a render); a worker that dies mid-way is noticed
+# after this long and the activity runs again, idempotently, elsewhere.
+ACTIVITY_TIMEOUT = timedelta(seconds=10)
 ACTIVITY_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=30))
 
 

@@ -10,15 +10,23 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.gate_reviews import GateEventInput, GateReviewActivities
+    from activities.gate_reviews import GateEventInput, GateReviewActivities, NotifyInput
     from activities.gates import GateActivities, OpenGateInput, RecordDecisionInput, RecordReviewInput
-    from activities.money import MoneyActivities, PayTrancheInput, ReleaseInput, ReserveStageInput
+    from activities.money import (
+        MoneyActivities,
+        PayTrancheInput,
+        RecordReportInput,
+        RecordSignatureInput,
+        ReleaseInput,
+        ReserveStageInput,
+        ScheduledTranche,
+    )
     from activities.projects import (
         AcceptHandoffInput,
         CloseOutInput,
@@ -29,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
         StartHandoffsInput,
     )
     from domain import search_attributes as sa
+    from domain.fiscal import fiscal_year, jst_date, programme_date, reports_due_before
     from domain.gate_review import GateOutcome, GateReviewInput
     from domain.project import (
         SUPPORTED_DECISIONS,
@@ -40,18 +49,24 @@ with workflow.unsafe.imports_passed_through():
         HandoffAcceptInput,
         HandoffResult,
         HoldState,
+        MoneySnapshot,
         Phase,
+        ProgressReportInput,
         ProjectOutcome,
         ProjectSnapshot,
         ProjectState,
         ProjectStatus,
         ProjectWorkflowInput,
+        ReportReviewInput,
+        ReportState,
         ResumeInput,
         ReviewResult,
         ReviewSubmission,
         StageExtension,
         StopResult,
         TerminateInput,
+        TrancheApprovalState,
+        TrancheSignature,
         VerifyConditionsInput,
     )
     from domain.proposal import StagePlan
@@ -67,6 +82,10 @@ PATCH_GATE_REVIEW_WORKFLOW = "gate-review-as-child-workflow"
 PATCH_CONTINUE_WHEN_SUGGESTED = "continue-as-new-when-suggested"
 PATCH_REASSERT_HOLD = "reassert-hold-status-on-new-run"
 PATCH_HOLD_CLEARED_AFTER_WRITE = "hold-cleared-after-status-write"
+PATCH_HOLD_WHEN_FUNDS_SHORT = "hold-when-funds-short"
+PATCH_TRANCHE_CONDITIONS = "tranche-conditions"
+
+REPORT_REMINDER_DAYS = 30  # an overdue progress report is asked for again this often
 
 
 def workflow_id_for(project_id: str) -> str:
@@ -87,12 +106,15 @@ class ProjectWorkflow:
         self.decision_input: DecisionInput | None = None
         self.stage_detail = ""  # what the stage waits for now (next tranche, or its planned end)
         self.watcher: asyncio.Task[None] | None = None
+        # Money Updates whose write is in flight: a concurrent twin is refused until it lands.
+        self.in_flight: set[str] = set()
 
     # ---- the lifecycle -------------------------------------------------------------------
 
     @workflow.run
     async def run(self, input: ProjectWorkflowInput) -> ProjectOutcome:
         if self.state.phase == Phase.REGISTERING:
+            self._today()  # day 0 of the programme calendar
             await self._act(
                 ProjectActivities.register_project,
                 RegisterProjectInput(
@@ -143,9 +165,8 @@ class ProjectWorkflow:
 
     async def _continue_as_new(self) -> None:
         await workflow.wait_condition(workflow.all_handlers_finished)
-        workflow.continue_as_new(
-            ProjectWorkflowInput(proposal=self.proposal, seconds_per_day=self.input.seconds_per_day, state=self.state)
-        )
+        # The programme settings (four eyes, reports) travel with the state into the next run.
+        workflow.continue_as_new(self.input.model_copy(update={"state": self.state}))
 
     @property
     def stopping(self) -> bool:
@@ -163,27 +184,78 @@ class ProjectWorkflow:
         return gate_for_stage(self.state.stage_index + 1, self.stage)
 
     async def _reserve_stage(self, amount: int | None = None, part: int = 0) -> bool:
-        """Reserve the current stage's budget (or a recycle's extra budget); a fund that cannot
-        cover it stops the project."""
-        try:
-            await self._act(
-                MoneyActivities.reserve_stage,
-                ReserveStageInput(
-                    programme_code=PROGRAMME_CODE,
-                    project_id=self.project_id,
-                    stage_no=self.state.stage_index + 1,
-                    ministry=self.proposal.funding_ministry.value,
-                    amount=self.stage.budget if amount is None else amount,
-                    part=part,
-                ),
+        """Reserve the current stage's budget (or a recycle's extra budget), planned by fiscal year.
+
+        When the fund cannot cover it (allocation or a fiscal-year ceiling), the project goes on
+        Hold and its programme manager is told; each resume tries again, and a hold past the
+        programme's limit stops the project cleanly. Never a retry storm: the refusal is a
+        non-retryable business error. (Projects started before this stopped at once.)"""
+        while True:
+            try:
+                await self._act(
+                    MoneyActivities.reserve_stage,
+                    ReserveStageInput(
+                        programme_code=PROGRAMME_CODE,
+                        project_id=self.project_id,
+                        stage_no=self.state.stage_index + 1,
+                        ministry=self.proposal.funding_ministry.value,
+                        amount=self.stage.budget if amount is None else amount,
+                        part=part,
+                        schedule=self._schedule(amount, part),
+                        booked_on=self._today(),
+                    ),
+                )
+                return True
+            except ActivityError as err:
+                cause = err.cause
+                if not (isinstance(cause, ApplicationError) and cause.type == "InsufficientFunds"):
+                    raise
+                if not workflow.patched(PATCH_HOLD_WHEN_FUNDS_SHORT):
+                    self.state.stop_reason = f"Money could not be reserved: {cause.message}"
+                    return False
+                await self._wait_for_funds(cause.message)
+                if self.stopping:
+                    return False
+
+    async def _wait_for_funds(self, message: str) -> None:
+        stage_no = self.state.stage_index + 1
+        self.state.waiting_for_funds = True
+        await self._enter_hold(f"Waiting for funds for stage {stage_no}: {message}")
+        hold = self.state.hold
+        assert hold is not None
+        await self._notify(
+            self.proposal.programme_manager,
+            "funds_short",
+            f"{workflow.info().workflow_id}-funds-s{stage_no}-{hold.since.isoformat()}",
+            f"{self.project_id} is on hold: {message}. Resume it when funds are available.",
+        )
+        await self._wait_out_hold()
+        self.state.waiting_for_funds = False
+
+    def _schedule(self, amount: int | None, part: int) -> list[ScheduledTranche]:
+        """Where the reservation's money falls due, by fiscal year, on the programme calendar."""
+        today = self._today()
+        if part > 0:
+            assert amount is not None
+            return [
+                ScheduledTranche(
+                    tranche_no=len(self.stage.tranches) + part, fiscal_year=fiscal_year(today), amount=amount
+                )
+            ]
+        return [
+            ScheduledTranche(
+                tranche_no=n, fiscal_year=fiscal_year(today + timedelta(days=t.offset_days)), amount=t.amount
             )
-        except ActivityError as err:
-            cause = err.cause
-            if isinstance(cause, ApplicationError) and cause.type == "InsufficientFunds":
-                self.state.stop_reason = f"Money could not be reserved: {cause.message}"
-                return False
-            raise
-        return True
+            for n, t in enumerate(self.stage.tranches, start=1)
+        ]
+
+    def _today(self) -> date:
+        """Today on the project's programme calendar (fiscal years and report deadlines use it)."""
+        s = self.state
+        if s.calendar_origin is None or s.calendar_start is None:
+            s.calendar_origin = workflow.now()
+            s.calendar_start = self.proposal.start_date or jst_date(workflow.now())
+        return programme_date(s.calendar_origin, s.calendar_start, workflow.now(), self.input.seconds_per_day)
 
     def _enter_stage(self) -> None:
         self.state.phase = Phase.STAGE
@@ -231,6 +303,10 @@ class ProjectWorkflow:
             await self._sleep_until(lambda offset=tranche.offset_days: self._at_day(offset))  # type: ignore[misc]
             if self.stopping:
                 return None
+            if workflow.patched(PATCH_TRANCHE_CONDITIONS):
+                await self._await_tranche_conditions(stage_no, tranche_no, tranche.amount)
+                if self.stopping:
+                    return None
             due = self._at_day(tranche.offset_days)
             await self._act(
                 MoneyActivities.pay_tranche,
@@ -240,6 +316,7 @@ class ProjectWorkflow:
                     tranche_no=tranche_no,
                     amount=tranche.amount,
                     due_at=due,
+                    paid_on=self._today(),
                 ),
             )
             self.state.tranches_paid.append(tranche_no)
@@ -263,6 +340,7 @@ class ProjectWorkflow:
                     amount=ext.budget,
                     due_at=ext.started_at,
                     part=ext.part,
+                    paid_on=self._today(),
                 ),
             )
             ext.paid = True
@@ -273,6 +351,86 @@ class ProjectWorkflow:
         )
         if not self.stopping:
             self.state.extension = None
+
+    def _reports_missing(self) -> list[int]:
+        if not self.input.progress_reports:
+            return []
+        self._today()
+        assert self.state.calendar_start is not None
+        return [
+            fy
+            for fy in reports_due_before(self.state.calendar_start, self._today())
+            if (r := self.state.reports.get(fy)) is None or r.status != "accepted"
+        ]
+
+    def _needs_second_approver(self, amount: int) -> bool:
+        threshold = self.input.four_eyes_threshold
+        return threshold is not None and amount > threshold
+
+    def _approved(self, stage_no: int, tranche_no: int) -> bool:
+        a = self.state.approvals.get(f"{stage_no}/{tranche_no}")
+        return a is not None and a.approved_by is not None
+
+    async def _await_tranche_conditions(self, stage_no: int, tranche_no: int, amount: int) -> None:
+        """A due tranche is paid only while the stage is active (not on Hold), once the progress
+        report of every fiscal year ended so far is accepted (an overdue one holds the tranche and
+        reminds the performer every REPORT_REMINDER_DAYS), and, above the programme's threshold,
+        once a second person from finance has approved it."""
+        while not self.stopping:
+            if self.state.hold is not None:
+                await workflow.wait_condition(lambda: self.state.hold is None or self.stopping)
+                continue
+            missing = self._reports_missing()
+            if missing:
+                fy = missing[0]
+                self._stage_detail(
+                    f"Stage {stage_no}: tranche {tranche_no} held: the FY{fy} progress report is overdue or not accepted"
+                )
+                n = self.state.report_reminders.get(fy, 0) + 1
+                self.state.report_reminders[fy] = n
+                await self._notify(
+                    self.proposal.performer or self.proposal.programme_manager,
+                    "report_overdue",
+                    f"{workflow.info().workflow_id}-report-FY{fy}-reminder-{n}",
+                    f"The FY{fy} progress report of {self.project_id} is overdue (due {fy + 1}-03-31); "
+                    f"tranche {tranche_no} of stage {stage_no} waits for it to be accepted.",
+                )
+                interval = self._days(REPORT_REMINDER_DAYS).total_seconds()
+                try:
+                    await workflow.wait_condition(
+                        lambda missing=missing: (  # type: ignore[misc]
+                            self._reports_missing() != missing or self.stopping or self.state.hold is not None
+                        ),
+                        timeout=interval or None,
+                    )
+                except TimeoutError:
+                    pass
+                continue
+            if self._needs_second_approver(amount) and not self._approved(stage_no, tranche_no):
+                self._stage_detail(
+                    f"Stage {stage_no}: tranche {tranche_no} ({amount:,} yen) waits for four-eyes approval by finance"
+                )
+                await self._notify(
+                    "finance",
+                    "tranche_approval",
+                    f"{workflow.info().workflow_id}-approval-s{stage_no}-t{tranche_no}",
+                    f"Tranche {tranche_no} of stage {stage_no} of {self.project_id} ({amount:,} yen) is due and "
+                    "needs a request and a second approver from finance.",
+                )
+                await workflow.wait_condition(
+                    lambda: self._approved(stage_no, tranche_no) or self.stopping or self.state.hold is not None
+                )
+                continue
+            return
+
+    async def _notify(self, recipient: str, kind: str, key: str, message: str, *, local: bool = False) -> None:
+        note = NotifyInput(
+            key=key, project_id=self.project_id, recipient=recipient, kind=kind, message=message, at=workflow.now()
+        )
+        if local:
+            await self._act_locally(GateReviewActivities.notify, note)
+        else:
+            await self._act(GateReviewActivities.notify, note)
 
     def _stage_detail(self, text: str) -> None:
         self.stage_detail = text
@@ -533,7 +691,9 @@ class ProjectWorkflow:
         assert self.state.stop_reason is not None
         self.state.phase = Phase.CLOSING
         self._publish()
-        released = await self._act(MoneyActivities.release_reservations, ReleaseInput(project_id=self.project_id))
+        released = await self._act(
+            MoneyActivities.release_reservations, ReleaseInput(project_id=self.project_id, booked_on=self._today())
+        )
         closed = await self._act(
             ProjectActivities.close_out,
             CloseOutInput(
@@ -641,6 +801,17 @@ class ProjectWorkflow:
                 else None
             ),
             applied=list(self.state.applied),
+            money=self._money(),
+        )
+
+    def _money(self) -> MoneySnapshot:
+        return MoneySnapshot(
+            stage_no=self.state.stage_index + 1,
+            tranches_paid=list(self.state.tranches_paid),
+            reports={fy: r.status for fy, r in self.state.reports.items()},
+            approvals=dict(self.state.approvals),
+            waiting_for_funds=self.state.waiting_for_funds,
+            programme_date=self._today() if self.state.calendar_start is not None else None,
         )
 
     # ---- reviews -------------------------------------------------------------------------------
@@ -792,6 +963,148 @@ class ProjectWorkflow:
             raise rejected(f"project {self.project_id} has no conditions to verify")
         if c.verified_by is not None:
             raise rejected(f"the conditions of gate {c.gate_no} were verified already by {c.verified_by}")
+
+    # ---- progress reports and four eyes ----------------------------------------------------------
+
+    def _open_for_money_work(self) -> None:
+        if self.stopping or self.state.phase in (Phase.CLOSING, Phase.DONE, Phase.HANDOFF):
+            raise rejected(f"project {self.project_id} is {self.state.status.value}: its funding has ended")
+
+    @workflow.update
+    async def submit_report(self, report: ProgressReportInput) -> MoneySnapshot:
+        self._validate_report(report)
+        self.state.reports[report.fiscal_year] = ReportState(status="submitted", submitted_by=report.submitted_by)
+        await self._act_locally(
+            MoneyActivities.record_report,
+            RecordReportInput(
+                project_id=self.project_id,
+                fiscal_year=report.fiscal_year,
+                status="submitted",
+                actor=report.submitted_by,
+                at=workflow.now(),
+                summary=report.summary,
+            ),
+        )
+        await self._notify(
+            self.proposal.programme_manager,
+            "report_submitted",
+            f"{workflow.info().workflow_id}-report-FY{report.fiscal_year}-submitted-{workflow.uuid4()}",
+            f"The FY{report.fiscal_year} progress report of {self.project_id} was submitted by {report.submitted_by}.",
+            local=True,
+        )
+        return self._money()
+
+    @submit_report.validator
+    def _validate_report(self, report: ProgressReportInput) -> None:
+        self._open_for_money_work()
+        allowed = {self.proposal.programme_manager} | ({self.proposal.performer} if self.proposal.performer else set())
+        if report.submitted_by not in allowed:
+            raise rejected(f"only the performer or the programme manager of {self.project_id} files its reports")
+        start = self.state.calendar_start
+        first = fiscal_year(start) if start is not None else report.fiscal_year
+        if not first <= report.fiscal_year <= fiscal_year(self._today()):
+            raise rejected(
+                f"FY{report.fiscal_year} is outside the project's reporting years so far "
+                f"(FY{first} to FY{fiscal_year(self._today())})"
+            )
+        existing = self.state.reports.get(report.fiscal_year)
+        if existing is not None and existing.status in ("submitted", "accepted"):
+            raise rejected(f"the FY{report.fiscal_year} report is already {existing.status}")
+
+    @workflow.update
+    async def review_report(self, review: ReportReviewInput) -> MoneySnapshot:
+        self._validate_report_review(review)
+        report = self.state.reports[review.fiscal_year]
+        status = "accepted" if review.accept else "returned"
+        self.in_flight.add(f"report/{review.fiscal_year}")
+        await self._act_locally(
+            MoneyActivities.record_report,
+            RecordReportInput(
+                project_id=self.project_id,
+                fiscal_year=review.fiscal_year,
+                status=status,
+                actor=review.reviewed_by,
+                at=workflow.now(),
+                note=review.note,
+            ),
+        )
+        # Changed only after the write: a tranche waiting on this report is paid after it is on record.
+        report.status, report.reviewed_by = status, review.reviewed_by
+        self.in_flight.discard(f"report/{review.fiscal_year}")
+        await self._notify(
+            report.submitted_by,
+            f"report_{status}",
+            f"{workflow.info().workflow_id}-report-FY{review.fiscal_year}-{status}-{workflow.uuid4()}",
+            f"The FY{review.fiscal_year} progress report of {self.project_id} was {status} by {review.reviewed_by}"
+            + (f": {review.note}" if review.note else ""),
+            local=True,
+        )
+        return self._money()
+
+    @review_report.validator
+    def _validate_report_review(self, review: ReportReviewInput) -> None:
+        self._open_for_money_work()
+        self._require_pm(review.reviewed_by, "reviews its progress reports")
+        report = self.state.reports.get(review.fiscal_year)
+        if f"report/{review.fiscal_year}" in self.in_flight:
+            raise rejected(f"the FY{review.fiscal_year} report is being reviewed right now")
+        if report is None or report.status != "submitted":
+            state = "not submitted" if report is None else report.status
+            raise rejected(f"the FY{review.fiscal_year} report is {state}: there is nothing to review")
+        if not review.accept and not review.note.strip():
+            raise rejected("returning a report needs a note saying what is missing")
+
+    @workflow.update
+    async def sign_tranche(self, sig: TrancheSignature) -> MoneySnapshot:
+        self._validate_signature(sig)
+        key = f"{sig.stage_no}/{sig.tranche_no}"
+        amount = self.stage.tranches[sig.tranche_no - 1].amount
+        self.in_flight.add(f"tranche/{key}")
+        await self._act_locally(
+            MoneyActivities.record_signature,
+            RecordSignatureInput(
+                project_id=self.project_id,
+                stage_no=sig.stage_no,
+                tranche_no=sig.tranche_no,
+                amount=amount,
+                action=sig.action,
+                signer=sig.signer,
+                at=workflow.now(),
+            ),
+        )
+        if sig.action == "request":
+            self.state.approvals[key] = TrancheApprovalState(requested_by=sig.signer)
+        else:
+            self.state.approvals[key].approved_by = sig.signer
+        self.in_flight.discard(f"tranche/{key}")
+        return self._money()
+
+    @sign_tranche.validator
+    def _validate_signature(self, sig: TrancheSignature) -> None:
+        self._open_for_money_work()
+        stage_no = self.state.stage_index + 1
+        if sig.stage_no != stage_no:
+            raise rejected(f"stage {sig.stage_no} is not the current stage ({stage_no})")
+        if not 1 <= sig.tranche_no <= len(self.stage.tranches):
+            raise rejected(f"stage {stage_no} has no tranche {sig.tranche_no}")
+        if sig.tranche_no in self.state.tranches_paid:
+            raise rejected(f"tranche {sig.tranche_no} of stage {stage_no} is already paid")
+        amount = self.stage.tranches[sig.tranche_no - 1].amount
+        if not self._needs_second_approver(amount):
+            raise rejected(f"tranche {sig.tranche_no} ({amount:,} yen) is within the threshold: it needs no approval")
+        if f"tranche/{sig.stage_no}/{sig.tranche_no}" in self.in_flight:
+            raise rejected(f"a signature on tranche {sig.tranche_no} is being recorded right now")
+        a = self.state.approvals.get(f"{sig.stage_no}/{sig.tranche_no}")
+        if sig.action == "request":
+            if a is not None:
+                raise rejected(f"tranche {sig.tranche_no} was already requested by {a.requested_by}")
+            return
+        if a is None:
+            raise rejected(f"tranche {sig.tranche_no} has not been requested: a request comes before the approval")
+        if a.approved_by is not None:
+            raise rejected(f"tranche {sig.tranche_no} was already approved by {a.approved_by}")
+        if sig.signer == a.requested_by:
+            raise rejected(f"four eyes: the approver must be someone other than the requester ({a.requested_by})")
 
     # ---- hand-off ------------------------------------------------------------------------------
 

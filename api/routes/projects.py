@@ -117,7 +117,12 @@ async def start_project(
         try:
             await client.start_workflow(
                 ProjectWorkflow.run,
-                ProjectWorkflowInput(proposal=proposal, seconds_per_day=settings.seconds_per_day),
+                ProjectWorkflowInput(
+                    proposal=proposal,
+                    seconds_per_day=settings.seconds_per_day,
+                    four_eyes_threshold=settings.four_eyes_threshold,
+                    progress_reports=settings.progress_reports,
+                ),
                 id=workflow_id,
                 task_queue=settings.task_queue,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,

@@ -1,0 +1,272 @@
+"""The fund as projects live it: fiscal years and carry-over, overdue progress reports, four eyes
+on large tranches, and many projects competing for one allocation."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.testing import WorkflowEnvironment
+
+from domain.fiscal import fiscal_year
+from domain.project import (
+    ProgressReportInput,
+    ProjectSnapshot,
+    ProjectStatus,
+    ReportReviewInput,
+    ResumeInput,
+    TerminateInput,
+    TrancheSignature,
+)
+from storage import ledger
+from storage.models import LedgerTransaction, Notification, Project, Reservation, Tranche
+from storage.projects import insert_project
+from storage.seed import ALLOCATIONS, PROGRAMME_CODE
+from tests.support import PM, proposal, start_project, wait_until
+from worker import build_worker
+from workflows.project import ProjectWorkflow
+
+PERFORMER = "perf.aoki"
+B = 1_000_000_000  # one oku yen
+
+
+def three_year_stage(**overrides: Any) -> Any:
+    return proposal(
+        start_trl=1,
+        target_trl=3,
+        total_budget=3 * B,
+        performer=PERFORMER,
+        stages=[
+            {
+                "name": "Basic research",
+                "trl_in": 1,
+                "trl_out": 3,
+                "duration_days": 800,
+                "budget": 3 * B,
+                "tranches": [
+                    {"offset_days": 0, "amount": B},
+                    {"offset_days": 365, "amount": B},
+                    {"offset_days": 730, "amount": B},
+                ],
+            }
+        ],
+        **overrides,
+    )
+
+
+async def notifications(sm: async_sessionmaker[AsyncSession], project_id: str, kind: str) -> list[Notification]:
+    async with sm() as s:
+        return list(
+            (
+                await s.scalars(
+                    select(Notification)
+                    .where(Notification.project_id == project_id, Notification.kind == kind)
+                    .order_by(Notification.at)
+                )
+            ).all()
+        )
+
+
+async def test_multi_year_project_carries_over_and_an_overdue_report_holds_the_tranche(
+    time_skipping_env: WorkflowEnvironment, sessionmaker: async_sessionmaker[AsyncSession], task_queue: str
+) -> None:
+    env = time_skipping_env
+    # MEXT may commit 1.5 oku in FY2026 and only 0.8 oku in FY2027: the stage's FY2027 tranche
+    # (1 oku) fits only because FY2026 leaves 0.5 oku unused, which carries over.
+    async with sessionmaker.begin() as s:
+        await ledger.set_ceiling(s, PROGRAMME_CODE, "MEXT", 2026, 3 * B // 2, "fin.suzuki")
+        await ledger.set_ceiling(s, PROGRAMME_CODE, "MEXT", 2027, 8 * B // 10, "fin.suzuki")
+    p = three_year_stage(start_date=date(2026, 10, 1))
+    assert p.project_id is not None
+    async with build_worker(env.client, task_queue, sessionmaker):
+        handle = await start_project(env.client, task_queue, p, seconds_per_day=86400.0, progress_reports=True)
+        held = await wait_until(
+            handle, lambda s: "FY2026 progress report" in s.waiting_for, "tranche 2 held for the report", env=env
+        )
+        assert held.money is not None and held.money.tranches_paid == [1]
+        assert held.money.programme_date is not None and held.money.programme_date >= date(2027, 10, 1)
+        [reminder, *_] = await notifications(sessionmaker, p.project_id, "report_overdue")
+        assert reminder.recipient == PERFORMER and "FY2026" in reminder.message
+
+        refused = ProgressReportInput(fiscal_year=2025, summary="before the project began", submitted_by=PERFORMER)
+        with pytest.raises(WorkflowUpdateFailedError) as err:
+            await handle.execute_update(ProjectWorkflow.submit_report, refused)
+        assert "outside the project's reporting years" in str(err.value.cause)
+        report = ProgressReportInput(fiscal_year=2026, summary="Concept proven in the lab", submitted_by=PERFORMER)
+        await handle.execute_update(ProjectWorkflow.submit_report, report)
+        with pytest.raises(WorkflowUpdateFailedError) as err:
+            await handle.execute_update(
+                ProjectWorkflow.review_report, ReportReviewInput(fiscal_year=2026, accept=True, reviewed_by=PERFORMER)
+            )
+        assert "only the project's programme manager" in str(err.value.cause)
+        await handle.execute_update(
+            ProjectWorkflow.review_report, ReportReviewInput(fiscal_year=2026, accept=True, reviewed_by=PM)
+        )
+        paid = await wait_until(
+            handle, lambda s: s.money is not None and 2 in s.money.tranches_paid, "tranche 2 paid", env=env
+        )
+        assert paid.money is not None and paid.money.reports == {2026: "accepted"}
+        await handle.execute_update(ProjectWorkflow.terminate, TerminateInput(requested_by=PM, reason="test over"))
+
+    async with sessionmaker() as s:
+        t2 = await s.get(Tranche, (p.project_id, 1, 2))
+        assert t2 is not None and t2.planned_fiscal_year == 2027
+        # Paid late (after the report), on the workflow's own calendar, in the year it was paid.
+        txn = await s.get(LedgerTransaction, t2.transaction_id)
+        assert txn is not None and txn.booked_on is not None and txn.booked_on >= date(2027, 10, 1)
+        assert t2.fiscal_year == fiscal_year(txn.booked_on)
+        [mext] = [m for m in await ledger.fund_summary(s, PROGRAMME_CODE) if m.ministry == "MEXT"]
+        years = {y.fiscal_year: y for y in mext.fiscal_years}
+        assert years[2026].paid == B and years[2026].available == B // 2
+        assert years[2027].carried_in == B // 2  # the carry-over that made the reservation fit
+        assert await ledger.invariant_violations(s, PROGRAMME_CODE) == []
+        reservation = await s.get(Reservation, (p.project_id, 1, 0))
+        assert reservation is not None and reservation.status == "released" and reservation.released == B
+
+
+async def sign(handle: WorkflowHandle[Any, Any], action: str, signer: str, tranche: int = 1) -> Any:
+    return await handle.execute_update(
+        ProjectWorkflow.sign_tranche, TrancheSignature(stage_no=1, tranche_no=tranche, action=action, signer=signer)
+    )
+
+
+async def test_a_large_tranche_waits_for_a_second_approver_who_is_not_the_requester(
+    local_env: WorkflowEnvironment, sessionmaker: async_sessionmaker[AsyncSession], task_queue: str
+) -> None:
+    p = three_year_stage()
+    assert p.project_id is not None
+    async with build_worker(local_env.client, task_queue, sessionmaker):
+        handle = await start_project(local_env.client, task_queue, p, seconds_per_day=0.0, four_eyes_threshold=B - 1)
+        await wait_until(handle, lambda s: "four-eyes approval" in s.waiting_for, "tranche 1 waiting for approval")
+        for action, signer, reason in (
+            ("approve", "fin.yamada", "has not been requested"),
+            ("request", "fin.suzuki", None),
+            ("request", "fin.yamada", "already requested by fin.suzuki"),
+            ("approve", "fin.suzuki", "four eyes: the approver must be someone other than the requester"),
+        ):
+            if reason is None:
+                await sign(handle, action, signer)
+                continue
+            with pytest.raises(WorkflowUpdateFailedError) as err:
+                await sign(handle, action, signer)
+            assert reason in str(err.value.cause)
+        snap: ProjectSnapshot = await handle.query(ProjectWorkflow.status)
+        assert snap.money is not None and snap.money.tranches_paid == []
+        await sign(handle, "approve", "fin.yamada")
+        await wait_until(handle, lambda s: s.money is not None and s.money.tranches_paid == [1], "tranche 1 paid")
+        with pytest.raises(WorkflowUpdateFailedError) as err:
+            await sign(handle, "request", "fin.suzuki")
+        assert "already paid" in str(err.value.cause)
+        asks = await notifications(sessionmaker, p.project_id, "tranche_approval")
+        # Finance was asked once per tranche (tranche 2 is due at once too: timers are off here).
+        assert [a.recipient for a in asks if a.message.startswith("Tranche 1 ")] == ["finance"]
+        assert (await handle.query(ProjectWorkflow.status)).money.tranches_paid == [1]
+        await handle.execute_update(ProjectWorkflow.terminate, TerminateInput(requested_by=PM, reason="test over"))
+
+
+async def test_fifty_projects_compete_for_room_for_ten(
+    local_env: WorkflowEnvironment, sessionmaker: async_sessionmaker[AsyncSession], task_queue: str
+) -> None:
+    """Exactly ten reserve; forty go on Hold with their programme manager told (the documented
+    path), and a resume tries again without a retry storm. The books balance throughout."""
+    budget = B // 10
+    proposals = [
+        proposal(
+            start_trl=1,
+            target_trl=2,
+            total_budget=budget,
+            stages=[
+                {
+                    "name": "Basic research",
+                    "trl_in": 1,
+                    "trl_out": 2,
+                    "duration_days": 365,
+                    "budget": budget,
+                    "tranches": [{"offset_days": 0, "amount": budget}],
+                }
+            ],
+        )
+        for _ in range(50)
+    ]
+    # Leave exactly ten stages' worth in MEXT's allocation.
+    filler = proposal()
+    assert filler.project_id is not None
+    async with sessionmaker.begin() as s:
+        await insert_project(s, PROGRAMME_CODE, "filler", filler)
+        await ledger.reserve(s, PROGRAMME_CODE, filler.project_id, 1, "MEXT", ALLOCATIONS["MEXT"] - 10 * budget)
+    async with build_worker(local_env.client, task_queue, sessionmaker, max_concurrent_activities=50):
+        handles = await asyncio.gather(
+            *(start_project(local_env.client, task_queue, p, seconds_per_day=86400.0) for p in proposals)
+        )
+
+        async def settled(h: WorkflowHandle[Any, Any]) -> ProjectSnapshot:
+            return await wait_until(
+                h, lambda s: s.on_hold or (s.money is not None and s.money.tranches_paid == [1]), "settled", 120
+            )
+
+        snaps = await asyncio.gather(*(settled(h) for h in handles))
+        running = [s for s in snaps if not s.on_hold]
+        waiting = [s for s in snaps if s.on_hold]
+        assert len(running) == 10 and len(waiting) == 40
+        assert all(s.money is not None and s.money.waiting_for_funds for s in waiting)
+        assert all("Waiting for funds" in s.waiting_for for s in waiting)
+
+        ids = [p.project_id for p in proposals]
+
+        async def books() -> tuple[int, int, int]:
+            """(reservations, projects on hold, PM notifications) as the database has them."""
+            async with sessionmaker() as s:
+                return (
+                    await s.scalar(
+                        select(func.count()).select_from(Reservation).where(Reservation.project_id.in_(ids))
+                    ),
+                    await s.scalar(
+                        select(func.count())
+                        .select_from(Project)
+                        .where(Project.id.in_(ids), Project.status == ProjectStatus.ON_HOLD.value)
+                    ),
+                    await s.scalar(
+                        select(func.count())
+                        .select_from(Notification)
+                        .where(
+                            Notification.project_id.in_(ids),
+                            Notification.kind == "funds_short",
+                            Notification.recipient == PM,
+                        )
+                    ),
+                )  # type: ignore[return-value]
+
+        # The snapshot says "on hold" as soon as the workflow decides; its writes follow.
+        for _ in range(200):
+            if await books() == (10, 40, 40):
+                break
+            await asyncio.sleep(0.1)
+        assert await books() == (10, 40, 40)
+        async with sessionmaker() as s:
+            assert await ledger.balance(s, ledger.allocation_account("MEXT")) == 0
+            assert await ledger.invariant_violations(s, PROGRAMME_CODE) == []
+
+        # A resume tries again: still no money, so back on hold with the PM told again.
+        first = handles[next(i for i, s in enumerate(snaps) if s.on_hold)]
+        await first.execute_update(ProjectWorkflow.resume, ResumeInput(requested_by=PM))
+        again = await wait_until(first, lambda s: s.on_hold, "back on hold")
+        assert again.money is not None and again.money.waiting_for_funds
+        for _ in range(100):
+            if len(await notifications(sessionmaker, again.project_id, "funds_short")) == 2:
+                break
+            await asyncio.sleep(0.1)
+        assert len(await notifications(sessionmaker, again.project_id, "funds_short")) == 2
+        await asyncio.gather(
+            *(
+                h.execute_update(ProjectWorkflow.terminate, TerminateInput(requested_by=PM, reason="test over"))
+                for h in handles
+            )
+        )
+        async with sessionmaker() as s:
+            assert await ledger.balance(s, ledger.allocation_account("MEXT")) == 0  # all paid at day 0, none to release
+            assert await ledger.invariant_violations(s, PROGRAMME_CODE) == []
