@@ -20,6 +20,8 @@ def can_see_project(user: User, project: Project) -> bool:
         return True
     if Role.REVIEWER.value in roles and user.username in project.reviewers:
         return True
+    if Role.PERFORMER.value in roles and project.performer == user.username:
+        return True
     return Role.MINISTRY.value in roles and user.ministry in project.public_use_ministries
 
 
@@ -32,6 +34,8 @@ def visible_projects(user: User, query: Select[Any]) -> Select[Any]:
     conditions = []
     if Role.PM.value in roles:
         conditions.append(Project.programme_manager == user.username)
+    if Role.PERFORMER.value in roles:
+        conditions.append(Project.performer == user.username)
     if Role.REVIEWER.value in roles or Role.MINISTRY.value in roles:
         return query  # narrowed by can_see_project afterwards
     return query.where(or_(*conditions) if conditions else false())

@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from temporalio.client import Client
 
-from api.routes import auth, fund, gates, handoffs, health, notifications, projects, tasks
+from api.routes import auth, fund, gates, handoffs, health, money, notifications, projects, tasks
 from config import Settings, get_settings
 from storage.db import make_engine, make_sessionmaker
 from workflows.client import connect
@@ -57,6 +57,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         tasks.router,
         handoffs.router,
         fund.router,
+        money.router,
         notifications.router,
         health.router,
     ):

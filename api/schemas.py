@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
@@ -209,12 +209,22 @@ class AcceptIn(BaseModel):
     note: Annotated[str, Field(max_length=2000)] = ""
 
 
+class FiscalYearOut(BaseModel):
+    fiscal_year: int = Field(description="FY2026 runs 1 April 2026 - 31 March 2027.")
+    ceiling: int | None = Field(description="Most the ministry may commit to this year; null: no ceiling.")
+    carried_in: int = Field(description="Unused ceiling carried over from the previous year.")
+    reserved: int
+    paid: int
+    available: int | None = Field(description="ceiling + carried_in - reserved - paid; null: no ceiling.")
+
+
 class MinistryFundsOut(BaseModel):
     ministry: str
     allocated: int
     reserved: int
     paid: int
     available: int
+    fiscal_years: list[FiscalYearOut] = []
 
 
 class FundOut(BaseModel):
@@ -241,3 +251,70 @@ class NotificationOut(Orm):
     kind: str
     message: str
     at: datetime
+
+
+class CeilingIn(BaseModel):
+    amount: Annotated[int, Field(ge=0, description="Integer yen.")]
+
+
+class CeilingOut(BaseModel):
+    programme: str
+    ministry: str
+    fiscal_year: int
+    amount: int
+    set_by: str
+
+
+class ReversalIn(BaseModel):
+    reason: Annotated[str, Field(min_length=3, max_length=2000)]
+
+
+class ReversalOut(BaseModel):
+    transaction_id: int
+    reverses_id: int
+    kind: str
+    amount: int
+    created: bool
+
+
+class StatementLineOut(BaseModel):
+    transaction_id: int
+    business_key: str
+    kind: str
+    booked_on: date | None
+    recorded_at: datetime
+    fiscal_years: list[int]
+    reserved_change: int
+    paid_change: int
+    reserved_balance: int
+    paid_balance: int
+    memo: str
+    reverses_id: int | None
+
+
+class StatementOut(BaseModel):
+    project_id: str
+    funding_ministry: str
+    reserved: int = Field(description="Held for the project and not yet paid.")
+    paid: int
+    lines: list[StatementLineOut]
+
+
+class DriftOut(BaseModel):
+    project_id: str
+    problem: str
+
+
+class ReconciliationOut(BaseModel):
+    checked: int
+    drifts: list[DriftOut]
+
+
+class ReportIn(BaseModel):
+    fiscal_year: Annotated[int, Field(ge=2000, le=2100)]
+    summary: Annotated[str, Field(min_length=10, max_length=20000)]
+
+
+class ReportReviewIn(BaseModel):
+    accept: bool
+    note: Annotated[str, Field(max_length=5000)] = ""

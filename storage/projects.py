@@ -22,6 +22,7 @@ async def insert_project(session: AsyncSession, programme_code: str, workflow_id
             workflow_id=workflow_id,
             title=proposal.title,
             organisation=proposal.organisation,
+            performer=proposal.performer,
             programme_manager=proposal.programme_manager,
             funding_ministry=proposal.funding_ministry.value,
             research_vision=proposal.research_vision,

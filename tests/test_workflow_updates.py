@@ -16,7 +16,7 @@ from domain.gate_review import GateDecisionInput, InvitationResponse, OpenReview
 from domain.project import Decision, HandoffAcceptInput, ProjectOutcome, ProjectStatus, TerminateInput
 from domain.proposal import Proposal
 from storage import ledger
-from storage.models import Project, ReviewTask
+from storage.models import Notification, Project, ReviewTask
 from storage.projects import insert_project
 from storage.seed import ALLOCATIONS, PROGRAMME_CODE
 from tests.support import (
@@ -172,7 +172,7 @@ async def test_terminate_at_a_gate_cancels_the_round_and_open_tasks(
         assert "Performer withdrew" in (project_row.stop_reason or "")
 
 
-async def test_money_that_cannot_be_reserved_stops_the_project_cleanly(
+async def test_money_that_cannot_be_reserved_holds_and_a_hold_past_its_limit_stops_cleanly(
     local_client: Client, local_worker: Worker, task_queue: str, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
     # Another project has taken all but 1 yen of METI's allocation.
@@ -181,14 +181,21 @@ async def test_money_that_cannot_be_reserved_stops_the_project_cleanly(
         await insert_project(session, PROGRAMME_CODE, "x", hog)
         assert hog.project_id is not None
         await ledger.reserve(session, PROGRAMME_CODE, hog.project_id, 1, "METI", ALLOCATIONS["METI"] - 1)
-    p = proposal(funding_ministry="METI")
-    handle = await start_project(local_client, task_queue, p)
+    p = proposal(funding_ministry="METI", policy={"max_hold_days": 30})
+    handle = await start_project(local_client, task_queue, p, seconds_per_day=0.02)
     outcome: ProjectOutcome = await handle.result()
     assert outcome.status == ProjectStatus.TERMINATED
-    assert outcome.stop is not None and "Money could not be reserved" in outcome.stop.reason
+    assert outcome.stop is not None and "On hold for longer than the programme's limit" in outcome.stop.reason
+    assert "Waiting for funds for stage 1" in outcome.stop.reason and "1 yen available" in outcome.stop.reason
     async with sessionmaker() as session:
         assert await ledger.balance(session, ledger.reservation_account(str(p.project_id))) == 0
         assert await ledger.invariant_violations(session, PROGRAMME_CODE) == []
+        told = await session.scalar(
+            select(func.count())
+            .select_from(Notification)
+            .where(Notification.project_id == p.project_id, Notification.kind == "funds_short")
+        )
+        assert told == 1
 
 
 async def test_each_stage_runs_in_its_own_bounded_run(

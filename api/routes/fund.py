@@ -1,20 +1,49 @@
+"""The fund as finance sees it: totals by ministry and fiscal year, ceilings, corrections,
+the ledger as CSV, and the reconciliation of ledger and workflows."""
+
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, status
+import csv
+import io
+from typing import Any
 
-from api.deps import FundViewer, SessionDep
+from fastapi import APIRouter, HTTPException, Request, status
+from fastapi.responses import Response
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.audit import record
+from api.deps import ClientDep, FinanceUser, FundViewer, SessionDep
 from api.errors import AUTH, responses
-from api.schemas import FundOut, MinistryFundsOut
+from api.schemas import (
+    CeilingIn,
+    CeilingOut,
+    DriftOut,
+    FiscalYearOut,
+    FundOut,
+    MinistryFundsOut,
+    ReconciliationOut,
+    ReversalIn,
+    ReversalOut,
+)
+from domain.project import Phase, ProjectOutcome
 from storage import ledger
-from storage.models import Programme
+from storage.audit import audit
+from storage.models import FundAllocation, Programme, Project
+from storage.reconcile import WorkflowView, reconcile
 from storage.seed import PROGRAMME_CODE
+from workflows.project import ProjectWorkflow
 
 router = APIRouter(tags=["fund"])
+CSV: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/csv": {}}, "description": "CSV, one row per ledger entry"}
+}
 
 
 @router.get("/fund", response_model=FundOut, responses={**AUTH, **responses(404)})
 async def fund(session: SessionDep, _user: FundViewer) -> FundOut:
-    """The fund by funding ministry: allocated, reserved (committed, unpaid), paid and available."""
+    """The fund by funding ministry and fiscal year: allocated (ceiling per year), reserved
+    (committed, unpaid), paid and available, with carry-over; and any broken ledger rule."""
     programme = await session.get(Programme, PROGRAMME_CODE)
     if programme is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="the programme is not set up: run the seed")
@@ -27,6 +56,137 @@ async def fund(session: SessionDep, _user: FundViewer) -> FundOut:
         reserved=sum(r.reserved for r in rows),
         paid=sum(r.paid for r in rows),
         available=sum(r.available for r in rows),
-        by_ministry=[MinistryFundsOut(**r.__dict__) for r in rows],
+        by_ministry=[
+            MinistryFundsOut(
+                ministry=r.ministry,
+                allocated=r.allocated,
+                reserved=r.reserved,
+                paid=r.paid,
+                available=r.available,
+                fiscal_years=[
+                    FiscalYearOut(
+                        fiscal_year=y.fiscal_year,
+                        ceiling=y.ceiling,
+                        carried_in=y.carried_in,
+                        reserved=y.reserved,
+                        paid=y.paid,
+                        available=y.available,
+                    )
+                    for y in r.fiscal_years
+                ],
+            )
+            for r in rows
+        ],
         invariant_violations=await ledger.invariant_violations(session, PROGRAMME_CODE),
+    )
+
+
+@router.put(
+    "/fund/ceilings/{ministry}/{fiscal_year}",
+    response_model=CeilingOut,
+    responses={**AUTH, **responses(404, 409, 422)},
+)
+async def set_ceiling(
+    ministry: str, fiscal_year: int, body: CeilingIn, request: Request, session: SessionDep, user: FinanceUser
+) -> CeilingOut:
+    """Set a funding ministry's ceiling for one fiscal year (what it leaves unused carries over).
+    Refused with 409 if what is already committed to the year would exceed it."""
+    if not 2000 <= fiscal_year <= 2100:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail="fiscal_year must be between 2000 and 2100")
+    if await session.get(FundAllocation, (PROGRAMME_CODE, ministry)) is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"{ministry} funds no allocation of this programme")
+    target = f"ceiling:{ministry}:FY{fiscal_year}"
+    try:
+        async with request.app.state.sessionmaker.begin() as tx:
+            row = await ledger.set_ceiling(tx, PROGRAMME_CODE, ministry, fiscal_year, body.amount, user.username)
+            out = CeilingOut(
+                programme=PROGRAMME_CODE,
+                ministry=ministry,
+                fiscal_year=fiscal_year,
+                amount=row.amount,
+                set_by=row.set_by,
+            )
+            audit(tx, user.username, "set_ceiling", target, "ok", amount=body.amount)
+    except ledger.LedgerError as err:
+        await record(request, user.username, "set_ceiling", target, "rejected", reason=str(err))
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(err)) from err
+    return out
+
+
+@router.post(
+    "/fund/transactions/{transaction_id}/reverse",
+    response_model=ReversalOut,
+    responses={**AUTH, **responses(404, 409, 422)},
+)
+async def reverse(
+    transaction_id: int, body: ReversalIn, request: Request, session: SessionDep, user: FinanceUser
+) -> ReversalOut:
+    """Correct a payment (the money returns to its reservation) or a reservation made in error
+    (while nothing is paid from it) by posting its exact negation. Entries are never changed."""
+    target = f"ledger:{transaction_id}"
+    if await session.get(ledger.LedgerTransaction, transaction_id) is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"there is no ledger transaction {transaction_id}")
+    try:
+        async with request.app.state.sessionmaker.begin() as tx:
+            view = await ledger.reverse(tx, transaction_id, user.username, body.reason)
+            audit(tx, user.username, "reverse", target, "ok", reason=body.reason, amount=view.amount)
+    except ledger.LedgerError as err:
+        await record(request, user.username, "reverse", target, "rejected", reason=str(err))
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(err)) from err
+    return ReversalOut(**view.__dict__)
+
+
+def as_csv(rows: list[tuple[object, ...]]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(ledger.CSV_COLUMNS)
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+@router.get("/fund/ledger.csv", response_class=Response, responses={**CSV, **AUTH})
+async def ledger_csv(session: SessionDep, _user: FinanceUser, project_id: str | None = None) -> Response:
+    """Every ledger entry (optionally one project's), for finance's spreadsheets and auditors."""
+    rows = list(await ledger.entry_rows(session, project_id))
+    name = f"trlgate-ledger{'-' + project_id if project_id else ''}.csv"
+    return Response(
+        as_csv(rows), media_type="text/csv", headers={"Content-Disposition": f'attachment; filename="{name}"'}
+    )
+
+
+async def workflow_view(client: Client, project: Project) -> WorkflowView:
+    """Ask Temporal what the project's workflow believes (running: its status query)."""
+    handle = client.get_workflow_handle_for(ProjectWorkflow.run, project.workflow_id)
+    try:
+        desc = await handle.describe()
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return WorkflowView(found=False)
+        raise
+    if desc.status == WorkflowExecutionStatus.RUNNING:
+        snap = await handle.query(ProjectWorkflow.status)
+        return WorkflowView(
+            found=True,
+            running=True,
+            status=snap.status.value,
+            stage_no=snap.stage_index + 1,
+            in_stage=snap.phase in (Phase.STAGE, Phase.GATE),
+            tranches_paid=snap.money.tranches_paid if snap.money else [],
+        )
+    if desc.status == WorkflowExecutionStatus.COMPLETED:
+        outcome: ProjectOutcome = await handle.result()
+        return WorkflowView(found=True, status=outcome.status.value)
+    closed = desc.status.name.lower() if desc.status is not None else "closed"
+    return WorkflowView(found=True, status=f"workflow {closed}")
+
+
+@router.get("/fund/reconciliation", response_model=ReconciliationOut, responses={**AUTH, **responses(503)})
+async def reconciliation(session: SessionDep, client: ClientDep, _user: FundViewer) -> ReconciliationOut:
+    """Compare every project's ledger figures with its workflow's state; list each drift."""
+    try:
+        result = await reconcile(session, lambda p: workflow_view(client, p))
+    except RPCError as err:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=f"Temporal is unavailable: {err}") from err
+    return ReconciliationOut(
+        checked=result.checked, drifts=[DriftOut(project_id=d.project_id, problem=d.problem) for d in result.drifts]
     )

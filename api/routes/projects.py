@@ -59,6 +59,10 @@ async def proposal_problems(session: AsyncSession, proposal: Proposal) -> list[s
         reviewer = await session.get(User, name)
         if reviewer is None or Role.REVIEWER.value not in reviewer.roles:
             problems.append(f"reviewer {name!r} is not a registered reviewer")
+    if proposal.performer is not None:
+        performer = await session.get(User, proposal.performer)
+        if performer is None or Role.PERFORMER.value not in performer.roles:
+            problems.append(f"performer {proposal.performer!r} is not a registered performer")
     for code in proposal.public_use_ministries:
         if await session.get(Ministry, code) is None:
             problems.append(f"public-use ministry {code!r} is not in the ministry registry")

@@ -1,0 +1,88 @@
+"""Reconciliation: each project's ledger figures against what its workflow believes.
+
+The workflow side comes from a callable (the API and the CLI pass one that asks Temporal), so
+this module stays a database module. A drift is reported in words; nothing is corrected here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage import ledger
+from storage.models import Project, Reservation, Tranche
+
+
+@dataclass(frozen=True)
+class WorkflowView:
+    """What the workflow says: `status` is the project status (or how Temporal closed it)."""
+
+    found: bool
+    running: bool = False
+    status: str = ""
+    stage_no: int | None = None
+    in_stage: bool = False
+    tranches_paid: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Drift:
+    project_id: str
+    problem: str
+
+
+@dataclass
+class Reconciliation:
+    checked: int = 0
+    drifts: list[Drift] = field(default_factory=list)
+
+
+async def reconcile(
+    session: AsyncSession, view_of: Callable[[Project], Awaitable[WorkflowView]], project_id: str | None = None
+) -> Reconciliation:
+    result = Reconciliation()
+    query = select(Project).order_by(Project.id)
+    if project_id is not None:
+        query = query.where(Project.id == project_id)
+    for project in (await session.scalars(query)).all():
+        result.checked += 1
+        result.drifts += [Drift(project.id, p) for p in await _project_drift(session, project, await view_of(project))]
+    return result
+
+
+async def _project_drift(session: AsyncSession, project: Project, wf: WorkflowView) -> list[str]:
+    problems: list[str] = []
+    tranches = (await session.scalars(select(Tranche).where(Tranche.project_id == project.id))).all()
+    recorded = sum(t.amount for t in tranches if t.reversal_transaction_id is None)
+    paid = await ledger.balance(session, ledger.paid_account(project.id))
+    if paid != recorded:
+        problems.append(f"the ledger has paid {paid} yen but the tranches on record total {recorded} yen")
+    open_count = await session.scalar(
+        select(func.count())
+        .select_from(Reservation)
+        .where(Reservation.project_id == project.id, Reservation.status == "open")
+    )
+    if not wf.found:
+        problems.append(f"no workflow {project.workflow_id} exists for this project")
+        return problems
+    if not wf.running and open_count:
+        problems.append(f"the workflow has ended ({wf.status}) but {open_count} reservation(s) are still open")
+    if wf.status and wf.status != project.status:
+        problems.append(f"the database says {project.status} but the workflow says {wf.status}")
+    if wf.running and wf.in_stage and wf.stage_no is not None:
+        in_ledger = {t.tranche_no for t in tranches if t.stage_no == wf.stage_no}
+        believed = set(wf.tranches_paid)
+        for n in sorted(believed - in_ledger):
+            problems.append(f"the workflow counts tranche {n} of stage {wf.stage_no} paid; the ledger has no payment")
+        for n in sorted(in_ledger - believed):
+            problems.append(
+                f"the ledger paid tranche {n} of stage {wf.stage_no}, which the workflow has not recorded "
+                "(a payment in flight shows here until it completes)"
+            )
+        reserved = await session.get(Reservation, (project.id, wf.stage_no, 0))
+        if reserved is None:
+            problems.append(f"the workflow is in stage {wf.stage_no} but the ledger holds no reservation for it")
+    return problems
