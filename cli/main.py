@@ -15,6 +15,7 @@ from cli.exit import hard_exit
 from config import get_settings
 from domain.roles import Role
 from storage import ledger, migrate
+from storage.audit import audit
 from storage.db import make_engine, make_sessionmaker
 from storage.seed import PROGRAMME_CODE, UserExists, add_user, seed_demo, seed_programme
 
@@ -115,10 +116,77 @@ def fund_check() -> None:
         console.print(
             f"{r.ministry}: allocated {r.allocated:,} reserved {r.reserved:,} paid {r.paid:,} available {r.available:,}"
         )
+        for y in r.fiscal_years:
+            ceiling = "no ceiling" if y.ceiling is None else f"ceiling {y.ceiling:,} + carried {y.carried_in:,}"
+            available = "" if y.available is None else f", available {y.available:,}"
+            console.print(f"  FY{y.fiscal_year}: {ceiling}; reserved {y.reserved:,}, paid {y.paid:,}{available}")
     for p in problems:
         console.print(f"[red]{p}[/red]")
     console.print("books balance" if not problems else f"{len(problems)} problem(s)")
     raise typer.Exit(1 if problems else 0)
+
+
+@app.command("set-ceiling")
+def set_ceiling(
+    ministry: Annotated[str, typer.Argument(help="Funding ministry, e.g. MEXT.")],
+    fiscal_year: Annotated[int, typer.Argument(help="FY2026 is 1 April 2026 - 31 March 2027.")],
+    amount: Annotated[int, typer.Argument(help="Integer yen.")],
+    by: Annotated[str, typer.Option(help="Who sets it (audited).")] = "cli",
+) -> None:
+    """Set a ministry's ceiling for a fiscal year (unused ceiling carries over to the next year)."""
+
+    async def work(sm: async_sessionmaker[AsyncSession]) -> None:
+        async with sm.begin() as session:
+            await ledger.set_ceiling(session, PROGRAMME_CODE, ministry, fiscal_year, amount, by)
+            audit(session, by, "set_ceiling", f"ceiling:{ministry}:FY{fiscal_year}", "ok", amount=amount)
+
+    try:
+        asyncio.run(_with_sessionmaker(work))
+    except ledger.LedgerError as err:
+        console.print(f"[red]{err}[/red]")
+        raise typer.Exit(1) from err
+    console.print(f"{ministry} FY{fiscal_year} ceiling: {amount:,} yen")
+
+
+@app.command()
+def reconcile() -> None:
+    """Compare every project's ledger figures with its workflow; exit 1 when anything drifted."""
+    from api.routes.fund import workflow_view
+    from storage.reconcile import Reconciliation
+    from storage.reconcile import reconcile as run_reconcile
+    from workflows.client import connect
+
+    settings = get_settings()
+
+    async def work(sm: async_sessionmaker[AsyncSession]) -> Reconciliation:
+        client = await connect(settings)
+        async with sm() as session:
+            return await run_reconcile(session, lambda p: workflow_view(client, p))
+
+    result = asyncio.run(_with_sessionmaker(work))
+    for d in result.drifts:
+        console.print(f"[red]{d.project_id}[/red]: {d.problem}")
+    console.print(f"{result.checked} project(s) checked, {len(result.drifts)} drift(s)")
+    raise typer.Exit(1 if result.drifts else 0)
+
+
+@app.command("send-payments")
+def send_payments() -> None:
+    """Send what is pending in the payment outbox once (the worker also does this continuously)."""
+    from activities.payments import FileDropSink, PaymentSender
+
+    settings = get_settings()
+
+    async def work(sm: async_sessionmaker[AsyncSession]) -> int:
+        sender = PaymentSender(sm, FileDropSink(settings.resolved_payments_dir))
+        total = 0
+        while sent := await sender.send_pending():
+            total += len(sent)
+        return total
+
+    console.print(
+        f"{asyncio.run(_with_sessionmaker(work))} payment instruction(s) sent to {settings.resolved_payments_dir}"
+    )
 
 
 @app.command()

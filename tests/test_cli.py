@@ -6,17 +6,25 @@ import asyncio
 import os
 import subprocess
 import sys
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.testing import WorkflowEnvironment
 
+from activities.payments import FileDropSink
 from api.security import verify_password
+from storage import ledger
 from storage.models import LedgerEntry, LedgerTransaction, User
+from storage.projects import insert_project
 from storage.seed import PROGRAMME_CODE
+from tests.support import proposal
 
 
-def trlgate(sqlite_url: str, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "TRLGATE_DATABASE_URL": sqlite_url}
+def trlgate(
+    sqlite_url: str, *args: str, stdin: str = "", env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "TRLGATE_DATABASE_URL": sqlite_url, **(env or {})}
     exe = Path(sys.prefix) / "bin" / "trlgate"
     return subprocess.run([str(exe), *args], input=stdin, env=env, capture_output=True, text=True, timeout=60)
 
@@ -66,3 +74,41 @@ def test_fund_check_reports_sound_books_and_detects_drift(
     asyncio.run(corrupt())
     bad = trlgate(sqlite_url, "fund-check")
     assert bad.returncode == 1 and "does not balance" in bad.stdout and PROGRAMME_CODE not in bad.stderr
+
+
+def test_ceilings_payments_and_reconciliation_from_the_cli(
+    sqlite_url: str, sessionmaker: async_sessionmaker[AsyncSession], tmp_path: Path, local_env: WorkflowEnvironment
+) -> None:
+    set_ok = trlgate(sqlite_url, "set-ceiling", "MEXT", "2026", "900", "--by", "fin.suzuki")
+    assert set_ok.returncode == 0 and "MEXT FY2026 ceiling: 900 yen" in set_ok.stdout
+    p = proposal()
+    assert p.project_id is not None
+    pid = p.project_id
+
+    async def pay() -> None:
+        async with sessionmaker.begin() as s:
+            await insert_project(s, PROGRAMME_CODE, f"project-{pid}", p)
+            await ledger.reserve(s, PROGRAMME_CODE, pid, 1, "MEXT", 800, booked_on=date(2026, 6, 1))
+            await ledger.pay_tranche(s, pid, 1, 1, 300, datetime(2026, 6, 1, tzinfo=UTC), paid_on=date(2026, 6, 1))
+
+    asyncio.run(pay())
+    below = trlgate(sqlite_url, "set-ceiling", "MEXT", "2026", "500")
+    assert below.returncode == 1 and "below what is committed" in below.stdout
+    check = trlgate(sqlite_url, "fund-check")
+    assert (
+        check.returncode == 0
+        and "FY2026: ceiling 900 + carried 0; reserved 500, paid 300, available 100" in check.stdout
+    )
+
+    drop = tmp_path / "drop"
+    env = {"TRLGATE_PAYMENTS_DIR": str(drop)}
+    sent = trlgate(sqlite_url, "send-payments", env=env)
+    assert sent.returncode == 0 and "1 payment instruction(s) sent" in sent.stdout, sent.stdout + sent.stderr
+    assert trlgate(sqlite_url, "send-payments", env=env).stdout.startswith("0 payment instruction(s)")
+    assert FileDropSink(drop).received() == [f"pay:{pid}:1:1"]
+
+    # The project has money on the books but no workflow: a drift the reconciliation reports.
+    temporal = {"TRLGATE_TEMPORAL_ADDRESS": local_env.client.service_client.config.target_host}
+    drift = trlgate(sqlite_url, "reconcile", env=temporal)
+    assert drift.returncode == 1, drift.stdout + drift.stderr
+    assert f"no workflow project-{pid} exists" in drift.stdout and "1 project(s) checked, 1 drift(s)" in drift.stdout
