@@ -20,12 +20,18 @@ HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 def test_there_are_stored_histories() -> None:
     names = {p.name for p in HISTORIES}
     # v1: before the local-activity patch; v2: after it; v3: gate rounds as their own workflows
-    # (with hold, recycle and conditional go). All must keep replaying.
+    # (with hold, recycle and conditional go); v4: the fund ledger (four eyes, progress reports,
+    # a return and a resubmission, a project waiting for funds). All must keep replaying.
     assert {
         "project-HIST-v1-full-run1.json",
         "project-HIST-v2-full-run1.json",
         "project-HIST-v2-kill-run2.json",
+        "project-HIST-v4-money-run1.json",
+        "project-HIST-v4-funds-run1.json",
     } <= names
+    money = (Path(__file__).parent / "histories" / "project-HIST-v4-money-run1.json").read_text()
+    for update in ("sign_tranche", "submit_report", "review_report"):
+        assert f'"{update}"' in money, update
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)

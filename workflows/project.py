@@ -969,6 +969,9 @@ class ProjectWorkflow:
     def _open_for_money_work(self) -> None:
         if self.stopping or self.state.phase in (Phase.CLOSING, Phase.DONE, Phase.HANDOFF):
             raise rejected(f"project {self.project_id} is {self.state.status.value}: its funding has ended")
+        if self.state.phase == Phase.REGISTERING:
+            # Its rows are not written yet (or its first stage waits for funds): nothing to sign or file.
+            raise rejected(f"project {self.project_id} has not started its first stage yet")
 
     @workflow.update
     async def submit_report(self, report: ProgressReportInput) -> MoneySnapshot:

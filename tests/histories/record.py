@@ -9,11 +9,27 @@ from __future__ import annotations
 import asyncio
 import sys
 from pathlib import Path
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client
 
 from cli.exit import hard_exit
 from domain.gate_review import GateDecisionInput, InvitationResponse, OpenReviewInput
 from domain.policy import GatePolicy
-from domain.project import Decision, HandoffAcceptInput, ResumeInput, TerminateInput, VerifyConditionsInput
+from domain.project import (
+    Decision,
+    HandoffAcceptInput,
+    ProgressReportInput,
+    ReportReviewInput,
+    ResumeInput,
+    TerminateInput,
+    TrancheSignature,
+    VerifyConditionsInput,
+)
+from storage import ledger
+from storage.projects import insert_project
+from storage.seed import ALLOCATIONS, PROGRAMME_CODE
 from tests.support import (
     PM,
     decide_gate,
@@ -26,6 +42,7 @@ from tests.support import (
     run_histories,
     start_project,
     wait_for_handoffs,
+    wait_until,
 )
 from worker import build_worker
 from workflows.gate_review import GateReviewWorkflow
@@ -98,12 +115,92 @@ async def record(tag: str) -> None:
                     path = HERE / f"{child.id}.json"
                     path.write_text(history.to_json())
                     print(f"wrote {path.relative_to(HERE.parent.parent)} ({len(history.events)} events)")
-            for h in (handle, kh, th, mh):
+            money = await record_money(client, sm, tag)
+            for h in (handle, kh, th, mh, *money):
                 assert h.first_execution_run_id is not None
                 for n, history in enumerate(await run_histories(client, h.id, h.first_execution_run_id), 1):
                     path = HERE / f"{h.id}-run{n}.json"
                     path.write_text(history.to_json())
                     print(f"wrote {path.relative_to(HERE.parent.parent)} ({len(history.events)} events)")
+
+
+async def record_money(client: Client, sm: async_sessionmaker[AsyncSession], tag: str) -> list[Any]:
+    """From v4: four eyes and progress reports on tranches, and a project that waits for funds."""
+    b = 1_000_000_000
+    stage = {
+        "name": "Basic research",
+        "trl_in": 1,
+        "trl_out": 3,
+        "duration_days": 800,
+        "budget": 3 * b,
+        "tranches": [{"offset_days": d, "amount": b} for d in (0, 365, 730)],
+    }
+    p = proposal(
+        project_id=f"HIST-{tag}-money",
+        start_trl=1,
+        target_trl=3,
+        total_budget=3 * b,
+        stages=[stage],
+        performer="perf.aoki",
+        start_date="2026-10-01",
+    )
+    h = await start_project(client, "record", p, seconds_per_day=0.02, four_eyes_threshold=b - 1, progress_reports=True)
+
+    async def sign(tranche: int) -> None:
+        for action, signer in (("request", "fin.suzuki"), ("approve", "fin.yamada")):
+            await h.execute_update(
+                ProjectWorkflow.sign_tranche,
+                TrancheSignature(stage_no=1, tranche_no=tranche, action=action, signer=signer),  # type: ignore[arg-type]
+            )
+
+    async def file_reports_until_gate() -> None:
+        """Answer each overdue report as the workflow asks for it; FY2027's is returned once."""
+        returned = False
+        while True:
+            snap = await wait_until(
+                h,
+                lambda s: s.open_gate == 1 or "progress report is overdue" in s.waiting_for,
+                "a report or the gate",
+                120,
+            )
+            if snap.open_gate == 1:
+                return
+            fy = int(snap.waiting_for.split(" FY", 1)[1][:4])
+            if snap.money is not None and snap.money.reports.get(fy) == "accepted":
+                await asyncio.sleep(0.05)  # accepted; the workflow has not woken up yet
+                continue
+            reviews = [(False, "Add the test data"), (True, "")] if fy == 2027 and not returned else [(True, "")]
+            returned = returned or fy == 2027
+            for accept, note in reviews:
+                await h.execute_update(
+                    ProjectWorkflow.submit_report,
+                    ProgressReportInput(fiscal_year=fy, summary=f"FY{fy} work as planned", submitted_by="perf.aoki"),
+                )
+                await h.execute_update(
+                    ProjectWorkflow.review_report,
+                    ReportReviewInput(fiscal_year=fy, accept=accept, note=note, reviewed_by=PM),
+                )
+
+    await wait_until(h, lambda s: "four-eyes" in s.waiting_for, "tranche 1 due", 60)
+    for tranche in (1, 2, 3):
+        await sign(tranche)
+    await file_reports_until_gate()
+    await h.execute_update(ProjectWorkflow.terminate, TerminateInput(requested_by=PM, reason="Recorded"))
+    await h.result()
+
+    # Waiting for funds: METI has 1 yen left; a resume tries again, then a stop.
+    hog = proposal(project_id=f"HIST-{tag}-hog", funding_ministry="METI")
+    async with sm.begin() as session:
+        await insert_project(session, PROGRAMME_CODE, "hog", hog)
+        await ledger.reserve(session, PROGRAMME_CODE, f"HIST-{tag}-hog", 1, "METI", ALLOCATIONS["METI"] - 1)
+    short = proposal(project_id=f"HIST-{tag}-funds", funding_ministry="METI")
+    fh = await start_project(client, "record", short, seconds_per_day=0.0)
+    await wait_until(fh, lambda s: s.on_hold, "waiting for funds")
+    await fh.execute_update(ProjectWorkflow.resume, ResumeInput(requested_by=PM))
+    await wait_until(fh, lambda s: s.on_hold, "waiting for funds again")
+    await fh.execute_update(ProjectWorkflow.terminate, TerminateInput(requested_by=PM, reason="No money this year"))
+    await fh.result()
+    return [h, fh]
 
 
 if __name__ == "__main__":
