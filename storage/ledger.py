@@ -34,6 +34,7 @@ from storage.models import (
     FundAllocation,
     LedgerEntry,
     LedgerTransaction,
+    MinistryYearTotal,
     PaymentInstruction,
     Programme,
     Project,
@@ -202,6 +203,17 @@ async def _post(
                 set_={"balance": AccountBalance.balance + stmt.excluded.balance},
             )
         )
+        kind = leg.account.split(":", 1)[0]
+        if kind in ("reservation", "paid"):
+            total = insert(MinistryYearTotal).values(
+                ministry=leg.ministry, kind=kind, fiscal_year=leg.fiscal_year, amount=leg.amount
+            )
+            await session.execute(
+                total.on_conflict_do_update(
+                    index_elements=[MinistryYearTotal.ministry, MinistryYearTotal.kind, MinistryYearTotal.fiscal_year],
+                    set_={"amount": MinistryYearTotal.amount + total.excluded.amount},
+                )
+            )
     return txn
 
 
@@ -261,9 +273,9 @@ async def ministry_years(session: AsyncSession, programme_code: str, ministry: s
     )
     sums: dict[str, dict[int, int]] = {"reservation": defaultdict(int), "paid": defaultdict(int)}
     rows = await session.execute(
-        select(AccountBalance.kind, AccountBalance.fiscal_year, func.sum(AccountBalance.balance))
-        .where(AccountBalance.ministry == ministry, AccountBalance.kind.in_(("reservation", "paid")))
-        .group_by(AccountBalance.kind, AccountBalance.fiscal_year)
+        select(MinistryYearTotal.kind, MinistryYearTotal.fiscal_year, MinistryYearTotal.amount).where(
+            MinistryYearTotal.ministry == ministry
+        )
     )
     for kind, fy, total in rows.all():
         sums[kind][fy] = int(total)
@@ -786,6 +798,23 @@ async def invariant_violations(session: AsyncSession, programme_code: str) -> li
             problems.append(
                 f"running balance of {key[0]} FY{key[1]} is {running.get(key, 0)} but its entries sum to {from_entries.get(key, 0)}"
             )
+    by_ministry_year: dict[tuple[str, str, int], int] = defaultdict(int)
+    for account, ministry, fy, total in (
+        await session.execute(
+            select(LedgerEntry.account, LedgerEntry.ministry, LedgerEntry.fiscal_year, func.sum(LedgerEntry.amount))
+            .where(LedgerEntry.account.like("reservation:%") | LedgerEntry.account.like("paid:%"))
+            .group_by(LedgerEntry.account, LedgerEntry.ministry, LedgerEntry.fiscal_year)
+        )
+    ).all():
+        by_ministry_year[(ministry, account.split(":", 1)[0], fy)] += int(total)
+    kept = {
+        (t.ministry, t.kind, t.fiscal_year): t.amount for t in (await session.scalars(select(MinistryYearTotal))).all()
+    }
+    for ministry_key in sorted(set(by_ministry_year) | set(kept)):
+        want, have = by_ministry_year.get(ministry_key, 0), kept.get(ministry_key, 0)
+        if want != have:
+            name, kind, fy = ministry_key
+            problems.append(f"{name} {kind} total for FY{fy} is {have} but the entries sum to {want}")
     totals: dict[str, int] = defaultdict(int)
     for (account, fy), total in from_entries.items():
         totals[account] += total

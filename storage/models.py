@@ -242,6 +242,18 @@ class AccountBalance(Base):
     balance: Mapped[int] = mapped_column(BigInteger)
 
 
+class MinistryYearTotal(Base):
+    """What each ministry has reserved (open) and paid, by fiscal year, kept with the entries so a
+    ceiling check reads a few rows however many projects there are."""
+
+    __tablename__ = "ministry_year_totals"
+
+    ministry: Mapped[str] = mapped_column(String(16), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)  # reservation|paid
+    fiscal_year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    amount: Mapped[int] = mapped_column(BigInteger)
+
+
 class FiscalCeiling(Base):
     """The most a ministry's allocation may commit (reserve or pay) to one fiscal year.
     What a year leaves unused carries over to the next; a year without a ceiling is unlimited."""

@@ -238,3 +238,22 @@ async def test_fifty_concurrent_reservations_against_room_for_ten(sm: async_sess
             await s.scalar(select(func.count()).select_from(Reservation).where(Reservation.project_id.in_(ids))) == 10
         )
         assert await ledger.invariant_violations(s, code) == []
+
+
+async def test_the_check_finds_running_totals_that_drifted_from_the_entries(
+    sm: async_sessionmaker[AsyncSession],
+) -> None:
+    code, ministry, [pid] = await programme(sm, 1000, 1)
+    async with sm.begin() as s:
+        await ledger.reserve(s, code, pid, 1, ministry, 400, booked_on=DAY)
+        assert await ledger.invariant_violations(s, code) == []
+    async with sm.begin() as s:  # what a hand-made "fix" of the cached figures would do
+        await s.execute(
+            text("UPDATE account_balances SET balance = balance + 1 WHERE account = :a"),
+            {"a": ledger.reservation_account(pid)},
+        )
+        await s.execute(text("UPDATE ministry_year_totals SET amount = amount - 1 WHERE ministry = :m"), {"m": ministry})
+    async with sm() as s:
+        problems = " | ".join(await ledger.invariant_violations(s, code))
+    assert f"running balance of reservation:{pid} FY2026 is 401 but its entries sum to 400" in problems
+    assert f"{ministry} reservation total for FY2026 is 399 but the entries sum to 400" in problems
