@@ -30,9 +30,8 @@ from cli.exit import hard_exit
 from storage import ledger, migrate
 from storage.db import make_engine, make_sessionmaker
 from storage.ledger import ScheduledAmount
-from storage.models import Project
 from storage.seed import PROGRAMME_CODE, seed_demo
-from tests.support import scratch_postgres
+from tests.support import ledger_project, scratch_postgres
 
 DAY = date(2026, 6, 1)
 
@@ -66,27 +65,7 @@ async def timed(ops: int, concurrency: int, op: Callable[[int], Awaitable[None]]
 
 async def add_projects(sm: async_sessionmaker[AsyncSession], ids: list[str]) -> None:
     async with sm.begin() as s:
-        s.add_all(
-            Project(
-                id=pid,
-                programme_code=PROGRAMME_CODE,
-                workflow_id=f"project-{pid}",
-                title="bench",
-                organisation="Bench Org",
-                programme_manager="pm.sato",
-                funding_ministry="MEXT",
-                research_vision="bench",
-                classification="open",
-                start_trl=1,
-                target_trl=3,
-                current_trl=1,
-                status="active",
-                total_budget=1_000,
-                reviewers=[],
-                public_use_ministries=[],
-            )
-            for pid in ids
-        )
+        s.add_all(ledger_project(pid, PROGRAMME_CODE, "MEXT", 1_000) for pid in ids)
 
 
 async def run_backend(backend: str, ops: int, concurrency: int) -> dict[str, float]:

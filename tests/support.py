@@ -32,6 +32,7 @@ from domain.proposal import Proposal
 from gates.definitions import gate_for_stage
 from storage import migrate
 from storage.db import make_engine, make_sessionmaker
+from storage.models import Project
 from storage.seed import seed_demo
 from workflows.gate_review import GateReviewWorkflow
 from workflows.project import ProjectWorkflow, workflow_id_for
@@ -266,3 +267,25 @@ async def embedded_stack(
         finally:
             await env.shutdown()
             await engine.dispose()
+
+
+def ledger_project(project_id: str, programme_code: str, ministry: str, budget: int) -> Project:
+    """A bare project row for ledger tests and benchmarks (no workflow, no stages)."""
+    return Project(
+        id=project_id,
+        programme_code=programme_code,
+        workflow_id=f"project-{project_id}",
+        title="ledger test",
+        organisation="Ledger Test Org",
+        programme_manager=PM,
+        funding_ministry=ministry,
+        research_vision="ledger test",
+        classification="open",
+        start_trl=1,
+        target_trl=3,
+        current_trl=1,
+        status="active",
+        total_budget=budget,
+        reviewers=[],
+        public_use_ministries=[],
+    )

@@ -23,9 +23,9 @@ from storage.models import (
     LedgerTransaction,
     PaymentInstruction,
     Programme,
-    Project,
     Reservation,
 )
+from tests.support import ledger_project
 
 NOW = datetime(2026, 10, 1, tzinfo=UTC)
 DAY = date(2026, 10, 1)
@@ -50,26 +50,7 @@ async def programme(sm: async_sessionmaker[AsyncSession], allocation: int, proje
         s.add(FundAllocation(programme_code=code, ministry=ministry, amount=allocation))
         await ledger.endow(s, code, ministry, allocation, DAY)
         for pid in ids:
-            s.add(
-                Project(
-                    id=pid,
-                    programme_code=code,
-                    workflow_id=f"project-{pid}",
-                    title="t",
-                    organisation="Org",
-                    programme_manager="pm.sato",
-                    funding_ministry=ministry,
-                    research_vision="v",
-                    classification="open",
-                    start_trl=1,
-                    target_trl=3,
-                    current_trl=1,
-                    status="active",
-                    total_budget=allocation,
-                    reviewers=[],
-                    public_use_ministries=[],
-                )
-            )
+            s.add(ledger_project(pid, code, ministry, allocation))
     return code, ministry, ids
 
 
@@ -252,7 +233,9 @@ async def test_the_check_finds_running_totals_that_drifted_from_the_entries(
             text("UPDATE account_balances SET balance = balance + 1 WHERE account = :a"),
             {"a": ledger.reservation_account(pid)},
         )
-        await s.execute(text("UPDATE ministry_year_totals SET amount = amount - 1 WHERE ministry = :m"), {"m": ministry})
+        await s.execute(
+            text("UPDATE ministry_year_totals SET amount = amount - 1 WHERE ministry = :m"), {"m": ministry}
+        )
     async with sm() as s:
         problems = " | ".join(await ledger.invariant_violations(s, code))
     assert f"running balance of reservation:{pid} FY2026 is 401 but its entries sum to 400" in problems

@@ -17,7 +17,8 @@ from domain.fiscal import fiscal_years
 from storage import ledger
 from storage.db import make_engine, make_sessionmaker
 from storage.ledger import ScheduledAmount
-from storage.models import FundAllocation, Programme, Project
+from storage.models import FundAllocation, Programme
+from tests.support import ledger_project
 
 ALLOCATION = 1_000
 PROJECTS = 3
@@ -82,26 +83,7 @@ def run_machine(url: str, examples: int) -> None:
                 s.add(FundAllocation(programme_code=self.code, ministry=self.ministry, amount=ALLOCATION))
                 await ledger.endow(s, self.code, self.ministry, ALLOCATION, date(2026, 4, 1))
                 for pid in self.projects:
-                    s.add(
-                        Project(
-                            id=pid,
-                            programme_code=self.code,
-                            workflow_id=f"project-{pid}",
-                            title="h",
-                            organisation="Org",
-                            programme_manager="pm.sato",
-                            funding_ministry=self.ministry,
-                            research_vision="v",
-                            classification="open",
-                            start_trl=1,
-                            target_trl=3,
-                            current_trl=1,
-                            status="active",
-                            total_budget=ALLOCATION,
-                            reviewers=[],
-                            public_use_ministries=[],
-                        )
-                    )
+                    s.add(ledger_project(pid, self.code, self.ministry, ALLOCATION))
 
         def _run(self, coro_fn):  # type: ignore[no-untyped-def]
             async def go():  # type: ignore[no-untyped-def]
