@@ -156,7 +156,7 @@ async def ledger_csv(session: SessionDep, _user: FinanceUser, project_id: str | 
 
 async def workflow_view(client: Client, project: Project) -> WorkflowView:
     """Ask Temporal what the project's workflow believes (running: its status query)."""
-    handle = client.get_workflow_handle_for(ProjectWorkflow.run, project.workflow_id)
+    handle = client.get_workflow_handle(project.workflow_id, result_type=ProjectOutcome)
     try:
         desc = await handle.describe()
     except RPCError as err:
