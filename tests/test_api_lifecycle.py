@@ -147,6 +147,7 @@ async def test_full_lifecycle_trl1_to_9_over_http(stack_any_db: ApiStack) -> Non
 
     fund = (await stack.call("GET", "/fund", "fin.suzuki")).json()
     mext = next(m for m in fund["by_ministry"] if m["ministry"] == "MEXT")
+    years = mext.pop("fiscal_years")
     assert mext == {
         "ministry": "MEXT",
         "allocated": ALLOCATIONS["MEXT"],
@@ -154,6 +155,9 @@ async def test_full_lifecycle_trl1_to_9_over_http(stack_any_db: ApiStack) -> Non
         "paid": BUDGET,
         "available": ALLOCATIONS["MEXT"] - BUDGET,
     }
+    # Ten years of tranches land in the fiscal years they were paid in (simulated calendar).
+    assert sum(y["paid"] for y in years) == BUDGET and all(y["reserved"] == 0 for y in years)
+    assert len(years) >= 5 and [y["fiscal_year"] for y in years] == sorted(y["fiscal_year"] for y in years)
     assert fund["invariant_violations"] == []
     async with stack.sessionmaker() as session:
         counts = (
