@@ -186,34 +186,37 @@ async def _post(
         for leg in legs
     )
     await session.flush()
-    # Running balances, incremented atomically (an upsert), so concurrent postings to one account
-    # never lose an update.
+    # Running balances, incremented atomically (one multi-row upsert, keys in a fixed order so two
+    # transactions lock shared rows in the same order), so concurrent postings never lose an update.
     insert = _insert(session)
+    by_account: dict[tuple[str, int], tuple[str, int]] = {}
+    committed: dict[tuple[str, int], int] = defaultdict(int)
     for leg in legs:
-        stmt = insert(AccountBalance).values(
-            account=leg.account,
-            fiscal_year=leg.fiscal_year,
-            kind=leg.account.split(":", 1)[0],
-            ministry=leg.ministry,
-            balance=leg.amount,
+        ministry, amount = by_account.get((leg.account, leg.fiscal_year), (leg.ministry, 0))
+        by_account[(leg.account, leg.fiscal_year)] = (ministry, amount + leg.amount)
+        if leg.account.split(":", 1)[0] in ("reservation", "paid"):
+            committed[(leg.ministry, leg.fiscal_year)] += leg.amount
+    stmt = insert(AccountBalance).values(
+        [
+            {"account": a, "fiscal_year": fy, "kind": a.split(":", 1)[0], "ministry": m, "balance": v}
+            for (a, fy), (m, v) in sorted(by_account.items())
+        ]
+    )
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[AccountBalance.account, AccountBalance.fiscal_year],
+            set_={"balance": AccountBalance.balance + stmt.excluded.balance},
         )
+    )
+    changed = [{"ministry": m, "fiscal_year": fy, "committed": v} for (m, fy), v in sorted(committed.items()) if v]
+    if changed:
+        total = insert(MinistryYearTotal).values(changed)
         await session.execute(
-            stmt.on_conflict_do_update(
-                index_elements=[AccountBalance.account, AccountBalance.fiscal_year],
-                set_={"balance": AccountBalance.balance + stmt.excluded.balance},
+            total.on_conflict_do_update(
+                index_elements=[MinistryYearTotal.ministry, MinistryYearTotal.fiscal_year],
+                set_={"committed": MinistryYearTotal.committed + total.excluded.committed},
             )
         )
-        kind = leg.account.split(":", 1)[0]
-        if kind in ("reservation", "paid"):
-            total = insert(MinistryYearTotal).values(
-                ministry=leg.ministry, kind=kind, fiscal_year=leg.fiscal_year, amount=leg.amount
-            )
-            await session.execute(
-                total.on_conflict_do_update(
-                    index_elements=[MinistryYearTotal.ministry, MinistryYearTotal.kind, MinistryYearTotal.fiscal_year],
-                    set_={"amount": MinistryYearTotal.amount + total.excluded.amount},
-                )
-            )
     return txn
 
 
@@ -262,24 +265,48 @@ async def _lock_allocation(session: AsyncSession, programme_code: str, ministry:
 
 
 async def ministry_years(session: AsyncSession, programme_code: str, ministry: str) -> list[FiscalYearFunds]:
-    ceilings = dict(
-        (
-            await session.execute(
-                select(FiscalCeiling.fiscal_year, FiscalCeiling.amount).where(
-                    FiscalCeiling.programme_code == programme_code, FiscalCeiling.ministry == ministry
-                )
-            )
-        ).all()
-    )
+    """A ministry's fiscal years as finance reads them (reserved and paid apart)."""
+    ceilings = await _ceilings(session, programme_code, ministry)
     sums: dict[str, dict[int, int]] = {"reservation": defaultdict(int), "paid": defaultdict(int)}
     rows = await session.execute(
-        select(MinistryYearTotal.kind, MinistryYearTotal.fiscal_year, MinistryYearTotal.amount).where(
-            MinistryYearTotal.ministry == ministry
-        )
+        select(AccountBalance.kind, AccountBalance.fiscal_year, func.sum(AccountBalance.balance))
+        .where(AccountBalance.ministry == ministry, AccountBalance.kind.in_(("reservation", "paid")))
+        .group_by(AccountBalance.kind, AccountBalance.fiscal_year)
     )
     for kind, fy, total in rows.all():
         sums[kind][fy] = int(total)
     return fiscal_years({int(k): int(v) for k, v in ceilings.items()}, dict(sums["reservation"]), dict(sums["paid"]))
+
+
+async def _ceilings(session: AsyncSession, programme_code: str, ministry: str) -> dict[int, int]:
+    rows = await session.execute(
+        select(FiscalCeiling.fiscal_year, FiscalCeiling.amount).where(
+            FiscalCeiling.programme_code == programme_code, FiscalCeiling.ministry == ministry
+        )
+    )
+    return {int(fy): int(amount) for fy, amount in rows.all()}
+
+
+async def _committed(session: AsyncSession, ministry: str) -> dict[int, int]:
+    rows = await session.execute(
+        select(MinistryYearTotal.fiscal_year, MinistryYearTotal.committed).where(MinistryYearTotal.ministry == ministry)
+    )
+    return {int(fy): int(c) for fy, c in rows.all()}
+
+
+async def _breaches_with(
+    session: AsyncSession,
+    programme_code: str,
+    ministry: str,
+    extra: dict[int, int] | None = None,
+    ceilings: dict[int, int] | None = None,
+) -> list[str]:
+    """Ceiling breaches if `extra` were committed (or `ceilings` were in force)."""
+    committed = await _committed(session, ministry)
+    for fy, v in (extra or {}).items():
+        committed[fy] = committed.get(fy, 0) + v
+    in_force = await _ceilings(session, programme_code, ministry) if ceilings is None else ceilings
+    return _ceiling_breaches(fiscal_years(in_force, committed, {}))
 
 
 def _ceiling_breaches(years: list[FiscalYearFunds]) -> list[str]:
@@ -325,12 +352,7 @@ async def reserve(
     by_year: dict[int, int] = defaultdict(int)
     for s in planned:
         by_year[s.fiscal_year] += s.amount
-    years = await ministry_years(session, programme_code, ministry)
-    reserved = {y.fiscal_year: y.reserved for y in years}
-    for fy, extra in by_year.items():
-        reserved[fy] = reserved.get(fy, 0) + extra
-    ceilings = {y.fiscal_year: y.ceiling for y in years if y.ceiling is not None}
-    breaches = _ceiling_breaches(fiscal_years(ceilings, reserved, {y.fiscal_year: y.paid for y in years}))
+    breaches = await _breaches_with(session, programme_code, ministry, extra=dict(by_year))
     if breaches:
         raise InsufficientFunds(
             f"{ministry}: stage {stage_no} of {project_id} ({amount} yen) would exceed a fiscal-year ceiling: "
@@ -601,12 +623,9 @@ async def set_ceiling(
     if amount < 0:
         raise LedgerError("a ceiling cannot be negative")
     await _lock_allocation(session, programme_code, ministry)
-    years = await ministry_years(session, programme_code, ministry)
-    ceilings = {y.fiscal_year: y.ceiling for y in years if y.ceiling is not None}
+    ceilings = await _ceilings(session, programme_code, ministry)
     ceilings[fy] = amount
-    breaches = _ceiling_breaches(
-        fiscal_years(ceilings, {y.fiscal_year: y.reserved for y in years}, {y.fiscal_year: y.paid for y in years})
-    )
+    breaches = await _breaches_with(session, programme_code, ministry, ceilings=ceilings)
     if breaches:
         raise InsufficientFunds(
             f"{ministry}: a FY{fy} ceiling of {amount} yen is below what is committed: " + "; ".join(breaches)
@@ -798,23 +817,22 @@ async def invariant_violations(session: AsyncSession, programme_code: str) -> li
             problems.append(
                 f"running balance of {key[0]} FY{key[1]} is {running.get(key, 0)} but its entries sum to {from_entries.get(key, 0)}"
             )
-    by_ministry_year: dict[tuple[str, str, int], int] = defaultdict(int)
-    for account, ministry, fy, total in (
+    by_ministry_year: dict[tuple[str, int], int] = defaultdict(int)
+    for ministry, fy, total in (
         await session.execute(
-            select(LedgerEntry.account, LedgerEntry.ministry, LedgerEntry.fiscal_year, func.sum(LedgerEntry.amount))
+            select(LedgerEntry.ministry, LedgerEntry.fiscal_year, func.sum(LedgerEntry.amount))
             .where(LedgerEntry.account.like("reservation:%") | LedgerEntry.account.like("paid:%"))
-            .group_by(LedgerEntry.account, LedgerEntry.ministry, LedgerEntry.fiscal_year)
+            .group_by(LedgerEntry.ministry, LedgerEntry.fiscal_year)
         )
     ).all():
-        by_ministry_year[(ministry, account.split(":", 1)[0], fy)] += int(total)
-    kept = {
-        (t.ministry, t.kind, t.fiscal_year): t.amount for t in (await session.scalars(select(MinistryYearTotal))).all()
-    }
+        by_ministry_year[(ministry, fy)] += int(total)
+    kept = {(t.ministry, t.fiscal_year): t.committed for t in (await session.scalars(select(MinistryYearTotal))).all()}
     for ministry_key in sorted(set(by_ministry_year) | set(kept)):
         want, have = by_ministry_year.get(ministry_key, 0), kept.get(ministry_key, 0)
         if want != have:
-            name, kind, fy = ministry_key
-            problems.append(f"{name} {kind} total for FY{fy} is {have} but the entries sum to {want}")
+            problems.append(
+                f"{ministry_key[0]} committed to FY{ministry_key[1]} is kept as {have} but the entries sum to {want}"
+            )
     totals: dict[str, int] = defaultdict(int)
     for (account, fy), total in from_entries.items():
         totals[account] += total

@@ -243,15 +243,16 @@ class AccountBalance(Base):
 
 
 class MinistryYearTotal(Base):
-    """What each ministry has reserved (open) and paid, by fiscal year, kept with the entries so a
-    ceiling check reads a few rows however many projects there are."""
+    """What each ministry has committed (reserved and not yet paid, or paid) to each fiscal year,
+    kept with the entries so a ceiling check reads a few rows however many projects there are.
+    A payment in the year it was planned for leaves it unchanged, so postings of different
+    projects do not queue on these rows."""
 
     __tablename__ = "ministry_year_totals"
 
     ministry: Mapped[str] = mapped_column(String(16), primary_key=True)
-    kind: Mapped[str] = mapped_column(String(16), primary_key=True)  # reservation|paid
     fiscal_year: Mapped[int] = mapped_column(Integer, primary_key=True)
-    amount: Mapped[int] = mapped_column(BigInteger)
+    committed: Mapped[int] = mapped_column(BigInteger)
 
 
 class FiscalCeiling(Base):

@@ -234,9 +234,9 @@ async def test_the_check_finds_running_totals_that_drifted_from_the_entries(
             {"a": ledger.reservation_account(pid)},
         )
         await s.execute(
-            text("UPDATE ministry_year_totals SET amount = amount - 1 WHERE ministry = :m"), {"m": ministry}
+            text("UPDATE ministry_year_totals SET committed = committed - 1 WHERE ministry = :m"), {"m": ministry}
         )
     async with sm() as s:
         problems = " | ".join(await ledger.invariant_violations(s, code))
     assert f"running balance of reservation:{pid} FY2026 is 401 but its entries sum to 400" in problems
-    assert f"{ministry} reservation total for FY2026 is 399 but the entries sum to 400" in problems
+    assert f"{ministry} committed to FY2026 is kept as 399 but the entries sum to 400" in problems

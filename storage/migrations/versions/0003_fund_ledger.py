@@ -63,9 +63,8 @@ def upgrade() -> None:
     op.create_table(
         "ministry_year_totals",
         sa.Column("ministry", sa.String(16), primary_key=True),
-        sa.Column("kind", sa.String(16), primary_key=True),
         sa.Column("fiscal_year", sa.Integer(), primary_key=True),
-        sa.Column("amount", sa.BigInteger(), nullable=False),
+        sa.Column("committed", sa.BigInteger(), nullable=False),
     )
     op.create_table(
         "fiscal_ceilings",
@@ -127,14 +126,14 @@ def upgrade() -> None:
         bind.execute(sa.text("UPDATE ledger_entries SET fiscal_year = :fy WHERE id = :id"), {"fy": fy, "id": entry_id})
         slot = balances.setdefault((account, fy), [account.split(":", 1)[0], ministry, 0])
         slot[2] += amount
-    totals: dict[tuple[str, str, int], int] = {}
+    totals: dict[tuple[str, int], int] = {}
     for (_account, fy), (kind, ministry, balance) in balances.items():
         if kind in ("reservation", "paid"):
-            totals[(ministry, kind, fy)] = totals.get((ministry, kind, fy), 0) + balance
-    for (ministry, kind, fy), amount in totals.items():
+            totals[(ministry, fy)] = totals.get((ministry, fy), 0) + balance
+    for (ministry, fy), committed in totals.items():
         bind.execute(
-            sa.text("INSERT INTO ministry_year_totals (ministry, kind, fiscal_year, amount) VALUES (:m, :k, :fy, :a)"),
-            {"m": ministry, "k": kind, "fy": fy, "a": amount},
+            sa.text("INSERT INTO ministry_year_totals (ministry, fiscal_year, committed) VALUES (:m, :fy, :c)"),
+            {"m": ministry, "fy": fy, "c": committed},
         )
     for (account, fy), (kind, ministry, balance) in balances.items():
         bind.execute(
