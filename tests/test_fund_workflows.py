@@ -4,6 +4,7 @@ on large tranches, and many projects competing for one allocation."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from datetime import date
 from typing import Any
 
@@ -24,6 +25,7 @@ from domain.project import (
     TrancheSignature,
 )
 from storage import ledger
+from storage.db import make_engine, make_sessionmaker
 from storage.models import LedgerTransaction, Notification, Project, Reservation, Tranche
 from storage.projects import insert_project
 from storage.seed import ALLOCATIONS, PROGRAMME_CODE
@@ -169,11 +171,20 @@ async def test_a_large_tranche_waits_for_a_second_approver_who_is_not_the_reques
         await handle.execute_update(ProjectWorkflow.terminate, TerminateInput(requested_by=PM, reason="test over"))
 
 
+@pytest.fixture
+async def any_db_sessionmaker(db_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    engine = make_engine(db_url)
+    yield make_sessionmaker(engine)
+    await engine.dispose()
+
+
 async def test_fifty_projects_compete_for_room_for_ten(
-    local_env: WorkflowEnvironment, sessionmaker: async_sessionmaker[AsyncSession], task_queue: str
+    local_env: WorkflowEnvironment, any_db_sessionmaker: async_sessionmaker[AsyncSession], task_queue: str
 ) -> None:
     """Exactly ten reserve; forty go on Hold with their programme manager told (the documented
-    path), and a resume tries again without a retry storm. The books balance throughout."""
+    path), and a resume tries again without a retry storm. The books balance throughout. On SQLite
+    (serialised writers) and on PostgreSQL (the allocation's row lock)."""
+    sessionmaker = any_db_sessionmaker
     budget = B // 10
     proposals = [
         proposal(
