@@ -189,6 +189,23 @@ def send_payments() -> None:
     )
 
 
+@app.command("audit-verify")
+def audit_verify() -> None:
+    """Check the audit log's hash chain; report the first broken link and exit 1."""
+    from storage.audit import ChainReport, verify_chain
+
+    async def work(sm: async_sessionmaker[AsyncSession]) -> ChainReport:
+        async with sm() as session:
+            return await verify_chain(session)
+
+    report = asyncio.run(_with_sessionmaker(work))
+    if report.broken_at is not None:
+        console.print(f"[red]broken at audit entry {report.broken_at}: {report.problem}[/red]")
+        console.print(f"{report.checked} entries verified before it")
+        raise typer.Exit(1)
+    console.print(f"audit log intact: {report.checked} entries verified")
+
+
 @app.command()
 def worker() -> None:
     """Run a worker (scale out by running more)."""

@@ -1,12 +1,28 @@
-"""Append an audit entry (who, what, when in UTC, to what, how it ended)."""
+"""The audit log: who did what, when (UTC), to what, and how it ended; tamper-evident.
+
+Each entry's `hash` is SHA-256 over the previous entry's hash and its own content, so changing or
+removing any entry breaks every link after it; `verify_chain` finds the first broken link. The
+hashes are filled in as the entries are flushed, under a lock on the one-row `audit_chain_head`,
+so entries chain in commit order whatever transaction they come from. (Transactions take that
+lock last, after any ledger lock, because audit entries are always added after the work they
+record; keep it that way, or two transactions could wait on each other.)
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import event, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
-from storage.models import AuditEntry
+from storage.models import AuditChainHead, AuditEntry, utcnow
+
+GENESIS = "0" * 64
 
 
 def audit(
@@ -18,3 +34,75 @@ def audit(
     **detail: Any,
 ) -> None:
     session.add(AuditEntry(actor=actor, action=action, target=target, outcome=outcome, detail=detail))
+
+
+def _utc_text(moment: datetime) -> str:
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment.isoformat(timespec="microseconds")
+
+
+def entry_hash(
+    prev_hash: str, at: datetime, actor: str, action: str, target: str, outcome: str, detail: dict[str, Any] | None
+) -> str:
+    """SHA-256 over the previous hash and the entry's content, in a canonical JSON form."""
+    content = json.dumps(
+        [prev_hash, _utc_text(at), actor, action, target, outcome, detail or {}],
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        default=str,
+    )
+    return hashlib.sha256(content.encode()).hexdigest()
+
+
+def _hash_of(prev_hash: str, entry: AuditEntry) -> str:
+    return entry_hash(prev_hash, entry.at, entry.actor, entry.action, entry.target, entry.outcome, entry.detail)
+
+
+@event.listens_for(Session, "before_flush")
+def _chain(session: Session, _context: Any, _instances: Any) -> None:
+    new = [o for o in session.new if isinstance(o, AuditEntry)]
+    if not new:
+        return
+    with session.no_autoflush:
+        head = session.execute(select(AuditChainHead).where(AuditChainHead.id == 1).with_for_update()).scalar_one()
+        prev = head.last_hash
+        for entry in sorted(new, key=lambda o: inspect(o).insert_order or 0):
+            if entry.at is None:
+                entry.at = utcnow()
+            entry.prev_hash = prev
+            entry.hash = prev = _hash_of(prev, entry)
+        head.last_hash = prev
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    checked: int
+    broken_at: int | None = None
+    problem: str = ""
+
+
+async def verify_chain(session: AsyncSession, batch: int = 1000) -> ChainReport:
+    """Walk the log in id order; report the first entry whose link or content does not hold."""
+    prev, last_id, checked = GENESIS, 0, 0
+    while True:
+        rows = (
+            await session.scalars(
+                select(AuditEntry).where(AuditEntry.id > last_id).order_by(AuditEntry.id).limit(batch)
+            )
+        ).all()
+        if not rows:
+            break
+        for entry in rows:
+            if entry.prev_hash != prev:
+                return ChainReport(checked, entry.id, f"entry {entry.id} does not follow entry {last_id or 'genesis'}")
+            if _hash_of(prev, entry) != entry.hash:
+                return ChainReport(checked, entry.id, f"entry {entry.id} was changed after it was written")
+            prev, last_id, checked = entry.hash, entry.id, checked + 1
+    head = await session.get(AuditChainHead, 1)
+    if head is not None and head.last_hash != prev:
+        return ChainReport(
+            checked, last_id + 1, f"entries after {last_id} were removed (the chain's head is elsewhere)"
+        )
+    return ChainReport(checked)

@@ -346,7 +346,10 @@ class Document(Base):
 
 
 class AuditEntry(Base):
-    """Who did what, when (UTC), to what, and how it ended. Written for every command."""
+    """Who did what, when (UTC), to what, and how it ended. Written for every command.
+
+    Tamper-evident: each entry carries the hash of the one before and its own hash over both
+    (storage/audit.py); the database refuses UPDATE and DELETE (migration 0004)."""
 
     __tablename__ = "audit_log"
 
@@ -357,6 +360,19 @@ class AuditEntry(Base):
     target: Mapped[str] = mapped_column(String(200))
     outcome: Mapped[str] = mapped_column(String(16))  # ok|rejected|error
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    hash: Mapped[str] = mapped_column(String(64), default="", server_default="")
+
+
+class AuditChainHead(Base):
+    """The chain's last hash: one row, locked by every transaction that appends to the log, so
+    entries chain in the order they commit."""
+
+    __tablename__ = "audit_chain_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_id: Mapped[int] = mapped_column(Integer)
+    last_hash: Mapped[str] = mapped_column(String(64))
 
 
 class Notification(Base):

@@ -9,13 +9,15 @@ import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
 from activities.payments import FileDropSink
 from api.security import verify_password
 from storage import ledger
-from storage.models import LedgerEntry, LedgerTransaction, User
+from storage.audit import audit
+from storage.models import AuditEntry, LedgerEntry, LedgerTransaction, User
 from storage.projects import insert_project
 from storage.seed import PROGRAMME_CODE
 from tests.support import proposal
@@ -112,3 +114,27 @@ def test_ceilings_payments_and_reconciliation_from_the_cli(
     drift = trlgate(sqlite_url, "reconcile", env=temporal)
     assert drift.returncode == 1, drift.stdout + drift.stderr
     assert f"no workflow project-{pid} exists" in drift.stdout and "1 project(s) checked, 1 drift(s)" in drift.stdout
+
+
+def test_audit_verify_reports_the_first_broken_link(
+    sqlite_url: str, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    async def write() -> None:
+        for i in range(3):
+            async with sessionmaker.begin() as s:
+                audit(s, "fin.suzuki", "test", f"thing:{i}")
+
+    asyncio.run(write())
+    ok = trlgate(sqlite_url, "audit-verify")
+    assert ok.returncode == 0 and "audit log intact" in ok.stdout, ok.stdout + ok.stderr
+
+    async def tamper() -> int:
+        async with sessionmaker.begin() as s:
+            victim = await s.scalar(select(func.max(AuditEntry.id)))
+            await s.execute(text("DROP TRIGGER audit_log_no_update"))
+            await s.execute(text("UPDATE audit_log SET outcome = 'rejected' WHERE id = :i"), {"i": victim})
+            return int(victim or 0)
+
+    victim = asyncio.run(tamper())
+    bad = trlgate(sqlite_url, "audit-verify")
+    assert bad.returncode == 1 and f"broken at audit entry {victim}: entry {victim} was changed" in bad.stdout

@@ -262,8 +262,31 @@ async def test_fifty_projects_compete_for_room_for_ten(
             assert await ledger.balance(s, ledger.allocation_account("MEXT")) == 0
             assert await ledger.invariant_violations(s, PROGRAMME_CODE) == []
 
-        # A resume tries again: still no money, so back on hold with the PM told again.
+        # No retry storm: the refusal is a business error, so each held project's reservation ran
+        # exactly once and failed once (read from its history).
         first = handles[next(i for i, s in enumerate(snaps) if s.on_hold)]
+        events = (await first.fetch_history()).events
+        reserve_ids = {
+            e.event_id
+            for e in events
+            if e.HasField("activity_task_scheduled_event_attributes")
+            and e.activity_task_scheduled_event_attributes.activity_type.name == "reserve_stage"
+        }
+        attempts = [
+            e.activity_task_started_event_attributes.attempt
+            for e in events
+            if e.HasField("activity_task_started_event_attributes")
+            and e.activity_task_started_event_attributes.scheduled_event_id in reserve_ids
+        ]
+        failures = [
+            e
+            for e in events
+            if e.HasField("activity_task_failed_event_attributes")
+            and e.activity_task_failed_event_attributes.scheduled_event_id in reserve_ids
+        ]
+        assert len(reserve_ids) == 1 and attempts == [1] and len(failures) == 1
+
+        # A resume tries again: still no money, so back on hold with the PM told again.
         await first.execute_update(ProjectWorkflow.resume, ResumeInput(requested_by=PM))
         again = await wait_until(first, lambda s: s.on_hold, "back on hold")
         assert again.money is not None and again.money.waiting_for_funds
