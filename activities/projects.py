@@ -23,13 +23,12 @@ from storage.models import (
     Reservation,
     ReviewTask,
     Stage,
-    Tranche,
     utcnow,
 )
 from storage.projects import insert_project
 
 HANDOFF_TEMPLATE = "handoff_package.v1.html.j2"
-CLOSEOUT_TEMPLATE = "closeout.v1.html.j2"
+CLOSEOUT_TEMPLATE = "closeout.v2.html.j2"  # v2: lessons learned
 
 
 def handoff_id(project_id: str, ministry: str) -> str:
@@ -68,6 +67,7 @@ class CloseOutInput(BaseModel):
     reason: str
     trl: int
     stage_no: int
+    lessons: str = ""
 
 
 class SetStatusInput(BaseModel):
@@ -84,9 +84,7 @@ class CloseOutResult(BaseModel):
 
 async def _money(session: AsyncSession, project_id: str) -> tuple[int, int]:
     """(paid, released) for the project, from its tranches and reservations."""
-    paid = await session.scalar(
-        select(func.coalesce(func.sum(Tranche.amount), 0)).where(Tranche.project_id == project_id)
-    )
+    paid = await ledger.balance(session, ledger.paid_account(project_id))  # net of reversals
     released = await session.scalar(
         select(func.coalesce(func.sum(Reservation.released), 0)).where(Reservation.project_id == project_id)
     )
@@ -253,6 +251,7 @@ class ProjectActivities(DatabaseActivities):
                 paid=paid,
                 released=released,
                 stopped_in_stage=input.stage_no,
+                lessons=input.lessons,
             )
             doc = await store_document(
                 session, f"{project.id}-closeout", project.id, "closeout", CLOSEOUT_TEMPLATE, content
@@ -260,6 +259,8 @@ class ProjectActivities(DatabaseActivities):
             if project.status != ProjectStatus.TERMINATED.value:
                 project.status = ProjectStatus.TERMINATED.value
                 project.stop_reason = input.reason
+                project.lessons = input.lessons
+                project.closed_at = utcnow()
                 project.current_trl = input.trl
                 audit(session, SYSTEM_ACTOR, "project_closed_out", f"project:{project.id}", reason=input.reason)
             return CloseOutResult(document_id=doc.id, tasks_cancelled=len(tasks), handoffs_cancelled=len(handoffs))

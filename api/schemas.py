@@ -147,6 +147,9 @@ class ReviewIn(BaseModel):
 class DecisionIn(BaseModel):
     decision: Decision
     justification: Annotated[str, Field(max_length=5000)] = ""
+    lessons: Annotated[
+        str, Field(max_length=10000, description="Lessons learned, kept in the close-out report and searchable.")
+    ] = ""
     conditions: list[Annotated[str, Field(min_length=3, max_length=500)]] = Field(
         default_factory=list, description="Conditional Go: the conditions to meet."
     )
@@ -203,6 +206,9 @@ class NoteIn(BaseModel):
 
 class TerminateIn(BaseModel):
     reason: Annotated[str, Field(min_length=3, max_length=2000)]
+    lessons: Annotated[
+        str, Field(max_length=10000, description="Lessons learned, kept in the close-out report and searchable.")
+    ] = ""
 
 
 class AcceptIn(BaseModel):
@@ -318,3 +324,22 @@ class ReportIn(BaseModel):
 class ReportReviewIn(BaseModel):
     accept: bool
     note: Annotated[str, Field(max_length=5000)] = ""
+
+
+class ClosedOutOut(BaseModel):
+    """A stopped project and what it leaves behind for the programme."""
+
+    project_id: str
+    title: str
+    organisation: str
+    funding_ministry: str
+    programme_manager: str
+    reason: str
+    trl_reached: int
+    start_trl: int
+    target_trl: int
+    paid: int
+    released: int
+    lessons: str
+    closeout_document_id: str | None
+    closed_at: datetime | None

@@ -75,6 +75,7 @@ class GateDecisionInput(BaseModel):
     decided_by: str
     decision: Decision
     justification: Annotated[str, Field(max_length=5000)] = ""
+    lessons: Annotated[str, Field(max_length=10000)] = ""  # a Kill's lessons learned
     conditions: list[Annotated[str, Field(min_length=3, max_length=500)]] = Field(default_factory=list)
     conditions_due_days: Annotated[StrictInt, Field(gt=0, le=3650)] | None = None
     recycle_days: Annotated[StrictInt, Field(gt=0)] | None = None

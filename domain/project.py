@@ -81,6 +81,7 @@ class DecisionResult(BaseModel):
 class TerminateInput(BaseModel):
     requested_by: str
     reason: Annotated[str, Field(min_length=3, max_length=2000)]
+    lessons: Annotated[str, Field(max_length=10000)] = ""
 
 
 class StopResult(BaseModel):
@@ -221,6 +222,7 @@ class ProjectState(BaseModel):
     )
     report_reminders: dict[int, int] = Field(default_factory=dict, description="fiscal year -> reminders sent")
     waiting_for_funds: bool = False
+    lessons: str = ""  # lessons learned, for the close-out report
 
 
 class ProjectWorkflowInput(BaseModel):

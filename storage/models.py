@@ -86,6 +86,8 @@ class Project(Base):
     reviewers: Mapped[list[Any]] = mapped_column(JSON)
     public_use_ministries: Mapped[list[Any]] = mapped_column(JSON)
     stop_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    lessons: Mapped[str] = mapped_column(Text, default="", server_default="")
+    closed_at: Mapped[datetime | None] = mapped_column(nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

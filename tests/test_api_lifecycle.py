@@ -219,7 +219,13 @@ async def test_terminate_mid_stage_releases_unpaid_money(
         await wait_status(stack, project_id, lambda s: "tranche 2" in s.waiting_for, "first tranche paid")
         r = await stack.call("POST", f"/projects/{project_id}/terminate", "rev.ito", json={"reason": "no"})
         assert r.status_code == 403
-        r = await stack.call("POST", f"/projects/{project_id}/terminate", PM, json={"reason": "Consortium dissolved"})
+        lessons = "Secure a second industrial partner before <stage 2>; the first one carried all the risk."
+        r = await stack.call(
+            "POST",
+            f"/projects/{project_id}/terminate",
+            PM,
+            json={"reason": "Consortium dissolved", "lessons": lessons},
+        )
         assert r.status_code == 200, r.text
         stop = r.json()
         stage1_budget = BUDGET * 10 // 100
@@ -230,6 +236,20 @@ async def test_terminate_mid_stage_releases_unpaid_money(
         assert again.status_code == 409 and "already" in again.json()["detail"]
         closeout = await stack.call("GET", f"/documents/{stop['closeout_document_id']}", PM)
         assert closeout.status_code == 200 and "Consortium dissolved" in closeout.text
+        assert "before &lt;stage 2&gt;" in closeout.text  # the lessons, escaped, in the report
+        # Failure stays searchable for the programme, for those who may see the project.
+        found = (await stack.call("GET", "/closed-out", "ops.kimura", params={"q": "industrial partner"})).json()
+        assert [c["project_id"] for c in found] == [project_id]
+        [entry] = found
+        assert entry["reason"].endswith("Consortium dissolved") and entry["lessons"] == lessons
+        assert (entry["trl_reached"], entry["paid"], entry["released"]) == (
+            1,
+            first_tranche,
+            stage1_budget - first_tranche,
+        )
+        assert entry["closeout_document_id"] == stop["closeout_document_id"] and entry["closed_at"]
+        assert (await stack.call("GET", "/closed-out", "ops.kimura", params={"q": "no such words"})).json() == []
+        assert (await stack.call("GET", "/closed-out", "pm.tanaka")).json() == []  # not their project
         async with stack.sessionmaker() as session:
             res = await session.get(Reservation, (project_id, 1, 0))
             assert res is not None and res.status == "released" and res.paid == first_tranche

@@ -58,7 +58,7 @@ def decision(d: Decision, by: str = PM, why: str = "") -> GateDecisionInput:
 
 
 async def test_validators_refuse_with_exact_reasons(
-    local_client: Client, local_worker: Worker, task_queue: str
+    local_client: Client, local_worker: Worker, task_queue: str, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
     p, project, gate = await open_gate_one(local_client, task_queue)
     review = review_for(p, 1, "rev.ito")
@@ -100,14 +100,16 @@ async def test_validators_refuse_with_exact_reasons(
         project.execute_update(ProjectWorkflow.accept_handoff, HandoffAcceptInput(ministry="MOD", accepted_by="x")),
         "is not in hand-off",
     )
-    outcome = await gate.execute_update(
-        GateReviewWorkflow.decide,
-        decision(Decision.KILL, why="Strategic priorities moved to space situational awareness"),
-    )
+    kill = decision(Decision.KILL, why="Strategic priorities moved to space situational awareness")
+    kill.lessons = "Check the ministries' roadmaps at every gate, not only at the first."
+    outcome = await gate.execute_update(GateReviewWorkflow.decide, kill)
     assert outcome.decision.decision == Decision.KILL
     result: ProjectOutcome = await project.result()
     assert result.status == ProjectStatus.TERMINATED
     assert result.stop is not None and "Strategic priorities moved" in result.stop.reason
+    async with sessionmaker() as session:  # a Kill's lessons are kept with the closed-out project
+        row = await session.get(Project, p.project_id)
+        assert row is not None and row.lessons == kill.lessons and row.closed_at is not None
 
     # Rejected Updates leave no trace: the round's history holds the accepted ones (open, three
     # acceptances, three reviews, the decision) and nothing of the eight refusals.

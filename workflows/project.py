@@ -503,6 +503,7 @@ class ProjectWorkflow:
             self.state.stop_reason = f"Killed at gate {outcome.gate_no} by {d.decided_by}" + (
                 f": {d.justification}" if d.justification else ""
             )
+            self.state.lessons = d.lessons
         elif go:
             if d.decision == Decision.CONDITIONAL_GO:
                 assert d.conditions_due_days is not None
@@ -701,6 +702,7 @@ class ProjectWorkflow:
                 reason=self.state.stop_reason,
                 trl=self.state.trl,
                 stage_no=self.state.stage_index + 1,
+                lessons=self.state.lessons,
             ),
         )
         self.state.status = ProjectStatus.TERMINATED
@@ -899,6 +901,7 @@ class ProjectWorkflow:
     @workflow.update
     async def terminate(self, request: TerminateInput) -> StopResult:
         self.state.stop_reason = f"Terminated by {request.requested_by}: {request.reason}"
+        self.state.lessons = request.lessons
         await workflow.wait_condition(lambda: self.state.stop_result is not None)
         assert self.state.stop_result is not None
         return self.state.stop_result

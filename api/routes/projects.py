@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
@@ -18,7 +18,7 @@ from api.audit import record
 from api.commands import send_update
 from api.deps import ClientDep, CurrentUser, PmUser, SessionDep, SettingsDep, has_role
 from api.errors import AUTH, refusal, responses
-from api.schemas import ProjectDetail, ProjectOut, TerminateIn
+from api.schemas import ClosedOutOut, ProjectDetail, ProjectOut, TerminateIn
 from domain.project import (
     ProjectSnapshot,
     ProjectStatus,
@@ -144,6 +144,48 @@ async def start_project(
     return project
 
 
+@router.get("/closed-out", response_model=list[ClosedOutOut], responses=AUTH)
+async def closed_out(
+    session: SessionDep,
+    user: CurrentUser,
+    q: str | None = Query(None, max_length=200, description="Words to find in the reason or the lessons."),
+    limit: int = Query(100, ge=1, le=1000),
+    offset: int = Query(0, ge=0),
+) -> list[ClosedOutOut]:
+    """Stopped projects (killed, terminated, held too long, unfunded) with the reason, the TRL they
+    reached, the money paid and released, and their lessons learned: failure is kept, not hidden."""
+    query = visible_projects(user, select(Project)).where(Project.status == "terminated")
+    if q:
+        pattern = f"%{q.lower()}%"
+        query = query.where(func.lower(Project.stop_reason).like(pattern) | func.lower(Project.lessons).like(pattern))
+    rows = [p for p in (await session.scalars(query.order_by(Project.closed_at.desc(), Project.id))).all()]
+    out: list[ClosedOutOut] = []
+    for p in [p for p in rows if can_see_project(user, p)][offset : offset + limit]:
+        released = await session.scalar(
+            select(func.coalesce(func.sum(Reservation.released), 0)).where(Reservation.project_id == p.id)
+        )
+        document = await session.get(Document, f"{p.id}-closeout")
+        out.append(
+            ClosedOutOut(
+                project_id=p.id,
+                title=p.title,
+                organisation=p.organisation,
+                funding_ministry=p.funding_ministry,
+                programme_manager=p.programme_manager,
+                reason=p.stop_reason or "",
+                trl_reached=p.current_trl,
+                start_trl=p.start_trl,
+                target_trl=p.target_trl,
+                paid=await ledger.balance(session, ledger.paid_account(p.id)),
+                released=int(released or 0),
+                lessons=p.lessons,
+                closeout_document_id=document.id if document is not None else None,
+                closed_at=p.closed_at,
+            )
+        )
+    return out
+
+
 @router.get("/projects", response_model=list[ProjectOut], responses=AUTH)
 async def list_projects(
     session: SessionDep,
@@ -218,7 +260,7 @@ async def terminate_project(
         client,
         project.workflow_id,
         ProjectWorkflow.terminate,
-        TerminateInput(requested_by=user.username, reason=body.reason),
+        TerminateInput(requested_by=user.username, reason=body.reason, lessons=body.lessons),
         actor=user.username,
         action="terminate",
         target=f"project:{project_id}",
