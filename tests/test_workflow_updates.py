@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 from temporalio.worker import Worker
 
@@ -239,3 +239,29 @@ async def test_reviews_are_persisted_as_they_arrive(
         )
         assert submitted == 1
     await project.execute_update(ProjectWorkflow.terminate, TerminateInput(requested_by=PM, reason="test over"))
+
+
+async def test_a_cancel_from_the_temporal_ui_stops_the_project_cleanly(
+    local_client: Client, local_worker: Worker, task_queue: str, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    """A cancel request (the Temporal UI's or CLI's) takes the same clean stop as a terminate:
+    the open review round and its tasks end, unpaid money goes back, the project is terminated."""
+    p, project, gate = await open_gate_one(local_client, task_queue)
+    await project.cancel()
+    result: ProjectOutcome = await project.result()
+    assert result.status == ProjectStatus.TERMINATED
+    assert result.stop is not None and "Cancelled from Temporal" in result.stop.reason
+    assert (await gate.describe()).status != WorkflowExecutionStatus.RUNNING
+    async with sessionmaker() as session:
+        row = await session.get(Project, p.project_id)
+        assert row is not None and row.status == "terminated" and row.closed_at is not None
+        open_tasks = (
+            await session.scalars(
+                select(ReviewTask.id).where(
+                    ReviewTask.project_id == p.project_id, ReviewTask.status.in_(("open", "invited", "accepted"))
+                )
+            )
+        ).all()
+        assert open_tasks == []
+        assert await ledger.balance(session, ledger.reservation_account(str(p.project_id))) == 0
+        assert await ledger.invariant_violations(session, PROGRAMME_CODE) == []

@@ -108,11 +108,42 @@ class ProjectWorkflow:
         self.watcher: asyncio.Task[None] | None = None
         # Money Updates whose write is in flight: a concurrent twin is refused until it lands.
         self.in_flight: set[str] = set()
+        self.gate_child: workflow.ChildWorkflowHandle[GateReviewWorkflow, GateOutcome] | None = None
 
     # ---- the lifecycle -------------------------------------------------------------------
 
     @workflow.run
     async def run(self, input: ProjectWorkflowInput) -> ProjectOutcome:
+        try:
+            return await self._live()
+        except asyncio.CancelledError:
+            if self.state.phase == Phase.DONE:
+                raise
+            # A cancel from the Temporal UI or CLI stops the project the same clean way as any
+            # other stop (the request is delivered once; the stop's activities run after it), and
+            # the workflow then completes with the terminated outcome, as the database says.
+            if self.gate_child is not None and not self.gate_child.done():
+                self.gate_child.cancel()  # the open review round ends with the project
+                try:
+                    await self.gate_child
+                except (asyncio.CancelledError, ChildWorkflowError):
+                    pass
+            if self.state.stop_reason is None:
+                self.state.stop_reason = "Cancelled from Temporal (UI or CLI)"
+            await self._stop()
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            return self._outcome()
+
+    def _outcome(self) -> ProjectOutcome:
+        return ProjectOutcome(
+            project_id=self.project_id,
+            status=self.state.status,
+            trl=self.state.trl,
+            stop=self.state.stop_result,
+            handoffs=dict(self.state.handoffs),
+        )
+
+    async def _live(self) -> ProjectOutcome:
         if self.state.phase == Phase.REGISTERING:
             self._today()  # day 0 of the programme calendar
             await self._act(
@@ -155,13 +186,7 @@ class ProjectWorkflow:
         if self.stopping:
             await self._stop()
         await workflow.wait_condition(workflow.all_handlers_finished)
-        return ProjectOutcome(
-            project_id=self.project_id,
-            status=self.state.status,
-            trl=self.state.trl,
-            stop=self.state.stop_result,
-            handoffs=dict(self.state.handoffs),
-        )
+        return self._outcome()
 
     async def _continue_as_new(self) -> None:
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -464,6 +489,7 @@ class ProjectWorkflow:
             id=wid,
             static_summary=f"{self.project_id} gate {definition.gate_no} round {round_no}: {definition.question}",
         )
+        self.gate_child = child
         self.state.gate_workflow_id = wid  # once it runs, so the API can reach it
         self._publish()
         await workflow.wait_condition(lambda: child.done() or self.stopping)
