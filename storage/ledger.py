@@ -44,6 +44,7 @@ from storage.models import (
 )
 
 ENDOWMENT = "endowment"
+UNSCHEDULED = 0  # the tranche number of a reservation without a tranche schedule
 CLOSED_PROJECT_STATES = ("completed", "terminated")
 
 
@@ -341,7 +342,8 @@ async def reserve(
     allocation, once per (project, stage, part). The schedule says in which fiscal years the money
     is planned to be paid; each of those years must stay within its ceiling (with carry-over)."""
     day = booked_on or _today()
-    planned = schedule or [ScheduledAmount(0, fiscal_year(day), amount)]  # unscheduled: its booking year
+    # Unscheduled (tranche 0): any tranche may draw on it; it is planned for its booking year.
+    planned = schedule or [ScheduledAmount(UNSCHEDULED, fiscal_year(day), amount)]
     if amount <= 0 or sum(s.amount for s in planned) != amount or any(s.amount <= 0 for s in planned):
         raise LedgerError(f"the schedule of stage {stage_no} of {project_id} does not add up to {amount} yen")
     existing = await session.get(Reservation, (project_id, stage_no, part))
@@ -386,19 +388,31 @@ async def reserve(
         paid=0,
         released=0,
         status="open",
-        schedule=[s.__dict__ for s in schedule] if schedule else None,
+        schedule=[s.__dict__ for s in planned],
     )
     session.add(reservation)
     await session.flush()
     return _view(reservation, created=True)
 
 
+def _schedule_of(reservation: Reservation) -> list[dict[str, int]]:
+    """The reservation's plan; one from before schedules (migration 0003) is unscheduled in the
+    year it was booked, as the migration dated its entries."""
+    return reservation.schedule or [
+        {
+            "tranche_no": UNSCHEDULED,
+            "fiscal_year": fiscal_year(jst_date(reservation.created_at)),
+            "amount": reservation.amount,
+        }
+    ]
+
+
 def _planned_year(reservation: Reservation, tranche_no: int, amount: int | None = None) -> int:
     """The fiscal year the tranche was reserved for; a tranche the schedule does not hold (or
-    holds with another amount) is refused. Reservations from before schedules: their booking year."""
-    schedule = reservation.schedule
-    if not schedule:
-        return fiscal_year(jst_date(reservation.created_at))
+    holds with another amount) is refused. An unscheduled reservation: its one planned year."""
+    schedule = _schedule_of(reservation)
+    if schedule[0]["tranche_no"] == UNSCHEDULED:
+        return int(schedule[0]["fiscal_year"])
     for s in schedule:
         if s["tranche_no"] == tranche_no:
             if amount is not None and s["amount"] != amount:
@@ -496,10 +510,7 @@ async def pay_tranche(
 async def _unpaid_by_year(session: AsyncSession, reservation: Reservation) -> dict[int, int]:
     """What the reservation still holds, by the fiscal year it was planned for."""
     rest: dict[int, int] = defaultdict(int)
-    schedule = reservation.schedule or [
-        {"tranche_no": 1, "fiscal_year": fiscal_year(jst_date(reservation.created_at)), "amount": reservation.amount}
-    ]
-    for s in schedule:
+    for s in _schedule_of(reservation):
         rest[int(s["fiscal_year"])] += int(s["amount"])
     paid = await session.scalars(
         select(Tranche).where(
@@ -530,8 +541,6 @@ async def release_open(session: AsyncSession, project_id: str, booked_on: date |
         rest = reservation.amount - reservation.paid
         if rest > 0:
             by_year = await _unpaid_by_year(session, reservation)
-            if sum(by_year.values()) != rest:  # a reservation from before fiscal years: its booking year
-                by_year = {fiscal_year(jst_date(reservation.created_at)): rest}
             await _post(
                 session,
                 f"release:{project_id}:{reservation.stage_no}{_part_suffix(reservation.part)}",

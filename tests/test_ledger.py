@@ -240,3 +240,19 @@ async def test_the_check_finds_running_totals_that_drifted_from_the_entries(
         problems = " | ".join(await ledger.invariant_violations(s, code))
     assert f"running balance of reservation:{pid} FY2026 is 401 but its entries sum to 400" in problems
     assert f"{ministry} committed to FY2026 is kept as 399 but the entries sum to 400" in problems
+
+
+async def test_an_unscheduled_reservation_stays_in_the_year_it_was_booked(
+    sm: async_sessionmaker[AsyncSession],
+) -> None:
+    """Booked on a programme date years from today: paying and releasing it use that year too."""
+    code, ministry, [pid] = await programme(sm, 1000, 1)
+    later = date(2030, 6, 1)
+    async with sm.begin() as s:
+        await ledger.reserve(s, code, pid, 1, ministry, 900, booked_on=later)
+        await ledger.pay_tranche(s, pid, 1, 1, 300, NOW, paid_on=later)
+        await ledger.pay_tranche(s, pid, 1, 2, 100, NOW, paid_on=later)  # any tranche may draw on it
+        assert await ledger.release_open(s, pid, date(2030, 7, 1)) == 500
+        assert await ledger.balance(s, ledger.paid_account(pid), 2030) == 400
+        assert await ledger.balance(s, ledger.reservation_account(pid)) == 0
+        assert await ledger.invariant_violations(s, code) == []

@@ -11,13 +11,14 @@ from datetime import UTC, date, datetime
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.fiscal import fiscal_years
 from storage import ledger
 from storage.db import make_engine, make_sessionmaker
 from storage.ledger import ScheduledAmount
-from storage.models import FundAllocation, Programme
+from storage.models import FundAllocation, Programme, Tranche
 from tests.support import ledger_project
 
 ALLOCATION = 1_000
@@ -246,10 +247,6 @@ def run_machine(url: str, examples: int) -> None:
 
 
 async def _tranche_of(s: AsyncSession, transaction_id: int) -> tuple[str, int, int, int]:
-    from sqlalchemy import select
-
-    from storage.models import Tranche
-
     t = await s.scalar(select(Tranche).where(Tranche.transaction_id == transaction_id))
     assert t is not None and t.fiscal_year is not None
     return t.project_id, t.stage_no, t.tranche_no, t.fiscal_year

@@ -380,11 +380,11 @@ class ProjectWorkflow:
     def _reports_missing(self) -> list[int]:
         if not self.input.progress_reports:
             return []
-        self._today()
+        today = self._today()  # also fixes the calendar's start on first use
         assert self.state.calendar_start is not None
         return [
             fy
-            for fy in reports_due_before(self.state.calendar_start, self._today())
+            for fy in reports_due_before(self.state.calendar_start, today)
             if (r := self.state.reports.get(fy)) is None or r.status != "accepted"
         ]
 
