@@ -9,6 +9,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from workflows.codec import Keyring
+
 REPO_ROOT = Path(__file__).resolve().parent
 
 
@@ -40,6 +42,10 @@ class Settings(BaseSettings):
     # The payment sender: instructions leave the outbox as files in this folder (a bank drop).
     payments_dir: Path | None = None
     sender_interval_seconds: float = Field(default=1.0, gt=0)
+    # Payload encryption keys for Temporal (`kid=base64key,...`, the first one encrypts). Empty
+    # means "the keyring file in data_dir", made on first use. Every worker, API and CLI process
+    # of one deployment must share it: a lost keyring makes the histories unreadable.
+    codec_keys: str = ""
 
     @property
     def resolved_payments_dir(self) -> Path:
@@ -50,6 +56,15 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{self.data_dir / 'trlgate.db'}"
+
+    @property
+    def keyring_path(self) -> Path:
+        return self.data_dir / "codec-keys"
+
+    def keyring(self) -> Keyring:
+        if self.codec_keys:
+            return Keyring.parse(self.codec_keys)
+        return Keyring.from_file(self.keyring_path)
 
     def resolved_jwt_secret(self) -> str:
         if self.jwt_secret:

@@ -14,6 +14,7 @@ from temporalio.worker import Worker
 
 from activities.gate_reviews import GateReviewActivities
 from activities.gates import GateActivities
+from activities.handoffs import HandoffActivities
 from activities.money import MoneyActivities
 from activities.payments import FileDropSink, PaymentSender
 from activities.projects import ProjectActivities
@@ -23,9 +24,10 @@ from storage.db import make_engine, make_sessionmaker
 from storage.seed import PROGRAMME_CODE
 from workflows.client import connect
 from workflows.gate_review import GateReviewWorkflow
+from workflows.handoff import HandoffWorkflow
 from workflows.project import ProjectWorkflow
 
-WORKFLOWS = [ProjectWorkflow, GateReviewWorkflow]
+WORKFLOWS = [ProjectWorkflow, GateReviewWorkflow, HandoffWorkflow]
 
 
 def activities_for(sessionmaker: async_sessionmaker[AsyncSession]) -> list[Callable[..., Any]]:
@@ -33,6 +35,7 @@ def activities_for(sessionmaker: async_sessionmaker[AsyncSession]) -> list[Calla
     gates = GateActivities(sessionmaker)
     projects = ProjectActivities(sessionmaker, PROGRAMME_CODE)
     reviews = GateReviewActivities(sessionmaker)
+    handoffs = HandoffActivities(sessionmaker)
     return [
         reviews.record_gate_event,
         reviews.notify,
@@ -50,6 +53,9 @@ def activities_for(sessionmaker: async_sessionmaker[AsyncSession]) -> list[Calla
         projects.complete_project,
         projects.set_status,
         projects.close_out,
+        handoffs.prepare_handoff,
+        handoffs.record_answer,
+        handoffs.handoff_notice,
     ]
 
 

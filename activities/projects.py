@@ -60,6 +60,7 @@ class AcceptHandoffInput(BaseModel):
 class CompleteProjectInput(BaseModel):
     project_id: str
     trl: int
+    public_use_achieved: bool | None = None  # None: completed before hand-off workflows
 
 
 class CloseOutInput(BaseModel):
@@ -196,7 +197,16 @@ class ProjectActivities(DatabaseActivities):
             if project.status != ProjectStatus.COMPLETED.value:
                 project.status = ProjectStatus.COMPLETED.value
                 project.current_trl = input.trl
-                audit(session, SYSTEM_ACTOR, "project_completed", f"project:{project.id}", trl=input.trl)
+                project.public_use_achieved = input.public_use_achieved
+                project.closed_at = utcnow()
+                audit(
+                    session,
+                    SYSTEM_ACTOR,
+                    "project_completed",
+                    f"project:{project.id}",
+                    trl=input.trl,
+                    public_use_achieved=input.public_use_achieved,
+                )
 
         await self.transact(work)
 

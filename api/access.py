@@ -1,33 +1,78 @@
-"""Who may see what: one place for data-level rules, used by every read and command."""
+"""Who may see what, enforced: every project-scoped endpoint calls `authorize`, every list calls
+`visible`. Both use storage/access.project_access (roles, then clearance and need-to-know for
+closed work), and every decision on closed data is audited, allowed or denied."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+from fastapi import HTTPException, Request, status
 from sqlalchemy import Select, false, or_
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.audit import record
 from domain.roles import Role
+from storage.access import SEE_ALL, decide_for, granted_users, is_closed, project_access, role_allows
 from storage.models import Project, User
 
-SEE_ALL = (Role.ADMIN, Role.OPS, Role.FINANCE)
+can_see_project = role_allows  # the role rules alone (function level); closed work needs authorize()
 
 
-def can_see_project(user: User, project: Project) -> bool:
-    roles = set(user.roles)
-    if roles & {r.value for r in SEE_ALL}:
-        return True
-    if Role.PM.value in roles and project.programme_manager == user.username:
-        return True
-    if Role.REVIEWER.value in roles and user.username in project.reviewers:
-        return True
-    if Role.PERFORMER.value in roles and project.performer == user.username:
-        return True
-    return Role.MINISTRY.value in roles and user.ministry in project.public_use_ministries
+async def authorize(request: Request, session: AsyncSession, user: User, project: Project, action: str) -> None:
+    """404 when no role reaches the project (its existence stays hidden), 403 with the reason when
+    a role does but the clearance or the need-to-know grant is missing."""
+    decision = await project_access(session, user, project)
+    if is_closed(project):
+        await record(
+            request,
+            user.username,
+            f"read_closed:{action}",
+            f"project:{project.id}",
+            "ok" if decision else "denied",
+            reason=decision.reason,
+        )
+    if decision:
+        return
+    if not role_allows(user, project):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"project {project.id} not found")
+    raise HTTPException(status.HTTP_403_FORBIDDEN, detail=f"closed project {project.id}: {decision.reason}")
+
+
+async def project_or_404(request: Request, session: AsyncSession, user: User, project_id: str, action: str) -> Project:
+    project = await session.get(Project, project_id)
+    if project is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"project {project_id} not found")
+    await authorize(request, session, user, project, action)
+    return project
+
+
+async def visible(
+    request: Request, session: AsyncSession, user: User, projects: Sequence[Project], action: str
+) -> list[Project]:
+    """The projects of a list this user may read; closed ones withheld or shown are audited."""
+    out: list[Project] = []
+    shown: list[str] = []
+    withheld: list[str] = []
+    for p in projects:
+        if not role_allows(user, p):
+            continue
+        if not is_closed(p):
+            out.append(p)
+            continue
+        if decide_for(user, p, user.username in await granted_users(session, p.id)):
+            out.append(p)
+            shown.append(p.id)
+        else:
+            withheld.append(p.id)
+    if shown or withheld:
+        await record(request, user.username, f"list_closed:{action}", "projects", "ok", shown=shown, withheld=withheld)
+    return out
 
 
 def visible_projects(user: User, query: Select[Any]) -> Select[Any]:
-    """Filter a project query down to what `user` may see (JSON list membership is checked in Python
-    by the caller for reviewers and ministries, since SQLite and PostgreSQL spell it differently)."""
+    """Narrow a project query in SQL by role (JSON list membership for reviewers and ministries is
+    checked by `visible` afterwards, since SQLite and PostgreSQL spell it differently)."""
     roles = set(user.roles)
     if roles & {r.value for r in SEE_ALL}:
         return query
@@ -37,7 +82,7 @@ def visible_projects(user: User, query: Select[Any]) -> Select[Any]:
     if Role.PERFORMER.value in roles:
         conditions.append(Project.performer == user.username)
     if Role.REVIEWER.value in roles or Role.MINISTRY.value in roles:
-        return query  # narrowed by can_see_project afterwards
+        return query
     return query.where(or_(*conditions) if conditions else false())
 
 

@@ -8,9 +8,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from temporalio.client import Client
 
-from api.routes import auth, fund, gates, handoffs, health, money, notifications, projects, tasks
+from api.routes import auth, fund, gates, handoffs, health, money, notifications, projects, security, tasks
 from config import Settings, get_settings
 from storage.db import make_engine, make_sessionmaker
 from workflows.client import connect
@@ -59,9 +60,19 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         fund.router,
         money.router,
         notifications.router,
+        security.router,
         health.router,
     ):
         app.include_router(router)
+    # The Temporal Web UI calls the codec endpoints from the browser, with the user's token.
+    ui = [f"http://{host}:{settings.temporal_ui_port}" for host in ("127.0.0.1", "localhost")]
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=ui,
+        allow_methods=["POST", "OPTIONS"],
+        allow_headers=["Authorization", "Content-Type", "X-Namespace"],
+        allow_credentials=True,
+    )
     return app
 
 

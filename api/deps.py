@@ -84,3 +84,6 @@ FundViewer = Annotated[User, Depends(require_roles(Role.FINANCE, Role.ADMIN, Rol
 FinanceUser = Annotated[User, Depends(require_roles(Role.FINANCE))]
 SignerUser = Annotated[User, Depends(require_roles(Role.FINANCE, Role.PM))]
 ReportingUser = Annotated[User, Depends(require_roles(Role.PERFORMER, Role.PM))]
+PerformerUser = Annotated[User, Depends(require_roles(Role.PERFORMER))]
+AdminUser = Annotated[User, Depends(require_roles(Role.ADMIN))]
+OpsUser = Annotated[User, Depends(require_roles(Role.OPS, Role.ADMIN))]

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
+from domain.handoff import HandoffBrief
 from domain.project import Decision, ProjectSnapshot
 
 
@@ -75,12 +76,41 @@ class HandoffOut(Orm):
     id: str
     project_id: str
     ministry: str
-    status: str
+    kind: str = Field(description="final (public use) or demonstration (early, from TRL 7)")
+    status: str = Field(description="pending, accepted, declined, rerouted or cancelled")
     document_id: str
+    workflow_id: str | None
     accepted_by: str | None
+    decided_by: str | None
+    receiving_programme: str
+    reason: str
     note: str
+    deadline_at: datetime | None
+    escalated_at: datetime | None
+    rerouted_from: str | None
+    rerouted_to: str | None
     created_at: datetime
     resolved_at: datetime | None
+
+
+class DeclineIn(BaseModel):
+    reason: Annotated[str, Field(min_length=3, max_length=5000)]
+
+
+class RerouteIn(BaseModel):
+    to_ministry: Annotated[str, Field(min_length=2, max_length=16)]
+    note: Annotated[str, Field(max_length=2000)] = ""
+
+
+class DemoHandoffIn(BaseModel):
+    ministry: Annotated[str, Field(min_length=2, max_length=16)]
+    brief: HandoffBrief = Field(default_factory=HandoffBrief)
+
+
+class MinistryOut(BaseModel):
+    code: str
+    name: str
+    liaisons: list[str]
 
 
 class ProjectOut(Orm):
@@ -162,6 +192,10 @@ class DecisionIn(BaseModel):
     recycle_budget: Annotated[StrictInt, Field(ge=0)] | None = Field(
         None, description="Recycle: extra yen for the stage."
     )
+    handoff: HandoffBrief | None = Field(
+        None,
+        description="The last gate's Go: results summary, deliverables, IP terms and contacts for the hand-off packages.",
+    )
 
 
 class GateDecisionOut(BaseModel):
@@ -212,6 +246,9 @@ class TerminateIn(BaseModel):
 
 
 class AcceptIn(BaseModel):
+    receiving_programme: Annotated[str, Field(max_length=500)] = Field(
+        default="", description="The programme or use that takes the result on (needed for every hand-off after v1)."
+    )
     note: Annotated[str, Field(max_length=2000)] = ""
 
 

@@ -206,6 +206,25 @@ def audit_verify() -> None:
     console.print(f"audit log intact: {report.checked} entries verified")
 
 
+@app.command("rotate-key")
+def rotate_key() -> None:
+    """Put a new payload encryption key in front of the keyring file (old keys stay to open old
+    payloads); restart workers and the API to seal with it. With TRLGATE_CODEC_KEYS set, rotate there."""
+    from config import get_settings
+
+    settings = get_settings()
+    if settings.codec_keys:
+        console.print("[red]the keyring comes from TRLGATE_CODEC_KEYS: put the new key in front there[/red]")
+        raise typer.Exit(2)
+    rotated = settings.keyring().rotated()
+    path = settings.keyring_path
+    tmp = path.with_suffix(".new")
+    tmp.write_text(rotated.dump())
+    tmp.chmod(0o600)
+    tmp.replace(path)  # atomic: a crash leaves the old keyring or the new one, never half of one
+    console.print(f"active key is now {rotated.active[0]}; {len(rotated.keys)} keys in {path}")
+
+
 @app.command()
 def worker() -> None:
     """Run a worker (scale out by running more)."""

@@ -110,6 +110,9 @@ def run_stack(settings: Settings) -> int:
                 settings.temporal_namespace,
                 "--log-level",
                 "warn",
+                # The UI opens sealed payloads through the API's codec endpoints (cleared ops only).
+                "--ui-codec-endpoint",
+                f"http://{settings.api_host}:{settings.api_port}/codec",
                 *sa.cli_flags(),
             ],
             logs / "temporal.log",

@@ -9,6 +9,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field, StrictInt
 
+from domain.handoff import HandoffBrief
 from domain.policy import GatePolicy
 from domain.project import Decision, Recommendation, ReviewSubmission
 from gates.definitions import GateDefinition
@@ -80,6 +81,8 @@ class GateDecisionInput(BaseModel):
     conditions_due_days: Annotated[StrictInt, Field(gt=0, le=3650)] | None = None
     recycle_days: Annotated[StrictInt, Field(gt=0)] | None = None
     recycle_budget: Annotated[StrictInt, Field(ge=0)] | None = None
+    # The last gate's Go: what the hand-off packages say about the result.
+    handoff: HandoffBrief | None = None
 
 
 class GateReviewInput(BaseModel):

@@ -3,9 +3,11 @@ override the defaults."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
+
+from domain.handoff import HandoffPolicy
 
 
 class GatePolicy(BaseModel):
@@ -21,3 +23,6 @@ class GatePolicy(BaseModel):
     max_recycles: Annotated[StrictInt, Field(ge=0)] = 2
     max_recycle_days: Annotated[StrictInt, Field(gt=0)] = 365
     max_recycle_budget_percent: Annotated[StrictInt, Field(ge=0, le=100)] = 50
+    # A Conditional Go whose conditions are not verified by their date: Hold (the default) or stop.
+    conditions_missed: Literal["hold", "stop"] = "hold"
+    handoff: HandoffPolicy = Field(default_factory=HandoffPolicy)

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, StrictInt
 
+from domain.handoff import HandoffBrief, HandoffRun
 from domain.proposal import Proposal
 
 
@@ -76,6 +77,14 @@ class DecisionResult(BaseModel):
     status: ProjectStatus
     trl: int
     next_stage: str | None
+
+
+class WithdrawInput(BaseModel):
+    """The performer withdraws from the project (with a reason); it stops the clean way."""
+
+    requested_by: str = ""
+    reason: Annotated[str, Field(min_length=3, max_length=2000)]
+    lessons: Annotated[str, Field(max_length=10000)] = ""
 
 
 class TerminateInput(BaseModel):
@@ -223,6 +232,10 @@ class ProjectState(BaseModel):
     report_reminders: dict[int, int] = Field(default_factory=dict, description="fiscal year -> reminders sent")
     waiting_for_funds: bool = False
     lessons: str = ""  # lessons learned, for the close-out report
+    # Hand-off workflows by hand-off id (final ones after the last Go, demonstrations from TRL 7).
+    handoff_runs: dict[str, HandoffRun] = Field(default_factory=dict)
+    handoff_brief: HandoffBrief | None = None
+    public_use_achieved: bool | None = None
 
 
 class ProjectWorkflowInput(BaseModel):
@@ -270,3 +283,6 @@ class ProjectOutcome(BaseModel):
     trl: int
     stop: StopResult | None = None
     handoffs: dict[str, str] = Field(default_factory=dict)
+    public_use_achieved: bool | None = Field(
+        default=None, description="Completed: did a ministry accept the result for public use?"
+    )

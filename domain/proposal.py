@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 
 from domain.policy import GatePolicy
 from domain.roles import FundingMinistry
+from domain.security import SecurityLabel
 from domain.trl import DEFAULT_STAGES, MAX_TRL, MIN_TRL
 
 Yen = Annotated[StrictInt, Field(gt=0, description="Integer yen; never a float.")]
@@ -119,6 +120,10 @@ class Proposal(BaseModel):
     funding_ministry: FundingMinistry
     research_vision: Annotated[str, Field(min_length=3, max_length=2000)]
     classification: Classification = Classification.OPEN
+    label: SecurityLabel | None = Field(
+        default=None,
+        description="A closed project's security label (level, compartments); default for closed work: CONFIDENTIAL.",
+    )
     start_trl: TRL
     target_trl: TRL
     total_budget: Yen
@@ -135,6 +140,10 @@ class Proposal(BaseModel):
             raise ValueError("reviewers must be distinct")
         if self.programme_manager in self.reviewers:
             raise ValueError("the programme manager cannot review their own project")
+        if self.classification == Classification.OPEN and self.label is not None:
+            raise ValueError("an open project carries no security label; set classification to closed")
+        if self.classification == Classification.CLOSED and self.label is None:
+            self.label = SecurityLabel()
         if len(set(self.public_use_ministries)) != len(self.public_use_ministries):
             raise ValueError("public_use_ministries must be distinct")
         if self.stages is None:

@@ -61,6 +61,9 @@ class User(Base):
     roles: Mapped[list[Any]] = mapped_column(JSON)
     ministry: Mapped[str | None] = mapped_column(ForeignKey("ministries.code"), nullable=True)
     active: Mapped[bool] = mapped_column(default=True)
+    # Security clearance for closed (保全) work: a level and compartments (domain/security.py).
+    clearance_level: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    compartments: Mapped[list[Any]] = mapped_column(JSON, default=list, server_default="[]")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -88,6 +91,10 @@ class Project(Base):
     stop_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     lessons: Mapped[str] = mapped_column(Text, default="", server_default="")
     closed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    public_use_achieved: Mapped[bool | None] = mapped_column(nullable=True)  # set when it completes
+    # A closed project's label: readers need this level, these compartments and a grant.
+    label_level: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    label_compartments: Mapped[list[Any]] = mapped_column(JSON, default=list, server_default="[]")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -322,17 +329,40 @@ class TrancheApproval(Base):
 
 class Handoff(Base):
     __tablename__ = "handoffs"
-    __table_args__ = (UniqueConstraint("project_id", "ministry"),)
+    __table_args__ = (UniqueConstraint("project_id", "ministry", "kind", name="uq_handoffs_project_ministry_kind"),)
 
-    id: Mapped[str] = mapped_column(String(80), primary_key=True)  # <project>-h-<ministry>
+    id: Mapped[str] = mapped_column(String(80), primary_key=True)  # <project>-h|d-<ministry>
     project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), index=True)
     ministry: Mapped[str] = mapped_column(ForeignKey("ministries.code"), index=True)
-    status: Mapped[str] = mapped_column(String(16))  # pending|accepted|cancelled
+    kind: Mapped[str] = mapped_column(String(16), default="final", server_default="final")  # final|demonstration
+    status: Mapped[str] = mapped_column(String(16))  # pending|accepted|declined|rerouted|cancelled
     document_id: Mapped[str] = mapped_column(ForeignKey("documents.id"))
+    workflow_id: Mapped[str | None] = mapped_column(String(120), nullable=True)  # none: the first hand-offs
     accepted_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    decided_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    receiving_programme: Mapped[str] = mapped_column(Text, default="", server_default="")
+    reason: Mapped[str] = mapped_column(Text, default="", server_default="")
     note: Mapped[str] = mapped_column(Text, default="")
+    deadline_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    escalated_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    rerouted_from: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    rerouted_to: Mapped[str | None] = mapped_column(String(16), nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     resolved_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class NeedToKnowGrant(Base):
+    """An explicit grant to read one closed project (保全): the clearance alone is not enough."""
+
+    __tablename__ = "need_to_know_grants"
+
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), primary_key=True)
+    username: Mapped[str] = mapped_column(ForeignKey("users.username"), primary_key=True)
+    granted_by: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text, default="", server_default="")
+    granted_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    revoked_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class Document(Base):

@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.project import ProjectStatus
 from domain.proposal import Proposal
-from storage.models import Project, Stage
+from storage.models import NeedToKnowGrant, Project, Stage
 
 
 async def insert_project(session: AsyncSession, programme_code: str, workflow_id: str, proposal: Proposal) -> bool:
@@ -35,9 +35,22 @@ async def insert_project(session: AsyncSession, programme_code: str, workflow_id
             total_budget=proposal.total_budget,
             reviewers=list(proposal.reviewers),
             public_use_ministries=list(proposal.public_use_ministries),
+            label_level=proposal.label.level if proposal.label else 0,
+            label_compartments=list(proposal.label.compartments) if proposal.label else [],
         )
     )
     await session.flush()
+    if proposal.label is not None:
+        # Closed work: its programme manager (cleared for the label, checked at the start) is the
+        # first to need to know; everyone else is granted explicitly.
+        session.add(
+            NeedToKnowGrant(
+                project_id=proposal.project_id,
+                username=proposal.programme_manager,
+                granted_by=proposal.programme_manager,
+                reason="programme manager of the project",
+            )
+        )
     session.add_all(
         Stage(
             project_id=proposal.project_id,

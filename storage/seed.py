@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.roles import PUBLIC_USE_MINISTRIES, Role
+from domain.security import Level
 from storage import ledger
 from storage.models import FundAllocation, Ministry, Programme, User
 
@@ -30,21 +31,35 @@ class DemoUser:
     full_name: str
     roles: tuple[Role, ...]
     ministry: str | None = None
+    clearance: Level = Level.NONE
+    compartments: tuple[str, ...] = ()
 
 
+# Clearances for the closed-work demo: a SECRET project in compartment QS (quantum sensing) is
+# readable by the cleared PM, reviewer, liaison and ops user once each holds a need-to-know grant.
 DEMO_USERS: tuple[DemoUser, ...] = (
-    DemoUser("admin", "Programme Administrator", (Role.ADMIN,)),
-    DemoUser("pm.sato", "Sato Haruka (Programme Manager)", (Role.PM,)),
-    DemoUser("pm.tanaka", "Tanaka Kenji (Programme Manager)", (Role.PM,)),
-    DemoUser("rev.ito", "Ito Yuki (Reviewer)", (Role.REVIEWER,)),
-    DemoUser("rev.kato", "Kato Ren (Reviewer)", (Role.REVIEWER,)),
-    DemoUser("rev.mori", "Mori Aoi (Reviewer)", (Role.REVIEWER,)),
+    DemoUser("admin", "Programme Administrator", (Role.ADMIN,), clearance=Level.TOP_SECRET, compartments=("QS",)),
+    DemoUser("pm.sato", "Sato Haruka (Programme Manager)", (Role.PM,), clearance=Level.SECRET, compartments=("QS",)),
+    DemoUser("pm.tanaka", "Tanaka Kenji (Programme Manager)", (Role.PM,), clearance=Level.CONFIDENTIAL),
+    DemoUser("rev.ito", "Ito Yuki (Reviewer)", (Role.REVIEWER,), clearance=Level.SECRET, compartments=("QS",)),
+    DemoUser("rev.kato", "Kato Ren (Reviewer)", (Role.REVIEWER,), clearance=Level.SECRET, compartments=("QS",)),
+    DemoUser("rev.mori", "Mori Aoi (Reviewer)", (Role.REVIEWER,), clearance=Level.CONFIDENTIAL),
     DemoUser("fin.suzuki", "Suzuki Mei (Finance)", (Role.FINANCE,)),
     DemoUser("fin.yamada", "Yamada Jun (Finance, second approver)", (Role.FINANCE,)),
     DemoUser("perf.aoki", "Aoki Sora (Performer, Tokai Quantum Consortium)", (Role.PERFORMER,)),
-    DemoUser("liaison.mod", "Ministry of Defense liaison", (Role.MINISTRY,), "MOD"),
+    DemoUser(
+        "liaison.mod",
+        "Ministry of Defense liaison",
+        (Role.MINISTRY,),
+        "MOD",
+        clearance=Level.SECRET,
+        compartments=("QS",),
+    ),
     DemoUser("liaison.mlit", "MLIT liaison", (Role.MINISTRY,), "MLIT"),
     DemoUser("ops.kimura", "Kimura Sho (Operations)", (Role.OPS,)),
+    DemoUser(
+        "ops.hayashi", "Hayashi Rin (Operations, cleared)", (Role.OPS,), clearance=Level.SECRET, compartments=("QS",)
+    ),
 )
 
 
@@ -97,6 +112,7 @@ async def seed_demo(sessionmaker: async_sessionmaker[AsyncSession], password: st
         existing = set((await session.scalars(select(User.username))).all())
         for demo in DEMO_USERS:
             if demo.username not in existing:
-                await add_user(session, demo.username, demo.full_name, password, list(demo.roles), demo.ministry)
+                user = await add_user(session, demo.username, demo.full_name, password, list(demo.roles), demo.ministry)
+                user.clearance_level, user.compartments = int(demo.clearance), list(demo.compartments)
                 created.append(demo)
     return created

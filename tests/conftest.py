@@ -14,14 +14,13 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from storage import migrate
 from storage.db import make_engine, make_sessionmaker
 from storage.seed import seed_demo
-from tests.support import SEARCH_ATTRIBUTES, in_ci, venv_binary
+from tests.support import CONVERTER, SEARCH_ATTRIBUTES, in_ci, venv_binary
 from worker import build_worker
 
 PG_ADMIN_DSN = os.environ.get("TRLGATE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -129,7 +128,7 @@ def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 @pytest.fixture(scope="session")
 async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter,
+        data_converter=CONVERTER,
         test_server_existing_path=venv_binary("temporal-test-server"),
     )
     await env.client.operator_service.add_search_attributes(
@@ -145,7 +144,7 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
 @pytest.fixture(scope="session")
 async def local_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
-        data_converter=pydantic_data_converter,
+        data_converter=CONVERTER,
         dev_server_existing_path=venv_binary("temporal"),
         search_attributes=SEARCH_ATTRIBUTES,
         dev_server_extra_args=["--dynamic-config-value", "frontend.enableUpdateWorkflowExecution=true"],

@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio.client import Client, WorkflowHandle
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from domain import search_attributes as sa
 from domain.gate_review import GateDecisionInput, GateOutcome, InvitationResponse, OpenReviewInput
+from domain.handoff import HandoffAnswer, HandoffKind, HandoffOutcome, HandoffSnapshot, handoff_workflow_id
 from domain.project import (
     Decision,
     Phase,
@@ -34,10 +35,17 @@ from storage import migrate
 from storage.db import make_engine, make_sessionmaker
 from storage.models import Project
 from storage.seed import seed_demo
+from workflows.codec import Keyring, data_converter
 from workflows.gate_review import GateReviewWorkflow
+from workflows.handoff import HandoffWorkflow
 from workflows.project import ProjectWorkflow, workflow_id_for
 
 SEARCH_ATTRIBUTES = sa.ALL
+# One fixed keyring for the whole test run (exported, so worker and stack subprocesses seal and
+# open payloads with it too); never a deployment's key.
+os.environ.setdefault("TRLGATE_CODEC_KEYS", "test=" + "dHJsZ2F0ZS10ZXN0LWtleS0wMTIzNDU2Nzg5YWJjZGU=")
+TEST_KEYRING = Keyring.parse(os.environ["TRLGATE_CODEC_KEYS"])
+CONVERTER = data_converter(TEST_KEYRING)
 REVIEWERS = ["rev.ito", "rev.kato", "rev.mori"]
 PM = "pm.sato"
 
@@ -145,6 +153,61 @@ async def wait_for_handoffs(
     handle: WorkflowHandle[Any, Any], env: WorkflowEnvironment | None = None
 ) -> ProjectSnapshot:
     return await wait_until(handle, lambda s: bool(s.handoffs_pending), "hand-off", env=env)
+
+
+LIAISONS = {"MOD": "liaison.mod", "MLIT": "liaison.mlit"}
+
+
+async def answer_handoff(
+    client: Client,
+    project_id: str,
+    ministry: str,
+    answer: HandoffAnswer | None = None,
+    kind: HandoffKind = HandoffKind.FINAL,
+    timeout: float = 30.0,
+) -> HandoffOutcome:
+    """The ministry's liaison answers its hand-off (accepts, unless told otherwise) once it is offered."""
+    answer = answer or HandoffAnswer(
+        accept=True, answered_by=LIAISONS[ministry], receiving_programme=f"{ministry} field trials programme"
+    )
+    handle = client.get_workflow_handle(handoff_workflow_id(project_id, ministry, kind))
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        try:
+            outcome: HandoffOutcome = await handle.execute_update(HandoffWorkflow.answer, answer)
+            return outcome
+        except (RPCError, WorkflowUpdateFailedError) as err:
+            text = str(err.cause if isinstance(err, WorkflowUpdateFailedError) else err)
+            if "not found" not in text and "being prepared" not in text:
+                raise
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.05)
+
+
+async def handoff_offered(
+    client: Client, project_id: str, ministry: str, kind: HandoffKind = HandoffKind.FINAL
+) -> None:
+    """Until the hand-off workflow runs and has offered its package."""
+    handle = client.get_workflow_handle(handoff_workflow_id(project_id, ministry, kind))
+    for _ in range(600):
+        try:
+            snap: HandoffSnapshot = await handle.query(HandoffWorkflow.snapshot)
+            if snap.offered:
+                return
+        except RPCError:
+            pass  # not started yet
+        await asyncio.sleep(0.05)
+    raise TimeoutError(f"the hand-off of {project_id} to {ministry} was never offered")
+
+
+async def accept_handoffs(client: Client, p: Proposal) -> list[HandoffOutcome]:
+    """Every public-use ministry accepts, once all of them were offered the package (answering
+    while the project still starts the others trips the time-skipping test server)."""
+    assert p.project_id is not None
+    for m in p.public_use_ministries:
+        await handoff_offered(client, p.project_id, m)
+    return [await answer_handoff(client, p.project_id, m) for m in p.public_use_ministries]
 
 
 async def gate_handle(
@@ -257,7 +320,7 @@ async def embedded_stack(
         sessionmaker = make_sessionmaker(engine)
         await seed_demo(sessionmaker, "embedded")
         env = await WorkflowEnvironment.start_local(
-            data_converter=pydantic_data_converter,
+            data_converter=CONVERTER,
             dev_server_existing_path=venv_binary("temporal"),
             dev_server_database_filename=f"{tmp}/temporal.db" if persist_temporal else None,
             search_attributes=SEARCH_ATTRIBUTES,

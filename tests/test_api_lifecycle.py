@@ -15,7 +15,7 @@ from storage import ledger
 from storage.models import AuditEntry, Reservation, ReviewTask, Tranche
 from storage.seed import ALLOCATIONS, PROGRAMME_CODE
 from tests.api_stack import ApiStack, api_stack
-from tests.support import PM, REVIEWERS
+from tests.support import PM, REVIEWERS, handoff_offered
 from workflows.project import ProjectWorkflow
 
 BUDGET = 10_000_000_000
@@ -131,14 +131,25 @@ async def test_full_lifecycle_trl1_to_9_over_http(stack_any_db: ApiStack) -> Non
         assert r.json()["trl"] == [3, 5, 7, 9][gate_no - 1]
 
     await wait_status(stack, project_id, lambda s: len(s.handoffs_pending) == 2, "hand-offs")
+    for ministry in ("MOD", "MLIT"):
+        await handoff_offered(stack.client, project_id, ministry)
     for liaison in ("liaison.mod", "liaison.mlit"):
         handoffs = (await stack.call("GET", "/handoffs", liaison)).json()
         assert len(handoffs) == 1  # each liaison sees only their own ministry's hand-off
         doc = await stack.call("GET", f"/documents/{handoffs[0]['document_id']}", liaison)
         assert doc.status_code == 200 and "TRL 9" in doc.text
         r = await stack.call("POST", f"/handoffs/{handoffs[0]['id']}/accept", liaison, json={"note": "adopted"})
+        assert r.status_code == 409 and "receiving programme" in r.text  # accepting names who takes it on
+        r = await stack.call(
+            "POST",
+            f"/handoffs/{handoffs[0]['id']}/accept",
+            liaison,
+            json={"receiving_programme": f"{liaison} field programme"},
+        )
         assert r.status_code == 200, r.text
+        assert r.json()["status"] == "accepted"
 
+    await wait_status(stack, project_id, lambda s: s.status == "completed", "completed")
     detail = (await stack.call("GET", f"/projects/{project_id}", PM)).json()
     assert detail["status"] == "completed" and detail["current_trl"] == 9
     assert [s["status"] for s in detail["stages"]] == ["passed"] * 4

@@ -138,3 +138,17 @@ def test_audit_verify_reports_the_first_broken_link(
     victim = asyncio.run(tamper())
     bad = trlgate(sqlite_url, "audit-verify")
     assert bad.returncode == 1 and f"broken at audit entry {victim}: entry {victim} was changed" in bad.stdout
+
+
+def test_rotate_key_puts_a_new_key_in_front_and_keeps_the_old(sqlite_url: str, tmp_path: Path) -> None:
+    from workflows.codec import Keyring
+
+    env = {"TRLGATE_CODEC_KEYS": "", "TRLGATE_DATA_DIR": str(tmp_path)}
+    first = Keyring.from_file(tmp_path / "codec-keys")
+    done = trlgate(sqlite_url, "rotate-key", env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    rotated = Keyring.from_file(tmp_path / "codec-keys", create=False)
+    assert rotated.keys[1:] == first.keys and rotated.active[0] != first.active[0]
+    assert f"active key is now {rotated.active[0]}" in done.stdout
+    refused = trlgate(sqlite_url, "rotate-key", env={"TRLGATE_CODEC_KEYS": first.dump().strip()})
+    assert refused.returncode == 2 and "TRLGATE_CODEC_KEYS" in refused.stdout

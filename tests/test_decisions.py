@@ -320,13 +320,12 @@ async def test_a_long_stage_continues_as_new_when_temporal_suggests_it(
 ) -> None:
     """A stage with monthly tranches grows a long history; with the server suggesting continue-as-new
     early, the stage carries on in fresh runs and every tranche is still paid exactly once."""
-    from temporalio.contrib.pydantic import pydantic_data_converter
 
     from domain.search_attributes import ALL
-    from tests.support import run_histories, venv_binary
+    from tests.support import CONVERTER, run_histories, venv_binary
 
     env = await WorkflowEnvironment.start_local(
-        data_converter=pydantic_data_converter,
+        data_converter=CONVERTER,
         dev_server_existing_path=venv_binary("temporal"),
         search_attributes=ALL,
         dev_server_extra_args=["--dynamic-config-value", "limit.historyCount.suggestContinueAsNew=30"],

@@ -8,13 +8,12 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
-from domain.project import HandoffAcceptInput, ProjectOutcome, ProjectStatus
+from domain.project import ProjectOutcome, ProjectStatus
 from storage import ledger
 from storage.models import Project, Tranche
 from storage.seed import PROGRAMME_CODE
-from tests.support import pass_gate, proposal, start_project, wait_for_handoffs
+from tests.support import accept_handoffs, pass_gate, proposal, start_project, wait_for_handoffs
 from worker import build_worker
-from workflows.project import ProjectWorkflow
 
 
 async def test_ten_year_project_runs_in_seconds(
@@ -29,11 +28,7 @@ async def test_ten_year_project_runs_in_seconds(
             result = await pass_gate(client, p, gate_no, env=time_skipping_env)
             assert result.trl == p.stage_plan[gate_no - 1].trl_out
         await wait_for_handoffs(handle, env=time_skipping_env)
-        for ministry in p.public_use_ministries:
-            await handle.execute_update(
-                ProjectWorkflow.accept_handoff,
-                HandoffAcceptInput(ministry=ministry, accepted_by=f"liaison.{ministry}"),
-            )
+        await accept_handoffs(client, p)
         outcome: ProjectOutcome = await handle.result()
     elapsed = time.monotonic() - started
 

@@ -7,12 +7,11 @@ from pathlib import Path
 import pytest
 from temporalio import workflow
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from domain.project import ProjectWorkflowInput
-from workflows.gate_review import GateReviewWorkflow
-from workflows.project import ProjectWorkflow
+from tests.support import CONVERTER
+from worker import WORKFLOWS
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
@@ -37,7 +36,7 @@ def test_there_are_stored_histories() -> None:
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
 async def test_stored_history_replays(path: Path) -> None:
     history = WorkflowHistory.from_json(path.stem, path.read_text())
-    replayer = Replayer(workflows=[ProjectWorkflow, GateReviewWorkflow], data_converter=pydantic_data_converter)
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=CONVERTER)
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, f"{path.name}: {result.replay_failure}"
 
@@ -55,6 +54,6 @@ async def test_a_changed_command_sequence_is_caught() -> None:
     """The guard works: a workflow whose commands differ fails to replay a stored history."""
     path = HISTORIES[0]
     history = WorkflowHistory.from_json(path.stem, path.read_text())
-    replayer = Replayer(workflows=[ChangedProjectWorkflow], data_converter=pydantic_data_converter)
+    replayer = Replayer(workflows=[ChangedProjectWorkflow], data_converter=CONVERTER)
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is not None

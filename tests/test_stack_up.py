@@ -12,9 +12,9 @@ from pathlib import Path
 
 import httpx
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from tests.api_stack import free_port
+from tests.support import CONVERTER
 from tests.test_api_lifecycle import proposal_body
 
 
@@ -69,7 +69,7 @@ async def test_up_serves_the_whole_stack_and_stops_on_ctrl_c(tmp_path: Path) -> 
             assert r.status_code == 201, r.text
             project_id = r.json()["id"]
 
-        client = await Client.connect(f"127.0.0.1:{temporal_port}", data_converter=pydantic_data_converter)
+        client = await Client.connect(f"127.0.0.1:{temporal_port}", data_converter=CONVERTER)
         found: list[str] = []
         for _ in range(100):  # visibility is eventually consistent
             found = [w.id async for w in client.list_workflows(f'ProjectId="{project_id}" AND ProjectStatus="active"')]

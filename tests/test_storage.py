@@ -43,7 +43,7 @@ async def test_migrated_and_seeded(sm: async_sessionmaker[AsyncSession]) -> None
     async with sm() as session:
         programme = await session.get(Programme, PROGRAMME_CODE)
         assert programme is not None and programme.fund_total == FUND_TOTAL == 250_000_000_000
-        assert await session.scalar(select(func.count()).select_from(User)) == len(DEMO_USERS) == 12
+        assert await session.scalar(select(func.count()).select_from(User)) == len(DEMO_USERS) == 13
         for ministry, amount in ALLOCATIONS.items():
             assert await ledger.balance(session, ledger.allocation_account(ministry)) == amount
         assert await ledger.balance(session, ledger.ENDOWMENT) == -FUND_TOTAL

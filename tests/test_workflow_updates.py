@@ -13,6 +13,7 @@ from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from domain.gate_review import GateDecisionInput, InvitationResponse, OpenReviewInput
+from domain.handoff import HandoffStatus
 from domain.project import Decision, HandoffAcceptInput, ProjectOutcome, ProjectStatus, TerminateInput
 from domain.proposal import Proposal
 from storage import ledger
@@ -22,6 +23,7 @@ from storage.seed import ALLOCATIONS, PROGRAMME_CODE
 from tests.support import (
     PM,
     REVIEWERS,
+    accept_handoffs,
     gate_handle,
     pass_gate,
     proposal,
@@ -208,11 +210,10 @@ async def test_each_stage_runs_in_its_own_bounded_run(
     for gate_no in range(1, 5):
         await pass_gate(local_client, p, gate_no)
     await wait_for_handoffs(handle)
-    done = await handle.execute_update(
-        ProjectWorkflow.accept_handoff, HandoffAcceptInput(ministry="MOD", accepted_by="liaison.mod")
-    )
-    assert done.status == ProjectStatus.COMPLETED and done.pending == []
-    assert (await handle.result()).status == ProjectStatus.COMPLETED
+    [accepted] = await accept_handoffs(local_client, p)
+    assert accepted.status == HandoffStatus.ACCEPTED
+    outcome = await handle.result()
+    assert outcome.status == ProjectStatus.COMPLETED and outcome.public_use_achieved is True
     assert handle.first_execution_run_id is not None
     histories = await run_histories(local_client, handle.id, handle.first_execution_run_id)
     assert len(histories) == 4  # one run per stage: continue-as-new at every stage boundary

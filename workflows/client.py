@@ -1,16 +1,16 @@
-"""How every process (worker, API, CLI, tests, benchmarks) reaches Temporal: one data converter."""
+"""How every process (worker, API, CLI, tests, benchmarks) reaches Temporal: one data converter (pydantic payloads, sealed with the deployment's keyring)."""
 
 from __future__ import annotations
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from config import Settings
+from workflows.codec import data_converter
 
 
 async def connect(settings: Settings) -> Client:
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(settings.keyring()),
     )

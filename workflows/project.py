@@ -13,11 +13,13 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
+from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError, FailureError
+from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.gate_reviews import GateEventInput, GateReviewActivities, NotifyInput
     from activities.gates import GateActivities, OpenGateInput, RecordDecisionInput, RecordReviewInput
+    from activities.handoffs import HandoffActivities, RecordAnswerInput
     from activities.money import (
         MoneyActivities,
         PayTrancheInput,
@@ -39,6 +41,21 @@ with workflow.unsafe.imports_passed_through():
     from domain import search_attributes as sa
     from domain.fiscal import fiscal_year, jst_date, programme_date, reports_due_before
     from domain.gate_review import GateOutcome, GateReviewInput
+    from domain.handoff import (
+        DEMO_MIN_TRL,
+        RESOLVED,
+        DemoHandoffInput,
+        HandoffBrief,
+        HandoffInput,
+        HandoffKind,
+        HandoffOutcome,
+        HandoffRun,
+        HandoffStatus,
+        HandoffWithdrawal,
+        RerouteInput,
+        handoff_id,
+        handoff_workflow_id,
+    )
     from domain.project import (
         SUPPORTED_DECISIONS,
         Conditions,
@@ -68,13 +85,15 @@ with workflow.unsafe.imports_passed_through():
         TrancheApprovalState,
         TrancheSignature,
         VerifyConditionsInput,
+        WithdrawInput,
     )
-    from domain.proposal import StagePlan
+    from domain.proposal import Classification, StagePlan
     from gates.definitions import GateDefinition, gate_for_stage
     from gates.scorecard import recommend, review_errors
     from storage.seed import PROGRAMME_CODE
     from workflows.common import ACTIVITY_RETRY, ACTIVITY_TIMEOUT, rejected
     from workflows.gate_review import GateReviewWorkflow, gate_workflow_id
+    from workflows.handoff import HandoffWorkflow
 
 # Patches: each names a change to the workflow's commands; stored histories replay on both sides.
 PATCH_LOCAL_UPDATE_WRITES = "update-writes-as-local-activities"
@@ -84,6 +103,7 @@ PATCH_REASSERT_HOLD = "reassert-hold-status-on-new-run"
 PATCH_HOLD_CLEARED_AFTER_WRITE = "hold-cleared-after-status-write"
 PATCH_HOLD_WHEN_FUNDS_SHORT = "hold-when-funds-short"
 PATCH_TRANCHE_CONDITIONS = "tranche-conditions"
+PATCH_HANDOFF_WORKFLOWS = "handoff-workflows"
 
 REPORT_REMINDER_DAYS = 30  # an overdue progress report is asked for again this often
 
@@ -109,6 +129,7 @@ class ProjectWorkflow:
         # Money Updates whose write is in flight: a concurrent twin is refused until it lands.
         self.in_flight: set[str] = set()
         self.gate_child: workflow.ChildWorkflowHandle[GateReviewWorkflow, GateOutcome] | None = None
+        self.handoff_changes = 0  # bumped by every hand-off signal, so waits re-check
 
     # ---- the lifecycle -------------------------------------------------------------------
 
@@ -140,8 +161,17 @@ class ProjectWorkflow:
             status=self.state.status,
             trl=self.state.trl,
             stop=self.state.stop_result,
-            handoffs=dict(self.state.handoffs),
+            handoffs=self._final_handoffs() if self.state.handoff_runs else dict(self.state.handoffs),
+            public_use_achieved=self.state.public_use_achieved,
         )
+
+    def _final_handoffs(self) -> dict[str, str]:
+        return {r.ministry: r.status.value for r in self.state.handoff_runs.values() if r.kind == HandoffKind.FINAL}
+
+    @property
+    def closed(self) -> bool:
+        """Closed (保全) work: free text stays out of what the Temporal UI shows in clear."""
+        return self.proposal.classification == Classification.CLOSED
 
     async def _live(self) -> ProjectOutcome:
         if self.state.phase == Phase.REGISTERING:
@@ -541,6 +571,7 @@ class ProjectWorkflow:
             self.state.trl = definition.exit_trl
             self.state.gate_round = 1
             if self.state.stage_index + 1 == len(self.plan):
+                self.state.handoff_brief = d.handoff
                 self.state.phase = Phase.HANDOFF
             else:
                 self.state.stage_index += 1
@@ -635,7 +666,11 @@ class ProjectWorkflow:
                 return
             except TimeoutError:
                 pass
-            await self._enter_hold(f"The conditions of gate {c.gate_no} were not verified by {c.due_at:%Y-%m-%d}")
+            missed = f"The conditions of gate {c.gate_no} were not verified by {c.due_at:%Y-%m-%d}"
+            if self.proposal.policy.conditions_missed == "stop":
+                self.state.stop_reason = f"{missed} (the programme's policy stops the project)"
+                return
+            await self._enter_hold(missed)
         await self._wait_out_hold()
 
     async def _run_gate_in_place(self) -> None:
@@ -692,6 +727,118 @@ class ProjectWorkflow:
         self._publish()
 
     async def _run_handoffs(self) -> None:
+        if workflow.patched(PATCH_HANDOFF_WORKFLOWS):
+            await self._run_handoff_workflows()
+        else:
+            await self._run_handoffs_in_place()
+
+    async def _run_handoff_workflows(self) -> None:
+        """The last Go: one hand-off workflow per public-use ministry, in parallel. The project
+        completes when every hand-off (demonstrations too) is resolved and a declined one has had
+        its re-route window; its final status says whether public use was achieved."""
+        self.state.status = ProjectStatus.HANDOFF
+        await self._act(
+            ProjectActivities.set_status,
+            SetStatusInput(project_id=self.project_id, status=ProjectStatus.HANDOFF, reason="last gate passed"),
+        )
+        brief = self.state.handoff_brief or HandoffBrief()
+        await asyncio.gather(
+            *(
+                self._start_handoff(ministry, HandoffKind.FINAL, brief)
+                for ministry in self.proposal.public_use_ministries
+                if handoff_id(self.project_id, ministry) not in self.state.handoff_runs
+            )
+        )
+        self._publish()
+        while not self.stopping:
+            if not all(r.status in RESOLVED for r in self.state.handoff_runs.values()):
+                await self._handoff_change()
+                continue
+            window_ends = self._reroute_window_ends()
+            if window_ends is None or workflow.now() >= window_ends:
+                break
+            await self._handoff_change(until=window_ends)
+        if self.stopping:
+            return
+        achieved = any(
+            r.kind == HandoffKind.FINAL and r.status == HandoffStatus.ACCEPTED for r in self.state.handoff_runs.values()
+        )
+        await self._act(
+            ProjectActivities.complete_project,
+            CompleteProjectInput(project_id=self.project_id, trl=self.state.trl, public_use_achieved=achieved),
+        )
+        self.state.public_use_achieved = achieved
+        self.state.status = ProjectStatus.COMPLETED
+        self.state.phase = Phase.DONE
+        self._publish()
+
+    async def _handoff_change(self, until: datetime | None = None) -> None:
+        """Wait for a hand-off signal or Update (or a stop), at most until `until`."""
+        seen = self.handoff_changes
+        timeout = (until - workflow.now()).total_seconds() if until is not None else None
+        try:
+            await workflow.wait_condition(lambda: self.stopping or self.handoff_changes != seen, timeout=timeout)
+        except TimeoutError:
+            pass
+
+    def _reroute_window_ends(self) -> datetime | None:
+        """A declined final hand-off stays open to a re-route for the policy's days (with timers
+        off, not at all)."""
+        declined = [
+            r.resolved_at
+            for r in self.state.handoff_runs.values()
+            if r.kind == HandoffKind.FINAL
+            and r.status == HandoffStatus.DECLINED
+            and r.rerouted_to is None
+            and r.resolved_at is not None
+        ]
+        if not declined or self.input.seconds_per_day == 0:
+            return None
+        return max(declined) + self._days(self.proposal.policy.handoff.reroute_days)
+
+    async def _start_handoff(
+        self, ministry: str, kind: HandoffKind, brief: HandoffBrief, rerouted_from: str | None = None
+    ) -> HandoffRun:
+        wid = handoff_workflow_id(self.project_id, ministry, kind)
+        run = HandoffRun(ministry=ministry, kind=kind, workflow_id=wid, brief=brief)
+        self.state.handoff_runs[handoff_id(self.project_id, ministry, kind)] = run
+        # Abandoned, not terminated, when this run continues as new: a demonstration hand-off
+        # outlives the stage it began in and reports to the project's current run by signal.
+        await workflow.start_child_workflow(
+            HandoffWorkflow.run,
+            HandoffInput(
+                project_id=self.project_id,
+                ministry=ministry,
+                kind=kind,
+                trl=self.state.trl,
+                brief=brief,
+                programme_manager=self.proposal.programme_manager,
+                parent_workflow_id=workflow.info().workflow_id,
+                seconds_per_day=self.input.seconds_per_day,
+                policy=self.proposal.policy.handoff,
+                rerouted_from=rerouted_from,
+                redact=self.closed,
+            ),
+            id=wid,
+            parent_close_policy=ParentClosePolicy.ABANDON,
+            static_summary=f"{self.project_id}: {kind.value} hand-off to {ministry}",
+        )
+        return run
+
+    async def _withdraw_handoffs(self) -> None:
+        """A stop withdraws every open hand-off: no liaison is asked or reminded after it."""
+        for run in self.state.handoff_runs.values():
+            if run.status != HandoffStatus.PENDING:
+                continue
+            try:
+                await workflow.get_external_workflow_handle(run.workflow_id).signal(
+                    HandoffWorkflow.withdraw,
+                    HandoffWithdrawal(status=HandoffStatus.CANCELLED, reason="The project stopped"),
+                )
+            except FailureError:
+                pass  # it had ended already
+
+    async def _run_handoffs_in_place(self) -> None:
         self.state.status = ProjectStatus.HANDOFF
         result = await self._act(
             ProjectActivities.start_handoffs,
@@ -718,6 +865,7 @@ class ProjectWorkflow:
         assert self.state.stop_reason is not None
         self.state.phase = Phase.CLOSING
         self._publish()
+        await self._withdraw_handoffs()
         released = await self._act(
             MoneyActivities.release_reservations, ReleaseInput(project_id=self.project_id, booked_on=self._today())
         )
@@ -761,7 +909,8 @@ class ProjectWorkflow:
     def _waiting_for(self) -> str:
         s = self.state
         if s.hold is not None and not self.stopping:
-            return f"On hold since {s.hold.since:%Y-%m-%d} ({s.hold.reason}): waiting for {self.proposal.programme_manager} to resume"
+            reason = "" if self.closed else f" ({s.hold.reason})"
+            return f"On hold since {s.hold.since:%Y-%m-%d}{reason}: waiting for {self.proposal.programme_manager} to resume"
         if s.phase == Phase.GATE and s.gate_workflow_id is not None:
             return f"Gate {s.stage_index + 1} round {s.gate_round}: under review in {s.gate_workflow_id}"
         if s.phase == Phase.GATE and s.gate is not None:
@@ -771,14 +920,31 @@ class ProjectWorkflow:
             return f"Gate {s.gate.gate_no}: waiting for the decision of {self.proposal.programme_manager}"
         if s.phase == Phase.GATE:
             return "Opening the gate review"
+        if s.phase == Phase.HANDOFF and s.handoff_runs:
+            pending = self._handoffs_pending()
+            if pending:
+                return f"Hand-off: waiting for {', '.join(pending)} to accept or decline"
+            return "Hand-off: every ministry has answered; a declined hand-off may still be re-routed"
         if s.phase == Phase.HANDOFF:
             pending = [m for m, v in s.handoffs.items() if v == "pending"]
             return f"Hand-off: waiting for acceptance by {', '.join(pending)}" if pending else "Hand-off: preparing"
         if s.phase == Phase.STAGE:
             return self.stage_detail or f"Stage {s.stage_index + 1} ({self.stage.name}) under way"
         if s.phase == Phase.DONE:
-            return f"Finished: {s.status.value}" + (f" ({s.stop_reason})" if s.stop_reason else "")
+            if s.public_use_achieved is not None:
+                return f"Finished: {s.status.value}; public use " + (
+                    "achieved" if s.public_use_achieved else "not achieved"
+                )
+            return f"Finished: {s.status.value}" + (f" ({s.stop_reason})" if s.stop_reason and not self.closed else "")
         return s.phase.value
+
+    def _handoffs_pending(self) -> list[str]:
+        old = [m for m, v in self.state.handoffs.items() if v == "pending"]
+        return old + [
+            r.ministry + (" (demonstration)" if r.kind == HandoffKind.DEMONSTRATION else "")
+            for r in self.state.handoff_runs.values()
+            if r.status == HandoffStatus.PENDING
+        ]
 
     def _reviews_pending(self) -> list[str]:
         gate = self.state.gate
@@ -818,7 +984,7 @@ class ProjectWorkflow:
                 else None
             ),
             reviews_pending=self._reviews_pending() if self.state.phase == Phase.GATE else [],
-            handoffs_pending=[m for m, v in self.state.handoffs.items() if v == "pending"],
+            handoffs_pending=self._handoffs_pending(),
             history_length=workflow.info().get_current_history_length(),
             gate_workflow_id=self.state.gate_workflow_id,
             gate_round=self.state.gate_round,
@@ -926,16 +1092,35 @@ class ProjectWorkflow:
 
     @workflow.update
     async def terminate(self, request: TerminateInput) -> StopResult:
-        self.state.stop_reason = f"Terminated by {request.requested_by}: {request.reason}"
-        self.state.lessons = request.lessons
+        return await self._stop_on_request(f"Terminated by {request.requested_by}: {request.reason}", request.lessons)
+
+    async def _stop_on_request(self, reason: str, lessons: str) -> StopResult:
+        """A person's stop: the main loop runs the one clean stop; the caller gets its result."""
+        self.state.stop_reason = reason
+        self.state.lessons = lessons
         await workflow.wait_condition(lambda: self.state.stop_result is not None)
         assert self.state.stop_result is not None
         return self.state.stop_result
 
     @terminate.validator
     def _validate_terminate(self, request: TerminateInput) -> None:
+        self._require_not_stopping()
+
+    def _require_not_stopping(self) -> None:
         if self.stopping or self.state.phase in (Phase.CLOSING, Phase.DONE):
             raise rejected(f"project {self.project_id} is already {self.state.status.value} or stopping")
+
+    @workflow.update
+    async def withdraw(self, request: WithdrawInput) -> StopResult:
+        self._validate_withdraw(request)
+        reason = f"Withdrawn by the performer ({request.requested_by}): {request.reason}"
+        return await self._stop_on_request(reason, request.lessons)
+
+    @withdraw.validator
+    def _validate_withdraw(self, request: WithdrawInput) -> None:
+        self._require_not_stopping()
+        if self.proposal.performer is None or request.requested_by != self.proposal.performer:
+            raise rejected(f"only the project's performer withdraws from {self.project_id}")
 
     # ---- hold and conditions -------------------------------------------------------------------
 
@@ -1173,3 +1358,92 @@ class ProjectWorkflow:
             raise rejected(f"project {self.project_id} has no hand-off to {accept.ministry}")
         if status != "pending":
             raise rejected(f"the hand-off to {accept.ministry} is already {status}")
+
+    # ---- hand-off workflows ----------------------------------------------------------------------
+
+    @workflow.signal
+    def handoff_changed(self, outcome: HandoffOutcome) -> None:
+        """From a hand-off workflow: it escalated (still pending) or it was resolved."""
+        run = self.state.handoff_runs.get(outcome.handoff_id)
+        if run is None or run.status != HandoffStatus.PENDING:
+            return
+        run.escalated = run.escalated or outcome.escalated
+        if outcome.status != HandoffStatus.PENDING:
+            run.status = outcome.status
+            run.receiving_programme = outcome.receiving_programme
+            run.reason = outcome.reason
+            run.resolved_at = workflow.now()
+        self.handoff_changes += 1
+        workflow.set_current_details(self._waiting_for())
+
+    @workflow.update
+    async def reroute_handoff(self, request: RerouteInput) -> HandoffRun:
+        self._validate_reroute(request)
+        old = self.state.handoff_runs[request.handoff_id]
+        old.rerouted_to = request.to_ministry
+        if old.status == HandoffStatus.PENDING:  # overdue: withdraw it first
+            await workflow.get_external_workflow_handle(old.workflow_id).signal(
+                HandoffWorkflow.withdraw,
+                HandoffWithdrawal(
+                    status=HandoffStatus.REROUTED,
+                    reason=f"re-routed to {request.to_ministry} by {request.requested_by}",
+                    rerouted_to=request.to_ministry,
+                ),
+            )
+        else:  # declined: the record says where it went
+            await self._act_locally(
+                HandoffActivities.record_answer,
+                RecordAnswerInput(
+                    handoff_id=request.handoff_id,
+                    status=old.status,
+                    by=request.requested_by,
+                    rerouted_to=request.to_ministry,
+                    at=workflow.now(),
+                ),
+            )
+        run = await self._start_handoff(request.to_ministry, old.kind, old.brief, rerouted_from=request.handoff_id)
+        self.handoff_changes += 1
+        self._publish()
+        return run
+
+    @reroute_handoff.validator
+    def _validate_reroute(self, request: RerouteInput) -> None:
+        self._require_pm(request.requested_by, "re-routes its hand-offs")
+        self._require_not_stopping()
+        old = self.state.handoff_runs.get(request.handoff_id)
+        if old is None:
+            raise rejected(f"project {self.project_id} has no hand-off {request.handoff_id}")
+        if old.rerouted_to is not None:
+            raise rejected(f"hand-off {request.handoff_id} was already re-routed to {old.rerouted_to}")
+        if not (old.status == HandoffStatus.DECLINED or (old.status == HandoffStatus.PENDING and old.escalated)):
+            raise rejected(
+                f"only a declined or overdue hand-off can be re-routed; {request.handoff_id} is {old.status.value}"
+            )
+        if request.to_ministry == old.ministry:
+            raise rejected(f"hand-off {request.handoff_id} already went to {old.ministry}")
+        if handoff_id(self.project_id, request.to_ministry, old.kind) in self.state.handoff_runs:
+            raise rejected(
+                f"project {self.project_id} has a {old.kind.value} hand-off to {request.to_ministry} already"
+            )
+
+    @workflow.update
+    async def start_demo_handoff(self, request: DemoHandoffInput) -> HandoffRun:
+        self._validate_demo(request)
+        run = await self._start_handoff(request.ministry, HandoffKind.DEMONSTRATION, request.brief)
+        self._publish()
+        return run
+
+    @start_demo_handoff.validator
+    def _validate_demo(self, request: DemoHandoffInput) -> None:
+        self._require_pm(request.requested_by, "hands it off for demonstration")
+        self._require_not_stopping()
+        if self.state.phase not in (Phase.STAGE, Phase.GATE):
+            raise rejected(
+                f"project {self.project_id} is in its {self.state.phase.value} phase: no demonstration hand-off"
+            )
+        if self.state.trl < DEMO_MIN_TRL:
+            raise rejected(
+                f"a demonstration hand-off needs TRL {DEMO_MIN_TRL}; {self.project_id} is at TRL {self.state.trl}"
+            )
+        if handoff_id(self.project_id, request.ministry, HandoffKind.DEMONSTRATION) in self.state.handoff_runs:
+            raise rejected(f"{self.project_id} has a demonstration hand-off to {request.ministry} already")

@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Request, status
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
-from api.access import can_see_project, is_project_pm
+from api.access import is_project_pm, project_or_404
 from api.commands import send_update
 from api.deps import ClientDep, CurrentUser, PmUser, SessionDep, has_role
 from api.errors import AUTH, refusal, responses
@@ -34,10 +34,10 @@ router = APIRouter(tags=["gates"])
 COMMAND = {**AUTH, **responses(404, 409, 422, 503)}
 
 
-async def project_for(session: AsyncSession, user: User, project_id: str, pm_only: bool = True) -> Project:
-    project = await session.get(Project, project_id)
-    if project is None or not can_see_project(user, project):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"project {project_id} not found")
+async def project_for(
+    request: Request, session: AsyncSession, user: User, project_id: str, pm_only: bool = True
+) -> Project:
+    project = await project_or_404(request, session, user, project_id, request.url.path)
     if pm_only and not is_project_pm(user, project):
         raise HTTPException(status.HTTP_403_FORBIDDEN, detail="only the project's programme manager may do this")
     return project
@@ -56,11 +56,11 @@ async def open_round(session: AsyncSession, project: Project, gate_no: int) -> G
     "/projects/{project_id}/gates/{gate_no}", response_model=GateView, responses={**AUTH, **responses(404, 409)}
 )
 async def view_gate(
-    project_id: str, gate_no: int, session: SessionDep, client: ClientDep, user: CurrentUser
+    project_id: str, gate_no: int, request: Request, session: SessionDep, client: ClientDep, user: CurrentUser
 ) -> GateView:
     """The gate's current round as this user may see it: material only for cleared panel members,
     other reviews only after submitting one's own."""
-    project = await project_for(session, user, project_id, pm_only=False)
+    project = await project_for(request, session, user, project_id, pm_only=False)
     gate = await open_round(session, project, gate_no)
     overseer = is_project_pm(user, project) or has_role(user, Role.OPS)
     viewer = project.programme_manager if overseer else user.username
@@ -82,7 +82,7 @@ async def _gate_command(
     arg: Any,
     action: str,
 ) -> Any:
-    project = await project_for(session, user, project_id)
+    project = await project_for(request, session, user, project_id)
     gate = await open_round(session, project, gate_no)
     return await send_update(
         request,
@@ -249,7 +249,7 @@ async def decide_gate(
     user: PmUser,
 ) -> GateDecisionOut:
     """The programme manager's decision: go, conditional_go, hold, recycle or kill."""
-    project = await project_for(session, user, project_id)
+    project = await project_for(request, session, user, project_id)
     if project.programme_manager != user.username:
         raise HTTPException(status.HTTP_403_FORBIDDEN, detail="only the project's programme manager decides its gates")
     gate = await session.get(Gate, (project_id, gate_no))
@@ -315,7 +315,7 @@ async def _project_command(
     arg: Any,
     action: str,
 ) -> Any:
-    project = await project_for(session, user, project_id)
+    project = await project_for(request, session, user, project_id)
     return await send_update(
         request,
         client,

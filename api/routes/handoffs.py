@@ -1,23 +1,49 @@
+"""Hand-offs to public-use ministries: the liaison accepts or declines, the programme manager
+re-routes or hands off early for demonstration; the ministry registry names the liaisons."""
+
 from __future__ import annotations
+
+from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, status
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.access import authorize, is_project_pm, project_or_404, visible
 from api.commands import send_update
-from api.deps import ClientDep, CurrentUser, MinistryUser, SessionDep, has_role
+from api.deps import ClientDep, CurrentUser, MinistryUser, PmUser, SessionDep, has_role
 from api.errors import AUTH, responses
-from api.schemas import AcceptIn, HandoffOut
+from api.schemas import AcceptIn, DeclineIn, DemoHandoffIn, HandoffOut, MinistryOut, RerouteIn
+from domain.handoff import DemoHandoffInput, HandoffAnswer, HandoffOutcome, HandoffRun, RerouteInput
 from domain.project import HandoffAcceptInput, HandoffResult
 from domain.roles import Role
-from storage.models import Handoff, Project
+from storage.models import Handoff, Ministry, Project, User
+from workflows.handoff import HandoffWorkflow
 from workflows.project import ProjectWorkflow
 
 router = APIRouter(tags=["hand-offs"])
+COMMAND = {**AUTH, **responses(403, 404, 409, 422, 503)}
+
+
+@router.get("/ministries", response_model=list[MinistryOut], responses=AUTH)
+async def list_ministries(session: SessionDep, user: CurrentUser) -> list[MinistryOut]:
+    """The ministry registry: each public-use ministry with its liaison users."""
+    ministries = (await session.scalars(select(Ministry).order_by(Ministry.code))).all()
+    users = (await session.scalars(select(User).where(User.active.is_(True)))).all()
+    return [
+        MinistryOut(
+            code=m.code,
+            name=m.name,
+            liaisons=sorted(u.username for u in users if u.ministry == m.code and Role.MINISTRY.value in u.roles),
+        )
+        for m in ministries
+    ]
 
 
 @router.get("/handoffs", response_model=list[HandoffOut], responses=AUTH)
-async def list_handoffs(session: SessionDep, user: CurrentUser) -> list[Handoff]:
-    """Liaisons see their ministry's hand-offs; programme managers those of their projects."""
+async def list_handoffs(request: Request, session: SessionDep, user: CurrentUser) -> list[Handoff]:
+    """Liaisons see their ministry's hand-offs; programme managers those of their projects; closed
+    projects' hand-offs only with clearance and need-to-know."""
     query = select(Handoff).order_by(Handoff.created_at.desc())
     if not has_role(user, Role.ADMIN, Role.OPS, Role.FINANCE):
         conditions = []
@@ -29,31 +55,133 @@ async def list_handoffs(session: SessionDep, user: CurrentUser) -> list[Handoff]
             return []
         cond = conditions[0] if len(conditions) == 1 else conditions[0] | conditions[1]
         query = query.join(Project, Project.id == Handoff.project_id).where(cond)
-    return list((await session.scalars(query)).all())
+    handoffs = list((await session.scalars(query)).all())
+    projects = [p for pid in sorted({h.project_id for h in handoffs}) if (p := await session.get(Project, pid))]
+    readable = {p.id for p in await visible(request, session, user, projects, "handoffs")}
+    return [h for h in handoffs if h.project_id in readable]
 
 
-@router.post(
-    "/handoffs/{handoff_id}/accept",
-    response_model=HandoffResult,
-    responses={**AUTH, **responses(404, 409, 422, 503)},
-)
-async def accept_handoff(
-    handoff_id: str, body: AcceptIn, request: Request, session: SessionDep, client: ClientDep, user: MinistryUser
-) -> HandoffResult:
-    """The receiving ministry's liaison accepts a finished project for public use."""
+async def _handoff(request: Request, session: AsyncSession, user: User, handoff_id: str) -> tuple[Handoff, Project]:
     handoff = await session.get(Handoff, handoff_id)
-    if handoff is None or handoff.ministry != user.ministry:
+    liaison_elsewhere = has_role(user, Role.MINISTRY) and handoff is not None and handoff.ministry != user.ministry
+    if handoff is None or (liaison_elsewhere and not has_role(user, Role.PM, Role.ADMIN)):
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"hand-off {handoff_id} not found")
     project = await session.get(Project, handoff.project_id)
     assert project is not None
-    result: HandoffResult = await send_update(
+    await authorize(request, session, user, project, f"handoff:{handoff_id}")
+    return handoff, project
+
+
+@router.get("/handoffs/{handoff_id}", response_model=HandoffOut, responses={**AUTH, **responses(403, 404)})
+async def get_handoff(handoff_id: str, request: Request, session: SessionDep, user: CurrentUser) -> Handoff:
+    handoff, _ = await _handoff(request, session, user, handoff_id)
+    return handoff
+
+
+async def _answer(
+    request: Request, client: Any, user: User, handoff: Handoff, project: Project, answer: HandoffAnswer, action: str
+) -> HandoffOutcome:
+    if handoff.workflow_id is None:  # a hand-off of the first generation: answered on the project
+        if not answer.accept:
+            raise HTTPException(status.HTTP_409_CONFLICT, detail="this hand-off predates declines: accept it")
+        result: HandoffResult = await send_update(
+            request,
+            client,
+            project.workflow_id,
+            ProjectWorkflow.accept_handoff,
+            HandoffAcceptInput(ministry=handoff.ministry, accepted_by=user.username, note=answer.receiving_programme),
+            actor=user.username,
+            action=action,
+            target=f"handoff:{handoff.id}",
+        )
+        return HandoffOutcome(
+            handoff_id=result.handoff_id,
+            ministry=handoff.ministry,
+            kind=handoff.kind,
+            status="accepted",
+            answered_by=user.username,
+        )
+    outcome: HandoffOutcome = await send_update(
+        request,
+        client,
+        handoff.workflow_id,
+        HandoffWorkflow.answer,
+        answer,
+        actor=user.username,
+        action=action,
+        target=f"handoff:{handoff.id}",
+        receiving_programme=answer.receiving_programme,
+        reason=answer.reason,
+    )
+    return outcome
+
+
+@router.post("/handoffs/{handoff_id}/accept", response_model=HandoffOutcome, responses=COMMAND)
+async def accept_handoff(
+    handoff_id: str, body: AcceptIn, request: Request, session: SessionDep, client: ClientDep, user: MinistryUser
+) -> HandoffOutcome:
+    """The receiving ministry's liaison accepts, naming the programme or use that takes it on."""
+    handoff, project = await _handoff(request, session, user, handoff_id)
+    answer = HandoffAnswer(accept=True, answered_by=user.username, receiving_programme=body.receiving_programme)
+    return await _answer(request, client, user, handoff, project, answer, "accept_handoff")
+
+
+@router.post("/handoffs/{handoff_id}/decline", response_model=HandoffOutcome, responses=COMMAND)
+async def decline_handoff(
+    handoff_id: str, body: DeclineIn, request: Request, session: SessionDep, client: ClientDep, user: MinistryUser
+) -> HandoffOutcome:
+    """The liaison declines, with a reason; the programme manager may then re-route it."""
+    handoff, project = await _handoff(request, session, user, handoff_id)
+    answer = HandoffAnswer(accept=False, answered_by=user.username, reason=body.reason)
+    return await _answer(request, client, user, handoff, project, answer, "decline_handoff")
+
+
+async def _registered_ministry(session: AsyncSession, code: str) -> None:
+    if await session.get(Ministry, code) is None:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=f"{code!r} is not in the ministry registry")
+
+
+@router.post("/handoffs/{handoff_id}/reroute", response_model=HandoffRun, responses=COMMAND)
+async def reroute_handoff(
+    handoff_id: str, body: RerouteIn, request: Request, session: SessionDep, client: ClientDep, user: PmUser
+) -> HandoffRun:
+    """The programme manager offers a declined (or overdue) hand-off to another ministry."""
+    handoff, project = await _handoff(request, session, user, handoff_id)
+    if not is_project_pm(user, project):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="only the project's programme manager re-routes it")
+    await _registered_ministry(session, body.to_ministry)
+    run: HandoffRun = await send_update(
         request,
         client,
         project.workflow_id,
-        ProjectWorkflow.accept_handoff,
-        HandoffAcceptInput(ministry=handoff.ministry, accepted_by=user.username, note=body.note),
+        ProjectWorkflow.reroute_handoff,
+        RerouteInput(handoff_id=handoff.id, to_ministry=body.to_ministry, requested_by=user.username, note=body.note),
         actor=user.username,
-        action="accept_handoff",
-        target=f"handoff:{handoff_id}",
+        action="reroute_handoff",
+        target=f"handoff:{handoff.id}",
+        to_ministry=body.to_ministry,
     )
-    return result
+    return run
+
+
+@router.post("/projects/{project_id}/demo-handoffs", response_model=HandoffRun, responses=COMMAND)
+async def demo_handoff(
+    project_id: str, body: DemoHandoffIn, request: Request, session: SessionDep, client: ClientDep, user: PmUser
+) -> HandoffRun:
+    """An early hand-off for demonstration use, from TRL 7 on; the project carries on."""
+    project = await project_or_404(request, session, user, project_id, "demo-handoff")
+    if not is_project_pm(user, project):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="only the project's programme manager hands it off")
+    await _registered_ministry(session, body.ministry)
+    run: HandoffRun = await send_update(
+        request,
+        client,
+        project.workflow_id,
+        ProjectWorkflow.start_demo_handoff,
+        DemoHandoffInput(ministry=body.ministry, requested_by=user.username, brief=body.brief),
+        actor=user.username,
+        action="demo_handoff",
+        target=f"project:{project_id}",
+        ministry=body.ministry,
+    )
+    return run

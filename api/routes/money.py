@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import Response
 
-from api.access import can_see_project
+from api.access import project_or_404
 from api.commands import send_update
 from api.deps import ClientDep, CurrentUser, PmUser, ReportingUser, SessionDep, SignerUser, has_role
 from api.errors import AUTH, responses
@@ -22,20 +22,18 @@ from workflows.project import ProjectWorkflow
 router = APIRouter(tags=["money"])
 
 
-async def _statement_project(session: SessionDep, user: User, project_id: str) -> Project:
+async def _statement_project(request: Request, session: SessionDep, user: User, project_id: str) -> Project:
     """Finance, admin, ops and the project's own programme manager read its statement."""
-    project = await session.get(Project, project_id)
-    if project is None or not can_see_project(user, project):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"project {project_id} not found")
+    project = await project_or_404(request, session, user, project_id, "statement")
     if not (has_role(user, Role.FINANCE, Role.ADMIN, Role.OPS) or project.programme_manager == user.username):
         raise HTTPException(status.HTTP_403_FORBIDDEN, detail="a statement is for finance and the project's PM")
     return project
 
 
 @router.get("/projects/{project_id}/statement", response_model=StatementOut, responses={**AUTH, **responses(404)})
-async def statement(project_id: str, session: SessionDep, user: CurrentUser) -> StatementOut:
+async def statement(project_id: str, request: Request, session: SessionDep, user: CurrentUser) -> StatementOut:
     """Every posting on the project's reservation and paid accounts, oldest first, with running balances."""
-    project = await _statement_project(session, user, project_id)
+    project = await _statement_project(request, session, user, project_id)
     lines = await ledger.statement(session, project.id)
     return StatementOut(
         project_id=project.id,
@@ -49,9 +47,9 @@ async def statement(project_id: str, session: SessionDep, user: CurrentUser) -> 
 @router.get(
     "/projects/{project_id}/statement.csv", response_class=Response, responses={**CSV, **AUTH, **responses(404)}
 )
-async def statement_csv(project_id: str, session: SessionDep, user: CurrentUser) -> Response:
+async def statement_csv(project_id: str, request: Request, session: SessionDep, user: CurrentUser) -> Response:
     """The project's ledger entries as CSV."""
-    project = await _statement_project(session, user, project_id)
+    project = await _statement_project(request, session, user, project_id)
     rows = list(await ledger.entry_rows(session, project.id))
     return Response(
         as_csv(rows),
@@ -66,7 +64,7 @@ async def submit_report(
 ) -> MoneySnapshot:
     """File the progress report for a fiscal year (the performer, or the PM on their behalf).
     Reports are due at each fiscal year's end; the next tranche waits until it is accepted."""
-    project = await project_for(session, user, project_id, pm_only=False)
+    project = await project_for(request, session, user, project_id, pm_only=False)
     arg = ProgressReportInput(fiscal_year=body.fiscal_year, summary=body.summary, submitted_by=user.username)
     result: MoneySnapshot = await send_update(
         request,
@@ -93,7 +91,7 @@ async def review_report(
     user: PmUser,
 ) -> MoneySnapshot:
     """Accept a progress report (a held tranche is then paid) or return it with a note."""
-    project = await project_for(session, user, project_id)
+    project = await project_for(request, session, user, project_id)
     arg = ReportReviewInput(fiscal_year=fiscal_year, accept=body.accept, note=body.note, reviewed_by=user.username)
     result: MoneySnapshot = await send_update(
         request,
@@ -119,7 +117,7 @@ async def _sign(
     tranche_no: int,
     action: str,
 ) -> MoneySnapshot:
-    project = await project_for(session, user, project_id, pm_only=False)
+    project = await project_for(request, session, user, project_id, pm_only=False)
     if action == "approve" and not has_role(user, Role.FINANCE):
         raise HTTPException(status.HTTP_403_FORBIDDEN, detail="the second approver must be from finance")
     if action == "request" and not (has_role(user, Role.FINANCE) or project.programme_manager == user.username):

@@ -13,10 +13,10 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
-from api.access import can_see_project, is_project_pm, visible_projects
+from api.access import is_project_pm, project_or_404, visible, visible_projects
 from api.audit import record
 from api.commands import send_update
-from api.deps import ClientDep, CurrentUser, PmUser, SessionDep, SettingsDep, has_role
+from api.deps import ClientDep, CurrentUser, PerformerUser, PmUser, SessionDep, SettingsDep, has_role
 from api.errors import AUTH, refusal, responses
 from api.schemas import ClosedOutOut, ProjectDetail, ProjectOut, TerminateIn
 from domain.project import (
@@ -25,6 +25,7 @@ from domain.project import (
     ProjectWorkflowInput,
     StopResult,
     TerminateInput,
+    WithdrawInput,
 )
 from domain.proposal import Proposal
 from domain.roles import Role
@@ -55,6 +56,13 @@ async def proposal_problems(session: AsyncSession, proposal: Proposal) -> list[s
     pm = await session.get(User, proposal.programme_manager)
     if pm is None or Role.PM.value not in pm.roles:
         problems.append(f"programme_manager {proposal.programme_manager!r} is not a programme manager")
+    if proposal.label is not None and pm is not None:
+        missing = sorted(set(proposal.label.compartments) - set(pm.compartments))
+        if pm.clearance_level < proposal.label.level or missing:
+            problems.append(
+                f"programme_manager {proposal.programme_manager!r} is not cleared for the label "
+                f"{proposal.label.level.name} {'/'.join(proposal.label.compartments)}".rstrip()
+            )
     for name in proposal.reviewers:
         reviewer = await session.get(User, name)
         if reviewer is None or Role.REVIEWER.value not in reviewer.roles:
@@ -82,11 +90,8 @@ def _summary(p: Proposal) -> str:
     )
 
 
-async def _visible_project(session: AsyncSession, user: User, project_id: str) -> Project:
-    project = await session.get(Project, project_id)
-    if project is None or not can_see_project(user, project):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"project {project_id} not found")
-    return project
+async def _visible_project(request: Request, session: AsyncSession, user: User, project_id: str) -> Project:
+    return await project_or_404(request, session, user, project_id, request.url.path)
 
 
 @router.post(
@@ -146,6 +151,7 @@ async def start_project(
 
 @router.get("/closed-out", response_model=list[ClosedOutOut], responses=AUTH)
 async def closed_out(
+    request: Request,
     session: SessionDep,
     user: CurrentUser,
     q: str | None = Query(None, max_length=200, description="Words to find in the reason or the lessons."),
@@ -158,9 +164,9 @@ async def closed_out(
     if q:
         pattern = f"%{q.lower()}%"
         query = query.where(func.lower(Project.stop_reason).like(pattern) | func.lower(Project.lessons).like(pattern))
-    rows = [p for p in (await session.scalars(query.order_by(Project.closed_at.desc(), Project.id))).all()]
+    rows = (await session.scalars(query.order_by(Project.closed_at.desc(), Project.id))).all()
     out: list[ClosedOutOut] = []
-    for p in [p for p in rows if can_see_project(user, p)][offset : offset + limit]:
+    for p in (await visible(request, session, user, rows, "closed-out"))[offset : offset + limit]:
         released = await session.scalar(
             select(func.coalesce(func.sum(Reservation.released), 0)).where(Reservation.project_id == p.id)
         )
@@ -188,6 +194,7 @@ async def closed_out(
 
 @router.get("/projects", response_model=list[ProjectOut], responses=AUTH)
 async def list_projects(
+    request: Request,
     session: SessionDep,
     user: CurrentUser,
     status_: str | None = Query(None, alias="status", description="active, handoff, completed or terminated"),
@@ -199,7 +206,7 @@ async def list_projects(
     if status_ is not None:
         query = query.where(Project.status == status_)
     rows = (await session.scalars(query)).all()
-    return [p for p in rows if can_see_project(user, p)][offset : offset + limit]
+    return (await visible(request, session, user, rows, "projects"))[offset : offset + limit]
 
 
 async def _live(client: Client, project: Project) -> ProjectSnapshot | None:
@@ -215,7 +222,7 @@ async def _live(client: Client, project: Project) -> ProjectSnapshot | None:
 @router.get("/projects/{project_id}", response_model=ProjectDetail, responses={**AUTH, **responses(404)})
 async def get_project(project_id: str, session: SessionDep, user: CurrentUser, request: Request) -> ProjectDetail:
     """Everything about one project: stages, gates, decisions, money, hand-offs, and the live workflow state."""
-    project = await _visible_project(session, user, project_id)
+    project = await _visible_project(request, session, user, project_id)
 
     async def rows(model: Any, *order: Any) -> list[Any]:
         return list((await session.scalars(select(model).where(model.project_id == project_id).order_by(*order))).all())
@@ -250,23 +257,46 @@ async def terminate_project(
     project_id: str, body: TerminateIn, request: Request, session: SessionDep, client: ClientDep, user: PmUser
 ) -> StopResult:
     """Stop a project cleanly: open tasks cancelled, unpaid money released, close-out report rendered."""
-    project = await _visible_project(session, user, project_id)
+    project = await _visible_project(request, session, user, project_id)
     if not is_project_pm(user, project):
         raise HTTPException(status.HTTP_403_FORBIDDEN, detail="only the project's programme manager may terminate it")
+    stop = TerminateInput(requested_by=user.username, reason=body.reason, lessons=body.lessons)
+    return await _request_stop(request, client, user, project, ProjectWorkflow.terminate, stop, "terminate")
+
+
+async def _request_stop(
+    request: Request, client: Client, user: User, project: Project, update: Any, stop: Any, action: str
+) -> StopResult:
     if project.status in (ProjectStatus.COMPLETED, ProjectStatus.TERMINATED):
-        raise HTTPException(status.HTTP_409_CONFLICT, detail=f"project {project_id} is already {project.status}")
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=f"project {project.id} is already {project.status}")
     result: StopResult = await send_update(
         request,
         client,
         project.workflow_id,
-        ProjectWorkflow.terminate,
-        TerminateInput(requested_by=user.username, reason=body.reason, lessons=body.lessons),
+        update,
+        stop,
         actor=user.username,
-        action="terminate",
-        target=f"project:{project_id}",
-        reason=body.reason,
+        action=action,
+        target=f"project:{project.id}",
+        reason=stop.reason,
     )
     return result
+
+
+@router.post(
+    "/projects/{project_id}/withdraw",
+    response_model=StopResult,
+    responses={**AUTH, **responses(403, 404, 409, 422, 503)},
+)
+async def withdraw_project(
+    project_id: str, body: TerminateIn, request: Request, session: SessionDep, client: ClientDep, user: PerformerUser
+) -> StopResult:
+    """The performer withdraws from the project: it stops the same clean way as a terminate."""
+    project = await _visible_project(request, session, user, project_id)
+    if project.performer != user.username:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="only the project's performer may withdraw from it")
+    stop = WithdrawInput(requested_by=user.username, reason=body.reason, lessons=body.lessons)
+    return await _request_stop(request, client, user, project, ProjectWorkflow.withdraw, stop, "withdraw")
 
 
 @router.get(
@@ -278,10 +308,10 @@ async def terminate_project(
         **responses(404),
     },
 )
-async def get_document(document_id: str, session: SessionDep, user: CurrentUser) -> HTMLResponse:
+async def get_document(document_id: str, request: Request, session: SessionDep, user: CurrentUser) -> HTMLResponse:
     """A rendered document (hand-off package, close-out report), with its content hash in a header."""
     doc = await session.get(Document, document_id)
     if doc is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"document {document_id} not found")
-    await _visible_project(session, user, doc.project_id)
+    await _visible_project(request, session, user, doc.project_id)
     return HTMLResponse(doc.content, headers={"X-Content-SHA256": doc.sha256})

@@ -5,6 +5,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from sqlalchemy import Select, select
 
+from api.access import authorize, visible
 from api.audit import record
 from api.commands import send_update
 from api.deps import ClientDep, CurrentUser, ReviewerUser, SessionDep, has_role
@@ -15,6 +16,7 @@ from domain.project import ReviewSubmission
 from domain.roles import Role
 from gates.definitions import GateDefinition
 from gates.scorecard import review_errors
+from storage.access import is_closed
 from storage.models import Gate, Project, ReviewTask, User
 from workflows.gate_review import GateReviewWorkflow, gate_workflow_id
 from workflows.project import ProjectWorkflow
@@ -36,6 +38,7 @@ def _task_query(user: User) -> Select[ReviewTask]:
 
 @router.get("/tasks", response_model=list[TaskOut], responses=AUTH)
 async def list_tasks(
+    request: Request,
     session: SessionDep,
     user: CurrentUser,
     status_: str | None = Query(None, alias="status", description="open, submitted or cancelled"),
@@ -43,23 +46,34 @@ async def list_tasks(
     query = _task_query(user)
     if status_ is not None:
         query = query.where(ReviewTask.status == status_)
-    return list((await session.scalars(query)).all())
+    tasks = list((await session.scalars(query)).all())
+    projects = [p for pid in sorted({t.project_id for t in tasks}) if (p := await session.get(Project, pid))]
+    readable = {p.id for p in await visible(request, session, user, projects, "tasks")}
+    # A reviewer's own task is listed even where the role rules alone would not reach the project.
+    return [t for t in tasks if t.project_id in readable or (t.reviewer == user.username and not _closed(projects, t))]
 
 
-async def _own_task(session: SessionDep, user: User, task_id: str) -> tuple[ReviewTask, Gate]:
+def _closed(projects: list[Project], task: ReviewTask) -> bool:
+    return any(p.id == task.project_id and is_closed(p) for p in projects)
+
+
+async def _own_task(request: Request, session: SessionDep, user: User, task_id: str) -> tuple[ReviewTask, Gate]:
     task = await session.get(ReviewTask, task_id)
-    visible = task is not None and (task.reviewer == user.username or has_role(user, Role.ADMIN, Role.OPS))
-    if task is None or not visible:
+    visible_task = task is not None and (task.reviewer == user.username or has_role(user, Role.ADMIN, Role.OPS))
+    if task is None or not visible_task:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"review task {task_id} not found")
+    project = await session.get(Project, task.project_id)
+    assert project is not None
+    await authorize(request, session, user, project, "task")
     gate = await session.get(Gate, (task.project_id, task.gate_no))
     assert gate is not None
     return task, gate
 
 
 @router.get("/tasks/{task_id}", response_model=TaskDetail, responses={**AUTH, **responses(404)})
-async def get_task(task_id: str, session: SessionDep, user: CurrentUser) -> TaskDetail:
+async def get_task(task_id: str, request: Request, session: SessionDep, user: CurrentUser) -> TaskDetail:
     """A review task with the gate's criteria to review against."""
-    task, gate = await _own_task(session, user, task_id)
+    task, gate = await _own_task(request, session, user, task_id)
     project = await session.get(Project, task.project_id)
     assert project is not None
     definition = GateDefinition.model_validate(gate.definition)
@@ -74,13 +88,16 @@ async def get_task(task_id: str, session: SessionDep, user: CurrentUser) -> Task
     )
 
 
-async def _reviewer_task(session: SessionDep, user: User, task_id: str) -> tuple[ReviewTask, Gate, Project]:
+async def _reviewer_task(
+    request: Request, session: SessionDep, user: User, task_id: str
+) -> tuple[ReviewTask, Gate, Project]:
     task = await session.get(ReviewTask, task_id)
     if task is None or task.reviewer != user.username:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"review task {task_id} not found")
     gate = await session.get(Gate, (task.project_id, task.gate_no))
     project = await session.get(Project, task.project_id)
     assert gate is not None and project is not None
+    await authorize(request, session, user, project, "review")
     return task, gate, project
 
 
@@ -95,7 +112,7 @@ async def respond(
     task_id: str, body: RespondIn, request: Request, session: SessionDep, client: ClientDep, user: ReviewerUser
 ) -> GateView:
     """Accept or decline the invitation, declaring any conflict of interest before seeing the material."""
-    task, gate, _ = await _reviewer_task(session, user, task_id)
+    task, gate, _ = await _reviewer_task(request, session, user, task_id)
     result: GateView = await send_update(
         request,
         client,
@@ -114,7 +131,7 @@ async def respond(
 async def _review(
     task_id: str, body: ReviewIn, request: Request, session: SessionDep, client: ClientDep, user: User, amend: bool
 ) -> Any:
-    task, gate, project = await _reviewer_task(session, user, task_id)
+    task, gate, project = await _reviewer_task(request, session, user, task_id)
     review = ReviewSubmission(
         gate_no=task.gate_no, reviewer=user.username, must_meet=body.must_meet, scores=body.scores, comment=body.comment
     )

@@ -1,0 +1,222 @@
+"""Protection of closed work: clearances, need-to-know grants, and the codec endpoints the
+Temporal UI calls to show payloads to cleared ops staff (everyone else sees ciphertext)."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Request, status
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio.api.common.v1 import Payload
+
+from api.audit import record
+from api.deps import AdminUser, OpsUser, SessionDep
+from api.errors import AUTH, responses
+from domain.security import Compartment, Level
+from storage.access import is_closed, project_access
+from storage.audit import audit
+from storage.models import NeedToKnowGrant, Project, User
+from workflows.codec import EncryptionCodec, sealed_workflow
+
+router = APIRouter(tags=["protection of closed work"])
+
+
+class ClearanceIn(BaseModel):
+    level: Level
+    compartments: list[Compartment] = Field(default_factory=list, max_length=16)
+
+
+class ClearanceOut(ClearanceIn):
+    username: str
+
+
+class GrantIn(BaseModel):
+    username: Annotated[str, Field(min_length=1, max_length=64)]
+    reason: Annotated[str, Field(min_length=3, max_length=2000)]
+
+
+class GrantOut(BaseModel):
+    project_id: str
+    username: str
+    granted_by: str
+    reason: str
+    granted_at: datetime
+    revoked_at: datetime | None
+    revoked_by: str | None
+
+
+@router.put("/users/{username}/clearance", response_model=ClearanceOut, responses={**AUTH, **responses(404)})
+async def set_clearance(username: str, body: ClearanceIn, request: Request, admin: AdminUser) -> ClearanceOut:
+    """The security officer (admin) records a user's clearance: a level and compartments."""
+    async with request.app.state.sessionmaker.begin() as session:
+        user = await session.get(User, username)
+        if user is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"user {username} not found")
+        before = {"level": user.clearance_level, "compartments": user.compartments}
+        user.clearance_level = int(body.level)
+        user.compartments = sorted(set(body.compartments))
+        audit(
+            session,
+            admin.username,
+            "set_clearance",
+            f"user:{username}",
+            before=before,
+            after={"level": user.clearance_level, "compartments": user.compartments},
+        )
+        return ClearanceOut(username=username, level=body.level, compartments=user.compartments)
+
+
+async def _closed_project(session: AsyncSession, project_id: str) -> Project:
+    project = await session.get(Project, project_id)
+    if project is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"project {project_id} not found")
+    if not is_closed(project):
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=f"project {project_id} is open: it takes no grants")
+    return project
+
+
+@router.get("/projects/{project_id}/grants", response_model=list[GrantOut], responses={**AUTH, **responses(404, 409)})
+async def list_grants(project_id: str, session: SessionDep, admin: AdminUser) -> list[NeedToKnowGrant]:
+    await _closed_project(session, project_id)
+    rows = await session.scalars(
+        select(NeedToKnowGrant).where(NeedToKnowGrant.project_id == project_id).order_by(NeedToKnowGrant.username)
+    )
+    return list(rows.all())
+
+
+@router.post(
+    "/projects/{project_id}/grants",
+    response_model=GrantOut,
+    status_code=status.HTTP_201_CREATED,
+    responses={**AUTH, **responses(404, 409, 422)},
+)
+async def grant(project_id: str, body: GrantIn, request: Request, admin: AdminUser) -> NeedToKnowGrant:
+    """An explicit need-to-know grant for one closed project; refused for a user whose clearance
+    does not cover the project's label (a grant alone never opens closed work)."""
+    async with request.app.state.sessionmaker.begin() as session:
+        project = await _closed_project(session, project_id)
+        user = await session.get(User, body.username)
+        if user is None:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=f"user {body.username} does not exist")
+        missing = sorted(set(project.label_compartments) - set(user.compartments))
+        if user.clearance_level < project.label_level or missing:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT,
+                detail=f"{body.username}'s clearance does not cover the label of {project_id}"
+                + (f" (compartments missing: {', '.join(missing)})" if missing else ""),
+            )
+        row = await session.get(NeedToKnowGrant, (project_id, body.username))
+        if row is not None and row.revoked_at is None:
+            raise HTTPException(status.HTTP_409_CONFLICT, detail=f"{body.username} holds a grant for {project_id}")
+        if row is None:
+            row = NeedToKnowGrant(project_id=project_id, username=body.username)
+            session.add(row)
+        row.granted_by, row.reason, row.granted_at = admin.username, body.reason, datetime.now(UTC)
+        row.revoked_at = row.revoked_by = None
+        audit(
+            session,
+            admin.username,
+            "grant_need_to_know",
+            f"project:{project_id}",
+            user=body.username,
+            reason=body.reason,
+        )
+        await session.flush()
+        return row
+
+
+@router.delete(
+    "/projects/{project_id}/grants/{username}", response_model=GrantOut, responses={**AUTH, **responses(404, 409)}
+)
+async def revoke(project_id: str, username: str, request: Request, admin: AdminUser) -> NeedToKnowGrant:
+    async with request.app.state.sessionmaker.begin() as session:
+        await _closed_project(session, project_id)
+        row = await session.get(NeedToKnowGrant, (project_id, username))
+        if row is None or row.revoked_at is not None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"{username} holds no grant for {project_id}")
+        row.revoked_at, row.revoked_by = datetime.now(UTC), admin.username
+        audit(session, admin.username, "revoke_need_to_know", f"project:{project_id}", user=username)
+        return row
+
+
+# ---- codec server (the Temporal UI's "remote codec endpoint") --------------------------------
+
+
+class PayloadIn(BaseModel):
+    metadata: dict[str, str] = Field(default_factory=dict, description="Metadata values, base64.")
+    data: str = Field(default="", description="The payload's bytes, base64.")
+
+
+class PayloadsIn(BaseModel):
+    payloads: list[PayloadIn]
+
+
+def _to_payload(p: PayloadIn) -> Payload:
+    try:
+        return Payload(
+            metadata={k: base64.b64decode(v, validate=True) for k, v in p.metadata.items()},
+            data=base64.b64decode(p.data, validate=True),
+        )
+    except ValueError as err:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=f"payloads must be base64: {err}") from err
+
+
+def _from_payload(p: Payload) -> PayloadIn:
+    return PayloadIn(
+        metadata={k: base64.b64encode(v).decode() for k, v in p.metadata.items()},
+        data=base64.b64encode(p.data).decode(),
+    )
+
+
+async def _project_of(session: AsyncSession, workflow_id: str) -> Project | None:
+    """A workflow id names its project: `project-<id>` itself, or `project-<id>-<child>`."""
+    parts = workflow_id.split("-")
+    candidates = ["-".join(parts[:i]) for i in range(len(parts), 1, -1)]
+    rows = (await session.scalars(select(Project).where(Project.workflow_id.in_(candidates)))).all()
+    return max(rows, key=lambda p: len(p.workflow_id), default=None)
+
+
+def _codec(request: Request) -> EncryptionCodec:
+    return EncryptionCodec(request.app.state.settings.keyring())
+
+
+@router.post("/codec/decode", response_model=PayloadsIn, responses={**AUTH, **responses(422)})
+async def codec_decode(body: PayloadsIn, request: Request, session: SessionDep, user: OpsUser) -> PayloadsIn:
+    """Open sealed payloads for an ops user. A payload of a closed project opens only for someone
+    cleared and granted for it; for anyone else it stays ciphertext (and the refusal is audited)."""
+    codec = _codec(request)
+    out: list[PayloadIn] = []
+    for item in body.payloads:
+        payload = _to_payload(item)
+        workflow_id = sealed_workflow(payload)
+        project = await _project_of(session, workflow_id) if workflow_id else None
+        if project is not None and is_closed(project):
+            decision = await project_access(session, user, project, role_ok=True)
+            await record(
+                request,
+                user.username,
+                "codec_decode",
+                f"project:{project.id}",
+                "ok" if decision else "denied",
+                workflow_id=workflow_id,
+                reason=decision.reason,
+            )
+            if not decision:
+                out.append(item)
+                continue
+        try:
+            out.append(_from_payload(codec.open(payload)))
+        except Exception as err:  # a tampered payload or a key the keyring lost
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=f"cannot open payload: {err!r}") from err
+    return PayloadsIn(payloads=out)
+
+
+@router.post("/codec/encode", response_model=PayloadsIn, responses={**AUTH, **responses(422)})
+async def codec_encode(body: PayloadsIn, request: Request, user: OpsUser) -> PayloadsIn:
+    """Seal payloads an ops user sends from the Temporal UI (a signal's input, say)."""
+    codec = _codec(request)
+    return PayloadsIn(payloads=[_from_payload(codec.seal(_to_payload(p))) for p in body.payloads])

@@ -1,0 +1,86 @@
+"""The payload codec: AES-GCM, key id in the metadata, rotation, tamper refusal, pass-through."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from cryptography.exceptions import InvalidTag
+from temporalio.api.common.v1 import Payload
+from temporalio.converter import WorkflowSerializationContext
+
+from workflows.codec import ENCODING, KEY_ID, WORKFLOW, EncryptionCodec, Keyring, KeyringError, sealed_workflow
+
+
+def plain(text: str) -> Payload:
+    return Payload(metadata={"encoding": b"json/plain"}, data=text.encode())
+
+
+async def test_a_sealed_payload_shows_no_plaintext_and_opens_to_the_original() -> None:
+    codec = EncryptionCodec(Keyring.generate("k1"))
+    original = plain('{"summary": "quantum-sensor results"}')
+    [sealed] = await codec.encode([original])
+    assert sealed.metadata["encoding"] == ENCODING and sealed.metadata[KEY_ID] == b"k1"
+    assert b"quantum" not in sealed.SerializeToString()
+    assert await codec.decode([sealed]) == [original]
+    # Two seals of one payload differ (a fresh nonce each time).
+    [again] = await codec.encode([original])
+    assert again.data != sealed.data
+
+
+async def test_the_workflow_is_stamped_from_the_serialization_context() -> None:
+    codec = EncryptionCodec(Keyring.generate()).with_context(
+        WorkflowSerializationContext(namespace="default", workflow_id="project-P-1")
+    )
+    [sealed] = await codec.encode([plain("x")])
+    assert sealed.metadata[WORKFLOW] == b"project-P-1" and sealed_workflow(sealed) == "project-P-1"
+    assert sealed_workflow(plain("x")) is None
+
+
+async def test_a_rotated_keyring_seals_with_the_new_key_and_still_opens_the_old() -> None:
+    old = Keyring.generate("k1")
+    [before] = await EncryptionCodec(old).encode([plain("before rotation")])
+    rotated = old.rotated("k2")
+    assert rotated.active[0] == "k2" and len(rotated.keys) == 2
+    codec = EncryptionCodec(Keyring.parse(rotated.dump()))  # survives its file format
+    [after] = await codec.encode([plain("after rotation")])
+    assert after.metadata[KEY_ID] == b"k2"
+    assert await codec.decode([before, after]) == [plain("before rotation"), plain("after rotation")]
+    # A keyring that lost the old key cannot open the old payload, and says which key is missing.
+    with pytest.raises(KeyringError, match="no key 'k1'"):
+        await EncryptionCodec(Keyring(rotated.keys[:1])).decode([before])
+
+
+async def test_tampered_or_relabelled_payloads_do_not_open() -> None:
+    ring = Keyring.generate("k1").rotated("k2")
+    codec = EncryptionCodec(ring)
+    [sealed] = await codec.encode([plain("pay 100 oku")])
+    flipped = Payload(metadata=dict(sealed.metadata), data=sealed.data[:-1] + bytes([sealed.data[-1] ^ 1]))
+    with pytest.raises(InvalidTag):
+        await codec.decode([flipped])
+    relabelled = Payload(metadata={**sealed.metadata, KEY_ID: b"k1"}, data=sealed.data)
+    with pytest.raises(InvalidTag):
+        await codec.decode([relabelled])
+
+
+async def test_unsealed_payloads_pass_through_both_ways_once() -> None:
+    codec = EncryptionCodec(Keyring.generate())
+    original = plain("stored before encryption")
+    assert await codec.decode([original]) == [original]
+    [sealed] = await codec.encode([original])
+    assert await codec.encode([sealed]) == [sealed]  # never sealed twice
+
+
+def test_keyring_parsing_and_the_key_file(tmp_path: Path) -> None:
+    with pytest.raises(KeyringError, match="32"):
+        Keyring.parse("k1=c2hvcnQ=")
+    with pytest.raises(KeyringError, match="kid=base64key"):
+        Keyring.parse("nokey")
+    with pytest.raises(KeyringError, match="empty"):
+        Keyring.parse(" , ")
+    path = tmp_path / "keys"
+    first = Keyring.from_file(path)
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert Keyring.from_file(path) == first  # made once, then read
+    with pytest.raises(KeyringError, match="no keyring"):
+        Keyring.from_file(tmp_path / "missing", create=False)
