@@ -9,6 +9,7 @@ from temporalio import activity
 
 from activities.base import SYSTEM_ACTOR, DatabaseActivities
 from activities.documents import render, store_document
+from activities.handoffs import liaisons_for
 from domain.project import ProjectStatus
 from domain.proposal import Proposal
 from domain.trl import NASA_TRL
@@ -19,6 +20,7 @@ from storage.models import (
     GateDecision,
     Handoff,
     Ministry,
+    Notification,
     Project,
     Reservation,
     ReviewTask,
@@ -90,6 +92,39 @@ async def _money(session: AsyncSession, project_id: str) -> tuple[int, int]:
         select(func.coalesce(func.sum(Reservation.released), 0)).where(Reservation.project_id == project_id)
     )
     return int(paid or 0), int(released or 0)
+
+
+async def _notify_stop(
+    session: AsyncSession,
+    project: Project,
+    reason: str,
+    paid: int,
+    released: int,
+    document_id: str,
+) -> None:
+    """Everyone taking part hears of the stop through the notifications outbox, once each (keyed
+    by project and recipient, so a retried close-out adds nothing)."""
+    recipients = {project.programme_manager, *project.reviewers, "finance"}
+    if project.performer:
+        recipients.add(project.performer)
+    waiting = await session.scalars(  # hand-offs the stop withdrew (this close-out or the hand-off itself)
+        select(Handoff.ministry).where(Handoff.project_id == project.id, Handoff.status.in_(("pending", "cancelled")))
+    )
+    for ministry in set(waiting.all()):
+        recipients.update(await liaisons_for(session, project, ministry))
+    message = (
+        f"{project.id} has stopped: {reason}. Paid {paid:,} yen; released {released:,} yen to the fund. "
+        f"Close-out report: {document_id}."
+    )
+    now = utcnow()
+    for recipient in sorted(recipients):
+        key = f"{project.id}-stopped-{recipient}"
+        if await session.get(Notification, key) is None:
+            session.add(
+                Notification(
+                    key=key, project_id=project.id, recipient=recipient, kind="project_stopped", message=message, at=now
+                )
+            )
 
 
 class ProjectActivities(DatabaseActivities):
@@ -266,6 +301,7 @@ class ProjectActivities(DatabaseActivities):
             doc = await store_document(
                 session, f"{project.id}-closeout", project.id, "closeout", CLOSEOUT_TEMPLATE, content
             )
+            await _notify_stop(session, project, input.reason, paid, released, doc.id)
             if project.status != ProjectStatus.TERMINATED.value:
                 project.status = ProjectStatus.TERMINATED.value
                 project.stop_reason = input.reason

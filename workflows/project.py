@@ -13,7 +13,13 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError, FailureError
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    CancelledError,
+    ChildWorkflowError,
+    FailureError,
+)
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
@@ -137,8 +143,10 @@ class ProjectWorkflow:
     async def run(self, input: ProjectWorkflowInput) -> ProjectOutcome:
         try:
             return await self._live()
-        except asyncio.CancelledError:
-            if self.state.phase == Phase.DONE:
+        except (asyncio.CancelledError, ActivityError) as err:
+            # A cancel that lands while an activity runs arrives as that activity's cancellation.
+            cancelled = isinstance(err, asyncio.CancelledError) or isinstance(err.cause, CancelledError)
+            if self.state.phase == Phase.DONE or not cancelled:
                 raise
             # A cancel from the Temporal UI or CLI stops the project the same clean way as any
             # other stop (the request is delivered once; the stop's activities run after it), and
