@@ -1,0 +1,265 @@
+"""Protection of closed work, through real HTTP and a real Temporal server.
+
+A table-driven access matrix: for each role and clearance, each endpoint on an open and on a closed
+project answers what it should. The codec endpoint opens a closed project's payloads only for a
+cleared ops user with a grant; everyone else sees ciphertext. And the raw Temporal history of the
+closed project holds no plaintext of its hand-off package.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from google.protobuf.json_format import MessageToDict
+from sqlalchemy import select
+from temporalio.client import Client
+
+from domain.gate_review import GateDecisionInput
+from domain.handoff import HandoffBrief, HandoffKind, handoff_id, handoff_workflow_id
+from domain.project import Decision
+from domain.proposal import Proposal
+from storage.models import AuditEntry, Notification
+from tests.api_stack import ApiStack, api_stack
+from tests.support import PM, decide_gate, handoff_offered, proposal, review_round
+from workflows.codec import ENCODING
+from workflows.project import workflow_id_for
+
+SECRET = "SECRET-RESULT-7734: fibre-laser gyroscope drift below 0.001 deg/h"
+
+
+def one_stage(**overrides: Any) -> Proposal:
+    stages = [{"name": "Demonstration", "trl_in": 6, "trl_out": 7, "duration_days": 5, "budget": 100_000_000,
+               "tranches": [{"offset_days": 0, "amount": 100_000_000}]}]  # fmt: skip
+    data: dict[str, Any] = {
+        "start_trl": 6,
+        "target_trl": 7,
+        "total_budget": 100_000_000,
+        "stages": stages,
+        "reviewers": ["rev.ito", "rev.kato"],
+        "performer": "perf.aoki",
+    }
+    data.update(overrides)
+    return proposal(**data)
+
+
+@dataclass
+class World:
+    stack: ApiStack
+    ids: dict[str, str]  # "open" / "closed" -> project id
+
+
+async def to_handoff(stack: ApiStack, p: Proposal) -> str:
+    r = await stack.call("POST", "/projects", PM, json=p.model_dump(mode="json", exclude_none=True))
+    assert r.status_code == 201, r.text
+    assert p.project_id is not None
+    return p.project_id
+
+
+@pytest.fixture
+async def world(local_client: Client, sqlite_url: str, task_queue: str) -> AsyncIterator[World]:
+    async with api_stack(local_client, sqlite_url, task_queue, seconds_per_day=0.0) as stack:
+        ids: dict[str, str] = {}
+        for kind in ("open", "closed"):
+            extra: dict[str, Any] = (
+                {"classification": "closed", "label": {"level": 2, "compartments": ["QS"]}} if kind == "closed" else {}
+            )
+            p = one_stage(**extra)
+            pid = await to_handoff(stack, p)
+            ids[kind] = pid
+            if kind == "closed":
+                for user in ("rev.ito", "rev.kato", "liaison.mod", "ops.hayashi"):
+                    r = await stack.call(
+                        "POST", f"/projects/{pid}/grants", "admin", json={"username": user, "reason": "panel/receiver"}
+                    )
+                    assert r.status_code == 201, r.text
+                for user in ("rev.mori", "ops.kimura"):  # a grant never stands in for a clearance
+                    r = await stack.call(
+                        "POST", f"/projects/{pid}/grants", "admin", json={"username": user, "reason": "x" * 3}
+                    )
+                    assert r.status_code == 422 and "clearance does not cover" in r.text
+            gate = await review_round(stack.client, p, 1)
+            brief = HandoffBrief(results_summary=SECRET, ip_terms="Licensed to MOD only")
+            await decide_gate(
+                stack.client, p, gate, GateDecisionInput(decided_by=PM, decision=Decision.GO, handoff=brief)
+            )
+            for m in p.public_use_ministries:
+                await handoff_offered(stack.client, pid, m)
+        # rev.kato reviewed under a grant that is now revoked: cleared, but no longer need-to-know.
+        r = await stack.call("DELETE", f"/projects/{ids['closed']}/grants/rev.kato", "admin")
+        assert r.status_code == 200 and r.json()["revoked_by"] == "admin"
+        yield World(stack, ids)
+
+
+USERS = [
+    "pm.sato",  # the projects' PM; SECRET/QS, granted
+    "pm.tanaka",  # another PM: no role reaches these projects
+    "rev.ito",  # on the panel; SECRET/QS, granted
+    "rev.kato",  # on the panel; SECRET/QS, grant revoked
+    "ops.hayashi",  # ops; SECRET/QS, granted
+    "ops.kimura",  # ops; no clearance
+    "fin.suzuki",  # finance; no clearance
+    "liaison.mod",  # receiving ministry; SECRET/QS, granted
+    "liaison.mlit",  # receiving ministry; no clearance
+    "perf.aoki",  # the performer; no clearance
+]
+# Expected status per user: on the open project, on the closed one.
+MATRIX: dict[str, dict[str, tuple[int, int]]] = {
+    "project": {
+        "pm.sato": (200, 200), "pm.tanaka": (404, 404), "rev.ito": (200, 200), "rev.kato": (200, 403),
+        "ops.hayashi": (200, 200), "ops.kimura": (200, 403), "fin.suzuki": (200, 403),
+        "liaison.mod": (200, 200), "liaison.mlit": (200, 403), "perf.aoki": (200, 403),
+    },
+    "package": {  # the MOD hand-off package (a document)
+        "pm.sato": (200, 200), "pm.tanaka": (404, 404), "rev.ito": (200, 200), "rev.kato": (200, 403),
+        "ops.hayashi": (200, 200), "ops.kimura": (200, 403), "fin.suzuki": (200, 403),
+        "liaison.mod": (200, 200), "liaison.mlit": (200, 403), "perf.aoki": (200, 403),
+    },
+    "handoff": {  # the MOD hand-off record: another ministry's liaison does not see it at all
+        "pm.sato": (200, 200), "pm.tanaka": (404, 404), "rev.ito": (200, 200), "rev.kato": (200, 403),
+        "ops.hayashi": (200, 200), "ops.kimura": (200, 403), "fin.suzuki": (200, 403),
+        "liaison.mod": (200, 200), "liaison.mlit": (404, 404), "perf.aoki": (200, 403),
+    },
+    "statement": {  # money lines: finance, ops and the PM; closed work needs clearance too
+        "pm.sato": (200, 200), "pm.tanaka": (404, 404), "rev.ito": (403, 403), "rev.kato": (403, 403),
+        "ops.hayashi": (200, 200), "ops.kimura": (200, 403), "fin.suzuki": (200, 403),
+        "liaison.mod": (403, 403), "liaison.mlit": (403, 403), "perf.aoki": (403, 403),
+    },
+    "gate": {  # the gate's decision round view (decided: 409 for whoever may see the project)
+        "pm.sato": (409, 409), "pm.tanaka": (404, 404), "rev.ito": (409, 409), "rev.kato": (409, 403),
+        "ops.hayashi": (409, 409), "ops.kimura": (409, 403), "fin.suzuki": (409, 403),
+        "liaison.mod": (409, 409), "liaison.mlit": (409, 403), "perf.aoki": (409, 403),
+    },
+    "listed": {  # 200 when GET /projects lists it, 404 when the list leaves it out
+        "pm.sato": (200, 200), "pm.tanaka": (404, 404), "rev.ito": (200, 200), "rev.kato": (200, 404),
+        "ops.hayashi": (200, 200), "ops.kimura": (200, 404), "fin.suzuki": (200, 404),
+        "liaison.mod": (200, 200), "liaison.mlit": (200, 404), "perf.aoki": (200, 404),
+    },
+}  # fmt: skip
+
+
+async def status_of(stack: ApiStack, endpoint: str, user: str, pid: str) -> int:
+    if endpoint == "listed":
+        r = await stack.call("GET", "/projects", user)
+        assert r.status_code == 200
+        return 200 if pid in {p["id"] for p in r.json()} else 404
+    path = {
+        "project": f"/projects/{pid}",
+        "package": f"/documents/{handoff_id(pid, 'MOD')}-package",
+        "handoff": f"/handoffs/{handoff_id(pid, 'MOD')}",
+        "statement": f"/projects/{pid}/statement",
+        "gate": f"/projects/{pid}/gates/1",
+    }[endpoint]
+    r = await stack.call("GET", path, user)
+    if r.status_code == 403 and endpoint != "statement":
+        assert "closed project" in r.text  # the refusal says why
+    return r.status_code
+
+
+async def test_the_access_matrix(world: World) -> None:
+    stack = world.stack
+    got: dict[str, dict[str, tuple[int, int]]] = {}
+    for endpoint, expected in MATRIX.items():
+        got[endpoint] = {}
+        for user in USERS:
+            got[endpoint][user] = (
+                await status_of(stack, endpoint, user, world.ids["open"]),
+                await status_of(stack, endpoint, user, world.ids["closed"]),
+            )
+        assert got[endpoint] == expected, endpoint
+    closed = world.ids["closed"]
+    r = await stack.call("GET", f"/documents/{handoff_id(closed, 'MOD')}-package", "liaison.mod")
+    assert SECRET in r.text and "SECRET QS" in r.text  # the cleared receiver reads the labelled package
+    async with stack.sessionmaker() as session:
+        entries = (await session.scalars(select(AuditEntry).where(AuditEntry.target == f"project:{closed}"))).all()
+        denied = {e.actor for e in entries if e.action.startswith("read_closed") and e.outcome == "denied"}
+        allowed = {e.actor for e in entries if e.action.startswith("read_closed") and e.outcome == "ok"}
+        assert denied == {"pm.tanaka", "rev.kato", "ops.kimura", "fin.suzuki", "liaison.mlit", "perf.aoki"}
+        assert {"pm.sato", "rev.ito", "ops.hayashi", "liaison.mod"} <= allowed
+        lists = (await session.scalars(select(AuditEntry).where(AuditEntry.action == "list_closed:projects"))).all()
+        assert any(closed in e.detail["withheld"] for e in lists if e.actor == "ops.kimura")
+        assert any(closed in e.detail["shown"] for e in lists if e.actor == "ops.hayashi")
+        # A closed package goes only to a cleared liaison: MLIT has none, so its PM is told instead.
+        notes = (await session.scalars(select(Notification).where(Notification.project_id == closed))).all()
+        offered = {n.recipient for n in notes if n.kind == "handoff_offered"}
+        assert offered == {"liaison.mod"}
+        assert any(n.kind == "handoff_no_liaison" and n.recipient == PM for n in notes)
+
+
+def _payloads(history: Any) -> list[dict[str, Any]]:
+    """Every payload in a history, in the codec endpoint's JSON shape, but the two kinds Temporal
+    must read itself: search attributes (indexed for the UI's queries) and patch markers."""
+    found: list[dict[str, Any]] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if "metadata" in node and "data" in node and "encoding" in node["metadata"]:
+                found.append({"metadata": node["metadata"], "data": node["data"]})
+                return
+            for key, value in node.items():
+                if key not in ("searchAttributes", "patch-data"):
+                    walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    for event in history.events:
+        walk(MessageToDict(event))
+    return found
+
+
+async def test_raw_history_has_no_plaintext_and_the_codec_opens_it_only_for_cleared_ops(world: World) -> None:
+    stack = world.stack
+    closed = world.ids["closed"]
+    histories = [
+        await stack.client.get_workflow_handle(wid).fetch_history()
+        for wid in (workflow_id_for(closed), handoff_workflow_id(closed, "MOD", HandoffKind.FINAL))
+    ]
+    for history in histories:  # the raw bytes Temporal stores and its UI shows
+        raw = b"".join(event.SerializeToString() for event in history.events)
+        assert b"SECRET-RESULT-7734" not in raw and b"fibre-laser" not in raw
+    payloads = [p for h in histories for p in _payloads(h)]
+    assert payloads and all(base64.b64decode(p["metadata"]["encoding"]) == ENCODING for p in payloads)
+
+    def plaintext(body: dict[str, Any]) -> bytes:
+        return b"".join(base64.b64decode(p.get("data", "")) for p in body["payloads"])
+
+    cleared = await stack.call("POST", "/codec/decode", "ops.hayashi", json={"payloads": payloads})
+    assert cleared.status_code == 200, cleared.text
+    assert b"SECRET-RESULT-7734" in plaintext(cleared.json())  # it was there all along, sealed
+    uncleared = await stack.call("POST", "/codec/decode", "ops.kimura", json={"payloads": payloads})
+    assert uncleared.status_code == 200
+    assert b"SECRET-RESULT-7734" not in plaintext(uncleared.json())
+    assert uncleared.json()["payloads"] == payloads  # left sealed: ciphertext in the UI
+    not_ops = await stack.call("POST", "/codec/decode", PM, json={"payloads": payloads})
+    assert not_ops.status_code == 403 and "ops" in not_ops.text
+    assert (await stack.http.post("/codec/decode", json={"payloads": payloads})).status_code == 401
+    # The open project's payloads open for any ops user.
+    open_history = await stack.client.get_workflow_handle(workflow_id_for(world.ids["open"])).fetch_history()
+    opened = await stack.call("POST", "/codec/decode", "ops.kimura", json={"payloads": _payloads(open_history)})
+    assert b"SECRET-RESULT-7734" in plaintext(opened.json())
+    # Encode seals; the sealed payload opens again through decode.
+    sealed = await stack.call(
+        "POST",
+        "/codec/encode",
+        "ops.kimura",
+        json={
+            "payloads": [{"metadata": {"encoding": base64.b64encode(b"json/plain").decode()}, "data": "eyJ4IjogMX0="}]
+        },
+    )
+    [one] = sealed.json()["payloads"]
+    assert base64.b64decode(one["metadata"]["encoding"]) == ENCODING
+    back = await stack.call("POST", "/codec/decode", "ops.kimura", json={"payloads": [one]})
+    assert back.json()["payloads"][0]["data"] == "eyJ4IjogMX0="
+    bad = await stack.call("POST", "/codec/decode", "ops.kimura", json={"payloads": [{"metadata": {}, "data": "!!"}]})
+    assert bad.status_code == 422 and "base64" in bad.text
+    async with stack.sessionmaker() as session:
+        refusals = (
+            await session.scalars(
+                select(AuditEntry).where(AuditEntry.action == "codec_decode", AuditEntry.outcome == "denied")
+            )
+        ).all()
+        assert refusals and {e.actor for e in refusals} == {"ops.kimura"}
