@@ -34,11 +34,12 @@ from bench.bare import (
 )
 from cli.exit import hard_exit
 from domain.gate_review import GateDecisionInput, InvitationResponse, OpenReviewInput
-from domain.project import Decision, HandoffAcceptInput
-from tests.support import embedded_stack, proposal, review_for, scratch_postgres, start_project
+from domain.handoff import HandoffAnswer, HandoffKind, handoff_workflow_id
+from domain.project import Decision
+from tests.support import LIAISONS, embedded_stack, proposal, review_for, scratch_postgres, start_project
 from worker import build_worker
 from workflows.gate_review import GateReviewWorkflow, gate_workflow_id
-from workflows.project import ProjectWorkflow
+from workflows.handoff import HandoffWorkflow
 
 
 @dataclass
@@ -89,9 +90,10 @@ async def real_lifecycle(client: Client, queue: str, run: Run, record: bool) -> 
             await until_accepted(run, partial(gate.execute_update, GateReviewWorkflow.submit_review, review), record)
         decision = GateDecisionInput(decided_by=pm, decision=Decision.GO)
         await until_accepted(run, partial(gate.execute_update, GateReviewWorkflow.decide, decision), False)
-    for ministry in p.public_use_ministries:
-        accept = HandoffAcceptInput(ministry=ministry, accepted_by="bench")
-        await until_accepted(run, partial(handle.execute_update, ProjectWorkflow.accept_handoff, accept), False)
+    for ministry in p.public_use_ministries:  # each ministry's liaison answers its hand-off workflow
+        child = client.get_workflow_handle(handoff_workflow_id(p.project_id, ministry, HandoffKind.FINAL))
+        accept = HandoffAnswer(accept=True, answered_by=LIAISONS[ministry], receiving_programme="bench programme")
+        await until_accepted(run, partial(child.execute_update, HandoffWorkflow.answer, accept), False)
     await handle.result()
 
 

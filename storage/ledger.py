@@ -449,7 +449,27 @@ async def pay_tranche(
         return TrancheView(
             project_id, stage_no, tranche_no, existing.amount, existing.transaction_id, False, existing.fiscal_year
         )
-    reservation = await session.get(Reservation, (project_id, stage_no, part), with_for_update=True)
+    day = paid_on or _today()
+    actual = fiscal_year(day)
+    peek = await session.get(Reservation, (project_id, stage_no, part))
+    if peek is not None and peek.status == "open" and _planned_year(peek, tranche_no, amount) != actual:
+        # Paid in another fiscal year than planned: the commitment moves to that year, which must
+        # stay within its ceiling. The ministry's allocation lock comes first, as in reserve().
+        project = await session.get(Project, project_id)
+        assert project is not None, f"project {project_id} is not registered"
+        await _lock_allocation(session, project.programme_code, peek.ministry)
+        planned = _planned_year(peek, tranche_no, amount)
+        breaches = await _breaches_with(
+            session, project.programme_code, peek.ministry, extra={actual: amount, planned: -amount}
+        )
+        if breaches:
+            raise InsufficientFunds(
+                f"{peek.ministry}: tranche {tranche_no} of stage {stage_no} of {project_id} ({amount} yen), planned "
+                f"for FY{planned}, would exceed a fiscal-year ceiling if paid in FY{actual}: " + "; ".join(breaches)
+            )
+    reservation = await session.get(
+        Reservation, (project_id, stage_no, part), with_for_update=True, populate_existing=True
+    )
     if reservation is None or reservation.status != "open":
         raise NoOpenReservation(f"stage {stage_no} of {project_id} has no open reservation to pay from")
     if reservation.paid + amount > reservation.amount:
@@ -457,8 +477,7 @@ async def pay_tranche(
             f"tranche {tranche_no} ({amount} yen) exceeds what remains reserved for stage {stage_no} "
             f"({reservation.amount - reservation.paid} yen)"
         )
-    day = paid_on or _today()
-    planned, actual = _planned_year(reservation, tranche_no, amount), fiscal_year(day)
+    planned = _planned_year(reservation, tranche_no, amount)
     key = pay_key(project_id, stage_no, tranche_no)
     txn_id = await _post(
         session,

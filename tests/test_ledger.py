@@ -194,6 +194,28 @@ async def test_fiscal_year_ceilings_carry_over_and_refuse_what_exceeds_them(
         assert await ledger.invariant_violations(s, code) == []
 
 
+async def test_a_tranche_paid_in_another_fiscal_year_must_fit_that_years_ceiling(
+    sm: async_sessionmaker[AsyncSession],
+) -> None:
+    """Found by the stateful test: paying a tranche outside its planned year moved its commitment
+    into a year already at its ceiling. Now the move is checked like a reservation."""
+    code, ministry, [a] = await programme(sm, 10_000, 1)
+    plan = [ScheduledAmount(1, 2027, 80), ScheduledAmount(2, 2027, 20)]
+    async with sm.begin() as s:
+        await ledger.set_ceiling(s, code, ministry, 2026, 50, "fin.suzuki")
+        await ledger.reserve(s, code, a, 1, ministry, 100, schedule=plan, booked_on=DAY)
+    with pytest.raises(ledger.InsufficientFunds, match="planned for FY2027, would exceed a fiscal-year ceiling"):
+        async with sm.begin() as s:  # 80 early, in FY2026 (ceiling 50): refused, nothing written
+            await ledger.pay_tranche(s, a, 1, 1, 80, NOW, paid_on=date(2027, 2, 1))
+    async with sm.begin() as s:
+        await ledger.pay_tranche(s, a, 1, 2, 20, NOW, paid_on=date(2027, 2, 1))  # 20 fits FY2026's 50
+        await ledger.pay_tranche(s, a, 1, 1, 80, NOW, paid_on=date(2027, 6, 1))  # on plan, in FY2027
+        assert await ledger.invariant_violations(s, code) == []
+        [funds] = [m for m in await ledger.fund_summary(s, code) if m.ministry == ministry]
+        rows = {y.fiscal_year: (y.ceiling, y.paid) for y in funds.fiscal_years}
+        assert rows == {2026: (50, 20), 2027: (None, 80)}
+
+
 async def test_fifty_concurrent_reservations_against_room_for_ten(sm: async_sessionmaker[AsyncSession]) -> None:
     """Each in its own transaction, all at once: exactly ten fit, forty are refused as a business
     error (no retry can help them), and the books balance."""

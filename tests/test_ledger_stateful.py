@@ -158,6 +158,11 @@ def run_machine(url: str, examples: int) -> None:
             except ledger.NoOpenReservation:
                 assert r is None or r.status != "open"
                 return
+            except ledger.InsufficientFunds:
+                # Paid in another year than planned: the move must break that year's ceiling.
+                assert r is not None and planned is not None and planned[0] != fy
+                assert not self.model.within_ceilings(extra={fy: amount, planned[0]: -amount})
+                return
             except ledger.LedgerError:
                 assert r is not None and (planned is None or tranche in r.paid)
                 return
@@ -165,6 +170,7 @@ def run_machine(url: str, examples: int) -> None:
             if not view.created:
                 return  # a repeat of a payment (perhaps since reversed): the first result
             assert r.status == "open" and tranche not in r.paid
+            assert planned[0] == fy or self.model.within_ceilings(extra={fy: amount, planned[0]: -amount})
             self.txns.append(view.transaction_id)
             r.paid[tranche] = amount
             self.model.paid_by_year[fy] = self.model.paid_by_year.get(fy, 0) + amount

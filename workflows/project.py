@@ -371,17 +371,17 @@ class ProjectWorkflow:
                 if self.stopping:
                     return None
             due = self._at_day(tranche.offset_days)
-            await self._act(
-                MoneyActivities.pay_tranche,
-                PayTrancheInput(
+            if not await self._pay(
+                lambda due=due, no=tranche_no, amount=tranche.amount: PayTrancheInput(  # type: ignore[misc]
                     project_id=self.project_id,
                     stage_no=stage_no,
-                    tranche_no=tranche_no,
-                    amount=tranche.amount,
+                    tranche_no=no,
+                    amount=amount,
                     due_at=due,
                     paid_on=self._today(),
-                ),
-            )
+                )
+            ):
+                return None
             self.state.tranches_paid.append(tranche_no)
         end = self._at_day(self.stage.duration_days)
         self._stage_detail(f"Stage {stage_no} ({self.stage.name}): work under way until {end:%Y-%m-%d}")
@@ -394,9 +394,8 @@ class ProjectWorkflow:
         """A recycled stage: its extra budget is paid as one tranche now, then it runs on."""
         stage_no = self.state.stage_index + 1
         if ext.budget > 0 and not ext.paid:
-            await self._act(
-                MoneyActivities.pay_tranche,
-                PayTrancheInput(
+            paid = await self._pay(
+                lambda: PayTrancheInput(
                     project_id=self.project_id,
                     stage_no=stage_no,
                     tranche_no=ext.tranche_no,
@@ -404,8 +403,10 @@ class ProjectWorkflow:
                     due_at=ext.started_at,
                     part=ext.part,
                     paid_on=self._today(),
-                ),
+                )
             )
+            if not paid:
+                return
             ext.paid = True
         end = ext.started_at + self._days(ext.days)
         self._stage_detail(f"Stage {stage_no} ({self.stage.name}) recycled: work under way until {end:%Y-%m-%d}")
@@ -414,6 +415,22 @@ class ProjectWorkflow:
         )
         if not self.stopping:
             self.state.extension = None
+
+    async def _pay(self, tranche: Callable[[], PayTrancheInput]) -> bool:
+        """Pay a due tranche. Paid in another fiscal year than planned, it may not fit that year's
+        ceiling: then the project waits on Hold for funds like an unfunded stage, and tries again
+        on resume (False: it stopped instead)."""
+        while True:
+            try:
+                await self._act(MoneyActivities.pay_tranche, tranche())
+                return True
+            except ActivityError as err:
+                cause = err.cause
+                if not (isinstance(cause, ApplicationError) and cause.type == "InsufficientFunds"):
+                    raise
+                await self._wait_for_funds(cause.message)
+                if self.stopping:
+                    return False
 
     def _reports_missing(self) -> list[int]:
         if not self.input.progress_reports:

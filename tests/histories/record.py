@@ -16,25 +16,40 @@ from temporalio.client import Client
 
 from cli.exit import hard_exit
 from domain.gate_review import GateDecisionInput, InvitationResponse, OpenReviewInput
+from domain.handoff import (
+    DemoHandoffInput,
+    HandoffAnswer,
+    HandoffBrief,
+    HandoffKind,
+    RerouteInput,
+    handoff_id,
+    handoff_workflow_id,
+)
 from domain.policy import GatePolicy
 from domain.project import (
     Decision,
-    HandoffAcceptInput,
+    Phase,
     ProgressReportInput,
     ReportReviewInput,
     ResumeInput,
     TerminateInput,
     TrancheSignature,
     VerifyConditionsInput,
+    WithdrawInput,
 )
+from domain.roles import Role
 from storage import ledger
+from storage.models import User
 from storage.projects import insert_project
-from storage.seed import ALLOCATIONS, PROGRAMME_CODE
+from storage.seed import ALLOCATIONS, PROGRAMME_CODE, add_user
 from tests.support import (
     PM,
+    accept_handoffs,
+    answer_handoff,
     decide_gate,
     embedded_stack,
     gate_handle,
+    handoff_offered,
     pass_gate,
     proposal,
     review_for,
@@ -60,10 +75,7 @@ async def record(tag: str) -> None:
             for gate_no in range(1, 5):
                 await pass_gate(client, full, gate_no)
             await wait_for_handoffs(handle)
-            for ministry in full.public_use_ministries:
-                await handle.execute_update(
-                    ProjectWorkflow.accept_handoff, HandoffAcceptInput(ministry=ministry, accepted_by="liaison")
-                )
+            await accept_handoffs(client, full)  # v5 on: hand-off workflows (before: accept_handoff)
             await handle.result()
             # A kill against the panel, with a justification, at gate 2.
             kill = proposal(project_id=f"HIST-{tag}-kill")
@@ -116,7 +128,13 @@ async def record(tag: str) -> None:
                     path.write_text(history.to_json())
                     print(f"wrote {path.relative_to(HERE.parent.parent)} ({len(history.events)} events)")
             money = await record_money(client, sm, tag)
-            for h in (handle, kh, th, mh, *money):
+            ends, children = await record_ends(client, sm, tag)
+            for wid in children:
+                history = await client.get_workflow_handle(wid).fetch_history()
+                path = HERE / f"{wid}.json"
+                path.write_text(history.to_json())
+                print(f"wrote {path.relative_to(HERE.parent.parent)} ({len(history.events)} events)")
+            for h in (handle, kh, th, mh, *money, *ends):
                 assert h.first_execution_run_id is not None
                 for n, history in enumerate(await run_histories(client, h.id, h.first_execution_run_id), 1):
                     path = HERE / f"{h.id}-run{n}.json"
@@ -201,6 +219,68 @@ async def record_money(client: Client, sm: async_sessionmaker[AsyncSession], tag
     await fh.execute_update(ProjectWorkflow.terminate, TerminateInput(requested_by=PM, reason="No money this year"))
     await fh.result()
     return [h, fh]
+
+
+async def record_ends(client: Client, sm: async_sessionmaker[AsyncSession], tag: str) -> tuple[list[Any], list[str]]:
+    """From v5: hand-offs as workflows (demonstration at TRL 7, a decline re-routed, an accept),
+    a performer's withdrawal, and a Conditional Go whose missed date stops the project."""
+    async with sm.begin() as session:
+        if await session.get(User, "liaison.npa") is None:
+            await add_user(session, "liaison.npa", "NPA liaison", "x" * 12, [Role.MINISTRY], "NPA")
+    tiny = {"duration_days": 10, "budget": 100_000_000, "tranches": [{"offset_days": 0, "amount": 100_000_000}]}
+    two = {
+        "start_trl": 6,
+        "target_trl": 9,
+        "total_budget": 200_000_000,
+        "stages": [
+            {"name": "Demonstration", "trl_in": 6, "trl_out": 7, **tiny},
+            {"name": "Implementation", "trl_in": 7, "trl_out": 9, **tiny},
+        ],
+        "performer": "perf.aoki",
+    }
+    p = proposal(project_id=f"HIST-{tag}-handoffs", **two)
+    h = await start_project(client, "record", p, seconds_per_day=0.01)
+    await pass_gate(client, p, 1)
+    await h.execute_update(ProjectWorkflow.start_demo_handoff, DemoHandoffInput(ministry="MOD", requested_by=PM))
+    await handoff_offered(client, f"HIST-{tag}-handoffs", "MOD", HandoffKind.DEMONSTRATION)
+    await answer_handoff(client, f"HIST-{tag}-handoffs", "MOD", kind=HandoffKind.DEMONSTRATION)
+    gate = await review_round(client, p, 2)
+    brief = HandoffBrief(results_summary="Recorded result", deliverables=["Prototype"], ip_terms="Public use")
+    await decide_gate(client, p, gate, GateDecisionInput(decided_by=PM, decision=Decision.GO, handoff=brief))
+    pid = f"HIST-{tag}-handoffs"
+    for m in ("MOD", "MLIT"):
+        await handoff_offered(client, pid, m)
+    await answer_handoff(client, pid, "MOD")
+    no = HandoffAnswer(accept=False, answered_by="liaison.mlit", reason="Not our remit")
+    await answer_handoff(client, pid, "MLIT", no)
+    await h.execute_update(
+        ProjectWorkflow.reroute_handoff,
+        RerouteInput(handoff_id=handoff_id(pid, "MLIT"), to_ministry="NPA", requested_by=PM),
+    )
+    await handoff_offered(client, pid, "NPA")
+    yes = HandoffAnswer(accept=True, answered_by="liaison.npa", receiving_programme="NPA coastal unit")
+    await answer_handoff(client, pid, "NPA", yes)
+    await h.result()
+
+    w = proposal(project_id=f"HIST-{tag}-withdraw", **two)
+    wh = await start_project(client, "record", w, seconds_per_day=0.01)
+    await wait_until(wh, lambda s: s.phase == Phase.STAGE, "stage")
+    await wh.execute_update(ProjectWorkflow.withdraw, WithdrawInput(requested_by="perf.aoki", reason="Recorded"))
+    await wh.result()
+
+    c = proposal(project_id=f"HIST-{tag}-missed", policy=GatePolicy(conditions_missed="stop"), **two)
+    ch = await start_project(client, "record", c, seconds_per_day=0.01)
+    gate = await review_round(client, c, 1)
+    conditional = GateDecisionInput(
+        decided_by=PM, decision=Decision.CONDITIONAL_GO, conditions=["File the export review"], conditions_due_days=3
+    )
+    await decide_gate(client, c, gate, conditional)
+    await ch.result()
+    children = [
+        handoff_workflow_id(pid, "MOD", HandoffKind.DEMONSTRATION),
+        *(handoff_workflow_id(pid, m, HandoffKind.FINAL) for m in ("MOD", "MLIT", "NPA")),
+    ]
+    return [h, wh, ch], children
 
 
 if __name__ == "__main__":
