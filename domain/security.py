@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field, PlainSerializer
 
 
 class Level(IntEnum):
@@ -26,8 +26,21 @@ class Level(IntEnum):
 Compartment = Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9-]{1,31}$")]
 
 
+def _level(value: object) -> object:
+    """Levels by name ("SECRET") or by number (2)."""
+    if isinstance(value, str) and not value.isdigit():
+        try:
+            return Level[value.strip().upper().replace(" ", "_")]
+        except KeyError:
+            raise ValueError(f"unknown level {value!r}; one of {', '.join(Level.__members__)}") from None
+    return value
+
+
+LevelField = Annotated[Level, BeforeValidator(_level), PlainSerializer(lambda v: v.name, return_type=str)]
+
+
 class SecurityLabel(BaseModel):
-    level: Level = Level.CONFIDENTIAL
+    level: LevelField = Level.CONFIDENTIAL
     compartments: list[Compartment] = Field(default_factory=list, max_length=16)
 
 

@@ -188,6 +188,23 @@ async def test_the_access_matrix(world: World) -> None:
         assert offered == {"liaison.mod"}
         assert any(n.kind == "handoff_no_liaison" and n.recipient == PM for n in notes)
 
+    # The security officer clears rev.mori by level name; then a grant opens the closed project.
+    body = {"level": "SECRET", "compartments": ["QS"]}
+    assert (await stack.call("PUT", "/users/rev.mori/clearance", PM, json=body)).status_code == 403
+    bad = await stack.call("PUT", "/users/rev.mori/clearance", "admin", json={"level": "COSMIC"})
+    assert bad.status_code == 422 and "unknown level" in bad.text
+    r = await stack.call("PUT", "/users/rev.mori/clearance", "admin", json=body)
+    assert r.status_code == 200 and r.json() == {"username": "rev.mori", **body}
+    assert (await stack.call("GET", f"/projects/{closed}", "rev.mori")).status_code == 404  # not on its panel
+    r = await stack.call(
+        "POST", f"/projects/{closed}/grants", "admin", json={"username": "rev.mori", "reason": "x" * 3}
+    )
+    assert r.status_code == 201, r.text
+    grants = (await stack.call("GET", f"/projects/{closed}/grants", "admin")).json()
+    assert {g["username"] for g in grants if g["revoked_at"] is None} == {
+        "pm.sato", "rev.ito", "liaison.mod", "ops.hayashi", "rev.mori"
+    }  # fmt: skip
+
 
 def _payloads(history: Any) -> list[dict[str, Any]]:
     """Every payload in a history, in the codec endpoint's JSON shape, but the two kinds Temporal

@@ -16,7 +16,7 @@ from tests.support import in_ci
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "docker-compose.yml"
-ENV = {**os.environ, "TRLGATE_JWT_SECRET": "test", "POSTGRES_PASSWORD": "test"}
+ENV = {**os.environ, "TRLGATE_JWT_SECRET": "test", "POSTGRES_PASSWORD": "test", "TRLGATE_CODEC_KEYS": "k1=test"}
 
 
 def compose() -> dict[str, Any]:
@@ -32,13 +32,14 @@ def test_docker_compose_config_validates() -> None:
         pytest.skip("docker-compose not installed (CI installs it)")
     result = subprocess.run([tool, "-f", str(COMPOSE), "config", "-q"], env=ENV, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    missing = subprocess.run(
-        [tool, "-f", str(COMPOSE), "config", "-q"],
-        env={k: v for k, v in ENV.items() if k != "TRLGATE_JWT_SECRET"},
-        capture_output=True,
-        text=True,
-    )
-    assert missing.returncode != 0 and "TRLGATE_JWT_SECRET" in missing.stderr
+    for secret in ("TRLGATE_JWT_SECRET", "TRLGATE_CODEC_KEYS"):  # no default for either
+        missing = subprocess.run(
+            [tool, "-f", str(COMPOSE), "config", "-q"],
+            env={k: v for k, v in ENV.items() if k != secret},
+            capture_output=True,
+            text=True,
+        )
+        assert missing.returncode != 0 and secret in missing.stderr
 
 
 def test_search_attributes_match_the_code() -> None:

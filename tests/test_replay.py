@@ -31,6 +31,20 @@ def test_there_are_stored_histories() -> None:
     money = (Path(__file__).parent / "histories" / "project-HIST-v4-money-run1.json").read_text()
     for update in ("sign_tranche", "submit_report", "review_report"):
         assert f'"{update}"' in money, update
+    # v5: hand-offs as workflows (a demonstration, a decline re-routed), a performer's withdrawal,
+    # a Conditional Go's missed date stopping the project; its payloads are sealed (AES-GCM).
+    assert {
+        "project-HIST-v5-handoffs-run2.json",
+        "project-HIST-v5-handoffs-handoff-MLIT.json",
+        "project-HIST-v5-handoffs-handoff-NPA.json",
+        "project-HIST-v5-handoffs-demo-MOD.json",
+        "project-HIST-v5-withdraw-run1.json",
+        "project-HIST-v5-missed-run2.json",
+    } <= names
+    handoffs = (Path(__file__).parent / "histories" / "project-HIST-v5-handoffs-run2.json").read_text()
+    for update in ("reroute_handoff", "handoff_changed"):
+        assert f'"{update}"' in handoffs, update
+    assert "YmluYXJ5L2VuY3J5cHRlZA==" in handoffs  # base64 of binary/encrypted
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)

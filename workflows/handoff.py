@@ -50,6 +50,7 @@ class HandoffWorkflow:
         self.reminders = 0
         self.escalated = False
         self.answering = False  # an answer's write is in flight: a concurrent twin is refused
+        self.told = False  # the project has heard of the outcome
 
     @workflow.run
     async def run(self, input: HandoffInput) -> HandoffOutcome:
@@ -64,7 +65,8 @@ class HandoffWorkflow:
                 await self._withdraw(self.withdrawal)
         await workflow.wait_condition(workflow.all_handlers_finished)
         assert self.outcome is not None
-        await self._tell_project(self.outcome)
+        if not self.told:
+            await self._tell_project(self.outcome)
         return self.outcome
 
     async def _live(self) -> None:
@@ -233,13 +235,18 @@ class HandoffWorkflow:
             ),
         )
         self.answering = False
-        if self.outcome is None:
-            self.outcome = self._result(
-                recorded,
-                answered_by=answer.answered_by,
-                receiving_programme=answer.receiving_programme.strip(),
-                reason=answer.reason.strip(),
-            )
+        if self.outcome is not None:
+            return self.outcome  # withdrawn meanwhile: the withdrawal's outcome stands
+        self.outcome = self._result(
+            recorded,
+            answered_by=answer.answered_by,
+            receiving_programme=answer.receiving_programme.strip(),
+            reason=answer.reason.strip(),
+        )
+        # The project hears of the answer before the liaison's call returns, so whatever the
+        # caller does next (a re-route of the decline, say) finds the project up to date.
+        self.told = True
+        await self._tell_project(self.outcome)
         self._publish()
         return self.outcome
 

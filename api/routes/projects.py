@@ -84,6 +84,8 @@ async def proposal_problems(session: AsyncSession, proposal: Proposal) -> list[s
 
 
 def _summary(p: Proposal) -> str:
+    if p.label is not None:  # closed work: nothing that names the work itself
+        return f"{p.project_id}: closed project ({p.label.level.name}); PM {p.programme_manager}; {p.funding_ministry.value}"
     return (
         f"{p.project_id}: {p.title} ({p.organisation}); PM {p.programme_manager}; {p.funding_ministry.value}; "
         f"TRL {p.start_trl}->{p.target_trl}; budget {p.total_budget:,} yen"

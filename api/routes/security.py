@@ -16,7 +16,7 @@ from temporalio.api.common.v1 import Payload
 from api.audit import record
 from api.deps import AdminUser, OpsUser, SessionDep
 from api.errors import AUTH, responses
-from domain.security import Compartment, Level
+from domain.security import Compartment, LevelField
 from storage.access import is_closed, project_access
 from storage.audit import audit
 from storage.models import NeedToKnowGrant, Project, User
@@ -26,7 +26,7 @@ router = APIRouter(tags=["protection of closed work"])
 
 
 class ClearanceIn(BaseModel):
-    level: Level
+    level: LevelField
     compartments: list[Compartment] = Field(default_factory=list, max_length=16)
 
 
