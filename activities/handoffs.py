@@ -92,6 +92,10 @@ class HandoffActivities(DatabaseActivities):
             project = await session.get(Project, h.project_id)
             ministry = await session.get(Ministry, h.ministry)
             assert project is not None and ministry is not None, f"{h.project_id} or {h.ministry} is not registered"
+            if h.ministry not in project.public_use_ministries:
+                # A re-route or a demonstration brings in a ministry the proposal did not name:
+                # its liaisons now take part in the project (and may read what they are offered).
+                project.public_use_ministries = [*project.public_use_ministries, h.ministry]
             liaisons = await liaisons_for(session, project, h.ministry)
             existing = await session.get(Handoff, hid)
             if existing is not None:

@@ -52,6 +52,19 @@ class World:
     ids: dict[str, str]  # "open" / "closed" -> project id
 
 
+async def test_a_closed_proposal_needs_a_cleared_pm_and_panel(world: World) -> None:
+    closed = {"classification": "closed", "label": {"level": "SECRET", "compartments": ["QS"]}}
+    for overrides, reason in (
+        ({"reviewers": ["rev.ito", "rev.mori"]}, "reviewer 'rev.mori' is not cleared for the label SECRET QS"),
+        ({"programme_manager": "pm.tanaka"}, "programme_manager 'pm.tanaka' is not cleared"),
+        ({"classification": "open", "label": {"level": 1}}, "an open project carries no security label"),
+    ):
+        body = one_stage().model_dump(mode="json", exclude_none=True) | closed | overrides
+        who = "pm.tanaka" if "programme_manager" in overrides else PM
+        r = await world.stack.call("POST", "/projects", who, json=body)
+        assert r.status_code == 422 and reason in r.text, r.text
+
+
 async def to_handoff(stack: ApiStack, p: Proposal) -> str:
     r = await stack.call("POST", "/projects", PM, json=p.model_dump(mode="json", exclude_none=True))
     assert r.status_code == 201, r.text

@@ -28,7 +28,7 @@ from domain.proposal import Proposal
 from storage import ledger
 from storage.models import AuditEntry, Document, Gate, Handoff, Notification, Project, Reservation, ReviewTask
 from storage.seed import PROGRAMME_CODE
-from tests.support import PM, proposal, review_round, start_project, wait_until
+from tests.support import PM, handoff_offered, pass_gate, proposal, review_round, start_project, wait_until
 from tests.test_payment_crash import spawn_worker, wait_killed
 from worker import build_worker
 from workflows.gate_review import GateReviewWorkflow, gate_workflow_id
@@ -108,6 +108,17 @@ async def performer_withdraws(client: Client, p: Proposal, handle: WorkflowHandl
     )
 
 
+async def terminate_in_handoff(client: Client, p: Proposal, handle: WorkflowHandle[Any, Any]) -> None:
+    await pass_gate(client, p, 1)
+    await pass_gate(client, p, 2)  # the last Go: both ministries are offered the result
+    assert p.project_id is not None
+    for ministry in p.public_use_ministries:
+        await handoff_offered(client, p.project_id, ministry)
+    await handle.execute_update(
+        ProjectWorkflow.terminate, TerminateInput(requested_by=PM, reason="Export ban on the technology")
+    )
+
+
 async def no_money(client: Client, p: Proposal, handle: WorkflowHandle[Any, Any]) -> None:
     pass  # the first stage's budget exceeds the allocation: on hold waiting for funds, past the limit
 
@@ -119,6 +130,7 @@ PATHS: dict[str, tuple[Stop, dict[str, Any], str]] = {
     "hold_past_limit": (hold_past_limit, {}, "On hold for longer than the programme's limit"),
     "conditions_missed": (conditions_missed, {}, "were not verified by"),
     "performer_withdraws": (performer_withdraws, {}, "Withdrawn by the performer (perf.aoki)"),
+    "terminate_in_handoff": (terminate_in_handoff, {}, "Terminated by pm.sato: Export ban"),
     "no_money": (
         no_money,
         {
@@ -194,6 +206,10 @@ async def assert_clean_stop(
             ).all()
         )
         assert {PM, PERFORMER, "finance", *p.reviewers} <= told
+        offered = await count(Handoff, Handoff.project_id == pid)
+        if offered:  # the liaisons whose hand-offs the stop withdrew are told too
+            assert {"liaison.mod", "liaison.mlit"} <= told
+            assert await count(Handoff, Handoff.project_id == pid, Handoff.status == "cancelled") == offered
         assert (
             await count(AuditEntry, AuditEntry.action == "project_closed_out", AuditEntry.target == f"project:{pid}")
             == 1

@@ -81,6 +81,10 @@ async def get_handoff(handoff_id: str, request: Request, session: SessionDep, us
 async def _answer(
     request: Request, client: Any, user: User, handoff: Handoff, project: Project, answer: HandoffAnswer, action: str
 ) -> HandoffOutcome:
+    if handoff.status != "pending":  # its workflow has ended: say why, not "not running"
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, detail=f"the hand-off to {handoff.ministry} is already {handoff.status}"
+        )
     if handoff.workflow_id is None:  # a hand-off of the first generation: answered on the project
         if not answer.accept:
             raise HTTPException(status.HTTP_409_CONFLICT, detail="this hand-off predates declines: accept it")

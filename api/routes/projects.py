@@ -29,6 +29,7 @@ from domain.project import (
 )
 from domain.proposal import Proposal
 from domain.roles import Role
+from domain.security import SecurityLabel
 from storage import ledger
 from storage.models import (
     Document,
@@ -56,17 +57,17 @@ async def proposal_problems(session: AsyncSession, proposal: Proposal) -> list[s
     pm = await session.get(User, proposal.programme_manager)
     if pm is None or Role.PM.value not in pm.roles:
         problems.append(f"programme_manager {proposal.programme_manager!r} is not a programme manager")
-    if proposal.label is not None and pm is not None:
-        missing = sorted(set(proposal.label.compartments) - set(pm.compartments))
-        if pm.clearance_level < proposal.label.level or missing:
-            problems.append(
-                f"programme_manager {proposal.programme_manager!r} is not cleared for the label "
-                f"{proposal.label.level.name} {'/'.join(proposal.label.compartments)}".rstrip()
-            )
+    label = proposal.label
+    if label is not None and pm is not None and not covers(pm, label):
+        problems.append(
+            f"programme_manager {proposal.programme_manager!r} is not cleared for the label {label_text(label)}"
+        )
     for name in proposal.reviewers:
         reviewer = await session.get(User, name)
         if reviewer is None or Role.REVIEWER.value not in reviewer.roles:
             problems.append(f"reviewer {name!r} is not a registered reviewer")
+        elif label is not None and not covers(reviewer, label):  # a closed panel reads closed evidence
+            problems.append(f"reviewer {name!r} is not cleared for the label {label_text(label)}")
     if proposal.performer is not None:
         performer = await session.get(User, proposal.performer)
         if performer is None or Role.PERFORMER.value not in performer.roles:
@@ -81,6 +82,14 @@ async def proposal_problems(session: AsyncSession, proposal: Proposal) -> list[s
             f"the {ministry} allocation has {available} yen available; the project needs {proposal.total_budget}"
         )
     return problems
+
+
+def covers(user: User, label: SecurityLabel) -> bool:
+    return user.clearance_level >= label.level and set(label.compartments) <= set(user.compartments)
+
+
+def label_text(label: SecurityLabel) -> str:
+    return " ".join([label.level.name, "/".join(label.compartments)]).strip()
 
 
 def _summary(p: Proposal) -> str:
