@@ -251,6 +251,12 @@ async def test_raw_history_has_no_plaintext_and_the_codec_opens_it_only_for_clea
     for history in histories:  # the raw bytes Temporal stores and its UI shows
         raw = b"".join(event.SerializeToString() for event in history.events)
         assert b"SECRET-RESULT-7734" not in raw and b"fibre-laser" not in raw
+    # What ops see beside the payloads: the summary (even decoded) names no closed work.
+    described = await stack.client.get_workflow_handle(workflow_id_for(closed)).describe()
+    summary = await described.static_summary() or ""
+    assert summary.startswith(f"{closed}: closed project (SECRET)") and one_stage().title not in summary
+    open_described = await stack.client.get_workflow_handle(workflow_id_for(world.ids["open"])).describe()
+    assert one_stage().title in (await open_described.static_summary() or "")
     payloads = [p for h in histories for p in _payloads(h)]
     assert payloads and all(base64.b64decode(p["metadata"]["encoding"]) == ENCODING for p in payloads)
 

@@ -40,6 +40,9 @@ def test_there_are_stored_histories() -> None:
         "project-HIST-v5-handoffs-demo-MOD.json",
         "project-HIST-v5-withdraw-run1.json",
         "project-HIST-v5-missed-run2.json",
+        # an overdue hand-off, escalated and re-routed: before and after tell-project-before-escalating
+        "project-HIST-overdue-v5-handoff-MLIT.json",
+        "project-HIST-overdue-v6-handoff-MLIT.json",
     } <= names
     handoffs = (Path(__file__).parent / "histories" / "project-HIST-v5-handoffs-run2.json").read_text()
     for update in ("reroute_handoff", "handoff_changed"):

@@ -36,6 +36,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.common import ACTIVITY_RETRY, ACTIVITY_TIMEOUT, rejected
 
 PARENT_SIGNAL = "handoff_changed"  # ProjectWorkflow.handoff_changed
+# Patches: each names a change to this workflow's commands; stored histories replay on both sides.
+PATCH_TELL_BEFORE_ESCALATING = "tell-project-before-escalating"
 
 
 @workflow.defn
@@ -133,6 +135,12 @@ class HandoffWorkflow:
         self._publish()
 
     async def _escalate(self) -> None:
+        # The project learns first that the hand-off is overdue (so it may be re-routed), then the
+        # programme manager is told: a re-route right after the notice finds the project ready.
+        overdue = self._result(HandoffStatus.PENDING).model_copy(update={"escalated": True})
+        told_first = workflow.patched(PATCH_TELL_BEFORE_ESCALATING)
+        if told_first:
+            await self._tell_project(overdue)
         self.escalated = True
         await self._notice(
             escalate=True,
@@ -140,8 +148,8 @@ class HandoffWorkflow:
             f"unanswered: chase the liaison or re-route it to another ministry.",
         )
         self._publish()
-        # The project learns of the escalation too: an overdue hand-off may be re-routed.
-        await self._tell_project(self._result(HandoffStatus.PENDING))
+        if not told_first:
+            await self._tell_project(overdue)
 
     async def _notice(self, escalate: bool, message: str) -> None:
         await workflow.execute_activity_method(

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowUpdateFailedError
 
 from cli.exit import hard_exit
 from domain.gate_review import GateDecisionInput, InvitationResponse, OpenReviewInput
@@ -283,6 +283,53 @@ async def record_ends(client: Client, sm: async_sessionmaker[AsyncSession], tag:
     return [h, wh, ch], children
 
 
+async def record_overdue(tag: str) -> None:
+    """A hand-off that passes its deadline unanswered, escalates and is re-routed (the
+    `tell-project-before-escalating` patch: recorded once before it and once after)."""
+    async with embedded_stack() as (client, sm):
+        async with build_worker(client, "record", sm):
+            async with sm.begin() as session:
+                await add_user(session, "liaison.npa", "NPA liaison", "x" * 12, [Role.MINISTRY], "NPA")
+            tiny = {"duration_days": 10, "budget": 100_000_000, "tranches": [{"offset_days": 0, "amount": 100_000_000}]}
+            p = proposal(
+                project_id=f"HIST-{tag}",
+                start_trl=7,
+                target_trl=9,
+                total_budget=100_000_000,
+                stages=[{"name": "Implementation", "trl_in": 7, "trl_out": 9, **tiny}],
+                public_use_ministries=["MLIT"],
+                policy=GatePolicy.model_validate({"handoff": {"deadline_days": 30, "reminder_days": 10}}),
+            )
+            h = await start_project(client, "record", p, seconds_per_day=0.05)
+            await pass_gate(client, p, 1)
+            await handoff_offered(client, f"HIST-{tag}", "MLIT")
+            child = client.get_workflow_handle(handoff_workflow_id(f"HIST-{tag}", "MLIT", HandoffKind.FINAL))
+            for _ in range(600):
+                snap = await child.query("snapshot")
+                if snap["escalated"]:
+                    break
+                await asyncio.sleep(0.05)
+            for _ in range(100):  # the project hears of it (after the notice, before the patch)
+                try:
+                    await h.execute_update(
+                        ProjectWorkflow.reroute_handoff,
+                        RerouteInput(handoff_id=handoff_id(f"HIST-{tag}", "MLIT"), to_ministry="NPA", requested_by=PM),
+                    )
+                    break
+                except WorkflowUpdateFailedError:
+                    await asyncio.sleep(0.05)
+            await handoff_offered(client, f"HIST-{tag}", "NPA")
+            yes = HandoffAnswer(accept=True, answered_by="liaison.npa", receiving_programme="NPA coastal unit")
+            await answer_handoff(client, f"HIST-{tag}", "NPA", yes)
+            await h.result()
+            for wid in (h.id, child.id):
+                history = await client.get_workflow_handle(wid).fetch_history()
+                path = HERE / f"{wid}.json"
+                path.write_text(history.to_json())
+                print(f"wrote {path.relative_to(HERE.parent.parent)} ({len(history.events)} events)")
+
+
 if __name__ == "__main__":
-    asyncio.run(record(sys.argv[1] if len(sys.argv) > 1 else "v1"))
+    tag = sys.argv[1] if len(sys.argv) > 1 else "v1"
+    asyncio.run(record_overdue(tag) if tag.startswith("overdue") else record(tag))
     hard_exit(0)
