@@ -17,6 +17,7 @@ class BarePhase(BaseModel):
     gate: bool = False
     after_gate_activities: int = 0
     update_activities: list[int] = []  # Updates on the parent, each running this many local activities
+    handoffs: int = 0  # hand-off child workflows: an activity, an Update with an activity, a signal back
     continue_as_new: bool = False
 
 
@@ -31,15 +32,16 @@ class BareUpdate(BaseModel):
 
 
 # The real lifecycle with the default plan (tranches 3/3/2/2), three reviewers and two ministries:
-# 21 activities on the project, a gate round per stage (1 activity, 8 Updates with a local activity
-# each), two hand-off Updates with a local activity each, continue-as-new after the first three gates.
+# 22 activities on the project, a gate round per stage (1 activity, 8 Updates with a local activity
+# each), continue-as-new after the first three gates, then one hand-off workflow per ministry (an
+# activity, the liaison's Update with an activity, a signal to the project).
 LIFECYCLE_SHAPE = BareInput(
     phases=[
         BarePhase(main_activities=5, gate=True, after_gate_activities=2, continue_as_new=True),
         BarePhase(main_activities=3, gate=True, after_gate_activities=2, continue_as_new=True),
         BarePhase(main_activities=2, gate=True, after_gate_activities=2, continue_as_new=True),
         BarePhase(main_activities=2, gate=True, after_gate_activities=1),
-        BarePhase(main_activities=1, update_activities=[1, 1]),
+        BarePhase(main_activities=1, handoffs=2),
         BarePhase(main_activities=1),
     ],
 )
@@ -89,6 +91,35 @@ class BareGateWorkflow:
 
 
 @workflow.defn
+class BareHandoffWorkflow:
+    """A hand-off's shape: prepare (an activity), the liaison's answer (an Update writing through an
+    activity), then a signal to the parent."""
+
+    def __init__(self) -> None:
+        self.answered = False
+        self.open = False
+
+    @workflow.run
+    async def run(self, parent: str) -> int:
+        await _noop(0)
+        self.open = True
+        await workflow.wait_condition(lambda: self.answered)
+        await workflow.get_external_workflow_handle(parent).signal("handoff_done")
+        return 1
+
+    @workflow.update
+    async def answer(self, n: int) -> int:
+        await _noop(n)
+        self.answered = True
+        return n
+
+    @answer.validator
+    def _validate(self, n: int) -> None:
+        if not self.open or self.answered:
+            raise ApplicationError("not open", non_retryable=True)
+
+
+@workflow.defn
 class BareWorkflow:
     @workflow.init
     def __init__(self, input: BareInput) -> None:
@@ -96,6 +127,11 @@ class BareWorkflow:
         self.phase = input.phase
         self.open = False
         self.received: set[int] = set()
+        self.handoffs_done = 0
+
+    @workflow.signal
+    def handoff_done(self) -> None:
+        self.handoffs_done += 1
 
     @workflow.run
     async def run(self, input: BareInput) -> int:
@@ -109,6 +145,14 @@ class BareWorkflow:
                 )
                 for n in range(spec.after_gate_activities):
                     await _noop(n)
+            for k in range(spec.handoffs):
+                await workflow.start_child_workflow(
+                    BareHandoffWorkflow.run,
+                    workflow.info().workflow_id,
+                    id=f"{workflow.info().workflow_id}-handoff-{k}",
+                    parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+                )
+            await workflow.wait_condition(lambda n=spec.handoffs: self.handoffs_done >= n)  # type: ignore[misc]
             self.received = set()
             self.open = bool(spec.update_activities)
             expected = len(spec.update_activities)

@@ -26,6 +26,7 @@ from bench.bare import (
     GATE_UPDATES,
     LIFECYCLE_SHAPE,
     BareGateWorkflow,
+    BareHandoffWorkflow,
     BareInput,
     BarePhase,
     BareUpdate,
@@ -113,6 +114,9 @@ async def bare_lifecycle(client: Client, queue: str, run: Run, record: bool) -> 
         for seq in range(len(phase.update_activities)):
             update = BareUpdate(phase=phase_no, seq=seq)
             await until_accepted(run, partial(handle.execute_update, BareWorkflow.step, update), False)
+        for k in range(phase.handoffs):
+            child = client.get_workflow_handle(f"{started.id}-handoff-{k}")
+            await until_accepted(run, partial(child.execute_update, BareHandoffWorkflow.answer, k), False)
     await handle.result()
 
 
@@ -172,7 +176,12 @@ async def _main(projects: int, concurrency: int, latency_projects: int, database
     async with embedded_stack(persist_temporal=True, database_url=database_url) as (client, sm):
         async with (
             build_worker(client, "bench-real", sm),
-            Worker(client, task_queue="bench-bare", workflows=[BareWorkflow, BareGateWorkflow], activities=[noop]),
+            Worker(
+                client,
+                task_queue="bench-bare",
+                workflows=[BareWorkflow, BareGateWorkflow, BareHandoffWorkflow],
+                activities=[noop],
+            ),
         ):
             # Warm both paths once, then measure throughput, then latency with few in flight.
             await measure(real_lifecycle, client, "bench-real", 1, 1, False)
@@ -185,8 +194,8 @@ async def _main(projects: int, concurrency: int, latency_projects: int, database
 
     real_rate, bare_rate = projects / real.elapsed, projects / bare.elapsed
     print(
-        f"lifecycles: {projects} projects, {concurrency} in flight; each: 25 activities, 34 local activities, "
-        "34 Updates, 4 gate-round child workflows"
+        f"lifecycles: {projects} projects, {concurrency} in flight; each: about 27 activities, 32 local "
+        "activities, 34 Updates, 4 gate-round and 2 hand-off child workflows"
     )
     print(f"  bare workflow     {bare_rate:6.2f} projects/s   ({bare.elapsed:.1f} s)")
     print(f"  real lifecycle    {real_rate:6.2f} projects/s   ({real.elapsed:.1f} s)")
