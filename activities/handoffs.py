@@ -74,7 +74,9 @@ async def liaisons_for(session: AsyncSession, project: Project, ministry: str) -
     return [u.username for u in liaisons if decide_for(u, project, u.username in granted)]
 
 
-def _notify(session: AsyncSession, key: str, project_id: str, recipient: str, kind: str, message: str, at: datetime):
+def _notify(
+    session: AsyncSession, key: str, project_id: str, recipient: str, kind: str, message: str, at: datetime
+) -> None:
     session.add(Notification(key=key, project_id=project_id, recipient=recipient, kind=kind, message=message, at=at))
 
 

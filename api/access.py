@@ -16,8 +16,6 @@ from domain.roles import Role
 from storage.access import SEE_ALL, decide_for, granted_users, is_closed, project_access, role_allows
 from storage.models import Project, User
 
-can_see_project = role_allows  # the role rules alone (function level); closed work needs authorize()
-
 
 async def authorize(request: Request, session: AsyncSession, user: User, project: Project, action: str) -> None:
     """404 when no role reaches the project (its existence stays hidden), 403 with the reason when
