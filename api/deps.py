@@ -48,7 +48,7 @@ _UNAUTHORIZED = HTTPException(
 )
 
 
-async def get_current_user(request: Request, session: SessionDep, token: TokenDep) -> User:
+async def _user_from_token(request: Request, session: AsyncSession, token: str) -> User:
     try:
         claims = decode_access_token(request.app.state.jwt_secret, token)
     except jwt.InvalidTokenError as err:
@@ -59,7 +59,32 @@ async def get_current_user(request: Request, session: SessionDep, token: TokenDe
     return user
 
 
+async def get_current_user(request: Request, session: SessionDep, token: TokenDep) -> User:
+    return await _user_from_token(request, session, token)
+
+
 CurrentUser = Annotated[User, Depends(get_current_user)]
+
+# The Temporal UI calls the codec endpoints from the browser. Where its login does not pass the
+# user's token, an ops user opens a codec session once (POST /codec/session) and the browser then
+# sends this cookie with the UI's cross-origin requests ("include credentials").
+CODEC_COOKIE = "trlgate_codec"
+_optional_bearer = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
+
+
+async def get_codec_user(
+    request: Request, session: SessionDep, token: Annotated[str | None, Depends(_optional_bearer)]
+) -> User:
+    token = token or request.cookies.get(CODEC_COOKIE)
+    if not token:
+        raise _UNAUTHORIZED
+    user = await _user_from_token(request, session, token)
+    if not has_role(user, Role.OPS, Role.ADMIN):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="this needs one of the roles: ops, admin")
+    return user
+
+
+CodecUser = Annotated[User, Depends(get_codec_user)]
 
 
 def has_role(user: User, *roles: Role) -> bool:

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import pytest
 from google.protobuf.json_format import MessageToDict
 from sqlalchemy import select
@@ -292,6 +293,21 @@ async def test_raw_history_has_no_plaintext_and_the_codec_opens_it_only_for_clea
     assert back.json()["payloads"][0]["data"] == "eyJ4IjogMX0="
     bad = await stack.call("POST", "/codec/decode", "ops.kimura", json={"payloads": [{"metadata": {}, "data": "!!"}]})
     assert bad.status_code == 422 and "base64" in bad.text
+    # In a browser without the UI's login: a codec session cookie, sent with the UI's requests.
+    async with httpx.AsyncClient(base_url=stack.base_url) as browser:
+        origin = {"Origin": "http://127.0.0.1:8233", "Access-Control-Request-Method": "POST"}
+        preflight = await browser.options("/codec/decode", headers=origin)
+        assert preflight.headers["access-control-allow-origin"] == "http://127.0.0.1:8233"
+        assert preflight.headers["access-control-allow-credentials"] == "true"
+        assert (await browser.post("/codec/decode", json={"payloads": payloads})).status_code == 401
+        refused = await browser.post("/codec/session", headers=await stack.login(PM))
+        assert refused.status_code == 403 and "trlgate_codec" not in browser.cookies
+        r = await browser.post("/codec/session", headers=await stack.login("ops.hayashi"))
+        assert r.status_code == 204 and "httponly" in r.headers["set-cookie"].lower()
+        by_cookie = await browser.post("/codec/decode", json={"payloads": payloads})  # no Authorization header
+        assert by_cookie.status_code == 200 and b"SECRET-RESULT-7734" in plaintext(by_cookie.json())
+        await browser.delete("/codec/session")
+        assert (await browser.post("/codec/decode", json={"payloads": payloads})).status_code == 401
     async with stack.sessionmaker() as session:
         refusals = (
             await session.scalars(

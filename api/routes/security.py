@@ -7,14 +7,14 @@ import base64
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, HTTPException, Request, Response, status
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.api.common.v1 import Payload
 
 from api.audit import record
-from api.deps import AdminUser, OpsUser, SessionDep
+from api.deps import CODEC_COOKIE, AdminUser, CodecUser, OpsUser, SessionDep, TokenDep
 from api.errors import AUTH, responses
 from domain.security import Compartment, LevelField
 from storage.access import is_closed, project_access
@@ -184,8 +184,24 @@ def _codec(request: Request) -> EncryptionCodec:
     return EncryptionCodec(request.app.state.settings.keyring())
 
 
+@router.post("/codec/session", status_code=status.HTTP_204_NO_CONTENT, responses=AUTH)
+async def open_codec_session(request: Request, response: Response, token: TokenDep, user: OpsUser) -> None:
+    """For the Temporal UI in this browser: the codec endpoints accept this session's cookie
+    (HttpOnly, same site, path /codec, as long as the token lives)."""
+    settings = request.app.state.settings
+    response.set_cookie(
+        CODEC_COOKIE, token, max_age=settings.jwt_ttl_minutes * 60, path="/codec", httponly=True, samesite="lax"
+    )
+    await record(request, user.username, "codec_session", "codec", "ok")
+
+
+@router.delete("/codec/session", status_code=status.HTTP_204_NO_CONTENT)
+async def close_codec_session(response: Response) -> None:
+    response.delete_cookie(CODEC_COOKIE, path="/codec")
+
+
 @router.post("/codec/decode", response_model=PayloadsIn, responses={**AUTH, **responses(422)})
-async def codec_decode(body: PayloadsIn, request: Request, session: SessionDep, user: OpsUser) -> PayloadsIn:
+async def codec_decode(body: PayloadsIn, request: Request, session: SessionDep, user: CodecUser) -> PayloadsIn:
     """Open sealed payloads for an ops user. A payload of a closed project opens only for someone
     cleared and granted for it; for anyone else it stays ciphertext (and the refusal is audited)."""
     codec = _codec(request)
@@ -216,7 +232,7 @@ async def codec_decode(body: PayloadsIn, request: Request, session: SessionDep, 
 
 
 @router.post("/codec/encode", response_model=PayloadsIn, responses={**AUTH, **responses(422)})
-async def codec_encode(body: PayloadsIn, request: Request, user: OpsUser) -> PayloadsIn:
+async def codec_encode(body: PayloadsIn, request: Request, user: CodecUser) -> PayloadsIn:
     """Seal payloads an ops user sends from the Temporal UI (a signal's input, say)."""
     codec = _codec(request)
     return PayloadsIn(payloads=[_from_payload(codec.seal(_to_payload(p))) for p in body.payloads])
