@@ -184,7 +184,7 @@ def _codec(request: Request) -> EncryptionCodec:
     return EncryptionCodec(request.app.state.settings.keyring())
 
 
-@router.post("/codec/session", status_code=status.HTTP_204_NO_CONTENT, responses=AUTH)
+@router.post("/codec/session", status_code=status.HTTP_204_NO_CONTENT, responses={**AUTH, **responses(403)})
 async def open_codec_session(request: Request, response: Response, token: TokenDep, user: OpsUser) -> None:
     """For the Temporal UI in this browser: the codec endpoints accept this session's cookie
     (HttpOnly, same site, path /codec, as long as the token lives)."""
@@ -195,8 +195,8 @@ async def open_codec_session(request: Request, response: Response, token: TokenD
     await record(request, user.username, "codec_session", "codec", "ok")
 
 
-@router.delete("/codec/session", status_code=status.HTTP_204_NO_CONTENT)
-async def close_codec_session(response: Response) -> None:
+@router.delete("/codec/session", status_code=status.HTTP_204_NO_CONTENT, responses=AUTH)
+async def close_codec_session(response: Response, user: CodecUser) -> None:
     response.delete_cookie(CODEC_COOKIE, path="/codec")
 
 
