@@ -102,6 +102,10 @@ class RerouteIn(BaseModel):
     note: Annotated[str, Field(max_length=2000)] = ""
 
 
+class ConcludeIn(BaseModel):
+    note: Annotated[str, Field(max_length=2000)] = ""
+
+
 class DemoHandoffIn(BaseModel):
     ministry: Annotated[str, Field(min_length=2, max_length=16)]
     brief: HandoffBrief = Field(default_factory=HandoffBrief)

@@ -87,6 +87,13 @@ class WithdrawInput(BaseModel):
     lessons: Annotated[str, Field(max_length=10000)] = ""
 
 
+class ConcludeHandoffsInput(BaseModel):
+    """The programme manager will not re-route what was declined: the project completes now."""
+
+    requested_by: str = ""
+    note: Annotated[str, Field(max_length=2000)] = ""
+
+
 class TerminateInput(BaseModel):
     requested_by: str
     reason: Annotated[str, Field(min_length=3, max_length=2000)]
@@ -236,6 +243,7 @@ class ProjectState(BaseModel):
     handoff_runs: dict[str, HandoffRun] = Field(default_factory=dict)
     handoff_brief: HandoffBrief | None = None
     public_use_achieved: bool | None = None
+    handoffs_concluded: bool = False  # the PM closed the re-route window early
 
 
 class ProjectWorkflowInput(BaseModel):

@@ -115,3 +115,29 @@ async def test_the_performer_withdraws_over_http(stack: ApiStack) -> None:
     assert r.status_code == 409
     closed = {c["project_id"]: c for c in (await stack.call("GET", "/closed-out", PM)).json()}
     assert closed[pid]["lessons"] == "Check partners' finances yearly"
+
+
+async def test_the_pm_concludes_after_a_decline_instead_of_waiting_out_the_reroute_window(stack: ApiStack) -> None:
+    p = await start(stack, public_use_ministries=["MLIT"], policy={"handoff": {"reroute_days": 3000}})
+    pid = p.project_id
+    await pass_gate(stack.client, p, 1)
+    gate = await review_round(stack.client, p, 2)
+    await decide_gate(stack.client, p, gate, GateDecisionInput(decided_by=PM, decision=Decision.GO))
+    await handoff_offered(stack.client, pid, "MLIT")
+    r = await stack.call("POST", f"/projects/{pid}/handoffs/conclude", PM, json={})
+    assert r.status_code == 409 and "still open: MLIT" in r.text
+    r = await stack.call(
+        "POST", f"/handoffs/{handoff_id(pid, 'MLIT')}/decline", "liaison.mlit", json={"reason": "No budget"}
+    )
+    assert r.status_code == 200, r.text
+    handle = stack.client.get_workflow_handle(workflow_id_for(pid))
+    await wait_until(handle, lambda s: not s.handoffs_pending, "decline recorded")
+    assert (await handle.describe()).status.name == "RUNNING"  # the re-route window (3000 days) is open
+    assert (await stack.call("POST", f"/projects/{pid}/handoffs/conclude", "pm.tanaka", json={})).status_code == 404
+    r = await stack.call("POST", f"/projects/{pid}/handoffs/conclude", PM, json={"note": "No other taker"})
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "completed" and r.json()["public_use_achieved"] is False
+    assert r.json()["handoffs"] == {"MLIT": "declined"}
+    async with stack.sessionmaker() as session:
+        project = await session.get(Project, pid)
+        assert project is not None and project.status == "completed" and project.public_use_achieved is False

@@ -64,6 +64,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.project import (
         SUPPORTED_DECISIONS,
+        ConcludeHandoffsInput,
         Conditions,
         Decision,
         DecisionInput,
@@ -817,7 +818,7 @@ class ProjectWorkflow:
             and r.rerouted_to is None
             and r.resolved_at is not None
         ]
-        if not declined or self.input.seconds_per_day == 0:
+        if not declined or self.input.seconds_per_day == 0 or self.state.handoffs_concluded:
             return None
         return max(declined) + self._days(self.proposal.policy.handoff.reroute_days)
 
@@ -1472,3 +1473,20 @@ class ProjectWorkflow:
             )
         if handoff_id(self.project_id, request.ministry, HandoffKind.DEMONSTRATION) in self.state.handoff_runs:
             raise rejected(f"{self.project_id} has a demonstration hand-off to {request.ministry} already")
+
+    @workflow.update
+    async def conclude_handoffs(self, request: ConcludeHandoffsInput) -> ProjectOutcome:
+        self._validate_conclude(request)
+        self.state.handoffs_concluded = True
+        self.handoff_changes += 1
+        await workflow.wait_condition(lambda: self.state.phase == Phase.DONE)
+        return self._outcome()
+
+    @conclude_handoffs.validator
+    def _validate_conclude(self, request: ConcludeHandoffsInput) -> None:
+        self._require_pm(request.requested_by, "concludes its hand-offs")
+        self._require_not_stopping()
+        if self.state.phase != Phase.HANDOFF or not self.state.handoff_runs:
+            raise rejected(f"project {self.project_id} is not handing off (phase {self.state.phase.value})")
+        if pending := self._handoffs_pending():
+            raise rejected(f"hand-offs are still open: {', '.join(pending)}; wait for them or re-route them")

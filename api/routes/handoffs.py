@@ -13,9 +13,9 @@ from api.access import authorize, is_project_pm, project_or_404, visible
 from api.commands import send_update
 from api.deps import ClientDep, CurrentUser, MinistryUser, PmUser, SessionDep, has_role
 from api.errors import AUTH, responses
-from api.schemas import AcceptIn, DeclineIn, DemoHandoffIn, HandoffOut, MinistryOut, RerouteIn
+from api.schemas import AcceptIn, ConcludeIn, DeclineIn, DemoHandoffIn, HandoffOut, MinistryOut, RerouteIn
 from domain.handoff import DemoHandoffInput, HandoffAnswer, HandoffOutcome, HandoffRun, RerouteInput
-from domain.project import HandoffAcceptInput, HandoffResult
+from domain.project import ConcludeHandoffsInput, HandoffAcceptInput, HandoffResult, ProjectOutcome
 from domain.roles import Role
 from storage.models import Handoff, Ministry, Project, User
 from workflows.handoff import HandoffWorkflow
@@ -189,3 +189,25 @@ async def demo_handoff(
         ministry=body.ministry,
     )
     return run
+
+
+@router.post("/projects/{project_id}/handoffs/conclude", response_model=ProjectOutcome, responses=COMMAND)
+async def conclude_handoffs(
+    project_id: str, body: ConcludeIn, request: Request, session: SessionDep, client: ClientDep, user: PmUser
+) -> ProjectOutcome:
+    """Every hand-off has its answer and the PM will not re-route a declined one: complete now,
+    instead of at the end of the re-route window."""
+    project = await project_or_404(request, session, user, project_id, "conclude-handoffs")
+    if not is_project_pm(user, project):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="only the project's programme manager concludes them")
+    outcome: ProjectOutcome = await send_update(
+        request,
+        client,
+        project.workflow_id,
+        ProjectWorkflow.conclude_handoffs,
+        ConcludeHandoffsInput(requested_by=user.username, note=body.note),
+        actor=user.username,
+        action="conclude_handoffs",
+        target=f"project:{project_id}",
+    )
+    return outcome
