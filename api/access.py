@@ -45,6 +45,16 @@ async def project_or_404(request: Request, session: AsyncSession, user: User, pr
     return project
 
 
+async def project_for(
+    request: Request, session: AsyncSession, user: User, project_id: str, pm_only: bool = True
+) -> Project:
+    """The project, readable by `user`; with `pm_only`, also theirs to command (its PM or an admin)."""
+    project = await project_or_404(request, session, user, project_id, request.url.path)
+    if pm_only and not is_project_pm(user, project):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="only the project's programme manager may do this")
+    return project
+
+
 async def visible(
     request: Request, session: AsyncSession, user: User, projects: Sequence[Project], action: str
 ) -> list[Project]:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Request, status
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
-from api.access import is_project_pm, project_or_404
+from api.access import is_project_pm, project_for
 from api.commands import send_update
 from api.deps import ClientDep, CurrentUser, PmUser, SessionDep, has_role
 from api.errors import AUTH, refusal, responses
@@ -32,15 +32,6 @@ from workflows.project import ProjectWorkflow
 
 router = APIRouter(tags=["gates"])
 COMMAND = {**AUTH, **responses(404, 409, 422, 503)}
-
-
-async def project_for(
-    request: Request, session: AsyncSession, user: User, project_id: str, pm_only: bool = True
-) -> Project:
-    project = await project_or_404(request, session, user, project_id, request.url.path)
-    if pm_only and not is_project_pm(user, project):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="only the project's programme manager may do this")
-    return project
 
 
 async def open_round(session: AsyncSession, project: Project, gate_no: int) -> Gate:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Request, status
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.access import authorize, is_project_pm, project_or_404, visible
+from api.access import authorize, is_project_pm, project_for, visible
 from api.commands import send_update
 from api.deps import ClientDep, CurrentUser, MinistryUser, PmUser, SessionDep, has_role
 from api.errors import AUTH, responses
@@ -173,9 +173,7 @@ async def demo_handoff(
     project_id: str, body: DemoHandoffIn, request: Request, session: SessionDep, client: ClientDep, user: PmUser
 ) -> HandoffRun:
     """An early hand-off for demonstration use, from TRL 7 on; the project carries on."""
-    project = await project_or_404(request, session, user, project_id, "demo-handoff")
-    if not is_project_pm(user, project):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="only the project's programme manager hands it off")
+    project = await project_for(request, session, user, project_id)
     await _registered_ministry(session, body.ministry)
     run: HandoffRun = await send_update(
         request,
@@ -197,9 +195,7 @@ async def conclude_handoffs(
 ) -> ProjectOutcome:
     """Every hand-off has its answer and the PM will not re-route a declined one: complete now,
     instead of at the end of the re-route window."""
-    project = await project_or_404(request, session, user, project_id, "conclude-handoffs")
-    if not is_project_pm(user, project):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="only the project's programme manager concludes them")
+    project = await project_for(request, session, user, project_id)
     outcome: ProjectOutcome = await send_update(
         request,
         client,

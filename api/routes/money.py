@@ -6,12 +6,12 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import Response
 
-from api.access import project_or_404
+from api.access import project_for, project_or_404
 from api.commands import send_update
 from api.deps import ClientDep, CurrentUser, PmUser, ReportingUser, SessionDep, SignerUser, has_role
 from api.errors import AUTH, responses
 from api.routes.fund import CSV, as_csv
-from api.routes.gates import COMMAND, project_for
+from api.routes.gates import COMMAND
 from api.schemas import ReportIn, ReportReviewIn, StatementLineOut, StatementOut
 from domain.project import MoneySnapshot, ProgressReportInput, ReportReviewInput, TrancheSignature
 from domain.roles import Role
