@@ -17,6 +17,7 @@ import httpx
 import pytest
 from google.protobuf.json_format import MessageToDict
 from sqlalchemy import select
+from temporalio.api.common.v1 import Payload
 from temporalio.client import Client
 
 from domain.gate_review import GateDecisionInput
@@ -25,8 +26,9 @@ from domain.project import Decision
 from domain.proposal import Proposal
 from storage.models import AuditEntry, Notification
 from tests.api_stack import ApiStack, api_stack
-from tests.support import PM, decide_gate, handoff_offered, proposal, review_round
-from workflows.codec import ENCODING
+from tests.support import PM, TEST_KEYRING, decide_gate, handoff_offered, proposal, review_round
+from tests.test_codec import sealed_v1
+from workflows.codec import ENCODING, FORMAT, WORKFLOW
 from workflows.project import workflow_id_for
 
 SECRET = "SECRET-RESULT-7734: fibre-laser gyroscope drift below 0.001 deg/h"
@@ -289,7 +291,8 @@ async def test_raw_history_has_no_plaintext_and_the_codec_opens_it_only_for_clea
     )
     [one] = sealed.json()["payloads"]
     assert base64.b64decode(one["metadata"]["encoding"]) == ENCODING
-    back = await stack.call("POST", "/codec/decode", "ops.kimura", json={"payloads": [one]})
+    # Sealed without a workflow, it could be any project's: it opens for whoever may read them all.
+    back = await stack.call("POST", "/codec/decode", "ops.hayashi", json={"payloads": [one]})
     assert back.json()["payloads"][0]["data"] == "eyJ4IjogMX0="
     bad = await stack.call("POST", "/codec/decode", "ops.kimura", json={"payloads": [{"metadata": {}, "data": "!!"}]})
     assert bad.status_code == 422 and "base64" in bad.text
@@ -315,3 +318,66 @@ async def test_raw_history_has_no_plaintext_and_the_codec_opens_it_only_for_clea
             )
         ).all()
         assert refusals and {e.actor for e in refusals} == {"ops.kimura"}
+
+
+def _relabel(payload: dict[str, Any], drop: str | None = None, **changes: bytes) -> dict[str, Any]:
+    metadata = {k: v for k, v in payload["metadata"].items() if k != drop}
+    metadata |= {k.replace("_", "-"): base64.b64encode(v).decode() for k, v in changes.items()}
+    return {"metadata": metadata, "data": payload["data"]}
+
+
+async def test_the_codec_endpoint_opens_nothing_a_stamp_cannot_prove(world: World) -> None:
+    """The workflow stamp is bound into the tag: stripped or rewritten, the payload does not open
+    (422). A payload of unknown workflow (unstamped, or sealed before the stamp was bound) opens
+    only for someone who may read every closed project."""
+    stack = world.stack
+    closed, opened = world.ids["closed"], world.ids["open"]
+    history = await stack.client.get_workflow_handle(
+        handoff_workflow_id(closed, "MOD", HandoffKind.FINAL)
+    ).fetch_history()
+    payloads = _payloads(history)
+    cleared = (await stack.call("POST", "/codec/decode", "ops.hayashi", json={"payloads": payloads})).json()
+    secret = next(
+        p for p, c in zip(payloads, cleared["payloads"], strict=True) if b"SECRET-RESULT" in base64.b64decode(c["data"])
+    )
+    assert base64.b64decode(secret["metadata"][WORKFLOW]).startswith(workflow_id_for(closed).encode())
+    for tampered in (
+        _relabel(secret, drop=WORKFLOW),  # stamp stripped
+        _relabel(secret, trlgate_workflow=workflow_id_for(opened).encode()),  # stamp of an open project
+        _relabel(secret, drop=FORMAT),  # downgraded to format 1, whose tag bound only the key id
+        _relabel(secret, encryption_key_id=b"other"),  # relabelled to another key
+    ):
+        for user in ("ops.kimura", "ops.hayashi"):
+            r = await stack.call("POST", "/codec/decode", user, json={"payloads": [tampered]})
+            assert r.status_code == 422 and "does not open" in r.text, r.text
+            assert "SECRET-RESULT" not in r.text
+
+    # Format 1 (before the fix): its stamp proves nothing, so it counts as "any project's".
+    old = sealed_v1(
+        TEST_KEYRING, Payload(metadata={"encoding": b"json/plain"}, data=SECRET.encode()), workflow_id_for(opened)
+    )
+    old_json = {
+        "metadata": {k: base64.b64encode(v).decode() for k, v in old.metadata.items()},
+        "data": base64.b64encode(old.data).decode(),
+    }
+    r = await stack.call("POST", "/codec/decode", "ops.hayashi", json={"payloads": [old_json]})
+    assert r.status_code == 200 and base64.b64decode(r.json()["payloads"][0]["data"]) == SECRET.encode()
+    r = await stack.call("POST", "/codec/decode", "ops.kimura", json={"payloads": [old_json]})
+    assert r.status_code == 200 and r.json()["payloads"] == [old_json]  # left sealed
+    # Sealed without a workflow (the UI's encode): the same rule.
+    plain_in = {
+        "metadata": {"encoding": base64.b64encode(b"json/plain").decode()},
+        "data": base64.b64encode(b'"x"').decode(),
+    }
+    [unstamped] = (await stack.call("POST", "/codec/encode", "ops.kimura", json={"payloads": [plain_in]})).json()[
+        "payloads"
+    ]
+    assert WORKFLOW not in unstamped["metadata"]
+    r = await stack.call("POST", "/codec/decode", "ops.kimura", json={"payloads": [unstamped]})
+    assert r.status_code == 200 and r.json()["payloads"] == [unstamped]
+    r = await stack.call("POST", "/codec/decode", "ops.hayashi", json={"payloads": [unstamped]})
+    assert r.json()["payloads"] == [plain_in]
+    async with stack.sessionmaker() as session:
+        rows = (await session.scalars(select(AuditEntry).where(AuditEntry.target == "codec:unattributed"))).all()
+        assert {(e.actor, e.outcome) for e in rows} == {("ops.kimura", "denied"), ("ops.hayashi", "ok")}
+        assert all(closed in e.detail["denied"] for e in rows if e.outcome == "denied")

@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 
 import pytest
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from temporalio.api.common.v1 import Payload
 from temporalio.converter import WorkflowSerializationContext
 
-from workflows.codec import ENCODING, KEY_ID, WORKFLOW, EncryptionCodec, Keyring, KeyringError, sealed_workflow
+from workflows.codec import (
+    ENCODING,
+    FORMAT,
+    KEY_ID,
+    NONCE_BYTES,
+    WORKFLOW,
+    CodecFormatError,
+    EncryptionCodec,
+    Keyring,
+    KeyringError,
+    sealed_format,
+    sealed_workflow,
+)
 
 
 def plain(text: str) -> Payload:
@@ -61,6 +75,55 @@ async def test_tampered_or_relabelled_payloads_do_not_open() -> None:
     relabelled = Payload(metadata={**sealed.metadata, KEY_ID: b"k1"}, data=sealed.data)
     with pytest.raises(InvalidTag):
         await codec.decode([relabelled])
+
+
+def sealed_v1(ring: Keyring, payload: Payload, workflow_id: str | None = None) -> Payload:
+    """A payload as format 1 sealed it (before the version marker): only the key id in the tag."""
+    kid, key = ring.active
+    nonce = secrets.token_bytes(NONCE_BYTES)
+    metadata = {"encoding": ENCODING, KEY_ID: kid.encode()} | ({WORKFLOW: workflow_id.encode()} if workflow_id else {})
+    return Payload(
+        metadata=metadata, data=nonce + AESGCM(key).encrypt(nonce, payload.SerializeToString(), kid.encode())
+    )
+
+
+def relabel(payload: Payload, drop: tuple[str, ...] = (), **changes: bytes) -> Payload:
+    metadata = {k: v for k, v in payload.metadata.items() if k not in drop}
+    return Payload(metadata={**metadata, **{k.replace("_", "-"): v for k, v in changes.items()}}, data=payload.data)
+
+
+async def test_the_workflow_stamp_and_the_format_are_bound_into_the_tag() -> None:
+    ring = Keyring.generate("k1")
+    codec = EncryptionCodec(ring).with_context(
+        WorkflowSerializationContext(namespace="default", workflow_id="project-CLOSED-1")
+    )
+    [sealed] = await codec.encode([plain("closed proposal")])
+    assert sealed.metadata[FORMAT] == b"2" and sealed_format(sealed) == 2
+    assert await codec.decode([sealed]) == [plain("closed proposal")]
+    for tampered in (
+        relabel(sealed, drop=(WORKFLOW,)),  # stamp stripped: it would read as "no workflow"
+        relabel(sealed, trlgate_workflow=b"project-OPEN-1"),  # stamp rewritten to an open project's
+        relabel(sealed, drop=(FORMAT,)),  # downgraded: tried with format 1's key-id-only tag
+    ):
+        with pytest.raises(InvalidTag):
+            await codec.decode([tampered])
+    with pytest.raises(CodecFormatError, match="unknown codec format"):
+        await codec.decode([relabel(sealed, trlgate_codec=b"3")])
+    # Unstamped payloads are bound too: a stamp added later does not open either.
+    [unstamped] = await EncryptionCodec(ring).encode([plain("no context")])
+    assert sealed_workflow(unstamped) is None
+    with pytest.raises(InvalidTag):
+        await codec.decode([relabel(unstamped, trlgate_workflow=b"project-OPEN-1")])
+
+
+async def test_payloads_sealed_in_format_1_still_open() -> None:
+    ring = Keyring.generate("k1")
+    old = sealed_v1(ring, plain("sealed before format 2"), "project-P-1")
+    assert sealed_format(old) == 1
+    assert await EncryptionCodec(ring).decode([old]) == [plain("sealed before format 2")]
+    # An old payload dressed up as format 2 (to make its stamp count) does not open.
+    with pytest.raises(InvalidTag):
+        await EncryptionCodec(ring).decode([relabel(old, trlgate_codec=b"2")])
 
 
 async def test_unsealed_payloads_pass_through_both_ways_once() -> None:

@@ -7,6 +7,12 @@ payload's metadata, so a rotated keyring still opens older payloads. The workflo
 belongs to is stamped beside it (in clear, as the workflow id is anyway), so the codec endpoint can
 decide per project who may read it. Payloads written before encryption (stored test histories)
 pass through untouched.
+
+Format 2 (`trlgate-codec: 2` in the metadata) binds the format version, the key id and the
+workflow stamp (empty when there is none) into the AES-GCM tag, so a payload whose stamp was
+stripped or rewritten, relabelled to another key, or stripped of its version marker does not open.
+Format 1 (no version marker: payloads sealed before it) bound only the key id; it still opens, but
+its stamp proves nothing, so the codec endpoint treats such a payload as of unknown workflow.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import base64
 import dataclasses
 import os
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Self
 
@@ -35,6 +41,8 @@ from temporalio.converter import (
 ENCODING = b"binary/encrypted"
 KEY_ID = "encryption-key-id"
 WORKFLOW = "trlgate-workflow"  # which workflow's payload this is (for the codec endpoint's policy)
+FORMAT = "trlgate-codec"  # the sealing format's version; absent on format 1
+FORMAT_VERSION = 2
 NONCE_BYTES = 12
 
 
@@ -139,25 +147,56 @@ class EncryptionCodec(PayloadCodec, WithSerializationContext):
             return payload  # already sealed
         kid, key = self.keyring.active
         nonce = secrets.token_bytes(NONCE_BYTES)
-        metadata = {"encoding": ENCODING, KEY_ID: kid.encode()}
+        metadata = {"encoding": ENCODING, FORMAT: str(FORMAT_VERSION).encode(), KEY_ID: kid.encode()}
         if self.workflow_id:
             metadata[WORKFLOW] = self.workflow_id.encode()
-        # The key id is bound into the tag: a payload relabelled to another key does not open.
-        ciphertext = AESGCM(key).encrypt(nonce, payload.SerializeToString(), kid.encode())
+        ciphertext = AESGCM(key).encrypt(nonce, payload.SerializeToString(), associated_data(metadata))
         return Payload(metadata=metadata, data=nonce + ciphertext)
 
     def open(self, payload: Payload) -> Payload:
+        """The original payload; raises (InvalidTag, KeyringError, CodecFormatError) for a payload
+        that was altered, relabelled, or sealed under a key or format this keyring cannot open."""
         if payload.metadata.get("encoding") != ENCODING:
             return payload  # written before encryption (stored histories), or never sealed
-        kid = payload.metadata[KEY_ID].decode()
+        kid = payload.metadata.get(KEY_ID, b"").decode(errors="replace")  # only names the key
         nonce, ciphertext = payload.data[:NONCE_BYTES], payload.data[NONCE_BYTES:]
-        return Payload.FromString(AESGCM(self.keyring.key(kid)).decrypt(nonce, ciphertext, kid.encode()))
+        aad = associated_data(payload.metadata)
+        return Payload.FromString(AESGCM(self.keyring.key(kid)).decrypt(nonce, ciphertext, aad))
+
+
+class CodecFormatError(ValueError):
+    pass
+
+
+def sealed_format(payload: Payload) -> int:
+    """The sealing format a sealed payload claims (1: before the version marker)."""
+    return _format(payload.metadata)
+
+
+def _format(metadata: Mapping[str, bytes]) -> int:
+    raw = metadata.get(FORMAT)
+    if raw is None:
+        return 1
+    if raw != str(FORMAT_VERSION).encode():
+        raise CodecFormatError(f"unknown codec format {raw[:16]!r}")
+    return FORMAT_VERSION
+
+
+def associated_data(metadata: Mapping[str, bytes]) -> bytes:
+    """What the tag authenticates beside the ciphertext. Format 1: the key id alone. Format 2: the
+    version, key id and workflow stamp, each length-prefixed (so no two field sets look alike)."""
+    kid = metadata.get(KEY_ID, b"")
+    if _format(metadata) == 1:
+        return kid
+    fields = (FORMAT.encode(), metadata[FORMAT], kid, metadata.get(WORKFLOW, b""))
+    return b"".join(len(f).to_bytes(4, "big") + f for f in fields)
 
 
 def sealed_workflow(payload: Payload) -> str | None:
-    """The workflow a sealed payload belongs to, or None (unsealed, or sealed without context)."""
+    """The workflow a sealed payload says it belongs to, or None (unsealed, or sealed without
+    context). Bound into the tag only in format 2: see `sealed_format`."""
     raw = payload.metadata.get(WORKFLOW)
-    return raw.decode() if raw else None
+    return raw.decode(errors="replace") if raw else None
 
 
 def data_converter(keyring: Keyring) -> DataConverter:

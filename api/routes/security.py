@@ -7,6 +7,7 @@ import base64
 from datetime import UTC, datetime
 from typing import Annotated
 
+from cryptography.exceptions import InvalidTag
 from fastapi import APIRouter, HTTPException, Request, Response, status
 from pydantic import BaseModel, Field
 from sqlalchemy import select
@@ -16,11 +17,20 @@ from temporalio.api.common.v1 import Payload
 from api.audit import record
 from api.deps import CODEC_COOKIE, AdminUser, CodecUser, OpsUser, SessionDep, TokenDep
 from api.errors import AUTH, responses
+from domain.proposal import Classification
 from domain.security import Compartment, LevelField
 from storage.access import is_closed, project_access
 from storage.audit import audit
 from storage.models import NeedToKnowGrant, Project, User
-from workflows.codec import EncryptionCodec, sealed_workflow
+from workflows.codec import (
+    ENCODING,
+    FORMAT_VERSION,
+    CodecFormatError,
+    EncryptionCodec,
+    KeyringError,
+    sealed_format,
+    sealed_workflow,
+)
 
 router = APIRouter(tags=["protection of closed work"])
 
@@ -200,34 +210,83 @@ async def close_codec_session(response: Response, user: CodecUser) -> None:
     response.delete_cookie(CODEC_COOKIE, path="/codec")
 
 
+UNATTRIBUTED = "codec:unattributed"  # the audit target of payloads that name no workflow we can trust
+
+
+async def _may_open_unattributed(request: Request, session: AsyncSession, user: User) -> bool:
+    """A payload of unknown workflow could belong to any project: it opens only for a user whose
+    decision allows every closed project that exists. Audited."""
+    closed = (await session.scalars(select(Project).where(Project.classification == Classification.CLOSED.value))).all()
+    denied: dict[str, str] = {}
+    for project in closed:
+        decision = await project_access(session, user, project, role_ok=True)
+        if not decision:
+            denied[project.id] = decision.reason
+    await record(
+        request,
+        user.username,
+        "codec_decode",
+        UNATTRIBUTED,
+        "denied" if denied else "ok",
+        reason="may not read every closed project" if denied else "may read every closed project",
+        closed_projects=len(closed),
+        denied=denied,
+    )
+    return not denied
+
+
+async def _may_open_stamped(request: Request, session: AsyncSession, user: User, workflow_id: str) -> bool:
+    project = await _project_of(session, workflow_id)
+    if project is None or not is_closed(project):
+        return True
+    decision = await project_access(session, user, project, role_ok=True)
+    await record(
+        request,
+        user.username,
+        "codec_decode",
+        f"project:{project.id}",
+        "ok" if decision else "denied",
+        workflow_id=workflow_id,
+        reason=decision.reason,
+    )
+    return bool(decision)
+
+
 @router.post("/codec/decode", response_model=PayloadsIn, responses={**AUTH, **responses(422)})
 async def codec_decode(body: PayloadsIn, request: Request, session: SessionDep, user: CodecUser) -> PayloadsIn:
-    """Open sealed payloads for an ops user. A payload of a closed project opens only for someone
-    cleared and granted for it; for anyone else it stays ciphertext (and the refusal is audited)."""
+    """Open sealed payloads for an ops user. A payload whose tag binds its workflow stamp (codec
+    format 2) and names a closed project opens only for someone cleared and granted for it. A
+    payload of unknown workflow (sealed without a stamp, or in format 1, whose stamp proves
+    nothing) opens only for someone who may read every closed project. Anyone else gets the payload
+    back unchanged (ciphertext in the UI), and the decision is audited. A payload that does not
+    open (altered; its stamp, key id or format marker changed or removed) is refused with 422."""
     codec = _codec(request)
+    unattributed: bool | None = None  # decided once per request
     out: list[PayloadIn] = []
-    for item in body.payloads:
+    for n, item in enumerate(body.payloads):
         payload = _to_payload(item)
-        workflow_id = sealed_workflow(payload)
-        project = await _project_of(session, workflow_id) if workflow_id else None
-        if project is not None and is_closed(project):
-            decision = await project_access(session, user, project, role_ok=True)
-            await record(
-                request,
-                user.username,
-                "codec_decode",
-                f"project:{project.id}",
-                "ok" if decision else "denied",
-                workflow_id=workflow_id,
-                reason=decision.reason,
-            )
-            if not decision:
-                out.append(item)
-                continue
+        if payload.metadata.get("encoding") != ENCODING:
+            out.append(item)  # never sealed: nothing to open
+            continue
         try:
-            out.append(_from_payload(codec.open(payload)))
-        except Exception as err:  # a tampered payload or a key the keyring lost
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=f"cannot open payload: {err!r}") from err
+            opened = codec.open(payload)  # first: the tag proves the stamp the decision reads
+        except InvalidTag as err:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT,
+                detail=f"payload {n} does not open: it was altered (data, key id, workflow stamp or format marker)",
+            ) from err
+        except (KeyringError, CodecFormatError) as err:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT, detail=f"payload {n} does not open: {err}"
+            ) from err
+        workflow_id = sealed_workflow(payload) if sealed_format(payload) == FORMAT_VERSION else None
+        if workflow_id is not None:
+            allowed = await _may_open_stamped(request, session, user, workflow_id)
+        else:
+            if unattributed is None:
+                unattributed = await _may_open_unattributed(request, session, user)
+            allowed = unattributed
+        out.append(_from_payload(opened) if allowed else item)
     return PayloadsIn(payloads=out)
 
 
