@@ -47,6 +47,9 @@ class ApiStack:
         return await self.http.request(method, path, headers=headers, **kwargs)
 
 
+JWT_SECRET = "test-secret-of-at-least-thirty-two-bytes!"
+
+
 @asynccontextmanager
 async def api_stack(
     client: Client, database_url: str, task_queue: str, seconds_per_day: float, **overrides: Any
@@ -56,7 +59,7 @@ async def api_stack(
     settings = Settings(
         database_url=database_url,
         task_queue=task_queue,
-        jwt_secret="test-secret-of-at-least-thirty-two-bytes!",
+        jwt_secret=JWT_SECRET,
         seconds_per_day=seconds_per_day,
         **{"progress_reports": False, **overrides},
     )

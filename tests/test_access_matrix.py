@@ -9,6 +9,8 @@ closed project holds no plaintext of its hand-off package.
 from __future__ import annotations
 
 import base64
+import csv
+import io
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -20,12 +22,13 @@ from sqlalchemy import select
 from temporalio.api.common.v1 import Payload
 from temporalio.client import Client
 
+from api.pseudonyms import pseudonym
 from domain.gate_review import GateDecisionInput
 from domain.handoff import HandoffBrief, HandoffKind, handoff_id, handoff_workflow_id
 from domain.project import Decision
 from domain.proposal import Proposal
 from storage.models import AuditEntry, Notification
-from tests.api_stack import ApiStack, api_stack
+from tests.api_stack import JWT_SECRET, ApiStack, api_stack
 from tests.support import PM, TEST_KEYRING, decide_gate, handoff_offered, proposal, review_round
 from tests.test_codec import sealed_v1
 from workflows.codec import ENCODING, FORMAT, WORKFLOW
@@ -381,3 +384,53 @@ async def test_the_codec_endpoint_opens_nothing_a_stamp_cannot_prove(world: Worl
         rows = (await session.scalars(select(AuditEntry).where(AuditEntry.target == "codec:unattributed"))).all()
         assert {(e.actor, e.outcome) for e in rows} == {("ops.kimura", "denied"), ("ops.hayashi", "ok")}
         assert all(closed in e.detail["denied"] for e in rows if e.outcome == "denied")
+
+
+def _ledger(text: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+async def test_finance_sees_a_closed_project_it_may_not_read_under_a_pseudonym(world: World) -> None:
+    stack = world.stack
+    closed = world.ids["closed"]
+    # fin.yamada is cleared and granted by the security officer; fin.suzuki is not.
+    r = await stack.call(
+        "PUT", "/users/fin.yamada/clearance", "admin", json={"level": "SECRET", "compartments": ["QS"]}
+    )
+    assert r.status_code == 200
+    r = await stack.call(
+        "POST", f"/projects/{closed}/grants", "admin", json={"username": "fin.yamada", "reason": "audit"}
+    )
+    assert r.status_code == 201, r.text
+    uncleared = await stack.call("GET", "/fund/ledger.csv", "fin.suzuki")
+    granted = await stack.call("GET", "/fund/ledger.csv", "fin.yamada")
+    assert uncleared.status_code == granted.status_code == 200
+    assert closed in granted.text and closed not in uncleared.text
+    rows, real = _ledger(uncleared.text), _ledger(granted.text)
+    assert len(rows) == len(real) and sum(int(r["amount"]) for r in rows) == sum(int(r["amount"]) for r in real)
+    by_kind = {(r["kind"], r["account"].split(":")[0]): int(r["amount"]) for r in real if r["project_id"] == closed}
+    alias = pseudonym(JWT_SECRET, closed)
+    hidden = [r for r in rows if r["project_id"] == alias]
+    assert hidden and {(r["kind"], r["account"].split(":")[0]): int(r["amount"]) for r in hidden} == by_kind
+    assert any(r["account"] == f"reservation:{alias}" for r in hidden)
+    assert any(r["business_key"].startswith(f"pay:{alias}:") for r in hidden)
+    # Stable: the same pseudonym in the next export, for the next reader who may not read it.
+    r = await stack.call(
+        "PUT", "/users/fin.suzuki/clearance", "admin", json={"level": "SECRET", "compartments": ["QS"]}
+    )
+    assert (await stack.call("GET", "/fund/ledger.csv", "fin.suzuki")).text == uncleared.text  # cleared, no grant
+    # A filter by the real id confirms nothing (as an unknown id); by the pseudonym it finds the rows.
+    as_unknown = await stack.call("GET", "/fund/ledger.csv?project_id=NO-SUCH-PROJECT", "fin.suzuki")
+    by_real = await stack.call("GET", f"/fund/ledger.csv?project_id={closed}", "fin.suzuki")
+    assert by_real.status_code == 200 and _ledger(by_real.text) == _ledger(as_unknown.text) == []
+    by_alias = await stack.call("GET", f"/fund/ledger.csv?project_id={alias}", "fin.suzuki")
+    assert _ledger(by_alias.text) == hidden
+    assert len(_ledger((await stack.call("GET", f"/fund/ledger.csv?project_id={closed}", "fin.yamada")).text)) == len(
+        hidden
+    )
+    async with stack.sessionmaker() as session:
+        rows_audited = (
+            await session.scalars(select(AuditEntry).where(AuditEntry.action == "list_closed:ledger"))
+        ).all()
+        assert all(closed in e.detail["withheld"] for e in rows_audited if e.actor == "fin.suzuki")
+        assert any(closed in e.detail["shown"] for e in rows_audited if e.actor == "fin.yamada")

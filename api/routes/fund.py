@@ -15,6 +15,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.audit import record
 from api.deps import ClientDep, FinanceUser, FundViewer, SessionDep
 from api.errors import AUTH, responses
+from api.pseudonyms import pseudonyms_for
 from api.schemas import (
     CeilingIn,
     CeilingOut,
@@ -41,13 +42,15 @@ CSV: dict[int | str, dict[str, Any]] = {
 
 
 @router.get("/fund", response_model=FundOut, responses={**AUTH, **responses(404)})
-async def fund(session: SessionDep, _user: FundViewer) -> FundOut:
+async def fund(request: Request, session: SessionDep, user: FundViewer) -> FundOut:
     """The fund by funding ministry and fiscal year: allocated (ceiling per year), reserved
-    (committed, unpaid), paid and available, with carry-over; and any broken ledger rule."""
+    (committed, unpaid), paid and available, with carry-over; and any broken ledger rule (naming a
+    closed project the reader may not read by its pseudonym)."""
     programme = await session.get(Programme, PROGRAMME_CODE)
     if programme is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="the programme is not set up: run the seed")
     rows = await ledger.fund_summary(session, PROGRAMME_CODE)
+    names = await pseudonyms_for(request, session, user, "fund")
     return FundOut(
         programme=programme.code,
         name=programme.name,
@@ -77,7 +80,7 @@ async def fund(session: SessionDep, _user: FundViewer) -> FundOut:
             )
             for r in rows
         ],
-        invariant_violations=await ledger.invariant_violations(session, PROGRAMME_CODE),
+        invariant_violations=[names.text(v) for v in await ledger.invariant_violations(session, PROGRAMME_CODE)],
     )
 
 
@@ -144,10 +147,22 @@ def as_csv(rows: list[tuple[object, ...]]) -> str:
     return out.getvalue()
 
 
+# The columns that can carry a project id (in a business key, an account name, a reversal's memo).
+NAMING_COLUMNS = frozenset(ledger.CSV_COLUMNS.index(c) for c in ("business_key", "project_id", "account", "memo"))
+
+
 @router.get("/fund/ledger.csv", response_class=Response, responses={**CSV, **AUTH})
-async def ledger_csv(session: SessionDep, _user: FinanceUser, project_id: str | None = None) -> Response:
-    """Every ledger entry (optionally one project's), for finance's spreadsheets and auditors."""
-    rows = list(await ledger.entry_rows(session, project_id))
+async def ledger_csv(
+    request: Request, session: SessionDep, user: FinanceUser, project_id: str | None = None
+) -> Response:
+    """Every ledger entry (optionally one project's), for finance's spreadsheets and auditors.
+    A closed project the reader may not read appears under its pseudonym (`closed-` and 12 hex
+    digits, stable across exports) wherever it is named; every amount is there, so totals are
+    exact. Its pseudonym filters; its real id finds nothing, as an unknown id."""
+    names = await pseudonyms_for(request, session, user, "ledger")
+    wanted = names.resolve(project_id) if project_id is not None else None
+    found = [] if project_id is not None and wanted is None else await ledger.entry_rows(session, wanted)
+    rows = [tuple(names.text(v) if i in NAMING_COLUMNS else v for i, v in enumerate(row)) for row in found]
     name = f"trlgate-ledger{'-' + project_id if project_id else ''}.csv"
     return Response(
         as_csv(rows), media_type="text/csv", headers={"Content-Disposition": f'attachment; filename="{name}"'}
@@ -181,12 +196,17 @@ async def workflow_view(client: Client, project: Project) -> WorkflowView:
 
 
 @router.get("/fund/reconciliation", response_model=ReconciliationOut, responses={**AUTH, **responses(503)})
-async def reconciliation(session: SessionDep, client: ClientDep, _user: FundViewer) -> ReconciliationOut:
-    """Compare every project's ledger figures with its workflow's state; list each drift."""
+async def reconciliation(
+    request: Request, session: SessionDep, client: ClientDep, user: FundViewer
+) -> ReconciliationOut:
+    """Compare every project's ledger figures with its workflow's state; list each drift (a closed
+    project the reader may not read under its pseudonym)."""
     try:
         result = await reconcile(session, lambda p: workflow_view(client, p))
     except RPCError as err:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=f"Temporal is unavailable: {err}") from err
+    names = await pseudonyms_for(request, session, user, "reconciliation")
     return ReconciliationOut(
-        checked=result.checked, drifts=[DriftOut(project_id=d.project_id, problem=d.problem) for d in result.drifts]
+        checked=result.checked,
+        drifts=[DriftOut(project_id=names.text(d.project_id), problem=names.text(d.problem)) for d in result.drifts],
     )
