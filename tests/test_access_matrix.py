@@ -434,3 +434,21 @@ async def test_finance_sees_a_closed_project_it_may_not_read_under_a_pseudonym(w
         ).all()
         assert all(closed in e.detail["withheld"] for e in rows_audited if e.actor == "fin.suzuki")
         assert any(closed in e.detail["shown"] for e in rows_audited if e.actor == "fin.yamada")
+
+
+async def test_a_closed_projects_search_attributes_and_summary_name_no_closed_work(world: World) -> None:
+    """Search attributes are never sealed (Temporal indexes them, `temporal workflow list` shows
+    them to anyone with namespace access): a closed project's carry only generic values."""
+    p = one_stage()
+    words = (p.title, p.organisation, p.research_vision, p.stage_plan[0].name)
+    seen: dict[str, dict[str, object]] = {}
+    for kind, pid in world.ids.items():
+        described = await world.stack.client.get_workflow_handle(workflow_id_for(pid)).describe()
+        seen[kind] = {pair.key.name: pair.value for pair in described.typed_search_attributes}
+        seen[kind]["details"] = await described.static_details()
+    closed = seen["closed"]
+    assert closed["Stage"] == "stage 1" and closed["TRL"] == 7 and closed["ProjectStatus"] == "handoff"
+    assert closed["details"] is None
+    assert not [w for w in words for v in closed.values() if w in str(v)], closed
+    # An open project still says what it is.
+    assert seen["open"]["Stage"] == "Demonstration" and p.research_vision in str(seen["open"]["details"])

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.worker import Worker
 
+from domain import search_attributes as sa
 from domain.gate_review import GateDecisionInput
 from domain.handoff import (
     DemoHandoffInput,
@@ -150,6 +151,9 @@ async def test_one_ministry_accepts_one_declines_and_is_rerouted_then_the_projec
     outcome: ProjectOutcome = await handle.result()
     assert outcome.status == ProjectStatus.COMPLETED and outcome.public_use_achieved is True
     assert outcome.handoffs == {"MOD": "accepted", "MLIT": "declined", "NPA": "accepted"}
+    # The run ends with its final status in its search attributes (a `ProjectStatus` query finds it).
+    described = await handle.describe()
+    assert described.typed_search_attributes.get(sa.PROJECT_STATUS) == "completed"
 
     async with sessionmaker() as session:
         project = await session.get(Project, pid)

@@ -363,7 +363,7 @@ class ProjectWorkflow:
             if self._history_too_long():
                 return "continue"
             due = self._at_day(tranche.offset_days)
-            self._stage_detail(f"Stage {stage_no} ({self.stage.name}): tranche {tranche_no} due {due:%Y-%m-%d}")
+            self._stage_detail(f"{self._stage_label(stage_no)}: tranche {tranche_no} due {due:%Y-%m-%d}")
             await self._sleep_until(lambda offset=tranche.offset_days: self._at_day(offset))  # type: ignore[misc]
             if self.stopping:
                 return None
@@ -385,7 +385,7 @@ class ProjectWorkflow:
                 return None
             self.state.tranches_paid.append(tranche_no)
         end = self._at_day(self.stage.duration_days)
-        self._stage_detail(f"Stage {stage_no} ({self.stage.name}): work under way until {end:%Y-%m-%d}")
+        self._stage_detail(f"{self._stage_label(stage_no)}: work under way until {end:%Y-%m-%d}")
         await self._sleep_until(lambda: self._at_day(self.stage.duration_days))
         if self.state.extension is not None and not self.stopping:
             await self._run_extension(self.state.extension)
@@ -410,7 +410,7 @@ class ProjectWorkflow:
                 return
             ext.paid = True
         end = ext.started_at + self._days(ext.days)
-        self._stage_detail(f"Stage {stage_no} ({self.stage.name}) recycled: work under way until {end:%Y-%m-%d}")
+        self._stage_detail(f"{self._stage_label(stage_no)} recycled: work under way until {end:%Y-%m-%d}")
         await self._sleep_until(
             lambda: ext.started_at + self._days(ext.days) + timedelta(seconds=self.state.paused_seconds)
         )
@@ -512,6 +512,9 @@ class ProjectWorkflow:
             await self._act_locally(GateReviewActivities.notify, note)
         else:
             await self._act(GateReviewActivities.notify, note)
+
+    def _stage_label(self, stage_no: int) -> str:
+        return f"Stage {stage_no}" if self.closed else f"Stage {stage_no} ({self.stage.name})"
 
     def _stage_detail(self, text: str) -> None:
         self.stage_detail = text
@@ -955,7 +958,7 @@ class ProjectWorkflow:
             pending = [m for m, v in s.handoffs.items() if v == "pending"]
             return f"Hand-off: waiting for acceptance by {', '.join(pending)}" if pending else "Hand-off: preparing"
         if s.phase == Phase.STAGE:
-            return self.stage_detail or f"Stage {s.stage_index + 1} ({self.stage.name}) under way"
+            return self.stage_detail or f"{self._stage_label(s.stage_index + 1)} under way"
         if s.phase == Phase.DONE:
             if s.public_use_achieved is not None:
                 return f"Finished: {s.status.value}; public use " + (
@@ -982,7 +985,8 @@ class ProjectWorkflow:
         workflow.upsert_search_attributes(
             [
                 sa.PROJECT_ID.value_set(self.project_id),
-                sa.STAGE.value_set(self.stage.name),
+                # A closed project's stage names its work: only the stage number goes in clear.
+                sa.STAGE.value_set(f"stage {self.state.stage_index + 1}" if self.closed else self.stage.name),
                 sa.TRL.value_set(self.state.trl),
                 sa.PROJECT_STATUS.value_set(self.state.status.value),
                 sa.PROGRAMME_MANAGER.value_set(self.proposal.programme_manager),

@@ -148,7 +148,8 @@ async def start_project(
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
                 static_summary=_summary(proposal),
-                static_details=f"Research vision: {proposal.research_vision}",
+                # Closed work: as in the summary, nothing that names the work itself.
+                static_details=None if proposal.label is not None else f"Research vision: {proposal.research_vision}",
             )
         except WorkflowAlreadyStartedError as err:
             raise HTTPException(status.HTTP_409_CONFLICT, detail=f"project {project_id} was started already") from err
