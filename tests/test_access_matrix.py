@@ -265,6 +265,8 @@ async def test_raw_history_has_no_plaintext_and_the_codec_opens_it_only_for_clea
     assert one_stage().title in (await open_described.static_summary() or "")
     payloads = [p for h in histories for p in _payloads(h)]
     assert payloads and all(base64.b64decode(p["metadata"]["encoding"]) == ENCODING for p in payloads)
+    # Each is stamped with its workflow (bound into its tag), so the codec can decide per project.
+    assert all(WORKFLOW in p["metadata"] and FORMAT in p["metadata"] for p in payloads)
 
     def plaintext(body: dict[str, Any]) -> bytes:
         return b"".join(base64.b64decode(p.get("data", "")) for p in body["payloads"])
@@ -349,6 +351,7 @@ async def test_the_codec_endpoint_opens_nothing_a_stamp_cannot_prove(world: Worl
         _relabel(secret, trlgate_workflow=workflow_id_for(opened).encode()),  # stamp of an open project
         _relabel(secret, drop=FORMAT),  # downgraded to format 1, whose tag bound only the key id
         _relabel(secret, encryption_key_id=b"other"),  # relabelled to another key
+        {"metadata": secret["metadata"], "data": base64.b64encode(b"short").decode()},  # truncated
     ):
         for user in ("ops.kimura", "ops.hayashi"):
             r = await stack.call("POST", "/codec/decode", user, json={"payloads": [tampered]})

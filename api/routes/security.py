@@ -25,9 +25,7 @@ from storage.models import NeedToKnowGrant, Project, User
 from workflows.codec import (
     ENCODING,
     FORMAT_VERSION,
-    CodecFormatError,
     EncryptionCodec,
-    KeyringError,
     sealed_format,
     sealed_workflow,
 )
@@ -275,7 +273,7 @@ async def codec_decode(body: PayloadsIn, request: Request, session: SessionDep, 
                 status.HTTP_422_UNPROCESSABLE_CONTENT,
                 detail=f"payload {n} does not open: it was altered (data, key id, workflow stamp or format marker)",
             ) from err
-        except (KeyringError, CodecFormatError) as err:
+        except ValueError as err:  # a key the keyring lacks, an unknown format, a truncated payload
             raise HTTPException(
                 status.HTTP_422_UNPROCESSABLE_CONTENT, detail=f"payload {n} does not open: {err}"
             ) from err
