@@ -431,6 +431,10 @@ async def test_finance_sees_a_closed_project_it_may_not_read_under_a_pseudonym(w
     assert len(_ledger((await stack.call("GET", f"/fund/ledger.csv?project_id={closed}", "fin.yamada")).text)) == len(
         hidden
     )
+    # A refused correction names the closed project by its pseudonym too.
+    [reservation] = [r["transaction_id"] for r in hidden if r["kind"] == "reserve" and r["amount"].startswith("-")]
+    r = await stack.call("POST", f"/fund/transactions/{reservation}/reverse", "fin.suzuki", json={"reason": "typo"})
+    assert r.status_code == 409 and f"reserve:{alias}:1" in r.text and closed not in r.text, r.text
     async with stack.sessionmaker() as session:
         rows_audited = (
             await session.scalars(select(AuditEntry).where(AuditEntry.action == "list_closed:ledger"))

@@ -135,7 +135,8 @@ async def reverse(
             audit(tx, user.username, "reverse", target, "ok", reason=body.reason, amount=view.amount)
     except ledger.LedgerError as err:
         await record(request, user.username, "reverse", target, "rejected", reason=str(err))
-        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(err)) from err
+        names = await pseudonyms_for(request, session, user, "reverse")  # the reason may name a closed project
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=names.text(str(err))) from err
     return ReversalOut(**view.__dict__)
 
 
