@@ -72,7 +72,7 @@ async def _rows(session: AsyncSession, keys: Sequence[str], now: datetime) -> di
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     await session.execute(
         insert(LoginThrottle)
-        .values([{"key": key, "failures": 0, "last_failure_at": now} for key in keys])
+        .values([{"key": key, "failures": 0, "last_failure_at": now} for key in sorted(keys)])
         .on_conflict_do_nothing(index_elements=["key"])
     )
     rows = {}
@@ -88,17 +88,24 @@ async def _rows(session: AsyncSession, keys: Sequence[str], now: datetime) -> di
     return rows
 
 
+async def purge(session: AsyncSession, now: datetime, forget_seconds: float, batch: int = 100) -> None:
+    """Drop rows whose failures are forgotten and whose lock has ended. In a transaction of its
+    own before reserve(), skipping rows others hold, so it never makes an attempt wait."""
+    stale = (
+        select(LoginThrottle.key)
+        .where(
+            LoginThrottle.last_failure_at < now - timedelta(seconds=forget_seconds),
+            or_(LoginThrottle.locked_until.is_(None), LoginThrottle.locked_until < now),
+        )
+        .limit(batch)
+        .with_for_update(skip_locked=True)
+    )
+    await session.execute(delete(LoginThrottle).where(LoginThrottle.key.in_(stale.scalar_subquery())))
+
+
 async def reserve(session: AsyncSession, subjects: Sequence[Subject], now: datetime) -> Attempt:
     """Refuse the attempt while any subject is locked; otherwise count it as a failure of each
     (locking those that reach their limit) until release() gives it back."""
-    forget = max(s.policy.forget_seconds for s in subjects)
-    await session.execute(
-        delete(LoginThrottle).where(
-            LoginThrottle.last_failure_at < now - timedelta(seconds=forget),
-            or_(LoginThrottle.locked_until.is_(None), LoginThrottle.locked_until < now),
-            LoginThrottle.key.not_in([s.key for s in subjects]),
-        )
-    )
     rows = await _rows(session, [s.key for s in subjects], now)
     attempt = Attempt()
     waits = [until - now for row in rows.values() if (until := _utc(row.locked_until)) and until > now]

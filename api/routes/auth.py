@@ -7,7 +7,7 @@ from fastapi import APIRouter, Form, HTTPException, Request, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.audit import record
-from api.deps import CurrentUser, SessionDep, SettingsDep
+from api.deps import CurrentUser, SettingsDep
 from api.errors import responses
 from api.schemas import TokenOut, UserOut
 from api.security import create_access_token, verify_password
@@ -57,7 +57,6 @@ async def login(
     request: Request,
     username: Annotated[str, Form(json_schema_extra={"maxLength": USERNAME_MAX})],
     password: Annotated[str, Form(json_schema_extra={"maxLength": PASSWORD_MAX, "format": "password"})],
-    session: SessionDep,
     settings: SettingsDep,
     grant_type: Annotated[str | None, Form(pattern="^password$")] = None,
 ) -> TokenOut:
@@ -78,6 +77,8 @@ async def login(
     subjects = _subjects(settings, username, address)
     sessionmaker = request.app.state.sessionmaker
     async with sessionmaker.begin() as write:
+        await throttle.purge(write, datetime.now(UTC), settings.login_forget_seconds)
+    async with sessionmaker.begin() as write:
         attempt = await throttle.reserve(write, subjects, datetime.now(UTC))
         if attempt.retry_after:
             audit_login(write, "rejected", reason="locked", retry_after=attempt.retry_after)
@@ -88,13 +89,23 @@ async def login(
             headers={"Retry-After": str(attempt.retry_after)},
         )
 
-    user = await session.get(User, username)
+    async with request.app.state.read_sessionmaker() as read:  # not held while argon2 works
+        user = await read.get(User, username)
     matches = verify_password(password, user.password_hash if user is not None and user.active else None)
     if user is None or not matches:
         async with sessionmaker.begin() as write:
             audit_login(write, "rejected", reason="incorrect username or password")
             for key, until in attempt.locked.items():
-                audit(write, username, "login_lock", key, "ok", failures=attempt.failures[key], until=str(until))
+                audit(
+                    write,
+                    username,
+                    "login_lock",
+                    key,
+                    "ok",
+                    failures=attempt.failures[key],
+                    until=str(until),
+                    address=address,
+                )
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             detail="incorrect username or password",
