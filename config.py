@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import secrets
+import tempfile
 from functools import lru_cache
 from pathlib import Path
 
@@ -46,6 +48,20 @@ class Settings(BaseSettings):
     # means "the keyring file in data_dir", made on first use. Every worker, API and CLI process
     # of one deployment must share it: a lost keyring makes the histories unreadable.
     codec_keys: str = ""
+    # Sign-in throttling (api/routes/auth.py): after this many failures in a row a username, or
+    # a client address, is locked; each further failure doubles the lock, up to the maximum.
+    # Addresses get more tries: many users may sign in from behind one NAT or proxy. Failures
+    # older than login_forget_seconds are forgotten.
+    login_user_max_failures: int = Field(default=5, ge=1)
+    login_address_max_failures: int = Field(default=50, ge=1)
+    login_lock_seconds: float = Field(default=30.0, gt=0)
+    login_lock_max_seconds: float = Field(default=3600.0, gt=0)
+    login_forget_seconds: float = Field(default=86400.0, gt=0)
+    # The key that anchors the audit chain (an HMAC over each entry's hash), kept out of the
+    # database so its writer cannot rewrite the log and recompute the chain. Empty means "the
+    # audit-key file in data_dir", made on first use. Every process that writes or verifies the
+    # audit log must share it.
+    audit_key: str = ""
 
     @property
     def resolved_payments_dir(self) -> Path:
@@ -67,13 +83,33 @@ class Settings(BaseSettings):
         return Keyring.from_file(self.keyring_path)
 
     def resolved_jwt_secret(self) -> str:
-        if self.jwt_secret:
-            return self.jwt_secret
-        path = self.data_dir / "jwt-secret"
+        return self.jwt_secret or self._secret_file("jwt-secret")
+
+    def resolved_audit_key(self, *, create: bool = True) -> bytes | None:
+        """The audit anchor key; None only when it is neither set nor on file and `create` is off
+        (a verifier must not make a new key: every old anchor would then look forged)."""
+        if self.audit_key:
+            return self.audit_key.encode()
+        if not create and not (self.data_dir / "audit-key").exists():
+            return None
+        return self._secret_file("audit-key").encode()
+
+    def _secret_file(self, name: str) -> str:
+        """A random secret in data_dir, made on first use, readable by its owner only. Processes
+        starting together (API, worker) must end up with the same one: it is written aside and
+        linked into place, so the first one wins and nobody reads a half-written file."""
+        path = self.data_dir / name
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(secrets.token_urlsafe(48))
-            path.chmod(0o600)
+            fd, draft = tempfile.mkstemp(dir=path.parent, prefix=f".{name}-")  # mode 0600
+            try:
+                os.write(fd, secrets.token_urlsafe(48).encode())
+                os.close(fd)
+                os.link(draft, path)
+            except FileExistsError:
+                pass
+            finally:
+                os.unlink(draft)
         return path.read_text().strip()
 
 

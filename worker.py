@@ -74,7 +74,7 @@ def build_worker(
 async def run_worker(settings: Settings) -> None:
     engine = make_engine(settings.resolved_database_url)
     client = await connect(settings)
-    sessionmaker = make_sessionmaker(engine)
+    sessionmaker = make_sessionmaker(engine, audit_key=settings.resolved_audit_key())
     worker = build_worker(client, settings.task_queue, sessionmaker)
     sender = PaymentSender(sessionmaker, FileDropSink(settings.resolved_payments_dir))
     stop = asyncio.Event()

@@ -38,7 +38,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.resolved_database_url)
         app.state.settings = settings
-        app.state.sessionmaker = make_sessionmaker(engine)
+        app.state.sessionmaker = make_sessionmaker(engine, audit_key=settings.resolved_audit_key())
         app.state.read_sessionmaker = make_sessionmaker(engine, read_only=True)
         app.state.jwt_secret = settings.resolved_jwt_secret()
         app.state.temporal = client or await _connect_with_retry(settings)

@@ -25,9 +25,16 @@ def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
         404: "Not found, or not visible to this user",
         409: "Refused in the project's current state (the reason says why)",
         422: "The request is invalid (the reason says why)",
+        429: "Too many failed sign-ins for this username or from this address: locked for a while",
         503: "A backing service (database or Temporal) is unavailable",
     }
-    return {code: {"model": ErrorOut, "description": text[code]} for code in codes}
+    headers = {
+        429: {"Retry-After": {"description": "Seconds until the lock ends", "schema": {"type": "integer"}}},
+    }
+    return {
+        code: {"model": ErrorOut, "description": text[code], **({"headers": headers[code]} if code in headers else {})}
+        for code in codes
+    }
 
 
 AUTH = responses(401, 403)

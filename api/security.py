@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,8 +13,17 @@ from storage.seed import password_hash
 ALGORITHM = "HS256"
 
 
-def verify_password(password: str, hashed: str) -> bool:
-    return password_hash.verify(password, hashed)
+# Unknown and inactive users are checked against this, made by the same hasher with the same
+# parameters, so a refusal costs the same whether the username exists or not (no enumeration by
+# timing). Made at import so not even the first unknown user takes longer.
+_DUMMY_HASH = password_hash.hash(secrets.token_urlsafe(32))
+
+
+def verify_password(password: str, hashed: str | None) -> bool:
+    """One argon2 verification, always: `hashed` None (no such user) verifies against the dummy
+    hash and fails."""
+    matches = password_hash.verify(password, hashed if hashed is not None else _DUMMY_HASH)
+    return matches and hashed is not None
 
 
 def create_access_token(secret: str, username: str, roles: list[str], ttl: timedelta) -> str:

@@ -48,14 +48,19 @@ def migrate_cmd() -> None:
     """Apply database migrations (SQLite or PostgreSQL, from TRLGATE_DATABASE_URL)."""
     settings = get_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    migrate.upgrade(settings.resolved_database_url)
+    migrate.upgrade(settings.resolved_database_url, audit_key=settings.resolved_audit_key())
     console.print(f"migrated {settings.resolved_database_url}")
 
 
-async def _with_sessionmaker(work: Callable[[async_sessionmaker[AsyncSession]], Awaitable[T]]) -> T:
-    engine = make_engine(get_settings().resolved_database_url)
+async def _with_sessionmaker(
+    work: Callable[[async_sessionmaker[AsyncSession]], Awaitable[T]], *, read_only: bool = False
+) -> T:
+    settings = get_settings()
+    engine = make_engine(settings.resolved_database_url)
     try:
-        return await work(make_sessionmaker(engine))
+        # Whatever the CLI audits is anchored with the deployment's key, like the API's entries.
+        key = None if read_only else settings.resolved_audit_key()
+        return await work(make_sessionmaker(engine, audit_key=key))
     finally:
         await engine.dispose()
 
@@ -191,19 +196,36 @@ def send_payments() -> None:
 
 @app.command("audit-verify")
 def audit_verify() -> None:
-    """Check the audit log's hash chain; report the first broken link and exit 1."""
+    """Check the audit log's hash chain and its anchors (with the audit key); report the first
+    broken link and exit 1."""
     from storage.audit import ChainReport, verify_chain
+
+    key = get_settings().resolved_audit_key(create=False)
 
     async def work(sm: async_sessionmaker[AsyncSession]) -> ChainReport:
         async with sm() as session:
-            return await verify_chain(session)
+            return await verify_chain(session, key)
 
-    report = asyncio.run(_with_sessionmaker(work))
+    report = asyncio.run(_with_sessionmaker(work, read_only=True))
     if report.broken_at is not None:
         console.print(f"[red]broken at audit entry {report.broken_at}: {report.problem}[/red]")
         console.print(f"{report.checked} entries verified before it")
         raise typer.Exit(1)
-    console.print(f"audit log intact: {report.checked} entries verified")
+    console.print(f"audit log intact: {report.checked} entries verified, {report.anchored} anchored")
+    if not report.anchors_checked:
+        console.print(
+            "[yellow]anchors not checked: no audit key here (TRLGATE_AUDIT_KEY or data_dir/audit-key); "
+            "the hash chain alone does not stop someone who can write to the database[/yellow]"
+        )
+    elif report.unanchored and report.vouched_by is not None:
+        console.print(
+            f"{report.unanchored} entries from before anchoring began are covered by entry {report.vouched_by}'s anchor"
+        )
+    elif report.unanchored:
+        console.print(
+            f"[yellow]{report.unanchored} entries are un-anchored (written before the audit key was in use): "
+            "the next entry written anchors them[/yellow]"
+        )
 
 
 @app.command("rotate-key")

@@ -119,9 +119,9 @@ def run_stack(settings: Settings) -> int:
         )
         wait_for_port(host, int(port), 60, temporal)
         console.print("applying migrations and seeding the demo programme ...")
-        migrate.upgrade(settings.resolved_database_url)
+        settings.resolved_jwt_secret()  # create them once, before the API and worker read them
+        migrate.upgrade(settings.resolved_database_url, audit_key=settings.resolved_audit_key())
         created = asyncio.run(_seed(settings))
-        settings.resolved_jwt_secret()  # create it once, before the API reads it
         worker = stack.spawn("worker", [sys.executable, "-m", "worker"], logs / "worker.log")
         api = stack.spawn("api", [sys.executable, "-m", "api"], logs / "api.log")
         wait_for_port(settings.api_host, settings.api_port, 60, api)

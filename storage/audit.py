@@ -6,11 +6,20 @@ hashes are filled in as the entries are flushed, under a lock on the one-row `au
 so entries chain in commit order whatever transaction they come from. (Transactions take that
 lock last, after any ledger lock, because audit entries are always added after the work they
 record; keep it that way, or two transactions could wait on each other.)
+
+The chain alone does not stop someone who can write to the database: they can rewrite an entry and
+recompute every hash after it. So each entry is also *anchored*: `anchor` is an HMAC of its hash
+under the audit key, which lives outside the database (settings.audit_key or data_dir/audit-key).
+Without the key no valid anchor can be made. Since an entry's hash covers every entry before it,
+the first anchored entry also vouches for older ones written before anchoring began (migration
+0007); those are reported as un-anchored, not broken. An un-anchored entry after an anchored one
+is broken: anchors are never dropped once they start.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,6 +29,7 @@ from sqlalchemy import event, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
+from storage.db import AUDIT_KEY_INFO
 from storage.models import AuditChainHead, AuditEntry, utcnow
 
 GENESIS = "0" * 64
@@ -56,6 +66,10 @@ def entry_hash(
     return hashlib.sha256(content.encode()).hexdigest()
 
 
+def anchor_of(key: bytes, digest: str) -> str:
+    return hmac.new(key, digest.encode(), hashlib.sha256).hexdigest()
+
+
 def _hash_of(prev_hash: str, entry: AuditEntry) -> str:
     return entry_hash(prev_hash, entry.at, entry.actor, entry.action, entry.target, entry.outcome, entry.detail)
 
@@ -65,6 +79,7 @@ def _chain(session: Session, _context: Any, _instances: Any) -> None:
     new = [o for o in session.new if isinstance(o, AuditEntry)]
     if not new:
         return
+    key: bytes | None = session.info.get(AUDIT_KEY_INFO)
     with session.no_autoflush:
         head = session.execute(select(AuditChainHead).where(AuditChainHead.id == 1).with_for_update()).scalar_one()
         prev = head.last_hash
@@ -73,6 +88,7 @@ def _chain(session: Session, _context: Any, _instances: Any) -> None:
                 entry.at = utcnow()
             entry.prev_hash = prev
             entry.hash = prev = _hash_of(prev, entry)
+            entry.anchor = anchor_of(key, entry.hash) if key else ""
         head.last_hash = prev
 
 
@@ -81,11 +97,23 @@ class ChainReport:
     checked: int
     broken_at: int | None = None
     problem: str = ""
+    anchored: int = 0
+    # Entries written before anchoring began (a prefix of the log); `vouched_by` is the first
+    # anchored entry after them, whose anchor covers them too, or None if there is none yet.
+    unanchored: int = 0
+    vouched_by: int | None = None
+    anchors_checked: bool = False
 
 
-async def verify_chain(session: AsyncSession, batch: int = 1000) -> ChainReport:
-    """Walk the log in id order; report the first entry whose link or content does not hold."""
-    prev, last_id, checked = GENESIS, 0, 0
+async def verify_chain(session: AsyncSession, key: bytes | None = None, batch: int = 1000) -> ChainReport:
+    """Walk the log in id order; report the first entry whose link, content or anchor does not
+    hold. Without the key only the hash chain is checked."""
+    prev, last_id, checked, anchored, unanchored = GENESIS, 0, 0, 0, 0
+    vouched_by: int | None = None
+
+    def broken(entry_id: int, problem: str) -> ChainReport:
+        return ChainReport(checked, entry_id, problem, anchored, unanchored, vouched_by, key is not None)
+
     while True:
         rows = (
             await session.scalars(
@@ -96,13 +124,25 @@ async def verify_chain(session: AsyncSession, batch: int = 1000) -> ChainReport:
             break
         for entry in rows:
             if entry.prev_hash != prev:
-                return ChainReport(checked, entry.id, f"entry {entry.id} does not follow entry {last_id or 'genesis'}")
+                return broken(entry.id, f"entry {entry.id} does not follow entry {last_id or 'genesis'}")
             if _hash_of(prev, entry) != entry.hash:
-                return ChainReport(checked, entry.id, f"entry {entry.id} was changed after it was written")
+                return broken(entry.id, f"entry {entry.id} was changed after it was written")
+            if key is not None:
+                if entry.anchor:
+                    if not hmac.compare_digest(entry.anchor, anchor_of(key, entry.hash)):
+                        return broken(
+                            entry.id,
+                            f"entry {entry.id}'s anchor does not match: the log was rewritten by someone "
+                            "without the audit key (or this is not the deployment's key)",
+                        )
+                    anchored += 1
+                    vouched_by = vouched_by or entry.id
+                elif anchored:
+                    return broken(entry.id, f"entry {entry.id} has no anchor though entries before it have")
+                else:
+                    unanchored += 1
             prev, last_id, checked = entry.hash, entry.id, checked + 1
     head = await session.get(AuditChainHead, 1)
     if head is not None and head.last_hash != prev:
-        return ChainReport(
-            checked, last_id + 1, f"entries after {last_id} were removed (the chain's head is elsewhere)"
-        )
-    return ChainReport(checked)
+        return broken(last_id + 1, f"entries after {last_id} were removed (the chain's head is elsewhere)")
+    return ChainReport(checked, None, "", anchored, unanchored, vouched_by, key is not None)

@@ -66,8 +66,15 @@ def write_lock(sessionmaker: async_sessionmaker[AsyncSession]) -> asyncio.Lock |
     return _write_locks[key]
 
 
-def make_sessionmaker(engine: AsyncEngine, *, read_only: bool = False) -> async_sessionmaker[AsyncSession]:
+# Where a session finds the audit anchor key (storage/audit.py): every process that writes audit
+# entries passes its deployment's key, so entries are anchored whichever process writes them.
+AUDIT_KEY_INFO = "trlgate_audit_key"
+
+
+def make_sessionmaker(
+    engine: AsyncEngine, *, read_only: bool = False, audit_key: bytes | None = None
+) -> async_sessionmaker[AsyncSession]:
     """Writers begin IMMEDIATE on SQLite; read-only sessions begin DEFERRED, which under WAL never
     blocks (nor is blocked by) a writer. PostgreSQL ignores the option."""
     bind = engine.execution_options(**{_BEGIN_MODE: "DEFERRED"}) if read_only else engine
-    return async_sessionmaker(bind, expire_on_commit=False)
+    return async_sessionmaker(bind, expire_on_commit=False, info={AUDIT_KEY_INFO: audit_key} if audit_key else {})

@@ -394,6 +394,8 @@ class AuditEntry(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     prev_hash: Mapped[str] = mapped_column(String(64), default="", server_default="")
     hash: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    # HMAC of `hash` under the audit key, which lives outside the database (migration 0007).
+    anchor: Mapped[str] = mapped_column(String(64), default="", server_default="")
 
 
 class AuditChainHead(Base):
@@ -405,6 +407,18 @@ class AuditChainHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     last_id: Mapped[int] = mapped_column(Integer)
     last_hash: Mapped[str] = mapped_column(String(64))
+
+
+class LoginThrottle(Base):
+    """Failed sign-ins in a row for one username or one client address, and its lock (storage/
+    throttle.py). Kept in the database so every API process counts and locks alike."""
+
+    __tablename__ = "login_throttle"
+
+    key: Mapped[str] = mapped_column(String(120), primary_key=True)  # user:<name> or address:<ip>
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure_at: Mapped[datetime] = mapped_column(index=True)
+    locked_until: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 class Notification(Base):

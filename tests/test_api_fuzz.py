@@ -36,6 +36,9 @@ def served_api(
         temporal_address=local_env.client.service_client.config.target_host,
         task_queue="fuzz-no-worker",
         jwt_secret="fuzz-secret-of-at-least-thirty-two-bytes",
+        # The fuzzer signs in with made-up names, all from 127.0.0.1: its failures must not lock
+        # the address the test's own logins come from (each username is still throttled).
+        login_address_max_failures=1_000_000,
     )
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))

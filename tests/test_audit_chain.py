@@ -5,16 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
 
 import pytest
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from storage.audit import audit, verify_chain
+from storage.audit import GENESIS, audit, entry_hash, verify_chain
 from storage.db import make_engine, make_sessionmaker
 from storage.models import AuditEntry
+
+KEY = b"the-audit-key-kept-outside-the-database"
+T = TypeVar("T")
 
 
 @pytest.fixture
@@ -35,16 +40,22 @@ async def write_entries(sm: async_sessionmaker[AsyncSession], n: int) -> None:
 
 
 async def tamper(sm: async_sessionmaker[AsyncSession], statement: str, **params: object) -> None:
+    await tamper_all(sm, [(statement, params)])
+
+
+async def tamper_all(sm: async_sessionmaker[AsyncSession], statements: list[tuple[str, dict[str, object]]]) -> None:
     """What someone with the database owner's rights could do: lift the guard, edit, restore it."""
     async with sm.begin() as s:
-        if s.get_bind().dialect.name == "postgresql":
+        postgres = s.get_bind().dialect.name == "postgresql"
+        if postgres:
             await s.execute(text("ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only"))
-            await s.execute(text(statement), params)
-            await s.execute(text("ALTER TABLE audit_log ENABLE TRIGGER audit_log_append_only"))
         else:
             await s.execute(text("DROP TRIGGER IF EXISTS audit_log_no_update"))
             await s.execute(text("DROP TRIGGER IF EXISTS audit_log_no_delete"))
+        for statement, params in statements:
             await s.execute(text(statement), params)
+        if postgres:
+            await s.execute(text("ALTER TABLE audit_log ENABLE TRIGGER audit_log_append_only"))
 
 
 async def test_concurrent_entries_chain_and_verify(sm: async_sessionmaker[AsyncSession]) -> None:
@@ -89,9 +100,113 @@ async def test_a_removed_entry_is_found(sm: async_sessionmaker[AsyncSession]) ->
     assert report.broken_at is not None and "were removed" in report.problem
 
 
-async def test_the_migration_chains_entries_written_before_it(tmp_path: object) -> None:
-    from pathlib import Path
+@pytest.fixture
+async def keyed(db_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Writers as the API and worker make them: with the deployment's audit key."""
+    engine = make_engine(db_url)
+    yield make_sessionmaker(engine, audit_key=KEY)
+    await engine.dispose()
 
+
+async def rewrite_and_rehash(sm: async_sessionmaker[AsyncSession], victim: int, *, strip_anchors: bool = False) -> None:
+    """Someone with write access to the database but not the audit key: change an entry, then
+    recompute every hash from it on with plain SHA-256 (and the head), so the chain holds again."""
+    async with sm() as s:
+        entries = (await s.scalars(select(AuditEntry).order_by(AuditEntry.id))).all()
+    prev, edits = GENESIS, []
+    for e in entries:
+        actor = "someone-else" if e.id == victim else e.actor
+        digest = entry_hash(prev, e.at, actor, e.action, e.target, e.outcome, e.detail)
+        anchor = "" if strip_anchors and e.id >= victim else e.anchor
+        edits.append(
+            (
+                "UPDATE audit_log SET actor = :a, prev_hash = :p, hash = :h, anchor = :n WHERE id = :i",
+                {"a": actor, "p": prev, "h": digest, "n": anchor, "i": e.id},
+            )
+        )
+        prev = digest
+    edits.append(("UPDATE audit_chain_head SET last_hash = :h WHERE id = 1", {"h": prev}))
+    await tamper_all(sm, edits)
+
+
+async def test_a_rewritten_chain_with_recomputed_hashes_is_found_by_its_anchor(
+    keyed: async_sessionmaker[AsyncSession],
+) -> None:
+    await write_entries(keyed, 6)
+    async with keyed() as s:
+        ids = (await s.scalars(select(AuditEntry.id).order_by(AuditEntry.id))).all()
+        assert (await verify_chain(s, KEY)).anchored == len(ids)
+    victim = ids[len(ids) // 2]
+    await rewrite_and_rehash(keyed, victim)
+    async with keyed() as s:
+        assert (await verify_chain(s)).broken_at is None  # the hash chain alone is fooled
+        report = await verify_chain(s, KEY)
+    assert report.broken_at == victim and "anchor does not match" in report.problem
+    assert report.checked == ids.index(victim)
+
+
+async def test_stripped_anchors_are_found(keyed: async_sessionmaker[AsyncSession]) -> None:
+    await write_entries(keyed, 6)
+    async with keyed() as s:
+        ids = (await s.scalars(select(AuditEntry.id).order_by(AuditEntry.id))).all()
+    await rewrite_and_rehash(keyed, ids[3], strip_anchors=True)
+    async with keyed() as s:
+        report = await verify_chain(s, KEY)
+    assert report.broken_at == ids[3] and "has no anchor though entries before it have" in report.problem
+
+
+async def test_entries_from_before_anchoring_are_unanchored_and_vouched_for_by_the_next(
+    sm: async_sessionmaker[AsyncSession], keyed: async_sessionmaker[AsyncSession]
+) -> None:
+    await write_entries(sm, 3)  # written without the key (before the upgrade)
+    async with sm() as s:
+        report = await verify_chain(s, KEY)
+    assert report.broken_at is None and report.unanchored == report.checked == 4 and report.vouched_by is None
+    async with keyed.begin() as s:
+        audit(s, "admin", "test", "thing:new")
+    async with keyed() as s:
+        ids = (await s.scalars(select(AuditEntry.id).order_by(AuditEntry.id))).all()
+        report = await verify_chain(s, KEY)
+    assert report.broken_at is None and (report.unanchored, report.anchored, report.vouched_by) == (4, 1, ids[-1])
+    await rewrite_and_rehash(keyed, ids[0])  # an old entry: the anchor after it no longer matches
+    async with keyed() as s:
+        report = await verify_chain(s, KEY)
+    assert report.broken_at == ids[-1] and "anchor does not match" in report.problem
+
+
+def test_audit_verify_finds_a_rewritten_chain(sqlite_url: str, tmp_path: Path) -> None:
+    from tests.test_cli import trlgate
+
+    def with_keyed(work: Callable[[async_sessionmaker[AsyncSession]], Awaitable[T]]) -> T:
+        async def run() -> T:
+            engine = make_engine(sqlite_url)
+            try:
+                return await work(make_sessionmaker(engine, audit_key=KEY))
+            finally:
+                await engine.dispose()
+
+        return asyncio.run(run())
+
+    async def last_id(sm: async_sessionmaker[AsyncSession]) -> int:
+        async with sm() as s:
+            return int(await s.scalar(select(func.max(AuditEntry.id))) or 0)
+
+    with_keyed(lambda sm: write_entries(sm, 3))
+    env = {"TRLGATE_AUDIT_KEY": KEY.decode(), "TRLGATE_DATA_DIR": str(tmp_path)}
+    ok = trlgate(sqlite_url, "audit-verify", env=env)
+    assert ok.returncode == 0 and "audit log intact: 4 entries verified, 4 anchored" in ok.stdout, ok.stdout
+    no_key = trlgate(sqlite_url, "audit-verify", env={"TRLGATE_DATA_DIR": str(tmp_path)})
+    assert no_key.returncode == 0 and "anchors not checked: no audit key" in no_key.stdout
+    assert not (tmp_path / "audit-key").exists()  # verifying never makes a key
+
+    last = with_keyed(last_id)
+    with_keyed(lambda sm: rewrite_and_rehash(sm, last))
+    bad = trlgate(sqlite_url, "audit-verify", env=env)
+    assert bad.returncode == 1 and f"broken at audit entry {last}: entry {last}'s anchor does not match" in bad.stdout
+
+
+@pytest.mark.parametrize("key", [None, KEY], ids=["without-key", "with-key"])
+async def test_the_migration_chains_entries_written_before_it(tmp_path: object, key: bytes | None) -> None:
     from storage import migrate
 
     url = f"sqlite+aiosqlite:///{Path(str(tmp_path)) / 'old.db'}"
@@ -107,9 +222,30 @@ async def test_the_migration_chains_entries_written_before_it(tmp_path: object) 
                 {"at": f"2026-11-2{i} 10:00:00.000000", "t": f"project:P{i}", "d": json.dumps({"n": i})},
             )
     await engine.dispose()
-    await asyncio.to_thread(migrate.upgrade, url)
+    await asyncio.to_thread(migrate.upgrade, url, "head", key)
     engine = make_engine(url)
     async with make_sessionmaker(engine)() as s:
-        report = await verify_chain(s)
+        report = await verify_chain(s, KEY)
+        appended = await s.get(AuditEntry, 4)
     await engine.dispose()
-    assert report.broken_at is None and report.checked == 3
+    if key is None:  # nothing to anchor with: left un-anchored, for the first keyed entry to vouch for
+        assert report.broken_at is None and (report.checked, report.unanchored, report.vouched_by) == (3, 3, None)
+        assert appended is None
+    else:  # 0007 appends one anchored entry, whose hash chains over all three
+        assert report.broken_at is None and (report.checked, report.unanchored, report.vouched_by) == (4, 3, 4)
+        assert appended is not None and (appended.action, appended.detail) == (
+            "anchor_audit_log",
+            {"entries_before": 3},
+        )
+
+
+def test_the_audit_key_is_made_once_readable_by_its_owner_only(tmp_path: Path) -> None:
+    from config import Settings
+
+    settings = Settings(data_dir=tmp_path)
+    assert settings.resolved_audit_key(create=False) is None  # a verifier never makes one
+    key = settings.resolved_audit_key()
+    assert key and settings.resolved_audit_key() == key == Settings(data_dir=tmp_path).resolved_audit_key()
+    assert (tmp_path / "audit-key").stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["audit-key"]  # no draft left behind
+    assert Settings(data_dir=tmp_path, audit_key="from-env").resolved_audit_key() == b"from-env"

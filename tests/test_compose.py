@@ -16,7 +16,13 @@ from tests.support import in_ci
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "docker-compose.yml"
-ENV = {**os.environ, "TRLGATE_JWT_SECRET": "test", "POSTGRES_PASSWORD": "test", "TRLGATE_CODEC_KEYS": "k1=test"}
+ENV = {
+    **os.environ,
+    "TRLGATE_JWT_SECRET": "test",
+    "POSTGRES_PASSWORD": "test",
+    "TRLGATE_CODEC_KEYS": "k1=test",
+    "TRLGATE_AUDIT_KEY": "test",
+}
 
 
 def compose() -> dict[str, Any]:
@@ -32,7 +38,7 @@ def test_docker_compose_config_validates() -> None:
         pytest.skip("docker-compose not installed (CI installs it)")
     result = subprocess.run([tool, "-f", str(COMPOSE), "config", "-q"], env=ENV, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    for secret in ("TRLGATE_JWT_SECRET", "TRLGATE_CODEC_KEYS"):  # no default for either
+    for secret in ("TRLGATE_JWT_SECRET", "TRLGATE_CODEC_KEYS", "TRLGATE_AUDIT_KEY"):  # no default for any
         missing = subprocess.run(
             [tool, "-f", str(COMPOSE), "config", "-q"],
             env={k: v for k, v in ENV.items() if k != secret},

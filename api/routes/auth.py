@@ -1,41 +1,123 @@
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import Annotated
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
-from fastapi.security import OAuth2PasswordRequestForm
+from fastapi import APIRouter, Form, HTTPException, Request, status
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.audit import record
-from api.deps import CurrentUser, SessionDep, SettingsDep
+from api.deps import CurrentUser, SettingsDep
 from api.errors import responses
 from api.schemas import TokenOut, UserOut
 from api.security import create_access_token, verify_password
+from config import Settings
+from storage import throttle
+from storage.audit import audit
 from storage.models import User
 
 router = APIRouter(tags=["auth"])
 
+USERNAME_MAX = 64  # users.username
+PASSWORD_MAX = 1024
+ACTOR_MAX = 64  # audit_log.actor
 
-@router.post("/auth/token", response_model=TokenOut, responses=responses(401, 422))
+
+def audit_actor(username: str) -> str:
+    """A username as the audit log can hold it: printable, cut to the column's length (PostgreSQL
+    refuses longer values and NUL outright, and a refused login must still be recorded)."""
+    clean = "".join(c if c.isprintable() else "?" for c in username[:ACTOR_MAX])
+    return clean if len(username) <= ACTOR_MAX else clean[: ACTOR_MAX - 1] + "…"
+
+
+def _invalid(username: str, password: str) -> str | None:
+    if len(username) > USERNAME_MAX:
+        return f"username is longer than {USERNAME_MAX} characters"
+    if not username.isprintable():
+        return "username contains control characters"
+    if len(password) > PASSWORD_MAX:
+        return f"password is longer than {PASSWORD_MAX} characters"
+    return None
+
+
+def _subjects(settings: Settings, username: str, address: str) -> list[throttle.Subject]:
+    def policy(max_failures: int) -> throttle.Policy:
+        return throttle.Policy(
+            max_failures, settings.login_lock_seconds, settings.login_lock_max_seconds, settings.login_forget_seconds
+        )
+
+    return [
+        throttle.Subject(f"user:{username}", policy(settings.login_user_max_failures)),
+        throttle.Subject(f"address:{address}", policy(settings.login_address_max_failures)),
+    ]
+
+
+@router.post("/auth/token", response_model=TokenOut, responses=responses(401, 422, 429))
 async def login(
     request: Request,
-    form: Annotated[OAuth2PasswordRequestForm, Depends()],
-    session: SessionDep,
+    username: Annotated[str, Form(json_schema_extra={"maxLength": USERNAME_MAX})],
+    password: Annotated[str, Form(json_schema_extra={"maxLength": PASSWORD_MAX, "format": "password"})],
     settings: SettingsDep,
+    grant_type: Annotated[str | None, Form(pattern="^password$")] = None,
 ) -> TokenOut:
-    """OAuth2 password flow: exchange a username and password for a bearer token (JWT)."""
-    user = await session.get(User, form.username)
-    if user is None or not user.active or not verify_password(form.password, user.password_hash):
-        await record(request, form.username, "login", "auth", "rejected")
+    """OAuth2 password flow: exchange a username and password for a bearer token (JWT).
+
+    After a few failures in a row a username (or, after more, a client address) is locked for a
+    while, longer with each further failure: 429 with `Retry-After`, even for the right password."""
+    address = request.client.host if request.client else "unknown"
+    problem = _invalid(username, password)
+    if problem:
+        # The lengths are checked here, not by the form's validation, so the refusal is audited.
+        await record(request, audit_actor(username), "login", "auth", "rejected", reason=problem, address=address)
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=problem)
+
+    def audit_login(write: AsyncSession, outcome: str, **detail: Any) -> None:
+        audit(write, username, "login", "auth", outcome, address=address, **detail)
+
+    subjects = _subjects(settings, username, address)
+    sessionmaker = request.app.state.sessionmaker
+    async with sessionmaker.begin() as write:
+        await throttle.purge(write, datetime.now(UTC), settings.login_forget_seconds)
+    async with sessionmaker.begin() as write:
+        attempt = await throttle.reserve(write, subjects, datetime.now(UTC))
+        if attempt.retry_after:
+            audit_login(write, "rejected", reason="locked", retry_after=attempt.retry_after)
+    if attempt.retry_after:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            detail=f"too many failed sign-ins: try again in {attempt.retry_after} s",
+            headers={"Retry-After": str(attempt.retry_after)},
+        )
+
+    async with request.app.state.read_sessionmaker() as read:  # not held while argon2 works
+        user = await read.get(User, username)
+    matches = verify_password(password, user.password_hash if user is not None and user.active else None)
+    if user is None or not matches:
+        async with sessionmaker.begin() as write:
+            audit_login(write, "rejected", reason="incorrect username or password")
+            for key, until in attempt.locked.items():
+                audit(
+                    write,
+                    username,
+                    "login_lock",
+                    key,
+                    "ok",
+                    failures=attempt.failures[key],
+                    until=str(until),
+                    address=address,
+                )
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             detail="incorrect username or password",
             headers={"WWW-Authenticate": "Bearer"},
         )
+    async with sessionmaker.begin() as write:
+        user_key, address_key = (s.key for s in subjects)
+        await throttle.release(write, attempt, reset=[user_key], give_back=[address_key], now=datetime.now(UTC))
+        audit_login(write, "ok")
     token = create_access_token(
         request.app.state.jwt_secret, user.username, list(user.roles), timedelta(minutes=settings.jwt_ttl_minutes)
     )
-    await record(request, user.username, "login", "auth", "ok")
     return TokenOut(access_token=token)
 
 

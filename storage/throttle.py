@@ -1,0 +1,139 @@
+"""Sign-in throttling: failures in a row per username and per client address, with a lock that
+grows with each further failure (exponential, capped) and a success that clears the user's count.
+
+Why not a rate-limiting library (limits, slowapi, fastapi-limiter): they count requests per time
+window in process memory, Redis or Memcached. This needs something else: a per-account lock whose
+length grows with consecutive failures, cleared by a success, and state shared by every API process
+through the database trlgate already has (SQLite or PostgreSQL), with no new service to run.
+
+An attempt is counted as a failure *before* its password is checked and given back if the password
+was right. Counting afterwards would let a burst of parallel guesses all pass the check before the
+first failure is written; counted first, no more than the allowed number is ever checked.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import delete, or_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import LoginThrottle
+
+
+@dataclass(frozen=True)
+class Policy:
+    max_failures: int
+    lock_seconds: float
+    max_lock_seconds: float
+    forget_seconds: float
+
+    def lock_for(self, failures: int) -> float:
+        """No lock below max_failures; then the base lock, doubled by each further failure, capped."""
+        if failures < self.max_failures:
+            return 0.0
+        return min(self.lock_seconds * 2.0 ** min(failures - self.max_failures, 62), self.max_lock_seconds)
+
+
+@dataclass(frozen=True)
+class Subject:
+    """What is throttled: `user:<name>` or `address:<ip>`, under its policy."""
+
+    key: str
+    policy: Policy
+
+
+@dataclass
+class Attempt:
+    """One sign-in attempt as reserve() left it: refused (retry_after > 0) or counted."""
+
+    retry_after: int = 0
+    # The locks this attempt set (key -> until) and what each key's lock was before it.
+    locked: dict[str, datetime] = field(default_factory=dict)
+    previous: dict[str, datetime | None] = field(default_factory=dict)
+    failures: dict[str, int] = field(default_factory=dict)
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    # SQLite hands timestamps back without their offset; they were written in UTC.
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment
+
+
+async def _rows(session: AsyncSession, keys: Sequence[str], now: datetime) -> dict[str, LoginThrottle]:
+    """Each key's row, created if missing and locked for this transaction (in key order, so two
+    attempts never wait on each other's rows)."""
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    await session.execute(
+        insert(LoginThrottle)
+        .values([{"key": key, "failures": 0, "last_failure_at": now} for key in sorted(keys)])
+        .on_conflict_do_nothing(index_elements=["key"])
+    )
+    rows = {}
+    for key in sorted(keys):
+        rows[key] = (
+            await session.scalars(
+                select(LoginThrottle)
+                .where(LoginThrottle.key == key)
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            )
+        ).one()
+    return rows
+
+
+async def purge(session: AsyncSession, now: datetime, forget_seconds: float, batch: int = 100) -> None:
+    """Drop rows whose failures are forgotten and whose lock has ended. In a transaction of its
+    own before reserve(), skipping rows others hold, so it never makes an attempt wait."""
+    stale = (
+        select(LoginThrottle.key)
+        .where(
+            LoginThrottle.last_failure_at < now - timedelta(seconds=forget_seconds),
+            or_(LoginThrottle.locked_until.is_(None), LoginThrottle.locked_until < now),
+        )
+        .limit(batch)
+        .with_for_update(skip_locked=True)
+    )
+    await session.execute(delete(LoginThrottle).where(LoginThrottle.key.in_(stale.scalar_subquery())))
+
+
+async def reserve(session: AsyncSession, subjects: Sequence[Subject], now: datetime) -> Attempt:
+    """Refuse the attempt while any subject is locked; otherwise count it as a failure of each
+    (locking those that reach their limit) until release() gives it back."""
+    rows = await _rows(session, [s.key for s in subjects], now)
+    attempt = Attempt()
+    waits = [until - now for row in rows.values() if (until := _utc(row.locked_until)) and until > now]
+    if waits:
+        attempt.retry_after = max(1, math.ceil(max(waits).total_seconds()))
+        return attempt
+    for subject in subjects:
+        row = rows[subject.key]
+        last = _utc(row.last_failure_at)
+        if last is not None and now - last > timedelta(seconds=subject.policy.forget_seconds):
+            row.failures = 0
+        row.failures += 1
+        row.last_failure_at = now
+        attempt.failures[subject.key] = row.failures
+        seconds = subject.policy.lock_for(row.failures)
+        if seconds:
+            attempt.previous[subject.key] = _utc(row.locked_until)
+            row.locked_until = attempt.locked[subject.key] = now + timedelta(seconds=seconds)
+    return attempt
+
+
+async def release(
+    session: AsyncSession, attempt: Attempt, reset: Sequence[str], give_back: Sequence[str], now: datetime
+) -> None:
+    """The password was right. Clear the `reset` keys (the user's); on the `give_back` keys (the
+    address) take back this attempt's count and any lock it set, so a success never locks."""
+    await session.execute(delete(LoginThrottle).where(LoginThrottle.key.in_(reset)))
+    for key, row in (await _rows(session, give_back, now)).items():
+        row.failures = max(0, row.failures - 1)
+        if key in attempt.locked and _utc(row.locked_until) == attempt.locked[key]:
+            row.locked_until = attempt.previous[key]

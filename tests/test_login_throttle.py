@@ -1,0 +1,201 @@
+"""Sign-in: failures lock a username and a client address for a growing while (429 + Retry-After,
+even for the right password), shared through the database and audited; known and unknown users
+cost the same work; over-long or unprintable input is a 422 that is still audited."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select, update
+from temporalio.client import Client
+
+from storage import throttle
+from storage.db import make_engine, make_sessionmaker
+from storage.models import AuditEntry, LoginThrottle, User
+from storage.seed import password_hash
+from tests.api_stack import ApiStack, api_stack
+from tests.conftest import DEMO_PASSWORD
+from tests.support import PM
+
+LOCK = 30.0
+# Explicit, whatever the defaults become: five tries per user, more per address.
+THROTTLE = {
+    "login_user_max_failures": 5,
+    "login_address_max_failures": 20,
+    "login_lock_seconds": LOCK,
+    "login_lock_max_seconds": 4 * LOCK,
+}
+
+
+@pytest.fixture
+async def stack(local_client: Client, db_url: str, task_queue: str) -> AsyncIterator[ApiStack]:
+    async with api_stack(local_client, db_url, task_queue, seconds_per_day=0.0, **THROTTLE) as s:
+        yield s
+
+
+async def sign_in(stack: ApiStack, username: str, password: str = DEMO_PASSWORD) -> httpx.Response:
+    return await stack.http.post("/auth/token", data={"username": username, "password": password})
+
+
+async def audit_rows(stack: ApiStack, *actions: str) -> list[AuditEntry]:
+    async with stack.sessionmaker() as s:
+        return list(
+            (await s.scalars(select(AuditEntry).where(AuditEntry.action.in_(actions)).order_by(AuditEntry.id))).all()
+        )
+
+
+async def expire_lock(stack: ApiStack, key: str) -> None:
+    """Let the lock run out without waiting for it."""
+    async with stack.sessionmaker.begin() as s:
+        past = datetime.now(UTC) - timedelta(seconds=1)
+        await s.execute(update(LoginThrottle).where(LoginThrottle.key == key).values(locked_until=past))
+
+
+def retry_after(r: httpx.Response) -> int:
+    assert r.status_code == 429, r.text
+    return int(r.headers["Retry-After"])
+
+
+async def test_a_user_is_locked_after_five_failures_even_for_the_right_password(stack: ApiStack) -> None:
+    for _ in range(5):
+        assert (await sign_in(stack, PM, "wrong")).status_code == 401
+    locked = await sign_in(stack, PM)  # the right password, during the lock
+    assert LOCK - 2 < retry_after(locked) <= LOCK and "too many failed sign-ins" in locked.json()["detail"]
+    assert (await sign_in(stack, "pm.tanaka")).status_code == 200  # the address is not locked (yet)
+
+    # The lock grows with each failure after it: 30 s, then 60 s, then 120 s, and no more.
+    for expected in (2 * LOCK, 4 * LOCK, 4 * LOCK):
+        await expire_lock(stack, f"user:{PM}")
+        assert (await sign_in(stack, PM, "wrong")).status_code == 401
+        assert expected - 2 < retry_after(await sign_in(stack, PM)) <= expected
+
+    await expire_lock(stack, f"user:{PM}")
+    assert (await sign_in(stack, PM)).status_code == 200  # and a success clears the count
+    for _ in range(4):
+        assert (await sign_in(stack, PM, "wrong")).status_code == 401
+    assert (await sign_in(stack, PM)).status_code == 200
+
+    rows = await audit_rows(stack, "login", "login_lock")
+    refused = [r for r in rows if r.action == "login" and r.detail.get("reason") == "locked"]
+    assert [r.actor for r in refused] == [PM] * 4 and all(r.outcome == "rejected" for r in refused)
+    locks = [r for r in rows if r.action == "login_lock"]
+    assert [(r.target, r.detail["failures"]) for r in locks] == [(f"user:{PM}", n) for n in (5, 6, 7, 8)]
+    assert all(r.detail["address"] == "127.0.0.1" for r in rows)
+
+
+async def test_an_address_is_locked_across_usernames_and_a_success_never_locks_it(stack: ApiStack) -> None:
+    names = [f"nobody{i}" for i in range(19)]
+    for name in names:  # nineteen failures, each username below its own limit
+        assert (await sign_in(stack, name, "guess")).status_code == 401
+    # The twentieth attempt would lock the address, but it succeeds: the success takes its count back.
+    assert (await sign_in(stack, "pm.tanaka")).status_code == 200
+    assert (await sign_in(stack, "pm.tanaka")).status_code == 200
+    assert (await sign_in(stack, "nobody-else", "guess")).status_code == 401  # the twentieth failure
+    assert LOCK - 2 < retry_after(await sign_in(stack, "admin")) <= LOCK  # every user, from this address
+    locks = await audit_rows(stack, "login_lock")
+    assert [(r.target, r.actor) for r in locks] == [("address:127.0.0.1", "nobody-else")]
+
+
+async def test_a_burst_of_parallel_guesses_gets_no_more_tries_than_the_limit(
+    stack: ApiStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    verified = count_verifications(monkeypatch)
+    answers = await asyncio.gather(*(sign_in(stack, PM, f"guess-{i}") for i in range(20)))
+    codes = sorted(r.status_code for r in answers)
+    assert codes == [401] * 5 + [429] * 15 and len(verified) == 5
+
+
+def count_verifications(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Spy on the password hasher: one entry (the hash checked against) per verification."""
+    calls: list[str] = []
+    real: Callable[..., bool] = password_hash.verify
+
+    def spy(password: str, hashed: str | bytes, *args: Any, **kwargs: Any) -> bool:
+        calls.append(hashed if isinstance(hashed, str) else hashed.decode())
+        return real(password, hashed, *args, **kwargs)
+
+    monkeypatch.setattr(password_hash, "verify", spy)
+    return calls
+
+
+def parameters(argon2_hash: str) -> str:
+    return argon2_hash.rsplit("$", 2)[0]  # $argon2id$v=19$m=...,t=...,p=...
+
+
+async def test_known_unknown_and_inactive_users_cost_one_verification_each(
+    stack: ApiStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with stack.sessionmaker.begin() as s:
+        await s.execute(update(User).where(User.username == "pm.tanaka").values(active=False))
+        real_hash = (await s.get(User, PM)).password_hash  # type: ignore[union-attr]
+    verified = count_verifications(monkeypatch)
+    for username, password in ((PM, "wrong"), ("no.such.user", "wrong"), ("pm.tanaka", DEMO_PASSWORD)):
+        before = len(verified)
+        assert (await sign_in(stack, username, password)).status_code == 401
+        assert len(verified) == before + 1, username
+    assert verified[0] == real_hash
+    assert {parameters(h) for h in verified} == {parameters(real_hash)}  # the same work each time
+
+
+async def test_overlong_or_unprintable_login_input_is_a_422_and_audited(stack: ApiStack) -> None:
+    # Ten thousand characters: past the username column (64) by far, below any body size limit.
+    long_name = "a" * 10_000
+    cases = [
+        (long_name, DEMO_PASSWORD, "username is longer than 64 characters"),
+        ("adm\x00in", DEMO_PASSWORD, "username contains control characters"),
+        (PM, "p" * 1025, "password is longer than 1024 characters"),
+    ]
+    for username, password, reason in cases:
+        r = await sign_in(stack, username, password)
+        assert r.status_code == 422 and r.json()["detail"] == reason
+        assert len(r.content) < 200  # nothing echoed back
+    rows = await audit_rows(stack, "login")
+    assert [(r.actor, r.outcome, r.detail["reason"]) for r in rows] == [
+        ("a" * 63 + "…", "rejected", cases[0][2]),
+        ("adm?in", "rejected", cases[1][2]),
+        (PM, "rejected", cases[2][2]),
+    ]
+    assert (await sign_in(stack, PM)).status_code == 200  # refused input is no failed guess
+
+
+async def test_the_login_operation_documents_its_limits(stack: ApiStack) -> None:
+    spec = (await stack.http.get("/openapi.json")).json()
+    operation = spec["paths"]["/auth/token"]["post"]
+    assert {"401", "422", "429"} <= set(operation["responses"])
+    assert "Retry-After" in operation["responses"]["429"]["headers"]
+    form = operation["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"]
+    fields = spec["components"]["schemas"][form["$ref"].rsplit("/", 1)[1]]["properties"]
+    assert fields["username"]["maxLength"] == 64 and fields["password"]["maxLength"] == 1024
+
+
+# --- the throttle's table logic, with a clock of its own -------------------------------------------------
+
+
+async def test_failures_are_forgotten_after_a_while_and_locks_are_capped(db_url: str) -> None:
+    policy = throttle.Policy(max_failures=3, lock_seconds=10, max_lock_seconds=40, forget_seconds=600)
+    assert [policy.lock_for(n) for n in range(1, 8)] == [0, 0, 10, 20, 40, 40, 40]
+    assert policy.lock_for(10**6) == 40  # no overflow however long it goes on
+    engine = make_engine(db_url)
+    sm = make_sessionmaker(engine)
+    subject = [throttle.Subject("user:x", policy)]
+    t0 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+
+    async def attempt(at: datetime) -> throttle.Attempt:
+        async with sm.begin() as s:
+            return await throttle.reserve(s, subject, at)
+
+    try:
+        assert [(await attempt(t0)).failures["user:x"] for _ in range(2)] == [1, 2]
+        assert (await attempt(t0 + timedelta(seconds=601))).failures["user:x"] == 1  # forgotten
+        await attempt(t0 + timedelta(seconds=602))
+        third = await attempt(t0 + timedelta(seconds=603))
+        assert third.locked == {"user:x": t0 + timedelta(seconds=613)}
+        assert (await attempt(t0 + timedelta(seconds=612))).retry_after == 1
+        assert (await attempt(t0 + timedelta(seconds=613))).locked == {"user:x": t0 + timedelta(seconds=633)}
+    finally:
+        await engine.dispose()
