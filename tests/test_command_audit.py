@@ -24,12 +24,12 @@ from api.security import create_access_token
 from config import Settings
 from domain.command import Command
 from domain.gate_review import InvitationResponse
-from domain.project import StopResult, TerminateInput
+from domain.project import ProjectWorkflowInput, StopResult, TerminateInput
 from storage.audit import verify_chain
 from storage.db import make_engine, make_sessionmaker
 from storage.models import AuditEntry, GateEvent, Project
 from tests.api_stack import ApiStack, api_stack
-from tests.support import PM, REVIEWERS, gate_handle, proposal, review_for, start_project, wait_until
+from tests.support import PM, REVIEWERS, gate_handle, proposal, review_for, wait_until
 from workflows.gate_review import GateReviewWorkflow
 from workflows.project import ProjectWorkflow, workflow_id_for
 
@@ -110,6 +110,7 @@ async def test_fifty_concurrent_stops_and_decisions(stack: ApiStack) -> None:
             closed = await session.scalar(
                 select(func.count()).where(GateEvent.project_id == pid, GateEvent.kind == "closed")
             )
+            assert await _rows(session, "start_project", f"project:{pid}", "ok") == 1, pid  # API or worker
             assert await _rows(session, "terminate", f"project:{pid}", "ok") == int(terminated), pid
             assert await _rows(session, "decide", f"gate:{pid}/1", "ok") == closed, pid
             # A refusal changed nothing and is audited once, by the API.
@@ -125,13 +126,21 @@ async def test_fifty_concurrent_stops_and_decisions(stack: ApiStack) -> None:
 async def test_a_command_sent_past_the_api_is_audited_by_its_write(
     local_worker: Any, local_client: Client, task_queue: str, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
-    """The API is not needed for the audit entry: an Update sent straight to the workflow (as if
-    the API had died after sending it) finds its entry written with the stop's release of money."""
+    """The API is not needed for the audit entries: a start and an Update sent straight to the
+    workflow (as if the API had died after sending them) find their entries written with the
+    project's first row and with the stop's release of money."""
     p = proposal()
     assert p.project_id is not None
-    handle = await start_project(local_client, task_queue, p)
-    await wait_until(handle, lambda s: s.phase.value in ("stage", "gate"), "first stage")
     target = f"project:{p.project_id}"
+    wid = workflow_id_for(p.project_id)
+    started = Command(actor=PM, action="start_project", target=target, key=f"start:{wid}")
+    handle = await local_client.start_workflow(
+        ProjectWorkflow.run,
+        ProjectWorkflowInput(proposal=p, seconds_per_day=0, progress_reports=False, command=started),
+        id=wid,
+        task_queue=task_queue,
+    )
+    await wait_until(handle, lambda s: s.phase.value in ("stage", "gate"), "first stage")
     command = Command(actor=PM, action="terminate", target=target, detail={"reason": "past the API"})
     stop = TerminateInput(requested_by=PM, reason="past the API", command=command)
     result: StopResult = await handle.execute_update(ProjectWorkflow.terminate, stop, id="stop-once")
@@ -142,10 +151,10 @@ async def test_a_command_sent_past_the_api_is_audited_by_its_write(
                 select(AuditEntry).where(AuditEntry.action == "terminate", AuditEntry.target == target)
             )
         ).all()
-        assert [(r.actor, r.outcome, r.command_key) for r in rows] == [
-            (PM, "ok", f"{workflow_id_for(p.project_id)}/stop-once")
-        ]
+        assert [(r.actor, r.outcome, r.command_key) for r in rows] == [(PM, "ok", f"{wid}/stop-once")]
         assert rows[0].detail["released"] == result.released
+        start = (await session.scalars(select(AuditEntry).where(AuditEntry.action == "start_project"))).all()
+        assert [(r.actor, r.target, r.command_key) for r in start] == [(PM, target, f"start:{wid}")]
 
 
 async def test_a_retried_write_audits_its_command_once(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
