@@ -30,6 +30,7 @@ from storage.db import make_engine, make_sessionmaker
 from storage.models import AuditEntry, GateEvent, Project
 from tests.api_stack import ApiStack, api_stack
 from tests.support import PM, REVIEWERS, gate_handle, proposal, review_for, wait_until
+from worker import build_worker
 from workflows.gate_review import GateReviewWorkflow
 from workflows.project import ProjectWorkflow, workflow_id_for
 
@@ -41,6 +42,14 @@ async def stack(local_client: Client, sqlite_url: str, task_queue: str) -> Async
     # Timers off: a project reaches its first gate as soon as its first stage is paid.
     async with api_stack(local_client, sqlite_url, task_queue, seconds_per_day=0.0) as s:
         yield s
+
+
+@pytest.fixture
+async def db(db_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """SQLite and PostgreSQL (the key's unique index comes from migration 0009 on both)."""
+    engine = make_engine(db_url)
+    yield make_sessionmaker(engine)
+    await engine.dispose()
 
 
 def _small_proposal(n: int) -> dict[str, Any]:
@@ -124,7 +133,7 @@ async def test_fifty_concurrent_stops_and_decisions(stack: ApiStack) -> None:
 
 
 async def test_a_command_sent_past_the_api_is_audited_by_its_write(
-    local_worker: Any, local_client: Client, task_queue: str, sessionmaker: async_sessionmaker[AsyncSession]
+    local_client: Client, task_queue: str, db: async_sessionmaker[AsyncSession]
 ) -> None:
     """The API is not needed for the audit entries: a start and an Update sent straight to the
     workflow (as if the API had died after sending them) find their entries written with the
@@ -134,18 +143,19 @@ async def test_a_command_sent_past_the_api_is_audited_by_its_write(
     target = f"project:{p.project_id}"
     wid = workflow_id_for(p.project_id)
     started = Command(actor=PM, action="start_project", target=target, key=f"start:{wid}")
-    handle = await local_client.start_workflow(
-        ProjectWorkflow.run,
-        ProjectWorkflowInput(proposal=p, seconds_per_day=0, progress_reports=False, command=started),
-        id=wid,
-        task_queue=task_queue,
-    )
-    await wait_until(handle, lambda s: s.phase.value in ("stage", "gate"), "first stage")
-    command = Command(actor=PM, action="terminate", target=target, detail={"reason": "past the API"})
-    stop = TerminateInput(requested_by=PM, reason="past the API", command=command)
-    result: StopResult = await handle.execute_update(ProjectWorkflow.terminate, stop, id="stop-once")
+    async with build_worker(local_client, task_queue, db):
+        handle = await local_client.start_workflow(
+            ProjectWorkflow.run,
+            ProjectWorkflowInput(proposal=p, seconds_per_day=0, progress_reports=False, command=started),
+            id=wid,
+            task_queue=task_queue,
+        )
+        await wait_until(handle, lambda s: s.phase.value in ("stage", "gate"), "first stage")
+        command = Command(actor=PM, action="terminate", target=target, detail={"reason": "past the API"})
+        stop = TerminateInput(requested_by=PM, reason="past the API", command=command)
+        result: StopResult = await handle.execute_update(ProjectWorkflow.terminate, stop, id="stop-once")
     assert result.status.value == "terminated"
-    async with sessionmaker() as session:
+    async with db() as session:
         rows = (
             await session.scalars(
                 select(AuditEntry).where(AuditEntry.action == "terminate", AuditEntry.target == target)
@@ -157,14 +167,14 @@ async def test_a_command_sent_past_the_api_is_audited_by_its_write(
         assert [(r.actor, r.target, r.command_key) for r in start] == [(PM, target, f"start:{wid}")]
 
 
-async def test_a_retried_write_audits_its_command_once(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+async def test_a_retried_write_audits_its_command_once(db: async_sessionmaker[AsyncSession]) -> None:
     """The activity may run again after its commit (a worker dies before reporting): the entry is
     keyed by the Update, so the second run adds none."""
-    activities = MoneyActivities(sessionmaker)
+    activities = MoneyActivities(db)
     command = Command(actor=PM, action="terminate", target="project:KP-NONE", key="project-KP-NONE/u1")
     for _ in range(2):
         await activities.release_reservations(ReleaseInput(project_id="KP-NONE", command=command))
-    async with sessionmaker() as session:
+    async with db() as session:
         keys = (await session.scalars(select(AuditEntry.command_key).where(AuditEntry.action == "terminate"))).all()
         assert keys == ["project-KP-NONE/u1"]
 
