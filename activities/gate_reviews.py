@@ -14,7 +14,8 @@ from temporalio import activity
 
 from activities.base import DatabaseActivities
 from activities.documents import store_document
-from storage.audit import audit
+from domain.command import Command
+from storage.audit import audit_effect
 from storage.models import Gate, GateEvent, Notification, Review, ReviewTask, utcnow
 
 
@@ -31,6 +32,7 @@ class GateEventInput(BaseModel):
     actor: str
     at: datetime
     payload: dict[str, Any]
+    command: Command | None = None  # the person's command this event carries out
 
 
 class NotifyInput(BaseModel):
@@ -66,7 +68,8 @@ class GateReviewActivities(DatabaseActivities):
                 )
             )
             await _project(session, event)
-            audit(session, event.actor, f"gate_{event.kind}", f"gate:{event.project_id}/{event.gate_no}/r{event.round}")
+            target = f"gate:{event.project_id}/{event.gate_no}/r{event.round}"
+            await audit_effect(session, event.command, event.actor, f"gate_{event.kind}", target)
             return True
 
         return await self.transact(work)

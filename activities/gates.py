@@ -10,9 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 
 from activities.base import DatabaseActivities
+from domain.command import Command
 from domain.project import Decision, Recommendation, ReviewSubmission
 from gates.definitions import GateDefinition
-from storage.audit import audit
+from storage.audit import audit_effect
 from storage.models import Gate, GateDecision, Project, Review, ReviewTask, Stage, utcnow
 
 STAGE_STATUS_AFTER = {
@@ -56,6 +57,7 @@ class RecordDecisionInput(BaseModel):
     trl: int
     round: int = 1
     terms: dict[str, object] | None = None
+    command: Command | None = None  # the decision's command (its row is written once, by key)
 
 
 class GateActivities(DatabaseActivities):
@@ -113,7 +115,7 @@ class GateActivities(DatabaseActivities):
                 )
                 task.status = "submitted"
                 task.closed_at = utcnow()
-                audit(session, review.reviewer, "review_recorded", f"task:{task_id}")
+                await audit_effect(session, review.command, review.reviewer, "review_recorded", f"task:{task_id}")
             if input.recommendation is not None:
                 gate = await session.get(Gate, (input.project_id, review.gate_no))
                 if gate is not None:
@@ -161,8 +163,9 @@ class GateActivities(DatabaseActivities):
             ).all():
                 task.status = "cancelled"
                 task.closed_at = utcnow()
-            audit(
+            await audit_effect(
                 session,
+                input.command,
                 input.decided_by,
                 "decision_recorded",
                 f"gate:{input.project_id}/{input.gate_no}",

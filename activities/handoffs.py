@@ -15,13 +15,14 @@ from temporalio import activity
 
 from activities.base import SYSTEM_ACTOR, DatabaseActivities
 from activities.documents import render, store_document
+from domain.command import Command
 from domain.handoff import HandoffInput, HandoffKind, HandoffStatus
 from domain.roles import Role
 from domain.security import Level
 from domain.trl import NASA_TRL
 from storage import ledger
 from storage.access import decide_for, granted_users, is_closed
-from storage.audit import audit
+from storage.audit import audit, audit_command, audit_effect
 from storage.models import Gate, GateDecision, Handoff, Ministry, Notification, Project, Stage, User
 
 HANDOFF_PACKAGE_TEMPLATE = "handoff_package.v2.html.j2"  # v2: brief, evidence per gate, label, contacts
@@ -47,6 +48,7 @@ class RecordAnswerInput(BaseModel):
     reason: str = ""
     rerouted_to: str | None = None
     at: datetime
+    command: Command | None = None  # the liaison's answer or the PM's re-route
 
 
 class HandoffNoticeInput(BaseModel):
@@ -183,6 +185,7 @@ class HandoffActivities(DatabaseActivities):
                 sha256=doc.sha256,
                 liaisons=liaisons,
             )
+            await audit_command(session, h.command, handoff=hid)  # a re-route or a demonstration
             return PrepareHandoffResult(document_id=doc.id, liaisons=liaisons)
 
         return await self.transact(work)
@@ -197,8 +200,9 @@ class HandoffActivities(DatabaseActivities):
             if handoff.status != HandoffStatus.PENDING.value:
                 if input.rerouted_to and handoff.rerouted_to is None:  # a declined one, re-routed after
                     handoff.rerouted_to = input.rerouted_to
-                    audit(
+                    await audit_effect(
                         session,
+                        input.command,
                         input.by or SYSTEM_ACTOR,
                         "handoff_rerouted",
                         f"handoff:{handoff.id}",
@@ -231,8 +235,9 @@ class HandoffActivities(DatabaseActivities):
                     + (" You may re-route it to another ministry." if input.status == HandoffStatus.DECLINED else ""),
                     input.at,
                 )
-            audit(
+            await audit_effect(
                 session,
+                input.command,
                 input.by or SYSTEM_ACTOR,
                 f"handoff_{input.status.value}",
                 f"handoff:{handoff.id}",

@@ -12,8 +12,9 @@ from temporalio import activity
 
 from activities import failpoints
 from activities.base import SYSTEM_ACTOR, DatabaseActivities
+from domain.command import Command
 from storage import ledger
-from storage.audit import audit
+from storage.audit import audit, audit_command, audit_effect
 from storage.models import ProgressReport, Project, Reservation, Stage, TrancheApproval
 
 
@@ -58,6 +59,7 @@ class PayTrancheResult(BaseModel):
 class ReleaseInput(BaseModel):
     project_id: str
     booked_on: date | None = None
+    command: Command | None = None  # a person's stop (terminate, withdraw): audited with the release
 
 
 class RecordReportInput(BaseModel):
@@ -68,6 +70,7 @@ class RecordReportInput(BaseModel):
     at: datetime
     summary: str = ""
     note: str = ""
+    command: Command | None = None
 
 
 class RecordSignatureInput(BaseModel):
@@ -78,6 +81,7 @@ class RecordSignatureInput(BaseModel):
     action: str  # request|approve
     signer: str
     at: datetime
+    command: Command | None = None
 
 
 class ReleaseResult(BaseModel):
@@ -158,6 +162,7 @@ class MoneyActivities(DatabaseActivities):
                     f"project:{input.project_id}",
                     amount=released,
                 )
+            await audit_command(session, input.command, released=released)
             # What the project's reservations released in all: the same answer when a retry (after
             # a worker died past the commit) finds nothing left to release.
             total = await session.scalar(
@@ -191,8 +196,9 @@ class MoneyActivities(DatabaseActivities):
             else:
                 assert row is not None, "a report is reviewed after it is submitted"
                 row.status, row.reviewed_by, row.reviewed_at, row.note = input.status, input.actor, input.at, input.note
-            audit(
+            await audit_effect(
                 session,
+                input.command,
                 input.actor,
                 f"report_{input.status}",
                 f"project:{input.project_id}",
@@ -218,8 +224,9 @@ class MoneyActivities(DatabaseActivities):
                 session.add(row)
             if input.action == "approve":
                 row.approved_by, row.approved_at = input.signer, input.at
-            audit(
+            await audit_effect(
                 session,
+                input.command,
                 input.signer,
                 f"tranche_{input.action}",
                 f"project:{input.project_id}",

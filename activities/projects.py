@@ -10,11 +10,12 @@ from temporalio import activity
 from activities.base import SYSTEM_ACTOR, DatabaseActivities
 from activities.documents import render, store_document
 from activities.handoffs import liaisons_for
+from domain.command import Command
 from domain.project import ProjectStatus
 from domain.proposal import Proposal
 from domain.trl import NASA_TRL
 from storage import ledger
-from storage.audit import audit
+from storage.audit import audit, audit_command, audit_effect
 from storage.models import (
     Gate,
     GateDecision,
@@ -41,6 +42,7 @@ class RegisterProjectInput(BaseModel):
     programme_code: str
     workflow_id: str
     proposal: Proposal
+    command: Command | None = None  # the start (the API writes the same row, keyed alike, if first)
 
 
 class StartHandoffsInput(BaseModel):
@@ -57,12 +59,14 @@ class AcceptHandoffInput(BaseModel):
     ministry: str
     accepted_by: str
     note: str
+    command: Command | None = None
 
 
 class CompleteProjectInput(BaseModel):
     project_id: str
     trl: int
     public_use_achieved: bool | None = None  # None: completed before hand-off workflows
+    command: Command | None = None  # the PM's conclusion of the hand-offs, if that ended them
 
 
 class CloseOutInput(BaseModel):
@@ -77,6 +81,7 @@ class SetStatusInput(BaseModel):
     project_id: str
     status: ProjectStatus
     reason: str
+    command: Command | None = None  # the PM's resume, when this write ends a hold
 
 
 class CloseOutResult(BaseModel):
@@ -139,8 +144,9 @@ class ProjectActivities(DatabaseActivities):
 
         async def work(session: AsyncSession) -> None:
             if await insert_project(session, input.programme_code, input.workflow_id, proposal):
-                audit(
+                await audit_effect(
                     session,
+                    input.command,
                     proposal.programme_manager,
                     "project_registered",
                     f"project:{proposal.project_id}",
@@ -199,7 +205,9 @@ class ProjectActivities(DatabaseActivities):
                 handoff.accepted_by = input.accepted_by
                 handoff.note = input.note
                 handoff.resolved_at = utcnow()
-                audit(session, input.accepted_by, "handoff_accepted", f"handoff:{handoff.id}")
+                await audit_effect(
+                    session, input.command, input.accepted_by, "handoff_accepted", f"handoff:{handoff.id}"
+                )
             return handoff.id
 
         return await self.transact(work)
@@ -216,6 +224,7 @@ class ProjectActivities(DatabaseActivities):
                 audit(
                     session, SYSTEM_ACTOR, f"project_{input.status.value}", f"project:{project.id}", reason=input.reason
                 )
+            await audit_command(session, input.command)
 
         await self.transact(work)
 
@@ -242,6 +251,7 @@ class ProjectActivities(DatabaseActivities):
                     trl=input.trl,
                     public_use_achieved=input.public_use_achieved,
                 )
+            await audit_command(session, input.command)
 
         await self.transact(work)
 

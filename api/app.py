@@ -7,8 +7,10 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from temporalio.client import Client
 
 from api.routes import auth, fund, gates, handoffs, health, money, notifications, projects, security, tasks
@@ -31,6 +33,20 @@ async def _connect_with_retry(settings: Settings, attempts: int = 30) -> Client 
     return None
 
 
+# How long a client should wait before trying again when every pooled connection is in use.
+POOL_RETRY_AFTER_SECONDS = 2
+
+
+async def _database_busy(_request: Request, _err: Exception) -> JSONResponse:
+    """Every pooled database connection stayed busy for the pool's whole timeout: a transient
+    overload, answered as one (503, retry shortly), never as a server error."""
+    return JSONResponse(
+        {"detail": "the database is busy (every connection is in use): retry shortly"},
+        status_code=503,
+        headers={"Retry-After": str(POOL_RETRY_AFTER_SECONDS)},
+    )
+
+
 def create_app(settings: Settings | None = None, client: Client | None = None) -> FastAPI:
     settings = settings or get_settings()
 
@@ -51,6 +67,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         description="TRL-gated stage-gate workflow engine for public R&D funding programmes.",
         lifespan=lifespan,
     )
+    app.add_exception_handler(PoolTimeout, _database_busy)
     for router in (
         auth.router,
         projects.router,

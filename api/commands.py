@@ -1,4 +1,9 @@
-"""Commands reach a project's workflow as Updates; every one is audited, refused or not."""
+"""Commands reach a project's workflow as Updates; every one is audited, refused or not.
+
+An accepted command is audited by the write that carries it out: the Update's input carries the
+command (who, what, to what), and the activity that writes its effect appends the audit row in the
+same transaction, so no effect exists without its row, even if this process dies before the Update
+returns. A refusal changed nothing: the API audits it here."""
 
 from __future__ import annotations
 
@@ -9,7 +14,9 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
 from api.audit import record
+from api.deps import release_connection
 from api.errors import refusal
+from domain.command import Command, Commanded
 
 
 async def send_update(
@@ -17,7 +24,7 @@ async def send_update(
     client: Client,
     workflow_id: str,
     update: Any,
-    arg: Any,
+    arg: Commanded,
     *,
     actor: str,
     action: str,
@@ -25,11 +32,13 @@ async def send_update(
     **detail: Any,
 ) -> Any:
     """Execute `update` on the workflow; a refusal becomes 409 with the validator's reason."""
+    command = Command(actor=actor, action=action, target=target, detail=detail)
+    await release_connection(request)
     try:
-        result = await client.get_workflow_handle(workflow_id).execute_update(update, arg)
+        return await client.get_workflow_handle(workflow_id).execute_update(
+            update, arg.model_copy(update={"command": command})
+        )
     except (WorkflowUpdateFailedError, RPCError) as err:
         http = refusal(err)
         await record(request, actor, action, target, "rejected", reason=http.detail)
         raise http from err
-    await record(request, actor, action, target, "ok", **detail)
-    return result

@@ -28,7 +28,21 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """A read session. Commands change data through workflows; the few direct writes (project
     start, audit) open their own short write transaction."""
     async with request.app.state.read_sessionmaker() as session:
+        request.state.read_session = session
         yield session
+
+
+async def release_connection(request: Request) -> None:
+    """End the request's read transaction, which hands its connection back to the pool.
+
+    Called before every wait on Temporal (an Update can take seconds: a stop runs its
+    activities first) and before a write, so that a request never holds a pooled connection
+    while it waits for something else; holding one while asking for another is how thirty
+    concurrent commands once deadlocked the pool. Objects already loaded stay readable; a later
+    query begins a new, short transaction."""
+    session: AsyncSession | None = getattr(request.state, "read_session", None)
+    if session is not None:
+        await session.close()
 
 
 def get_client(request: Request) -> Client:

@@ -9,6 +9,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field, StrictInt
 
+from domain.command import Commanded
 from domain.handoff import HandoffBrief
 from domain.policy import GatePolicy
 from domain.project import Decision, Recommendation, ReviewSubmission
@@ -38,41 +39,41 @@ class PanelMember(BaseModel):
     conflict_statement: str = ""
 
 
-class EvidenceInput(BaseModel):
+class EvidenceInput(Commanded):
     submitted_by: str
     claimed_trl: Annotated[StrictInt, Field(ge=1, le=9)]
     deliverables: Annotated[list[str], Field(min_length=1)]
     criteria_evidence: dict[str, str] = Field(description="Evidence for each must-meet criterion, by key.")
 
 
-class OpenReviewInput(BaseModel):
+class OpenReviewInput(Commanded):
     opened_by: str
 
 
-class InvitationResponse(BaseModel):
+class InvitationResponse(Commanded):
     reviewer: str
     accept: bool
     conflict_of_interest: bool = False
     statement: Annotated[str, Field(max_length=2000)] = ""
 
 
-class InviteInput(BaseModel):
+class InviteInput(Commanded):
     invited_by: str
     reviewer: str
 
 
-class ReassignInput(BaseModel):
+class ReassignInput(Commanded):
     requested_by: str
     from_reviewer: str
     to_reviewer: str
 
 
-class ExtendDeadlineInput(BaseModel):
+class ExtendDeadlineInput(Commanded):
     requested_by: str
     extra_days: Annotated[StrictInt, Field(gt=0, le=365)]
 
 
-class GateDecisionInput(BaseModel):
+class GateDecisionInput(Commanded):
     decided_by: str
     decision: Decision
     justification: Annotated[str, Field(max_length=5000)] = ""

@@ -15,6 +15,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field, StrictInt
 
+from domain.command import Command, Commanded
+
 DEMO_MIN_TRL = 7  # a demonstration hand-off needs a system prototype in an operational environment
 
 
@@ -70,13 +72,14 @@ class HandoffInput(BaseModel):
     policy: HandoffPolicy = Field(default_factory=HandoffPolicy)
     rerouted_from: str | None = None
     redact: bool = False  # a closed project: no free text in what the Temporal UI shows in clear
+    command: Command | None = None  # a re-route or a demonstration: audited when its row is written
 
     @property
     def handoff_id(self) -> str:
         return handoff_id(self.project_id, self.ministry, self.kind)
 
 
-class HandoffAnswer(BaseModel):
+class HandoffAnswer(Commanded):
     """A liaison's answer: accept names the receiving programme or use; decline gives a reason."""
 
     accept: bool
@@ -118,13 +121,13 @@ class HandoffRun(BaseModel):
     brief: HandoffBrief = Field(default_factory=HandoffBrief)
 
 
-class DemoHandoffInput(BaseModel):
+class DemoHandoffInput(Commanded):
     ministry: Annotated[str, Field(min_length=2, max_length=16)]
     requested_by: str = ""
     brief: HandoffBrief = Field(default_factory=HandoffBrief)
 
 
-class RerouteInput(BaseModel):
+class RerouteInput(Commanded):
     handoff_id: str
     to_ministry: Annotated[str, Field(min_length=2, max_length=16)]
     requested_by: str = ""

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, StrictInt
 
+from domain.command import Command, Commanded
 from domain.handoff import HandoffBrief, HandoffRun
 from domain.proposal import Proposal
 
@@ -41,7 +42,7 @@ class Decision(StrEnum):
 SUPPORTED_DECISIONS = frozenset({Decision.GO, Decision.KILL})
 
 
-class ReviewSubmission(BaseModel):
+class ReviewSubmission(Commanded):
     gate_no: Annotated[StrictInt, Field(ge=1)]
     reviewer: str
     must_meet: dict[str, bool] = Field(description="Each must-meet criterion: met (true) or not.")
@@ -64,7 +65,7 @@ class ReviewResult(BaseModel):
     recommendation: Recommendation | None = None
 
 
-class DecisionInput(BaseModel):
+class DecisionInput(Commanded):
     gate_no: Annotated[StrictInt, Field(ge=1)]
     decision: Decision
     decided_by: str
@@ -79,7 +80,7 @@ class DecisionResult(BaseModel):
     next_stage: str | None
 
 
-class WithdrawInput(BaseModel):
+class WithdrawInput(Commanded):
     """The performer withdraws from the project (with a reason); it stops the clean way."""
 
     requested_by: str = ""
@@ -87,14 +88,14 @@ class WithdrawInput(BaseModel):
     lessons: Annotated[str, Field(max_length=10000)] = ""
 
 
-class ConcludeHandoffsInput(BaseModel):
+class ConcludeHandoffsInput(Commanded):
     """The programme manager will not re-route what was declined: the project completes now."""
 
     requested_by: str = ""
     note: Annotated[str, Field(max_length=2000)] = ""
 
 
-class TerminateInput(BaseModel):
+class TerminateInput(Commanded):
     requested_by: str
     reason: Annotated[str, Field(min_length=3, max_length=2000)]
     lessons: Annotated[str, Field(max_length=10000)] = ""
@@ -107,7 +108,7 @@ class StopResult(BaseModel):
     closeout_document_id: str
 
 
-class HandoffAcceptInput(BaseModel):
+class HandoffAcceptInput(Commanded):
     ministry: str
     accepted_by: str
     note: Annotated[str, Field(max_length=2000)] = ""
@@ -132,6 +133,7 @@ class HoldState(BaseModel):
     since: datetime
     reason: str
     resumed_by: str | None = None
+    resume_command: Command | None = None  # audited with the status write that ends the hold
 
 
 class Conditions(BaseModel):
@@ -152,12 +154,12 @@ class StageExtension(BaseModel):
     paid: bool = False
 
 
-class ResumeInput(BaseModel):
+class ResumeInput(Commanded):
     requested_by: str
     note: Annotated[str, Field(max_length=2000)] = ""
 
 
-class VerifyConditionsInput(BaseModel):
+class VerifyConditionsInput(Commanded):
     requested_by: str
     note: Annotated[str, Field(max_length=2000)] = ""
 
@@ -174,20 +176,20 @@ class TrancheApprovalState(BaseModel):
     approved_by: str | None = None
 
 
-class ProgressReportInput(BaseModel):
+class ProgressReportInput(Commanded):
     fiscal_year: Annotated[StrictInt, Field(ge=2000, le=2100)]
     summary: Annotated[str, Field(min_length=10, max_length=20000)]
     submitted_by: str = ""
 
 
-class ReportReviewInput(BaseModel):
+class ReportReviewInput(Commanded):
     fiscal_year: Annotated[StrictInt, Field(ge=2000, le=2100)]
     accept: bool
     note: Annotated[str, Field(max_length=5000)] = ""
     reviewed_by: str = ""
 
 
-class TrancheSignature(BaseModel):
+class TrancheSignature(Commanded):
     """Four eyes on a large tranche: `request` by one person, then `approve` by another (finance)."""
 
     stage_no: Annotated[StrictInt, Field(ge=1)]
@@ -244,6 +246,9 @@ class ProjectState(BaseModel):
     handoff_brief: HandoffBrief | None = None
     public_use_achieved: bool | None = None
     handoffs_concluded: bool = False  # the PM closed the re-route window early
+    # A person's stop or conclusion, audited by the write that carries it out (domain/command.py).
+    stop_command: Command | None = None
+    conclude_command: Command | None = None
 
 
 class ProjectWorkflowInput(BaseModel):
@@ -254,6 +259,7 @@ class ProjectWorkflowInput(BaseModel):
     four_eyes_threshold: int | None = None
     # A programme setting: tranches wait for the accepted progress report of every ended fiscal year.
     progress_reports: bool = True
+    command: Command | None = None  # the start, audited with the project's first write
 
     @property
     def project_id(self) -> str:

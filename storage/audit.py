@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from storage.db import AUDIT_KEY_INFO
+from domain.command import Command
 from storage.models import AuditChainHead, AuditEntry, utcnow
 
 GENESIS = "0" * 64
@@ -44,6 +45,40 @@ def audit(
     **detail: Any,
 ) -> None:
     session.add(AuditEntry(actor=actor, action=action, target=target, outcome=outcome, detail=detail))
+
+
+async def audit_command(session: AsyncSession, command: Command | None, **detail: Any) -> bool:
+    """Append a person's command, once per key, in the transaction that writes its effect.
+
+    The activity carrying the command out may run again (a retry after a crash past its commit):
+    it then finds the entry by its key and adds none. False when there is nothing to append."""
+    if command is None:
+        return False
+    key = command.key or None
+    if key is not None and await session.scalar(select(AuditEntry.id).where(AuditEntry.command_key == key)):
+        return False
+    session.add(
+        AuditEntry(
+            actor=command.actor,
+            action=command.action,
+            target=command.target,
+            outcome="ok",
+            detail={**detail, **command.detail},
+            command_key=key,
+        )
+    )
+    return True
+
+
+async def audit_effect(
+    session: AsyncSession, command: Command | None, actor: str, action: str, target: str, **detail: Any
+) -> None:
+    """The one entry of an effect: the command's, when a person's command caused it, or else the
+    write's own."""
+    if command is None:
+        audit(session, actor, action, target, **detail)
+    else:
+        await audit_command(session, command, **detail)
 
 
 def _utc_text(moment: datetime) -> str:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
+
+from domain.command import Command
 
 # Every activity is a short database write (or a render); a worker that dies mid-way is noticed
 # after this long and the activity runs again, idempotently, elsewhere.
@@ -17,3 +20,12 @@ def rejected(message: str) -> ApplicationError:
     """A refusal of an Update. Raised from a validator it leaves no trace in history; raised from
     a handler (a concurrent twin got there first) it fails only that Update, never the workflow."""
     return ApplicationError(message, type="Rejected", non_retryable=True)
+
+
+def keyed(command: Command | None) -> Command | None:
+    """The command an Update carries, keyed by the Update's id (called in its handler): the write
+    that carries it out audits it once, however often that write is retried."""
+    info = workflow.current_update_info()
+    if command is None or info is None:
+        return command
+    return command.model_copy(update={"key": f"{workflow.info().workflow_id}/{info.id}"})

@@ -19,6 +19,7 @@ from temporalio.common import SearchAttributeUpdate
 with workflow.unsafe.imports_passed_through():
     from activities.gate_reviews import GateEventInput, GateReviewActivities, NotifyInput
     from domain import search_attributes as sa
+    from domain.command import Command
     from domain.gate_review import (
         ACTIVE_MEMBER,
         EvidenceInput,
@@ -39,7 +40,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.project import Recommendation, ReviewSubmission
     from gates.decisions import decision_errors
     from gates.scorecard import recommend, review_errors
-    from workflows.common import ACTIVITY_RETRY, ACTIVITY_TIMEOUT, rejected
+    from workflows.common import ACTIVITY_RETRY, ACTIVITY_TIMEOUT, keyed, rejected
 
 
 PATCH_WRITES_AFTER_OPENED = "update-writes-wait-for-opened-round"
@@ -159,18 +160,20 @@ class GateReviewWorkflow:
         self.state.due_at = now + self._days(self.input.policy.review_days)
         self.deadline_version += 1
 
-    async def _record_review_opened(self, by: str) -> None:
+    async def _record_review_opened(self, by: str, command: Command | None = None) -> None:
         assert self.state.due_at is not None
-        await self._event("review_opened", by, {"due_at": self.state.due_at.isoformat()})
+        await self._event("review_opened", by, {"due_at": self.state.due_at.isoformat()}, command=command)
         self._publish()
 
-    async def _open_review(self, by: str) -> None:
+    async def _open_review(self, by: str, command: Command | None = None) -> None:
         self._open_review_now()
-        await self._record_review_opened(by)
+        await self._record_review_opened(by, command)
 
     # ---- persistence and ops view -------------------------------------------------------------
 
-    async def _event(self, kind: str, actor: str, payload: dict[str, Any], local: bool = True) -> None:
+    async def _event(
+        self, kind: str, actor: str, payload: dict[str, Any], local: bool = True, command: Command | None = None
+    ) -> None:
         self.events += 1
         event = GateEventInput(
             key=f"{workflow.info().workflow_id}-{self.events}-{kind}",
@@ -181,6 +184,7 @@ class GateReviewWorkflow:
             actor=actor,
             at=workflow.now(),
             payload=payload,
+            command=command,
         )
         if local:  # the caller of an Update is waiting: no round trip to the server
             if workflow.patched(PATCH_WRITES_AFTER_OPENED):
@@ -288,8 +292,13 @@ class GateReviewWorkflow:
     @workflow.update
     async def submit_evidence(self, evidence: EvidenceInput) -> GateView:
         self._validate_evidence(evidence)
-        self.state.evidence = evidence
-        await self._event("evidence", evidence.submitted_by, evidence.model_dump(mode="json"))
+        self.state.evidence = evidence.model_copy(update={"command": None})
+        await self._event(
+            "evidence",
+            evidence.submitted_by,
+            self.state.evidence.model_dump(mode="json"),
+            command=keyed(evidence.command),
+        )
         await self._open_review(evidence.submitted_by)
         return self.view(evidence.submitted_by)
 
@@ -310,7 +319,7 @@ class GateReviewWorkflow:
     @workflow.update
     async def open_review(self, request: OpenReviewInput) -> GateView:
         self._validate_open(request)
-        await self._open_review(request.opened_by)
+        await self._open_review(request.opened_by, keyed(request.command))
         return self.view(request.opened_by)
 
     @open_review.validator
@@ -332,6 +341,7 @@ class GateReviewWorkflow:
             "responded",
             response.reviewer,
             {"reviewer": response.reviewer, "status": member.status.value, "statement": response.statement},
+            command=keyed(response.command),
         )
         self._publish()
         return self.view(response.reviewer)
@@ -349,7 +359,7 @@ class GateReviewWorkflow:
     async def invite(self, invite: InviteInput) -> GateView:
         self._validate_invite(invite)
         self.state.members[invite.reviewer] = PanelMember(reviewer=invite.reviewer)
-        await self._event("invited", invite.invited_by, {"reviewer": invite.reviewer})
+        await self._event("invited", invite.invited_by, {"reviewer": invite.reviewer}, command=keyed(invite.command))
         self.deadline_version += 1
         self._publish()
         return self.view(invite.invited_by)
@@ -377,6 +387,7 @@ class GateReviewWorkflow:
             "reassigned",
             request.requested_by,
             {"from_reviewer": request.from_reviewer, "to_reviewer": request.to_reviewer},
+            command=keyed(request.command),
         )
         self.deadline_version += 1
         self._publish()
@@ -397,12 +408,14 @@ class GateReviewWorkflow:
     @workflow.update
     async def submit_review(self, review: ReviewSubmission) -> GateView:
         self._validate_review(review)
+        command, review = keyed(review.command), review.model_copy(update={"command": None})
         self.state.reviews[review.reviewer] = review
         rec = self._recommendation()
         await self._event(
             "review",
             review.reviewer,
             {**review.model_dump(mode="json"), "recommendation": rec.model_dump(mode="json") if rec else None},
+            command=command,
         )
         self._publish()
         return self.view(review.reviewer)
@@ -416,6 +429,7 @@ class GateReviewWorkflow:
     @workflow.update
     async def amend_review(self, review: ReviewSubmission) -> GateView:
         self._validate_amendment(review)
+        command, review = keyed(review.command), review.model_copy(update={"command": None})
         self.state.reviews[review.reviewer] = review
         self.state.amendments[review.reviewer] = self.state.amendments.get(review.reviewer, 0) + 1
         rec = self._recommendation()
@@ -423,6 +437,7 @@ class GateReviewWorkflow:
             "amended",
             review.reviewer,
             {**review.model_dump(mode="json"), "recommendation": rec.model_dump(mode="json") if rec else None},
+            command=command,
         )
         return self.view(review.reviewer)
 
@@ -438,7 +453,9 @@ class GateReviewWorkflow:
         assert self.state.due_at is not None
         self.state.due_at += self._days(request.extra_days)
         self.deadline_version += 1
-        await self._event("deadline", request.requested_by, {"due_at": self.state.due_at.isoformat()})
+        await self._event(
+            "deadline", request.requested_by, {"due_at": self.state.due_at.isoformat()}, command=keyed(request.command)
+        )
         self._publish()
         return self.view(request.requested_by)
 
@@ -452,6 +469,9 @@ class GateReviewWorkflow:
     @workflow.update
     async def decide(self, decision: GateDecisionInput) -> GateOutcome:
         self._validate_decision(decision)
+        # The keyed command goes on with the outcome: the project's write of the decision finds
+        # the row this round's write made under the same key, and adds none.
+        decision = decision.model_copy(update={"command": keyed(decision.command)})
         rec = self._recommendation()
         assert rec is not None
         self.state.outcome = GateOutcome(
@@ -465,7 +485,11 @@ class GateReviewWorkflow:
         await self._event(
             "closed",
             decision.decided_by,
-            {"recommendation": rec.model_dump(mode="json"), "decision": decision.model_dump(mode="json")},
+            {
+                "recommendation": rec.model_dump(mode="json"),
+                "decision": decision.model_dump(mode="json", exclude={"command"}),
+            },
+            command=decision.command,
         )
         self._publish()
         return self.state.outcome

@@ -33,7 +33,7 @@ with workflow.unsafe.imports_passed_through():
         HandoffStatus,
         HandoffWithdrawal,
     )
-    from workflows.common import ACTIVITY_RETRY, ACTIVITY_TIMEOUT, rejected
+    from workflows.common import ACTIVITY_RETRY, ACTIVITY_TIMEOUT, keyed, rejected
 
 PARENT_SIGNAL = "handoff_changed"  # ProjectWorkflow.handoff_changed
 # Patches: each names a change to this workflow's commands; stored histories replay on both sides.
@@ -240,6 +240,7 @@ class HandoffWorkflow:
                 receiving_programme=answer.receiving_programme.strip(),
                 reason=answer.reason.strip(),
                 at=workflow.now(),
+                command=keyed(answer.command),
             ),
         )
         self.answering = False

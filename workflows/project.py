@@ -45,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
         StartHandoffsInput,
     )
     from domain import search_attributes as sa
+    from domain.command import Command
     from domain.fiscal import fiscal_year, jst_date, programme_date, reports_due_before
     from domain.gate_review import GateOutcome, GateReviewInput
     from domain.handoff import (
@@ -98,7 +99,7 @@ with workflow.unsafe.imports_passed_through():
     from gates.definitions import GateDefinition, gate_for_stage
     from gates.scorecard import recommend, review_errors
     from storage.seed import PROGRAMME_CODE
-    from workflows.common import ACTIVITY_RETRY, ACTIVITY_TIMEOUT, rejected
+    from workflows.common import ACTIVITY_RETRY, ACTIVITY_TIMEOUT, keyed, rejected
     from workflows.gate_review import GateReviewWorkflow, gate_workflow_id
     from workflows.handoff import HandoffWorkflow
 
@@ -191,6 +192,7 @@ class ProjectWorkflow:
                     programme_code=PROGRAMME_CODE,
                     workflow_id=workflow.info().workflow_id,
                     proposal=self.proposal,
+                    command=self.input.command,
                 ),
             )
             if await self._reserve_stage():
@@ -582,6 +584,7 @@ class ProjectWorkflow:
                 terms=d.model_dump(
                     mode="json", include={"conditions", "conditions_due_days", "recycle_days", "recycle_budget"}
                 ),
+                command=d.command,
             ),
         )
         if d.decision == Decision.KILL:
@@ -668,7 +671,10 @@ class ProjectWorkflow:
         await self._act(
             ProjectActivities.set_status,
             SetStatusInput(
-                project_id=self.project_id, status=ProjectStatus.ACTIVE, reason=f"resumed by {hold.resumed_by}"
+                project_id=self.project_id,
+                status=ProjectStatus.ACTIVE,
+                reason=f"resumed by {hold.resumed_by}",
+                command=hold.resume_command,
             ),
         )
         # Cleared only once the database says active: resume() returns when this is None.
@@ -737,6 +743,7 @@ class ProjectWorkflow:
                 recommendation=gate.recommendation,
                 decided_at=workflow.now(),
                 trl=definition.exit_trl if decision == Decision.GO else self.state.trl,
+                command=decided.command,
             ),
         )
         if decision == Decision.KILL:
@@ -794,7 +801,12 @@ class ProjectWorkflow:
         )
         await self._act(
             ProjectActivities.complete_project,
-            CompleteProjectInput(project_id=self.project_id, trl=self.state.trl, public_use_achieved=achieved),
+            CompleteProjectInput(
+                project_id=self.project_id,
+                trl=self.state.trl,
+                public_use_achieved=achieved,
+                command=self.state.conclude_command,
+            ),
         )
         self.state.public_use_achieved = achieved
         self.state.status = ProjectStatus.COMPLETED
@@ -826,7 +838,12 @@ class ProjectWorkflow:
         return max(declined) + self._days(self.proposal.policy.handoff.reroute_days)
 
     async def _start_handoff(
-        self, ministry: str, kind: HandoffKind, brief: HandoffBrief, rerouted_from: str | None = None
+        self,
+        ministry: str,
+        kind: HandoffKind,
+        brief: HandoffBrief,
+        rerouted_from: str | None = None,
+        command: Command | None = None,
     ) -> HandoffRun:
         wid = handoff_workflow_id(self.project_id, ministry, kind)
         run = HandoffRun(ministry=ministry, kind=kind, workflow_id=wid, brief=brief)
@@ -847,6 +864,7 @@ class ProjectWorkflow:
                 policy=self.proposal.policy.handoff,
                 rerouted_from=rerouted_from,
                 redact=self.closed,
+                command=command,
             ),
             id=wid,
             parent_close_policy=ParentClosePolicy.ABANDON,
@@ -896,7 +914,8 @@ class ProjectWorkflow:
         self._publish()
         await self._withdraw_handoffs()
         released = await self._act(
-            MoneyActivities.release_reservations, ReleaseInput(project_id=self.project_id, booked_on=self._today())
+            MoneyActivities.release_reservations,
+            ReleaseInput(project_id=self.project_id, booked_on=self._today(), command=self.state.stop_command),
         )
         closed = await self._act(
             ProjectActivities.close_out,
@@ -1057,6 +1076,7 @@ class ProjectWorkflow:
         gate = self._open_gate_or_reject(review.gate_no)
         if review.reviewer in gate.reviews:  # a concurrent twin passed validation first
             raise rejected(f"{review.reviewer} has already reviewed gate {review.gate_no}")
+        review = review.model_copy(update={"command": keyed(review.command)})
         gate.reviews[review.reviewer] = review
         if not self._reviews_pending():
             gate.recommendation = recommend(self._gate_definition(), gate.reviews.values())
@@ -1089,7 +1109,7 @@ class ProjectWorkflow:
     @workflow.update
     async def decide(self, decision: DecisionInput) -> DecisionResult:
         gate = self._open_gate_or_reject(decision.gate_no)
-        self.decision_input = decision
+        self.decision_input = decision.model_copy(update={"command": keyed(decision.command)})
         gate.decision = decision.decision
         await workflow.wait_condition(lambda: self.applied_gate >= decision.gate_no or self.state.phase == Phase.DONE)
         return DecisionResult(
@@ -1122,12 +1142,14 @@ class ProjectWorkflow:
 
     @workflow.update
     async def terminate(self, request: TerminateInput) -> StopResult:
-        return await self._stop_on_request(f"Terminated by {request.requested_by}: {request.reason}", request.lessons)
+        reason = f"Terminated by {request.requested_by}: {request.reason}"
+        return await self._stop_on_request(reason, request.lessons, request.command)
 
-    async def _stop_on_request(self, reason: str, lessons: str) -> StopResult:
+    async def _stop_on_request(self, reason: str, lessons: str, command: Command | None) -> StopResult:
         """A person's stop: the main loop runs the one clean stop; the caller gets its result."""
         self.state.stop_reason = reason
         self.state.lessons = lessons
+        self.state.stop_command = keyed(command)
         await workflow.wait_condition(lambda: self.state.stop_result is not None)
         assert self.state.stop_result is not None
         return self.state.stop_result
@@ -1144,7 +1166,7 @@ class ProjectWorkflow:
     async def withdraw(self, request: WithdrawInput) -> StopResult:
         self._validate_withdraw(request)
         reason = f"Withdrawn by the performer ({request.requested_by}): {request.reason}"
-        return await self._stop_on_request(reason, request.lessons)
+        return await self._stop_on_request(reason, request.lessons, request.command)
 
     @withdraw.validator
     def _validate_withdraw(self, request: WithdrawInput) -> None:
@@ -1160,6 +1182,7 @@ class ProjectWorkflow:
         hold = self.state.hold
         assert hold is not None
         hold.resumed_by = request.requested_by
+        hold.resume_command = keyed(request.command)
         await workflow.wait_condition(lambda: self.state.hold is None or self.stopping)
         return self.status()
 
@@ -1192,6 +1215,7 @@ class ProjectWorkflow:
                 actor=request.requested_by,
                 at=workflow.now(),
                 payload={"conditions": c.items, "note": request.note},
+                command=keyed(request.command),
             ),
             start_to_close_timeout=ACTIVITY_TIMEOUT,
             retry_policy=ACTIVITY_RETRY,
@@ -1230,6 +1254,7 @@ class ProjectWorkflow:
                 actor=report.submitted_by,
                 at=workflow.now(),
                 summary=report.summary,
+                command=keyed(report.command),
             ),
         )
         await self._notify(
@@ -1273,6 +1298,7 @@ class ProjectWorkflow:
                 actor=review.reviewed_by,
                 at=workflow.now(),
                 note=review.note,
+                command=keyed(review.command),
             ),
         )
         # Changed only after the write: a tranche waiting on this report is paid after it is on record.
@@ -1317,6 +1343,7 @@ class ProjectWorkflow:
                 action=sig.action,
                 signer=sig.signer,
                 at=workflow.now(),
+                command=keyed(sig.command),
             ),
         )
         if sig.action == "request":
@@ -1366,6 +1393,7 @@ class ProjectWorkflow:
                 ministry=accept.ministry,
                 accepted_by=accept.accepted_by,
                 note=accept.note,
+                command=keyed(accept.command),
             ),
         )
         workflow.set_current_details(self._waiting_for())
@@ -1409,6 +1437,7 @@ class ProjectWorkflow:
     @workflow.update
     async def reroute_handoff(self, request: RerouteInput) -> HandoffRun:
         self._validate_reroute(request)
+        command = keyed(request.command)  # recorded by the first write: the decline's, or the new hand-off's
         old = self.state.handoff_runs[request.handoff_id]
         old.rerouted_to = request.to_ministry
         if old.status == HandoffStatus.PENDING:  # overdue: withdraw it first
@@ -1429,9 +1458,12 @@ class ProjectWorkflow:
                     by=request.requested_by,
                     rerouted_to=request.to_ministry,
                     at=workflow.now(),
+                    command=command,
                 ),
             )
-        run = await self._start_handoff(request.to_ministry, old.kind, old.brief, rerouted_from=request.handoff_id)
+        run = await self._start_handoff(
+            request.to_ministry, old.kind, old.brief, rerouted_from=request.handoff_id, command=command
+        )
         self.handoff_changes += 1
         self._publish()
         return run
@@ -1459,7 +1491,9 @@ class ProjectWorkflow:
     @workflow.update
     async def start_demo_handoff(self, request: DemoHandoffInput) -> HandoffRun:
         self._validate_demo(request)
-        run = await self._start_handoff(request.ministry, HandoffKind.DEMONSTRATION, request.brief)
+        run = await self._start_handoff(
+            request.ministry, HandoffKind.DEMONSTRATION, request.brief, command=keyed(request.command)
+        )
         self._publish()
         return run
 
@@ -1482,6 +1516,7 @@ class ProjectWorkflow:
     async def conclude_handoffs(self, request: ConcludeHandoffsInput) -> ProjectOutcome:
         self._validate_conclude(request)
         self.state.handoffs_concluded = True
+        self.state.conclude_command = keyed(request.command)
         self.handoff_changes += 1
         await workflow.wait_condition(lambda: self.state.phase == Phase.DONE)
         return self._outcome()

@@ -13,7 +13,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.audit import record
-from api.deps import ClientDep, FinanceUser, FundViewer, SessionDep
+from api.deps import ClientDep, FinanceUser, FundViewer, SessionDep, release_connection
 from api.errors import AUTH, responses
 from api.pseudonyms import pseudonyms_for
 from api.schemas import (
@@ -99,6 +99,7 @@ async def set_ceiling(
     if await session.get(FundAllocation, (PROGRAMME_CODE, ministry)) is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"{ministry} funds no allocation of this programme")
     target = f"ceiling:{ministry}:FY{fiscal_year}"
+    await release_connection(request)  # one pooled connection at a time: the write's
     try:
         async with request.app.state.sessionmaker.begin() as tx:
             row = await ledger.set_ceiling(tx, PROGRAMME_CODE, ministry, fiscal_year, body.amount, user.username)
@@ -129,6 +130,7 @@ async def reverse(
     target = f"ledger:{transaction_id}"
     if await session.get(ledger.LedgerTransaction, transaction_id) is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"there is no ledger transaction {transaction_id}")
+    await release_connection(request)  # one pooled connection at a time: the write's
     try:
         async with request.app.state.sessionmaker.begin() as tx:
             view = await ledger.reverse(tx, transaction_id, user.username, body.reason)
@@ -202,8 +204,13 @@ async def reconciliation(
 ) -> ReconciliationOut:
     """Compare every project's ledger figures with its workflow's state; list each drift (a closed
     project the reader may not read under its pseudonym)."""
+
+    async def view(project: Project) -> WorkflowView:
+        await release_connection(request)  # each project's figures are read after its workflow answers
+        return await workflow_view(client, project)
+
     try:
-        result = await reconcile(session, lambda p: workflow_view(client, p))
+        result = await reconcile(session, view)
     except RPCError as err:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=f"Temporal is unavailable: {err}") from err
     names = await pseudonyms_for(request, session, user, "reconciliation")

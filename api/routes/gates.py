@@ -11,7 +11,7 @@ from temporalio.client import Client
 
 from api.access import is_project_pm, project_for
 from api.commands import send_update
-from api.deps import ClientDep, CurrentUser, PmUser, SessionDep, has_role
+from api.deps import ClientDep, CurrentUser, PmUser, SessionDep, has_role, release_connection
 from api.errors import AUTH, refusal, responses
 from api.schemas import DecisionIn, EvidenceIn, ExtendIn, GateDecisionOut, InviteIn, NoteIn, ReassignIn
 from domain.gate_review import (
@@ -55,6 +55,7 @@ async def view_gate(
     gate = await open_round(session, project, gate_no)
     overseer = is_project_pm(user, project) or has_role(user, Role.OPS)
     viewer = project.programme_manager if overseer else user.username
+    await release_connection(request)
     try:
         view: GateView = await client.get_workflow_handle(gate.workflow_id or "").query(GateReviewWorkflow.view, viewer)
     except Exception as err:

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
@@ -16,9 +17,19 @@ from temporalio.service import RPCError
 from api.access import is_project_pm, project_or_404, visible, visible_projects
 from api.audit import record
 from api.commands import send_update
-from api.deps import ClientDep, CurrentUser, PerformerUser, PmUser, SessionDep, SettingsDep, has_role
+from api.deps import (
+    ClientDep,
+    CurrentUser,
+    PerformerUser,
+    PmUser,
+    SessionDep,
+    SettingsDep,
+    has_role,
+    release_connection,
+)
 from api.errors import AUTH, refusal, responses
 from api.schemas import ClosedOutOut, ProjectDetail, ProjectOut, TerminateIn
+from domain.command import Command
 from domain.project import (
     ProjectSnapshot,
     ProjectStatus,
@@ -31,6 +42,7 @@ from domain.proposal import Proposal
 from domain.roles import Role
 from domain.security import SecurityLabel
 from storage import ledger
+from storage.audit import audit_command
 from storage.models import (
     Document,
     Gate,
@@ -128,34 +140,44 @@ async def start_project(
     if problems := await proposal_problems(session, proposal):
         await record(request, user.username, "start_project", f"project:{project_id}", "rejected", problems=problems)
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail="; ".join(problems))
-    await session.commit()  # end the read snapshot before writing (commit keeps loaded objects usable)
+    if await session.get(Project, project_id) is not None:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=f"project {project_id} exists already")
+    await release_connection(request)  # no pooled connection waits on Temporal
     workflow_id = workflow_id_for(project_id)
-    # Row and workflow start in one transaction: if the start fails, the row is rolled back.
-    async with request.app.state.sessionmaker.begin() as write:
-        if not await insert_project(write, PROGRAMME_CODE, workflow_id, proposal):
-            raise HTTPException(status.HTTP_409_CONFLICT, detail=f"project {project_id} exists already")
-        try:
-            await client.start_workflow(
-                ProjectWorkflow.run,
-                ProjectWorkflowInput(
-                    proposal=proposal,
-                    seconds_per_day=settings.seconds_per_day,
-                    four_eyes_threshold=settings.four_eyes_threshold,
-                    progress_reports=settings.progress_reports,
-                ),
-                id=workflow_id,
-                task_queue=settings.task_queue,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-                static_summary=_summary(proposal),
-                # Closed work: as in the summary, nothing that names the work itself.
-                static_details=None if proposal.label is not None else f"Research vision: {proposal.research_vision}",
-            )
-        except WorkflowAlreadyStartedError as err:
-            raise HTTPException(status.HTTP_409_CONFLICT, detail=f"project {project_id} was started already") from err
-        except RPCError as err:
-            raise refusal(err) from err
-    await record(request, user.username, "start_project", f"project:{project_id}", "ok")
+    # The start is one command with one audit entry, written with the project's row: by the
+    # workflow's first activity or by this request, whichever commits first (keyed alike).
+    command = Command(
+        actor=user.username, action="start_project", target=f"project:{project_id}", key=f"start:{workflow_id}"
+    )
+    try:
+        await client.start_workflow(
+            ProjectWorkflow.run,
+            ProjectWorkflowInput(
+                proposal=proposal,
+                seconds_per_day=settings.seconds_per_day,
+                four_eyes_threshold=settings.four_eyes_threshold,
+                progress_reports=settings.progress_reports,
+                command=command,
+            ),
+            id=workflow_id,
+            task_queue=settings.task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            static_summary=_summary(proposal),
+            # Closed work: as in the summary, nothing that names the work itself.
+            static_details=None if proposal.label is not None else f"Research vision: {proposal.research_vision}",
+        )
+    except WorkflowAlreadyStartedError as err:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=f"project {project_id} was started already") from err
+    except RPCError as err:
+        raise refusal(err) from err
+    # The row now, so the answer (and the next GET) finds it without waiting for the worker.
+    try:
+        async with request.app.state.sessionmaker.begin() as write:
+            if await insert_project(write, PROGRAMME_CODE, workflow_id, proposal):
+                await audit_command(write, command)
+    except IntegrityError:
+        pass  # the workflow's first activity wrote row and entry at the same moment
     project = await session.get(Project, project_id)
     assert project is not None
     return project
@@ -256,6 +278,7 @@ async def get_project(project_id: str, session: SessionDep, user: CurrentUser, r
     )
     client = request.app.state.temporal
     if client is not None:
+        await release_connection(request)
         detail.live = await _live(client, project)
     return detail
 
