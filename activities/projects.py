@@ -10,8 +10,10 @@ from temporalio import activity
 from activities.base import SYSTEM_ACTOR, DatabaseActivities
 from activities.documents import render, store_document
 from activities.handoffs import liaisons_for
+from activities.notices import role_members
 from domain.project import ProjectStatus
 from domain.proposal import Proposal
+from domain.roles import Role
 from domain.trl import NASA_TRL
 from storage import ledger
 from storage.audit import audit
@@ -104,7 +106,7 @@ async def _notify_stop(
 ) -> None:
     """Everyone taking part hears of the stop through the notifications outbox, once each (keyed
     by project and recipient, so a retried close-out adds nothing)."""
-    recipients = {project.programme_manager, *project.reviewers, "finance"}
+    recipients = {project.programme_manager, *project.reviewers, *await role_members(session, project, Role.FINANCE)}
     if project.performer:
         recipients.add(project.performer)
     waiting = await session.scalars(  # hand-offs the stop withdrew (this close-out or the hand-off itself)
