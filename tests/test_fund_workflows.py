@@ -87,6 +87,11 @@ async def test_multi_year_project_carries_over_and_an_overdue_report_holds_the_t
     assert p.project_id is not None
     async with build_worker(env.client, task_queue, sessionmaker):
         handle = await start_project(env.client, task_queue, p, seconds_per_day=86400.0, progress_reports=True)
+        # The live view dates tranche 2 (day 365) on the project's calendar, which began 2026-10-01,
+        # whatever the real date the test runs on; the real due time is there too, named as such.
+        due = await wait_until(handle, lambda s: "tranche 2 due" in s.waiting_for, "tranche 2 next", env=env)
+        assert due.waiting_for == "Stage 1 (Basic research): tranche 2 due 2027-10-01"
+        assert due.due_on == date(2027, 10, 1) and due.due_at is not None
         held = await wait_until(
             handle, lambda s: "FY2026 progress report" in s.waiting_for, "tranche 2 held for the report", env=env
         )
