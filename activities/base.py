@@ -7,13 +7,16 @@ from typing import TypeVar
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio.exceptions import ApplicationError
+from temporalio import activity
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from storage.db import write_lock
-from storage.ledger import LedgerError
+from storage.ledger import InsufficientFunds, LedgerError
 
 T = TypeVar("T")
 SYSTEM_ACTOR = "system:worker"
+# Refusals a workflow expects and answers (see `refusal`).
+EXPECTED_REFUSALS = (InsufficientFunds,)
 
 
 class DatabaseActivities:
@@ -39,5 +42,18 @@ class DatabaseActivities:
                 if attempt == 1:
                     raise
             except LedgerError as err:
-                raise ApplicationError(str(err), type=type(err).__name__, non_retryable=True) from err
+                raise refusal(err) from err
         raise AssertionError("unreachable")
+
+
+def refusal(err: LedgerError) -> ApplicationError:
+    """A ledger refusal as a non-retryable ApplicationError named after it. The refusals the
+    workflows expect and act on (the fund cannot cover a stage or tranche: the project waits on
+    Hold) are business outcomes, not faults: logged here as one line with the reason and marked
+    BENIGN, which Temporal's worker logs at DEBUG instead of as a failure with its traceback and
+    leaves out of its failure metrics. Any other ledger error keeps the full failure log."""
+    name = type(err).__name__
+    if isinstance(err, EXPECTED_REFUSALS):
+        activity.logger.info("Business refusal %s: %s", name, err)
+        return ApplicationError(str(err), type=name, non_retryable=True, category=ApplicationErrorCategory.BENIGN)
+    return ApplicationError(str(err), type=name, non_retryable=True)

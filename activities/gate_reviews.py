@@ -14,9 +14,10 @@ from temporalio import activity
 
 from activities.base import DatabaseActivities
 from activities.documents import store_document
+from activities.notices import store_notice
 from domain.command import Command
 from storage.audit import audit_effect
-from storage.models import Gate, GateEvent, Notification, Review, ReviewTask, utcnow
+from storage.models import Gate, GateEvent, Review, ReviewTask, utcnow
 
 
 def round_task_id(project_id: str, gate_no: int, round_no: int, reviewer: str) -> str:
@@ -77,19 +78,9 @@ class GateReviewActivities(DatabaseActivities):
     @activity.defn
     async def notify(self, note: NotifyInput) -> bool:
         async def work(session: AsyncSession) -> bool:
-            if await session.get(Notification, note.key) is not None:
-                return False
-            session.add(
-                Notification(
-                    key=note.key,
-                    project_id=note.project_id,
-                    recipient=note.recipient,
-                    kind=note.kind,
-                    message=note.message,
-                    at=note.at,
-                )
+            return await store_notice(
+                session, note.key, note.project_id, note.recipient, note.kind, note.message, note.at
             )
-            return True
 
         return await self.transact(work)
 

@@ -15,13 +15,14 @@ from temporalio import activity
 
 from activities.base import SYSTEM_ACTOR, DatabaseActivities
 from activities.documents import render, store_document
+from activities.notices import readers
 from domain.command import Command
 from domain.handoff import HandoffInput, HandoffKind, HandoffStatus
 from domain.roles import Role
 from domain.security import Level
 from domain.trl import NASA_TRL
 from storage import ledger
-from storage.access import decide_for, granted_users, is_closed
+from storage.access import is_closed
 from storage.audit import audit, audit_command, audit_effect
 from storage.models import Gate, GateDecision, Handoff, Ministry, Notification, Project, Stage, User
 
@@ -69,11 +70,7 @@ async def liaisons_for(session: AsyncSession, project: Project, ministry: str) -
             select(User).where(User.ministry == ministry, User.active.is_(True)).order_by(User.username)
         )
     ).all()
-    liaisons = [u for u in users if Role.MINISTRY.value in u.roles]
-    if not is_closed(project):
-        return [u.username for u in liaisons]
-    granted = await granted_users(session, project.id)
-    return [u.username for u in liaisons if decide_for(u, project, u.username in granted)]
+    return await readers(session, project, [u for u in users if Role.MINISTRY.value in u.roles])
 
 
 def _notify(

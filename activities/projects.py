@@ -10,9 +10,11 @@ from temporalio import activity
 from activities.base import SYSTEM_ACTOR, DatabaseActivities
 from activities.documents import render, store_document
 from activities.handoffs import liaisons_for
+from activities.notices import role_members
 from domain.command import Command
 from domain.project import ProjectStatus
 from domain.proposal import Proposal
+from domain.roles import Role
 from domain.trl import NASA_TRL
 from storage import ledger
 from storage.audit import audit, audit_command, audit_effect
@@ -109,7 +111,7 @@ async def _notify_stop(
 ) -> None:
     """Everyone taking part hears of the stop through the notifications outbox, once each (keyed
     by project and recipient, so a retried close-out adds nothing)."""
-    recipients = {project.programme_manager, *project.reviewers, "finance"}
+    recipients = {project.programme_manager, *project.reviewers, *await role_members(session, project, Role.FINANCE)}
     if project.performer:
         recipients.add(project.performer)
     waiting = await session.scalars(  # hand-offs the stop withdrew (this close-out or the hand-off itself)

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
+from domain.gate_review import GateView
 from domain.handoff import HandoffBrief
 from domain.project import Decision, ProjectSnapshot
 
@@ -45,6 +46,9 @@ class GateOut(Orm):
     opened_at: datetime
     due_at: datetime | None
     workflow_id: str | None
+    requirements: GateRequirementsOut | None = Field(
+        None, validation_alias="definition", description="What the gate asks of the evidence and the reviewers."
+    )
 
 
 class DecisionOut(Orm):
@@ -133,6 +137,9 @@ class ProjectOut(Orm):
     total_budget: int
     stop_reason: str | None
     created_at: datetime
+    public_use_achieved: bool | None = Field(
+        None, description="Set when the project completes: did any ministry accept the result for public use?"
+    )
 
 
 class ProjectDetail(ProjectOut):
@@ -153,6 +160,21 @@ class CriterionOut(BaseModel):
     key: str
     text: str
     weight: int
+
+
+class GateRequirementsOut(BaseModel):
+    """A gate's definition: the evidence package must name every deliverable and give evidence for
+    every must-meet criterion; reviewers judge must-meet (pass/fail) and should-meet (1..5, weighted)."""
+
+    question: str
+    exit_trl: int
+    deliverables: list[str] = Field(default_factory=list, description="Every one must be in the evidence package.")
+    must_meet: list[CriterionOut]
+    should_meet: list[CriterionOut]
+
+
+class GateViewOut(GateView):
+    requirements: GateRequirementsOut
 
 
 class TaskOut(Orm):

@@ -27,6 +27,20 @@ class MemberStatus(StrEnum):
 ACTIVE_MEMBER = (MemberStatus.INVITED, MemberStatus.ACCEPTED)
 
 
+class TaskStatus(StrEnum):
+    """A review task's status as stored: a panel member's status, then submitted or cancelled.
+    `open` is the status of tasks of the first gate design (before panels)."""
+
+    OPEN = "open"
+    INVITED = MemberStatus.INVITED.value
+    ACCEPTED = MemberStatus.ACCEPTED.value
+    DECLINED = MemberStatus.DECLINED.value
+    RECUSED = MemberStatus.RECUSED.value
+    REASSIGNED = MemberStatus.REASSIGNED.value
+    SUBMITTED = "submitted"
+    CANCELLED = "cancelled"
+
+
 class ReviewPhase(StrEnum):
     AWAITING_EVIDENCE = "awaiting_evidence"
     REVIEWING = "reviewing"

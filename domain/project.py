@@ -287,6 +287,11 @@ class ProjectSnapshot(BaseModel):
     conditions_due_at: datetime | None = None
     applied: list[str] = Field(default_factory=list)
     money: MoneySnapshot | None = None
+    due_on: date | None = Field(
+        None,
+        description="When the stage's next step (its next tranche, or its end) falls due, on the programme calendar.",
+    )
+    due_at: datetime | None = Field(None, description="The same moment on the real (workflow) clock.")
 
 
 class ProjectOutcome(BaseModel):

@@ -29,8 +29,8 @@ from sqlalchemy import event, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from storage.db import AUDIT_KEY_INFO
 from domain.command import Command
+from storage.db import AUDIT_KEY_INFO
 from storage.models import AuditChainHead, AuditEntry, utcnow
 
 GENESIS = "0" * 64

@@ -397,7 +397,7 @@ class AuditEntry(Base):
     # HMAC of `hash` under the audit key, which lives outside the database (migration 0007).
     anchor: Mapped[str] = mapped_column(String(64), default="", server_default="")
     # A person's command, audited by the write that carried it out: one entry per command (the
-    # workflow id and Update id), however often that write is retried (migration 0009).
+    # workflow id and Update id), however often that write is retried (migration 0008).
     command_key: Mapped[str | None] = mapped_column(String(200), unique=True, index=True, default=None)
 
 

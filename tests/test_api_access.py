@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from domain.gate_review import TaskStatus
 from storage.models import AuditEntry, Project
 from tests.api_stack import ApiStack, api_stack
 from tests.support import PM
@@ -165,6 +166,14 @@ async def test_health_and_openapi(stack: ApiStack) -> None:
                 assert {"401", "403"} <= codes, (method, path, codes)
                 if "requestBody" in op or op.get("parameters"):  # input that can be invalid
                     assert "422" in codes, (method, path, codes)
+    # The task statuses a filter may ask for are the stored ones, documented exactly.
+    [status_param] = [p for p in spec["paths"]["/tasks"]["get"]["parameters"] if p["name"] == "status"]
+    enum = spec["components"]["schemas"][status_param["schema"]["anyOf"][0]["$ref"].rsplit("/", 1)[1]]["enum"]
+    assert enum == [s.value for s in TaskStatus]
+    assert {"invited", "accepted", "submitted", "cancelled"} <= set(enum)
+    assert (await stack.call("GET", "/tasks", PM, params={"status": "invited"})).status_code == 200
+    refused = await stack.call("GET", "/tasks", PM, params={"status": "done"})
+    assert refused.status_code == 422 and "invited" in refused.text
 
 
 async def test_concurrent_project_starts_do_not_deadlock(stack: ApiStack) -> None:

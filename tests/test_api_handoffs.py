@@ -92,7 +92,7 @@ async def test_decline_reroute_and_demonstration_over_http(stack: ApiStack) -> N
     assert listed[mlit]["rerouted_to"] == "NPA" and listed[mlit]["reason"] == "Not our remit"
     assert listed[handoff_id(pid, "NPA")]["rerouted_from"] == mlit
     detail = (await stack.call("GET", f"/projects/{pid}", PM)).json()
-    assert detail["status"] == "completed"
+    assert detail["status"] == "completed" and detail["public_use_achieved"] is True
     async with stack.sessionmaker() as session:
         project = await session.get(Project, pid)
         assert project is not None and project.public_use_achieved is True
@@ -113,6 +113,7 @@ async def test_the_performer_withdraws_over_http(stack: ApiStack) -> None:
     assert "Withdrawn by the performer (perf.aoki)" in r.json()["reason"]
     r = await stack.call("POST", f"/projects/{pid}/withdraw", "perf.aoki", json=body)
     assert r.status_code == 409
+    assert (await stack.call("GET", f"/projects/{pid}", PM)).json()["public_use_achieved"] is None  # never completed
     closed = {c["project_id"]: c for c in (await stack.call("GET", "/closed-out", PM)).json()}
     assert closed[pid]["lessons"] == "Check partners' finances yearly"
 
@@ -138,6 +139,8 @@ async def test_the_pm_concludes_after_a_decline_instead_of_waiting_out_the_rerou
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "completed" and r.json()["public_use_achieved"] is False
     assert r.json()["handoffs"] == {"MLIT": "declined"}
+    detail = (await stack.call("GET", f"/projects/{pid}", PM)).json()
+    assert detail["status"] == "completed" and detail["public_use_achieved"] is False
     async with stack.sessionmaker() as session:
         project = await session.get(Project, pid)
         assert project is not None and project.status == "completed" and project.public_use_achieved is False

@@ -80,19 +80,23 @@ async def wait_gate_open(stack: ApiStack, project_id: str, gate_no: int, timeout
         await asyncio.sleep(0.05)
 
 
-EVIDENCE = {
-    "claimed_trl": 0,
-    "deliverables": ["Stage report", "TRL {trl} test evidence", "Next-stage plan", "Hand-off readiness statement"],
-    "criteria_evidence": {"trl_exit_evidence": "Stage report, chapter 4", "protection_measures": "Security plan v2"},
-}
-
-
 async def review_gate(stack: ApiStack, project_id: str, gate_no: int, score: int = 4) -> None:
-    """The PM submits the evidence; three reviewers, each with their own login, accept, read, review."""
-    await wait_gate_open(stack, project_id, gate_no)
+    """The PM reads what the gate requires and submits the evidence for it; three reviewers, each
+    with their own login, accept, read, review."""
+    required = (await wait_gate_open(stack, project_id, gate_no))["requirements"]
     trl = [3, 5, 7, 9][gate_no - 1]
-    deliverables = [d.format(trl=trl) for d in EVIDENCE["deliverables"]]
-    evidence = {**EVIDENCE, "claimed_trl": trl, "deliverables": deliverables}
+    assert required["exit_trl"] == trl and f"TRL {trl} reached" in required["question"]
+    last = "Hand-off readiness statement" if trl == 9 else "Next-stage plan"
+    assert required["deliverables"] == ["Stage report", f"TRL {trl} test evidence", last]
+    assert [c["key"] for c in required["must_meet"]] == ["trl_exit_evidence", "protection_measures"]
+    assert sum(c["weight"] for c in required["should_meet"]) == 10
+    gate_view = (await stack.call("GET", f"/projects/{project_id}/gates/{gate_no}", PM)).json()
+    assert gate_view["requirements"] == required
+    evidence = {
+        "claimed_trl": trl,
+        "deliverables": required["deliverables"],
+        "criteria_evidence": {c["key"]: "Stage report, chapter 4" for c in required["must_meet"]},
+    }
     r = await stack.call("POST", f"/projects/{project_id}/gates/{gate_no}/evidence", PM, json=evidence)
     assert r.status_code == 200, r.text
     for n, reviewer in enumerate(REVIEWERS):
@@ -106,7 +110,8 @@ async def review_gate(stack: ApiStack, project_id: str, gate_no: int, score: int
         r = await stack.call("POST", f"/tasks/{task['id']}/respond", reviewer, json={"accept": True})
         assert r.status_code == 200, r.text
         view = (await stack.call("GET", f"/projects/{project_id}/gates/{gate_no}", reviewer)).json()
-        assert view["evidence"]["deliverables"] == deliverables
+        assert view["evidence"]["deliverables"] == required["deliverables"]
+        assert view["requirements"]["must_meet"] == task["must_meet"]
         assert view["reviews"] == []  # independence: nobody else's review before one's own
         review = {
             "must_meet": {c["key"]: True for c in task["must_meet"]},

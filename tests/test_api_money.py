@@ -3,6 +3,7 @@ statement, CSV, reversals and the reconciliation (real API, real worker, local d
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from typing import Any
@@ -49,6 +50,17 @@ async def expect(stack: ApiStack, method: str, path: str, user: str, code: int, 
     return r.json() if r.headers.get("content-type", "").startswith("application/json") else r.text
 
 
+async def notices(stack: ApiStack, user: str, kind: str, timeout: float = 30) -> Any:
+    """The user's notices of a kind, once there are any (the workflow says what it waits for just
+    before it sends them)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not (found := await expect(stack, "GET", "/notifications", user, 200, params={"kind": kind})):
+        assert loop.time() < deadline, f"no {kind} notice reached {user}"
+        await asyncio.sleep(0.05)
+    return found
+
+
 async def test_finance_and_performer_work_through_the_api(
     local_client: Client, sqlite_url: str, task_queue: str
 ) -> None:
@@ -71,6 +83,11 @@ async def test_finance_and_performer_work_through_the_api(
         created = await expect(stack, "POST", "/projects", PM, 201, json=body())
         pid = created["id"]
         await wait_status(stack, pid, lambda s: "four-eyes approval" in s.waiting_for, "tranche 1 awaits approval")
+        # The request for four eyes goes to the finance group: each finance user sees it, a PM does not.
+        for finance in ("fin.suzuki", "fin.yamada"):
+            asks = await notices(stack, finance, "tranche_approval")
+            assert [(n["project_id"], n["message"][:23]) for n in asks] == [(pid, "Tranche 1 of stage 1 of")]
+        assert await expect(stack, "GET", "/notifications", PM, 200, params={"kind": "tranche_approval"}) == []
         # The reservation is booked by fiscal year: a ceiling below what FY2026 holds is refused.
         refused = await expect(stack, "PUT", "/fund/ceilings/MEXT/2026", "fin.suzuki", 409, json={"amount": B // 2})
         assert "below what is committed" in refused["detail"]

@@ -205,7 +205,7 @@ async def assert_clean_stop(
                 )
             ).all()
         )
-        assert {PM, PERFORMER, "finance", *p.reviewers} <= told
+        assert {PM, PERFORMER, "fin.suzuki", "fin.yamada", *p.reviewers} <= told and "finance" not in told
         offered = await count(Handoff, Handoff.project_id == pid)
         if offered:  # the liaisons whose hand-offs the stop withdrew are told too
             assert {"liaison.mod", "liaison.mlit"} <= told

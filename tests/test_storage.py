@@ -7,15 +7,16 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
+from alembic import command
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.money import MoneyActivities, PayTrancheInput, ReserveStageInput
-from storage import ledger
+from storage import ledger, migrate
 from storage.db import make_engine, make_sessionmaker
-from storage.models import LedgerEntry, Programme, Tranche, User
+from storage.models import LedgerEntry, NeedToKnowGrant, Notification, Programme, Tranche, User
 from storage.projects import insert_project
 from storage.seed import ALLOCATIONS, DEMO_USERS, FUND_TOTAL, PROGRAMME_CODE
 from tests.support import proposal
@@ -152,3 +153,33 @@ async def test_the_same_tranche_activity_executed_twice_pays_once(sm: async_sess
     with pytest.raises(ApplicationError) as err:
         await env.run(money.pay_tranche, tranche.model_copy(update={"amount": 500}))
     assert err.value.type == "IdempotencyConflict" and err.value.non_retryable
+
+
+async def test_group_notices_from_before_0009_reach_each_member_who_may_read(db_url: str) -> None:
+    """Notices to "finance" written before notices were kept per person: the migration gives each
+    active finance user who may read the project their own copy (closed work: cleared and granted)."""
+    cfg = migrate.alembic_config(db_url)
+    await asyncio.to_thread(command.downgrade, cfg, "-1")
+    engine = make_engine(db_url)
+    sm = make_sessionmaker(engine)
+    open_id = await new_project(sm)
+    closed_id = await new_project(sm, classification="closed", label={"level": 2, "compartments": ["QS"]})
+    async with sm.begin() as session:
+        yamada = await session.get(User, "fin.yamada")
+        assert yamada is not None
+        yamada.clearance_level, yamada.compartments = 2, ["QS"]
+        session.add(NeedToKnowGrant(project_id=closed_id, username="fin.yamada", granted_by="admin"))
+        for pid in (open_id, closed_id):
+            session.add(
+                Notification(key=f"{pid}-ask", project_id=pid, recipient="finance", kind="k", message="m", at=NOW)
+            )
+    await asyncio.to_thread(migrate.upgrade, db_url)
+    await asyncio.to_thread(migrate.upgrade, db_url)  # at head: nothing runs twice
+    async with sm() as session:
+        rows = (await session.scalars(select(Notification).where(Notification.recipient != "finance"))).all()
+        assert {(n.key, n.recipient) for n in rows} == {
+            (f"{closed_id}-ask-fin.yamada", "fin.yamada"),
+            (f"{open_id}-ask-fin.suzuki", "fin.suzuki"),
+            (f"{open_id}-ask-fin.yamada", "fin.yamada"),
+        }
+    await engine.dispose()

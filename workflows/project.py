@@ -133,6 +133,7 @@ class ProjectWorkflow:
         self.applied_gate = 0
         self.decision_input: DecisionInput | None = None
         self.stage_detail = ""  # what the stage waits for now (next tranche, or its planned end)
+        self.stage_due: Callable[[], datetime] | None = None  # when that falls due (holds move it)
         self.watcher: asyncio.Task[None] | None = None
         # Money Updates whose write is in flight: a concurrent twin is refused until it lands.
         self.in_flight: set[str] = set()
@@ -323,10 +324,19 @@ class ProjectWorkflow:
             s.calendar_start = self.proposal.start_date or jst_date(workflow.now())
         return programme_date(s.calendar_origin, s.calendar_start, workflow.now(), self.input.seconds_per_day)
 
+    def _calendar_day(self, moment: datetime) -> date:
+        """The programme date of a moment on the workflow clock (the date people plan by: with
+        simulated days, the real date is not it). Pure, so queries may use it."""
+        s = self.state
+        if s.calendar_origin is None or s.calendar_start is None:  # a run from before the calendar
+            return jst_date(moment)
+        return programme_date(s.calendar_origin, s.calendar_start, moment, self.input.seconds_per_day)
+
     def _enter_stage(self) -> None:
         self.state.phase = Phase.STAGE
         self.state.stage_started_at = workflow.now()
         self.state.tranches_paid = []
+        self.stage_due = None
         self.state.gate = None
 
     def _days(self, days: int) -> timedelta:
@@ -364,9 +374,10 @@ class ProjectWorkflow:
                 continue
             if self._history_too_long():
                 return "continue"
-            due = self._at_day(tranche.offset_days)
-            self._stage_detail(f"{self._stage_label(stage_no)}: tranche {tranche_no} due {due:%Y-%m-%d}")
-            await self._sleep_until(lambda offset=tranche.offset_days: self._at_day(offset))  # type: ignore[misc]
+            await self._wait_until(
+                f"{self._stage_label(stage_no)}: tranche {tranche_no} due",
+                lambda offset=tranche.offset_days: self._at_day(offset),  # type: ignore[misc]
+            )
             if self.stopping:
                 return None
             if workflow.patched(PATCH_TRANCHE_CONDITIONS):
@@ -386,9 +397,10 @@ class ProjectWorkflow:
             ):
                 return None
             self.state.tranches_paid.append(tranche_no)
-        end = self._at_day(self.stage.duration_days)
-        self._stage_detail(f"{self._stage_label(stage_no)}: work under way until {end:%Y-%m-%d}")
-        await self._sleep_until(lambda: self._at_day(self.stage.duration_days))
+        await self._wait_until(
+            f"{self._stage_label(stage_no)}: work under way until",
+            lambda: self._at_day(self.stage.duration_days),
+        )
         if self.state.extension is not None and not self.stopping:
             await self._run_extension(self.state.extension)
         return None
@@ -411,10 +423,9 @@ class ProjectWorkflow:
             if not paid:
                 return
             ext.paid = True
-        end = ext.started_at + self._days(ext.days)
-        self._stage_detail(f"{self._stage_label(stage_no)} recycled: work under way until {end:%Y-%m-%d}")
-        await self._sleep_until(
-            lambda: ext.started_at + self._days(ext.days) + timedelta(seconds=self.state.paused_seconds)
+        await self._wait_until(
+            f"{self._stage_label(stage_no)} recycled: work under way until",
+            lambda: ext.started_at + self._days(ext.days) + timedelta(seconds=self.state.paused_seconds),
         )
         if not self.stopping:
             self.state.extension = None
@@ -517,6 +528,12 @@ class ProjectWorkflow:
 
     def _stage_label(self, stage_no: int) -> str:
         return f"Stage {stage_no}" if self.closed else f"Stage {stage_no} ({self.stage.name})"
+
+    async def _wait_until(self, text: str, due: Callable[[], datetime]) -> None:
+        """Say what the stage waits for, dated on the programme calendar, and wait for it."""
+        self.stage_due = due
+        self._stage_detail(f"{text} {self._calendar_day(due()):%Y-%m-%d}")
+        await self._sleep_until(due)
 
     def _stage_detail(self, text: str) -> None:
         self.stage_detail = text
@@ -958,7 +975,8 @@ class ProjectWorkflow:
         s = self.state
         if s.hold is not None and not self.stopping:
             reason = "" if self.closed else f" ({s.hold.reason})"
-            return f"On hold since {s.hold.since:%Y-%m-%d}{reason}: waiting for {self.proposal.programme_manager} to resume"
+            since = self._calendar_day(s.hold.since)
+            return f"On hold since {since:%Y-%m-%d}{reason}: waiting for {self.proposal.programme_manager} to resume"
         if s.phase == Phase.GATE and s.gate_workflow_id is not None:
             return f"Gate {s.stage_index + 1} round {s.gate_round}: under review in {s.gate_workflow_id}"
         if s.phase == Phase.GATE and s.gate is not None:
@@ -1045,7 +1063,14 @@ class ProjectWorkflow:
             ),
             applied=list(self.state.applied),
             money=self._money(),
+            due_on=self._calendar_day(due) if (due := self._due_at()) else None,
+            due_at=due,
         )
+
+    def _due_at(self) -> datetime | None:
+        if self.stage_due is None or self.state.phase != Phase.STAGE or self.state.hold is not None:
+            return None
+        return self.stage_due()
 
     def _money(self) -> MoneySnapshot:
         return MoneySnapshot(

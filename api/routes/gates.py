@@ -13,7 +13,17 @@ from api.access import is_project_pm, project_for
 from api.commands import send_update
 from api.deps import ClientDep, CurrentUser, PmUser, SessionDep, has_role, release_connection
 from api.errors import AUTH, refusal, responses
-from api.schemas import DecisionIn, EvidenceIn, ExtendIn, GateDecisionOut, InviteIn, NoteIn, ReassignIn
+from api.schemas import (
+    DecisionIn,
+    EvidenceIn,
+    ExtendIn,
+    GateDecisionOut,
+    GateRequirementsOut,
+    GateViewOut,
+    InviteIn,
+    NoteIn,
+    ReassignIn,
+)
 from domain.gate_review import (
     EvidenceInput,
     ExtendDeadlineInput,
@@ -44,13 +54,13 @@ async def open_round(session: AsyncSession, project: Project, gate_no: int) -> G
 
 
 @router.get(
-    "/projects/{project_id}/gates/{gate_no}", response_model=GateView, responses={**AUTH, **responses(404, 409)}
+    "/projects/{project_id}/gates/{gate_no}", response_model=GateViewOut, responses={**AUTH, **responses(404, 409)}
 )
 async def view_gate(
     project_id: str, gate_no: int, request: Request, session: SessionDep, client: ClientDep, user: CurrentUser
-) -> GateView:
+) -> GateViewOut:
     """The gate's current round as this user may see it: material only for cleared panel members,
-    other reviews only after submitting one's own."""
+    other reviews only after submitting one's own; and what the gate requires (deliverables, criteria)."""
     project = await project_for(request, session, user, project_id, pm_only=False)
     gate = await open_round(session, project, gate_no)
     overseer = is_project_pm(user, project) or has_role(user, Role.OPS)
@@ -60,7 +70,7 @@ async def view_gate(
         view: GateView = await client.get_workflow_handle(gate.workflow_id or "").query(GateReviewWorkflow.view, viewer)
     except Exception as err:
         raise refusal(err) from err
-    return view
+    return GateViewOut(**dict(view), requirements=GateRequirementsOut.model_validate(gate.definition))
 
 
 async def _gate_command(

@@ -11,7 +11,7 @@ from api.commands import send_update
 from api.deps import ClientDep, CurrentUser, ReviewerUser, SessionDep, has_role
 from api.errors import AUTH, responses
 from api.schemas import CriterionOut, RespondIn, ReviewIn, TaskDetail, TaskOut
-from domain.gate_review import GateView, InvitationResponse
+from domain.gate_review import GateView, InvitationResponse, TaskStatus
 from domain.project import ReviewSubmission
 from domain.roles import Role
 from gates.definitions import GateDefinition
@@ -41,11 +41,11 @@ async def list_tasks(
     request: Request,
     session: SessionDep,
     user: CurrentUser,
-    status_: str | None = Query(None, alias="status", description="open, submitted or cancelled"),
+    status_: TaskStatus | None = Query(None, alias="status", description="Only tasks with this status."),
 ) -> list[ReviewTask]:
     query = _task_query(user)
     if status_ is not None:
-        query = query.where(ReviewTask.status == status_)
+        query = query.where(ReviewTask.status == status_.value)
     tasks = list((await session.scalars(query)).all())
     projects = [p for pid in sorted({t.project_id for t in tasks}) if (p := await session.get(Project, pid))]
     readable = {p.id for p in await visible(request, session, user, projects, "tasks")}
