@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -93,7 +94,29 @@ async def proposal_problems(session: AsyncSession, proposal: Proposal) -> list[s
         problems.append(
             f"the {ministry} allocation has {available} yen available; the project needs {proposal.total_budget}"
         )
+    if proposal.project_id is not None and re.fullmatch(r"KP-\d{4}", proposal.project_id):
+        # Else it would share workflow ids with every project whose id is generated (below).
+        problems.append(f"project id {proposal.project_id!r} is reserved: generated project ids begin with it")
+    elif proposal.project_id is not None and await _shares_workflow_ids(session, proposal.project_id):
+        problems.append(
+            f"project id {proposal.project_id!r} would share workflow ids with another project (one id followed by"
+            " '-' begins the other): choose another id"
+        )
     return problems
+
+
+async def _shares_workflow_ids(session: AsyncSession, project_id: str) -> bool:
+    """Whether an existing project's id is a hyphen-prefix of this one, or this one of it. Children
+    are named `project-<id>-gate-N-rM`, `-handoff-<M>`, `-demo-<M>`: such a project's workflow id
+    could be the other's child's, taking that id (the child cannot start while it runs) and the
+    payloads stamped with it. The refusal names no project: the other may be closed."""
+    parts = project_id.split("-")
+    prefixes = ["-".join(parts[:i]) for i in range(1, len(parts))]
+    if prefixes and await session.scalar(select(Project.id).where(Project.id.in_(prefixes)).limit(1)):
+        return True
+    # LIKE narrows (no project id holds % or _); startswith decides: LIKE is case-blind on SQLite.
+    longer = await session.scalars(select(Project.id).where(Project.id.like(f"{project_id}-%")))
+    return any(other.startswith(f"{project_id}-") for other in longer)
 
 
 def covers(user: User, label: SecurityLabel) -> bool:

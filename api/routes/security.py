@@ -4,8 +4,10 @@ Temporal UI calls to show payloads to cleared ops staff (everyone else sees ciph
 from __future__ import annotations
 
 import base64
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from cryptography.exceptions import InvalidTag
 from fastapi import APIRouter, HTTPException, Request, Response, status
@@ -15,10 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.api.common.v1 import Payload
 
 from api.audit import record
-from api.deps import CODEC_COOKIE, AdminUser, CodecUser, OpsUser, SessionDep, TokenDep
+from api.deps import CODEC_COOKIE, AdminUser, CodecUser, OpsUser, SessionDep, TokenDep, release_connection
 from api.errors import AUTH, responses
 from domain.proposal import Classification
-from domain.security import Compartment, LevelField
+from domain.security import AccessDecision, Compartment, LevelField
 from storage.access import is_closed, project_access
 from storage.audit import audit
 from storage.models import NeedToKnowGrant, Project, User
@@ -26,6 +28,7 @@ from workflows.codec import (
     ENCODING,
     FORMAT_VERSION,
     EncryptionCodec,
+    KeyringError,
     sealed_format,
     sealed_workflow,
 )
@@ -159,8 +162,11 @@ class PayloadIn(BaseModel):
     data: str = Field(default="", description="The payload's bytes, base64.")
 
 
+MAX_PAYLOADS = 1000  # per request: the UI sends one history page's payloads; each decision is audited
+
+
 class PayloadsIn(BaseModel):
-    payloads: list[PayloadIn]
+    payloads: list[PayloadIn] = Field(max_length=MAX_PAYLOADS, description=f"At most {MAX_PAYLOADS} payloads.")
 
 
 def _to_payload(p: PayloadIn) -> Payload:
@@ -180,12 +186,13 @@ def _from_payload(p: Payload) -> PayloadIn:
     )
 
 
-async def _project_of(session: AsyncSession, workflow_id: str) -> Project | None:
-    """A workflow id names its project: `project-<id>` itself, or `project-<id>-<child>`."""
+async def _projects_of(session: AsyncSession, workflow_id: str) -> list[Project]:
+    """Every project a workflow id could be of. It is `project-<id>` itself or `project-<id>-<child>`,
+    and project ids hold hyphens too, so any hyphen-prefix may be the project: `project-C-gate-1-r1`
+    is closed C's gate child and also the workflow of a project with the id `C-gate-1-r1`."""
     parts = workflow_id.split("-")
     candidates = ["-".join(parts[:i]) for i in range(len(parts), 1, -1)]
-    rows = (await session.scalars(select(Project).where(Project.workflow_id.in_(candidates)))).all()
-    return max(rows, key=lambda p: len(p.workflow_id), default=None)
+    return list((await session.scalars(select(Project).where(Project.workflow_id.in_(candidates)))).all())
 
 
 def _codec(request: Request) -> EncryptionCodec:
@@ -211,81 +218,135 @@ async def close_codec_session(response: Response, user: CodecUser) -> None:
 UNATTRIBUTED = "codec:unattributed"  # the audit target of payloads that name no workflow we can trust
 
 
-async def _may_open_unattributed(request: Request, session: AsyncSession, user: User) -> bool:
-    """A payload of unknown workflow could belong to any project: it opens only for a user whose
-    decision allows every closed project that exists. Audited."""
-    closed = (await session.scalars(select(Project).where(Project.classification == Classification.CLOSED.value))).all()
+@dataclass
+class _Scope:
+    """Whom the payloads of one request could belong to: per closed project, its payloads and
+    their workflows; and how many payloads are of unknown workflow."""
+
+    closed: dict[str, Project] = field(default_factory=dict)
+    payloads: Counter[str] = field(default_factory=Counter)
+    workflows: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    unattributed: int = 0
+
+
+async def _owners(session: AsyncSession, workflow_id: str | None) -> list[Project] | None:
+    """The closed projects a payload could be of; None when it is of unknown workflow: no stamp
+    its tag proves, or a stamp that names no project row (a project's row is written after its
+    workflow starts; and trlgate stamps no workflow but a project's)."""
+    if workflow_id is None:
+        return None
+    projects = await _projects_of(session, workflow_id)
+    return [p for p in projects if is_closed(p)] if projects else None
+
+
+async def _decide(
+    session: AsyncSession, user: User, scope: _Scope
+) -> tuple[dict[str, AccessDecision], bool, dict[str, Any]]:
+    """The user's decision for each closed project the payloads could be of, and whether a payload
+    of unknown workflow opens: only for a user whose decision allows every closed project."""
+    decisions = {pid: await project_access(session, user, p, role_ok=True) for pid, p in scope.closed.items()}
+    if not scope.unattributed:
+        return decisions, False, {}
+    every = (await session.scalars(select(Project).where(Project.classification == Classification.CLOSED.value))).all()
     denied: dict[str, str] = {}
-    for project in closed:
-        decision = await project_access(session, user, project, role_ok=True)
+    for project in every:
+        decision = (
+            decisions[project.id]
+            if project.id in decisions
+            else await project_access(session, user, project, role_ok=True)
+        )
         if not decision:
             denied[project.id] = decision.reason
-    await record(
-        request,
-        user.username,
-        "codec_decode",
-        UNATTRIBUTED,
-        "denied" if denied else "ok",
-        reason="may not read every closed project" if denied else "may read every closed project",
-        closed_projects=len(closed),
-        denied=denied,
-    )
-    return not denied
-
-
-async def _may_open_stamped(request: Request, session: AsyncSession, user: User, workflow_id: str) -> bool:
-    project = await _project_of(session, workflow_id)
-    if project is None or not is_closed(project):
-        return True
-    decision = await project_access(session, user, project, role_ok=True)
-    await record(
-        request,
-        user.username,
-        "codec_decode",
-        f"project:{project.id}",
-        "ok" if decision else "denied",
-        workflow_id=workflow_id,
-        reason=decision.reason,
-    )
-    return bool(decision)
+    detail = {
+        "reason": "may not read every closed project" if denied else "may read every closed project",
+        "closed_projects": len(every),
+        "denied": denied,
+        "payloads": scope.unattributed,
+    }
+    return decisions, not denied, detail
 
 
 @router.post("/codec/decode", response_model=PayloadsIn, responses={**AUTH, **responses(422)})
 async def codec_decode(body: PayloadsIn, request: Request, session: SessionDep, user: CodecUser) -> PayloadsIn:
     """Open sealed payloads for an ops user. A payload whose tag binds its workflow stamp (codec
-    format 2) and names a closed project opens only for someone cleared and granted for it. A
-    payload of unknown workflow (sealed without a stamp, or in format 1, whose stamp proves
-    nothing) opens only for someone who may read every closed project. Anyone else gets the payload
-    back unchanged (ciphertext in the UI), and the decision is audited. A payload that does not
-    open (altered; its stamp, key id or format marker changed or removed) is refused with 422."""
+    format 2) opens only for someone every closed project it could be of allows (project ids hold
+    hyphens, so a stamp may fit more than one). A payload of unknown workflow (sealed without a
+    stamp, in format 1, whose stamp proves nothing, or stamped with a workflow of no project row)
+    opens only for someone who may read every closed project. Anyone else gets the payload back
+    unchanged (ciphertext in the UI). The decisions are audited, one entry per closed project and
+    one for the payloads of unknown workflow, before anything is shown. A payload that does not
+    open (altered; its stamp, key id or format marker changed or removed) is refused with 422, and
+    then nothing opens."""
     codec = _codec(request)
-    unattributed: bool | None = None  # decided once per request
-    out: list[PayloadIn] = []
+    scope = _Scope()
+    owners_of: dict[str | None, list[Project] | None] = {}
+    opened: list[tuple[Payload, list[Project] | None] | None] = []  # None: never sealed
     for n, item in enumerate(body.payloads):
         payload = _to_payload(item)
         if payload.metadata.get("encoding") != ENCODING:
-            out.append(item)  # never sealed: nothing to open
+            opened.append(None)  # never sealed: nothing to open
             continue
-        try:
-            opened = codec.open(payload)  # first: the tag proves the stamp the decision reads
-        except InvalidTag as err:
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT,
-                detail=f"payload {n} does not open: it was altered (data, key id, workflow stamp or format marker)",
-            ) from err
-        except ValueError as err:  # a key the keyring lacks, an unknown format, a truncated payload
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT, detail=f"payload {n} does not open: {err}"
-            ) from err
+        plain = _open(codec, payload, n)  # first: the tag proves the stamp the decision reads
         workflow_id = sealed_workflow(payload) if sealed_format(payload) == FORMAT_VERSION else None
-        if workflow_id is not None:
-            allowed = await _may_open_stamped(request, session, user, workflow_id)
-        else:
-            if unattributed is None:
-                unattributed = await _may_open_unattributed(request, session, user)
-            allowed = unattributed
-        out.append(_from_payload(opened) if allowed else item)
+        if workflow_id not in owners_of:
+            owners_of[workflow_id] = await _owners(session, workflow_id)
+        owners = owners_of[workflow_id]
+        if owners is None:
+            scope.unattributed += 1
+        for project in owners or ():
+            scope.closed[project.id] = project
+            scope.payloads[project.id] += 1
+            scope.workflows[project.id].add(workflow_id or "")
+        opened.append((plain, owners))
+    decisions, unattributed, unattributed_detail = await _decide(session, user, scope)
+    await release_connection(request)
+    async with request.app.state.sessionmaker.begin() as write:
+        for pid, decision in decisions.items():
+            audit(
+                write,
+                user.username,
+                "codec_decode",
+                f"project:{pid}",
+                "ok" if decision else "denied",
+                reason=decision.reason,
+                payloads=scope.payloads[pid],
+                workflow_ids=sorted(scope.workflows[pid]),
+            )
+        if scope.unattributed:
+            audit(
+                write,
+                user.username,
+                "codec_decode",
+                UNATTRIBUTED,
+                "ok" if unattributed else "denied",
+                **unattributed_detail,
+            )
+    out: list[PayloadIn] = []
+    for item, result in zip(body.payloads, opened, strict=True):
+        if result is None:
+            out.append(item)
+            continue
+        plain, owners = result
+        allowed = unattributed if owners is None else all(decisions[p.id] for p in owners)
+        out.append(_from_payload(plain) if allowed else item)
     return PayloadsIn(payloads=out)
+
+
+def _open(codec: EncryptionCodec, payload: Payload, n: int) -> Payload:
+    try:
+        return codec.open(payload)
+    except InvalidTag as err:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail=f"payload {n} does not open: it was altered (data, key id, workflow stamp or format marker)",
+        ) from err
+    except KeyringError as err:  # the reason names no key id: which keys the keyring holds is not the caller's
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail=f"payload {n} does not open: it was sealed under a key this keyring does not hold",
+        ) from err
+    except ValueError as err:  # an unknown format, a truncated payload
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=f"payload {n} does not open: {err}") from err
 
 
 @router.post("/codec/encode", response_model=PayloadsIn, responses={**AUTH, **responses(422)})
