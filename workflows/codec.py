@@ -73,7 +73,8 @@ class Keyring:
         for k, key in self.keys:
             if k == kid:
                 return key
-        raise KeyringError(f"no key {kid!r} in the keyring (keys: {', '.join(k for k, _ in self.keys)})")
+        # Names the key asked for, not the keys held: the message can reach a codec caller or the UI.
+        raise KeyringError(f"no key {kid[:64]!r} in the keyring")
 
     @classmethod
     def parse(cls, text: str) -> Self:
