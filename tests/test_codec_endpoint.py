@@ -34,8 +34,8 @@ CLEARED, UNCLEARED = "ops.hayashi", "ops.kimura"  # SECRET/QS and granted below;
 
 
 @pytest.fixture
-async def stack(local_client: Client, sqlite_url: str, task_queue: str) -> AsyncIterator[ApiStack]:
-    async with api_stack(local_client, sqlite_url, task_queue, seconds_per_day=0.0, codec_keys=RING.dump()) as s:
+async def stack(local_client: Client, db_url: str, task_queue: str) -> AsyncIterator[ApiStack]:
+    async with api_stack(local_client, db_url, task_queue, seconds_per_day=0.0, codec_keys=RING.dump()) as s:
         yield s
 
 
@@ -112,7 +112,8 @@ async def test_a_project_id_that_would_share_child_workflow_ids_is_refused(stack
         assert r.status_code == 422 and "is reserved" in r.text, r.text
     async with stack.sessionmaker() as session:
         # A shared prefix that is not a whole hyphen-separated part, or the same id, is no such problem.
-        for fine in ("SQ-closedX", "SQ2-ab", "SQ2-a-bc", "SQ-close"):
+        # Workflow ids are case-sensitive: `sq2-a` shares none with `SQ2-a-b`.
+        for fine in ("SQ-closedX", "SQ2-ab", "SQ2-a-bc", "SQ-close", "sq2-a", "sq-closed-gate-1-r1"):
             problems = await proposal_problems(session, proposal(project_id=fine))
             assert not any("share workflow ids" in p for p in problems), (fine, problems)
 
