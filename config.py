@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     # means "the keyring file in data_dir", made on first use. Every worker, API and CLI process
     # of one deployment must share it: a lost keyring makes the histories unreadable.
     codec_keys: str = ""
+    # The largest request body the API reads (bytes); larger ones are refused with 413 before
+    # they are parsed, with or without a Content-Length.
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
 
     @property
     def resolved_payments_dir(self) -> Path:

@@ -27,7 +27,9 @@ Compartment = Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9-]{1,31}$")]
 
 
 def _level(value: object) -> object:
-    """Levels by name ("SECRET") or by number (2)."""
+    """Levels by name ("SECRET") or by number (2); nothing else (`false` is not a level)."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError("a level is a name (NONE, CONFIDENTIAL, SECRET, TOP_SECRET) or a number 0-3")
     if isinstance(value, str) and not value.isdigit():
         try:
             return Level[value.strip().upper().replace(" ", "_")]

@@ -15,6 +15,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.audit import record
 from api.deps import ClientDep, FinanceUser, FundViewer, SessionDep
 from api.errors import AUTH, responses
+from api.params import FiscalYearNo, TransactionId
 from api.schemas import (
     CeilingIn,
     CeilingOut,
@@ -87,12 +88,10 @@ async def fund(session: SessionDep, _user: FundViewer) -> FundOut:
     responses={**AUTH, **responses(404, 409, 422)},
 )
 async def set_ceiling(
-    ministry: str, fiscal_year: int, body: CeilingIn, request: Request, session: SessionDep, user: FinanceUser
+    ministry: str, fiscal_year: FiscalYearNo, body: CeilingIn, request: Request, session: SessionDep, user: FinanceUser
 ) -> CeilingOut:
     """Set a funding ministry's ceiling for one fiscal year (what it leaves unused carries over).
     Refused with 409 if what is already committed to the year would exceed it."""
-    if not 2000 <= fiscal_year <= 2100:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail="fiscal_year must be between 2000 and 2100")
     if await session.get(FundAllocation, (PROGRAMME_CODE, ministry)) is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"{ministry} funds no allocation of this programme")
     target = f"ceiling:{ministry}:FY{fiscal_year}"
@@ -119,7 +118,7 @@ async def set_ceiling(
     responses={**AUTH, **responses(404, 409, 422)},
 )
 async def reverse(
-    transaction_id: int, body: ReversalIn, request: Request, session: SessionDep, user: FinanceUser
+    transaction_id: TransactionId, body: ReversalIn, request: Request, session: SessionDep, user: FinanceUser
 ) -> ReversalOut:
     """Correct a payment (the money returns to its reservation) or a reservation made in error
     (while nothing is paid from it) by posting its exact negation. Entries are never changed."""
