@@ -14,6 +14,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import Client
 
+from api.body_limit import BodyLimit
 from api.errors import http_refusal, invalid_request
 from api.routes import auth, fund, gates, handoffs, health, money, notifications, projects, security, tasks
 from config import Settings, get_settings
@@ -58,7 +59,6 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         version="0.1.0",
         description="TRL-gated stage-gate workflow engine for public R&D funding programmes.",
         lifespan=lifespan,
-        max_body_size=settings.max_body_bytes,
         exception_handlers={RequestValidationError: invalid_request, StarletteHTTPException: http_refusal},
     )
     for router in (
@@ -75,6 +75,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     ):
         app.include_router(router)
     # The Temporal Web UI calls the codec endpoints from the browser, with the user's token.
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     ui = [f"http://{host}:{settings.temporal_ui_port}" for host in ("127.0.0.1", "localhost")]
     app.add_middleware(
         CORSMiddleware,

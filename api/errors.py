@@ -12,8 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
-from starlette.routing import Match, Route
+from starlette.routing import compile_path
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
@@ -80,11 +79,14 @@ async def invalid_request(request: Request, exc: Exception) -> JSONResponse:
 
 
 def _allowed_methods(request: Request) -> str:
-    """Every method of every route on this path: Starlette's 405 names only the first route's."""
+    """Every method the spec documents on this path: Starlette's 405 names only the methods of
+    the first route whose path matched, not of every route on the path."""
     methods: set[str] = set()
-    for route in request.app.router.routes:
-        if isinstance(route, Route) and route.matches(request.scope)[0] != Match.NONE:
-            methods |= route.methods or set()
+    for template, operations in request.app.openapi()["paths"].items():
+        if compile_path(template)[0].match(request.url.path):
+            methods |= {method.upper() for method in operations}
+    if "GET" in methods:
+        methods.add("HEAD")  # Starlette answers HEAD wherever it answers GET
     return ", ".join(sorted(methods))
 
 
@@ -98,7 +100,4 @@ async def http_refusal(request: Request, exc: Exception) -> Response:
         return JSONResponse({"detail": [problem]}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
     if exc.status_code == status.HTTP_405_METHOD_NOT_ALLOWED:
         exc = StarletteHTTPException(exc.status_code, exc.detail, headers={"Allow": _allowed_methods(request)})
-    if exc.status_code == status.HTTP_413_CONTENT_TOO_LARGE:
-        limit = request.scope.get(MAX_BODY_SIZE_SCOPE_KEY)
-        exc = StarletteHTTPException(exc.status_code, f"the request body is larger than the {limit} bytes allowed")
     return await http_exception_handler(request, exc)

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import Response
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowQueryFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.audit import record
@@ -36,6 +37,8 @@ from storage.seed import PROGRAMME_CODE
 from workflows.project import ProjectWorkflow
 
 router = APIRouter(tags=["fund"])
+# A workflow whose task keeps failing leaves a query waiting for a worker that never answers it.
+_QUERY_TIMEOUT = timedelta(seconds=5)
 CSV: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/csv": {}}, "description": "CSV, one row per ledger entry"}
 }
@@ -154,7 +157,19 @@ async def ledger_csv(session: SessionDep, _user: FinanceUser, project_id: str | 
 
 
 async def workflow_view(client: Client, project: Project) -> WorkflowView:
-    """Ask Temporal what the project's workflow believes (running: its status query)."""
+    """Ask Temporal what the project's workflow believes (running: its status query). Temporal
+    being down fails the whole reconciliation; one workflow that cannot answer is its drift."""
+    try:
+        return await _ask_workflow(client, project)
+    except RPCError as err:
+        if err.status == RPCStatusCode.UNAVAILABLE:
+            raise
+        return WorkflowView(found=True, problem=str(err))
+    except (WorkflowQueryFailedError, WorkflowFailureError) as err:
+        return WorkflowView(found=True, problem=f"{err}: {err.__cause__}" if err.__cause__ else str(err))
+
+
+async def _ask_workflow(client: Client, project: Project) -> WorkflowView:
     handle = client.get_workflow_handle(project.workflow_id, result_type=ProjectOutcome)
     try:
         desc = await handle.describe()
@@ -163,7 +178,7 @@ async def workflow_view(client: Client, project: Project) -> WorkflowView:
             return WorkflowView(found=False)
         raise
     if desc.status == WorkflowExecutionStatus.RUNNING:
-        snap = await handle.query(ProjectWorkflow.status)
+        snap = await handle.query(ProjectWorkflow.status, rpc_timeout=_QUERY_TIMEOUT)
         return WorkflowView(
             found=True,
             running=True,
