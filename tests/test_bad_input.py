@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -22,6 +23,7 @@ from storage.seed import PROGRAMME_CODE
 from tests.api_stack import ApiStack, api_stack
 from tests.support import PM
 from tests.test_api_money import body as money_body
+from tests.test_cli import trlgate
 from workflows.project import ProjectWorkflow
 
 HUGE = 10**30
@@ -153,7 +155,9 @@ async def broken_project(stack: ApiStack, task_queue: str) -> str:
     return project_id
 
 
-async def test_reconciliation_reports_a_broken_project_and_checks_the_others(stack: ApiStack, task_queue: str) -> None:
+async def test_reconciliation_reports_a_broken_project_and_checks_the_others(
+    stack: ApiStack, task_queue: str, sqlite_url: str
+) -> None:
     healthy = await started(stack)
     broken = await broken_project(stack, task_queue)
     r = await stack.call("GET", "/fund/reconciliation", FIN)
@@ -163,6 +167,12 @@ async def test_reconciliation_reports_a_broken_project_and_checks_the_others(sta
     lines = {d["project_id"]: d["problem"] for d in result["drifts"]}
     assert broken in lines and "cannot say what it believes" in lines[broken], result
     assert "cannot say" not in lines.get(healthy, ""), result
+    # The CLI asks the same questions: a drift line and exit 1, not a crash.
+    temporal = {"TRLGATE_TEMPORAL_ADDRESS": stack.client.service_client.config.target_host}
+    cli = await asyncio.to_thread(trlgate, sqlite_url, "reconcile", env=temporal)
+    assert cli.returncode == 1, cli.stdout + cli.stderr
+    assert broken in cli.stdout and "cannot say" in cli.stdout, cli.stdout
+    assert "2 project(s) checked" in cli.stdout, cli.stdout
 
 
 # ---- text -------------------------------------------------------------------------------------

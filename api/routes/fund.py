@@ -164,6 +164,8 @@ async def workflow_view(client: Client, project: Project) -> WorkflowView:
     except RPCError as err:
         if err.status == RPCStatusCode.UNAVAILABLE:
             raise
+        if err.status == RPCStatusCode.DEADLINE_EXCEEDED:
+            return WorkflowView(found=True, problem=f"its status query had no answer within {_QUERY_TIMEOUT}")
         return WorkflowView(found=True, problem=str(err))
     except (WorkflowQueryFailedError, WorkflowFailureError) as err:
         return WorkflowView(found=True, problem=f"{err}: {err.__cause__}" if err.__cause__ else str(err))
@@ -178,6 +180,11 @@ async def _ask_workflow(client: Client, project: Project) -> WorkflowView:
             return WorkflowView(found=False)
         raise
     if desc.status == WorkflowExecutionStatus.RUNNING:
+        task = desc.raw_description.pending_workflow_task
+        if task.attempt > 1:  # it would not answer a query either; no need to wait for one
+            return WorkflowView(
+                found=True, problem=f"its workflow task has failed {task.attempt - 1} times in a row (see its history)"
+            )
         snap = await handle.query(ProjectWorkflow.status, rpc_timeout=_QUERY_TIMEOUT)
         return WorkflowView(
             found=True,
