@@ -57,5 +57,5 @@ FiscalYear = Annotated[
 MAX_DAYS = 3650  # ten years: the longest stage, hold, recycle or deadline a proposal or decision may set
 Days = Annotated[StrictInt, Field(gt=0, le=MAX_DAYS)]
 
-# Row ids of the database (BIGINT primary keys).
-MAX_ROW_ID = 2**63 - 1
+# Row ids of the database: INTEGER columns, 32 bits on PostgreSQL.
+MAX_ROW_ID = 2**31 - 1

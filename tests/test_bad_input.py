@@ -94,7 +94,19 @@ async def test_path_integers_out_of_range_are_422_and_documented(stack: ApiStack
     bounds = {p["name"]: (p["schema"].get("minimum"), p["schema"].get("maximum")) for p in gate}
     assert bounds["gate_no"] == (1, 99)
     reverse = spec["paths"]["/fund/transactions/{transaction_id}/reverse"]["post"]["parameters"]
-    assert reverse[0]["schema"]["maximum"] == 2**63 - 1
+    assert reverse[0]["schema"]["maximum"] == 2**31 - 1
+
+
+async def test_ids_beyond_an_integer_column_are_422_on_both_databases(
+    local_client: Client, db_url: str, task_queue: str
+) -> None:
+    """Ledger transaction ids are INTEGER columns: 32 bits on PostgreSQL (int32 errors were 500s)."""
+    async with api_stack(local_client, db_url, task_queue, seconds_per_day=86400) as stack:
+        for transaction_id in (2**31, 2**63 - 2, HUGE):
+            r = await stack.call("POST", f"/fund/transactions/{transaction_id}/reverse", FIN, json={"reason": "typo"})
+            assert "path.transaction_id" in fields(r), r.text
+        r = await stack.call("POST", f"/fund/transactions/{2**31 - 1}/reverse", FIN, json={"reason": "typo"})
+        assert r.status_code == 404, r.text
 
 
 async def test_amounts_and_days_beyond_their_bounds_are_422(stack: ApiStack) -> None:
