@@ -256,7 +256,7 @@ async def test_a_body_over_the_limit_is_413_with_or_without_a_length(stack: ApiS
 
 
 async def test_a_boolean_is_not_a_clearance_level(stack: ApiStack) -> None:
-    for level in (False, True, 1.0, [2]):
+    for level in (False, True, 1.0, [2], "2"):
         r = await stack.call("PUT", "/users/admin/clearance", "admin", json={"level": level})
         assert "body.level" in fields(r), level
     async with stack.sessionmaker() as s:
