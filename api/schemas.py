@@ -180,7 +180,8 @@ class TaskDetail(TaskOut):
 
 class ReviewIn(BaseModel):
     must_meet: Annotated[dict[Key, StrictBool], Field(max_length=50)]
-    scores: Annotated[dict[Key, Annotated[StrictInt, Field(ge=1, le=5)]], Field(max_length=50)]
+    # The gate's scorecard judges each score (with the criterion and its scale in the reason).
+    scores: Annotated[dict[Key, StrictInt], Field(max_length=50)]
     comment: Annotated[LongText, Field(max_length=5000)] = ""
 
 
