@@ -19,7 +19,8 @@ from domain.security import SecurityLabel
 from domain.trl import DEFAULT_STAGES, MAX_TRL, MIN_TRL
 
 TRL = Annotated[StrictInt, Field(ge=MIN_TRL, le=MAX_TRL)]
-ProjectId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{2,39}$")]
+PROJECT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9-]{2,39}$"
+ProjectId = Annotated[str, Field(pattern=PROJECT_ID_PATTERN)]
 Username = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_.-]+$")]
 DAYS_PER_YEAR = 365
 

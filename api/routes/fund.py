@@ -6,10 +6,11 @@ from __future__ import annotations
 import csv
 import io
 from datetime import timedelta
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import Response
+from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowQueryFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -30,9 +31,11 @@ from api.schemas import (
     ReversalOut,
 )
 from domain.project import Phase, ProjectOutcome
+from domain.proposal import PROJECT_ID_PATTERN
 from storage import ledger
+from storage.access import is_closed, project_access
 from storage.audit import audit
-from storage.models import FundAllocation, Programme, Project
+from storage.models import FundAllocation, Programme, Project, User
 from storage.reconcile import WorkflowView, reconcile
 from storage.seed import PROGRAMME_CODE
 from workflows.project import ProjectWorkflow
@@ -130,8 +133,10 @@ async def reverse(
     """Correct a payment (the money returns to its reservation) or a reservation made in error
     (while nothing is paid from it) by posting its exact negation. Entries are never changed."""
     target = f"ledger:{transaction_id}"
-    if await session.get(ledger.LedgerTransaction, transaction_id) is None:
+    txn = await session.get(ledger.LedgerTransaction, transaction_id)
+    if txn is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"there is no ledger transaction {transaction_id}")
+    await _may_correct(request, session, user, txn.project_id, target)
     await release_connection(request)  # one pooled connection at a time: the write's
     try:
         async with request.app.state.sessionmaker.begin() as tx:
@@ -142,6 +147,31 @@ async def reverse(
         names = await pseudonyms_for(request, session, user, "reverse")  # the reason may name a closed project
         raise HTTPException(status.HTTP_409_CONFLICT, detail=names.text(str(err))) from err
     return ReversalOut(**view.__dict__)
+
+
+async def _may_correct(
+    request: Request, session: AsyncSession, user: User, project_id: str | None, target: str
+) -> None:
+    """Correcting a closed project's books is acting on closed work: it needs what reading it
+    needs (clearance and need-to-know), decided and audited by the one policy. The refusal names
+    no project: the reader knows it only by its pseudonym."""
+    project = await session.get(Project, project_id) if project_id else None
+    if project is None or not is_closed(project):
+        return
+    decision = await project_access(session, user, project)
+    await record(
+        request,
+        user.username,
+        "read_closed:reverse",
+        f"project:{project.id}",
+        "ok" if decision else "denied",
+        reason=decision.reason,
+        transaction=target,
+    )
+    if not decision:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, detail=f"{target} belongs to closed work you may not act on: {decision.reason}"
+        )
 
 
 def as_csv(rows: list[tuple[object, ...]]) -> str:
@@ -158,7 +188,12 @@ NAMING_COLUMNS = frozenset(ledger.CSV_COLUMNS.index(c) for c in ("business_key",
 
 @router.get("/fund/ledger.csv", response_class=Response, responses={**CSV, **AUTH})
 async def ledger_csv(
-    request: Request, session: SessionDep, user: FinanceUser, project_id: str | None = None
+    request: Request,
+    session: SessionDep,
+    user: FinanceUser,
+    project_id: Annotated[
+        str | None, Query(pattern=PROJECT_ID_PATTERN, description="A project id, or a closed project's pseudonym.")
+    ] = None,
 ) -> Response:
     """Every ledger entry (optionally one project's), for finance's spreadsheets and auditors.
     A closed project the reader may not read appears under its pseudonym (`closed-` and 12 hex
