@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     # audit-key file in data_dir", made on first use. Every process that writes or verifies the
     # audit log must share it.
     audit_key: str = ""
+    # The largest request body the API reads (bytes); larger ones are refused with 413 before
+    # they are parsed, with or without a Content-Length.
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
 
     @property
     def resolved_payments_dir(self) -> Path:

@@ -1,5 +1,5 @@
 """Who a notification reaches. The workflows address people by username and a few notices to a
-role group ("finance": a tranche waits for four eyes). A notice to a group is stored once for each
+role group (`group:finance`: a tranche waits for four eyes; domain.roles.group). A notice to a group is stored once for each
 active member who may read the project, keyed by its business key and the username: each person
 has their own row, so state kept per notice (read, dismissed) is per person; the group is resolved
 when the notice is sent (who joins later does not inherit old notices, closed work reaches only
@@ -13,11 +13,9 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.roles import Role
+from domain.roles import Role, group_role
 from storage.access import decide_for, granted_users, is_closed
 from storage.models import Notification, Project, User
-
-GROUPS = frozenset(r.value for r in Role)
 
 
 async def readers(session: AsyncSession, project: Project, users: Iterable[User]) -> list[str]:
@@ -40,8 +38,9 @@ async def store_notice(
     """Store a notice for a user, or for each member of a role group; False when all were stored before."""
     addressees = {recipient: key}
     project = await session.get(Project, project_id)
-    if recipient in GROUPS and project is not None:
-        addressees = {name: f"{key}-{name}" for name in await role_members(session, project, Role(recipient))}
+    role = group_role(recipient)
+    if role is not None and project is not None:
+        addressees = {name: f"{key}-{name}" for name in await role_members(session, project, role)}
     added = False
     for name, name_key in addressees.items():
         if await session.get(Notification, name_key) is None:

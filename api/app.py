@@ -6,19 +6,28 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import Client
 
+from api.body_limit import BodyLimit
+from api.errors import http_refusal, invalid_request
 from api.routes import auth, fund, gates, handoffs, health, money, notifications, projects, security, tasks
 from config import Settings, get_settings
 from storage.db import make_engine, make_sessionmaker
 from workflows.client import connect
 
 log = logging.getLogger("trlgate.api")
+TOO_LARGE = {
+    "description": "The request body is larger than the API accepts (the reason says how much it accepts)",
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}},
+}
 
 
 async def _connect_with_retry(settings: Settings, attempts: int = 30) -> Client | None:
@@ -66,6 +75,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         version="0.1.0",
         description="TRL-gated stage-gate workflow engine for public R&D funding programmes.",
         lifespan=lifespan,
+        exception_handlers={RequestValidationError: invalid_request, StarletteHTTPException: http_refusal},
     )
     app.add_exception_handler(PoolTimeout, _database_busy)
     for router in (
@@ -82,6 +92,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     ):
         app.include_router(router)
     # The Temporal Web UI calls the codec endpoints from the browser, with the user's token.
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     ui = [f"http://{host}:{settings.temporal_ui_port}" for host in ("127.0.0.1", "localhost")]
     app.add_middleware(
         CORSMiddleware,
@@ -90,7 +101,23 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         allow_headers=["Authorization", "Content-Type", "X-Namespace"],
         allow_credentials=True,
     )
+    _document_body_limit(app)
     return app
+
+
+def _document_body_limit(app: FastAPI) -> None:
+    """Every operation that takes a body documents the 413 the body limit answers."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            for operations in generate()["paths"].values():
+                for operation in operations.values():
+                    if "requestBody" in operation:
+                        operation["responses"].setdefault("413", TOO_LARGE)
+        return generate()
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def app_factory() -> FastAPI:

@@ -5,11 +5,17 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
+from domain.bounds import Days, FiscalYear, LongText, PlainText, YenOrZero
 from domain.gate_review import GateView
 from domain.handoff import HandoffBrief
 from domain.project import Decision, ProjectSnapshot
+from domain.proposal import Username
+
+# A criterion or evidence key, a ministry code: short single-line names.
+Key = Annotated[PlainText, Field(min_length=1, max_length=100)]
+MinistryCode = Annotated[PlainText, Field(min_length=2, max_length=16)]
 
 
 class Orm(BaseModel):
@@ -98,20 +104,20 @@ class HandoffOut(Orm):
 
 
 class DeclineIn(BaseModel):
-    reason: Annotated[str, Field(min_length=3, max_length=5000)]
+    reason: Annotated[LongText, Field(min_length=3, max_length=5000)]
 
 
 class RerouteIn(BaseModel):
-    to_ministry: Annotated[str, Field(min_length=2, max_length=16)]
-    note: Annotated[str, Field(max_length=2000)] = ""
+    to_ministry: MinistryCode
+    note: Annotated[LongText, Field(max_length=2000)] = ""
 
 
 class ConcludeIn(BaseModel):
-    note: Annotated[str, Field(max_length=2000)] = ""
+    note: Annotated[LongText, Field(max_length=2000)] = ""
 
 
 class DemoHandoffIn(BaseModel):
-    ministry: Annotated[str, Field(min_length=2, max_length=16)]
+    ministry: MinistryCode
     brief: HandoffBrief = Field(default_factory=HandoffBrief)
 
 
@@ -195,29 +201,24 @@ class TaskDetail(TaskOut):
 
 
 class ReviewIn(BaseModel):
-    must_meet: dict[str, bool]
-    scores: dict[str, StrictInt]
-    comment: Annotated[str, Field(max_length=5000)] = ""
+    must_meet: Annotated[dict[Key, StrictBool], Field(max_length=50)]
+    # The gate's scorecard judges each score (with the criterion and its scale in the reason).
+    scores: Annotated[dict[Key, StrictInt], Field(max_length=50)]
+    comment: Annotated[LongText, Field(max_length=5000)] = ""
 
 
 class DecisionIn(BaseModel):
     decision: Decision
-    justification: Annotated[str, Field(max_length=5000)] = ""
+    justification: Annotated[LongText, Field(max_length=5000)] = ""
     lessons: Annotated[
-        str, Field(max_length=10000, description="Lessons learned, kept in the close-out report and searchable.")
+        LongText, Field(max_length=10000, description="Lessons learned, kept in the close-out report and searchable.")
     ] = ""
-    conditions: list[Annotated[str, Field(min_length=3, max_length=500)]] = Field(
-        default_factory=list, description="Conditional Go: the conditions to meet."
+    conditions: list[Annotated[PlainText, Field(min_length=3, max_length=500)]] = Field(
+        default_factory=list, max_length=50, description="Conditional Go: the conditions to meet."
     )
-    conditions_due_days: Annotated[StrictInt, Field(gt=0)] | None = Field(
-        None, description="Conditional Go: days to meet them."
-    )
-    recycle_days: Annotated[StrictInt, Field(gt=0)] | None = Field(
-        None, description="Recycle: extra days for the stage."
-    )
-    recycle_budget: Annotated[StrictInt, Field(ge=0)] | None = Field(
-        None, description="Recycle: extra yen for the stage."
-    )
+    conditions_due_days: Days | None = Field(None, description="Conditional Go: days to meet them.")
+    recycle_days: Days | None = Field(None, description="Recycle: extra days for the stage.")
+    recycle_budget: YenOrZero | None = Field(None, description="Recycle: extra yen for the stage.")
     handoff: HandoffBrief | None = Field(
         None,
         description="The last gate's Go: results summary, deliverables, IP terms and contacts for the hand-off packages.",
@@ -237,17 +238,19 @@ class GateDecisionOut(BaseModel):
 
 class EvidenceIn(BaseModel):
     claimed_trl: Annotated[StrictInt, Field(ge=1, le=9)]
-    deliverables: Annotated[list[str], Field(min_length=1)]
-    criteria_evidence: dict[str, str]
+    deliverables: Annotated[
+        list[Annotated[PlainText, Field(min_length=1, max_length=500)]], Field(min_length=1, max_length=100)
+    ]
+    criteria_evidence: Annotated[dict[Key, Annotated[LongText, Field(max_length=20000)]], Field(max_length=50)]
 
 
 class InviteIn(BaseModel):
-    reviewer: str
+    reviewer: Username
 
 
 class ReassignIn(BaseModel):
-    from_reviewer: str
-    to_reviewer: str
+    from_reviewer: Username
+    to_reviewer: Username
 
 
 class ExtendIn(BaseModel):
@@ -255,27 +258,27 @@ class ExtendIn(BaseModel):
 
 
 class RespondIn(BaseModel):
-    accept: bool
-    conflict_of_interest: bool = False
-    statement: Annotated[str, Field(max_length=2000)] = ""
+    accept: StrictBool
+    conflict_of_interest: StrictBool = False
+    statement: Annotated[LongText, Field(max_length=2000)] = ""
 
 
 class NoteIn(BaseModel):
-    note: Annotated[str, Field(max_length=2000)] = ""
+    note: Annotated[LongText, Field(max_length=2000)] = ""
 
 
 class TerminateIn(BaseModel):
-    reason: Annotated[str, Field(min_length=3, max_length=2000)]
+    reason: Annotated[LongText, Field(min_length=3, max_length=2000)]
     lessons: Annotated[
-        str, Field(max_length=10000, description="Lessons learned, kept in the close-out report and searchable.")
+        LongText, Field(max_length=10000, description="Lessons learned, kept in the close-out report and searchable.")
     ] = ""
 
 
 class AcceptIn(BaseModel):
-    receiving_programme: Annotated[str, Field(max_length=500)] = Field(
+    receiving_programme: Annotated[PlainText, Field(max_length=500)] = Field(
         default="", description="The programme or use that takes the result on (needed for every hand-off after v1)."
     )
-    note: Annotated[str, Field(max_length=2000)] = ""
+    note: Annotated[LongText, Field(max_length=2000)] = ""
 
 
 class FiscalYearOut(BaseModel):
@@ -323,7 +326,7 @@ class NotificationOut(Orm):
 
 
 class CeilingIn(BaseModel):
-    amount: Annotated[int, Field(ge=0, description="Integer yen.")]
+    amount: YenOrZero
 
 
 class CeilingOut(BaseModel):
@@ -335,7 +338,7 @@ class CeilingOut(BaseModel):
 
 
 class ReversalIn(BaseModel):
-    reason: Annotated[str, Field(min_length=3, max_length=2000)]
+    reason: Annotated[LongText, Field(min_length=3, max_length=2000)]
 
 
 class ReversalOut(BaseModel):
@@ -380,13 +383,13 @@ class ReconciliationOut(BaseModel):
 
 
 class ReportIn(BaseModel):
-    fiscal_year: Annotated[int, Field(ge=2000, le=2100)]
-    summary: Annotated[str, Field(min_length=10, max_length=20000)]
+    fiscal_year: FiscalYear
+    summary: Annotated[LongText, Field(min_length=10, max_length=20000)]
 
 
 class ReportReviewIn(BaseModel):
-    accept: bool
-    note: Annotated[str, Field(max_length=5000)] = ""
+    accept: StrictBool
+    note: Annotated[LongText, Field(max_length=5000)] = ""
 
 
 class ClosedOutOut(BaseModel):

@@ -217,14 +217,9 @@ def audit_verify() -> None:
             "[yellow]anchors not checked: no audit key here (TRLGATE_AUDIT_KEY or data_dir/audit-key); "
             "the hash chain alone does not stop someone who can write to the database[/yellow]"
         )
-    elif report.unanchored and report.vouched_by is not None:
-        console.print(
-            f"{report.unanchored} entries from before anchoring began are covered by entry {report.vouched_by}'s anchor"
-        )
     elif report.unanchored:
         console.print(
-            f"[yellow]{report.unanchored} entries are un-anchored (written before the audit key was in use): "
-            "the next entry written anchors them[/yellow]"
+            f"{report.unanchored} entries from before anchoring began are covered by entry {report.vouched_by}'s anchor"
         )
 
 

@@ -15,6 +15,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field, StrictInt
 
+from domain.bounds import LongText, PlainText
 from domain.command import Command, Commanded
 
 DEMO_MIN_TRL = 7  # a demonstration hand-off needs a system prototype in an operational environment
@@ -39,11 +40,15 @@ RESOLVED = frozenset({HandoffStatus.ACCEPTED, HandoffStatus.DECLINED, HandoffSta
 class HandoffBrief(BaseModel):
     """What the programme manager says about the result; rendered into the package."""
 
-    results_summary: Annotated[str, Field(max_length=20000)] = ""
-    deliverables: list[Annotated[str, Field(min_length=1, max_length=500)]] = Field(default_factory=list)
-    ip_terms: Annotated[str, Field(max_length=10000)] = ""
-    contacts: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(default_factory=list)
-    purpose: Annotated[str, Field(max_length=2000)] = ""  # a demonstration's purpose
+    results_summary: Annotated[LongText, Field(max_length=20000)] = ""
+    deliverables: list[Annotated[PlainText, Field(min_length=1, max_length=500)]] = Field(
+        default_factory=list, max_length=100
+    )
+    ip_terms: Annotated[LongText, Field(max_length=10000)] = ""
+    contacts: list[Annotated[PlainText, Field(min_length=1, max_length=200)]] = Field(
+        default_factory=list, max_length=50
+    )
+    purpose: Annotated[LongText, Field(max_length=2000)] = ""  # a demonstration's purpose
 
 
 class HandoffPolicy(BaseModel):

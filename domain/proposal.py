@@ -7,20 +7,20 @@ fund balance) live in the API's proposal service.
 from __future__ import annotations
 
 import itertools
-from datetime import date
 from enum import StrEnum
 from typing import Annotated, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 
+from domain.bounds import MAX_DAYS, LongText, PlainText, ProgrammeDate, Yen
 from domain.policy import GatePolicy
 from domain.roles import FundingMinistry
 from domain.security import SecurityLabel
 from domain.trl import DEFAULT_STAGES, MAX_TRL, MIN_TRL
 
-Yen = Annotated[StrictInt, Field(gt=0, description="Integer yen; never a float.")]
 TRL = Annotated[StrictInt, Field(ge=MIN_TRL, le=MAX_TRL)]
-ProjectId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{2,39}$")]
+PROJECT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9-]{2,39}$"
+ProjectId = Annotated[str, Field(pattern=PROJECT_ID_PATTERN)]
 Username = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_.-]+$")]
 DAYS_PER_YEAR = 365
 
@@ -40,10 +40,10 @@ class TranchePlan(BaseModel):
 class StagePlan(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    name: Annotated[str, Field(min_length=1, max_length=100)]
+    name: Annotated[PlainText, Field(min_length=1, max_length=100)]
     trl_in: TRL
     trl_out: TRL
-    duration_days: Annotated[StrictInt, Field(gt=0, le=DAYS_PER_YEAR * 10)]
+    duration_days: Annotated[StrictInt, Field(gt=0, le=MAX_DAYS)]
     budget: Yen
     tranches: Annotated[list[TranchePlan], Field(min_length=1)]
 
@@ -107,18 +107,19 @@ class Proposal(BaseModel):
     project_id: ProjectId | None = Field(
         default=None, description="Business id; generated when omitted. Starting it twice is refused."
     )
-    title: Annotated[str, Field(min_length=3, max_length=200)]
-    organisation: Annotated[str, Field(min_length=2, max_length=200)]
+    title: Annotated[PlainText, Field(min_length=3, max_length=200)]
+    organisation: Annotated[PlainText, Field(min_length=2, max_length=200)]
     performer: Username | None = Field(
         default=None, description="The performer's contact (role performer): files progress reports, gets reminders."
     )
-    start_date: date | None = Field(
+    start_date: ProgrammeDate | None = Field(
         default=None,
-        description="Programme date of the project's day 0 (fiscal years, report deadlines); default: the start day in Japan.",
+        description="Programme date of the project's day 0 (fiscal years, report deadlines), 2000-01-01 to 2100-12-31; "
+        "default: the start day in Japan.",
     )
     programme_manager: Username
     funding_ministry: FundingMinistry
-    research_vision: Annotated[str, Field(min_length=3, max_length=2000)]
+    research_vision: Annotated[LongText, Field(min_length=3, max_length=2000)]
     classification: Classification = Classification.OPEN
     label: SecurityLabel | None = Field(
         default=None,
@@ -130,7 +131,9 @@ class Proposal(BaseModel):
     stages: list[StagePlan] | None = None
     policy: GatePolicy = Field(default_factory=GatePolicy, description="Gate, hold and recycle rules.")
     reviewers: Annotated[list[Username], Field(min_length=1, max_length=12)]
-    public_use_ministries: Annotated[list[str], Field(min_length=1, max_length=10)]
+    public_use_ministries: Annotated[
+        list[Annotated[PlainText, Field(max_length=16)]], Field(min_length=1, max_length=10)
+    ]
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

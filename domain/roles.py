@@ -15,6 +15,24 @@ class Role(StrEnum):
     ADMIN = "admin"
 
 
+GROUP_PREFIX = "group:"  # usernames cannot hold ':', so a group address never names a person
+
+
+def group(role: Role) -> str:
+    """The notification address of everyone in a role (e.g. finance for four-eyes approvals)."""
+    return f"{GROUP_PREFIX}{role.value}"
+
+
+def group_role(recipient: str) -> Role | None:
+    """The role a group address names, or None for a person's username."""
+    if not recipient.startswith(GROUP_PREFIX):
+        return None
+    try:
+        return Role(recipient.removeprefix(GROUP_PREFIX))
+    except ValueError:
+        return None
+
+
 class FundingMinistry(StrEnum):
     MEXT = "MEXT"
     METI = "METI"

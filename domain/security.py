@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, Field, PlainSerializer
+from pydantic import BaseModel, BeforeValidator, Field, PlainSerializer, WithJsonSchema
 
 
 class Level(IntEnum):
@@ -27,16 +27,32 @@ Compartment = Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9-]{1,31}$")]
 
 
 def _level(value: object) -> object:
-    """Levels by name ("SECRET") or by number (2)."""
-    if isinstance(value, str) and not value.isdigit():
+    """Levels by name ("SECRET") or by number (2), and nothing else: `false` or "2" is no level
+    (a clearance decides access, so nothing is coerced into one)."""
+    if isinstance(value, str):
         try:
-            return Level[value.strip().upper().replace(" ", "_")]
+            return Level[value]
         except KeyError:
             raise ValueError(f"unknown level {value!r}; one of {', '.join(Level.__members__)}") from None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"a level is a name ({', '.join(Level.__members__)}) or a number 0-3")
     return value
 
 
-LevelField = Annotated[Level, BeforeValidator(_level), PlainSerializer(lambda v: v.name, return_type=str)]
+LevelField = Annotated[
+    Level,
+    BeforeValidator(_level),
+    PlainSerializer(lambda v: v.name, return_type=str),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "enum": list(Level.__members__)},
+                {"type": "integer", "enum": list(map(int, Level))},
+            ]
+        },
+        mode="validation",
+    ),
+]
 
 
 class SecurityLabel(BaseModel):

@@ -34,6 +34,10 @@ from storage.db import AUDIT_KEY_INFO
 from storage.models import AuditChainHead, AuditEntry, utcnow
 
 GENESIS = "0" * 64
+# The anchored entry that vouches for the un-anchored ones before it: migration 0007's own entry,
+# or the first entry a process with the key writes after entries written without it.
+ANCHOR_ACTION = "anchor_audit_log"
+ANCHORING_BEGAN = "anchoring_began"
 
 
 def audit(
@@ -118,13 +122,25 @@ def _chain(session: Session, _context: Any, _instances: Any) -> None:
     with session.no_autoflush:
         head = session.execute(select(AuditChainHead).where(AuditChainHead.id == 1).with_for_update()).scalar_one()
         prev = head.last_hash
-        for entry in sorted(new, key=lambda o: inspect(o).insert_order or 0):
+        ordered = sorted(new, key=lambda o: inspect(o).insert_order or 0)
+        if key and prev != GENESIS and not _last_anchor(session):
+            # The log so far was written without the key (before anchoring began). The first
+            # anchored entry says so in its (hashed, anchored) detail and so vouches for all of
+            # it: the verifier can tell "anchoring began here" from "someone stripped the anchors".
+            ordered[0].detail = {**(ordered[0].detail or {}), ANCHORING_BEGAN: True}
+        for entry in ordered:
             if entry.at is None:
                 entry.at = utcnow()
             entry.prev_hash = prev
             entry.hash = prev = _hash_of(prev, entry)
             entry.anchor = anchor_of(key, entry.hash) if key else ""
         head.last_hash = prev
+
+
+def _last_anchor(session: Session) -> str:
+    """The anchor of the newest entry ('' for one written without the key). The caller holds the
+    chain head's lock, so no entry can be appended meanwhile."""
+    return session.execute(select(AuditEntry.anchor).order_by(AuditEntry.id.desc()).limit(1)).scalar_one_or_none() or ""
 
 
 @dataclass(frozen=True)
@@ -144,6 +160,7 @@ async def verify_chain(session: AsyncSession, key: bytes | None = None, batch: i
     """Walk the log in id order; report the first entry whose link, content or anchor does not
     hold. Without the key only the hash chain is checked."""
     prev, last_id, checked, anchored, unanchored = GENESIS, 0, 0, 0, 0
+    first_id = 0
     vouched_by: int | None = None
 
     def broken(entry_id: int, problem: str) -> ChainReport:
@@ -170,14 +187,32 @@ async def verify_chain(session: AsyncSession, key: bytes | None = None, batch: i
                             f"entry {entry.id}'s anchor does not match: the log was rewritten by someone "
                             "without the audit key (or this is not the deployment's key)",
                         )
+                    vouches = entry.action == ANCHOR_ACTION or (entry.detail or {}).get(ANCHORING_BEGAN) is True
+                    if unanchored and not anchored and not vouches:
+                        return broken(
+                            entry.id,
+                            f"the {unanchored} entries before entry {entry.id} carry no anchor and entry "
+                            f"{entry.id} does not vouch for them: their anchors were stripped",
+                        )
                     anchored += 1
                     vouched_by = vouched_by or entry.id
                 elif anchored:
                     return broken(entry.id, f"entry {entry.id} has no anchor though entries before it have")
                 else:
                     unanchored += 1
+            first_id = first_id or entry.id
             prev, last_id, checked = entry.hash, entry.id, checked + 1
     head = await session.get(AuditChainHead, 1)
     if head is not None and head.last_hash != prev:
         return broken(last_id + 1, f"entries after {last_id} were removed (the chain's head is elsewhere)")
+    if key is not None and unanchored and not anchored:
+        # Every process writing with the key anchors what it writes (and vouches for what came
+        # before): a log with no anchor at all had its anchors stripped, or was never written
+        # with this key.
+        checked = 0
+        return broken(
+            first_id,
+            "no entry carries an anchor under this audit key: the anchors were stripped, or no process "
+            "has written with this key (is it the deployment's key?)",
+        )
     return ChainReport(checked, None, "", anchored, unanchored, vouched_by, key is not None)

@@ -26,6 +26,9 @@ class WorkflowView:
     stage_no: int | None = None
     in_stage: bool = False
     tranches_paid: list[int] = field(default_factory=list)
+    # Why the workflow could not say (a workflow task that keeps failing, a query it cannot
+    # answer): that project's drift, never a failure of the whole reconciliation.
+    problem: str = ""
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,9 @@ async def _project_drift(session: AsyncSession, project: Project, wf: WorkflowVi
     )
     if not wf.found:
         problems.append(f"no workflow {project.workflow_id} exists for this project")
+        return problems
+    if wf.problem:
+        problems.append(f"the workflow {project.workflow_id} cannot say what it believes: {wf.problem}")
         return problems
     if not wf.running and open_count:
         problems.append(f"the workflow has ended ({wf.status}) but {open_count} reservation(s) are still open")

@@ -431,16 +431,25 @@ async def test_finance_sees_a_closed_project_it_may_not_read_under_a_pseudonym(w
     assert len(_ledger((await stack.call("GET", f"/fund/ledger.csv?project_id={closed}", "fin.yamada")).text)) == len(
         hidden
     )
-    # A refused correction names the closed project by its pseudonym too.
+    # Correcting a closed project's books needs what reading it needs, and the refusal names no project.
     [reservation] = [r["transaction_id"] for r in hidden if r["kind"] == "reserve" and r["amount"].startswith("-")]
     r = await stack.call("POST", f"/fund/transactions/{reservation}/reverse", "fin.suzuki", json={"reason": "typo"})
-    assert r.status_code == 409 and f"reserve:{alias}:1" in r.text and closed not in r.text, r.text
+    assert r.status_code == 403 and "closed work" in r.text and closed not in r.text, r.text
+    r = await stack.call("POST", f"/fund/transactions/{reservation}/reverse", "fin.yamada", json={"reason": "typo"})
+    assert r.status_code == 409 and f"reserve:{closed}:1" in r.text, r.text  # paid from: refused on its merits
+    # A filter that is no project id is a 422, not a header the server cannot write.
+    for bad in ("%E2%98%83", "a%0D%0Ab", "x" * 41):
+        assert (await stack.call("GET", f"/fund/ledger.csv?project_id={bad}", "fin.suzuki")).status_code == 422
     async with stack.sessionmaker() as session:
         rows_audited = (
             await session.scalars(select(AuditEntry).where(AuditEntry.action == "list_closed:ledger"))
         ).all()
         assert all(closed in e.detail["withheld"] for e in rows_audited if e.actor == "fin.suzuki")
         assert any(closed in e.detail["shown"] for e in rows_audited if e.actor == "fin.yamada")
+        corrections = (
+            await session.scalars(select(AuditEntry).where(AuditEntry.action == "read_closed:reverse"))
+        ).all()
+        assert {(e.actor, e.outcome) for e in corrections} == {("fin.suzuki", "denied"), ("fin.yamada", "ok")}
 
 
 async def test_a_closed_projects_search_attributes_and_summary_name_no_closed_work(world: World) -> None:

@@ -14,7 +14,7 @@ from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from storage.audit import GENESIS, audit, entry_hash, verify_chain
+from storage.audit import ANCHORING_BEGAN, GENESIS, audit, entry_hash, verify_chain
 from storage.db import make_engine, make_sessionmaker
 from storage.models import AuditEntry
 
@@ -160,18 +160,55 @@ async def test_entries_from_before_anchoring_are_unanchored_and_vouched_for_by_t
 ) -> None:
     await write_entries(sm, 3)  # written without the key (before the upgrade)
     async with sm() as s:
+        first = await s.scalar(select(func.min(AuditEntry.id)))
         report = await verify_chain(s, KEY)
-    assert report.broken_at is None and report.unanchored == report.checked == 4 and report.vouched_by is None
+    # Not one anchor under the key: indistinguishable from a log whose anchors were stripped.
+    assert report.broken_at == first and "no entry carries an anchor" in report.problem
     async with keyed.begin() as s:
         audit(s, "admin", "test", "thing:new")
     async with keyed() as s:
-        ids = (await s.scalars(select(AuditEntry.id).order_by(AuditEntry.id))).all()
+        entries = (await s.scalars(select(AuditEntry).order_by(AuditEntry.id))).all()
         report = await verify_chain(s, KEY)
-    assert report.broken_at is None and (report.unanchored, report.anchored, report.vouched_by) == (4, 1, ids[-1])
-    await rewrite_and_rehash(keyed, ids[0])  # an old entry: the anchor after it no longer matches
+    # The first keyed entry says, in its anchored detail, that anchoring began with it.
+    vouch = entries[-1]
+    assert vouch.anchor and vouch.detail == {ANCHORING_BEGAN: True}
+    assert report.broken_at is None and (report.unanchored, report.anchored, report.vouched_by) == (4, 1, vouch.id)
+    async with keyed.begin() as s:
+        audit(s, "admin", "test", "thing:newer")  # anchoring has begun: no second vouching entry
+    async with keyed() as s:
+        newer = await s.scalar(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(1))
+        assert newer is not None and newer.detail == {}
+    await rewrite_and_rehash(keyed, entries[0].id)  # an old entry: the anchor after it no longer matches
     async with keyed() as s:
         report = await verify_chain(s, KEY)
-    assert report.broken_at == ids[-1] and "anchor does not match" in report.problem
+    assert report.broken_at == vouch.id and "anchor does not match" in report.problem
+
+
+async def test_a_log_stripped_of_every_anchor_is_found(keyed: async_sessionmaker[AsyncSession]) -> None:
+    """Rewrite from the first entry on and strip every anchor: no anchored entry remains to be
+    checked, which under the key is itself the finding."""
+    await write_entries(keyed, 6)
+    async with keyed() as s:
+        ids = (await s.scalars(select(AuditEntry.id).order_by(AuditEntry.id))).all()
+    await rewrite_and_rehash(keyed, ids[0], strip_anchors=True)
+    async with keyed() as s:
+        assert (await verify_chain(s)).broken_at is None  # the hash chain alone is fooled
+        report = await verify_chain(s, KEY)
+    assert report.broken_at == ids[0] and "no entry carries an anchor" in report.problem
+
+
+async def test_stripped_anchors_before_an_ordinary_anchored_entry_are_found(
+    keyed: async_sessionmaker[AsyncSession],
+) -> None:
+    """Strip the anchors of the oldest entries only (leaving the rest, whose anchors still match
+    since nothing was rewritten): only the vouching entry may follow un-anchored ones."""
+    await write_entries(keyed, 6)
+    async with keyed() as s:
+        ids = (await s.scalars(select(AuditEntry.id).order_by(AuditEntry.id))).all()
+    await tamper_all(keyed, [("UPDATE audit_log SET anchor = '' WHERE id < :i", {"i": ids[2]})])
+    async with keyed() as s:
+        report = await verify_chain(s, KEY)
+    assert report.broken_at == ids[2] and "carry no anchor" in report.problem
 
 
 def test_audit_verify_finds_a_rewritten_chain(sqlite_url: str, tmp_path: Path) -> None:
@@ -228,8 +265,8 @@ async def test_the_migration_chains_entries_written_before_it(tmp_path: object, 
         report = await verify_chain(s, KEY)
         appended = await s.get(AuditEntry, 4)
     await engine.dispose()
-    if key is None:  # nothing to anchor with: left un-anchored, for the first keyed entry to vouch for
-        assert report.broken_at is None and (report.checked, report.unanchored, report.vouched_by) == (3, 3, None)
+    if key is None:  # nothing to anchor with: left un-anchored, for the first keyed writer to vouch for
+        assert report.broken_at == 1 and "no entry carries an anchor" in report.problem
         assert appended is None
     else:  # 0007 appends one anchored entry, whose hash chains over all three
         assert report.broken_at is None and (report.checked, report.unanchored, report.vouched_by) == (4, 3, 4)

@@ -117,15 +117,18 @@ def test_ceilings_payments_and_reconciliation_from_the_cli(
 
 
 def test_audit_verify_reports_the_first_broken_link(
-    sqlite_url: str, sessionmaker: async_sessionmaker[AsyncSession]
+    sqlite_url: str, sessionmaker: async_sessionmaker[AsyncSession], tmp_path: Path
 ) -> None:
+    # The hash chain alone: no audit key in this data folder (anchors: tests/test_audit_chain.py).
+    keyless = {"TRLGATE_DATA_DIR": str(tmp_path)}
+
     async def write() -> None:
         for i in range(3):
             async with sessionmaker.begin() as s:
                 audit(s, "fin.suzuki", "test", f"thing:{i}")
 
     asyncio.run(write())
-    ok = trlgate(sqlite_url, "audit-verify")
+    ok = trlgate(sqlite_url, "audit-verify", env=keyless)
     assert ok.returncode == 0 and "audit log intact" in ok.stdout, ok.stdout + ok.stderr
 
     async def tamper() -> int:
@@ -136,7 +139,7 @@ def test_audit_verify_reports_the_first_broken_link(
             return int(victim or 0)
 
     victim = asyncio.run(tamper())
-    bad = trlgate(sqlite_url, "audit-verify")
+    bad = trlgate(sqlite_url, "audit-verify", env=keyless)
     assert bad.returncode == 1 and f"broken at audit entry {victim}: entry {victim} was changed" in bad.stdout
 
 

@@ -14,6 +14,8 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.money import MoneyActivities, PayTrancheInput, ReserveStageInput
+from activities.notices import store_notice
+from domain.roles import Role, group
 from storage import ledger, migrate
 from storage.db import make_engine, make_sessionmaker
 from storage.models import LedgerEntry, NeedToKnowGrant, Notification, Programme, Tranche, User
@@ -173,13 +175,39 @@ async def test_group_notices_from_before_0009_reach_each_member_who_may_read(db_
             session.add(
                 Notification(key=f"{pid}-ask", project_id=pid, recipient="finance", kind="k", message="m", at=NOW)
             )
+        # A notice to the person called admin is no group notice, though a role has that name.
+        session.add(
+            Notification(key=f"{open_id}-note", project_id=open_id, recipient="admin", kind="k", message="m", at=NOW)
+        )
     await asyncio.to_thread(migrate.upgrade, db_url)
     await asyncio.to_thread(migrate.upgrade, db_url)  # at head: nothing runs twice
     async with sm() as session:
         rows = (await session.scalars(select(Notification).where(Notification.recipient != "finance"))).all()
         assert {(n.key, n.recipient) for n in rows} == {
+            (f"{open_id}-note", "admin"),
             (f"{closed_id}-ask-fin.yamada", "fin.yamada"),
             (f"{open_id}-ask-fin.suzuki", "fin.suzuki"),
             (f"{open_id}-ask-fin.yamada", "fin.yamada"),
         }
     await engine.dispose()
+
+
+async def test_a_group_address_reaches_each_member_and_a_username_only_its_person(
+    sm: async_sessionmaker[AsyncSession],
+) -> None:
+    """`group:admin` is every administrator; `admin` is the demo user of that name, whom a role of
+    the same name must not turn into a group."""
+    pid = await new_project(sm)
+    async with sm.begin() as session:
+        session.add(User(username="admin.two", full_name="Second admin", password_hash="x", roles=["admin"]))
+    async with sm.begin() as session:
+        assert await store_notice(session, "k-person", pid, "admin", "k", "m", NOW)
+        assert await store_notice(session, "k-group", pid, group(Role.ADMIN), "k", "m", NOW)
+    async with sm.begin() as session:
+        assert not await store_notice(session, "k-group", pid, group(Role.ADMIN), "k", "m", NOW)  # a retry
+        rows = (await session.scalars(select(Notification).where(Notification.project_id == pid))).all()
+    assert {(n.key, n.recipient) for n in rows} == {
+        ("k-person", "admin"),
+        ("k-group-admin", "admin"),
+        ("k-group-admin.two", "admin.two"),
+    }

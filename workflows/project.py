@@ -96,6 +96,7 @@ with workflow.unsafe.imports_passed_through():
         WithdrawInput,
     )
     from domain.proposal import Classification, StagePlan
+    from domain.roles import Role, group
     from gates.definitions import GateDefinition, gate_for_stage
     from gates.scorecard import recommend, review_errors
     from storage.seed import PROGRAMME_CODE
@@ -505,7 +506,7 @@ class ProjectWorkflow:
                     f"Stage {stage_no}: tranche {tranche_no} ({amount:,} yen) waits for four-eyes approval by finance"
                 )
                 await self._notify(
-                    "finance",
+                    group(Role.FINANCE),
                     "tranche_approval",
                     f"{workflow.info().workflow_id}-approval-s{stage_no}-t{tranche_no}",
                     f"Tranche {tranche_no} of stage {stage_no} of {self.project_id} ({amount:,} yen) is due and "

@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import Any
+from datetime import timedelta
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import Response
-from temporalio.client import Client, WorkflowExecutionStatus
+from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowQueryFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.audit import record
 from api.deps import ClientDep, FinanceUser, FundViewer, SessionDep, release_connection
 from api.errors import AUTH, responses
+from api.params import FiscalYearNo, TransactionId
 from api.pseudonyms import pseudonyms_for
 from api.schemas import (
     CeilingIn,
@@ -28,14 +31,18 @@ from api.schemas import (
     ReversalOut,
 )
 from domain.project import Phase, ProjectOutcome
+from domain.proposal import PROJECT_ID_PATTERN
 from storage import ledger
+from storage.access import is_closed, project_access
 from storage.audit import audit
-from storage.models import FundAllocation, Programme, Project
+from storage.models import FundAllocation, Programme, Project, User
 from storage.reconcile import WorkflowView, reconcile
 from storage.seed import PROGRAMME_CODE
 from workflows.project import ProjectWorkflow
 
 router = APIRouter(tags=["fund"])
+# A workflow whose task keeps failing leaves a query waiting for a worker that never answers it.
+_QUERY_TIMEOUT = timedelta(seconds=5)
 CSV: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/csv": {}}, "description": "CSV, one row per ledger entry"}
 }
@@ -90,12 +97,10 @@ async def fund(request: Request, session: SessionDep, user: FundViewer) -> FundO
     responses={**AUTH, **responses(404, 409, 422)},
 )
 async def set_ceiling(
-    ministry: str, fiscal_year: int, body: CeilingIn, request: Request, session: SessionDep, user: FinanceUser
+    ministry: str, fiscal_year: FiscalYearNo, body: CeilingIn, request: Request, session: SessionDep, user: FinanceUser
 ) -> CeilingOut:
     """Set a funding ministry's ceiling for one fiscal year (what it leaves unused carries over).
     Refused with 409 if what is already committed to the year would exceed it."""
-    if not 2000 <= fiscal_year <= 2100:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail="fiscal_year must be between 2000 and 2100")
     if await session.get(FundAllocation, (PROGRAMME_CODE, ministry)) is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"{ministry} funds no allocation of this programme")
     target = f"ceiling:{ministry}:FY{fiscal_year}"
@@ -123,13 +128,15 @@ async def set_ceiling(
     responses={**AUTH, **responses(404, 409, 422)},
 )
 async def reverse(
-    transaction_id: int, body: ReversalIn, request: Request, session: SessionDep, user: FinanceUser
+    transaction_id: TransactionId, body: ReversalIn, request: Request, session: SessionDep, user: FinanceUser
 ) -> ReversalOut:
     """Correct a payment (the money returns to its reservation) or a reservation made in error
     (while nothing is paid from it) by posting its exact negation. Entries are never changed."""
     target = f"ledger:{transaction_id}"
-    if await session.get(ledger.LedgerTransaction, transaction_id) is None:
+    txn = await session.get(ledger.LedgerTransaction, transaction_id)
+    if txn is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"there is no ledger transaction {transaction_id}")
+    await _may_correct(request, session, user, txn.project_id, target)
     await release_connection(request)  # one pooled connection at a time: the write's
     try:
         async with request.app.state.sessionmaker.begin() as tx:
@@ -140,6 +147,31 @@ async def reverse(
         names = await pseudonyms_for(request, session, user, "reverse")  # the reason may name a closed project
         raise HTTPException(status.HTTP_409_CONFLICT, detail=names.text(str(err))) from err
     return ReversalOut(**view.__dict__)
+
+
+async def _may_correct(
+    request: Request, session: AsyncSession, user: User, project_id: str | None, target: str
+) -> None:
+    """Correcting a closed project's books is acting on closed work: it needs what reading it
+    needs (clearance and need-to-know), decided and audited by the one policy. The refusal names
+    no project: the reader knows it only by its pseudonym."""
+    project = await session.get(Project, project_id) if project_id else None
+    if project is None or not is_closed(project):
+        return
+    decision = await project_access(session, user, project)
+    await record(
+        request,
+        user.username,
+        "read_closed:reverse",
+        f"project:{project.id}",
+        "ok" if decision else "denied",
+        reason=decision.reason,
+        transaction=target,
+    )
+    if not decision:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, detail=f"{target} belongs to closed work you may not act on: {decision.reason}"
+        )
 
 
 def as_csv(rows: list[tuple[object, ...]]) -> str:
@@ -156,7 +188,12 @@ NAMING_COLUMNS = frozenset(ledger.CSV_COLUMNS.index(c) for c in ("business_key",
 
 @router.get("/fund/ledger.csv", response_class=Response, responses={**CSV, **AUTH})
 async def ledger_csv(
-    request: Request, session: SessionDep, user: FinanceUser, project_id: str | None = None
+    request: Request,
+    session: SessionDep,
+    user: FinanceUser,
+    project_id: Annotated[
+        str | None, Query(pattern=PROJECT_ID_PATTERN, description="A project id, or a closed project's pseudonym.")
+    ] = None,
 ) -> Response:
     """Every ledger entry (optionally one project's), for finance's spreadsheets and auditors.
     A closed project the reader may not read appears under its pseudonym (`closed-` and 12 hex
@@ -173,7 +210,21 @@ async def ledger_csv(
 
 
 async def workflow_view(client: Client, project: Project) -> WorkflowView:
-    """Ask Temporal what the project's workflow believes (running: its status query)."""
+    """Ask Temporal what the project's workflow believes (running: its status query). Temporal
+    being down fails the whole reconciliation; one workflow that cannot answer is its drift."""
+    try:
+        return await _ask_workflow(client, project)
+    except RPCError as err:
+        if err.status == RPCStatusCode.UNAVAILABLE:
+            raise
+        if err.status == RPCStatusCode.DEADLINE_EXCEEDED:
+            return WorkflowView(found=True, problem=f"its status query had no answer within {_QUERY_TIMEOUT}")
+        return WorkflowView(found=True, problem=str(err))
+    except (WorkflowQueryFailedError, WorkflowFailureError) as err:
+        return WorkflowView(found=True, problem=f"{err}: {err.__cause__}" if err.__cause__ else str(err))
+
+
+async def _ask_workflow(client: Client, project: Project) -> WorkflowView:
     handle = client.get_workflow_handle(project.workflow_id, result_type=ProjectOutcome)
     try:
         desc = await handle.describe()
@@ -182,7 +233,12 @@ async def workflow_view(client: Client, project: Project) -> WorkflowView:
             return WorkflowView(found=False)
         raise
     if desc.status == WorkflowExecutionStatus.RUNNING:
-        snap = await handle.query(ProjectWorkflow.status)
+        task = desc.raw_description.pending_workflow_task
+        if task.attempt > 1:  # it would not answer a query either; no need to wait for one
+            return WorkflowView(
+                found=True, problem=f"its workflow task has failed {task.attempt - 1} times in a row (see its history)"
+            )
+        snap = await handle.query(ProjectWorkflow.status, rpc_timeout=_QUERY_TIMEOUT)
         return WorkflowView(
             found=True,
             running=True,

@@ -13,6 +13,7 @@ from api.access import is_project_pm, project_for
 from api.commands import send_update
 from api.deps import ClientDep, CurrentUser, PmUser, SessionDep, has_role, release_connection
 from api.errors import AUTH, refusal, responses
+from api.params import GateNo
 from api.schemas import (
     DecisionIn,
     EvidenceIn,
@@ -57,7 +58,7 @@ async def open_round(session: AsyncSession, project: Project, gate_no: int) -> G
     "/projects/{project_id}/gates/{gate_no}", response_model=GateViewOut, responses={**AUTH, **responses(404, 409)}
 )
 async def view_gate(
-    project_id: str, gate_no: int, request: Request, session: SessionDep, client: ClientDep, user: CurrentUser
+    project_id: str, gate_no: GateNo, request: Request, session: SessionDep, client: ClientDep, user: CurrentUser
 ) -> GateViewOut:
     """The gate's current round as this user may see it: material only for cleared panel members,
     other reviews only after submitting one's own; and what the gate requires (deliverables, criteria)."""
@@ -101,7 +102,7 @@ async def _gate_command(
 @router.post("/projects/{project_id}/gates/{gate_no}/evidence", response_model=GateView, responses=COMMAND)
 async def submit_evidence(
     project_id: str,
-    gate_no: int,
+    gate_no: GateNo,
     body: EvidenceIn,
     request: Request,
     session: SessionDep,
@@ -126,7 +127,7 @@ async def submit_evidence(
 
 @router.post("/projects/{project_id}/gates/{gate_no}/open", response_model=GateView, responses=COMMAND)
 async def open_review(
-    project_id: str, gate_no: int, request: Request, session: SessionDep, client: ClientDep, user: PmUser
+    project_id: str, gate_no: GateNo, request: Request, session: SessionDep, client: ClientDep, user: PmUser
 ) -> GateView:
     """Open the review without waiting for the evidence package."""
     result: GateView = await _gate_command(
@@ -152,7 +153,7 @@ async def _registered_reviewer(session: AsyncSession, username: str) -> None:
 @router.post("/projects/{project_id}/gates/{gate_no}/invitations", response_model=GateView, responses=COMMAND)
 async def invite(
     project_id: str,
-    gate_no: int,
+    gate_no: GateNo,
     body: InviteIn,
     request: Request,
     session: SessionDep,
@@ -178,7 +179,7 @@ async def invite(
 @router.post("/projects/{project_id}/gates/{gate_no}/reassign", response_model=GateView, responses=COMMAND)
 async def reassign(
     project_id: str,
-    gate_no: int,
+    gate_no: GateNo,
     body: ReassignIn,
     request: Request,
     session: SessionDep,
@@ -204,7 +205,7 @@ async def reassign(
 @router.post("/projects/{project_id}/gates/{gate_no}/deadline", response_model=GateView, responses=COMMAND)
 async def extend_deadline(
     project_id: str,
-    gate_no: int,
+    gate_no: GateNo,
     body: ExtendIn,
     request: Request,
     session: SessionDep,
@@ -243,7 +244,7 @@ async def _carried_out(client: Client, project: Project, outcome: GateOutcome) -
 @router.post("/projects/{project_id}/gates/{gate_no}/decision", response_model=GateDecisionOut, responses=COMMAND)
 async def decide_gate(
     project_id: str,
-    gate_no: int,
+    gate_no: GateNo,
     body: DecisionIn,
     request: Request,
     session: SessionDep,

@@ -10,6 +10,7 @@ from api.access import project_for, project_or_404
 from api.commands import send_update
 from api.deps import ClientDep, CurrentUser, PmUser, ReportingUser, SessionDep, SignerUser, has_role
 from api.errors import AUTH, responses
+from api.params import FiscalYearNo, StageNo, TrancheNo
 from api.routes.fund import CSV, as_csv
 from api.routes.gates import COMMAND
 from api.schemas import ReportIn, ReportReviewIn, StatementLineOut, StatementOut
@@ -83,7 +84,7 @@ async def submit_report(
 @router.post("/projects/{project_id}/reports/{fiscal_year}/review", response_model=MoneySnapshot, responses=COMMAND)
 async def review_report(
     project_id: str,
-    fiscal_year: int,
+    fiscal_year: FiscalYearNo,
     body: ReportReviewIn,
     request: Request,
     session: SessionDep,
@@ -143,8 +144,8 @@ async def _sign(
 )
 async def request_tranche(
     project_id: str,
-    stage_no: int,
-    tranche_no: int,
+    stage_no: StageNo,
+    tranche_no: TrancheNo,
     request: Request,
     session: SessionDep,
     client: ClientDep,
@@ -159,8 +160,8 @@ async def request_tranche(
 )
 async def approve_tranche(
     project_id: str,
-    stage_no: int,
-    tranche_no: int,
+    stage_no: StageNo,
+    tranche_no: TrancheNo,
     request: Request,
     session: SessionDep,
     client: ClientDep,

@@ -19,7 +19,8 @@ from temporalio.api.common.v1 import Payload
 from api.audit import record
 from api.deps import CODEC_COOKIE, AdminUser, CodecUser, OpsUser, SessionDep, TokenDep, release_connection
 from api.errors import AUTH, responses
-from domain.proposal import Classification
+from domain.bounds import LongText
+from domain.proposal import Classification, Username
 from domain.security import AccessDecision, Compartment, LevelField
 from storage.access import is_closed, project_access
 from storage.audit import audit
@@ -46,8 +47,8 @@ class ClearanceOut(ClearanceIn):
 
 
 class GrantIn(BaseModel):
-    username: Annotated[str, Field(min_length=1, max_length=64)]
-    reason: Annotated[str, Field(min_length=3, max_length=2000)]
+    username: Username
+    reason: Annotated[LongText, Field(min_length=3, max_length=2000)]
 
 
 class GrantOut(BaseModel):

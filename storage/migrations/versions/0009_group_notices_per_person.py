@@ -60,14 +60,17 @@ def upgrade() -> None:
     nobody reads them, and a downgrade has nothing to restore."""
     bind = op.get_bind()
     group_notices = bind.execute(
-        sa.select(notifications).where(notifications.c.recipient.in_([r.value for r in Role]))
+        # "finance" was the one group ever addressed by its bare name ("admin", say, is a person).
+        sa.select(notifications).where(notifications.c.recipient == Role.FINANCE.value)
     ).all()
     if not group_notices:
         return
     see_all = {r.value for r in SEE_ALL}
     members = bind.execute(sa.select(users).where(users.c.active.is_(True)).order_by(users.c.username)).all()
     for notice in group_notices:
-        project = bind.execute(sa.select(projects).where(projects.c.id == notice.project_id)).one()
+        project = bind.execute(sa.select(projects).where(projects.c.id == notice.project_id)).first()
+        if project is None:
+            continue  # a notice whose project is gone: nobody to be told
         granted = set(
             bind.execute(
                 sa.select(grants.c.username).where(grants.c.project_id == project.id, grants.c.revoked_at.is_(None))

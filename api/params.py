@@ -1,0 +1,22 @@
+"""Path parameters with their bounds, one type per concept: FastAPI documents each bound in
+OpenAPI and answers 422 for a value outside it, before a database column (int32 on PostgreSQL,
+int64 on SQLite) or a domain model meets it."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Path
+
+from domain.bounds import FIRST_DAY, LAST_DAY, MAX_ROW_ID
+
+MAX_GATES = 99  # a project has at most one gate per stage, and stages climb TRL 1-9
+MAX_TRANCHES = 10_000  # tranches of a stage fall on distinct days of at most ten years
+
+GateNo = Annotated[int, Path(ge=1, le=MAX_GATES, description="The gate's number (gate n ends stage n).")]
+StageNo = Annotated[int, Path(ge=1, le=MAX_GATES, description="The stage's number, from 1.")]
+TrancheNo = Annotated[int, Path(ge=1, le=MAX_TRANCHES, description="The tranche's number in its stage, from 1.")]
+FiscalYearNo = Annotated[
+    int, Path(ge=FIRST_DAY.year, le=LAST_DAY.year, description="FY2026 runs April 2026 - March 2027.")
+]
+TransactionId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="A ledger transaction's id.")]
