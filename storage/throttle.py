@@ -67,24 +67,21 @@ def _utc(moment: datetime | None) -> datetime | None:
 
 
 async def _rows(session: AsyncSession, keys: Sequence[str], now: datetime) -> dict[str, LoginThrottle]:
-    """Each key's row, created if missing and locked for this transaction (in key order, so two
-    attempts never wait on each other's rows)."""
+    """Each key's row, created if missing and locked for this transaction.
+
+    Every transaction takes its rows here and only here, in key order, so two never wait on each
+    other's rows (a success and an attempt for the same user from the same address deadlocked on
+    PostgreSQL when one took the user's row first and the other the address's). One upsert per
+    key creates or locks its row at once: with an insert and then a select, a row deleted between
+    the two (by purge) was not there to lock."""
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    await session.execute(
-        insert(LoginThrottle)
-        .values([{"key": key, "failures": 0, "last_failure_at": now} for key in sorted(keys)])
-        .on_conflict_do_nothing(index_elements=["key"])
-    )
     rows = {}
-    for key in sorted(keys):
-        rows[key] = (
-            await session.scalars(
-                select(LoginThrottle)
-                .where(LoginThrottle.key == key)
-                .with_for_update()
-                .execution_options(populate_existing=True)
-            )
-        ).one()
+    for key in sorted(set(keys)):
+        new = insert(LoginThrottle).values(key=key, failures=0, last_failure_at=now)
+        upsert = new.on_conflict_do_update(
+            index_elements=["key"], set_={"failures": LoginThrottle.__table__.c.failures}
+        ).returning(LoginThrottle)
+        rows[key] = (await session.scalars(upsert, execution_options={"populate_existing": True})).one()
     return rows
 
 
@@ -132,8 +129,11 @@ async def release(
 ) -> None:
     """The password was right. Clear the `reset` keys (the user's); on the `give_back` keys (the
     address) take back this attempt's count and any lock it set, so a success never locks."""
-    await session.execute(delete(LoginThrottle).where(LoginThrottle.key.in_(reset)))
-    for key, row in (await _rows(session, give_back, now)).items():
+    rows = await _rows(session, [*reset, *give_back], now)
+    for key in reset:
+        rows[key].failures, rows[key].locked_until = 0, None
+    for key in give_back:
+        row = rows[key]
         row.failures = max(0, row.failures - 1)
         if key in attempt.locked and _utc(row.locked_until) == attempt.locked[key]:
             row.locked_until = attempt.previous[key]

@@ -11,7 +11,8 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
+from sqlalchemy.exc import DBAPIError
 from temporalio.client import Client
 
 from storage import throttle
@@ -110,6 +111,13 @@ async def test_a_burst_of_parallel_guesses_gets_no_more_tries_than_the_limit(
     assert codes == [401] * 5 + [429] * 15 and len(verified) == 5
 
 
+async def test_right_and_wrong_passwords_at_once_for_one_user_never_fail(stack: ApiStack) -> None:
+    passwords = [DEMO_PASSWORD if i % 2 else f"guess-{i}" for i in range(30)]
+    answers = await asyncio.gather(*(sign_in(stack, PM, p) for p in passwords))
+    assert {r.status_code for r in answers} <= {200, 401, 429}, [r.text for r in answers if r.status_code >= 500]
+    assert any(r.status_code == 200 for r in answers)
+
+
 def count_verifications(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Spy on the password hasher: one entry (the hash checked against) per verification."""
     calls: list[str] = []
@@ -197,5 +205,74 @@ async def test_failures_are_forgotten_after_a_while_and_locks_are_capped(db_url:
         assert third.locked == {"user:x": t0 + timedelta(seconds=613)}
         assert (await attempt(t0 + timedelta(seconds=612))).retry_after == 1
         assert (await attempt(t0 + timedelta(seconds=613))).locked == {"user:x": t0 + timedelta(seconds=633)}
+    finally:
+        await engine.dispose()
+
+
+async def test_a_success_and_another_attempt_at_once_never_deadlock(postgres_url: str) -> None:
+    """A right password (release) and another attempt for the same user from the same address
+    (reserve) in two transactions at once, interleaved as they deadlocked on PostgreSQL when the two
+    took their rows in different orders: the attempt holds its first row when the success starts."""
+    engine = make_engine(postgres_url)
+    sm = make_sessionmaker(engine)
+    policy = throttle.Policy(max_failures=5, lock_seconds=30, max_lock_seconds=120, forget_seconds=600)
+    user, address = "user:pm", "address:10.0.0.1"
+    subjects = [throttle.Subject(user, policy), throttle.Subject(address, policy)]
+    now = datetime.now(UTC)
+    async with sm.begin() as s:
+        success = await throttle.reserve(s, subjects, now)  # the attempt whose password will be right
+    attempt_holds_a_row, success_started = asyncio.Event(), asyncio.Event()
+    success_pid: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+    async def a_row_is_locked() -> bool:
+        try:
+            async with engine.begin() as probe:
+                query = select(LoginThrottle.key).where(LoginThrottle.key.in_([user, address]))
+                await probe.execute(query.with_for_update(nowait=True))
+        except DBAPIError:
+            return True
+        return False
+
+    async def attempt() -> None:
+        async with sm.begin() as s:
+            for name in ("execute", "scalars"):
+                real = getattr(s, name)
+
+                async def paused(*args: Any, _real: Any = real, **kwargs: Any) -> Any:
+                    result = await _real(*args, **kwargs)
+                    if not attempt_holds_a_row.is_set() and await a_row_is_locked():
+                        attempt_holds_a_row.set()
+                        await success_started.wait()
+                    return result
+
+                setattr(s, name, paused)
+            await throttle.reserve(s, subjects, now)
+
+    async def succeed() -> None:
+        async with sm.begin() as s:
+            success_pid.set_result((await s.execute(text("SELECT pg_backend_pid()"))).scalar_one())
+            await throttle.release(s, success, reset=[user], give_back=[address], now=now)
+
+    async def waiting_on_a_lock(pid: int) -> bool:
+        async with engine.connect() as c:
+            query = text("SELECT wait_event_type FROM pg_stat_activity WHERE pid = :pid")
+            return (await c.execute(query, {"pid": pid})).scalar_one_or_none() == "Lock"
+
+    try:
+        attempting = asyncio.create_task(attempt())
+        await asyncio.wait_for(attempt_holds_a_row.wait(), 10)
+        succeeding = asyncio.create_task(succeed())
+        pid = await success_pid
+        for _ in range(1000):  # until the success waits for the attempt's row (or is done)
+            if succeeding.done() or await waiting_on_a_lock(pid):
+                break
+            await asyncio.sleep(0.01)
+        success_started.set()
+        outcomes = await asyncio.gather(attempting, succeeding, return_exceptions=True)
+        assert [o for o in outcomes if isinstance(o, BaseException)] == []
+        async with sm() as s:
+            rows = {r.key: r for r in (await s.scalars(select(LoginThrottle))).all()}
+        # One of the two went first; either way the success left the user unlocked.
+        assert rows[user].locked_until is None and rows[user].failures <= 1
     finally:
         await engine.dispose()
