@@ -5,6 +5,7 @@ cost the same work; over-long or unprintable input is a 422 that is still audite
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -118,17 +119,30 @@ async def test_right_and_wrong_passwords_at_once_for_one_user_never_fail(stack: 
     assert any(r.status_code == 200 for r in answers)
 
 
-def count_verifications(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Spy on the password hasher: one entry (the hash checked against) per verification."""
+def count_verifications(monkeypatch: pytest.MonkeyPatch, threads: list[threading.Thread] | None = None) -> list[str]:
+    """Spy on the password hasher: one entry (the hash checked against) per verification, and the
+    thread each ran on."""
     calls: list[str] = []
     real: Callable[..., bool] = password_hash.verify
 
     def spy(password: str, hashed: str | bytes, *args: Any, **kwargs: Any) -> bool:
         calls.append(hashed if isinstance(hashed, str) else hashed.decode())
+        if threads is not None:
+            threads.append(threading.current_thread())
         return real(password, hashed, *args, **kwargs)
 
     monkeypatch.setattr(password_hash, "verify", spy)
     return calls
+
+
+async def test_passwords_are_verified_off_the_event_loop(stack: ApiStack, monkeypatch: pytest.MonkeyPatch) -> None:
+    """argon2 takes tens of milliseconds of CPU: on the event loop each guess would stall every
+    other request of the process. The API serves on this test's loop, in this thread."""
+    threads: list[threading.Thread] = []
+    count_verifications(monkeypatch, threads)
+    assert (await sign_in(stack, PM)).status_code == 200
+    assert (await sign_in(stack, PM, "wrong")).status_code == 401
+    assert len(threads) == 2 and threading.current_thread() not in threads
 
 
 def parameters(argon2_hash: str) -> str:

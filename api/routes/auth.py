@@ -5,6 +5,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, HTTPException, Request, status
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.concurrency import run_in_threadpool
 
 from api.audit import record
 from api.deps import CurrentUser, SettingsDep
@@ -91,7 +92,9 @@ async def login(
 
     async with request.app.state.read_sessionmaker() as read:  # not held while argon2 works
         user = await read.get(User, username)
-    matches = verify_password(password, user.password_hash if user is not None and user.active else None)
+    # In a worker thread: argon2 is tens of milliseconds of CPU that would stall the event loop.
+    hashed = user.password_hash if user is not None and user.active else None
+    matches = await run_in_threadpool(verify_password, password, hashed)
     if user is None or not matches:
         async with sessionmaker.begin() as write:
             audit_login(write, "rejected", reason="incorrect username or password")
