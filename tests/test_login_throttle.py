@@ -103,6 +103,25 @@ async def test_an_address_is_locked_across_usernames_and_a_success_never_locks_i
     assert [(r.target, r.actor) for r in locks] == [("address:127.0.0.1", "nobody-else")]
 
 
+async def test_a_forged_forwarded_for_counts_against_the_real_address(stack: ApiStack) -> None:
+    for i in range(20):  # twenty failures, each claiming another address through the header
+        forged = {"X-Forwarded-For": f"203.0.113.{i}"}
+        r = await stack.http.post("/auth/token", data={"username": f"nobody{i}", "password": "guess"}, headers=forged)
+        assert r.status_code == 401
+    assert LOCK - 2 < retry_after(await sign_in(stack, "admin")) <= LOCK  # 127.0.0.1 is locked
+    assert {r.detail["address"] for r in await audit_rows(stack, "login")} == {"127.0.0.1"}
+
+
+async def test_a_listed_proxy_names_the_client(local_client: Client, sqlite_url: str, task_queue: str) -> None:
+    async with api_stack(
+        local_client, sqlite_url, task_queue, seconds_per_day=0.0, forwarded_allow_ips="127.0.0.1", **THROTTLE
+    ) as stack:
+        forwarded = {"X-Forwarded-For": "203.0.113.7"}
+        r = await stack.http.post("/auth/token", data={"username": PM, "password": "guess"}, headers=forwarded)
+        assert r.status_code == 401
+        assert [r.detail["address"] for r in await audit_rows(stack, "login")] == ["203.0.113.7"]
+
+
 async def test_a_burst_of_parallel_guesses_gets_no_more_tries_than_the_limit(
     stack: ApiStack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
