@@ -23,6 +23,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.audit import audit
 from storage.models import LoginThrottle
 
 
@@ -57,6 +58,14 @@ class Attempt:
     locked: dict[str, datetime] = field(default_factory=dict)
     previous: dict[str, datetime | None] = field(default_factory=dict)
     failures: dict[str, int] = field(default_factory=dict)
+
+
+def user_key(username: str) -> str:
+    return f"user:{username}"
+
+
+def address_key(address: str) -> str:
+    return f"address:{address}"
 
 
 def _utc(moment: datetime | None) -> datetime | None:
@@ -131,9 +140,27 @@ async def release(
     address) take back this attempt's count and any lock it set, so a success never locks."""
     rows = await _rows(session, [*reset, *give_back], now)
     for key in reset:
-        rows[key].failures, rows[key].locked_until = 0, None
+        _clear(rows[key])
     for key in give_back:
         row = rows[key]
         row.failures = max(0, row.failures - 1)
         if key in attempt.locked and _utc(row.locked_until) == attempt.locked[key]:
             row.locked_until = attempt.previous[key]
+
+
+def _clear(row: LoginThrottle) -> None:
+    row.failures, row.locked_until = 0, None
+
+
+async def unlock(session: AsyncSession, username: str, by: str, now: datetime) -> bool:
+    """An administrator clears a user's lock and failure count (audited); True if it was locked.
+
+    The way back for an account someone locked on purpose: anyone may send wrong passwords for
+    `admin`, and the lock holds for the right one too."""
+    key = user_key(username)
+    row = (await session.scalars(select(LoginThrottle).where(LoginThrottle.key == key).with_for_update())).one_or_none()
+    was_locked = row is not None and (until := _utc(row.locked_until)) is not None and until > now
+    if row is not None:
+        _clear(row)
+    audit(session, by, "unlock_sign_in", key, "ok", was_locked=was_locked)
+    return was_locked

@@ -90,6 +90,26 @@ async def test_a_user_is_locked_after_five_failures_even_for_the_right_password(
     assert all(r.detail["address"] == "127.0.0.1" for r in rows)
 
 
+async def test_an_administrator_unlocks_a_user_and_it_is_audited(stack: ApiStack) -> None:
+    for _ in range(5):  # anyone can lock an account with wrong passwords
+        assert (await sign_in(stack, PM, "wrong")).status_code == 401
+    assert retry_after(await sign_in(stack, PM)) > 0
+    assert (await stack.http.delete(f"/auth/locks/{PM}")).status_code == 401
+    assert (await stack.call("DELETE", f"/auth/locks/{PM}", user="pm.tanaka")).status_code == 403
+    unlocked = await stack.call("DELETE", f"/auth/locks/{PM}", user="admin")
+    assert unlocked.status_code == 200 and unlocked.json() == {"username": PM, "was_locked": True}
+    assert (await sign_in(stack, PM)).status_code == 200
+    again = await stack.call("DELETE", f"/auth/locks/{PM}", user="admin")
+    assert again.json() == {"username": PM, "was_locked": False}
+    rows = await audit_rows(stack, "unlock_sign_in")
+    assert [(r.actor, r.target, r.detail) for r in rows] == [
+        ("admin", f"user:{PM}", {"was_locked": True}),
+        ("admin", f"user:{PM}", {"was_locked": False}),
+    ]
+    bad = await stack.call("DELETE", "/auth/locks/adm%01in", user="admin")
+    assert bad.status_code == 422 and bad.json()["detail"] == "username contains control characters"
+
+
 async def test_an_address_is_locked_across_usernames_and_a_success_never_locks_it(stack: ApiStack) -> None:
     names = [f"nobody{i}" for i in range(19)]
     for name in names:  # nineteen failures, each username below its own limit
