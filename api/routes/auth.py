@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.concurrency import run_in_threadpool
 
 from api.audit import record
-from api.deps import AdminUser, CurrentUser, SettingsDep
+from api.deps import AdminUser, CurrentUser, SettingsDep, release_connection
 from api.errors import AUTH, responses
 from api.schemas import TokenOut, UserOut
 from api.security import create_access_token, verify_password
@@ -138,6 +138,7 @@ async def unlock(
     someone locked the account on purpose with wrong passwords. Idempotent."""
     if not username.isprintable():
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail="username contains control characters")
+    await release_connection(request)  # one request never holds two pooled connections
     async with request.app.state.sessionmaker.begin() as write:
         was_locked = await throttle.unlock(write, username, admin.username, datetime.now(UTC))
     return UnlockOut(username=username, was_locked=was_locked)
