@@ -17,4 +17,7 @@ COPY templates templates
 RUN pip install . && useradd --system --uid 10001 trlgate && mkdir -p /app/data && chown trlgate /app/data
 USER trlgate
 EXPOSE 8000
-CMD ["uvicorn", "api.app:app_factory", "--factory", "--host", "0.0.0.0", "--port", "8000"]
+# `python -m api` rather than uvicorn's own command: it applies trlgate's settings, among them
+# TRLGATE_FORWARDED_ALLOW_IPS (uvicorn alone trusts X-Forwarded-For from 127.0.0.1).
+ENV TRLGATE_API_HOST=0.0.0.0
+CMD ["python", "-m", "api"]

@@ -29,6 +29,12 @@ class Settings(BaseSettings):
     temporal_ui_port: int = 8233
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    # uvicorn worker processes for `python -m api` (the image runs it).
+    api_workers: int = Field(default=1, ge=1)
+    # The proxies trusted to name the client in X-Forwarded-For (comma-separated addresses or
+    # networks, `*` for any). Empty: no forwarded header is believed, the peer's address counts
+    # (sign-in throttling is per address). Behind a proxy, list its address as the API sees it.
+    forwarded_allow_ips: str = ""
     # Empty means "a random secret kept in data_dir/jwt-secret" so a dev stack is never
     # shipped with a guessable key.
     jwt_secret: str = ""

@@ -8,13 +8,21 @@ from __future__ import annotations
 
 import uvicorn
 
+from api.serving import proxy_options
 from cli.exit import hard_exit
 from config import get_settings
 
 
 def main() -> None:
     settings = get_settings()
-    uvicorn.run("api.app:app_factory", factory=True, host=settings.api_host, port=settings.api_port)
+    uvicorn.run(
+        "api.app:app_factory",
+        factory=True,
+        host=settings.api_host,
+        port=settings.api_port,
+        workers=settings.api_workers,
+        **proxy_options(settings),
+    )
     hard_exit(0)
 
 

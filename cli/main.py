@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Annotated, TypeVar
 
 import typer
@@ -151,6 +152,27 @@ def set_ceiling(
         console.print(f"[red]{err}[/red]")
         raise typer.Exit(1) from err
     console.print(f"{ministry} FY{fiscal_year} ceiling: {amount:,} yen")
+
+
+@app.command()
+def unlock(
+    username: str,
+    by: Annotated[str, typer.Option(help="Who unlocks it (audited).")] = "cli",
+) -> None:
+    """Clear a user's sign-in lock and failure count, e.g. after someone locked it on purpose."""
+    from api.routes.auth import USERNAME_MAX
+    from storage import throttle
+
+    if len(username) > USERNAME_MAX or not username.isprintable():
+        console.print(f"[red]not a username: printable, at most {USERNAME_MAX} characters[/red]")
+        raise typer.Exit(2)
+
+    async def work(sm: async_sessionmaker[AsyncSession]) -> bool:
+        async with sm.begin() as session:
+            return await throttle.unlock(session, username, by, datetime.now(UTC))
+
+    was_locked = asyncio.run(_with_sessionmaker(work))
+    console.print(f"{username} unlocked" if was_locked else f"{username} was not locked; failure count cleared")
 
 
 @app.command()

@@ -79,6 +79,7 @@ def run_stack(settings: Settings) -> int:
         "TRLGATE_SECONDS_PER_DAY": str(settings.seconds_per_day),
         "TRLGATE_API_HOST": settings.api_host,
         "TRLGATE_API_PORT": str(settings.api_port),
+        "TRLGATE_FORWARDED_ALLOW_IPS": settings.forwarded_allow_ips,
     }
     stack = Stack(settings, env)
     stopping = False

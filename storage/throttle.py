@@ -23,6 +23,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.audit import audit
 from storage.models import LoginThrottle
 
 
@@ -59,6 +60,14 @@ class Attempt:
     failures: dict[str, int] = field(default_factory=dict)
 
 
+def user_key(username: str) -> str:
+    return f"user:{username}"
+
+
+def address_key(address: str) -> str:
+    return f"address:{address}"
+
+
 def _utc(moment: datetime | None) -> datetime | None:
     # SQLite hands timestamps back without their offset; they were written in UTC.
     if moment is not None and moment.tzinfo is None:
@@ -67,24 +76,21 @@ def _utc(moment: datetime | None) -> datetime | None:
 
 
 async def _rows(session: AsyncSession, keys: Sequence[str], now: datetime) -> dict[str, LoginThrottle]:
-    """Each key's row, created if missing and locked for this transaction (in key order, so two
-    attempts never wait on each other's rows)."""
+    """Each key's row, created if missing and locked for this transaction.
+
+    Every transaction takes its rows here and only here, in key order, so two never wait on each
+    other's rows (a success and an attempt for the same user from the same address deadlocked on
+    PostgreSQL when one took the user's row first and the other the address's). One upsert per
+    key creates or locks its row at once: with an insert and then a select, a row deleted between
+    the two (by purge) was not there to lock."""
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    await session.execute(
-        insert(LoginThrottle)
-        .values([{"key": key, "failures": 0, "last_failure_at": now} for key in sorted(keys)])
-        .on_conflict_do_nothing(index_elements=["key"])
-    )
     rows = {}
-    for key in sorted(keys):
-        rows[key] = (
-            await session.scalars(
-                select(LoginThrottle)
-                .where(LoginThrottle.key == key)
-                .with_for_update()
-                .execution_options(populate_existing=True)
-            )
-        ).one()
+    for key in sorted(set(keys)):
+        new = insert(LoginThrottle).values(key=key, failures=0, last_failure_at=now)
+        upsert = new.on_conflict_do_update(
+            index_elements=["key"], set_={"failures": LoginThrottle.__table__.c.failures}
+        ).returning(LoginThrottle)
+        rows[key] = (await session.scalars(upsert, execution_options={"populate_existing": True})).one()
     return rows
 
 
@@ -132,8 +138,29 @@ async def release(
 ) -> None:
     """The password was right. Clear the `reset` keys (the user's); on the `give_back` keys (the
     address) take back this attempt's count and any lock it set, so a success never locks."""
-    await session.execute(delete(LoginThrottle).where(LoginThrottle.key.in_(reset)))
-    for key, row in (await _rows(session, give_back, now)).items():
+    rows = await _rows(session, [*reset, *give_back], now)
+    for key in reset:
+        _clear(rows[key])
+    for key in give_back:
+        row = rows[key]
         row.failures = max(0, row.failures - 1)
         if key in attempt.locked and _utc(row.locked_until) == attempt.locked[key]:
             row.locked_until = attempt.previous[key]
+
+
+def _clear(row: LoginThrottle) -> None:
+    row.failures, row.locked_until = 0, None
+
+
+async def unlock(session: AsyncSession, username: str, by: str, now: datetime) -> bool:
+    """An administrator clears a user's lock and failure count (audited); True if it was locked.
+
+    The way back for an account someone locked on purpose: anyone may send wrong passwords for
+    `admin`, and the lock holds for the right one too."""
+    key = user_key(username)
+    row = (await session.scalars(select(LoginThrottle).where(LoginThrottle.key == key).with_for_update())).one_or_none()
+    was_locked = row is not None and (until := _utc(row.locked_until)) is not None and until > now
+    if row is not None:
+        _clear(row)
+    audit(session, by, "unlock_sign_in", key, "ok", was_locked=was_locked)
+    return was_locked

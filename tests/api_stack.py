@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
 from api.app import create_app
+from api.serving import proxy_options
 from config import Settings
 from storage.db import make_engine, make_sessionmaker
 from tests.conftest import DEMO_PASSWORD
@@ -66,8 +67,10 @@ async def api_stack(
     engine = make_engine(database_url)
     sessionmaker = make_sessionmaker(engine)
     port = free_port()
+    app = create_app(settings, client=client)
+    # Served as `python -m api` serves it, trusting the same proxies (none unless a test says so).
     server = uvicorn.Server(
-        uvicorn.Config(create_app(settings, client=client), host="127.0.0.1", port=port, log_level="warning")
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **proxy_options(settings))
     )
     serving = asyncio.create_task(server.serve())
     while not server.started:

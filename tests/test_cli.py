@@ -6,7 +6,7 @@ import asyncio
 import os
 import subprocess
 import sys
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import func, select, text
@@ -17,7 +17,7 @@ from activities.payments import FileDropSink
 from api.security import verify_password
 from storage import ledger
 from storage.audit import audit
-from storage.models import AuditEntry, LedgerEntry, LedgerTransaction, User
+from storage.models import AuditEntry, LedgerEntry, LedgerTransaction, LoginThrottle, User
 from storage.projects import insert_project
 from storage.seed import PROGRAMME_CODE
 from tests.support import proposal
@@ -114,6 +114,32 @@ def test_ceilings_payments_and_reconciliation_from_the_cli(
     drift = trlgate(sqlite_url, "reconcile", env=temporal)
     assert drift.returncode == 1, drift.stdout + drift.stderr
     assert f"no workflow project-{pid} exists" in drift.stdout and "1 project(s) checked, 1 drift(s)" in drift.stdout
+
+
+def test_unlock_clears_a_users_sign_in_lock_and_is_audited(
+    sqlite_url: str, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    async def lock() -> None:
+        async with sessionmaker.begin() as s:
+            until = datetime.now(UTC) + timedelta(hours=1)
+            s.add(LoginThrottle(key="user:admin", failures=9, last_failure_at=datetime.now(UTC), locked_until=until))
+
+    async def state() -> tuple[LoginThrottle | None, list[tuple[str, str, dict[str, object]]]]:
+        async with sessionmaker() as s:
+            row = await s.get(LoginThrottle, "user:admin")
+            entries = (await s.scalars(select(AuditEntry).where(AuditEntry.action == "unlock_sign_in"))).all()
+            return row, [(e.actor, e.target, e.detail) for e in entries]
+
+    asyncio.run(lock())
+    done = trlgate(sqlite_url, "unlock", "admin", "--by", "ops.kato")
+    assert done.returncode == 0 and "admin unlocked" in done.stdout, done.stdout + done.stderr
+    row, entries = asyncio.run(state())
+    assert row is not None and row.failures == 0 and row.locked_until is None
+    assert entries == [("ops.kato", "user:admin", {"was_locked": True})]
+    again = trlgate(sqlite_url, "unlock", "admin")
+    assert again.returncode == 0 and "admin was not locked" in again.stdout
+    assert asyncio.run(state())[1][1:] == [("cli", "user:admin", {"was_locked": False})]
+    assert trlgate(sqlite_url, "unlock", "a" * 65).returncode == 2
 
 
 def test_audit_verify_reports_the_first_broken_link(

@@ -5,13 +5,15 @@ cost the same work; over-long or unprintable input is a 422 that is still audite
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
+from sqlalchemy.exc import DBAPIError
 from temporalio.client import Client
 
 from storage import throttle
@@ -88,6 +90,26 @@ async def test_a_user_is_locked_after_five_failures_even_for_the_right_password(
     assert all(r.detail["address"] == "127.0.0.1" for r in rows)
 
 
+async def test_an_administrator_unlocks_a_user_and_it_is_audited(stack: ApiStack) -> None:
+    for _ in range(5):  # anyone can lock an account with wrong passwords
+        assert (await sign_in(stack, PM, "wrong")).status_code == 401
+    assert retry_after(await sign_in(stack, PM)) > 0
+    assert (await stack.http.delete(f"/auth/locks/{PM}")).status_code == 401
+    assert (await stack.call("DELETE", f"/auth/locks/{PM}", user="pm.tanaka")).status_code == 403
+    unlocked = await stack.call("DELETE", f"/auth/locks/{PM}", user="admin")
+    assert unlocked.status_code == 200 and unlocked.json() == {"username": PM, "was_locked": True}
+    assert (await sign_in(stack, PM)).status_code == 200
+    again = await stack.call("DELETE", f"/auth/locks/{PM}", user="admin")
+    assert again.json() == {"username": PM, "was_locked": False}
+    rows = await audit_rows(stack, "unlock_sign_in")
+    assert [(r.actor, r.target, r.detail) for r in rows] == [
+        ("admin", f"user:{PM}", {"was_locked": True}),
+        ("admin", f"user:{PM}", {"was_locked": False}),
+    ]
+    bad = await stack.call("DELETE", "/auth/locks/adm%01in", user="admin")
+    assert bad.status_code == 422 and bad.json()["detail"] == "username contains control characters"
+
+
 async def test_an_address_is_locked_across_usernames_and_a_success_never_locks_it(stack: ApiStack) -> None:
     names = [f"nobody{i}" for i in range(19)]
     for name in names:  # nineteen failures, each username below its own limit
@@ -101,6 +123,25 @@ async def test_an_address_is_locked_across_usernames_and_a_success_never_locks_i
     assert [(r.target, r.actor) for r in locks] == [("address:127.0.0.1", "nobody-else")]
 
 
+async def test_a_forged_forwarded_for_counts_against_the_real_address(stack: ApiStack) -> None:
+    for i in range(20):  # twenty failures, each claiming another address through the header
+        forged = {"X-Forwarded-For": f"203.0.113.{i}"}
+        r = await stack.http.post("/auth/token", data={"username": f"nobody{i}", "password": "guess"}, headers=forged)
+        assert r.status_code == 401
+    assert LOCK - 2 < retry_after(await sign_in(stack, "admin")) <= LOCK  # 127.0.0.1 is locked
+    assert {r.detail["address"] for r in await audit_rows(stack, "login")} == {"127.0.0.1"}
+
+
+async def test_a_listed_proxy_names_the_client(local_client: Client, sqlite_url: str, task_queue: str) -> None:
+    async with api_stack(
+        local_client, sqlite_url, task_queue, seconds_per_day=0.0, forwarded_allow_ips="127.0.0.1", **THROTTLE
+    ) as stack:
+        forwarded = {"X-Forwarded-For": "203.0.113.7"}
+        r = await stack.http.post("/auth/token", data={"username": PM, "password": "guess"}, headers=forwarded)
+        assert r.status_code == 401
+        assert [r.detail["address"] for r in await audit_rows(stack, "login")] == ["203.0.113.7"]
+
+
 async def test_a_burst_of_parallel_guesses_gets_no_more_tries_than_the_limit(
     stack: ApiStack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -110,17 +151,37 @@ async def test_a_burst_of_parallel_guesses_gets_no_more_tries_than_the_limit(
     assert codes == [401] * 5 + [429] * 15 and len(verified) == 5
 
 
-def count_verifications(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Spy on the password hasher: one entry (the hash checked against) per verification."""
+async def test_right_and_wrong_passwords_at_once_for_one_user_never_fail(stack: ApiStack) -> None:
+    passwords = [DEMO_PASSWORD if i % 2 else f"guess-{i}" for i in range(30)]
+    answers = await asyncio.gather(*(sign_in(stack, PM, p) for p in passwords))
+    assert {r.status_code for r in answers} <= {200, 401, 429}, [r.text for r in answers if r.status_code >= 500]
+    assert len(await audit_rows(stack, "login")) == len(passwords)  # each one settled and audited
+
+
+def count_verifications(monkeypatch: pytest.MonkeyPatch, threads: list[threading.Thread] | None = None) -> list[str]:
+    """Spy on the password hasher: one entry (the hash checked against) per verification, and the
+    thread each ran on."""
     calls: list[str] = []
     real: Callable[..., bool] = password_hash.verify
 
     def spy(password: str, hashed: str | bytes, *args: Any, **kwargs: Any) -> bool:
         calls.append(hashed if isinstance(hashed, str) else hashed.decode())
+        if threads is not None:
+            threads.append(threading.current_thread())
         return real(password, hashed, *args, **kwargs)
 
     monkeypatch.setattr(password_hash, "verify", spy)
     return calls
+
+
+async def test_passwords_are_verified_off_the_event_loop(stack: ApiStack, monkeypatch: pytest.MonkeyPatch) -> None:
+    """argon2 takes tens of milliseconds of CPU: on the event loop each guess would stall every
+    other request of the process. The API serves on this test's loop, in this thread."""
+    threads: list[threading.Thread] = []
+    count_verifications(monkeypatch, threads)
+    assert (await sign_in(stack, PM)).status_code == 200
+    assert (await sign_in(stack, PM, "wrong")).status_code == 401
+    assert len(threads) == 2 and threading.current_thread() not in threads
 
 
 def parameters(argon2_hash: str) -> str:
@@ -197,5 +258,74 @@ async def test_failures_are_forgotten_after_a_while_and_locks_are_capped(db_url:
         assert third.locked == {"user:x": t0 + timedelta(seconds=613)}
         assert (await attempt(t0 + timedelta(seconds=612))).retry_after == 1
         assert (await attempt(t0 + timedelta(seconds=613))).locked == {"user:x": t0 + timedelta(seconds=633)}
+    finally:
+        await engine.dispose()
+
+
+async def test_a_success_and_another_attempt_at_once_never_deadlock(postgres_url: str) -> None:
+    """A right password (release) and another attempt for the same user from the same address
+    (reserve) in two transactions at once, interleaved as they deadlocked on PostgreSQL when the two
+    took their rows in different orders: the attempt holds its first row when the success starts."""
+    engine = make_engine(postgres_url)
+    sm = make_sessionmaker(engine)
+    policy = throttle.Policy(max_failures=5, lock_seconds=30, max_lock_seconds=120, forget_seconds=600)
+    user, address = "user:pm", "address:10.0.0.1"
+    subjects = [throttle.Subject(user, policy), throttle.Subject(address, policy)]
+    now = datetime.now(UTC)
+    async with sm.begin() as s:
+        success = await throttle.reserve(s, subjects, now)  # the attempt whose password will be right
+    attempt_holds_a_row, success_started = asyncio.Event(), asyncio.Event()
+    success_pid: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+    async def a_row_is_locked() -> bool:
+        try:
+            async with engine.begin() as probe:
+                query = select(LoginThrottle.key).where(LoginThrottle.key.in_([user, address]))
+                await probe.execute(query.with_for_update(nowait=True))
+        except DBAPIError:
+            return True
+        return False
+
+    async def attempt() -> None:
+        async with sm.begin() as s:
+            for name in ("execute", "scalars"):
+                real = getattr(s, name)
+
+                async def paused(*args: Any, _real: Any = real, **kwargs: Any) -> Any:
+                    result = await _real(*args, **kwargs)
+                    if not attempt_holds_a_row.is_set() and await a_row_is_locked():
+                        attempt_holds_a_row.set()
+                        await success_started.wait()
+                    return result
+
+                setattr(s, name, paused)
+            await throttle.reserve(s, subjects, now)
+
+    async def succeed() -> None:
+        async with sm.begin() as s:
+            success_pid.set_result((await s.execute(text("SELECT pg_backend_pid()"))).scalar_one())
+            await throttle.release(s, success, reset=[user], give_back=[address], now=now)
+
+    async def waiting_on_a_lock(pid: int) -> bool:
+        async with engine.connect() as c:
+            query = text("SELECT wait_event_type FROM pg_stat_activity WHERE pid = :pid")
+            return (await c.execute(query, {"pid": pid})).scalar_one_or_none() == "Lock"
+
+    try:
+        attempting = asyncio.create_task(attempt())
+        await asyncio.wait_for(attempt_holds_a_row.wait(), 10)
+        succeeding = asyncio.create_task(succeed())
+        pid = await success_pid
+        for _ in range(1000):  # until the success waits for the attempt's row (or is done)
+            if succeeding.done() or await waiting_on_a_lock(pid):
+                break
+            await asyncio.sleep(0.01)
+        success_started.set()
+        outcomes = await asyncio.gather(attempting, succeeding, return_exceptions=True)
+        assert [o for o in outcomes if isinstance(o, BaseException)] == []
+        async with sm() as s:
+            rows = {r.key: r for r in (await s.scalars(select(LoginThrottle))).all()}
+        # One of the two went first; either way the success left the user unlocked.
+        assert rows[user].locked_until is None and rows[user].failures <= 1
     finally:
         await engine.dispose()

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 import httpx
@@ -68,6 +71,10 @@ async def test_up_serves_the_whole_stack_and_stops_on_ctrl_c(tmp_path: Path) -> 
             r = await http.post("/projects", json=proposal_body(), headers={"Authorization": f"Bearer {token}"})
             assert r.status_code == 201, r.text
             project_id = r.json()["id"]
+            # A local client cannot name another address for itself (sign-in throttling is per address).
+            forged = {"X-Forwarded-For": "203.0.113.9"}
+            guess = await http.post("/auth/token", data={"username": "pm.sato", "password": "guess"}, headers=forged)
+            assert guess.status_code == 401
 
         client = await Client.connect(f"127.0.0.1:{temporal_port}", data_converter=CONVERTER)
         found: list[str] = []
@@ -89,3 +96,6 @@ async def test_up_serves_the_whole_stack_and_stops_on_ctrl_c(tmp_path: Path) -> 
     assert "stopped temporal dev server" in out
     assert not [pid for pid in children if _alive(pid)]
     assert (tmp_path / "trlgate.db").exists() and (tmp_path / "temporal.db").exists()
+    with closing(sqlite3.connect(tmp_path / "trlgate.db")) as db:
+        logins = db.execute("SELECT detail FROM audit_log WHERE action = 'login' AND outcome = 'rejected'").fetchall()
+    assert [json.loads(detail)["address"] for (detail,) in logins] == ["127.0.0.1"]

@@ -3,12 +3,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, HTTPException, Request, status
+from fastapi import APIRouter, Form, HTTPException, Path, Request, status
+from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.concurrency import run_in_threadpool
 
 from api.audit import record
-from api.deps import CurrentUser, SettingsDep
-from api.errors import responses
+from api.deps import AdminUser, CurrentUser, SettingsDep, release_connection
+from api.errors import AUTH, responses
 from api.schemas import TokenOut, UserOut
 from api.security import create_access_token, verify_password
 from config import Settings
@@ -47,8 +49,8 @@ def _subjects(settings: Settings, username: str, address: str) -> list[throttle.
         )
 
     return [
-        throttle.Subject(f"user:{username}", policy(settings.login_user_max_failures)),
-        throttle.Subject(f"address:{address}", policy(settings.login_address_max_failures)),
+        throttle.Subject(throttle.user_key(username), policy(settings.login_user_max_failures)),
+        throttle.Subject(throttle.address_key(address), policy(settings.login_address_max_failures)),
     ]
 
 
@@ -91,7 +93,9 @@ async def login(
 
     async with request.app.state.read_sessionmaker() as read:  # not held while argon2 works
         user = await read.get(User, username)
-    matches = verify_password(password, user.password_hash if user is not None and user.active else None)
+    # In a worker thread: argon2 is tens of milliseconds of CPU that would stall the event loop.
+    hashed = user.password_hash if user is not None and user.active else None
+    matches = await run_in_threadpool(verify_password, password, hashed)
     if user is None or not matches:
         async with sessionmaker.begin() as write:
             audit_login(write, "rejected", reason="incorrect username or password")
@@ -119,6 +123,25 @@ async def login(
         request.app.state.jwt_secret, user.username, list(user.roles), timedelta(minutes=settings.jwt_ttl_minutes)
     )
     return TokenOut(access_token=token)
+
+
+class UnlockOut(BaseModel):
+    username: str
+    was_locked: bool
+
+
+@router.delete("/auth/locks/{username}", response_model=UnlockOut, responses={**AUTH, **responses(422)})
+async def unlock(
+    username: Annotated[str, Path(min_length=1, max_length=USERNAME_MAX)], request: Request, admin: AdminUser
+) -> UnlockOut:
+    """An administrator clears a user's sign-in lock and failure count (audited), e.g. after
+    someone locked the account on purpose with wrong passwords. Idempotent."""
+    if not username.isprintable():
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail="username contains control characters")
+    await release_connection(request)  # one request never holds two pooled connections
+    async with request.app.state.sessionmaker.begin() as write:
+        was_locked = await throttle.unlock(write, username, admin.username, datetime.now(UTC))
+    return UnlockOut(username=username, was_locked=was_locked)
 
 
 @router.get("/me", response_model=UserOut, responses=responses(401))
