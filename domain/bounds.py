@@ -14,9 +14,12 @@ from pydantic.fields import FieldInfo
 
 # C0 and C1 controls (and DEL): they reach rendered documents, logs and terminals raw (an ESC
 # starts a terminal escape sequence, a NUL truncates C strings); long free text keeps tab and
-# newline.
-_CONTROLS = "\x00-\x1f\x7f-\x9f"
-_CONTROLS_BUT_TAB_NEWLINE = "\x00-\x08\x0b-\x1f\x7f-\x9f"
+# newline. Invisible format characters too: zero-width spaces and joiners, direction marks,
+# embeddings, overrides and isolates (U+202E shows a title backwards), word joiners and the BOM
+# disguise what a reader sees in a package or a list.
+_INVISIBLE = "\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff"
+_CONTROLS = "\x00-\x1f\x7f-\x9f" + _INVISIBLE
+_CONTROLS_BUT_TAB_NEWLINE = "\x00-\x08\x0b-\x1f\x7f-\x9f" + _INVISIBLE
 
 
 def _refusing(controls: str) -> BeforeValidator:
@@ -24,7 +27,7 @@ def _refusing(controls: str) -> BeforeValidator:
 
     def check(value: object) -> object:
         if isinstance(value, str) and (bad := found.search(value)):
-            raise ValueError(f"control character {bad.group()!r} at position {bad.start()} is not allowed")
+            raise ValueError(f"control or invisible character {bad.group()!r} at position {bad.start()} is not allowed")
         return value
 
     return BeforeValidator(check)
@@ -50,7 +53,18 @@ YenOrZero = Annotated[StrictInt, Field(ge=0, le=MAX_YEN, description="Integer ye
 # holds and recycles on top) stays far inside what `date` can hold.
 FIRST_DAY = date(2000, 1, 1)
 LAST_DAY = date(2100, 12, 31)
-ProgrammeDate = Annotated[date, Field(ge=FIRST_DAY, le=LAST_DAY)]
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _day_only(value: object) -> object:
+    # pydantic turns a midnight timestamp into its date, dropping the time and zone: a date field
+    # takes a calendar day, written as one.
+    if isinstance(value, str) and not _ISO_DAY.fullmatch(value):
+        raise ValueError("a date is written YYYY-MM-DD, without a time or zone")
+    return value
+
+
+ProgrammeDate = Annotated[date, BeforeValidator(_day_only), Field(ge=FIRST_DAY, le=LAST_DAY)]
 FiscalYear = Annotated[
     StrictInt, Field(ge=FIRST_DAY.year, le=LAST_DAY.year, description="FY2026 runs April 2026 - March 2027.")
 ]

@@ -128,7 +128,9 @@ async def test_amounts_and_days_beyond_their_bounds_are_422(stack: ApiStack) -> 
 # ---- dates a proposal may carry -----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("start", ["9999-12-31", "0001-01-01", "1999-12-31", "2101-01-01"])
+@pytest.mark.parametrize(
+    "start", ["9999-12-31", "0001-01-01", "1999-12-31", "2101-01-01", "2026-10-01T00:00:00+09:00", "2026-10-1"]
+)
 async def test_a_start_date_outside_the_programme_calendar_is_422_and_starts_nothing(
     stack: ApiStack, start: str
 ) -> None:
@@ -190,12 +192,15 @@ async def test_reconciliation_reports_a_broken_project_and_checks_the_others(
 # ---- text -------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("bad", ["\x00", "\x1b[31mred", "\x9b31m", "\x7f"])
+@pytest.mark.parametrize(
+    "bad",
+    ["\x00", "\x1b[31mred", "\x9b31m", "\x7f", "\u202eRTL", "zero\u200bwidth", "\u2066isolate\u2069", "\ufeff"],
+)
 async def test_control_characters_are_refused_in_text(stack: ApiStack, bad: str) -> None:
     r = await stack.call("POST", "/projects", PM, json=money_proposal(title=f"Title {bad}", research_vision=f"v {bad}"))
     found = {".".join(map(str, p["loc"])): p["msg"] for p in problems(r)}
     assert set(found) == {"body.title", "body.research_vision"}, found
-    assert all("control character" in msg for msg in found.values())
+    assert all("control or invisible character" in msg for msg in found.values())
     pid = await started(stack)
     r = await stack.call("POST", f"/projects/{pid}/terminate", PM, json={"reason": f"stop {bad} now"})
     assert "body.reason" in fields(r)
