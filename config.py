@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     # audit-key file in data_dir", made on first use. Every process that writes or verifies the
     # audit log must share it.
     audit_key: str = ""
+    # Where `trlgate audit-verify` keeps its checkpoint (the last entry it saw, sealed with the
+    # audit key): somewhere the database's writer cannot change. Empty: data_dir/audit-checkpoint.
+    audit_checkpoint: Path | None = None
     # The largest request body the API reads (bytes); larger ones are refused with 413 before
     # they are parsed, with or without a Content-Length.
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
@@ -93,6 +96,10 @@ class Settings(BaseSettings):
 
     def resolved_jwt_secret(self) -> str:
         return self.jwt_secret or self._secret_file("jwt-secret")
+
+    @property
+    def resolved_audit_checkpoint(self) -> Path:
+        return self.audit_checkpoint or self.data_dir / "audit-checkpoint"
 
     def resolved_audit_key(self, *, create: bool = True) -> bytes | None:
         """The audit anchor key; None only when it is neither set nor on file and `create` is off

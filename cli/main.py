@@ -6,6 +6,7 @@ import asyncio
 import os
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
@@ -217,32 +218,64 @@ def send_payments() -> None:
 
 
 @app.command("audit-verify")
-def audit_verify() -> None:
-    """Check the audit log's hash chain and its anchors (with the audit key); report the first
-    broken link and exit 1."""
+def audit_verify(
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(
+            help="The checkpoint file (default: TRLGATE_AUDIT_CHECKPOINT, or data_dir/audit-checkpoint); keep it "
+            "where the database's writer cannot change it."
+        ),
+    ] = None,
+) -> None:
+    """Check the audit log's hash chain, its anchors and the last checkpoint (with the audit key);
+    report the first broken link and exit 1. A log that holds writes the next checkpoint."""
+    from storage import audit_checkpoint
     from storage.audit import ChainReport, verify_chain
 
-    key = get_settings().resolved_audit_key(create=False)
+    settings = get_settings()
+    key = settings.resolved_audit_key(create=False)
+    path = checkpoint or settings.resolved_audit_checkpoint
+    try:
+        previous = audit_checkpoint.read(path, key) if key else None
+    except audit_checkpoint.CheckpointError as err:
+        console.print(f"[red]{path}: {err}[/red]")
+        raise typer.Exit(1) from err
 
-    async def work(sm: async_sessionmaker[AsyncSession]) -> ChainReport:
+    async def work(sm: async_sessionmaker[AsyncSession]) -> tuple[ChainReport, str | None]:
         async with sm() as session:
-            return await verify_chain(session, key)
+            report = await verify_chain(session, key)
+            since = None
+            if previous is not None and report.broken_at is None:
+                since = await audit_checkpoint.problem_since(session, previous, report.checked)
+            return report, since
 
-    report = asyncio.run(_with_sessionmaker(work, read_only=True))
+    report, since = asyncio.run(_with_sessionmaker(work, read_only=True))
     if report.broken_at is not None:
         console.print(f"[red]broken at audit entry {report.broken_at}: {report.problem}[/red]")
         console.print(f"{report.checked} entries verified before it")
         raise typer.Exit(1)
+    if since is not None:
+        console.print(f"[red]{since}[/red]")
+        raise typer.Exit(1)
     console.print(f"audit log intact: {report.checked} entries verified, {report.anchored} anchored")
-    if not report.anchors_checked:
+    if key is None:
         console.print(
             "[yellow]anchors not checked: no audit key here (TRLGATE_AUDIT_KEY or data_dir/audit-key); "
             "the hash chain alone does not stop someone who can write to the database[/yellow]"
         )
-    elif report.unanchored:
+        return
+    if report.unanchored:
         console.print(
             f"{report.unanchored} entries from before anchoring began are covered by entry {report.vouched_by}'s anchor"
         )
+    if previous is not None:
+        console.print(f"entry {previous.entry_id} of the checkpoint of {previous.taken_at} is still in place")
+    if report.checked:
+        taken_at = datetime.now(UTC).isoformat(timespec="seconds")
+        audit_checkpoint.write(
+            path, audit_checkpoint.Checkpoint(report.last_id, report.last_hash, report.checked, taken_at), key
+        )
+        console.print(f"checkpoint written to {path}: entry {report.last_id} of {report.checked}")
 
 
 @app.command("rotate-key")

@@ -154,6 +154,8 @@ class ChainReport:
     unanchored: int = 0
     vouched_by: int | None = None
     anchors_checked: bool = False
+    last_id: int = 0  # the newest entry verified, and its hash (for the checkpoint)
+    last_hash: str = GENESIS
 
 
 async def verify_chain(session: AsyncSession, key: bytes | None = None, batch: int = 1000) -> ChainReport:
@@ -215,4 +217,4 @@ async def verify_chain(session: AsyncSession, key: bytes | None = None, batch: i
             "no entry carries an anchor under this audit key: the anchors were stripped, or no process "
             "has written with this key (is it the deployment's key?)",
         )
-    return ChainReport(checked, None, "", anchored, unanchored, vouched_by, key is not None)
+    return ChainReport(checked, None, "", anchored, unanchored, vouched_by, key is not None, last_id, prev)

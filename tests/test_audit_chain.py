@@ -211,22 +211,29 @@ async def test_stripped_anchors_before_an_ordinary_anchored_entry_are_found(
     assert report.broken_at == ids[2] and "carry no anchor" in report.problem
 
 
+def keyed_run(sqlite_url: str, work: Callable[[async_sessionmaker[AsyncSession]], Awaitable[T]]) -> T:
+    """Run `work` as a writer with the audit key, from a synchronous test that also runs the CLI."""
+
+    async def run() -> T:
+        engine = make_engine(sqlite_url)
+        try:
+            return await work(make_sessionmaker(engine, audit_key=KEY))
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+async def last_id(sm: async_sessionmaker[AsyncSession]) -> int:
+    async with sm() as s:
+        return int(await s.scalar(select(func.max(AuditEntry.id))) or 0)
+
+
 def test_audit_verify_finds_a_rewritten_chain(sqlite_url: str, tmp_path: Path) -> None:
     from tests.test_cli import trlgate
 
     def with_keyed(work: Callable[[async_sessionmaker[AsyncSession]], Awaitable[T]]) -> T:
-        async def run() -> T:
-            engine = make_engine(sqlite_url)
-            try:
-                return await work(make_sessionmaker(engine, audit_key=KEY))
-            finally:
-                await engine.dispose()
-
-        return asyncio.run(run())
-
-    async def last_id(sm: async_sessionmaker[AsyncSession]) -> int:
-        async with sm() as s:
-            return int(await s.scalar(select(func.max(AuditEntry.id))) or 0)
+        return keyed_run(sqlite_url, work)
 
     with_keyed(lambda sm: write_entries(sm, 3))
     env = {"TRLGATE_AUDIT_KEY": KEY.decode(), "TRLGATE_DATA_DIR": str(tmp_path)}
@@ -240,6 +247,53 @@ def test_audit_verify_finds_a_rewritten_chain(sqlite_url: str, tmp_path: Path) -
     with_keyed(lambda sm: rewrite_and_rehash(sm, last))
     bad = trlgate(sqlite_url, "audit-verify", env=env)
     assert bad.returncode == 1 and f"broken at audit entry {last}: entry {last}'s anchor does not match" in bad.stdout
+
+
+def test_audit_verify_finds_a_log_cut_back_since_its_checkpoint(sqlite_url: str, tmp_path: Path) -> None:
+    """Cutting the newest entries off and moving the chain head back leaves a log whose every
+    entry verifies; the checkpoint the last verification wrote outside the database does not."""
+    from tests.test_cli import trlgate
+
+    checkpoint = tmp_path / "elsewhere" / "audit-checkpoint"
+    env = {
+        "TRLGATE_AUDIT_KEY": KEY.decode(),
+        "TRLGATE_DATA_DIR": str(tmp_path),
+        "TRLGATE_AUDIT_CHECKPOINT": str(checkpoint),
+    }
+    keyed_run(sqlite_url, lambda sm: write_entries(sm, 5))
+    first = trlgate(sqlite_url, "audit-verify", env=env)
+    last = keyed_run(sqlite_url, last_id)
+    assert first.returncode == 0 and f"checkpoint written to {checkpoint}: entry {last} of" in first.stdout.replace(
+        "\n", ""
+    ), first.stdout
+    keyed_run(sqlite_url, lambda sm: write_entries(sm, 1))  # the log grows: still in place
+    again = trlgate(sqlite_url, "audit-verify", env=env)
+    assert again.returncode == 0 and f"entry {last} of the checkpoint" in again.stdout, again.stdout
+    newest = keyed_run(sqlite_url, last_id)
+
+    async def cut_back(sm: async_sessionmaker[AsyncSession]) -> None:
+        # Someone with database write access but not the key: drop the two newest entries and point
+        # the chain's head at what is now the last one, so the chain and every anchor still hold.
+        async with sm() as s:
+            keep = await s.scalar(select(AuditEntry).where(AuditEntry.id == newest - 2))
+            assert keep is not None
+        await tamper_all(
+            sm,
+            [
+                ("DELETE FROM audit_log WHERE id > :i", {"i": keep.id}),
+                ("UPDATE audit_chain_head SET last_hash = :h WHERE id = 1", {"h": keep.hash}),
+            ],
+        )
+
+    keyed_run(sqlite_url, cut_back)
+    fooled = trlgate(sqlite_url, "audit-verify", "--checkpoint", str(tmp_path / "none-yet"), env=env)
+    assert fooled.returncode == 0, fooled.stdout  # without the checkpoint, nothing shows the cut
+    cut = trlgate(sqlite_url, "audit-verify", env=env)
+    assert cut.returncode == 1 and f"entry {newest}," in cut.stdout and "was cut back" in cut.stdout, cut.stdout
+    # A checkpoint edited to name an older entry does not open under the key.
+    checkpoint.write_text(checkpoint.read_text().replace(f'"entry_id": {newest}', f'"entry_id": {newest - 2}'))
+    forged = trlgate(sqlite_url, "audit-verify", env=env)
+    assert forged.returncode == 1 and "seal does not match" in forged.stdout.replace("\n", " "), forged.stdout
 
 
 @pytest.mark.parametrize("key", [None, KEY], ids=["without-key", "with-key"])
