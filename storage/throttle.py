@@ -6,9 +6,13 @@ window in process memory, Redis or Memcached. This needs something else: a per-a
 length grows with consecutive failures, cleared by a success, and state shared by every API process
 through the database trlgate already has (SQLite or PostgreSQL), with no new service to run.
 
-An attempt is counted as a failure *before* its password is checked and given back if the password
-was right. Counting afterwards would let a burst of parallel guesses all pass the check before the
-first failure is written; counted first, no more than the allowed number is ever checked.
+A password is checked first and its outcome recorded afterwards, in one transaction that takes the
+subjects' rows in key order: a lock found then refuses the attempt, the right password too. However
+many guesses arrive at once, they are recorded one after another, so no more failures than the
+limit are ever counted before the lock, and a right guess recorded after the lock is refused: a
+burst gains nothing over guessing in turn. Parallel sign-ins with the right password (a user's
+several tabs, a script) all succeed. A lock already in place refuses an attempt before its
+password is checked (no argon2 work for a locked account).
 """
 
 from __future__ import annotations
@@ -51,12 +55,10 @@ class Subject:
 
 @dataclass
 class Attempt:
-    """One sign-in attempt as reserve() left it: refused (retry_after > 0) or counted."""
+    """A failed sign-in as record_failure() left it: refused (retry_after > 0) or counted."""
 
     retry_after: int = 0
-    # The locks this attempt set (key -> until) and what each key's lock was before it.
-    locked: dict[str, datetime] = field(default_factory=dict)
-    previous: dict[str, datetime | None] = field(default_factory=dict)
+    locked: dict[str, datetime] = field(default_factory=dict)  # the locks this failure set: key -> until
     failures: dict[str, int] = field(default_factory=dict)
 
 
@@ -96,7 +98,7 @@ async def _rows(session: AsyncSession, keys: Sequence[str], now: datetime) -> di
 
 async def purge(session: AsyncSession, now: datetime, forget_seconds: float, batch: int = 100) -> None:
     """Drop rows whose failures are forgotten and whose lock has ended. In a transaction of its
-    own before reserve(), skipping rows others hold, so it never makes an attempt wait."""
+    own before an attempt, skipping rows others hold, so it never makes an attempt wait."""
     stale = (
         select(LoginThrottle.key)
         .where(
@@ -109,14 +111,25 @@ async def purge(session: AsyncSession, now: datetime, forget_seconds: float, bat
     await session.execute(delete(LoginThrottle).where(LoginThrottle.key.in_(stale.scalar_subquery())))
 
 
-async def reserve(session: AsyncSession, subjects: Sequence[Subject], now: datetime) -> Attempt:
-    """Refuse the attempt while any subject is locked; otherwise count it as a failure of each
-    (locking those that reach their limit) until release() gives it back."""
+async def locked(session: AsyncSession, subjects: Sequence[Subject], now: datetime) -> int:
+    """Seconds until every subject's lock has ended (0: none is locked). A read, before the
+    password is checked; record_failure/record_success decide again under the rows' locks."""
+    rows = (await session.scalars(select(LoginThrottle).where(LoginThrottle.key.in_([s.key for s in subjects])))).all()
+    return _retry_after([_utc(row.locked_until) for row in rows], now)
+
+
+def _retry_after(locks: Sequence[datetime | None], now: datetime) -> int:
+    waits = [until - now for until in locks if until is not None and until > now]
+    return max(1, math.ceil(max(waits).total_seconds())) if waits else 0
+
+
+async def record_failure(session: AsyncSession, subjects: Sequence[Subject], now: datetime) -> Attempt:
+    """A wrong password: refused while any subject is locked (not counted: a lock is not extended
+    by attempts made during it); otherwise counted against each subject, locking those that reach
+    their limit."""
     rows = await _rows(session, [s.key for s in subjects], now)
-    attempt = Attempt()
-    waits = [until - now for row in rows.values() if (until := _utc(row.locked_until)) and until > now]
-    if waits:
-        attempt.retry_after = max(1, math.ceil(max(waits).total_seconds()))
+    attempt = Attempt(retry_after=_retry_after([_utc(row.locked_until) for row in rows.values()], now))
+    if attempt.retry_after:
         return attempt
     for subject in subjects:
         row = rows[subject.key]
@@ -128,24 +141,22 @@ async def reserve(session: AsyncSession, subjects: Sequence[Subject], now: datet
         attempt.failures[subject.key] = row.failures
         seconds = subject.policy.lock_for(row.failures)
         if seconds:
-            attempt.previous[subject.key] = _utc(row.locked_until)
             row.locked_until = attempt.locked[subject.key] = now + timedelta(seconds=seconds)
     return attempt
 
 
-async def release(
-    session: AsyncSession, attempt: Attempt, reset: Sequence[str], give_back: Sequence[str], now: datetime
-) -> None:
-    """The password was right. Clear the `reset` keys (the user's); on the `give_back` keys (the
-    address) take back this attempt's count and any lock it set, so a success never locks."""
-    rows = await _rows(session, [*reset, *give_back], now)
-    for key in reset:
-        _clear(rows[key])
-    for key in give_back:
-        row = rows[key]
-        row.failures = max(0, row.failures - 1)
-        if key in attempt.locked and _utc(row.locked_until) == attempt.locked[key]:
-            row.locked_until = attempt.previous[key]
+async def record_success(
+    session: AsyncSession, subjects: Sequence[Subject], reset: Sequence[str], now: datetime
+) -> int:
+    """The right password: refused (seconds to wait) if a subject is locked by now, even by failures
+    recorded while this password was checked; otherwise the `reset` keys (the user's) are cleared.
+    An address's count is not: one's own account signing in must not wipe a spray across others."""
+    rows = await _rows(session, [s.key for s in subjects], now)
+    retry_after = _retry_after([_utc(row.locked_until) for row in rows.values()], now)
+    if not retry_after:
+        for key in reset:
+            _clear(rows[key])
+    return retry_after
 
 
 def _clear(row: LoginThrottle) -> None:

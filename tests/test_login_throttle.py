@@ -148,7 +148,42 @@ async def test_a_burst_of_parallel_guesses_gets_no_more_tries_than_the_limit(
     verified = count_verifications(monkeypatch)
     answers = await asyncio.gather(*(sign_in(stack, PM, f"guess-{i}") for i in range(20)))
     codes = sorted(r.status_code for r in answers)
-    assert codes == [401] * 5 + [429] * 15 and len(verified) == 5
+    # Recorded one after another: five failures counted, then the lock refuses the rest.
+    assert codes == [401] * 5 + [429] * 15 and 5 <= len(verified) <= 20
+    rows = await audit_rows(stack, "login_lock")
+    assert len(rows) == 1 and rows[0].detail["failures"] == 5
+    assert (await sign_in(stack, PM)).status_code == 429  # and the right password with it
+
+
+async def test_parallel_sign_ins_with_the_right_password_all_succeed(stack: ApiStack) -> None:
+    """A user's several tabs, or a script signing in from many tasks: none is a failure."""
+    answers = await asyncio.gather(*(sign_in(stack, PM) for _ in range(12)))
+    assert [r.status_code for r in answers] == [200] * 12, [r.text for r in answers if r.status_code != 200]
+
+
+async def test_a_right_password_recorded_after_the_lock_is_refused(db_url: str) -> None:
+    """The order of recording decides, not the order of sending: a right guess checked while
+    failures locked the account is refused, so a burst gains nothing over guessing in turn."""
+    engine = make_engine(db_url)
+    sm = make_sessionmaker(engine)
+    policy = throttle.Policy(max_failures=3, lock_seconds=30, max_lock_seconds=120, forget_seconds=600)
+    roomy = throttle.Policy(max_failures=50, lock_seconds=30, max_lock_seconds=120, forget_seconds=600)
+    subjects = [throttle.Subject("user:pm", policy), throttle.Subject("address:10.0.0.2", roomy)]
+    now = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+    try:
+        async with sm.begin() as s:
+            assert await throttle.record_success(s, subjects, ["user:pm"], now) == 0
+        for _ in range(3):
+            async with sm.begin() as s:
+                failed = await throttle.record_failure(s, subjects, now)
+        assert failed.locked == {"user:pm": now + timedelta(seconds=30)}
+        async with sm.begin() as s:
+            assert await throttle.record_success(s, subjects, ["user:pm"], now + timedelta(seconds=1)) == 29
+        async with sm() as s:
+            assert await throttle.locked(s, subjects, now + timedelta(seconds=1)) == 29  # the lock stays
+            assert await throttle.locked(s, subjects, now + timedelta(seconds=30)) == 0
+    finally:
+        await engine.dispose()
 
 
 async def test_right_and_wrong_passwords_at_once_for_one_user_never_fail(stack: ApiStack) -> None:
@@ -248,7 +283,7 @@ async def test_failures_are_forgotten_after_a_while_and_locks_are_capped(db_url:
 
     async def attempt(at: datetime) -> throttle.Attempt:
         async with sm.begin() as s:
-            return await throttle.reserve(s, subject, at)
+            return await throttle.record_failure(s, subject, at)
 
     try:
         assert [(await attempt(t0)).failures["user:x"] for _ in range(2)] == [1, 2]
@@ -263,8 +298,8 @@ async def test_failures_are_forgotten_after_a_while_and_locks_are_capped(db_url:
 
 
 async def test_a_success_and_another_attempt_at_once_never_deadlock(postgres_url: str) -> None:
-    """A right password (release) and another attempt for the same user from the same address
-    (reserve) in two transactions at once, interleaved as they deadlocked on PostgreSQL when the two
+    """A right password (record_success) and a wrong one for the same user from the same address
+    (record_failure) in two transactions at once, interleaved as they deadlocked on PostgreSQL when the two
     took their rows in different orders: the attempt holds its first row when the success starts."""
     engine = make_engine(postgres_url)
     sm = make_sessionmaker(engine)
@@ -273,7 +308,7 @@ async def test_a_success_and_another_attempt_at_once_never_deadlock(postgres_url
     subjects = [throttle.Subject(user, policy), throttle.Subject(address, policy)]
     now = datetime.now(UTC)
     async with sm.begin() as s:
-        success = await throttle.reserve(s, subjects, now)  # the attempt whose password will be right
+        await throttle.record_failure(s, subjects, now)  # an earlier failure: both rows exist
     attempt_holds_a_row, success_started = asyncio.Event(), asyncio.Event()
     success_pid: asyncio.Future[int] = asyncio.get_running_loop().create_future()
 
@@ -299,12 +334,12 @@ async def test_a_success_and_another_attempt_at_once_never_deadlock(postgres_url
                     return result
 
                 setattr(s, name, paused)
-            await throttle.reserve(s, subjects, now)
+            await throttle.record_failure(s, subjects, now)
 
     async def succeed() -> None:
         async with sm.begin() as s:
             success_pid.set_result((await s.execute(text("SELECT pg_backend_pid()"))).scalar_one())
-            await throttle.release(s, success, reset=[user], give_back=[address], now=now)
+            await throttle.record_success(s, subjects, [user], now)
 
     async def waiting_on_a_lock(pid: int) -> bool:
         async with engine.connect() as c:

@@ -78,27 +78,33 @@ async def login(
 
     subjects = _subjects(settings, username, address)
     sessionmaker = request.app.state.sessionmaker
-    async with sessionmaker.begin() as write:
-        await throttle.purge(write, datetime.now(UTC), settings.login_forget_seconds)
-    async with sessionmaker.begin() as write:
-        attempt = await throttle.reserve(write, subjects, datetime.now(UTC))
-        if attempt.retry_after:
-            audit_login(write, "rejected", reason="locked", retry_after=attempt.retry_after)
-    if attempt.retry_after:
-        raise HTTPException(
+
+    def too_many(retry_after: int) -> HTTPException:
+        return HTTPException(
             status.HTTP_429_TOO_MANY_REQUESTS,
-            detail=f"too many failed sign-ins: try again in {attempt.retry_after} s",
-            headers={"Retry-After": str(attempt.retry_after)},
+            detail=f"too many failed sign-ins: try again in {retry_after} s",
+            headers={"Retry-After": str(retry_after)},
         )
 
+    async with sessionmaker.begin() as write:
+        await throttle.purge(write, datetime.now(UTC), settings.login_forget_seconds)
     async with request.app.state.read_sessionmaker() as read:  # not held while argon2 works
+        retry_after = await throttle.locked(read, subjects, datetime.now(UTC))
         user = await read.get(User, username)
+    if retry_after:  # locked already: no argon2 work for it
+        async with sessionmaker.begin() as write:
+            audit_login(write, "rejected", reason="locked", retry_after=retry_after)
+        raise too_many(retry_after)
     # In a worker thread: argon2 is tens of milliseconds of CPU that would stall the event loop.
     hashed = user.password_hash if user is not None and user.active else None
     matches = await run_in_threadpool(verify_password, password, hashed)
     if user is None or not matches:
         async with sessionmaker.begin() as write:
-            audit_login(write, "rejected", reason="incorrect username or password")
+            attempt = await throttle.record_failure(write, subjects, datetime.now(UTC))
+            if attempt.retry_after:  # locked by other failures while this one was checked
+                audit_login(write, "rejected", reason="locked", retry_after=attempt.retry_after)
+            else:
+                audit_login(write, "rejected", reason="incorrect username or password")
             for key, until in attempt.locked.items():
                 audit(
                     write,
@@ -110,15 +116,18 @@ async def login(
                     until=str(until),
                     address=address,
                 )
+        if attempt.retry_after:
+            raise too_many(attempt.retry_after)
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             detail="incorrect username or password",
             headers={"WWW-Authenticate": "Bearer"},
         )
     async with sessionmaker.begin() as write:
-        user_key, address_key = (s.key for s in subjects)
-        await throttle.release(write, attempt, reset=[user_key], give_back=[address_key], now=datetime.now(UTC))
-        audit_login(write, "ok")
+        retry_after = await throttle.record_success(write, subjects, [subjects[0].key], datetime.now(UTC))
+        audit_login(write, "rejected" if retry_after else "ok", **({"reason": "locked"} if retry_after else {}))
+    if retry_after:  # the right password, but failures recorded meanwhile locked the account
+        raise too_many(retry_after)
     token = create_access_token(
         request.app.state.jwt_secret, user.username, list(user.roles), timedelta(minutes=settings.jwt_ttl_minutes)
     )
