@@ -78,25 +78,43 @@ async def _pg_admin() -> object:
     return await asyncpg.connect(PG_ADMIN_DSN, timeout=5)
 
 
-@pytest.fixture
-async def postgres_url() -> AsyncIterator[str]:
-    """A fresh PostgreSQL database for one test, dropped afterwards. In CI it must not skip."""
+@pytest.fixture(scope="session")
+async def postgres_template() -> AsyncIterator[str]:
+    """One migrated and seeded PostgreSQL database per run; each test's database is a copy of it
+    (CREATE DATABASE ... TEMPLATE: a file copy, instead of migrating and hashing passwords again)."""
     try:
         admin = await _pg_admin()
     except (OSError, Exception) as err:
         if in_ci():
             pytest.fail(f"PostgreSQL is required in CI but unreachable at {PG_ADMIN_DSN}: {err}")
         pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_DSN}: {err}")
-    name = f"trlgate_test_{uuid.uuid4().hex[:12]}"
+    name = f"trlgate_template_{uuid.uuid4().hex[:12]}"
     await admin.execute(f'CREATE DATABASE "{name}"')  # type: ignore[attr-defined]
-    base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
-    url = f"{base}/{name}"
     try:
+        url = f"{_pg_base()}/{name}"
         await asyncio.to_thread(migrate.upgrade, url)
         engine = make_engine(url)
         await seed_demo(make_sessionmaker(engine), DEMO_PASSWORD)
-        await engine.dispose()
-        yield url
+        await engine.dispose()  # a template must have no connections when it is copied
+        yield name
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[attr-defined]
+        await admin.close()  # type: ignore[attr-defined]
+
+
+def _pg_base() -> str:
+    return PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+
+
+@pytest.fixture
+async def postgres_url(postgres_template: str) -> AsyncIterator[str]:
+    """A fresh PostgreSQL database for one test (a copy of the template), dropped afterwards. In CI
+    it must not skip."""
+    admin = await _pg_admin()
+    name = f"trlgate_test_{uuid.uuid4().hex[:12]}"
+    await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{postgres_template}"')  # type: ignore[attr-defined]
+    try:
+        yield f"{_pg_base()}/{name}"
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[attr-defined]
         await admin.close()  # type: ignore[attr-defined]
