@@ -17,9 +17,12 @@ from storage.access import SEE_ALL, decide_for, granted_users, is_closed, projec
 from storage.models import Project, User
 
 
-async def authorize(request: Request, session: AsyncSession, user: User, project: Project, action: str) -> None:
+async def authorize(
+    request: Request, session: AsyncSession, user: User, project: Project, action: str, shown_as: str | None = None
+) -> None:
     """404 when no role reaches the project (its existence stays hidden), 403 with the reason when
-    a role does but the clearance or the need-to-know grant is missing."""
+    a role does but the clearance or the need-to-know grant is missing. `shown_as` names the project
+    in a refusal to a reader who knows it only so (a ledger transaction of a pseudonymous project)."""
     decision = await project_access(session, user, project)
     if is_closed(project):
         await record(
@@ -33,8 +36,9 @@ async def authorize(request: Request, session: AsyncSession, user: User, project
     if decision:
         return
     if not role_allows(user, project):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"project {project.id} not found")
-    raise HTTPException(status.HTTP_403_FORBIDDEN, detail=f"closed project {project.id}: {decision.reason}")
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"{shown_as or f'project {project.id}'} not found")
+    what = f"{shown_as} belongs to closed work" if shown_as else f"closed project {project.id}"
+    raise HTTPException(status.HTTP_403_FORBIDDEN, detail=f"{what}: {decision.reason}")
 
 
 async def project_or_404(request: Request, session: AsyncSession, user: User, project_id: str, action: str) -> Project:

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.audit import record
-from storage.access import is_closed, project_access
+from storage.access import closed_decisions
 from storage.models import Project, User
 
 PREFIX = "closed-"
@@ -59,15 +59,9 @@ class Pseudonyms:
 async def pseudonyms_for(request: Request, session: AsyncSession, user: User, action: str) -> Pseudonyms:
     """Decide every closed project for this reader; audit what was shown and what withheld."""
     projects = (await session.scalars(select(Project))).all()
-    shown: list[str] = []
-    hidden: dict[str, str] = {}
-    for project in projects:
-        if not is_closed(project):
-            continue
-        if await project_access(session, user, project):
-            shown.append(project.id)
-        else:
-            hidden[project.id] = pseudonym(request.app.state.jwt_secret, project.id)
+    decisions = await closed_decisions(session, user, projects)
+    shown = [pid for pid, decision in decisions.items() if decision]
+    hidden = {pid: pseudonym(request.app.state.jwt_secret, pid) for pid, decision in decisions.items() if not decision}
     if shown or hidden:
         await record(
             request, user.username, f"list_closed:{action}", "projects", "ok", shown=shown, withheld=sorted(hidden)

@@ -4,6 +4,8 @@ codec endpoint and the activities that hand closed packages out."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -51,6 +53,23 @@ def decide_for(user: User, project: Project, granted: bool, role_ok: bool | None
         granted=granted,
         role_allows=role_allows(user, project) if role_ok is None else role_ok,
     )
+
+
+async def closed_decisions(
+    session: AsyncSession, user: User, projects: Iterable[Project], role_ok: bool | None = None
+) -> dict[str, AccessDecision]:
+    """The user's decision for each closed project among `projects`, with one query for the
+    user's grants (not one per project)."""
+    granted = set(
+        (
+            await session.scalars(
+                select(NeedToKnowGrant.project_id).where(
+                    NeedToKnowGrant.username == user.username, NeedToKnowGrant.revoked_at.is_(None)
+                )
+            )
+        ).all()
+    )
+    return {p.id: decide_for(user, p, p.id in granted, role_ok) for p in projects if is_closed(p)}
 
 
 async def project_access(

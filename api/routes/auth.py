@@ -125,7 +125,10 @@ async def login(
         )
     async with sessionmaker.begin() as write:
         retry_after = await throttle.record_success(write, subjects, [subjects[0].key], datetime.now(UTC))
-        audit_login(write, "rejected" if retry_after else "ok", **({"reason": "locked"} if retry_after else {}))
+        if retry_after:
+            audit_login(write, "rejected", reason="locked", retry_after=retry_after)
+        else:
+            audit_login(write, "ok")
     if retry_after:  # the right password, but failures recorded meanwhile locked the account
         raise too_many(retry_after)
     token = create_access_token(

@@ -10,10 +10,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import Response
-from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowQueryFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from api.access import authorize
 from api.audit import record
 from api.deps import ClientDep, FinanceUser, FundViewer, SessionDep, release_connection
 from api.errors import AUTH, responses
@@ -33,9 +33,9 @@ from api.schemas import (
 from domain.project import Phase, ProjectOutcome
 from domain.proposal import PROJECT_ID_PATTERN
 from storage import ledger
-from storage.access import is_closed, project_access
+from storage.access import is_closed
 from storage.audit import audit
-from storage.models import FundAllocation, Programme, Project, User
+from storage.models import FundAllocation, Programme, Project
 from storage.reconcile import WorkflowView, reconcile
 from storage.seed import PROGRAMME_CODE
 from workflows.project import ProjectWorkflow
@@ -136,7 +136,11 @@ async def reverse(
     txn = await session.get(ledger.LedgerTransaction, transaction_id)
     if txn is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"there is no ledger transaction {transaction_id}")
-    await _may_correct(request, session, user, txn.project_id, target)
+    project = await session.get(Project, txn.project_id) if txn.project_id else None
+    if project is not None and is_closed(project):
+        # Correcting a closed project's books needs what reading it needs; the refusal names the
+        # transaction, not the project the reader knows only by its pseudonym.
+        await authorize(request, session, user, project, "reverse", shown_as=target)
     await release_connection(request)  # one pooled connection at a time: the write's
     try:
         async with request.app.state.sessionmaker.begin() as tx:
@@ -147,31 +151,6 @@ async def reverse(
         names = await pseudonyms_for(request, session, user, "reverse")  # the reason may name a closed project
         raise HTTPException(status.HTTP_409_CONFLICT, detail=names.text(str(err))) from err
     return ReversalOut(**view.__dict__)
-
-
-async def _may_correct(
-    request: Request, session: AsyncSession, user: User, project_id: str | None, target: str
-) -> None:
-    """Correcting a closed project's books is acting on closed work: it needs what reading it
-    needs (clearance and need-to-know), decided and audited by the one policy. The refusal names
-    no project: the reader knows it only by its pseudonym."""
-    project = await session.get(Project, project_id) if project_id else None
-    if project is None or not is_closed(project):
-        return
-    decision = await project_access(session, user, project)
-    await record(
-        request,
-        user.username,
-        "read_closed:reverse",
-        f"project:{project.id}",
-        "ok" if decision else "denied",
-        reason=decision.reason,
-        transaction=target,
-    )
-    if not decision:
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN, detail=f"{target} belongs to closed work you may not act on: {decision.reason}"
-        )
 
 
 def as_csv(rows: list[tuple[object, ...]]) -> str:

@@ -22,7 +22,7 @@ from api.errors import AUTH, responses
 from domain.bounds import LongText
 from domain.proposal import Classification, Username
 from domain.security import AccessDecision, Compartment, LevelField
-from storage.access import is_closed, project_access
+from storage.access import closed_decisions, is_closed
 from storage.audit import audit
 from storage.models import NeedToKnowGrant, Project, User
 from workflows.codec import (
@@ -245,19 +245,11 @@ async def _decide(
 ) -> tuple[dict[str, AccessDecision], bool, dict[str, Any]]:
     """The user's decision for each closed project the payloads could be of, and whether a payload
     of unknown workflow opens: only for a user whose decision allows every closed project."""
-    decisions = {pid: await project_access(session, user, p, role_ok=True) for pid, p in scope.closed.items()}
+    decisions = await closed_decisions(session, user, scope.closed.values(), role_ok=True)
     if not scope.unattributed:
         return decisions, False, {}
     every = (await session.scalars(select(Project).where(Project.classification == Classification.CLOSED.value))).all()
-    denied: dict[str, str] = {}
-    for project in every:
-        decision = (
-            decisions[project.id]
-            if project.id in decisions
-            else await project_access(session, user, project, role_ok=True)
-        )
-        if not decision:
-            denied[project.id] = decision.reason
+    denied = {pid: d.reason for pid, d in (await closed_decisions(session, user, every, role_ok=True)).items() if not d}
     detail = {
         "reason": "may not read every closed project" if denied else "may read every closed project",
         "closed_projects": len(every),
