@@ -6,6 +6,7 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY config.py worker.py ./
 COPY workflows workflows
+COPY connection connection
 COPY activities activities
 COPY gates gates
 COPY api api

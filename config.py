@@ -11,7 +11,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from workflows.codec import Keyring
+from connection.codec import Keyring
 
 REPO_ROOT = Path(__file__).resolve().parent
 

@@ -20,9 +20,9 @@ from activities.payments import FileDropSink, PaymentSender
 from activities.projects import ProjectActivities
 from cli.exit import hard_exit
 from config import Settings, get_settings
+from connection.client import connect
+from domain.programme import PROGRAMME_CODE
 from storage.db import make_engine, make_sessionmaker
-from storage.seed import PROGRAMME_CODE
-from workflows.client import connect
 from workflows.gate_review import GateReviewWorkflow
 from workflows.handoff import HandoffWorkflow
 from workflows.project import ProjectWorkflow

@@ -20,8 +20,8 @@ from api.body_limit import BodyLimit
 from api.errors import http_refusal, invalid_request
 from api.routes import auth, fund, gates, handoffs, health, money, notifications, projects, security, tasks
 from config import Settings, get_settings
+from connection.client import connect
 from storage.db import make_engine, make_sessionmaker
-from workflows.client import connect
 
 log = logging.getLogger("trlgate.api")
 TOO_LARGE = {

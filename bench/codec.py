@@ -6,7 +6,7 @@ For two payloads the workers move all the time (a project workflow's input with 
 the size continue-as-new hands on; and a gate review's input) it times a full round trip through
 the data converter: to payloads and back, as a worker does for every activity, Update and run.
   plain    temporalio.contrib.pydantic's converter (the baseline)
-  sealed   the same, with the AES-GCM codec (workflows/codec.py)
+  sealed   the same, with the AES-GCM codec (connection/codec.py)
 and prints the rates and their ratio.
 """
 
@@ -22,12 +22,12 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter
 
 from cli.exit import hard_exit
+from connection.codec import Keyring, data_converter
 from domain.gate_review import GateReviewInput
 from domain.handoff import HandoffBrief, HandoffKind, HandoffRun
 from domain.project import ProjectState, ProjectWorkflowInput, ReportState
 from gates.definitions import gate_for_stage
 from tests.support import proposal
-from workflows.codec import Keyring, data_converter
 
 
 def samples() -> dict[str, Any]:

@@ -27,10 +27,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from activities.base import DatabaseActivities
 from cli.exit import hard_exit
+from domain.programme import PROGRAMME_CODE
 from storage import ledger, migrate
 from storage.db import make_engine, make_sessionmaker
 from storage.ledger import ScheduledAmount
-from storage.seed import PROGRAMME_CODE, seed_demo
+from storage.seed import seed_demo
 from tests.support import ledger_project, scratch_postgres
 
 DAY = date(2026, 6, 1)

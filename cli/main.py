@@ -15,11 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cli.exit import hard_exit
 from config import get_settings
+from domain.programme import PROGRAMME_CODE
 from domain.roles import Role
 from storage import ledger, migrate
 from storage.audit import audit
 from storage.db import make_engine, make_sessionmaker
-from storage.seed import PROGRAMME_CODE, UserExists, add_user, seed_demo, seed_programme
+from storage.seed import UserExists, add_user, seed_demo, seed_programme
 
 T = TypeVar("T")
 app = typer.Typer(help="trlgate: TRL-gated stage-gate workflows for public R&D funding.", no_args_is_help=True)
@@ -180,9 +181,9 @@ def unlock(
 def reconcile() -> None:
     """Compare every project's ledger figures with its workflow; exit 1 when anything drifted."""
     from api.routes.fund import workflow_view
+    from connection.client import connect
     from storage.reconcile import Reconciliation
     from storage.reconcile import reconcile as run_reconcile
-    from workflows.client import connect
 
     settings = get_settings()
 

@@ -8,15 +8,11 @@ from pwdlib import PasswordHash
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from domain.programme import ALLOCATIONS, FUND_TOTAL, PROGRAMME_CODE, PROGRAMME_NAME
 from domain.roles import PUBLIC_USE_MINISTRIES, Role
 from domain.security import Level
 from storage import ledger
 from storage.models import FundAllocation, Ministry, Programme, User
-
-PROGRAMME_CODE = "KPROGRAM"
-PROGRAMME_NAME = "Economic Security Key Technology Development Programme (K Program)"
-FUND_TOTAL = 250_000_000_000
-ALLOCATIONS = {"MEXT": 125_000_000_000, "METI": 125_000_000_000}
 
 password_hash = PasswordHash.recommended()
 

@@ -19,6 +19,7 @@ from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
+from connection.codec import Keyring, data_converter
 from domain import search_attributes as sa
 from domain.gate_review import GateDecisionInput, GateOutcome, InvitationResponse, OpenReviewInput
 from domain.handoff import HandoffAnswer, HandoffKind, HandoffOutcome, HandoffSnapshot, handoff_workflow_id
@@ -35,7 +36,6 @@ from storage import migrate
 from storage.db import make_engine, make_sessionmaker
 from storage.models import Project
 from storage.seed import seed_demo
-from workflows.codec import Keyring, data_converter
 from workflows.gate_review import GateReviewWorkflow
 from workflows.handoff import HandoffWorkflow
 from workflows.project import ProjectWorkflow, workflow_id_for

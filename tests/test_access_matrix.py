@@ -23,6 +23,7 @@ from temporalio.api.common.v1 import Payload
 from temporalio.client import Client
 
 from api.pseudonyms import pseudonym
+from connection.codec import ENCODING, FORMAT, WORKFLOW
 from domain.gate_review import GateDecisionInput
 from domain.handoff import HandoffBrief, HandoffKind, handoff_id, handoff_workflow_id
 from domain.project import Decision
@@ -31,7 +32,6 @@ from storage.models import AuditEntry, Notification
 from tests.api_stack import JWT_SECRET, ApiStack, api_stack
 from tests.support import PM, TEST_KEYRING, decide_gate, handoff_offered, proposal, review_round
 from tests.test_codec import sealed_v1
-from workflows.codec import ENCODING, FORMAT, WORKFLOW
 from workflows.project import workflow_id_for
 
 SECRET = "SECRET-RESULT-7734: fibre-laser gyroscope drift below 0.001 deg/h"

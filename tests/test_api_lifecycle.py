@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import func, select
 from temporalio.client import Client
 
+from domain.programme import ALLOCATIONS, PROGRAMME_CODE
 from domain.project import ProjectSnapshot
 from storage import ledger
 from storage.models import AuditEntry, Reservation, ReviewTask, Tranche
-from storage.seed import ALLOCATIONS, PROGRAMME_CODE
 from tests.api_stack import ApiStack, api_stack
 from tests.support import PM, REVIEWERS, handoff_offered
 from workflows.project import ProjectWorkflow

@@ -15,11 +15,11 @@ import pytest
 from sqlalchemy import func, select
 from temporalio.client import Client
 
+from domain.programme import PROGRAMME_CODE
 from domain.project import ProjectWorkflowInput
 from domain.proposal import Proposal
 from storage.models import Project, User
 from storage.projects import insert_project
-from storage.seed import PROGRAMME_CODE
 from tests.api_stack import ApiStack, api_stack
 from tests.support import PM
 from tests.test_api_money import body as money_body

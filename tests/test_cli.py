@@ -15,11 +15,11 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.payments import FileDropSink
 from api.security import verify_password
+from domain.programme import PROGRAMME_CODE
 from storage import ledger
 from storage.audit import audit
 from storage.models import AuditEntry, LedgerEntry, LedgerTransaction, LoginThrottle, User
 from storage.projects import insert_project
-from storage.seed import PROGRAMME_CODE
 from tests.support import proposal
 
 
@@ -170,7 +170,7 @@ def test_audit_verify_reports_the_first_broken_link(
 
 
 def test_rotate_key_puts_a_new_key_in_front_and_keeps_the_old(sqlite_url: str, tmp_path: Path) -> None:
-    from workflows.codec import Keyring
+    from connection.codec import Keyring
 
     env = {"TRLGATE_CODEC_KEYS": "", "TRLGATE_DATA_DIR": str(tmp_path)}
     first = Keyring.from_file(tmp_path / "codec-keys")

@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from temporalio.api.common.v1 import Payload
 from temporalio.converter import WorkflowSerializationContext
 
-from workflows.codec import (
+from connection.codec import (
     ENCODING,
     FORMAT,
     KEY_ID,

@@ -16,13 +16,13 @@ from temporalio.client import Client
 
 from api.routes.projects import proposal_problems
 from api.routes.security import MAX_PAYLOADS
+from connection.codec import EncryptionCodec, Keyring
+from domain.programme import PROGRAMME_CODE
 from storage.models import AuditEntry
 from storage.projects import insert_project
-from storage.seed import PROGRAMME_CODE
 from tests.api_stack import ApiStack, api_stack
 from tests.support import proposal
 from tests.test_api_lifecycle import proposal_body
-from workflows.codec import EncryptionCodec, Keyring
 from workflows.gate_review import gate_workflow_id
 from workflows.project import workflow_id_for
 

@@ -15,6 +15,7 @@ from temporalio.worker import Worker
 
 from domain.gate_review import GateDecisionInput
 from domain.policy import GatePolicy
+from domain.programme import PROGRAMME_CODE
 from domain.project import (
     Decision,
     Phase,
@@ -26,7 +27,6 @@ from domain.project import (
 )
 from storage import ledger
 from storage.models import GateDecision, GateEvent, Project, Reservation, ReviewTask, Tranche
-from storage.seed import PROGRAMME_CODE
 from tests.support import PM, decide_gate, pass_gate, proposal, review_round, start_project, wait_until
 from worker import build_worker
 from workflows.gate_review import GateReviewWorkflow

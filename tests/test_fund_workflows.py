@@ -15,6 +15,7 @@ from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
 from domain.fiscal import fiscal_year
+from domain.programme import ALLOCATIONS, PROGRAMME_CODE
 from domain.project import (
     ProgressReportInput,
     ProjectSnapshot,
@@ -28,7 +29,6 @@ from storage import ledger
 from storage.db import make_engine, make_sessionmaker
 from storage.models import LedgerTransaction, Notification, Project, Reservation, Tranche
 from storage.projects import insert_project
-from storage.seed import ALLOCATIONS, PROGRAMME_CODE
 from tests.support import PM, proposal, start_project, wait_until
 from worker import build_worker
 from workflows.project import ProjectWorkflow

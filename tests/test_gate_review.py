@@ -25,13 +25,14 @@ from domain.gate_review import (
     ReviewPhase,
 )
 from domain.policy import GatePolicy
+from domain.programme import PROGRAMME_CODE
 from domain.project import Decision
 from domain.proposal import Proposal
 from domain.roles import Role
 from gates.definitions import gate_for_stage
 from storage.models import GateEvent, Notification, ReviewTask
 from storage.projects import insert_project
-from storage.seed import PROGRAMME_CODE, add_user
+from storage.seed import add_user
 from tests.support import PM, proposal, review_for
 from worker import build_worker
 from workflows.gate_review import GateReviewWorkflow, gate_workflow_id

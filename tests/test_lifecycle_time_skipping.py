@@ -8,10 +8,10 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
+from domain.programme import PROGRAMME_CODE
 from domain.project import ProjectOutcome, ProjectStatus
 from storage import ledger
 from storage.models import Project, Tranche
-from storage.seed import PROGRAMME_CODE
 from tests.support import accept_handoffs, pass_gate, proposal, start_project, wait_for_handoffs
 from worker import build_worker
 

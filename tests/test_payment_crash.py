@@ -17,10 +17,10 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.payments import FileDropSink
 from config import REPO_ROOT
+from domain.programme import PROGRAMME_CODE
 from storage import ledger
 from storage.db import make_engine, make_sessionmaker
 from storage.models import LedgerTransaction, PaymentInstruction, Tranche
-from storage.seed import PROGRAMME_CODE
 from tests.support import proposal, start_project, wait_until
 
 

@@ -23,11 +23,11 @@ from temporalio.testing import WorkflowEnvironment
 from domain import search_attributes as sa
 from domain.gate_review import GateDecisionInput
 from domain.handoff import HandoffKind, handoff_workflow_id
+from domain.programme import PROGRAMME_CODE
 from domain.project import Decision, Phase, ProjectOutcome, ProjectStatus, TerminateInput, WithdrawInput
 from domain.proposal import Proposal
 from storage import ledger
 from storage.models import AuditEntry, Document, Gate, Handoff, Notification, Project, Reservation, ReviewTask
-from storage.seed import PROGRAMME_CODE
 from tests.support import PM, handoff_offered, pass_gate, proposal, review_round, start_project, wait_until
 from tests.test_payment_crash import spawn_worker, wait_killed
 from worker import build_worker

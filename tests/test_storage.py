@@ -15,12 +15,13 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.money import MoneyActivities, PayTrancheInput, ReserveStageInput
 from activities.notices import store_notice
+from domain.programme import ALLOCATIONS, FUND_TOTAL, PROGRAMME_CODE
 from domain.roles import Role, group
 from storage import ledger, migrate
 from storage.db import make_engine, make_sessionmaker
 from storage.models import LedgerEntry, NeedToKnowGrant, Notification, Programme, Tranche, User
 from storage.projects import insert_project
-from storage.seed import ALLOCATIONS, DEMO_USERS, FUND_TOTAL, PROGRAMME_CODE
+from storage.seed import DEMO_USERS
 from tests.support import proposal
 
 NOW = datetime(2027, 4, 1, tzinfo=UTC)

@@ -14,12 +14,12 @@ from temporalio.worker import Worker
 
 from domain.gate_review import GateDecisionInput, InvitationResponse, OpenReviewInput
 from domain.handoff import HandoffStatus
+from domain.programme import ALLOCATIONS, PROGRAMME_CODE
 from domain.project import Decision, HandoffAcceptInput, ProjectOutcome, ProjectStatus, TerminateInput
 from domain.proposal import Proposal
 from storage import ledger
 from storage.models import Notification, Project, ReviewTask
 from storage.projects import insert_project
-from storage.seed import ALLOCATIONS, PROGRAMME_CODE
 from tests.support import (
     PM,
     REVIEWERS,

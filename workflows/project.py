@@ -63,6 +63,7 @@ with workflow.unsafe.imports_passed_through():
         handoff_id,
         handoff_workflow_id,
     )
+    from domain.programme import PROGRAMME_CODE
     from domain.project import (
         SUPPORTED_DECISIONS,
         ConcludeHandoffsInput,
@@ -99,7 +100,6 @@ with workflow.unsafe.imports_passed_through():
     from domain.roles import Role, group
     from gates.definitions import GateDefinition, gate_for_stage
     from gates.scorecard import recommend, review_errors
-    from storage.seed import PROGRAMME_CODE
     from workflows.common import ACTIVITY_RETRY, ACTIVITY_TIMEOUT, keyed, rejected
     from workflows.gate_review import GateReviewWorkflow, gate_workflow_id
     from workflows.handoff import HandoffWorkflow

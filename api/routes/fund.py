@@ -30,6 +30,7 @@ from api.schemas import (
     ReversalIn,
     ReversalOut,
 )
+from domain.programme import PROGRAMME_CODE
 from domain.project import Phase, ProjectOutcome
 from domain.proposal import PROJECT_ID_PATTERN
 from storage import ledger
@@ -37,7 +38,6 @@ from storage.access import is_closed
 from storage.audit import audit
 from storage.models import FundAllocation, Programme, Project
 from storage.reconcile import WorkflowView, reconcile
-from storage.seed import PROGRAMME_CODE
 from workflows.project import ProjectWorkflow
 
 router = APIRouter(tags=["fund"])

@@ -31,6 +31,7 @@ from api.deps import (
 from api.errors import AUTH, refusal, responses
 from api.schemas import ClosedOutOut, ProjectDetail, ProjectOut, TerminateIn
 from domain.command import Command
+from domain.programme import PROGRAMME_CODE
 from domain.project import (
     ProjectSnapshot,
     ProjectStatus,
@@ -57,7 +58,6 @@ from storage.models import (
     User,
 )
 from storage.projects import insert_project
-from storage.seed import PROGRAMME_CODE
 from workflows.project import ProjectWorkflow, workflow_id_for
 
 router = APIRouter(tags=["projects"])

@@ -19,13 +19,7 @@ from temporalio.api.common.v1 import Payload
 from api.audit import record
 from api.deps import CODEC_COOKIE, AdminUser, CodecUser, OpsUser, SessionDep, TokenDep, release_connection
 from api.errors import AUTH, responses
-from domain.bounds import LongText
-from domain.proposal import Classification, Username
-from domain.security import AccessDecision, Compartment, LevelField
-from storage.access import closed_decisions, is_closed
-from storage.audit import audit
-from storage.models import NeedToKnowGrant, Project, User
-from workflows.codec import (
+from connection.codec import (
     ENCODING,
     FORMAT_VERSION,
     EncryptionCodec,
@@ -33,6 +27,12 @@ from workflows.codec import (
     sealed_format,
     sealed_workflow,
 )
+from domain.bounds import LongText
+from domain.proposal import Classification, Username
+from domain.security import AccessDecision, Compartment, LevelField
+from storage.access import closed_decisions, is_closed
+from storage.audit import audit
+from storage.models import NeedToKnowGrant, Project, User
 
 router = APIRouter(tags=["protection of closed work"])
 

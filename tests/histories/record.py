@@ -26,6 +26,7 @@ from domain.handoff import (
     handoff_workflow_id,
 )
 from domain.policy import GatePolicy
+from domain.programme import ALLOCATIONS, PROGRAMME_CODE
 from domain.project import (
     Decision,
     Phase,
@@ -41,7 +42,7 @@ from domain.roles import Role
 from storage import ledger
 from storage.models import User
 from storage.projects import insert_project
-from storage.seed import ALLOCATIONS, PROGRAMME_CODE, add_user
+from storage.seed import add_user
 from tests.support import (
     PM,
     accept_handoffs,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from temporalio.client import Client
 
 from config import Settings
-from workflows.codec import data_converter
+from connection.codec import data_converter
 
 
 async def connect(settings: Settings) -> Client:

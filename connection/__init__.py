@@ -1,0 +1,1 @@
+"""How every process reaches Temporal: the client connection and its payload codec."""
