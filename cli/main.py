@@ -51,7 +51,7 @@ def migrate_cmd() -> None:
     """Apply database migrations (SQLite or PostgreSQL, from TRLGATE_DATABASE_URL)."""
     settings = get_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    migrate.upgrade(settings.resolved_database_url, audit_key=settings.resolved_audit_key())
+    migrate.upgrade(settings.resolved_database_url)
     console.print(f"migrated {settings.resolved_database_url}")
 
 

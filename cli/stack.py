@@ -121,7 +121,7 @@ def run_stack(settings: Settings) -> int:
         wait_for_port(host, int(port), 60, temporal)
         console.print("applying migrations and seeding the demo programme ...")
         settings.resolved_jwt_secret()  # create them once, before the API and worker read them
-        migrate.upgrade(settings.resolved_database_url, audit_key=settings.resolved_audit_key())
+        migrate.upgrade(settings.resolved_database_url)
         created = asyncio.run(_seed(settings))
         worker = stack.spawn("worker", [sys.executable, "-m", "worker"], logs / "worker.log")
         api = stack.spawn("api", [sys.executable, "-m", "api"], logs / "api.log")

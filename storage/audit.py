@@ -11,8 +11,8 @@ The chain alone does not stop someone who can write to the database: they can re
 recompute every hash after it. So each entry is also *anchored*: `anchor` is an HMAC of its hash
 under the audit key, which lives outside the database (settings.audit_key or data_dir/audit-key).
 Without the key no valid anchor can be made. Since an entry's hash covers every entry before it,
-the first anchored entry also vouches for older ones written before anchoring began (migration
-0007); those are reported as un-anchored, not broken. An un-anchored entry after an anchored one
+the first anchored entry also vouches for older ones written before anchoring began (by a process
+without the key); those are reported as un-anchored, not broken. An un-anchored entry after an anchored one
 is broken: anchors are never dropped once they start.
 """
 
@@ -34,9 +34,8 @@ from storage.db import AUDIT_KEY_INFO
 from storage.models import AuditChainHead, AuditEntry, utcnow
 
 GENESIS = "0" * 64
-# The anchored entry that vouches for the un-anchored ones before it: migration 0007's own entry,
-# or the first entry a process with the key writes after entries written without it.
-ANCHOR_ACTION = "anchor_audit_log"
+# Marks the anchored entry that vouches for the un-anchored ones before it: the first entry a
+# process with the key writes after entries written without it.
 ANCHORING_BEGAN = "anchoring_began"
 
 
@@ -189,7 +188,7 @@ async def verify_chain(session: AsyncSession, key: bytes | None = None, batch: i
                             f"entry {entry.id}'s anchor does not match: the log was rewritten by someone "
                             "without the audit key (or this is not the deployment's key)",
                         )
-                    vouches = entry.action == ANCHOR_ACTION or (entry.detail or {}).get(ANCHORING_BEGAN) is True
+                    vouches = (entry.detail or {}).get(ANCHORING_BEGAN) is True
                     if unanchored and not anchored and not vouches:
                         return broken(
                             entry.id,

@@ -9,7 +9,7 @@ Accounts (balance = sum of entries; every transaction's entries sum to zero; int
 Every entry carries a fiscal year (reservation legs: the year the money is planned for; paid legs:
 the year it was paid; the others: the year of booking), and `account_balances` keeps a running
 balance per (account, fiscal year) in the same transaction. Entries and transactions are
-append-only in the database itself (migration 0003); a correction is a reversal.
+append-only in the database itself (storage/migrations/rules.py); a correction is a reversal.
 
 Every transaction has a unique business key, so a repeat is recognised by the database itself.
 The functions here take a session inside a transaction; callers own commit and retry.

@@ -17,9 +17,6 @@ def alembic_config(database_url: str) -> Config:
     return cfg
 
 
-def upgrade(database_url: str, revision: str = "head", audit_key: bytes | None = None) -> None:
-    """Run from synchronous code (env.py drives the async engine itself). With the audit key,
-    entries written before anchoring existed are anchored now (migration 0007)."""
-    cfg = alembic_config(database_url)
-    cfg.attributes["audit_key"] = audit_key
-    command.upgrade(cfg, revision)
+def upgrade(database_url: str, revision: str = "head") -> None:
+    """Run from synchronous code (env.py drives the async engine itself)."""
+    command.upgrade(alembic_config(database_url), revision)

@@ -401,7 +401,7 @@ class AuditEntry(Base):
     """Who did what, when (UTC), to what, and how it ended. Written for every command.
 
     Tamper-evident: each entry carries the hash of the one before and its own hash over both
-    (storage/audit.py); the database refuses UPDATE and DELETE (migration 0004)."""
+    (storage/audit.py); the database refuses UPDATE and DELETE (storage/migrations/rules.py)."""
 
     __tablename__ = "audit_log"
 
@@ -414,10 +414,10 @@ class AuditEntry(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     prev_hash: Mapped[str] = mapped_column(String(64), default="", server_default="")
     hash: Mapped[str] = mapped_column(String(64), default="", server_default="")
-    # HMAC of `hash` under the audit key, which lives outside the database (migration 0007).
+    # HMAC of `hash` under the audit key, which lives outside the database.
     anchor: Mapped[str] = mapped_column(String(64), default="", server_default="")
     # A person's command, audited by the write that carried it out: one entry per command (the
-    # workflow id and Update id), however often that write is retried (migration 0008).
+    # workflow id and Update id), however often that write is retried.
     command_key: Mapped[str | None] = mapped_column(String(200), unique=True, index=True, default=None)
 
 

@@ -4,7 +4,6 @@ to change or remove them, and the verify command finds the first broken link."""
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
@@ -294,40 +293,6 @@ def test_audit_verify_finds_a_log_cut_back_since_its_checkpoint(sqlite_url: str,
     checkpoint.write_text(checkpoint.read_text().replace(f'"entry_id": {newest}', f'"entry_id": {newest - 2}'))
     forged = trlgate(sqlite_url, "audit-verify", env=env)
     assert forged.returncode == 1 and "seal does not match" in forged.stdout.replace("\n", " "), forged.stdout
-
-
-@pytest.mark.parametrize("key", [None, KEY], ids=["without-key", "with-key"])
-async def test_the_migration_chains_entries_written_before_it(tmp_path: object, key: bytes | None) -> None:
-    from storage import migrate
-
-    url = f"sqlite+aiosqlite:///{Path(str(tmp_path)) / 'old.db'}"
-    await asyncio.to_thread(migrate.upgrade, url, "0003")
-    engine = make_engine(url)
-    async with engine.begin() as conn:
-        for i in range(3):
-            await conn.execute(
-                text(
-                    "INSERT INTO audit_log (at, actor, action, target, outcome, detail) "
-                    "VALUES (:at, 'pm.sato', 'start_project', :t, 'ok', :d)"
-                ),
-                {"at": f"2026-11-2{i} 10:00:00.000000", "t": f"project:P{i}", "d": json.dumps({"n": i})},
-            )
-    await engine.dispose()
-    await asyncio.to_thread(migrate.upgrade, url, "head", key)
-    engine = make_engine(url)
-    async with make_sessionmaker(engine)() as s:
-        report = await verify_chain(s, KEY)
-        appended = await s.get(AuditEntry, 4)
-    await engine.dispose()
-    if key is None:  # nothing to anchor with: left un-anchored, for the first keyed writer to vouch for
-        assert report.broken_at == 1 and "no entry carries an anchor" in report.problem
-        assert appended is None
-    else:  # 0007 appends one anchored entry, whose hash chains over all three
-        assert report.broken_at is None and (report.checked, report.unanchored, report.vouched_by) == (4, 3, 4)
-        assert appended is not None and (appended.action, appended.detail) == (
-            "anchor_audit_log",
-            {"entries_before": 3},
-        )
 
 
 def test_the_audit_key_is_made_once_readable_by_its_owner_only(tmp_path: Path) -> None:

@@ -46,7 +46,7 @@ async def stack(local_client: Client, sqlite_url: str, task_queue: str) -> Async
 
 @pytest.fixture
 async def db(db_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    """SQLite and PostgreSQL (the key's unique index comes from migration 0008 on both)."""
+    """SQLite and PostgreSQL (the key's unique index is made by the migration on both)."""
     engine = make_engine(db_url)
     yield make_sessionmaker(engine)
     await engine.dispose()

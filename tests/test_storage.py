@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 from alembic import command
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
@@ -19,7 +19,7 @@ from domain.programme import ALLOCATIONS, FUND_TOTAL, PROGRAMME_CODE
 from domain.roles import Role, group
 from storage import ledger, migrate
 from storage.db import make_engine, make_sessionmaker
-from storage.models import LedgerEntry, NeedToKnowGrant, Notification, Programme, Tranche, User
+from storage.models import LedgerEntry, Notification, Programme, Tranche, User
 from storage.projects import insert_project
 from storage.seed import DEMO_USERS
 from tests.support import proposal
@@ -158,41 +158,6 @@ async def test_the_same_tranche_activity_executed_twice_pays_once(sm: async_sess
     assert err.value.type == "IdempotencyConflict" and err.value.non_retryable
 
 
-async def test_group_notices_from_before_0009_reach_each_member_who_may_read(db_url: str) -> None:
-    """Notices to "finance" written before notices were kept per person: the migration gives each
-    active finance user who may read the project their own copy (closed work: cleared and granted)."""
-    cfg = migrate.alembic_config(db_url)
-    await asyncio.to_thread(command.downgrade, cfg, "-1")
-    engine = make_engine(db_url)
-    sm = make_sessionmaker(engine)
-    open_id = await new_project(sm)
-    closed_id = await new_project(sm, classification="closed", label={"level": 2, "compartments": ["QS"]})
-    async with sm.begin() as session:
-        yamada = await session.get(User, "fin.yamada")
-        assert yamada is not None
-        yamada.clearance_level, yamada.compartments = 2, ["QS"]
-        session.add(NeedToKnowGrant(project_id=closed_id, username="fin.yamada", granted_by="admin"))
-        for pid in (open_id, closed_id):
-            session.add(
-                Notification(key=f"{pid}-ask", project_id=pid, recipient="finance", kind="k", message="m", at=NOW)
-            )
-        # A notice to the person called admin is no group notice, though a role has that name.
-        session.add(
-            Notification(key=f"{open_id}-note", project_id=open_id, recipient="admin", kind="k", message="m", at=NOW)
-        )
-    await asyncio.to_thread(migrate.upgrade, db_url)
-    await asyncio.to_thread(migrate.upgrade, db_url)  # at head: nothing runs twice
-    async with sm() as session:
-        rows = (await session.scalars(select(Notification).where(Notification.recipient != "finance"))).all()
-        assert {(n.key, n.recipient) for n in rows} == {
-            (f"{open_id}-note", "admin"),
-            (f"{closed_id}-ask-fin.yamada", "fin.yamada"),
-            (f"{open_id}-ask-fin.suzuki", "fin.suzuki"),
-            (f"{open_id}-ask-fin.yamada", "fin.yamada"),
-        }
-    await engine.dispose()
-
-
 async def test_a_group_address_reaches_each_member_and_a_username_only_its_person(
     sm: async_sessionmaker[AsyncSession],
 ) -> None:
@@ -212,3 +177,35 @@ async def test_a_group_address_reaches_each_member_and_a_username_only_its_perso
         ("k-group-admin", "admin"),
         ("k-group-admin.two", "admin.two"),
     }
+
+
+def _schema_drift(url: str) -> list[object]:
+    """What the models declare that the migrated database lacks (or the other way round)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from storage.models import Base
+
+    async def compare() -> list[object]:
+        engine = create_async_engine(url)
+        async with engine.connect() as conn:
+            diff = await conn.run_sync(
+                lambda c: compare_metadata(MigrationContext.configure(c, opts={"compare_type": True}), Base.metadata)
+            )
+        await engine.dispose()
+        return list(diff)
+
+    return asyncio.run(compare())
+
+
+async def test_the_v1_migration_creates_what_the_models_declare_and_goes_down_and_up_again(db_url: str) -> None:
+    assert await asyncio.to_thread(_schema_drift, db_url) == []
+    await asyncio.to_thread(command.downgrade, migrate.alembic_config(db_url), "base")
+    engine = make_engine(db_url)
+    async with engine.connect() as conn:
+        left = await conn.run_sync(lambda c: inspect(c).get_table_names())
+    await engine.dispose()
+    assert left == ["alembic_version"]
+    await asyncio.to_thread(migrate.upgrade, db_url)
+    assert await asyncio.to_thread(_schema_drift, db_url) == []
