@@ -94,14 +94,15 @@ class MoneyActivities(DatabaseActivities):
         async def work(session: AsyncSession) -> ReserveStageResult:
             view = await ledger.reserve(
                 session,
-                input.programme_code,
-                input.project_id,
-                input.stage_no,
-                input.ministry,
-                input.amount,
-                input.part,
-                [ledger.ScheduledAmount(t.tranche_no, t.fiscal_year, t.amount) for t in input.schedule] or None,
-                input.booked_on,
+                programme_code=input.programme_code,
+                project_id=input.project_id,
+                stage_no=input.stage_no,
+                ministry=input.ministry,
+                amount=input.amount,
+                part=input.part,
+                schedule=[ledger.ScheduledAmount(t.tranche_no, t.fiscal_year, t.amount) for t in input.schedule]
+                or None,
+                booked_on=input.booked_on,
             )
             stage = await session.get(Stage, (input.project_id, input.stage_no))
             project = await session.get(Project, input.project_id)
@@ -125,13 +126,13 @@ class MoneyActivities(DatabaseActivities):
         async def work(session: AsyncSession) -> PayTrancheResult:
             view = await ledger.pay_tranche(
                 session,
-                input.project_id,
-                input.stage_no,
-                input.tranche_no,
-                input.amount,
-                input.due_at,
-                input.part,
-                input.paid_on,
+                project_id=input.project_id,
+                stage_no=input.stage_no,
+                tranche_no=input.tranche_no,
+                amount=input.amount,
+                due_at=input.due_at,
+                part=input.part,
+                paid_on=input.paid_on,
             )
             if view.created:
                 audit(
@@ -153,7 +154,7 @@ class MoneyActivities(DatabaseActivities):
     @activity.defn
     async def release_reservations(self, input: ReleaseInput) -> ReleaseResult:
         async def work(session: AsyncSession) -> ReleaseResult:
-            released = await ledger.release_open(session, input.project_id, input.booked_on)
+            released = await ledger.release_open(session, project_id=input.project_id, booked_on=input.booked_on)
             if released:
                 audit(
                     session,

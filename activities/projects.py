@@ -237,7 +237,7 @@ class ProjectActivities(DatabaseActivities):
             assert project is not None
             # A closed project holds no open reservation: whatever a completed project did not
             # spend (a recycle's budget, a reversed payment) goes back to its ministry.
-            released = await ledger.release_open(session, project.id)
+            released = await ledger.release_open(session, project_id=project.id)
             if released:
                 audit(session, SYSTEM_ACTOR, "release_reservations", f"project:{project.id}", amount=released)
             if project.status != ProjectStatus.COMPLETED.value:

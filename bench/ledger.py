@@ -77,7 +77,9 @@ async def run_backend(backend: str, ops: int, concurrency: int) -> dict[str, flo
         db = DatabaseActivities(sm)
         async with sm.begin() as s:
             await s.execute(text("CREATE TABLE bench_raw (id INTEGER PRIMARY KEY, account VARCHAR(80), amount BIGINT)"))
-            await ledger.set_ceiling(s, PROGRAMME_CODE, "MEXT", 2026, 10**12, "bench")
+            await ledger.set_ceiling(
+                s, programme_code=PROGRAMME_CODE, ministry="MEXT", fiscal_year=2026, amount=10**12, actor="bench"
+            )
         run = uuid.uuid4().hex[:6]
         ids = [f"B{run}-{i}" for i in range(ops)]
         await add_projects(sm, ids)
@@ -94,13 +96,30 @@ async def run_backend(backend: str, ops: int, concurrency: int) -> dict[str, flo
         async def reserve(i: int) -> None:
             async def work(s: AsyncSession) -> None:
                 schedule = [ScheduledAmount(1, 2026, 600), ScheduledAmount(2, 2027, 400)]
-                await ledger.reserve(s, PROGRAMME_CODE, ids[i], 1, "MEXT", 1_000, schedule=schedule, booked_on=DAY)
+                await ledger.reserve(
+                    s,
+                    programme_code=PROGRAMME_CODE,
+                    project_id=ids[i],
+                    stage_no=1,
+                    ministry="MEXT",
+                    amount=1_000,
+                    schedule=schedule,
+                    booked_on=DAY,
+                )
 
             await db.transact(work)
 
         async def pay(i: int) -> None:
             async def work(s: AsyncSession) -> None:
-                await ledger.pay_tranche(s, ids[i], 1, 1, 600, datetime(2026, 6, 1, tzinfo=UTC), paid_on=DAY)
+                await ledger.pay_tranche(
+                    s,
+                    project_id=ids[i],
+                    stage_no=1,
+                    tranche_no=1,
+                    amount=600,
+                    due_at=datetime(2026, 6, 1, tzinfo=UTC),
+                    paid_on=DAY,
+                )
 
             await db.transact(work)
 

@@ -145,7 +145,14 @@ def set_ceiling(
 
     async def work(sm: async_sessionmaker[AsyncSession]) -> None:
         async with sm.begin() as session:
-            await ledger.set_ceiling(session, PROGRAMME_CODE, ministry, fiscal_year, amount, by)
+            await ledger.set_ceiling(
+                session,
+                programme_code=PROGRAMME_CODE,
+                ministry=ministry,
+                fiscal_year=fiscal_year,
+                amount=amount,
+                actor=by,
+            )
             audit(session, by, "set_ceiling", f"ceiling:{ministry}:FY{fiscal_year}", "ok", amount=amount)
 
     try:

@@ -97,7 +97,7 @@ async def seed_programme(session: AsyncSession) -> None:
             session.add(FundAllocation(programme_code=PROGRAMME_CODE, ministry=ministry, amount=amount))
     await session.flush()
     for ministry, amount in ALLOCATIONS.items():
-        await ledger.endow(session, PROGRAMME_CODE, ministry, amount)
+        await ledger.endow(session, programme_code=PROGRAMME_CODE, ministry=ministry, amount=amount)
 
 
 async def seed_demo(sessionmaker: async_sessionmaker[AsyncSession], password: str) -> list[DemoUser]:

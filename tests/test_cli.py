@@ -90,8 +90,24 @@ def test_ceilings_payments_and_reconciliation_from_the_cli(
     async def pay() -> None:
         async with sessionmaker.begin() as s:
             await insert_project(s, PROGRAMME_CODE, f"project-{pid}", p)
-            await ledger.reserve(s, PROGRAMME_CODE, pid, 1, "MEXT", 800, booked_on=date(2026, 6, 1))
-            await ledger.pay_tranche(s, pid, 1, 1, 300, datetime(2026, 6, 1, tzinfo=UTC), paid_on=date(2026, 6, 1))
+            await ledger.reserve(
+                s,
+                programme_code=PROGRAMME_CODE,
+                project_id=pid,
+                stage_no=1,
+                ministry="MEXT",
+                amount=800,
+                booked_on=date(2026, 6, 1),
+            )
+            await ledger.pay_tranche(
+                s,
+                project_id=pid,
+                stage_no=1,
+                tranche_no=1,
+                amount=300,
+                due_at=datetime(2026, 6, 1, tzinfo=UTC),
+                paid_on=date(2026, 6, 1),
+            )
 
     asyncio.run(pay())
     below = trlgate(sqlite_url, "set-ceiling", "MEXT", "2026", "500")

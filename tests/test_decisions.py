@@ -368,7 +368,14 @@ async def test_a_run_that_starts_on_hold_records_the_hold(
     p = proposal()
     async with sessionmaker.begin() as session:
         await insert_project(session, PROGRAMME_CODE, f"project-{p.project_id}", p)  # status: active
-        await ledger.reserve(session, PROGRAMME_CODE, str(p.project_id), 1, "MEXT", p.stage_plan[0].budget)
+        await ledger.reserve(
+            session,
+            programme_code=PROGRAMME_CODE,
+            project_id=str(p.project_id),
+            stage_no=1,
+            ministry="MEXT",
+            amount=p.stage_plan[0].budget,
+        )
     state = ProjectState(
         trl=1,
         phase=Phase.STAGE,

@@ -81,8 +81,12 @@ async def test_multi_year_project_carries_over_and_an_overdue_report_holds_the_t
     # MEXT may commit 1.5 oku in FY2026 and only 0.8 oku in FY2027: the stage's FY2027 tranche
     # (1 oku) fits only because FY2026 leaves 0.5 oku unused, which carries over.
     async with sessionmaker.begin() as s:
-        await ledger.set_ceiling(s, PROGRAMME_CODE, "MEXT", 2026, 3 * B // 2, "fin.suzuki")
-        await ledger.set_ceiling(s, PROGRAMME_CODE, "MEXT", 2027, 8 * B // 10, "fin.suzuki")
+        await ledger.set_ceiling(
+            s, programme_code=PROGRAMME_CODE, ministry="MEXT", fiscal_year=2026, amount=3 * B // 2, actor="fin.suzuki"
+        )
+        await ledger.set_ceiling(
+            s, programme_code=PROGRAMME_CODE, ministry="MEXT", fiscal_year=2027, amount=8 * B // 10, actor="fin.suzuki"
+        )
     p = three_year_stage(start_date=date(2026, 10, 1))
     assert p.project_id is not None
     async with build_worker(env.client, task_queue, sessionmaker):
@@ -214,7 +218,14 @@ async def test_fifty_projects_compete_for_room_for_ten(
     assert filler.project_id is not None
     async with sessionmaker.begin() as s:
         await insert_project(s, PROGRAMME_CODE, "filler", filler)
-        await ledger.reserve(s, PROGRAMME_CODE, filler.project_id, 1, "MEXT", ALLOCATIONS["MEXT"] - 10 * budget)
+        await ledger.reserve(
+            s,
+            programme_code=PROGRAMME_CODE,
+            project_id=filler.project_id,
+            stage_no=1,
+            ministry="MEXT",
+            amount=ALLOCATIONS["MEXT"] - 10 * budget,
+        )
     async with build_worker(local_env.client, task_queue, sessionmaker, max_concurrent_activities=50):
         handles = await asyncio.gather(
             *(start_project(local_env.client, task_queue, p, seconds_per_day=86400.0) for p in proposals)

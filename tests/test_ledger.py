@@ -48,7 +48,7 @@ async def programme(sm: async_sessionmaker[AsyncSession], allocation: int, proje
         s.add(Programme(code=code, name=f"test {ns}", fund_total=allocation))
         await s.flush()
         s.add(FundAllocation(programme_code=code, ministry=ministry, amount=allocation))
-        await ledger.endow(s, code, ministry, allocation, DAY)
+        await ledger.endow(s, programme_code=code, ministry=ministry, amount=allocation, booked_on=DAY)
         for pid in ids:
             s.add(ledger_project(pid, code, ministry, allocation))
     return code, ministry, ids
@@ -82,7 +82,9 @@ def test_carry_over_runs_within_consecutive_ceilinged_years() -> None:
 async def test_the_database_refuses_to_change_or_remove_ledger_rows(sm: async_sessionmaker[AsyncSession]) -> None:
     code, ministry, [pid] = await programme(sm, 1000, 1)
     async with sm.begin() as s:
-        await ledger.reserve(s, code, pid, 1, ministry, 500, booked_on=DAY)
+        await ledger.reserve(
+            s, programme_code=code, project_id=pid, stage_no=1, ministry=ministry, amount=500, booked_on=DAY
+        )
     for stmt in (
         update(LedgerEntry).values(amount=1),
         delete(LedgerEntry),
@@ -110,22 +112,41 @@ async def test_a_payment_reversal_reopens_the_reservation_and_a_stop_releases_it
     code, ministry, [pid] = await programme(sm, 1000, 1)
     schedule = [ScheduledAmount(1, 2026, 300), ScheduledAmount(2, 2027, 300)]
     async with sm.begin() as s:
-        await ledger.reserve(s, code, pid, 1, ministry, 600, schedule=schedule, booked_on=DAY)
-        t1 = await ledger.pay_tranche(s, pid, 1, 1, 300, NOW, paid_on=DAY)
-        t2 = await ledger.pay_tranche(s, pid, 1, 2, 300, NOW, paid_on=date(2028, 5, 1))  # late: FY2028
+        await ledger.reserve(
+            s,
+            programme_code=code,
+            project_id=pid,
+            stage_no=1,
+            ministry=ministry,
+            amount=600,
+            schedule=schedule,
+            booked_on=DAY,
+        )
+        t1 = await ledger.pay_tranche(s, project_id=pid, stage_no=1, tranche_no=1, amount=300, due_at=NOW, paid_on=DAY)
+        t2 = await ledger.pay_tranche(
+            s, project_id=pid, stage_no=1, tranche_no=2, amount=300, due_at=NOW, paid_on=date(2028, 5, 1)
+        )  # late: FY2028
         assert (await s.get(Reservation, (pid, 1, 0))).status == "settled"  # type: ignore[union-attr]
         assert t2.fiscal_year == 2028
-        rev = await ledger.reverse(s, t1.transaction_id, "fin.suzuki", "returned by the bank", DAY)
-        again = await ledger.reverse(s, t1.transaction_id, "fin.suzuki", "again", DAY)
+        rev = await ledger.reverse(
+            s, transaction_id=t1.transaction_id, actor="fin.suzuki", memo="returned by the bank", booked_on=DAY
+        )
+        again = await ledger.reverse(
+            s, transaction_id=t1.transaction_id, actor="fin.suzuki", memo="again", booked_on=DAY
+        )
         assert rev.created and not again.created and again.transaction_id == rev.transaction_id
         with pytest.raises(ledger.NotReversible, match="only payments and reservations"):
-            await ledger.reverse(s, rev.transaction_id, "fin.suzuki", "undo the undo", DAY)
+            await ledger.reverse(
+                s, transaction_id=rev.transaction_id, actor="fin.suzuki", memo="undo the undo", booked_on=DAY
+            )
         reservation = await s.get(Reservation, (pid, 1, 0))
         assert reservation is not None and (reservation.status, reservation.paid) == ("open", 300)
-        assert await ledger.release_open(s, pid, DAY) == 300
-        assert await ledger.release_open(s, pid, DAY) == 0
+        assert await ledger.release_open(s, project_id=pid, booked_on=DAY) == 300
+        assert await ledger.release_open(s, project_id=pid, booked_on=DAY) == 0
         with pytest.raises(ledger.NotReversible, match="still held"):
-            await ledger.reverse(s, t2.transaction_id, "fin.suzuki", "too late", DAY)
+            await ledger.reverse(
+                s, transaction_id=t2.transaction_id, actor="fin.suzuki", memo="too late", booked_on=DAY
+            )
         lines = await ledger.statement(s, pid)
         assert [line.kind for line in lines] == ["reserve", "pay", "pay", "reversal", "release"]
         assert (lines[-1].reserved_balance, lines[-1].paid_balance) == (0, 300)
@@ -141,14 +162,25 @@ async def test_a_reservation_made_in_error_is_reversed_only_while_nothing_is_pai
 ) -> None:
     code, ministry, [a, b] = await programme(sm, 1000, 2)
     async with sm.begin() as s:
-        await ledger.reserve(s, code, a, 1, ministry, 400, booked_on=DAY)
+        await ledger.reserve(
+            s, programme_code=code, project_id=a, stage_no=1, ministry=ministry, amount=400, booked_on=DAY
+        )
         split = [ScheduledAmount(1, 2026, 100), ScheduledAmount(2, 2027, 300)]
-        await ledger.reserve(s, code, b, 1, ministry, 400, schedule=split, booked_on=DAY)
-        await ledger.pay_tranche(s, b, 1, 1, 100, NOW, paid_on=DAY)
+        await ledger.reserve(
+            s,
+            programme_code=code,
+            project_id=b,
+            stage_no=1,
+            ministry=ministry,
+            amount=400,
+            schedule=split,
+            booked_on=DAY,
+        )
+        await ledger.pay_tranche(s, project_id=b, stage_no=1, tranche_no=1, amount=100, due_at=NOW, paid_on=DAY)
         with pytest.raises(ledger.LedgerError, match="reserved as 300 yen, not 250"):
-            await ledger.pay_tranche(s, b, 1, 2, 250, NOW, paid_on=DAY)
+            await ledger.pay_tranche(s, project_id=b, stage_no=1, tranche_no=2, amount=250, due_at=NOW, paid_on=DAY)
         with pytest.raises(ledger.LedgerError, match="no tranche 3"):
-            await ledger.pay_tranche(s, b, 1, 3, 1, NOW, paid_on=DAY)
+            await ledger.pay_tranche(s, project_id=b, stage_no=1, tranche_no=3, amount=1, due_at=NOW, paid_on=DAY)
         txn_a, txn_b = (
             await s.scalars(
                 select(LedgerTransaction.id)
@@ -157,14 +189,14 @@ async def test_a_reservation_made_in_error_is_reversed_only_while_nothing_is_pai
             )
         ).all()
         with pytest.raises(ledger.NotReversible, match="a reason"):
-            await ledger.reverse(s, txn_a, "fin.suzuki", " ", DAY)
-        await ledger.reverse(s, txn_a, "fin.suzuki", "wrong ministry", DAY)
+            await ledger.reverse(s, transaction_id=txn_a, actor="fin.suzuki", memo=" ", booked_on=DAY)
+        await ledger.reverse(s, transaction_id=txn_a, actor="fin.suzuki", memo="wrong ministry", booked_on=DAY)
         with pytest.raises(ledger.NotReversible, match="nothing paid"):
-            await ledger.reverse(s, txn_b, "fin.suzuki", "too late", DAY)
+            await ledger.reverse(s, transaction_id=txn_b, actor="fin.suzuki", memo="too late", booked_on=DAY)
         assert await ledger.balance(s, ledger.allocation_account(ministry)) == 600
         assert (await s.get(Reservation, (a, 1, 0))).status == "reversed"  # type: ignore[union-attr]
         with pytest.raises(ledger.IdempotencyConflict):
-            await ledger.pay_tranche(s, b, 1, 1, 101, NOW, paid_on=DAY)
+            await ledger.pay_tranche(s, project_id=b, stage_no=1, tranche_no=1, amount=101, due_at=NOW, paid_on=DAY)
         assert await ledger.invariant_violations(s, code) == []
 
 
@@ -173,20 +205,62 @@ async def test_fiscal_year_ceilings_carry_over_and_refuse_what_exceeds_them(
 ) -> None:
     code, ministry, [a, b, c] = await programme(sm, 10_000, 3)
     async with sm.begin() as s:
-        await ledger.set_ceiling(s, code, ministry, 2026, 100, "fin.suzuki")
-        await ledger.set_ceiling(s, code, ministry, 2027, 100, "fin.suzuki")
-        await ledger.reserve(s, code, a, 1, ministry, 60, schedule=[ScheduledAmount(1, 2026, 60)], booked_on=DAY)
+        await ledger.set_ceiling(
+            s, programme_code=code, ministry=ministry, fiscal_year=2026, amount=100, actor="fin.suzuki"
+        )
+        await ledger.set_ceiling(
+            s, programme_code=code, ministry=ministry, fiscal_year=2027, amount=100, actor="fin.suzuki"
+        )
+        await ledger.reserve(
+            s,
+            programme_code=code,
+            project_id=a,
+            stage_no=1,
+            ministry=ministry,
+            amount=60,
+            schedule=[ScheduledAmount(1, 2026, 60)],
+            booked_on=DAY,
+        )
         # FY2027 may take its own 100 plus the 40 FY2026 leaves unused.
-        await ledger.reserve(s, code, b, 1, ministry, 130, schedule=[ScheduledAmount(1, 2027, 130)], booked_on=DAY)
+        await ledger.reserve(
+            s,
+            programme_code=code,
+            project_id=b,
+            stage_no=1,
+            ministry=ministry,
+            amount=130,
+            schedule=[ScheduledAmount(1, 2027, 130)],
+            booked_on=DAY,
+        )
     with pytest.raises(ledger.InsufficientFunds, match="FY2027 ceiling"):
         async with sm.begin() as s:
-            await ledger.reserve(s, code, c, 1, ministry, 20, schedule=[ScheduledAmount(1, 2027, 20)], booked_on=DAY)
+            await ledger.reserve(
+                s,
+                programme_code=code,
+                project_id=c,
+                stage_no=1,
+                ministry=ministry,
+                amount=20,
+                schedule=[ScheduledAmount(1, 2027, 20)],
+                booked_on=DAY,
+            )
     with pytest.raises(ledger.InsufficientFunds, match="below what is committed"):
         async with sm.begin() as s:
-            await ledger.set_ceiling(s, code, ministry, 2026, 50, "fin.suzuki")
+            await ledger.set_ceiling(
+                s, programme_code=code, ministry=ministry, fiscal_year=2026, amount=50, actor="fin.suzuki"
+            )
     async with sm.begin() as s:
         # A year without a ceiling only answers to the allocation.
-        await ledger.reserve(s, code, c, 1, ministry, 5000, schedule=[ScheduledAmount(1, 2028, 5000)], booked_on=DAY)
+        await ledger.reserve(
+            s,
+            programme_code=code,
+            project_id=c,
+            stage_no=1,
+            ministry=ministry,
+            amount=5000,
+            schedule=[ScheduledAmount(1, 2028, 5000)],
+            booked_on=DAY,
+        )
         [funds] = [m for m in await ledger.fund_summary(s, code) if m.ministry == ministry]
         rows = {y.fiscal_year: (y.ceiling, y.carried_in, y.reserved, y.paid, y.available) for y in funds.fiscal_years}
         assert rows == {2026: (100, 0, 60, 0, 40), 2027: (100, 40, 130, 0, 10), 2028: (None, 0, 5000, 0, None)}
@@ -202,14 +276,31 @@ async def test_a_tranche_paid_in_another_fiscal_year_must_fit_that_years_ceiling
     code, ministry, [a] = await programme(sm, 10_000, 1)
     plan = [ScheduledAmount(1, 2027, 80), ScheduledAmount(2, 2027, 20)]
     async with sm.begin() as s:
-        await ledger.set_ceiling(s, code, ministry, 2026, 50, "fin.suzuki")
-        await ledger.reserve(s, code, a, 1, ministry, 100, schedule=plan, booked_on=DAY)
+        await ledger.set_ceiling(
+            s, programme_code=code, ministry=ministry, fiscal_year=2026, amount=50, actor="fin.suzuki"
+        )
+        await ledger.reserve(
+            s,
+            programme_code=code,
+            project_id=a,
+            stage_no=1,
+            ministry=ministry,
+            amount=100,
+            schedule=plan,
+            booked_on=DAY,
+        )
     with pytest.raises(ledger.InsufficientFunds, match="planned for FY2027, would exceed a fiscal-year ceiling"):
         async with sm.begin() as s:  # 80 early, in FY2026 (ceiling 50): refused, nothing written
-            await ledger.pay_tranche(s, a, 1, 1, 80, NOW, paid_on=date(2027, 2, 1))
+            await ledger.pay_tranche(
+                s, project_id=a, stage_no=1, tranche_no=1, amount=80, due_at=NOW, paid_on=date(2027, 2, 1)
+            )
     async with sm.begin() as s:
-        await ledger.pay_tranche(s, a, 1, 2, 20, NOW, paid_on=date(2027, 2, 1))  # 20 fits FY2026's 50
-        await ledger.pay_tranche(s, a, 1, 1, 80, NOW, paid_on=date(2027, 6, 1))  # on plan, in FY2027
+        await ledger.pay_tranche(
+            s, project_id=a, stage_no=1, tranche_no=2, amount=20, due_at=NOW, paid_on=date(2027, 2, 1)
+        )  # 20 fits FY2026's 50
+        await ledger.pay_tranche(
+            s, project_id=a, stage_no=1, tranche_no=1, amount=80, due_at=NOW, paid_on=date(2027, 6, 1)
+        )  # on plan, in FY2027
         assert await ledger.invariant_violations(s, code) == []
         [funds] = [m for m in await ledger.fund_summary(s, code) if m.ministry == ministry]
         rows = {y.fiscal_year: (y.ceiling, y.paid) for y in funds.fiscal_years}
@@ -224,7 +315,9 @@ async def test_fifty_concurrent_reservations_against_room_for_ten(sm: async_sess
 
     async def attempt(pid: str) -> str:
         async def work(s: AsyncSession) -> str:
-            await ledger.reserve(s, code, pid, 1, ministry, 1_000_000, booked_on=DAY)
+            await ledger.reserve(
+                s, programme_code=code, project_id=pid, stage_no=1, ministry=ministry, amount=1_000_000, booked_on=DAY
+            )
             return "reserved"
 
         try:
@@ -248,7 +341,9 @@ async def test_the_check_finds_running_totals_that_drifted_from_the_entries(
 ) -> None:
     code, ministry, [pid] = await programme(sm, 1000, 1)
     async with sm.begin() as s:
-        await ledger.reserve(s, code, pid, 1, ministry, 400, booked_on=DAY)
+        await ledger.reserve(
+            s, programme_code=code, project_id=pid, stage_no=1, ministry=ministry, amount=400, booked_on=DAY
+        )
         assert await ledger.invariant_violations(s, code) == []
     async with sm.begin() as s:  # what a hand-made "fix" of the cached figures would do
         await s.execute(
@@ -271,10 +366,31 @@ async def test_an_unscheduled_reservation_stays_in_the_year_it_was_booked(
     code, ministry, [pid] = await programme(sm, 1000, 1)
     later = date(2030, 6, 1)
     async with sm.begin() as s:
-        await ledger.reserve(s, code, pid, 1, ministry, 900, booked_on=later)
-        await ledger.pay_tranche(s, pid, 1, 1, 300, NOW, paid_on=later)
-        await ledger.pay_tranche(s, pid, 1, 2, 100, NOW, paid_on=later)  # any tranche may draw on it
-        assert await ledger.release_open(s, pid, date(2030, 7, 1)) == 500
+        await ledger.reserve(
+            s, programme_code=code, project_id=pid, stage_no=1, ministry=ministry, amount=900, booked_on=later
+        )
+        await ledger.pay_tranche(s, project_id=pid, stage_no=1, tranche_no=1, amount=300, due_at=NOW, paid_on=later)
+        await ledger.pay_tranche(
+            s, project_id=pid, stage_no=1, tranche_no=2, amount=100, due_at=NOW, paid_on=later
+        )  # any tranche may draw on it
+        assert await ledger.release_open(s, project_id=pid, booked_on=date(2030, 7, 1)) == 500
         assert await ledger.balance(s, ledger.paid_account(pid), 2030) == 400
         assert await ledger.balance(s, ledger.reservation_account(pid)) == 0
         assert await ledger.invariant_violations(s, code) == []
+
+
+def test_an_account_is_written_and_read_as_the_stored_text() -> None:
+    from storage.ledger import Account, AccountError, AccountKind
+
+    for stored, account in [
+        ("endowment", ledger.ENDOWMENT_ACCOUNT),
+        ("allocation:MEXT", Account.allocation("MEXT")),
+        ("reservation:P-1:x", Account.reservation("P-1:x")),
+        ("paid:P-1", Account.paid("P-1")),
+    ]:
+        assert str(account) == stored and Account.parse(stored) == account
+    assert ledger.paid_account("P-1") == "paid:P-1" and Account.parse("paid:P-1").kind == AccountKind.PAID
+    assert AccountKind.RESERVATION.committed and not AccountKind.ALLOCATION.committed
+    for bad in ("cash:X", "paid", "paid:", "endowment:X", ""):
+        with pytest.raises(AccountError):
+            Account.parse(bad)

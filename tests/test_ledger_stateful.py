@@ -82,7 +82,9 @@ def run_machine(url: str, examples: int) -> None:
                 s.add(Programme(code=self.code, name="hypothesis", fund_total=ALLOCATION))
                 await s.flush()
                 s.add(FundAllocation(programme_code=self.code, ministry=self.ministry, amount=ALLOCATION))
-                await ledger.endow(s, self.code, self.ministry, ALLOCATION, date(2026, 4, 1))
+                await ledger.endow(
+                    s, programme_code=self.code, ministry=self.ministry, amount=ALLOCATION, booked_on=date(2026, 4, 1)
+                )
                 for pid in self.projects:
                     s.add(ledger_project(pid, self.code, self.ministry, ALLOCATION))
 
@@ -111,11 +113,11 @@ def run_machine(url: str, examples: int) -> None:
                 view = self._run(
                     lambda s: ledger.reserve(
                         s,
-                        self.code,
-                        self.projects[p],
-                        stage,
-                        self.ministry,
-                        amount,
+                        programme_code=self.code,
+                        project_id=self.projects[p],
+                        stage_no=stage,
+                        ministry=self.ministry,
+                        amount=amount,
                         schedule=[ScheduledAmount(t, fy, a) for t, (fy, a) in schedule.items()],
                         booked_on=date(2026, 6, 1),
                     )
@@ -147,11 +149,11 @@ def run_machine(url: str, examples: int) -> None:
                 view = self._run(
                     lambda s: ledger.pay_tranche(
                         s,
-                        self.projects[p],
-                        stage,
-                        tranche,
-                        amount,
-                        datetime(fy, 6, 1, tzinfo=UTC),
+                        project_id=self.projects[p],
+                        stage_no=stage,
+                        tranche_no=tranche,
+                        amount=amount,
+                        due_at=datetime(fy, 6, 1, tzinfo=UTC),
                         paid_on=date(fy, 6, 1),
                     )
                 )
@@ -179,7 +181,9 @@ def run_machine(url: str, examples: int) -> None:
 
         @rule(p=st.integers(0, PROJECTS - 1))
         def release(self, p: int) -> None:
-            released = self._run(lambda s: ledger.release_open(s, self.projects[p], date(2028, 6, 1)))
+            released = self._run(
+                lambda s: ledger.release_open(s, project_id=self.projects[p], booked_on=date(2028, 6, 1))
+            )
             expected = 0
             for (q, _), r in self.model.reservations.items():
                 if q == p and r.status == "open":
@@ -194,7 +198,11 @@ def run_machine(url: str, examples: int) -> None:
                 return
             txn_id = data.draw(st.sampled_from(self.txns))
             try:
-                view = self._run(lambda s: ledger.reverse(s, txn_id, "fin.suzuki", "hypothesis", date(2028, 6, 1)))
+                view = self._run(
+                    lambda s: ledger.reverse(
+                        s, transaction_id=txn_id, actor="fin.suzuki", memo="hypothesis", booked_on=date(2028, 6, 1)
+                    )
+                )
             except ledger.NotReversible:
                 return
             if not view.created:
@@ -215,7 +223,16 @@ def run_machine(url: str, examples: int) -> None:
             proposed[fy] = amount
             expect_ok = self.model.within_ceilings(ceilings=proposed)
             try:
-                self._run(lambda s: ledger.set_ceiling(s, self.code, self.ministry, fy, amount, "fin.suzuki"))
+                self._run(
+                    lambda s: ledger.set_ceiling(
+                        s,
+                        programme_code=self.code,
+                        ministry=self.ministry,
+                        fiscal_year=fy,
+                        amount=amount,
+                        actor="fin.suzuki",
+                    )
+                )
             except ledger.InsufficientFunds:
                 assert not expect_ok
                 return

@@ -57,15 +57,19 @@ async def test_migrated_and_seeded(sm: async_sessionmaker[AsyncSession]) -> None
 async def test_reserve_pay_release_keep_the_books_balanced(sm: async_sessionmaker[AsyncSession]) -> None:
     pid = await new_project(sm)
     async with sm.begin() as s:
-        first = await ledger.reserve(s, PROGRAMME_CODE, pid, 1, "MEXT", 900)
-        again = await ledger.reserve(s, PROGRAMME_CODE, pid, 1, "MEXT", 900)
+        first = await ledger.reserve(
+            s, programme_code=PROGRAMME_CODE, project_id=pid, stage_no=1, ministry="MEXT", amount=900
+        )
+        again = await ledger.reserve(
+            s, programme_code=PROGRAMME_CODE, project_id=pid, stage_no=1, ministry="MEXT", amount=900
+        )
         assert first.created and not again.created
-        paid = await ledger.pay_tranche(s, pid, 1, 1, 300, NOW)
-        repeat = await ledger.pay_tranche(s, pid, 1, 1, 300, NOW)
+        paid = await ledger.pay_tranche(s, project_id=pid, stage_no=1, tranche_no=1, amount=300, due_at=NOW)
+        repeat = await ledger.pay_tranche(s, project_id=pid, stage_no=1, tranche_no=1, amount=300, due_at=NOW)
         assert paid.created and not repeat.created and repeat.transaction_id == paid.transaction_id
     async with sm.begin() as s:
-        assert await ledger.release_open(s, pid) == 600
-        assert await ledger.release_open(s, pid) == 0  # a reservation resolves exactly once
+        assert await ledger.release_open(s, project_id=pid) == 600
+        assert await ledger.release_open(s, project_id=pid) == 0  # a reservation resolves exactly once
     async with sm() as s:
         assert await ledger.balance(s, ledger.reservation_account(pid)) == 0
         assert await ledger.balance(s, ledger.paid_account(pid)) == 300
@@ -77,27 +81,36 @@ async def test_reserve_pay_release_keep_the_books_balanced(sm: async_sessionmake
 async def test_same_key_different_amount_is_an_error(sm: async_sessionmaker[AsyncSession]) -> None:
     pid = await new_project(sm)
     async with sm.begin() as s:
-        await ledger.reserve(s, PROGRAMME_CODE, pid, 1, "MEXT", 900)
-        await ledger.pay_tranche(s, pid, 1, 1, 300, NOW)
+        await ledger.reserve(s, programme_code=PROGRAMME_CODE, project_id=pid, stage_no=1, ministry="MEXT", amount=900)
+        await ledger.pay_tranche(s, project_id=pid, stage_no=1, tranche_no=1, amount=300, due_at=NOW)
     with pytest.raises(ledger.IdempotencyConflict, match="not 1000 yen"):
         async with sm.begin() as s:
-            await ledger.reserve(s, PROGRAMME_CODE, pid, 1, "MEXT", 1000)
+            await ledger.reserve(
+                s, programme_code=PROGRAMME_CODE, project_id=pid, stage_no=1, ministry="MEXT", amount=1000
+            )
     with pytest.raises(ledger.IdempotencyConflict, match="paid as 300 yen, not 301"):
         async with sm.begin() as s:
-            await ledger.pay_tranche(s, pid, 1, 1, 301, NOW)
+            await ledger.pay_tranche(s, project_id=pid, stage_no=1, tranche_no=1, amount=301, due_at=NOW)
     with pytest.raises(ledger.LedgerError, match="exceeds what remains"):
         async with sm.begin() as s:
-            await ledger.pay_tranche(s, pid, 1, 2, 601, NOW)
+            await ledger.pay_tranche(s, project_id=pid, stage_no=1, tranche_no=2, amount=601, due_at=NOW)
     with pytest.raises(ledger.NoOpenReservation):
         async with sm.begin() as s:
-            await ledger.pay_tranche(s, pid, 2, 1, 1, NOW)
+            await ledger.pay_tranche(s, project_id=pid, stage_no=2, tranche_no=1, amount=1, due_at=NOW)
 
 
 async def test_insufficient_funds_is_refused(sm: async_sessionmaker[AsyncSession]) -> None:
     pid = await new_project(sm)
     with pytest.raises(ledger.InsufficientFunds, match="available"):
         async with sm.begin() as s:
-            await ledger.reserve(s, PROGRAMME_CODE, pid, 1, "METI", ALLOCATIONS["METI"] + 1)
+            await ledger.reserve(
+                s,
+                programme_code=PROGRAMME_CODE,
+                project_id=pid,
+                stage_no=1,
+                ministry="METI",
+                amount=ALLOCATIONS["METI"] + 1,
+            )
     async with sm() as s:
         assert await ledger.invariant_violations(s, PROGRAMME_CODE) == []
         assert (

@@ -184,7 +184,14 @@ async def test_money_that_cannot_be_reserved_holds_and_a_hold_past_its_limit_sto
     async with sessionmaker.begin() as session:
         await insert_project(session, PROGRAMME_CODE, "x", hog)
         assert hog.project_id is not None
-        await ledger.reserve(session, PROGRAMME_CODE, hog.project_id, 1, "METI", ALLOCATIONS["METI"] - 1)
+        await ledger.reserve(
+            session,
+            programme_code=PROGRAMME_CODE,
+            project_id=hog.project_id,
+            stage_no=1,
+            ministry="METI",
+            amount=ALLOCATIONS["METI"] - 1,
+        )
     p = proposal(funding_ministry="METI", policy={"max_hold_days": 30})
     handle = await start_project(local_client, task_queue, p, seconds_per_day=0.02)
     outcome: ProjectOutcome = await handle.result()

@@ -107,7 +107,14 @@ async def set_ceiling(
     await release_connection(request)  # one pooled connection at a time: the write's
     try:
         async with request.app.state.sessionmaker.begin() as tx:
-            row = await ledger.set_ceiling(tx, PROGRAMME_CODE, ministry, fiscal_year, body.amount, user.username)
+            row = await ledger.set_ceiling(
+                tx,
+                programme_code=PROGRAMME_CODE,
+                ministry=ministry,
+                fiscal_year=fiscal_year,
+                amount=body.amount,
+                actor=user.username,
+            )
             out = CeilingOut(
                 programme=PROGRAMME_CODE,
                 ministry=ministry,
@@ -144,7 +151,7 @@ async def reverse(
     await release_connection(request)  # one pooled connection at a time: the write's
     try:
         async with request.app.state.sessionmaker.begin() as tx:
-            view = await ledger.reverse(tx, transaction_id, user.username, body.reason)
+            view = await ledger.reverse(tx, transaction_id=transaction_id, actor=user.username, memo=body.reason)
             audit(tx, user.username, "reverse", target, "ok", reason=body.reason, amount=view.amount)
     except ledger.LedgerError as err:
         await record(request, user.username, "reverse", target, "rejected", reason=str(err))

@@ -211,7 +211,14 @@ async def record_money(client: Client, sm: async_sessionmaker[AsyncSession], tag
     hog = proposal(project_id=f"HIST-{tag}-hog", funding_ministry="METI")
     async with sm.begin() as session:
         await insert_project(session, PROGRAMME_CODE, "hog", hog)
-        await ledger.reserve(session, PROGRAMME_CODE, f"HIST-{tag}-hog", 1, "METI", ALLOCATIONS["METI"] - 1)
+        await ledger.reserve(
+            session,
+            programme_code=PROGRAMME_CODE,
+            project_id=f"HIST-{tag}-hog",
+            stage_no=1,
+            ministry="METI",
+            amount=ALLOCATIONS["METI"] - 1,
+        )
     short = proposal(project_id=f"HIST-{tag}-funds", funding_ministry="METI")
     fh = await start_project(client, "record", short, seconds_per_day=0.0)
     await wait_until(fh, lambda s: s.on_hold, "waiting for funds")

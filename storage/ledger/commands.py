@@ -1,0 +1,371 @@
+"""The ledger's commands: endow, reserve, pay a tranche, release, reverse (set_ceiling is in
+ceilings.py). Each takes a session inside a transaction (callers own commit and retry) and is
+idempotent by its business key: a repeat returns what the first call did, a repeat with other
+figures is an IdempotencyConflict."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.fiscal import fiscal_year
+from storage.ledger.accounts import (
+    ENDOWMENT_ACCOUNT,
+    UNSCHEDULED,
+    Account,
+    endow_key,
+    pay_key,
+    release_key,
+    reserve_key,
+    reverse_key,
+)
+from storage.ledger.ceilings import breaches_with, lock_allocation
+from storage.ledger.posting import (
+    IdempotencyConflict,
+    InsufficientFunds,
+    LedgerError,
+    Leg,
+    NoOpenReservation,
+    NotReversible,
+    balance,
+    post,
+    today,
+)
+from storage.ledger.schedules import ScheduledAmount, planned_year, unpaid_by_year
+from storage.models import LedgerEntry, LedgerTransaction, PaymentInstruction, Project, Reservation, Tranche, utcnow
+
+
+@dataclass(frozen=True)
+class ReservationView:
+    project_id: str
+    stage_no: int
+    part: int
+    amount: int
+    paid: int
+    released: int
+    status: str
+    created: bool
+
+
+@dataclass(frozen=True)
+class TrancheView:
+    project_id: str
+    stage_no: int
+    tranche_no: int
+    amount: int
+    transaction_id: int
+    created: bool
+    fiscal_year: int | None = None
+
+
+@dataclass(frozen=True)
+class ReversalView:
+    transaction_id: int
+    reverses_id: int
+    kind: str
+    amount: int
+    created: bool
+
+
+async def endow(
+    session: AsyncSession, *, programme_code: str, ministry: str, amount: int, booked_on: date | None = None
+) -> bool:
+    """Credit a ministry's allocation from the endowment once. Returns False when already done."""
+    key = endow_key(programme_code, ministry)
+    if await session.scalar(select(LedgerTransaction.id).where(LedgerTransaction.business_key == key)):
+        return False
+    day = booked_on or today()
+    fy = fiscal_year(day)
+    await post(
+        session,
+        key,
+        "endow",
+        None,
+        [Leg(ENDOWMENT_ACCOUNT, ministry, fy, -amount), Leg(Account.allocation(ministry), ministry, fy, amount)],
+        day,
+    )
+    return True
+
+
+def _view(r: Reservation, created: bool) -> ReservationView:
+    return ReservationView(r.project_id, r.stage_no, r.part, r.amount, r.paid, r.released, r.status, created)
+
+
+async def reserve(
+    session: AsyncSession,
+    *,
+    programme_code: str,
+    project_id: str,
+    stage_no: int,
+    ministry: str,
+    amount: int,
+    part: int = 0,
+    schedule: list[ScheduledAmount] | None = None,
+    booked_on: date | None = None,
+) -> ReservationView:
+    """Reserve a stage's budget (or a recycle's extra budget: `part` > 0) from its ministry's
+    allocation, once per (project, stage, part). The schedule says in which fiscal years the money
+    is planned to be paid; each of those years must stay within its ceiling (with carry-over)."""
+    day = booked_on or today()
+    # Unscheduled (tranche 0): any tranche may draw on it; it is planned for its booking year.
+    planned = schedule or [ScheduledAmount(UNSCHEDULED, fiscal_year(day), amount)]
+    if amount <= 0 or sum(s.amount for s in planned) != amount or any(s.amount <= 0 for s in planned):
+        raise LedgerError(f"the schedule of stage {stage_no} of {project_id} does not add up to {amount} yen")
+    existing = await session.get(Reservation, (project_id, stage_no, part))
+    if existing is not None:
+        if existing.amount != amount or existing.ministry != ministry:
+            raise IdempotencyConflict(
+                f"stage {stage_no} of {project_id} was reserved with {existing.amount} yen from "
+                f"{existing.ministry}, not {amount} yen from {ministry}"
+            )
+        return _view(existing, created=False)
+    await lock_allocation(session, programme_code, ministry)
+    available = await balance(session, Account.allocation(ministry))
+    if available < amount:
+        raise InsufficientFunds(
+            f"{ministry} allocation has {available} yen available; stage {stage_no} of {project_id} needs {amount}"
+        )
+    by_year: dict[int, int] = defaultdict(int)
+    for s in planned:
+        by_year[s.fiscal_year] += s.amount
+    breaches = await breaches_with(session, programme_code, ministry, extra=dict(by_year))
+    if breaches:
+        raise InsufficientFunds(
+            f"{ministry}: stage {stage_no} of {project_id} ({amount} yen) would exceed a fiscal-year ceiling: "
+            + "; ".join(breaches)
+        )
+    booking_fy = fiscal_year(day)
+    await post(
+        session,
+        reserve_key(project_id, stage_no, part),
+        "reserve",
+        project_id,
+        [Leg(Account.allocation(ministry), ministry, booking_fy, -amount)]
+        + [Leg(Account.reservation(project_id), ministry, fy, v) for fy, v in sorted(by_year.items())],
+        day,
+    )
+    reservation = Reservation(
+        project_id=project_id,
+        stage_no=stage_no,
+        part=part,
+        ministry=ministry,
+        amount=amount,
+        paid=0,
+        released=0,
+        status="open",
+        schedule=[s.__dict__ for s in planned],
+    )
+    session.add(reservation)
+    await session.flush()
+    return _view(reservation, created=True)
+
+
+async def pay_tranche(
+    session: AsyncSession,
+    *,
+    project_id: str,
+    stage_no: int,
+    tranche_no: int,
+    amount: int,
+    due_at: datetime,
+    part: int = 0,
+    paid_on: date | None = None,
+    payee: str | None = None,
+) -> TrancheView:
+    """Pay one tranche out of the stage's reservation, and put its payment instruction in the
+    outbox in the same transaction. The (project, stage, tranche) key pays once."""
+    existing = await session.get(Tranche, (project_id, stage_no, tranche_no))
+    if existing is not None:
+        if existing.amount != amount:
+            raise IdempotencyConflict(
+                f"tranche {tranche_no} of stage {stage_no} of {project_id} was paid as {existing.amount} yen, "
+                f"not {amount}"
+            )
+        return TrancheView(
+            project_id, stage_no, tranche_no, existing.amount, existing.transaction_id, False, existing.fiscal_year
+        )
+    day = paid_on or today()
+    actual = fiscal_year(day)
+    peek = await session.get(Reservation, (project_id, stage_no, part))
+    if peek is not None and peek.status == "open" and planned_year(peek, tranche_no, amount) != actual:
+        # Paid in another fiscal year than planned: the commitment moves to that year, which must
+        # stay within its ceiling. The ministry's allocation lock comes first, as in reserve().
+        project = await session.get(Project, project_id)
+        assert project is not None, f"project {project_id} is not registered"
+        await lock_allocation(session, project.programme_code, peek.ministry)
+        planned = planned_year(peek, tranche_no, amount)
+        breaches = await breaches_with(
+            session, project.programme_code, peek.ministry, extra={actual: amount, planned: -amount}
+        )
+        if breaches:
+            raise InsufficientFunds(
+                f"{peek.ministry}: tranche {tranche_no} of stage {stage_no} of {project_id} ({amount} yen), planned "
+                f"for FY{planned}, would exceed a fiscal-year ceiling if paid in FY{actual}: " + "; ".join(breaches)
+            )
+    reservation = await session.get(
+        Reservation, (project_id, stage_no, part), with_for_update=True, populate_existing=True
+    )
+    if reservation is None or reservation.status != "open":
+        raise NoOpenReservation(f"stage {stage_no} of {project_id} has no open reservation to pay from")
+    if reservation.paid + amount > reservation.amount:
+        raise LedgerError(
+            f"tranche {tranche_no} ({amount} yen) exceeds what remains reserved for stage {stage_no} "
+            f"({reservation.amount - reservation.paid} yen)"
+        )
+    planned = planned_year(reservation, tranche_no, amount)
+    key = pay_key(project_id, stage_no, tranche_no)
+    txn_id = await post(
+        session,
+        key,
+        "pay",
+        project_id,
+        [
+            Leg(Account.reservation(project_id), reservation.ministry, planned, -amount),
+            Leg(Account.paid(project_id), reservation.ministry, actual, amount),
+        ],
+        day,
+    )
+    session.add(
+        Tranche(
+            project_id=project_id,
+            stage_no=stage_no,
+            tranche_no=tranche_no,
+            amount=amount,
+            transaction_id=txn_id,
+            due_at=due_at,
+            part=part,
+            fiscal_year=actual,
+            planned_fiscal_year=planned,
+        )
+    )
+    if payee is None:
+        project = await session.get(Project, project_id)
+        payee = project.organisation if project is not None else project_id
+    session.add(
+        PaymentInstruction(
+            key=key,
+            transaction_id=txn_id,
+            project_id=project_id,
+            payee=payee,
+            amount=amount,
+            kind="pay",
+            status="pending",
+            attempts=0,
+        )
+    )
+    reservation.paid += amount
+    if reservation.paid == reservation.amount:
+        reservation.status = "settled"
+        reservation.resolved_at = utcnow()
+    await session.flush()
+    return TrancheView(project_id, stage_no, tranche_no, amount, txn_id, True, actual)
+
+
+async def release_open(session: AsyncSession, *, project_id: str, booked_on: date | None = None) -> int:
+    """Release what every open reservation of the project has not paid. Idempotent: returns 0 after."""
+    released = 0
+    day = booked_on or today()
+    rows = await session.scalars(
+        select(Reservation)
+        .where(Reservation.project_id == project_id, Reservation.status == "open")
+        .order_by(Reservation.stage_no, Reservation.part)
+        .with_for_update()
+    )
+    for reservation in rows.all():
+        rest = reservation.amount - reservation.paid
+        if rest > 0:
+            by_year = await unpaid_by_year(session, reservation)
+            await post(
+                session,
+                release_key(project_id, reservation.stage_no, reservation.part),
+                "release",
+                project_id,
+                [
+                    Leg(Account.reservation(project_id), reservation.ministry, fy, -v)
+                    for fy, v in sorted(by_year.items())
+                ]
+                + [Leg(Account.allocation(reservation.ministry), reservation.ministry, fiscal_year(day), rest)],
+                day,
+            )
+        reservation.released = rest
+        reservation.status = "released"
+        reservation.resolved_at = utcnow()
+        released += rest
+    await session.flush()
+    return released
+
+
+async def reverse(
+    session: AsyncSession, *, transaction_id: int, actor: str, memo: str, booked_on: date | None = None
+) -> ReversalView:
+    """Correct a posting by posting its exact negation (entries are never changed).
+
+    A payment's reversal puts the money back into its reservation (the payment was returned); a
+    reservation's reversal undoes one made in error, if nothing was paid from it. Reversing twice
+    returns the first reversal."""
+    original = await session.get(LedgerTransaction, transaction_id)
+    if original is None:
+        raise NotReversible(f"there is no ledger transaction {transaction_id}")
+    key = reverse_key(original.business_key)
+    done = await session.scalar(select(LedgerTransaction).where(LedgerTransaction.business_key == key))
+    legs = (await session.scalars(select(LedgerEntry).where(LedgerEntry.transaction_id == original.id))).all()
+    amount = sum(e.amount for e in legs if e.amount > 0)
+    if done is not None:
+        return ReversalView(done.id, original.id, original.kind, amount, created=False)
+    if not memo.strip():
+        raise NotReversible("a reversal needs a reason (memo)")
+    tranche: Tranche | None = None
+    if original.kind == "pay":
+        tranche = await session.scalar(select(Tranche).where(Tranche.transaction_id == original.id).with_for_update())
+        assert tranche is not None
+        reservation = await session.get(
+            Reservation, (tranche.project_id, tranche.stage_no, tranche.part), with_for_update=True
+        )
+        assert reservation is not None
+        if reservation.status not in ("open", "settled"):
+            raise NotReversible(
+                f"the reservation of stage {tranche.stage_no} of {tranche.project_id} is {reservation.status}; "
+                "a payment can only go back into a reservation that is still held"
+            )
+        reservation.paid -= tranche.amount
+        reservation.status = "open"
+        reservation.resolved_at = None
+    elif original.kind == "reserve":
+        reservation = await _reservation_of(session, original)
+        if reservation is None or reservation.status != "open" or reservation.paid != 0:
+            raise NotReversible(f"{original.business_key}: only an open reservation with nothing paid can be reversed")
+        reservation.status = "reversed"
+        reservation.released = reservation.amount
+        reservation.resolved_at = utcnow()
+    else:
+        raise NotReversible(
+            f"{original.business_key}: only payments and reservations can be reversed, not {original.kind}"
+        )
+    txn_id = await post(
+        session,
+        key,
+        "reversal",
+        original.project_id,
+        [Leg(Account.parse(e.account), e.ministry, e.fiscal_year, -e.amount) for e in legs],
+        booked_on or today(),
+        reverses_id=original.id,
+        memo=memo,
+        actor=actor,
+    )
+    if tranche is not None:
+        tranche.reversal_transaction_id = txn_id
+    await session.flush()
+    return ReversalView(txn_id, original.id, original.kind, amount, created=True)
+
+
+async def _reservation_of(session: AsyncSession, txn: LedgerTransaction) -> Reservation | None:
+    for r in (
+        await session.scalars(select(Reservation).where(Reservation.project_id == txn.project_id).with_for_update())
+    ).all():
+        if reserve_key(r.project_id, r.stage_no, r.part) == txn.business_key:
+            return r
+    return None

@@ -1,0 +1,155 @@
+"""What finance reads: the fund by ministry and fiscal year, a project's statement, the CSV rows."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.fiscal import FiscalYearFunds
+from storage.ledger.accounts import Account, AccountKind
+from storage.ledger.ceilings import ministry_years
+from storage.models import AccountBalance, FundAllocation, LedgerEntry, LedgerTransaction
+
+
+@dataclass(frozen=True)
+class MinistryFunds:
+    ministry: str
+    allocated: int
+    reserved: int
+    paid: int
+    available: int
+    fiscal_years: list[FiscalYearFunds] = field(default_factory=list)
+
+
+async def fund_summary(session: AsyncSession, programme_code: str) -> list[MinistryFunds]:
+    allocations = (
+        await session.scalars(
+            select(FundAllocation)
+            .where(FundAllocation.programme_code == programme_code)
+            .order_by(FundAllocation.ministry)
+        )
+    ).all()
+    rows = await session.execute(
+        select(AccountBalance.kind, AccountBalance.ministry, func.sum(AccountBalance.balance)).group_by(
+            AccountBalance.kind, AccountBalance.ministry
+        )
+    )
+    sums = {(kind, ministry): int(total) for kind, ministry, total in rows.all()}
+    return [
+        MinistryFunds(
+            ministry=a.ministry,
+            allocated=a.amount,
+            reserved=sums.get((AccountKind.RESERVATION, a.ministry), 0),
+            paid=sums.get((AccountKind.PAID, a.ministry), 0),
+            available=sums.get((AccountKind.ALLOCATION, a.ministry), 0),
+            fiscal_years=await ministry_years(session, programme_code, a.ministry),
+        )
+        for a in allocations
+    ]
+
+
+@dataclass(frozen=True)
+class StatementLine:
+    transaction_id: int
+    business_key: str
+    kind: str
+    booked_on: date | None
+    recorded_at: datetime
+    fiscal_years: list[int]
+    reserved_change: int
+    paid_change: int
+    reserved_balance: int
+    paid_balance: int
+    memo: str
+    reverses_id: int | None
+
+
+async def statement(session: AsyncSession, project_id: str) -> list[StatementLine]:
+    """Every posting that touched the project's accounts, oldest first, with running balances."""
+    accounts = (str(Account.reservation(project_id)), str(Account.paid(project_id)))
+    rows = (
+        await session.execute(
+            select(LedgerTransaction, LedgerEntry)
+            .join(LedgerEntry, LedgerEntry.transaction_id == LedgerTransaction.id)
+            .where(LedgerEntry.account.in_(accounts))
+            .order_by(LedgerTransaction.id, LedgerEntry.id)
+        )
+    ).all()
+    lines: list[StatementLine] = []
+    reserved = paid = 0
+    by_txn: dict[int, tuple[LedgerTransaction, list[LedgerEntry]]] = {}
+    for txn, entry in rows:
+        by_txn.setdefault(txn.id, (txn, []))[1].append(entry)
+    for txn, entries in by_txn.values():
+        r = sum(e.amount for e in entries if e.account == accounts[0])
+        p = sum(e.amount for e in entries if e.account == accounts[1])
+        reserved += r
+        paid += p
+        lines.append(
+            StatementLine(
+                txn.id,
+                txn.business_key,
+                txn.kind,
+                txn.booked_on,
+                txn.created_at,
+                sorted({e.fiscal_year for e in entries}),
+                r,
+                p,
+                reserved,
+                paid,
+                txn.memo,
+                txn.reverses_id,
+            )
+        )
+    return lines
+
+
+CSV_COLUMNS = (
+    "transaction_id",
+    "business_key",
+    "kind",
+    "project_id",
+    "booked_on",
+    "recorded_at",
+    "account",
+    "ministry",
+    "fiscal_year",
+    "amount",
+    "reverses_id",
+    "actor",
+    "memo",
+)
+
+
+async def entry_rows(session: AsyncSession, project_id: str | None = None) -> Iterable[tuple[Any, ...]]:
+    """Every ledger entry with its transaction, for finance's CSV export."""
+    query = (
+        select(LedgerTransaction, LedgerEntry)
+        .join(LedgerEntry, LedgerEntry.transaction_id == LedgerTransaction.id)
+        .order_by(LedgerTransaction.id, LedgerEntry.id)
+    )
+    if project_id is not None:
+        query = query.where(LedgerTransaction.project_id == project_id)
+    return [
+        (
+            t.id,
+            t.business_key,
+            t.kind,
+            t.project_id or "",
+            t.booked_on.isoformat() if t.booked_on else "",
+            t.created_at.isoformat(),
+            e.account,
+            e.ministry,
+            e.fiscal_year,
+            e.amount,
+            t.reverses_id or "",
+            t.actor,
+            t.memo,
+        )
+        for t, e in (await session.execute(query)).all()
+    ]
