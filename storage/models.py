@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    CheckConstraint,
     Date,
     DateTime,
     ForeignKey,
@@ -229,6 +230,7 @@ class LedgerTransaction(Base):
     """Append-only (the database refuses UPDATE and DELETE); a correction is a reversal."""
 
     __tablename__ = "ledger_transactions"
+    __table_args__ = (CheckConstraint("legs >= 2", name="ck_ledger_transactions_legs"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     business_key: Mapped[str] = mapped_column(String(200), unique=True)
@@ -240,6 +242,9 @@ class LedgerTransaction(Base):
     reverses_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_transactions.id"), nullable=True, unique=True)
     memo: Mapped[str] = mapped_column(Text, default="", server_default="")
     actor: Mapped[str] = mapped_column(String(64), default="system", server_default="system")
+    # How many entries the transaction has: SQLite can only check that they sum to zero once the
+    # last of them is in (storage/migrations/rules.py).
+    legs: Mapped[int] = mapped_column(Integer)
 
 
 class LedgerEntry(Base):

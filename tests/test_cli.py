@@ -9,7 +9,7 @@ import sys
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
@@ -18,7 +18,7 @@ from api.security import verify_password
 from domain.programme import PROGRAMME_CODE
 from storage import ledger
 from storage.audit import audit
-from storage.models import AuditEntry, LedgerEntry, LedgerTransaction, LoginThrottle, User
+from storage.models import AccountBalance, AuditEntry, LoginThrottle, User
 from storage.projects import insert_project
 from tests.support import proposal
 
@@ -67,15 +67,17 @@ def test_fund_check_reports_sound_books_and_detects_drift(
     assert "MEXT: allocated 125,000,000,000" in ok.stdout
 
     async def corrupt() -> None:
-        # An entry that breaks the zero-sum rule (what a bad manual fix would do).
+        # A running balance that no longer matches its entries (what a bad manual fix would do;
+        # the database itself refuses an entry that breaks the zero-sum rule).
         async with sessionmaker.begin() as session:
-            txn = await session.get(LedgerTransaction, 1)
-            assert txn is not None
-            session.add(LedgerEntry(transaction_id=txn.id, account="allocation:MEXT", ministry="MEXT", amount=5))
+            await session.execute(
+                update(AccountBalance).where(AccountBalance.account == "allocation:MEXT").values(balance=5)
+            )
 
     asyncio.run(corrupt())
     bad = trlgate(sqlite_url, "fund-check")
-    assert bad.returncode == 1 and "does not balance" in bad.stdout and PROGRAMME_CODE not in bad.stderr
+    assert bad.returncode == 1 and "running balance of allocation:MEXT" in bad.stdout, bad.stdout
+    assert PROGRAMME_CODE not in bad.stderr
 
 
 def test_ceilings_payments_and_reconciliation_from_the_cli(

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from activities.base import DatabaseActivities
 from domain.fiscal import fiscal_year, fiscal_years, programme_date, reports_due_before
+from domain.programme import PROGRAMME_CODE
 from storage import ledger
 from storage.db import make_engine, make_sessionmaker
 from storage.ledger import ScheduledAmount
@@ -101,6 +102,69 @@ async def test_the_database_refuses_to_change_or_remove_ledger_rows(sm: async_se
     async with sm() as s:
         assert await ledger.invariant_violations(s, code) == []
         assert await ledger.balance(s, ledger.reservation_account(pid)) == 500
+
+
+NEW_TXN = text(
+    "INSERT INTO ledger_transactions (business_key, kind, created_at, memo, actor, legs) "
+    "VALUES (:key, 'endow', '2026-10-01 00:00:00', '', 'raw', :legs)"
+)
+ENTRY = text(
+    "INSERT INTO ledger_entries (transaction_id, account, ministry, fiscal_year, amount) "
+    "VALUES ((SELECT id FROM ledger_transactions WHERE business_key = :key), :account, 'MEXT', 2026, :amount)"
+)
+
+
+async def test_the_database_refuses_a_transaction_whose_entries_do_not_sum_to_zero(
+    sm: async_sessionmaker[AsyncSession],
+) -> None:
+    """Raw SQL, as a bad manual fix would write it: PostgreSQL refuses at commit, SQLite as the
+    last declared leg goes in (or at the first entry beyond the declared count)."""
+    endow_key = await _first_key(sm)
+    attempts: list[list[tuple[str, str, int]]] = [
+        [("bad-sum", "allocation:MEXT", 100), ("bad-sum", "endowment", -50)],  # two legs, off by 50
+        [(endow_key, "allocation:MEXT", 5)],  # one more leg on a balanced transaction
+    ]
+    for attempt in attempts:
+        with pytest.raises(DBAPIError, match="does not balance"):
+            async with sm.begin() as s:
+                await s.execute(NEW_TXN, {"key": "bad-sum", "legs": 2})
+                for key, account, amount in attempt:
+                    await s.execute(ENTRY, {"key": key, "account": account, "amount": amount})
+    async with sm.begin() as s:  # the same rows, balanced, are accepted: the refusal is the sum
+        await s.execute(NEW_TXN, {"key": "good-sum", "legs": 2})
+        for account, amount in (("allocation:MEXT", 100), ("endowment", -100)):
+            await s.execute(ENTRY, {"key": "good-sum", "account": account, "amount": amount})
+    async with sm() as s:
+        assert await s.scalar(select(func.count()).where(LedgerTransaction.business_key == "bad-sum")) == 0
+
+
+async def _first_key(sm: async_sessionmaker[AsyncSession]) -> str:
+    async with sm() as s:
+        key = await s.scalar(select(LedgerTransaction.business_key).order_by(LedgerTransaction.id).limit(1))
+    assert key is not None
+    return key
+
+
+async def test_a_transaction_left_short_of_its_legs_is_found_and_blocks_the_next_on_sqlite(
+    sm: async_sessionmaker[AsyncSession],
+) -> None:
+    """The one case SQLite cannot refuse as it happens (PostgreSQL refuses it at commit)."""
+    short = [("allocation:MEXT", 100)]
+    if sm.kw["bind"].dialect.name == "postgresql":
+        with pytest.raises(DBAPIError, match="does not balance"):
+            async with sm.begin() as s:
+                await s.execute(NEW_TXN, {"key": "short", "legs": 2})
+                await s.execute(ENTRY, {"key": "short", "account": short[0][0], "amount": short[0][1]})
+        return
+    async with sm.begin() as s:
+        await s.execute(NEW_TXN, {"key": "short", "legs": 2})
+        await s.execute(ENTRY, {"key": "short", "account": short[0][0], "amount": short[0][1]})
+    async with sm() as s:
+        problems = await ledger.invariant_violations(s, PROGRAMME_CODE)
+    assert any("has 1 entries, not its 2" in p for p in problems), problems
+    with pytest.raises(DBAPIError, match="missing entries"):
+        async with sm.begin() as s:
+            await ledger.endow(s, programme_code="X", ministry="MEXT", amount=1, booked_on=DAY)
 
 
 # ---- reservations, payments, reversals -----------------------------------------------------------

@@ -14,7 +14,15 @@ from domain.project import ProjectStatus
 from storage.ledger.accounts import ENDOWMENT, Account, AccountKind
 from storage.ledger.ceilings import ceiling_breaches
 from storage.ledger.reports import fund_summary
-from storage.models import AccountBalance, LedgerEntry, MinistryYearTotal, Programme, Project, Reservation
+from storage.models import (
+    AccountBalance,
+    LedgerEntry,
+    LedgerTransaction,
+    MinistryYearTotal,
+    Programme,
+    Project,
+    Reservation,
+)
 
 
 async def invariant_violations(session: AsyncSession, programme_code: str) -> list[str]:
@@ -33,6 +41,15 @@ async def invariant_violations(session: AsyncSession, programme_code: str) -> li
         )
     ).all()
     problems += [f"transaction {tid} does not balance ({total})" for tid, total in unbalanced]
+    short = (
+        await session.execute(
+            select(LedgerTransaction.id, LedgerTransaction.legs, func.count(LedgerEntry.id))
+            .outerjoin(LedgerEntry, LedgerEntry.transaction_id == LedgerTransaction.id)
+            .group_by(LedgerTransaction.id, LedgerTransaction.legs)
+            .having(func.count(LedgerEntry.id) != LedgerTransaction.legs)
+        )
+    ).all()
+    problems += [f"transaction {tid} has {n} entries, not its {legs}" for tid, legs, n in short]
 
     from_entries = {
         (a, fy): int(total)

@@ -101,6 +101,8 @@ def upgrade() -> None:
         sa.Column("reverses_id", sa.Integer(), nullable=True),
         sa.Column("memo", sa.Text(), server_default="", nullable=False),
         sa.Column("actor", sa.String(length=64), server_default="system", nullable=False),
+        sa.Column("legs", sa.Integer(), nullable=False),
+        sa.CheckConstraint("legs >= 2", name="ck_ledger_transactions_legs"),
         sa.ForeignKeyConstraint(["reverses_id"], ["ledger_transactions.id"], name="fk_ledger_transactions_reverses"),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("business_key"),
