@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     # The payment sender: instructions leave the outbox as files in this folder (a bank drop).
     payments_dir: Path | None = None
     sender_interval_seconds: float = Field(default=1.0, gt=0)
+    # How often the worker's schedule runs the full ledger check (TRLGATE_FUND_CHECK_EVERY_HOURS);
+    # GET /fund shows the latest recorded result (workflows/fund_check.py).
+    fund_check_every_hours: float = Field(default=24.0, gt=0)
     # Payload encryption keys for Temporal (`kid=base64key,...`, the first one encrypts). Empty
     # means "the keyring file in data_dir", made on first use. Every worker, API and CLI process
     # of one deployment must share it: a lost keyring makes the histories unreadable.

@@ -6,12 +6,14 @@ import asyncio
 import logging
 import signal
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.fund_check import FundCheckActivities, ensure_fund_check_schedule
 from activities.gate_reviews import GateReviewActivities
 from activities.gates import GateActivities
 from activities.handoffs import HandoffActivities
@@ -23,11 +25,12 @@ from config import Settings, get_settings
 from connection.client import connect
 from domain.programme import PROGRAMME_CODE
 from storage.db import make_engine, make_sessionmaker
+from workflows.fund_check import FundCheckWorkflow
 from workflows.gate_review import GateReviewWorkflow
 from workflows.handoff import HandoffWorkflow
 from workflows.project import ProjectWorkflow
 
-WORKFLOWS = [ProjectWorkflow, GateReviewWorkflow, HandoffWorkflow]
+WORKFLOWS = [ProjectWorkflow, GateReviewWorkflow, HandoffWorkflow, FundCheckWorkflow]
 
 
 def activities_for(sessionmaker: async_sessionmaker[AsyncSession]) -> list[Callable[..., Any]]:
@@ -36,6 +39,7 @@ def activities_for(sessionmaker: async_sessionmaker[AsyncSession]) -> list[Calla
     projects = ProjectActivities(sessionmaker, PROGRAMME_CODE)
     reviews = GateReviewActivities(sessionmaker)
     handoffs = HandoffActivities(sessionmaker)
+    fund_check = FundCheckActivities(sessionmaker)
     return [
         reviews.record_gate_event,
         reviews.notify,
@@ -56,6 +60,7 @@ def activities_for(sessionmaker: async_sessionmaker[AsyncSession]) -> list[Calla
         handoffs.prepare_handoff,
         handoffs.record_answer,
         handoffs.handoff_notice,
+        fund_check.run_fund_check,
     ]
 
 
@@ -76,6 +81,9 @@ async def run_worker(settings: Settings) -> None:
     client = await connect(settings)
     sessionmaker = make_sessionmaker(engine, audit_key=settings.resolved_audit_key())
     worker = build_worker(client, settings.task_queue, sessionmaker)
+    every = timedelta(hours=settings.fund_check_every_hours)
+    if await ensure_fund_check_schedule(client, settings.task_queue, every, PROGRAMME_CODE):
+        logging.info("created the fund check schedule (every %s)", every)
     sender = PaymentSender(sessionmaker, FileDropSink(settings.resolved_payments_dir))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -309,6 +309,7 @@ class FundOut(BaseModel):
     available: int
     by_ministry: list[MinistryFundsOut]
     invariant_violations: list[str]
+    checked_at: datetime | None = None  # when the ledger check behind invariant_violations ran
 
 
 class HealthOut(BaseModel):

@@ -17,7 +17,7 @@ from cli.exit import hard_exit
 from config import get_settings
 from domain.programme import PROGRAMME_CODE
 from domain.roles import Role
-from storage import ledger, migrate
+from storage import fund_checks, ledger, migrate
 from storage.audit import audit
 from storage.db import make_engine, make_sessionmaker
 from storage.seed import UserExists, add_user, seed_demo, seed_programme
@@ -111,13 +111,13 @@ def add_user_cmd(
 
 @app.command("fund-check")
 def fund_check() -> None:
-    """Check the ledger's invariants; exit 1 when any is broken."""
+    """Check the ledger's invariants and record the result (GET /fund shows it); exit 1 when any
+    is broken."""
 
     async def work(sm: async_sessionmaker[AsyncSession]) -> tuple[list[ledger.MinistryFunds], list[str]]:
-        async with sm() as session:
-            return await ledger.fund_summary(session, PROGRAMME_CODE), await ledger.invariant_violations(
-                session, PROGRAMME_CODE
-            )
+        async with sm.begin() as session:
+            check = await fund_checks.run_and_record(session, programme_code=PROGRAMME_CODE, ran_by="cli:fund-check")
+            return await ledger.fund_summary(session, PROGRAMME_CODE), list(check.violations)
 
     rows, problems = asyncio.run(_with_sessionmaker(work))
     for r in rows:

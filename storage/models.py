@@ -479,3 +479,18 @@ class GateEvent(Base):
     actor: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column()
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class FundCheck(Base):
+    """One run of the full ledger invariant scan and what it found, so reads (GET /fund) show the
+    latest result instead of scanning the whole ledger each time (storage/fund_checks.py)."""
+
+    __tablename__ = "fund_checks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    checked_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    violations: Mapped[list[Any]] = mapped_column(JSON)
+    # What ran it: "schedule" or "cli:fund-check".
+    ran_by: Mapped[str] = mapped_column(String(120))
+    # A scheduled run's business key (its workflow id), so a retried activity records it once.
+    key: Mapped[str | None] = mapped_column(String(200), unique=True, default=None)

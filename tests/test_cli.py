@@ -18,7 +18,7 @@ from api.security import verify_password
 from domain.programme import PROGRAMME_CODE
 from storage import ledger
 from storage.audit import audit
-from storage.models import AccountBalance, AuditEntry, LoginThrottle, User
+from storage.models import AccountBalance, AuditEntry, FundCheck, LoginThrottle, User
 from storage.projects import insert_project
 from tests.support import proposal
 
@@ -78,6 +78,14 @@ def test_fund_check_reports_sound_books_and_detects_drift(
     bad = trlgate(sqlite_url, "fund-check")
     assert bad.returncode == 1 and "running balance of allocation:MEXT" in bad.stdout, bad.stdout
     assert PROGRAMME_CODE not in bad.stderr
+
+    async def recorded() -> list[tuple[str, int]]:
+        async with sessionmaker() as session:
+            checks = (await session.scalars(select(FundCheck).order_by(FundCheck.id))).all()
+            return [(c.ran_by, len(c.violations)) for c in checks]
+
+    [(first_by, first), (second_by, second)] = asyncio.run(recorded())  # each run is recorded for GET /fund
+    assert first_by == second_by == "cli:fund-check" and first == 0 and second >= 1
 
 
 def test_ceilings_payments_and_reconciliation_from_the_cli(

@@ -32,6 +32,7 @@ TABLES = (
     "ministry_year_totals",
     "programmes",
     "fiscal_ceilings",
+    "fund_checks",
     "fund_allocations",
     "ledger_entries",
     "users",
@@ -152,6 +153,17 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("programme_code", "ministry", "fiscal_year"),
     )
+    op.create_table(
+        "fund_checks",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("checked_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("violations", sa.JSON(), nullable=False),
+        sa.Column("ran_by", sa.String(length=120), nullable=False),
+        sa.Column("key", sa.String(length=200), nullable=True),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("key"),
+    )
+    op.create_index("ix_fund_checks_checked_at", "fund_checks", ["checked_at"], unique=False)
     op.create_table(
         "fund_allocations",
         sa.Column("programme_code", sa.String(length=32), nullable=False),
