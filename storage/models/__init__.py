@@ -1,0 +1,68 @@
+"""SQLAlchemy 2 models. The same schema runs on SQLite (embedded default) and PostgreSQL.
+
+One module per area; import the models from `storage.models`."""
+
+from storage.models.base import Base, UTCDateTime, utcnow
+from storage.models.money import (
+    AccountBalance,
+    FiscalCeiling,
+    FundAllocation,
+    FundCheck,
+    LedgerEntry,
+    LedgerTransaction,
+    MinistryYearTotal,
+    PaymentInstruction,
+    Programme,
+    Reservation,
+    Tranche,
+    TrancheApproval,
+)
+from storage.models.people import AuditChainHead, AuditEntry, LoginThrottle, Ministry, NeedToKnowGrant, User
+from storage.models.projects import (
+    Document,
+    Gate,
+    GateDecision,
+    GateEvent,
+    Handoff,
+    Notification,
+    ProgressReport,
+    Project,
+    Review,
+    ReviewTask,
+    Stage,
+)
+
+__all__ = [
+    "AccountBalance",
+    "AuditChainHead",
+    "AuditEntry",
+    "Base",
+    "Document",
+    "FiscalCeiling",
+    "FundAllocation",
+    "FundCheck",
+    "Gate",
+    "GateDecision",
+    "GateEvent",
+    "Handoff",
+    "LedgerEntry",
+    "LedgerTransaction",
+    "LoginThrottle",
+    "Ministry",
+    "MinistryYearTotal",
+    "NeedToKnowGrant",
+    "Notification",
+    "PaymentInstruction",
+    "Programme",
+    "ProgressReport",
+    "Project",
+    "Reservation",
+    "Review",
+    "ReviewTask",
+    "Stage",
+    "Tranche",
+    "TrancheApproval",
+    "UTCDateTime",
+    "User",
+    "utcnow",
+]
