@@ -16,6 +16,7 @@ from activities.base import DatabaseActivities
 from activities.documents import store_document
 from activities.notices import store_notice
 from domain.command import Command
+from domain.statuses import GateStatus, TaskStatus
 from storage.audit import audit_effect
 from storage.models import Gate, GateEvent, Review, ReviewTask, utcnow
 
@@ -107,7 +108,7 @@ async def _project(session: AsyncSession, e: GateEventInput) -> None:
         if gate is None:
             gate = Gate(project_id=e.project_id, gate_no=e.gate_no, opened_at=e.at, definition=p["definition"])
             session.add(gate)
-        gate.status, gate.round, gate.workflow_id = "open", e.round, p["workflow_id"]
+        gate.status, gate.round, gate.workflow_id = GateStatus.OPEN, e.round, p["workflow_id"]
         gate.opened_at, gate.definition, gate.recommendation, gate.due_at = e.at, p["definition"], None, None
         for reviewer in p["panel"]:
             if await _task(session, e, reviewer) is None:
@@ -126,14 +127,14 @@ async def _project(session: AsyncSession, e: GateEventInput) -> None:
     elif e.kind == "responded":
         task = await _task(session, e, p["reviewer"])
         if task is not None:
-            task.status = p["status"]
+            task.status = TaskStatus(p["status"])
             task.conflict_statement = p.get("statement", "")
             if p["status"] in ("declined", "recused"):
                 task.closed_at = utcnow()
     elif e.kind == "reassigned":
         old = await _task(session, e, p["from_reviewer"])
         if old is not None:
-            old.status, old.closed_at = "reassigned", utcnow()
+            old.status, old.closed_at = TaskStatus.REASSIGNED, utcnow()
         if await _task(session, e, p["to_reviewer"]) is None:
             session.add(_new_task(e, p["to_reviewer"]))
     elif e.kind in ("review", "amended"):
@@ -146,7 +147,7 @@ async def _project(session: AsyncSession, e: GateEventInput) -> None:
             review.must_meet, review.scores, review.comment = p["must_meet"], p["scores"], p["comment"]
             review.version += 1
             review.amended_at = e.at
-        task.status, task.closed_at = "submitted", utcnow()
+        task.status, task.closed_at = TaskStatus.SUBMITTED, utcnow()
         if p.get("recommendation") is not None:
             gate = await session.get(Gate, (e.project_id, e.gate_no))
             if gate is not None:
@@ -154,7 +155,7 @@ async def _project(session: AsyncSession, e: GateEventInput) -> None:
     elif e.kind in ("closed", "cancelled"):
         gate = await session.get(Gate, (e.project_id, e.gate_no))
         if gate is not None:
-            gate.status = "decided" if e.kind == "closed" else "cancelled"
+            gate.status = GateStatus.DECIDED if e.kind == "closed" else GateStatus.CANCELLED
             if p.get("recommendation") is not None:
                 gate.recommendation = p["recommendation"]
         open_tasks = await session.scalars(
@@ -166,4 +167,4 @@ async def _project(session: AsyncSession, e: GateEventInput) -> None:
             )
         )
         for task in open_tasks.all():
-            task.status, task.closed_at = "cancelled", utcnow()
+            task.status, task.closed_at = TaskStatus.CANCELLED, utcnow()

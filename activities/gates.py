@@ -12,16 +12,17 @@ from temporalio import activity
 from activities.base import DatabaseActivities
 from domain.command import Command
 from domain.project import Decision, Recommendation, ReviewSubmission
+from domain.statuses import GateStatus, StageStatus, TaskStatus
 from gates.definitions import GateDefinition
 from storage.audit import audit_effect
 from storage.models import Gate, GateDecision, Project, Review, ReviewTask, Stage, utcnow
 
 STAGE_STATUS_AFTER = {
-    Decision.GO: "passed",
-    Decision.CONDITIONAL_GO: "passed",
-    Decision.KILL: "stopped",
-    Decision.HOLD: "on_hold",
-    Decision.RECYCLE: "recycled",
+    Decision.GO: StageStatus.PASSED,
+    Decision.CONDITIONAL_GO: StageStatus.PASSED,
+    Decision.KILL: StageStatus.STOPPED,
+    Decision.HOLD: StageStatus.ON_HOLD,
+    Decision.RECYCLE: StageStatus.RECYCLED,
 }
 
 
@@ -113,7 +114,7 @@ class GateActivities(DatabaseActivities):
                         comment=review.comment,
                     )
                 )
-                task.status = "submitted"
+                task.status = TaskStatus.SUBMITTED
                 task.closed_at = utcnow()
                 await audit_effect(session, review.command, review.reviewer, "review_recorded", f"task:{task_id}")
             if input.recommendation is not None:
@@ -144,7 +145,7 @@ class GateActivities(DatabaseActivities):
             )
             gate = await session.get(Gate, (input.project_id, input.gate_no))
             if gate is not None:
-                gate.status = "decided"
+                gate.status = GateStatus.DECIDED
             stage = await session.get(Stage, (input.project_id, input.gate_no))
             if stage is not None:
                 stage.status = STAGE_STATUS_AFTER[input.decision]
@@ -161,7 +162,7 @@ class GateActivities(DatabaseActivities):
                     )
                 )
             ).all():
-                task.status = "cancelled"
+                task.status = TaskStatus.CANCELLED
                 task.closed_at = utcnow()
             await audit_effect(
                 session,

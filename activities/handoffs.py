@@ -208,7 +208,7 @@ class HandoffActivities(DatabaseActivities):
                 return HandoffStatus(handoff.status)
             project = await session.get(Project, handoff.project_id)
             assert project is not None
-            handoff.status = input.status.value
+            handoff.status = input.status
             handoff.decided_by = input.by
             handoff.receiving_programme = input.receiving_programme
             handoff.reason = input.reason

@@ -13,6 +13,7 @@ from temporalio import activity
 from activities import failpoints
 from activities.base import SYSTEM_ACTOR, DatabaseActivities
 from domain.command import Command
+from domain.statuses import ReportStatus, StageStatus
 from storage import ledger
 from storage.audit import audit, audit_command, audit_effect
 from storage.models import ProgressReport, Project, Reservation, Stage, TrancheApproval
@@ -107,7 +108,7 @@ class MoneyActivities(DatabaseActivities):
             stage = await session.get(Stage, (input.project_id, input.stage_no))
             project = await session.get(Project, input.project_id)
             if stage is not None and project is not None and view.created:
-                stage.status = "active"
+                stage.status = StageStatus.ACTIVE
                 project.stage_no = input.stage_no
                 audit(
                     session,
@@ -188,7 +189,7 @@ class MoneyActivities(DatabaseActivities):
                     row = ProgressReport(project_id=input.project_id, fiscal_year=input.fiscal_year)
                     session.add(row)
                 row.status, row.summary, row.submitted_by, row.submitted_at = (
-                    "submitted",
+                    ReportStatus.SUBMITTED,
                     input.summary,
                     input.actor,
                     input.at,
@@ -196,7 +197,12 @@ class MoneyActivities(DatabaseActivities):
                 row.reviewed_by, row.reviewed_at, row.note = None, None, ""
             else:
                 assert row is not None, "a report is reviewed after it is submitted"
-                row.status, row.reviewed_by, row.reviewed_at, row.note = input.status, input.actor, input.at, input.note
+                row.status, row.reviewed_by, row.reviewed_at, row.note = (
+                    ReportStatus(input.status),
+                    input.actor,
+                    input.at,
+                    input.note,
+                )
             await audit_effect(
                 session,
                 input.command,

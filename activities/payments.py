@@ -22,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from activities import failpoints
+from domain.statuses import PaymentStatus
 from storage.db import write_lock
 from storage.models import PaymentInstruction, utcnow
 
@@ -103,7 +104,7 @@ class PaymentSender:
                 row.attempts += 1
                 delivery = await asyncio.to_thread(self.sink.deliver, row)
                 failpoints.hit("after_instruction_delivered")
-                row.status = "sent"
+                row.status = PaymentStatus.SENT
                 row.sent_at = utcnow()
                 out.append(delivery)
             return out

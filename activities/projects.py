@@ -15,6 +15,7 @@ from domain.command import Command
 from domain.project import ProjectStatus
 from domain.proposal import Proposal
 from domain.roles import Role
+from domain.statuses import GateStatus, HandoffStatus, StageStatus, TaskStatus
 from domain.trl import NASA_TRL
 from storage import ledger
 from storage.audit import audit, audit_command, audit_effect
@@ -191,7 +192,7 @@ class ProjectActivities(DatabaseActivities):
                     session, f"{hid}-package", project.id, "handoff_package", HANDOFF_TEMPLATE, content
                 )
                 session.add(Handoff(id=hid, project_id=project.id, ministry=code, status="pending", document_id=doc.id))
-            project.status = ProjectStatus.HANDOFF.value
+            project.status = ProjectStatus.HANDOFF
             audit(session, SYSTEM_ACTOR, "handoffs_started", f"project:{project.id}", ministries=list(ids))
             return StartHandoffsResult(handoff_ids=ids)
 
@@ -203,7 +204,7 @@ class ProjectActivities(DatabaseActivities):
             handoff = await session.get(Handoff, handoff_id(input.project_id, input.ministry))
             assert handoff is not None, "hand-off record missing"
             if handoff.status == "pending":
-                handoff.status = "accepted"
+                handoff.status = HandoffStatus.ACCEPTED
                 handoff.accepted_by = input.accepted_by
                 handoff.note = input.note
                 handoff.resolved_at = utcnow()
@@ -222,7 +223,7 @@ class ProjectActivities(DatabaseActivities):
             project = await session.get(Project, input.project_id)
             assert project is not None
             if project.status != input.status.value:
-                project.status = input.status.value
+                project.status = input.status
                 audit(
                     session, SYSTEM_ACTOR, f"project_{input.status.value}", f"project:{project.id}", reason=input.reason
                 )
@@ -241,7 +242,7 @@ class ProjectActivities(DatabaseActivities):
             if released:
                 audit(session, SYSTEM_ACTOR, "release_reservations", f"project:{project.id}", amount=released)
             if project.status != ProjectStatus.COMPLETED.value:
-                project.status = ProjectStatus.COMPLETED.value
+                project.status = ProjectStatus.COMPLETED
                 project.current_trl = input.trl
                 project.public_use_achieved = input.public_use_achieved
                 project.closed_at = utcnow()
@@ -276,24 +277,24 @@ class ProjectActivities(DatabaseActivities):
                 )
             ).all()
             for task in tasks:
-                task.status = "cancelled"
+                task.status = TaskStatus.CANCELLED
                 task.closed_at = now
             for gate in (
                 await session.scalars(select(Gate).where(Gate.project_id == project.id, Gate.status == "open"))
             ).all():
-                gate.status = "cancelled"
+                gate.status = GateStatus.CANCELLED
             handoffs = (
                 await session.scalars(
                     select(Handoff).where(Handoff.project_id == project.id, Handoff.status == "pending")
                 )
             ).all()
             for h in handoffs:
-                h.status = "cancelled"
+                h.status = HandoffStatus.CANCELLED
                 h.resolved_at = now
             for stage in (
                 await session.scalars(select(Stage).where(Stage.project_id == project.id, Stage.status == "active"))
             ).all():
-                stage.status = "stopped"
+                stage.status = StageStatus.STOPPED
             stages = (
                 await session.scalars(select(Stage).where(Stage.project_id == project.id).order_by(Stage.stage_no))
             ).all()
@@ -315,7 +316,7 @@ class ProjectActivities(DatabaseActivities):
             )
             await _notify_stop(session, project, input.reason, paid, released, doc.id)
             if project.status != ProjectStatus.TERMINATED.value:
-                project.status = ProjectStatus.TERMINATED.value
+                project.status = ProjectStatus.TERMINATED
                 project.stop_reason = input.reason
                 project.lessons = input.lessons
                 project.closed_at = utcnow()

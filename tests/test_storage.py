@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 
 import pytest
 from alembic import command
-from sqlalchemy import func, inspect, select
+from sqlalchemy import func, inspect, select, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
@@ -17,9 +18,10 @@ from activities.money import MoneyActivities, PayTrancheInput, ReserveStageInput
 from activities.notices import store_notice
 from domain.programme import ALLOCATIONS, FUND_TOTAL, PROGRAMME_CODE
 from domain.roles import Role, group
+from domain.statuses import ReservationStatus
 from storage import ledger, migrate
 from storage.db import make_engine, make_sessionmaker
-from storage.models import LedgerEntry, Notification, Programme, Tranche, User
+from storage.models import LedgerEntry, Notification, Programme, Reservation, Tranche, User
 from storage.projects import insert_project
 from storage.seed import DEMO_USERS
 from tests.support import proposal
@@ -222,3 +224,23 @@ async def test_the_v1_migration_creates_what_the_models_declare_and_goes_down_an
     assert left == ["alembic_version"]
     await asyncio.to_thread(migrate.upgrade, db_url)
     assert await asyncio.to_thread(_schema_drift, db_url) == []
+
+
+async def test_the_database_refuses_a_status_its_record_cannot_have(sm: async_sessionmaker[AsyncSession]) -> None:
+    """Raw SQL, past the models' enums: each status column is backed by a CHECK constraint."""
+    pid = await new_project(sm)
+    async with sm.begin() as s:
+        await ledger.reserve(s, programme_code=PROGRAMME_CODE, project_id=pid, stage_no=1, ministry="MEXT", amount=9)
+    for table in ("projects", "stages", "reservations"):
+        column = "id" if table == "projects" else "project_id"
+        with pytest.raises(IntegrityError, match=f"ck_{table}_status|CHECK constraint failed"):
+            async with sm.begin() as s:
+                await s.execute(text(f"UPDATE {table} SET status = 'bogus' WHERE {column} = :pid"), {"pid": pid})
+        async with sm.begin() as s:  # a status of its enum is accepted
+            await s.execute(
+                text(f"UPDATE {table} SET status = :ok WHERE {column} = :pid"),
+                {"pid": pid, "ok": "active" if table != "reservations" else "open"},
+            )
+    async with sm() as s:
+        reservation = await s.get(Reservation, (pid, 1, 0))
+        assert reservation is not None and reservation.status is ReservationStatus.OPEN  # read back as the enum

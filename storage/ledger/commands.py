@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.fiscal import fiscal_year
+from domain.statuses import PaymentStatus, ReservationStatus
 from storage.ledger.accounts import (
     ENDOWMENT_ACCOUNT,
     UNSCHEDULED,
@@ -156,7 +157,7 @@ async def reserve(
         amount=amount,
         paid=0,
         released=0,
-        status="open",
+        status=ReservationStatus.OPEN,
         schedule=[s.__dict__ for s in planned],
     )
     session.add(reservation)
@@ -253,13 +254,13 @@ async def pay_tranche(
             payee=payee,
             amount=amount,
             kind="pay",
-            status="pending",
+            status=PaymentStatus.PENDING,
             attempts=0,
         )
     )
     reservation.paid += amount
     if reservation.paid == reservation.amount:
-        reservation.status = "settled"
+        reservation.status = ReservationStatus.SETTLED
         reservation.resolved_at = utcnow()
     await session.flush()
     return TrancheView(project_id, stage_no, tranche_no, amount, txn_id, True, actual)
@@ -292,7 +293,7 @@ async def release_open(session: AsyncSession, *, project_id: str, booked_on: dat
                 day,
             )
         reservation.released = rest
-        reservation.status = "released"
+        reservation.status = ReservationStatus.RELEASED
         reservation.resolved_at = utcnow()
         released += rest
     await session.flush()
@@ -332,13 +333,13 @@ async def reverse(
                 "a payment can only go back into a reservation that is still held"
             )
         reservation.paid -= tranche.amount
-        reservation.status = "open"
+        reservation.status = ReservationStatus.OPEN
         reservation.resolved_at = None
     elif original.kind == "reserve":
         reservation = await _reservation_of(session, original)
         if reservation is None or reservation.status != "open" or reservation.paid != 0:
             raise NotReversible(f"{original.business_key}: only an open reservation with nothing paid can be reversed")
-        reservation.status = "reversed"
+        reservation.status = ReservationStatus.REVERSED
         reservation.released = reservation.amount
         reservation.resolved_at = utcnow()
     else:

@@ -18,7 +18,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from storage.models.base import Base, utcnow
+from domain.statuses import PaymentStatus, ReservationStatus
+from storage.models.base import Base, StatusType, status_check, utcnow
 
 
 class Programme(Base):
@@ -43,6 +44,7 @@ class Reservation(Base):
     """A stage's money set aside at Go. It resolves exactly once: fully paid, or the rest released."""
 
     __tablename__ = "reservations"
+    __table_args__ = (status_check("reservations", ReservationStatus),)
 
     project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), primary_key=True)
     stage_no: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -51,7 +53,7 @@ class Reservation(Base):
     amount: Mapped[int] = mapped_column(BigInteger)
     paid: Mapped[int] = mapped_column(BigInteger, default=0)
     released: Mapped[int] = mapped_column(BigInteger, default=0)
-    status: Mapped[str] = mapped_column(String(16), index=True)  # open|settled|released|reversed
+    status: Mapped[ReservationStatus] = mapped_column(StatusType(ReservationStatus), index=True)
     # Where the money is planned to be paid: [{"tranche_no", "fiscal_year", "amount"}], summing to amount.
     schedule: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -157,6 +159,7 @@ class PaymentInstruction(Base):
     """The outbox: written in the ledger transaction that pays a tranche, sent by the sender."""
 
     __tablename__ = "payment_instructions"
+    __table_args__ = (status_check("payment_instructions", PaymentStatus),)
 
     key: Mapped[str] = mapped_column(String(200), primary_key=True)  # the payment's business key
     transaction_id: Mapped[int] = mapped_column(ForeignKey("ledger_transactions.id"), unique=True)
@@ -164,7 +167,7 @@ class PaymentInstruction(Base):
     payee: Mapped[str] = mapped_column(String(200))
     amount: Mapped[int] = mapped_column(BigInteger)
     kind: Mapped[str] = mapped_column(String(16), default="pay")  # pay|reversal
-    status: Mapped[str] = mapped_column(String(16), index=True)  # pending|sent
+    status: Mapped[PaymentStatus] = mapped_column(StatusType(PaymentStatus), index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(nullable=True)

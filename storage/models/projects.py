@@ -17,11 +17,20 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from storage.models.base import Base, utcnow
+from domain.statuses import (
+    GateStatus,
+    HandoffStatus,
+    ProjectStatus,
+    ReportStatus,
+    StageStatus,
+    TaskStatus,
+)
+from storage.models.base import Base, StatusType, status_check, utcnow
 
 
 class Project(Base):
     __tablename__ = "projects"
+    __table_args__ = (status_check("projects", ProjectStatus),)
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     programme_code: Mapped[str] = mapped_column(ForeignKey("programmes.code"))
@@ -37,7 +46,7 @@ class Project(Base):
     target_trl: Mapped[int] = mapped_column(Integer)
     current_trl: Mapped[int] = mapped_column(Integer)
     stage_no: Mapped[int] = mapped_column(Integer, default=1)
-    status: Mapped[str] = mapped_column(String(16), index=True)
+    status: Mapped[ProjectStatus] = mapped_column(StatusType(ProjectStatus), index=True)
     total_budget: Mapped[int] = mapped_column(BigInteger)
     reviewers: Mapped[list[Any]] = mapped_column(JSON)
     public_use_ministries: Mapped[list[Any]] = mapped_column(JSON)
@@ -54,6 +63,7 @@ class Project(Base):
 
 class Stage(Base):
     __tablename__ = "stages"
+    __table_args__ = (status_check("stages", StageStatus),)
 
     project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), primary_key=True)
     stage_no: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -62,15 +72,16 @@ class Stage(Base):
     trl_out: Mapped[int] = mapped_column(Integer)
     duration_days: Mapped[int] = mapped_column(Integer)
     budget: Mapped[int] = mapped_column(BigInteger)
-    status: Mapped[str] = mapped_column(String(16), default="planned")  # planned|active|passed|stopped
+    status: Mapped[StageStatus] = mapped_column(StatusType(StageStatus), default=StageStatus.PLANNED)
 
 
 class Gate(Base):
     __tablename__ = "gates"
+    __table_args__ = (status_check("gates", GateStatus),)
 
     project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), primary_key=True)
     gate_no: Mapped[int] = mapped_column(Integer, primary_key=True)
-    status: Mapped[str] = mapped_column(String(16))  # open|decided|cancelled
+    status: Mapped[GateStatus] = mapped_column(StatusType(GateStatus))
     round: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     due_at: Mapped[datetime | None] = mapped_column(nullable=True)
     workflow_id: Mapped[str | None] = mapped_column(String(120), nullable=True)
@@ -81,7 +92,10 @@ class Gate(Base):
 
 class ReviewTask(Base):
     __tablename__ = "review_tasks"
-    __table_args__ = (UniqueConstraint("project_id", "gate_no", "round", "reviewer", name="uq_review_tasks_round"),)
+    __table_args__ = (
+        UniqueConstraint("project_id", "gate_no", "round", "reviewer", name="uq_review_tasks_round"),
+        status_check("review_tasks", TaskStatus),
+    )
 
     id: Mapped[str] = mapped_column(String(120), primary_key=True)  # <project>-g<gate>[-r<round>]-<reviewer>
     project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), index=True)
@@ -89,7 +103,7 @@ class ReviewTask(Base):
     round: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     reviewer: Mapped[str] = mapped_column(ForeignKey("users.username"), index=True)
     # open (first design) | invited | accepted | declined | recused | reassigned | submitted | cancelled
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[TaskStatus] = mapped_column(StatusType(TaskStatus))
     conflict_statement: Mapped[str] = mapped_column(Text, default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(nullable=True)
@@ -126,10 +140,11 @@ class ProgressReport(Base):
     reports of every year that has ended before it."""
 
     __tablename__ = "progress_reports"
+    __table_args__ = (status_check("progress_reports", ReportStatus),)
 
     project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), primary_key=True)
     fiscal_year: Mapped[int] = mapped_column(Integer, primary_key=True)
-    status: Mapped[str] = mapped_column(String(16))  # submitted|accepted|returned
+    status: Mapped[ReportStatus] = mapped_column(StatusType(ReportStatus))
     summary: Mapped[str] = mapped_column(Text)
     submitted_by: Mapped[str] = mapped_column(String(64))
     submitted_at: Mapped[datetime] = mapped_column()
@@ -140,13 +155,16 @@ class ProgressReport(Base):
 
 class Handoff(Base):
     __tablename__ = "handoffs"
-    __table_args__ = (UniqueConstraint("project_id", "ministry", "kind", name="uq_handoffs_project_ministry_kind"),)
+    __table_args__ = (
+        UniqueConstraint("project_id", "ministry", "kind", name="uq_handoffs_project_ministry_kind"),
+        status_check("handoffs", HandoffStatus),
+    )
 
     id: Mapped[str] = mapped_column(String(80), primary_key=True)  # <project>-h|d-<ministry>
     project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), index=True)
     ministry: Mapped[str] = mapped_column(ForeignKey("ministries.code"), index=True)
     kind: Mapped[str] = mapped_column(String(16), default="final", server_default="final")  # final|demonstration
-    status: Mapped[str] = mapped_column(String(16))  # pending|accepted|declined|rerouted|cancelled
+    status: Mapped[HandoffStatus] = mapped_column(StatusType(HandoffStatus))
     document_id: Mapped[str] = mapped_column(ForeignKey("documents.id"))
     workflow_id: Mapped[str | None] = mapped_column(String(120), nullable=True)  # none: the first hand-offs
     accepted_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
