@@ -3,11 +3,15 @@ workflow's first activity, so a project exists in the database whichever of them
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.project import ProjectStatus
 from domain.proposal import Proposal
-from storage.models import NeedToKnowGrant, Project, Stage
+from domain.statuses import StageStatus
+from storage.models import Document, NeedToKnowGrant, Project, Stage
 
 
 async def insert_project(session: AsyncSession, programme_code: str, workflow_id: str, proposal: Proposal) -> bool:
@@ -31,7 +35,7 @@ async def insert_project(session: AsyncSession, programme_code: str, workflow_id
             target_trl=proposal.target_trl,
             current_trl=proposal.start_trl,
             stage_no=1,
-            status=ProjectStatus.ACTIVE.value,
+            status=ProjectStatus.ACTIVE,
             total_budget=proposal.total_budget,
             reviewers=list(proposal.reviewers),
             public_use_ministries=list(proposal.public_use_ministries),
@@ -60,9 +64,27 @@ async def insert_project(session: AsyncSession, programme_code: str, workflow_id
             trl_out=stage.trl_out,
             duration_days=stage.duration_days,
             budget=stage.budget,
-            status="planned",
+            status=StageStatus.PLANNED,
         )
         for no, stage in enumerate(proposal.stage_plan, start=1)
     )
     await session.flush()
     return True
+
+
+# Set-based reads for lists (one query for all rows instead of one per row).
+
+
+async def projects_by_id(session: AsyncSession, ids: Iterable[str]) -> dict[str, Project]:
+    wanted = sorted(set(ids))
+    if not wanted:
+        return {}
+    return {p.id: p for p in (await session.scalars(select(Project).where(Project.id.in_(wanted)))).all()}
+
+
+async def existing_documents(session: AsyncSession, ids: Iterable[str]) -> set[str]:
+    """Which of these document ids are stored (e.g. each closed project's `<id>-closeout`)."""
+    wanted = sorted(set(ids))
+    if not wanted:
+        return set()
+    return set((await session.scalars(select(Document.id).where(Document.id.in_(wanted)))).all())

@@ -22,7 +22,7 @@ from domain.statuses import ReservationStatus
 from storage import ledger, migrate
 from storage.db import make_engine, make_sessionmaker
 from storage.models import LedgerEntry, Notification, Programme, Reservation, Tranche, User
-from storage.projects import insert_project
+from storage.projects import existing_documents, insert_project, projects_by_id
 from storage.seed import DEMO_USERS
 from tests.support import proposal
 
@@ -244,3 +244,23 @@ async def test_the_database_refuses_a_status_its_record_cannot_have(sm: async_se
     async with sm() as s:
         reservation = await s.get(Reservation, (pid, 1, 0))
         assert reservation is not None and reservation.status is ReservationStatus.OPEN  # read back as the enum
+
+
+async def test_list_helpers_read_every_row_at_once(sm: async_sessionmaker[AsyncSession]) -> None:
+    """The set-based reads lists use instead of a query per row give what the per-row reads give."""
+    paid_once, never_paid = await new_project(sm), await new_project(sm)
+    async with sm.begin() as s:
+        for pid in (paid_once, never_paid):
+            await ledger.reserve(
+                s, programme_code=PROGRAMME_CODE, project_id=pid, stage_no=1, ministry="MEXT", amount=900
+            )
+        await ledger.pay_tranche(s, project_id=paid_once, stage_no=1, tranche_no=1, amount=300, due_at=NOW)
+        for pid in (paid_once, never_paid):
+            await ledger.release_open(s, project_id=pid)
+    ids = [paid_once, never_paid, "NO-SUCH-PROJECT"]
+    async with sm() as s:
+        assert await ledger.paid_by_project(s, ids) == {paid_once: 300, never_paid: 0, "NO-SUCH-PROJECT": 0}
+        assert await ledger.released_by_project(s, ids) == {paid_once: 600, never_paid: 900, "NO-SUCH-PROJECT": 0}
+        assert set(await projects_by_id(s, ids)) == {paid_once, never_paid}
+        assert await existing_documents(s, [f"{pid}-closeout" for pid in ids]) == set()
+        assert await ledger.paid_by_project(s, []) == {} == await projects_by_id(s, [])

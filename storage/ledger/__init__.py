@@ -46,7 +46,16 @@ from storage.ledger.posting import (
     NotReversible,
     balance,
 )
-from storage.ledger.reports import CSV_COLUMNS, MinistryFunds, StatementLine, entry_rows, fund_summary, statement
+from storage.ledger.reports import (
+    CSV_COLUMNS,
+    MinistryFunds,
+    StatementLine,
+    entry_rows,
+    fund_summary,
+    paid_by_project,
+    released_by_project,
+    statement,
+)
 from storage.ledger.schedules import ScheduledAmount
 
 # Kept importable from here for callers written against the single module (api/routes/fund.py).
@@ -81,9 +90,11 @@ __all__ = [
     "invariant_violations",
     "ministry_years",
     "paid_account",
+    "paid_by_project",
     "pay_key",
     "pay_tranche",
     "release_open",
+    "released_by_project",
     "reservation_account",
     "reserve",
     "reserve_key",

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain.fiscal import FiscalYearFunds
 from storage.ledger.accounts import Account, AccountKind
 from storage.ledger.ceilings import ministry_years
-from storage.models import AccountBalance, FundAllocation, LedgerEntry, LedgerTransaction
+from storage.models import AccountBalance, FundAllocation, LedgerEntry, LedgerTransaction, Reservation
 
 
 @dataclass(frozen=True)
@@ -153,3 +153,35 @@ async def entry_rows(session: AsyncSession, project_id: str | None = None) -> It
         )
         for t, e in (await session.execute(query)).all()
     ]
+
+
+async def paid_by_project(session: AsyncSession, project_ids: Iterable[str]) -> dict[str, int]:
+    """Each project's paid account, net of reversals (0 for one never paid), in one query."""
+    accounts = {str(Account.paid(pid)): pid for pid in set(project_ids)}
+    if not accounts:
+        return {}
+    rows = await session.execute(
+        select(AccountBalance.account, func.sum(AccountBalance.balance))
+        .where(AccountBalance.account.in_(sorted(accounts)))
+        .group_by(AccountBalance.account)
+    )
+    paid = dict.fromkeys(accounts.values(), 0)
+    for account, total in rows.all():
+        paid[accounts[account]] = int(total)
+    return paid
+
+
+async def released_by_project(session: AsyncSession, project_ids: Iterable[str]) -> dict[str, int]:
+    """What each project's reservations released back to the allocation, in one query."""
+    wanted = sorted(set(project_ids))
+    if not wanted:
+        return {}
+    rows = await session.execute(
+        select(Reservation.project_id, func.sum(Reservation.released))
+        .where(Reservation.project_id.in_(wanted))
+        .group_by(Reservation.project_id)
+    )
+    released = dict.fromkeys(wanted, 0)
+    for pid, total in rows.all():
+        released[pid] = int(total or 0)
+    return released
