@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.audit import record
 from domain.roles import Role
-from storage.access import SEE_ALL, decide_for, granted_users, is_closed, project_access, role_allows
+from storage.access import SEE_ALL, closed_decisions, is_closed, project_access, role_allows
 from storage.models import Project, User
 
 
@@ -63,20 +63,12 @@ async def visible(
     request: Request, session: AsyncSession, user: User, projects: Sequence[Project], action: str
 ) -> list[Project]:
     """The projects of a list this user may read; closed ones withheld or shown are audited."""
-    out: list[Project] = []
-    shown: list[str] = []
-    withheld: list[str] = []
-    for p in projects:
-        if not role_allows(user, p):
-            continue
-        if not is_closed(p):
-            out.append(p)
-            continue
-        if decide_for(user, p, user.username in await granted_users(session, p.id)):
-            out.append(p)
-            shown.append(p.id)
-        else:
-            withheld.append(p.id)
+    reachable = [p for p in projects if role_allows(user, p)]
+    # One query for the user's grants, however many closed projects the list holds.
+    decisions = await closed_decisions(session, user, reachable) if any(map(is_closed, reachable)) else {}
+    out = [p for p in reachable if not is_closed(p) or decisions[p.id]]
+    shown = [p.id for p in reachable if is_closed(p) and decisions[p.id]]
+    withheld = [p.id for p in reachable if is_closed(p) and not decisions[p.id]]
     if shown or withheld:
         await record(request, user.username, f"list_closed:{action}", "projects", "ok", shown=shown, withheld=withheld)
     return out

@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import Client
+from temporalio.service import RPCError
 
 from api.body_limit import BodyLimit
 from api.errors import http_refusal, invalid_request
@@ -34,7 +35,7 @@ async def _connect_with_retry(settings: Settings, attempts: int = 30) -> Client 
     for attempt in range(attempts):
         try:
             return await connect(settings)
-        except Exception as err:
+        except (RuntimeError, OSError, RPCError) as err:  # the SDK says "Failed client connect" as RuntimeError
             if attempt == attempts - 1:
                 log.error("Temporal unreachable at %s: %s", settings.temporal_address, err)
                 return None

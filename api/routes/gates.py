@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request, status
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
+from temporalio.service import RPCError
 
 from api.access import is_project_pm, project_for
 from api.commands import send_update
@@ -35,7 +36,7 @@ from domain.gate_review import (
     OpenReviewInput,
     ReassignInput,
 )
-from domain.project import Decision, DecisionInput, Phase, ProjectSnapshot, ResumeInput, VerifyConditionsInput
+from domain.project import Decision, Phase, ProjectSnapshot, ResumeInput, VerifyConditionsInput
 from domain.roles import Role
 from storage.models import Gate, Project, User
 from workflows.gate_review import GateReviewWorkflow
@@ -50,7 +51,11 @@ async def open_round(session: AsyncSession, project: Project, gate_no: int) -> G
     if gate is None or gate.status != "open":
         raise HTTPException(status.HTTP_409_CONFLICT, detail=f"gate {gate_no} of {project.id} is not under review")
     if gate.workflow_id is None:
-        raise HTTPException(status.HTTP_409_CONFLICT, detail="this gate predates gate rounds: use the task endpoints")
+        # A gate of the first design (no review round of its own): nothing serves it any more.
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            detail=f"gate {gate_no} of {project.id} predates gate rounds: it can no longer be reviewed or decided",
+        )
     return gate
 
 
@@ -69,7 +74,7 @@ async def view_gate(
     await release_connection(request)
     try:
         view: GateView = await client.get_workflow_handle(gate.workflow_id or "").query(GateReviewWorkflow.view, viewer)
-    except Exception as err:
+    except RPCError as err:  # not running, or Temporal unreachable; anything else is a bug: a 500
         raise refusal(err) from err
     return GateViewOut(**dict(view), requirements=GateRequirementsOut.model_validate(gate.definition))
 
@@ -255,33 +260,7 @@ async def decide_gate(
     project = await project_for(request, session, user, project_id)
     if project.programme_manager != user.username:
         raise HTTPException(status.HTTP_403_FORBIDDEN, detail="only the project's programme manager decides its gates")
-    gate = await session.get(Gate, (project_id, gate_no))
     target = f"gate:{project_id}/{gate_no}"
-    if gate is not None and gate.status == "open" and gate.workflow_id is None:
-        # A gate of the first design: its decision goes to the project workflow itself.
-        legacy = DecisionInput(
-            gate_no=gate_no, decision=body.decision, decided_by=user.username, justification=body.justification
-        )
-        result = await send_update(
-            request,
-            client,
-            project.workflow_id,
-            ProjectWorkflow.decide,
-            legacy,
-            actor=user.username,
-            action="decide",
-            target=target,
-        )
-        return GateDecisionOut(
-            gate_no=gate_no,
-            round=1,
-            decision=body.decision,
-            status=result.status.value,
-            trl=result.trl,
-            stage=result.next_stage,
-            on_hold=False,
-            waiting_for="",
-        )
     gate = await open_round(session, project, gate_no)
     decision = GateDecisionInput(decided_by=user.username, **body.model_dump())
     outcome: GateOutcome = await send_update(

@@ -15,8 +15,9 @@ from api.deps import ClientDep, CurrentUser, MinistryUser, PmUser, SessionDep, h
 from api.errors import AUTH, responses
 from api.schemas import AcceptIn, ConcludeIn, DeclineIn, DemoHandoffIn, HandoffOut, MinistryOut, RerouteIn
 from domain.handoff import DemoHandoffInput, HandoffAnswer, HandoffOutcome, HandoffRun, RerouteInput
-from domain.project import ConcludeHandoffsInput, HandoffAcceptInput, HandoffResult, ProjectOutcome
+from domain.project import ConcludeHandoffsInput, ProjectOutcome
 from domain.roles import Role
+from storage import queries
 from storage.models import Handoff, Ministry, Project, User
 from workflows.handoff import HandoffWorkflow
 from workflows.project import ProjectWorkflow
@@ -56,7 +57,8 @@ async def list_handoffs(request: Request, session: SessionDep, user: CurrentUser
         cond = conditions[0] if len(conditions) == 1 else conditions[0] | conditions[1]
         query = query.join(Project, Project.id == Handoff.project_id).where(cond)
     handoffs = list((await session.scalars(query)).all())
-    projects = [p for pid in sorted({h.project_id for h in handoffs}) if (p := await session.get(Project, pid))]
+    found = await queries.projects_by_id(session, {h.project_id for h in handoffs})
+    projects = [found[pid] for pid in sorted(found)]
     readable = {p.id for p in await visible(request, session, user, projects, "handoffs")}
     return [h for h in handoffs if h.project_id in readable]
 
@@ -85,25 +87,10 @@ async def _answer(
         raise HTTPException(
             status.HTTP_409_CONFLICT, detail=f"the hand-off to {handoff.ministry} is already {handoff.status}"
         )
-    if handoff.workflow_id is None:  # a hand-off of the first generation: answered on the project
-        if not answer.accept:
-            raise HTTPException(status.HTTP_409_CONFLICT, detail="this hand-off predates declines: accept it")
-        result: HandoffResult = await send_update(
-            request,
-            client,
-            project.workflow_id,
-            ProjectWorkflow.accept_handoff,
-            HandoffAcceptInput(ministry=handoff.ministry, accepted_by=user.username, note=answer.receiving_programme),
-            actor=user.username,
-            action=action,
-            target=f"handoff:{handoff.id}",
-        )
-        return HandoffOutcome(
-            handoff_id=result.handoff_id,
-            ministry=handoff.ministry,
-            kind=handoff.kind,
-            status="accepted",
-            answered_by=user.username,
+    if handoff.workflow_id is None:  # a hand-off of the first design: nothing serves it any more
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            detail=f"the hand-off to {handoff.ministry} predates hand-off workflows: it takes no answer",
         )
     outcome: HandoffOutcome = await send_update(
         request,

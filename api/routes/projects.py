@@ -1,5 +1,8 @@
+"""Projects: start one from a proposal, list and read them, stop them cleanly."""
+
 from __future__ import annotations
 
+import logging
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -10,7 +13,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowQueryFailedError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
@@ -43,7 +46,7 @@ from domain.project import (
 from domain.proposal import Proposal
 from domain.roles import Role
 from domain.security import SecurityLabel
-from storage import ledger
+from storage import ledger, queries
 from storage.audit import audit_command
 from storage.models import (
     Document,
@@ -61,6 +64,7 @@ from storage.projects import insert_project
 from workflows.project import ProjectWorkflow, workflow_id_for
 
 router = APIRouter(tags=["projects"])
+log = logging.getLogger("trlgate.api")
 _QUERY_TIMEOUT = timedelta(seconds=2)
 
 
@@ -206,6 +210,10 @@ async def start_project(
     return project
 
 
+# What a close-out row shows of its project as the project's row holds it.
+_AS_STORED = "title organisation funding_ministry programme_manager start_trl target_trl lessons closed_at".split()
+
+
 @router.get("/closed-out", response_model=list[ClosedOutOut], responses=AUTH)
 async def closed_out(
     request: Request,
@@ -222,31 +230,23 @@ async def closed_out(
         pattern = f"%{q.lower()}%"
         query = query.where(func.lower(Project.stop_reason).like(pattern) | func.lower(Project.lessons).like(pattern))
     rows = (await session.scalars(query.order_by(Project.closed_at.desc(), Project.id))).all()
-    out: list[ClosedOutOut] = []
-    for p in (await visible(request, session, user, rows, "closed-out"))[offset : offset + limit]:
-        released = await session.scalar(
-            select(func.coalesce(func.sum(Reservation.released), 0)).where(Reservation.project_id == p.id)
+    page = (await visible(request, session, user, rows, "closed-out"))[offset : offset + limit]
+    ids = [p.id for p in page]
+    released = await queries.released_by_project(session, ids)
+    paid = await queries.paid_by_project(session, ids)
+    documents = await queries.existing_documents(session, [f"{pid}-closeout" for pid in ids])
+    return [
+        ClosedOutOut(
+            project_id=p.id,
+            reason=p.stop_reason or "",
+            trl_reached=p.current_trl,
+            paid=paid[p.id],
+            released=released[p.id],
+            closeout_document_id=f"{p.id}-closeout" if f"{p.id}-closeout" in documents else None,
+            **{name: getattr(p, name) for name in _AS_STORED},
         )
-        document = await session.get(Document, f"{p.id}-closeout")
-        out.append(
-            ClosedOutOut(
-                project_id=p.id,
-                title=p.title,
-                organisation=p.organisation,
-                funding_ministry=p.funding_ministry,
-                programme_manager=p.programme_manager,
-                reason=p.stop_reason or "",
-                trl_reached=p.current_trl,
-                start_trl=p.start_trl,
-                target_trl=p.target_trl,
-                paid=await ledger.balance(session, ledger.paid_account(p.id)),
-                released=int(released or 0),
-                lessons=p.lessons,
-                closeout_document_id=document.id if document is not None else None,
-                closed_at=p.closed_at,
-            )
-        )
-    return out
+        for p in page
+    ]
 
 
 @router.get("/projects", response_model=list[ProjectOut], responses=AUTH)
@@ -267,12 +267,15 @@ async def list_projects(
 
 
 async def _live(client: Client, project: Project) -> ProjectSnapshot | None:
+    """The workflow's own view, or None when it cannot answer now (not found, Temporal down or
+    slow, its task failing): the page still shows what the database knows. A bug is not hidden."""
     try:
         snapshot: ProjectSnapshot = await client.get_workflow_handle(project.workflow_id).query(
             ProjectWorkflow.status, rpc_timeout=_QUERY_TIMEOUT
         )
         return snapshot
-    except Exception:
+    except (RPCError, WorkflowQueryFailedError) as err:
+        log.info("project %s: no live view (%s)", project.id, err)
         return None
 
 

@@ -187,13 +187,13 @@ def _from_payload(p: Payload) -> PayloadIn:
     )
 
 
-async def _projects_of(session: AsyncSession, workflow_id: str) -> list[Project]:
-    """Every project a workflow id could be of. It is `project-<id>` itself or `project-<id>-<child>`,
-    and project ids hold hyphens too, so any hyphen-prefix may be the project: `project-C-gate-1-r1`
-    is closed C's gate child and also the workflow of a project with the id `C-gate-1-r1`."""
+def _candidates(workflow_id: str) -> list[str]:
+    """Every project workflow id a workflow id could be of. It is `project-<id>` itself or
+    `project-<id>-<child>`, and project ids hold hyphens too, so any hyphen-prefix may be the
+    project: `project-C-gate-1-r1` is closed C's gate child and also the workflow of a project with
+    the id `C-gate-1-r1`."""
     parts = workflow_id.split("-")
-    candidates = ["-".join(parts[:i]) for i in range(len(parts), 1, -1)]
-    return list((await session.scalars(select(Project).where(Project.workflow_id.in_(candidates)))).all())
+    return ["-".join(parts[:i]) for i in range(len(parts), 1, -1)]
 
 
 def _codec(request: Request) -> EncryptionCodec:
@@ -230,14 +230,24 @@ class _Scope:
     unattributed: int = 0
 
 
-async def _owners(session: AsyncSession, workflow_id: str | None) -> list[Project] | None:
-    """The closed projects a payload could be of; None when it is of unknown workflow: no stamp
-    its tag proves, or a stamp that names no project row (a project's row is written after its
-    workflow starts; and trlgate stamps no workflow but a project's)."""
-    if workflow_id is None:
-        return None
-    projects = await _projects_of(session, workflow_id)
-    return [p for p in projects if is_closed(p)] if projects else None
+async def _owners(session: AsyncSession, workflow_ids: set[str | None]) -> dict[str | None, list[Project] | None]:
+    """For each workflow id, the closed projects a payload stamped with it could be of (one query
+    for them all); None when it is of unknown workflow: no stamp its tag proves, or a stamp that
+    names no project row (a project's row is written after its workflow starts; and trlgate stamps
+    no workflow but a project's)."""
+    candidates = {c: w for w in workflow_ids if w is not None for c in _candidates(w)}
+    rows = (
+        (await session.scalars(select(Project).where(Project.workflow_id.in_(sorted(candidates))))).all()
+        if candidates
+        else []
+    )
+    by_workflow = {p.workflow_id: p for p in rows}
+    owners: dict[str | None, list[Project] | None] = {None: None}
+    for w in workflow_ids - {None}:
+        assert w is not None
+        projects = [by_workflow[c] for c in _candidates(w) if c in by_workflow]
+        owners[w] = [p for p in projects if is_closed(p)] if projects else None
+    return owners
 
 
 async def _decide(
@@ -272,17 +282,21 @@ async def codec_decode(body: PayloadsIn, request: Request, session: SessionDep, 
     then nothing opens."""
     codec = _codec(request)
     scope = _Scope()
-    owners_of: dict[str | None, list[Project] | None] = {}
-    opened: list[tuple[Payload, list[Project] | None] | None] = []  # None: never sealed
+    sealed: list[tuple[Payload, str | None] | None] = []  # None: never sealed
     for n, item in enumerate(body.payloads):
         payload = _to_payload(item)
         if payload.metadata.get("encoding") != ENCODING:
-            opened.append(None)  # never sealed: nothing to open
+            sealed.append(None)  # never sealed: nothing to open
             continue
         plain = _open(codec, payload, n)  # first: the tag proves the stamp the decision reads
-        workflow_id = sealed_workflow(payload) if sealed_format(payload) == FORMAT_VERSION else None
-        if workflow_id not in owners_of:
-            owners_of[workflow_id] = await _owners(session, workflow_id)
+        sealed.append((plain, sealed_workflow(payload) if sealed_format(payload) == FORMAT_VERSION else None))
+    owners_of = await _owners(session, {s[1] for s in sealed if s is not None})
+    opened: list[tuple[Payload, list[Project] | None] | None] = []
+    for entry in sealed:
+        if entry is None:
+            opened.append(None)
+            continue
+        plain, workflow_id = entry
         owners = owners_of[workflow_id]
         if owners is None:
             scope.unattributed += 1

@@ -16,10 +16,10 @@ from domain.project import ReviewSubmission
 from domain.roles import Role
 from gates.definitions import GateDefinition
 from gates.scorecard import review_errors
+from storage import queries
 from storage.access import is_closed
 from storage.models import Gate, Project, ReviewTask, User
 from workflows.gate_review import GateReviewWorkflow, gate_workflow_id
-from workflows.project import ProjectWorkflow
 
 router = APIRouter(tags=["review tasks"])
 
@@ -47,7 +47,8 @@ async def list_tasks(
     if status_ is not None:
         query = query.where(ReviewTask.status == status_.value)
     tasks = list((await session.scalars(query)).all())
-    projects = [p for pid in sorted({t.project_id for t in tasks}) if (p := await session.get(Project, pid))]
+    found = await queries.projects_by_id(session, {t.project_id for t in tasks})
+    projects = [found[pid] for pid in sorted(found)]
     readable = {p.id for p in await visible(request, session, user, projects, "tasks")}
     # A reviewer's own task is listed even where the role rules alone would not reach the project.
     return [t for t in tasks if t.project_id in readable or (t.reviewer == user.username and not _closed(projects, t))]
@@ -131,7 +132,7 @@ async def respond(
 async def _review(
     task_id: str, body: ReviewIn, request: Request, session: SessionDep, client: ClientDep, user: User, amend: bool
 ) -> Any:
-    task, gate, project = await _reviewer_task(request, session, user, task_id)
+    task, gate, _ = await _reviewer_task(request, session, user, task_id)
     review = ReviewSubmission(
         gate_no=task.gate_no, reviewer=user.username, must_meet=body.must_meet, scores=body.scores, comment=body.comment
     )
@@ -139,14 +140,12 @@ async def _review(
     if errors := review_errors(GateDefinition.model_validate(gate.definition), review):
         await record(request, user.username, action, f"task:{task_id}", "rejected", reason=errors)
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail="; ".join(errors))
-    update: Any
-    if gate.workflow_id is None:  # a gate of the first design: reviews go to the project workflow
-        if amend:
-            raise HTTPException(status.HTTP_409_CONFLICT, detail="reviews of this gate cannot be amended")
-        target, update = project.workflow_id, ProjectWorkflow.submit_review
-    else:
-        target = _round_workflow(task, gate)
-        update = GateReviewWorkflow.amend_review if amend else GateReviewWorkflow.submit_review
+    if gate.workflow_id is None:  # a gate of the first design: nothing serves its reviews any more
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, detail=f"gate {task.gate_no} predates gate rounds: it takes no reviews"
+        )
+    target = _round_workflow(task, gate)
+    update = GateReviewWorkflow.amend_review if amend else GateReviewWorkflow.submit_review
     return await send_update(
         request, client, target, update, review, actor=user.username, action=action, target=f"task:{task_id}"
     )
