@@ -19,7 +19,7 @@ from temporalio.service import RPCError
 
 from api.body_limit import BodyLimit
 from api.errors import http_refusal, invalid_request
-from api.routes import auth, fund, gates, handoffs, health, money, notifications, projects, security, tasks
+from api.routes import auth, codec, fund, gates, handoffs, health, money, notifications, projects, security, tasks
 from config import Settings, get_settings
 from connection.client import connect
 from storage.db import make_engine, make_sessionmaker
@@ -81,14 +81,22 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     app.add_exception_handler(PoolTimeout, _database_busy)
     for router in (
         auth.router,
+        auth.me_router,
         projects.router,
+        projects.closed_out_router,
+        projects.documents_router,
         gates.router,
+        gates.after_decision,
         tasks.router,
         handoffs.router,
+        handoffs.project_handoffs,
+        handoffs.ministries_router,
         fund.router,
         money.router,
         notifications.router,
+        security.clearances,
         security.router,
+        codec.router,
         health.router,
     ):
         app.include_router(router)

@@ -8,13 +8,13 @@ from fastapi import APIRouter, Request, Response, status
 from sqlalchemy import text
 
 from api.errors import responses
-from api.schemas import HealthOut
+from api.schemas.common import HealthOut
 
-router = APIRouter(tags=["ops"])
+router = APIRouter(prefix="/health", tags=["ops"])
 log = logging.getLogger("trlgate.api")
 
 
-@router.get("/health", response_model=HealthOut, responses=responses(503))
+@router.get("", response_model=HealthOut, responses=responses(503))
 async def health(request: Request, response: Response) -> HealthOut:
     """Liveness of the API and its two backing services."""
     database = temporal = "ok"
