@@ -68,10 +68,8 @@ async def view_gate(gate_no: GateNo, ctx: ProjectCtx) -> GateViewOut:
     gate = await open_round(ctx.session, ctx.project, gate_no)
     overseer = ctx.is_pm or has_role(ctx.user, Role.OPS)
     viewer = ctx.project.programme_manager if overseer else ctx.user.username
+    client = get_client(ctx.request)
     await release_connection(ctx.request)
-    client = ctx.temporal
-    if client is None:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail="Temporal is not connected")
     try:
         view: GateView = await client.get_workflow_handle(gate.workflow_id or "").query(GateReviewWorkflow.view, viewer)
     except RPCError as err:  # not running, or Temporal unreachable; anything else is a bug: a 500

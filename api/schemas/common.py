@@ -9,6 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from domain.bounds import PlainText
 
+__all__ = ["HealthOut", "Key", "MinistryCode", "NotificationOut", "Orm", "TokenOut", "UserOut"]
+
 # A criterion or evidence key, a ministry code: short single-line names.
 Key = Annotated[PlainText, Field(min_length=1, max_length=100)]
 MinistryCode = Annotated[PlainText, Field(min_length=2, max_length=16)]

@@ -8,6 +8,18 @@ from pydantic import BaseModel, Field
 
 from domain.bounds import LongText, YenOrZero
 
+__all__ = [
+    "CeilingIn",
+    "CeilingOut",
+    "DriftOut",
+    "FiscalYearOut",
+    "FundOut",
+    "MinistryFundsOut",
+    "ReconciliationOut",
+    "ReversalIn",
+    "ReversalOut",
+]
+
 
 class FiscalYearOut(BaseModel):
     fiscal_year: int = Field(description="FY2026 runs 1 April 2026 - 31 March 2027.")

@@ -13,6 +13,19 @@ from domain.handoff import HandoffBrief
 from domain.project import Decision
 from domain.proposal import Username
 
+__all__ = [
+    "CriterionOut",
+    "DecisionIn",
+    "EvidenceIn",
+    "ExtendIn",
+    "GateDecisionOut",
+    "GateRequirementsOut",
+    "GateViewOut",
+    "InviteIn",
+    "NoteIn",
+    "ReassignIn",
+]
+
 
 class CriterionOut(BaseModel):
     key: str

@@ -11,6 +11,8 @@ from api.schemas.common import MinistryCode, Orm
 from domain.bounds import LongText, PlainText
 from domain.handoff import HandoffBrief
 
+__all__ = ["AcceptIn", "ConcludeIn", "DeclineIn", "DemoHandoffIn", "HandoffOut", "MinistryOut", "RerouteIn"]
+
 
 class HandoffOut(Orm):
     id: str

@@ -9,6 +9,8 @@ from pydantic import BaseModel, Field, StrictBool
 
 from domain.bounds import FiscalYear, LongText
 
+__all__ = ["ReportIn", "ReportReviewIn", "StatementLineOut", "StatementOut"]
+
 
 class StatementLineOut(BaseModel):
     transaction_id: int

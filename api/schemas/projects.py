@@ -13,6 +13,18 @@ from api.schemas.handoffs import HandoffOut
 from domain.bounds import LongText
 from domain.project import ProjectSnapshot
 
+__all__ = [
+    "ClosedOutOut",
+    "DecisionOut",
+    "GateOut",
+    "ProjectDetail",
+    "ProjectOut",
+    "ReservationOut",
+    "StageOut",
+    "TerminateIn",
+    "TrancheOut",
+]
+
 
 class StageOut(Orm):
     stage_no: int

@@ -11,6 +11,8 @@ from api.schemas.common import Key, Orm
 from api.schemas.gates import CriterionOut
 from domain.bounds import LongText
 
+__all__ = ["RespondIn", "ReviewIn", "TaskDetail", "TaskOut"]
+
 
 class TaskOut(Orm):
     id: str
