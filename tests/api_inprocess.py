@@ -43,9 +43,9 @@ class InProcessApi:
 
 
 @asynccontextmanager
-async def inprocess_api(database_url: str, temporal: Any = None) -> AsyncIterator[InProcessApi]:
-    """`temporal` stands in for the Temporal client (None: not connected)."""
-    settings = Settings(database_url=database_url, jwt_secret=JWT_SECRET)
+async def inprocess_api(database_url: str, temporal: Any = None, **overrides: Any) -> AsyncIterator[InProcessApi]:
+    """`temporal` stands in for the Temporal client (None: not connected); `overrides` are settings."""
+    settings = Settings(database_url=database_url, jwt_secret=JWT_SECRET, **overrides)
     app = create_app(settings)
     engine = make_engine(database_url)
     # What the app's lifespan sets up, without connecting to Temporal.

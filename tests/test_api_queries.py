@@ -16,6 +16,7 @@ from storage import ledger
 from storage.models import AccountBalance, Document, Gate, Handoff, NeedToKnowGrant, Project, Reservation, ReviewTask
 from tests.api_inprocess import InProcessApi, inprocess_api
 from tests.support import PM, ledger_project, proposal, review_for
+from tests.test_codec_endpoint import RING, sealed
 
 N = 4
 REVIEWER = "rev.ito"
@@ -170,6 +171,22 @@ async def test_a_reader_without_the_grant_sees_no_closed_project(api: InProcessA
             (await session.get(Project, f"KP-Q{n:03d}")).reviewers = [REVIEWER, "rev.kato"]  # type: ignore[union-attr]
     listed = {t["project_id"] for t in (await api.call("GET", "/tasks", "rev.kato")).json()}
     assert listed == {f"KP-Q{n:03d}" for n in range(N) if n % 2 == 0}
+
+
+async def test_the_codec_decides_every_stamp_with_as_many_reads_for_3n_workflows_as_for_n(sqlite_url: str) -> None:
+    """Each closed project's decision is audited (a write per project, by design); the reads that
+    find the projects of the stamps and the reader's grants do not grow with them."""
+    async with inprocess_api(sqlite_url, codec_keys=RING.dump()) as api:
+
+        async def reads(start: int, stop: int) -> int:
+            await _add_projects(api, start, stop)
+            payloads = [sealed(f"project-KP-Q{n:03d}") for n in range(stop)]
+            r, _ = await api.counted("POST", "/codec/decode", "ops.hayashi", json={"payloads": payloads})
+            assert r.status_code == 200, r.text
+            return sum(1 for s in api.statements if s.lstrip().upper().startswith("SELECT"))
+
+        await reads(0, 2)  # the audit log's first entry takes one statement fewer than the next
+        assert await reads(2, N) == await reads(N, 3 * N)
 
 
 # ---- the first design's rows ----------------------------------------------------------------
