@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, status
 from sqlalchemy.ext.asyncio import AsyncSession
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
 
 from api.access import authorize, is_project_pm
 from api.commands import send_update
@@ -39,6 +39,11 @@ class ProjectContext:
     def temporal(self) -> Client | None:
         client: Client | None = self.request.app.state.temporal
         return client
+
+    @property
+    def workflow(self) -> WorkflowHandle[Any, Any]:
+        """The project workflow's handle (503 when Temporal is not connected)."""
+        return get_client(self.request).get_workflow_handle(self.project.workflow_id)
 
     async def command(
         self, update: Any, arg: Commanded, *, action: str, target: str = "", workflow_id: str = "", **detail: Any

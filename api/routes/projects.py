@@ -12,7 +12,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from temporalio.client import Client, WorkflowQueryFailedError
+from temporalio.client import WorkflowQueryFailedError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
@@ -171,16 +171,18 @@ async def list_projects(
     return (await visible(request, session, user, rows, "projects"))[offset : offset + limit]
 
 
-async def _live(client: Client, project: Project) -> ProjectSnapshot | None:
-    """The workflow's own view, or None when it cannot answer now (not found, Temporal down or
-    slow, its task failing): the page still shows what the database knows. A bug is not hidden."""
+async def _live(ctx: ProjectContext) -> ProjectSnapshot | None:
+    """The workflow's own view, or None when it cannot answer now (Temporal not connected, down or
+    slow; not found; its task failing): the page still shows what the database knows. A bug is not
+    hidden."""
+    if ctx.temporal is None:
+        return None
+    await release_connection(ctx.request)
     try:
-        snapshot: ProjectSnapshot = await client.get_workflow_handle(project.workflow_id).query(
-            ProjectWorkflow.status, rpc_timeout=_QUERY_TIMEOUT
-        )
+        snapshot: ProjectSnapshot = await ctx.workflow.query(ProjectWorkflow.status, rpc_timeout=_QUERY_TIMEOUT)
         return snapshot
     except (RPCError, WorkflowQueryFailedError) as err:
-        log.info("project %s: no live view (%s)", project.id, err)
+        log.info("project %s: no live view (%s)", ctx.project.id, err)
         return None
 
 
@@ -208,9 +210,7 @@ async def get_project(ctx: ProjectCtx) -> ProjectDetail:
             "documents": [d.id for d in await rows(Document, Document.created_at)],
         }
     )
-    if ctx.temporal is not None:
-        await release_connection(ctx.request)
-        detail.live = await _live(ctx.temporal, project)
+    detail.live = await _live(ctx)
     return detail
 
 
