@@ -13,13 +13,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.audit import record
 from domain.roles import Role
-from storage.access import SEE_ALL, decide_for, granted_users, is_closed, project_access, role_allows
+from domain.security import AccessDecision
+from storage.access import SEE_ALL, closed_decisions, is_closed, project_access, role_allows
 from storage.models import Project, User
 
 
 async def authorize(
     request: Request, session: AsyncSession, user: User, project: Project, action: str, shown_as: str | None = None
-) -> None:
+) -> AccessDecision:
     """404 when no role reaches the project (its existence stays hidden), 403 with the reason when
     a role does but the clearance or the need-to-know grant is missing. `shown_as` names the project
     in a refusal to a reader who knows it only so (a ledger transaction of a pseudonymous project)."""
@@ -34,7 +35,7 @@ async def authorize(
             reason=decision.reason,
         )
     if decision:
-        return
+        return decision
     if not role_allows(user, project):
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"{shown_as or f'project {project.id}'} not found")
     what = f"{shown_as} belongs to closed work" if shown_as else f"closed project {project.id}"
@@ -49,34 +50,16 @@ async def project_or_404(request: Request, session: AsyncSession, user: User, pr
     return project
 
 
-async def project_for(
-    request: Request, session: AsyncSession, user: User, project_id: str, pm_only: bool = True
-) -> Project:
-    """The project, readable by `user`; with `pm_only`, also theirs to command (its PM or an admin)."""
-    project = await project_or_404(request, session, user, project_id, request.url.path)
-    if pm_only and not is_project_pm(user, project):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="only the project's programme manager may do this")
-    return project
-
-
 async def visible(
     request: Request, session: AsyncSession, user: User, projects: Sequence[Project], action: str
 ) -> list[Project]:
     """The projects of a list this user may read; closed ones withheld or shown are audited."""
-    out: list[Project] = []
-    shown: list[str] = []
-    withheld: list[str] = []
-    for p in projects:
-        if not role_allows(user, p):
-            continue
-        if not is_closed(p):
-            out.append(p)
-            continue
-        if decide_for(user, p, user.username in await granted_users(session, p.id)):
-            out.append(p)
-            shown.append(p.id)
-        else:
-            withheld.append(p.id)
+    reachable = [p for p in projects if role_allows(user, p)]
+    # One query for the user's grants, however many closed projects the list holds.
+    decisions = await closed_decisions(session, user, reachable) if any(map(is_closed, reachable)) else {}
+    out = [p for p in reachable if not is_closed(p) or decisions[p.id]]
+    shown = [p.id for p in reachable if is_closed(p) and decisions[p.id]]
+    withheld = [p.id for p in reachable if is_closed(p) and not decisions[p.id]]
     if shown or withheld:
         await record(request, user.username, f"list_closed:{action}", "projects", "ok", shown=shown, withheld=withheld)
     return out

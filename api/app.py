@@ -15,10 +15,11 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import Client
+from temporalio.service import RPCError
 
 from api.body_limit import BodyLimit
 from api.errors import http_refusal, invalid_request
-from api.routes import auth, fund, gates, handoffs, health, money, notifications, projects, security, tasks
+from api.routes import auth, codec, fund, gates, handoffs, health, money, notifications, projects, security, tasks
 from config import Settings, get_settings
 from connection.client import connect
 from storage.db import make_engine, make_sessionmaker
@@ -34,7 +35,7 @@ async def _connect_with_retry(settings: Settings, attempts: int = 30) -> Client 
     for attempt in range(attempts):
         try:
             return await connect(settings)
-        except Exception as err:
+        except (RuntimeError, OSError, RPCError) as err:  # the SDK says "Failed client connect" as RuntimeError
             if attempt == attempts - 1:
                 log.error("Temporal unreachable at %s: %s", settings.temporal_address, err)
                 return None
@@ -80,14 +81,22 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     app.add_exception_handler(PoolTimeout, _database_busy)
     for router in (
         auth.router,
+        auth.me_router,
         projects.router,
+        projects.closed_out_router,
+        projects.documents_router,
         gates.router,
+        gates.after_decision,
         tasks.router,
         handoffs.router,
+        handoffs.project_handoffs,
+        handoffs.ministries_router,
         fund.router,
         money.router,
         notifications.router,
+        security.clearances,
         security.router,
+        codec.router,
         health.router,
     ):
         app.include_router(router)

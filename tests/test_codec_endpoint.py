@@ -14,8 +14,8 @@ from sqlalchemy import select
 from temporalio.api.common.v1 import Payload
 from temporalio.client import Client
 
-from api.routes.projects import proposal_problems
-from api.routes.security import MAX_PAYLOADS
+from api.proposals import proposal_problems
+from api.routes.codec import MAX_PAYLOADS
 from connection.codec import EncryptionCodec, Keyring
 from domain.programme import PROGRAMME_CODE
 from storage.models import AuditEntry

@@ -1,3 +1,5 @@
+"""Signing in (OAuth2 password flow, with a lock after repeated failures), unlocking, who am I."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
@@ -11,14 +13,15 @@ from starlette.concurrency import run_in_threadpool
 from api.audit import record
 from api.deps import AdminUser, CurrentUser, SettingsDep, release_connection
 from api.errors import AUTH, responses
-from api.schemas import TokenOut, UserOut
+from api.schemas.common import TokenOut, UserOut
 from api.security import create_access_token, verify_password
 from config import Settings
 from storage import throttle
 from storage.audit import audit
 from storage.models import User
 
-router = APIRouter(tags=["auth"])
+router = APIRouter(prefix="/auth", tags=["auth"])
+me_router = APIRouter(prefix="/me", tags=["auth"])
 
 USERNAME_MAX = 64  # users.username
 PASSWORD_MAX = 1024
@@ -54,7 +57,7 @@ def _subjects(settings: Settings, username: str, address: str) -> list[throttle.
     ]
 
 
-@router.post("/auth/token", response_model=TokenOut, responses=responses(401, 422, 429))
+@router.post("/token", response_model=TokenOut, responses=responses(401, 422, 429))
 async def login(
     request: Request,
     username: Annotated[str, Form(json_schema_extra={"maxLength": USERNAME_MAX})],
@@ -142,7 +145,7 @@ class UnlockOut(BaseModel):
     was_locked: bool
 
 
-@router.delete("/auth/locks/{username}", response_model=UnlockOut, responses={**AUTH, **responses(422)})
+@router.delete("/locks/{username}", response_model=UnlockOut, responses={**AUTH, **responses(422)})
 async def unlock(
     username: Annotated[str, Path(min_length=1, max_length=USERNAME_MAX)], request: Request, admin: AdminUser
 ) -> UnlockOut:
@@ -156,6 +159,6 @@ async def unlock(
     return UnlockOut(username=username, was_locked=was_locked)
 
 
-@router.get("/me", response_model=UserOut, responses=responses(401))
+@me_router.get("", response_model=UserOut, responses=responses(401))
 async def me(user: CurrentUser) -> User:
     return user

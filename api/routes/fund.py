@@ -19,7 +19,7 @@ from api.deps import ClientDep, FinanceUser, FundViewer, SessionDep, release_con
 from api.errors import AUTH, responses
 from api.params import FiscalYearNo, TransactionId
 from api.pseudonyms import pseudonyms_for
-from api.schemas import (
+from api.schemas.fund import (
     CeilingIn,
     CeilingOut,
     DriftOut,
@@ -40,7 +40,7 @@ from storage.models import FundAllocation, Programme, Project
 from storage.reconcile import WorkflowView, reconcile
 from workflows.project import ProjectWorkflow
 
-router = APIRouter(tags=["fund"])
+router = APIRouter(prefix="/fund", tags=["fund"])
 # A workflow whose task keeps failing leaves a query waiting for a worker that never answers it.
 _QUERY_TIMEOUT = timedelta(seconds=5)
 CSV: dict[int | str, dict[str, Any]] = {
@@ -48,7 +48,7 @@ CSV: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.get("/fund", response_model=FundOut, responses={**AUTH, **responses(404)})
+@router.get("", response_model=FundOut, responses={**AUTH, **responses(404)})
 async def fund(request: Request, session: SessionDep, user: FundViewer) -> FundOut:
     """The fund by funding ministry and fiscal year: allocated (ceiling per year), reserved
     (committed, unpaid), paid and available, with carry-over; and any broken ledger rule (naming a
@@ -94,7 +94,7 @@ async def fund(request: Request, session: SessionDep, user: FundViewer) -> FundO
 
 
 @router.put(
-    "/fund/ceilings/{ministry}/{fiscal_year}",
+    "/ceilings/{ministry}/{fiscal_year}",
     response_model=CeilingOut,
     responses={**AUTH, **responses(404, 409, 422)},
 )
@@ -132,7 +132,7 @@ async def set_ceiling(
 
 
 @router.post(
-    "/fund/transactions/{transaction_id}/reverse",
+    "/transactions/{transaction_id}/reverse",
     response_model=ReversalOut,
     responses={**AUTH, **responses(404, 409, 422)},
 )
@@ -174,7 +174,7 @@ def as_csv(rows: list[tuple[object, ...]]) -> str:
 NAMING_COLUMNS = frozenset(ledger.CSV_COLUMNS.index(c) for c in ("business_key", "project_id", "account", "memo"))
 
 
-@router.get("/fund/ledger.csv", response_class=Response, responses={**CSV, **AUTH})
+@router.get("/ledger.csv", response_class=Response, responses={**CSV, **AUTH})
 async def ledger_csv(
     request: Request,
     session: SessionDep,
@@ -242,7 +242,7 @@ async def _ask_workflow(client: Client, project: Project) -> WorkflowView:
     return WorkflowView(found=True, status=f"workflow {closed}")
 
 
-@router.get("/fund/reconciliation", response_model=ReconciliationOut, responses={**AUTH, **responses(503)})
+@router.get("/reconciliation", response_model=ReconciliationOut, responses={**AUTH, **responses(503)})
 async def reconciliation(
     request: Request, session: SessionDep, client: ClientDep, user: FundViewer
 ) -> ReconciliationOut:

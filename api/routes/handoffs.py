@@ -3,29 +3,31 @@ re-routes or hands off early for demonstration; the ministry registry names the 
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, HTTPException, Request, status
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.access import authorize, is_project_pm, project_for, visible
-from api.commands import send_update
-from api.deps import ClientDep, CurrentUser, MinistryUser, PmUser, SessionDep, has_role
+from api.access import authorize, visible
+from api.context import ProjectContext, ProjectPm
+from api.deps import CurrentUser, MinistryUser, PmUser, SessionDep, has_role
 from api.errors import AUTH, responses
-from api.schemas import AcceptIn, ConcludeIn, DeclineIn, DemoHandoffIn, HandoffOut, MinistryOut, RerouteIn
+from api.schemas.handoffs import AcceptIn, ConcludeIn, DeclineIn, DemoHandoffIn, HandoffOut, MinistryOut, RerouteIn
 from domain.handoff import DemoHandoffInput, HandoffAnswer, HandoffOutcome, HandoffRun, RerouteInput
-from domain.project import ConcludeHandoffsInput, HandoffAcceptInput, HandoffResult, ProjectOutcome
+from domain.project import ConcludeHandoffsInput, ProjectOutcome
 from domain.roles import Role
+from storage import queries
 from storage.models import Handoff, Ministry, Project, User
 from workflows.handoff import HandoffWorkflow
 from workflows.project import ProjectWorkflow
 
-router = APIRouter(tags=["hand-offs"])
+router = APIRouter(prefix="/handoffs", tags=["hand-offs"])
+# Hand-off commands that name the project: an early hand-off for demonstration, concluding them.
+project_handoffs = APIRouter(prefix="/projects/{project_id}", tags=["hand-offs"])
+ministries_router = APIRouter(prefix="/ministries", tags=["hand-offs"])
 COMMAND = {**AUTH, **responses(403, 404, 409, 422, 503)}
 
 
-@router.get("/ministries", response_model=list[MinistryOut], responses=AUTH)
+@ministries_router.get("", response_model=list[MinistryOut], responses=AUTH)
 async def list_ministries(session: SessionDep, user: CurrentUser) -> list[MinistryOut]:
     """The ministry registry: each public-use ministry with its liaison users."""
     ministries = (await session.scalars(select(Ministry).order_by(Ministry.code))).all()
@@ -40,7 +42,7 @@ async def list_ministries(session: SessionDep, user: CurrentUser) -> list[Minist
     ]
 
 
-@router.get("/handoffs", response_model=list[HandoffOut], responses=AUTH)
+@router.get("", response_model=list[HandoffOut], responses=AUTH)
 async def list_handoffs(request: Request, session: SessionDep, user: CurrentUser) -> list[Handoff]:
     """Liaisons see their ministry's hand-offs; programme managers those of their projects; closed
     projects' hand-offs only with clearance and need-to-know."""
@@ -56,88 +58,73 @@ async def list_handoffs(request: Request, session: SessionDep, user: CurrentUser
         cond = conditions[0] if len(conditions) == 1 else conditions[0] | conditions[1]
         query = query.join(Project, Project.id == Handoff.project_id).where(cond)
     handoffs = list((await session.scalars(query)).all())
-    projects = [p for pid in sorted({h.project_id for h in handoffs}) if (p := await session.get(Project, pid))]
+    found = await queries.projects_by_id(session, {h.project_id for h in handoffs})
+    projects = [found[pid] for pid in sorted(found)]
     readable = {p.id for p in await visible(request, session, user, projects, "handoffs")}
     return [h for h in handoffs if h.project_id in readable]
 
 
-async def _handoff(request: Request, session: AsyncSession, user: User, handoff_id: str) -> tuple[Handoff, Project]:
+async def _handoff(
+    request: Request, session: AsyncSession, user: User, handoff_id: str
+) -> tuple[Handoff, ProjectContext]:
+    """The hand-off and its project as this user may reach them. Looked up in the route, not in a
+    dependency, so that an invalid body is refused (422) before the hand-off is looked for."""
     handoff = await session.get(Handoff, handoff_id)
     liaison_elsewhere = has_role(user, Role.MINISTRY) and handoff is not None and handoff.ministry != user.ministry
     if handoff is None or (liaison_elsewhere and not has_role(user, Role.PM, Role.ADMIN)):
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"hand-off {handoff_id} not found")
     project = await session.get(Project, handoff.project_id)
     assert project is not None
-    await authorize(request, session, user, project, f"handoff:{handoff_id}")
-    return handoff, project
+    access = await authorize(request, session, user, project, f"handoff:{handoff_id}")
+    return handoff, ProjectContext(project, user, access, request, session)
 
 
-@router.get("/handoffs/{handoff_id}", response_model=HandoffOut, responses={**AUTH, **responses(403, 404)})
+@router.get("/{handoff_id}", response_model=HandoffOut, responses={**AUTH, **responses(403, 404)})
 async def get_handoff(handoff_id: str, request: Request, session: SessionDep, user: CurrentUser) -> Handoff:
     handoff, _ = await _handoff(request, session, user, handoff_id)
     return handoff
 
 
-async def _answer(
-    request: Request, client: Any, user: User, handoff: Handoff, project: Project, answer: HandoffAnswer, action: str
-) -> HandoffOutcome:
+async def _answer(ctx: ProjectContext, handoff: Handoff, answer: HandoffAnswer, action: str) -> HandoffOutcome:
     if handoff.status != "pending":  # its workflow has ended: say why, not "not running"
         raise HTTPException(
             status.HTTP_409_CONFLICT, detail=f"the hand-off to {handoff.ministry} is already {handoff.status}"
         )
-    if handoff.workflow_id is None:  # a hand-off of the first generation: answered on the project
-        if not answer.accept:
-            raise HTTPException(status.HTTP_409_CONFLICT, detail="this hand-off predates declines: accept it")
-        result: HandoffResult = await send_update(
-            request,
-            client,
-            project.workflow_id,
-            ProjectWorkflow.accept_handoff,
-            HandoffAcceptInput(ministry=handoff.ministry, accepted_by=user.username, note=answer.receiving_programme),
-            actor=user.username,
-            action=action,
-            target=f"handoff:{handoff.id}",
+    if handoff.workflow_id is None:  # a hand-off of the first design: nothing serves it any more
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            detail=f"the hand-off to {handoff.ministry} predates hand-off workflows: it takes no answer",
         )
-        return HandoffOutcome(
-            handoff_id=result.handoff_id,
-            ministry=handoff.ministry,
-            kind=handoff.kind,
-            status="accepted",
-            answered_by=user.username,
-        )
-    outcome: HandoffOutcome = await send_update(
-        request,
-        client,
-        handoff.workflow_id,
+    outcome: HandoffOutcome = await ctx.command(
         HandoffWorkflow.answer,
         answer,
-        actor=user.username,
         action=action,
         target=f"handoff:{handoff.id}",
+        workflow_id=handoff.workflow_id,
         receiving_programme=answer.receiving_programme,
         reason=answer.reason,
     )
     return outcome
 
 
-@router.post("/handoffs/{handoff_id}/accept", response_model=HandoffOutcome, responses=COMMAND)
+@router.post("/{handoff_id}/accept", response_model=HandoffOutcome, responses=COMMAND)
 async def accept_handoff(
-    handoff_id: str, body: AcceptIn, request: Request, session: SessionDep, client: ClientDep, user: MinistryUser
+    handoff_id: str, body: AcceptIn, request: Request, session: SessionDep, user: MinistryUser
 ) -> HandoffOutcome:
     """The receiving ministry's liaison accepts, naming the programme or use that takes it on."""
-    handoff, project = await _handoff(request, session, user, handoff_id)
+    handoff, ctx = await _handoff(request, session, user, handoff_id)
     answer = HandoffAnswer(accept=True, answered_by=user.username, receiving_programme=body.receiving_programme)
-    return await _answer(request, client, user, handoff, project, answer, "accept_handoff")
+    return await _answer(ctx, handoff, answer, "accept_handoff")
 
 
-@router.post("/handoffs/{handoff_id}/decline", response_model=HandoffOutcome, responses=COMMAND)
+@router.post("/{handoff_id}/decline", response_model=HandoffOutcome, responses=COMMAND)
 async def decline_handoff(
-    handoff_id: str, body: DeclineIn, request: Request, session: SessionDep, client: ClientDep, user: MinistryUser
+    handoff_id: str, body: DeclineIn, request: Request, session: SessionDep, user: MinistryUser
 ) -> HandoffOutcome:
     """The liaison declines, with a reason; the programme manager may then re-route it."""
-    handoff, project = await _handoff(request, session, user, handoff_id)
+    handoff, ctx = await _handoff(request, session, user, handoff_id)
     answer = HandoffAnswer(accept=False, answered_by=user.username, reason=body.reason)
-    return await _answer(request, client, user, handoff, project, answer, "decline_handoff")
+    return await _answer(ctx, handoff, answer, "decline_handoff")
 
 
 async def _registered_ministry(session: AsyncSession, code: str) -> None:
@@ -145,22 +132,19 @@ async def _registered_ministry(session: AsyncSession, code: str) -> None:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=f"{code!r} is not in the ministry registry")
 
 
-@router.post("/handoffs/{handoff_id}/reroute", response_model=HandoffRun, responses=COMMAND)
+@router.post("/{handoff_id}/reroute", response_model=HandoffRun, responses=COMMAND)
 async def reroute_handoff(
-    handoff_id: str, body: RerouteIn, request: Request, session: SessionDep, client: ClientDep, user: PmUser
+    handoff_id: str, body: RerouteIn, request: Request, session: SessionDep, user: PmUser
 ) -> HandoffRun:
     """The programme manager offers a declined (or overdue) hand-off to another ministry."""
-    handoff, project = await _handoff(request, session, user, handoff_id)
-    if not is_project_pm(user, project):
+    handoff, ctx = await _handoff(request, session, user, handoff_id)
+    if not ctx.is_pm:
         raise HTTPException(status.HTTP_403_FORBIDDEN, detail="only the project's programme manager re-routes it")
     await _registered_ministry(session, body.to_ministry)
-    run: HandoffRun = await send_update(
-        request,
-        client,
-        project.workflow_id,
+    arg = RerouteInput(handoff_id=handoff.id, to_ministry=body.to_ministry, requested_by=user.username, note=body.note)
+    run: HandoffRun = await ctx.command(
         ProjectWorkflow.reroute_handoff,
-        RerouteInput(handoff_id=handoff.id, to_ministry=body.to_ministry, requested_by=user.username, note=body.note),
-        actor=user.username,
+        arg,
         action="reroute_handoff",
         target=f"handoff:{handoff.id}",
         to_ministry=body.to_ministry,
@@ -168,42 +152,21 @@ async def reroute_handoff(
     return run
 
 
-@router.post("/projects/{project_id}/demo-handoffs", response_model=HandoffRun, responses=COMMAND)
-async def demo_handoff(
-    project_id: str, body: DemoHandoffIn, request: Request, session: SessionDep, client: ClientDep, user: PmUser
-) -> HandoffRun:
+@project_handoffs.post("/demo-handoffs", response_model=HandoffRun, responses=COMMAND)
+async def demo_handoff(body: DemoHandoffIn, ctx: ProjectPm) -> HandoffRun:
     """An early hand-off for demonstration use, from TRL 7 on; the project carries on."""
-    project = await project_for(request, session, user, project_id)
-    await _registered_ministry(session, body.ministry)
-    run: HandoffRun = await send_update(
-        request,
-        client,
-        project.workflow_id,
-        ProjectWorkflow.start_demo_handoff,
-        DemoHandoffInput(ministry=body.ministry, requested_by=user.username, brief=body.brief),
-        actor=user.username,
-        action="demo_handoff",
-        target=f"project:{project_id}",
-        ministry=body.ministry,
+    await _registered_ministry(ctx.session, body.ministry)
+    arg = DemoHandoffInput(ministry=body.ministry, requested_by=ctx.user.username, brief=body.brief)
+    run: HandoffRun = await ctx.command(
+        ProjectWorkflow.start_demo_handoff, arg, action="demo_handoff", ministry=body.ministry
     )
     return run
 
 
-@router.post("/projects/{project_id}/handoffs/conclude", response_model=ProjectOutcome, responses=COMMAND)
-async def conclude_handoffs(
-    project_id: str, body: ConcludeIn, request: Request, session: SessionDep, client: ClientDep, user: PmUser
-) -> ProjectOutcome:
+@project_handoffs.post("/handoffs/conclude", response_model=ProjectOutcome, responses=COMMAND)
+async def conclude_handoffs(body: ConcludeIn, ctx: ProjectPm) -> ProjectOutcome:
     """Every hand-off has its answer and the PM will not re-route a declined one: complete now,
     instead of at the end of the re-route window."""
-    project = await project_for(request, session, user, project_id)
-    outcome: ProjectOutcome = await send_update(
-        request,
-        client,
-        project.workflow_id,
-        ProjectWorkflow.conclude_handoffs,
-        ConcludeHandoffsInput(requested_by=user.username, note=body.note),
-        actor=user.username,
-        action="conclude_handoffs",
-        target=f"project:{project_id}",
-    )
+    arg = ConcludeHandoffsInput(requested_by=ctx.user.username, note=body.note)
+    outcome: ProjectOutcome = await ctx.command(ProjectWorkflow.conclude_handoffs, arg, action="conclude_handoffs")
     return outcome

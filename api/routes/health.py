@@ -1,30 +1,40 @@
+"""Liveness of the API and its two backing services."""
+
 from __future__ import annotations
+
+import logging
 
 from fastapi import APIRouter, Request, Response, status
 from sqlalchemy import text
 
 from api.errors import responses
-from api.schemas import HealthOut
+from api.schemas.common import HealthOut
 
-router = APIRouter(tags=["ops"])
+router = APIRouter(prefix="/health", tags=["ops"])
+log = logging.getLogger("trlgate.api")
 
 
-@router.get("/health", response_model=HealthOut, responses=responses(503))
+@router.get("", response_model=HealthOut, responses=responses(503))
 async def health(request: Request, response: Response) -> HealthOut:
     """Liveness of the API and its two backing services."""
     database = temporal = "ok"
+    # A health check reports every failure of a backing service rather than failing itself, so
+    # it catches broadly; each failure is named (the check and the error) and logged.
     try:
         async with request.app.state.sessionmaker() as session:
             await session.execute(text("SELECT 1"))
     except Exception as err:
-        database = f"error: {err.__class__.__name__}"
+        log.warning("health: the database check (SELECT 1) failed", exc_info=err)
+        database = f"error: SELECT 1 failed: {err.__class__.__name__}"
     client = request.app.state.temporal
-    try:
-        if client is None:
-            raise RuntimeError("not connected")
-        await client.service_client.check_health()
-    except Exception as err:
-        temporal = f"error: {err}"
+    if client is None:
+        temporal = "error: not connected (the API found no Temporal server at start)"
+    else:
+        try:
+            await client.service_client.check_health()
+        except Exception as err:
+            log.warning("health: the Temporal health check failed", exc_info=err)
+            temporal = f"error: health check failed: {err.__class__.__name__}: {err}"
     healthy = database == temporal == "ok"
     if not healthy:
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE

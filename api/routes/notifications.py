@@ -1,3 +1,5 @@
+"""A user's notifications: review reminders, overdue escalations, decisions."""
+
 from __future__ import annotations
 
 from fastapi import APIRouter, Query
@@ -5,13 +7,13 @@ from sqlalchemy import select
 
 from api.deps import CurrentUser, SessionDep
 from api.errors import AUTH
-from api.schemas import NotificationOut
+from api.schemas.common import NotificationOut
 from storage.models import Notification
 
-router = APIRouter(tags=["notifications"])
+router = APIRouter(prefix="/notifications", tags=["notifications"])
 
 
-@router.get("/notifications", response_model=list[NotificationOut], responses=AUTH)
+@router.get("", response_model=list[NotificationOut], responses=AUTH)
 async def my_notifications(
     session: SessionDep,
     user: CurrentUser,

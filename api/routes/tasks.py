@@ -1,3 +1,5 @@
+"""Review tasks: a reviewer answers the invitation and reviews; the lists show each their own."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -7,21 +9,22 @@ from sqlalchemy import Select, select
 
 from api.access import authorize, visible
 from api.audit import record
-from api.commands import send_update
-from api.deps import ClientDep, CurrentUser, ReviewerUser, SessionDep, has_role
+from api.context import ProjectContext
+from api.deps import CurrentUser, ReviewerUser, SessionDep, has_role
 from api.errors import AUTH, responses
-from api.schemas import CriterionOut, RespondIn, ReviewIn, TaskDetail, TaskOut
+from api.schemas.gates import CriterionOut
+from api.schemas.tasks import RespondIn, ReviewIn, TaskDetail, TaskOut
 from domain.gate_review import GateView, InvitationResponse, TaskStatus
 from domain.project import ReviewSubmission
 from domain.roles import Role
 from gates.definitions import GateDefinition
 from gates.scorecard import review_errors
+from storage import queries
 from storage.access import is_closed
 from storage.models import Gate, Project, ReviewTask, User
 from workflows.gate_review import GateReviewWorkflow, gate_workflow_id
-from workflows.project import ProjectWorkflow
 
-router = APIRouter(tags=["review tasks"])
+router = APIRouter(prefix="/tasks", tags=["review tasks"])
 
 
 def _task_query(user: User) -> Select[ReviewTask]:
@@ -36,7 +39,7 @@ def _task_query(user: User) -> Select[ReviewTask]:
     return query.where(ReviewTask.reviewer == user.username)
 
 
-@router.get("/tasks", response_model=list[TaskOut], responses=AUTH)
+@router.get("", response_model=list[TaskOut], responses=AUTH)
 async def list_tasks(
     request: Request,
     session: SessionDep,
@@ -47,7 +50,8 @@ async def list_tasks(
     if status_ is not None:
         query = query.where(ReviewTask.status == status_.value)
     tasks = list((await session.scalars(query)).all())
-    projects = [p for pid in sorted({t.project_id for t in tasks}) if (p := await session.get(Project, pid))]
+    found = await queries.projects_by_id(session, {t.project_id for t in tasks})
+    projects = [found[pid] for pid in sorted(found)]
     readable = {p.id for p in await visible(request, session, user, projects, "tasks")}
     # A reviewer's own task is listed even where the role rules alone would not reach the project.
     return [t for t in tasks if t.project_id in readable or (t.reviewer == user.username and not _closed(projects, t))]
@@ -70,7 +74,7 @@ async def _own_task(request: Request, session: SessionDep, user: User, task_id: 
     return task, gate
 
 
-@router.get("/tasks/{task_id}", response_model=TaskDetail, responses={**AUTH, **responses(404)})
+@router.get("/{task_id}", response_model=TaskDetail, responses={**AUTH, **responses(404)})
 async def get_task(task_id: str, request: Request, session: SessionDep, user: CurrentUser) -> TaskDetail:
     """A review task with the gate's criteria to review against."""
     task, gate = await _own_task(request, session, user, task_id)
@@ -90,15 +94,17 @@ async def get_task(task_id: str, request: Request, session: SessionDep, user: Cu
 
 async def _reviewer_task(
     request: Request, session: SessionDep, user: User, task_id: str
-) -> tuple[ReviewTask, Gate, Project]:
+) -> tuple[ReviewTask, Gate, ProjectContext]:
+    """The reviewer's own task, its gate and project. Looked up in the route, not in a dependency,
+    so that an invalid body is refused (422) before the task is looked for."""
     task = await session.get(ReviewTask, task_id)
     if task is None or task.reviewer != user.username:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"review task {task_id} not found")
     gate = await session.get(Gate, (task.project_id, task.gate_no))
     project = await session.get(Project, task.project_id)
     assert gate is not None and project is not None
-    await authorize(request, session, user, project, "review")
-    return task, gate, project
+    access = await authorize(request, session, user, project, "review")
+    return task, gate, ProjectContext(project, user, access, request, session)
 
 
 def _round_workflow(task: ReviewTask, gate: Gate) -> str:
@@ -107,31 +113,24 @@ def _round_workflow(task: ReviewTask, gate: Gate) -> str:
     return gate_workflow_id(task.project_id, task.gate_no, task.round)
 
 
-@router.post("/tasks/{task_id}/respond", response_model=GateView, responses={**AUTH, **responses(404, 409, 422, 503)})
-async def respond(
-    task_id: str, body: RespondIn, request: Request, session: SessionDep, client: ClientDep, user: ReviewerUser
-) -> GateView:
+@router.post("/{task_id}/respond", response_model=GateView, responses={**AUTH, **responses(404, 409, 422, 503)})
+async def respond(task_id: str, body: RespondIn, request: Request, session: SessionDep, user: ReviewerUser) -> GateView:
     """Accept or decline the invitation, declaring any conflict of interest before seeing the material."""
-    task, gate, _ = await _reviewer_task(request, session, user, task_id)
-    result: GateView = await send_update(
-        request,
-        client,
-        _round_workflow(task, gate),
+    task, gate, ctx = await _reviewer_task(request, session, user, task_id)
+    result: GateView = await ctx.command(
         GateReviewWorkflow.respond,
         InvitationResponse(reviewer=user.username, **body.model_dump()),
-        actor=user.username,
         action="respond",
         target=f"task:{task_id}",
+        workflow_id=_round_workflow(task, gate),
         accept=body.accept,
         conflict_of_interest=body.conflict_of_interest,
     )
     return result
 
 
-async def _review(
-    task_id: str, body: ReviewIn, request: Request, session: SessionDep, client: ClientDep, user: User, amend: bool
-) -> Any:
-    task, gate, project = await _reviewer_task(request, session, user, task_id)
+async def _review(task_id: str, body: ReviewIn, request: Request, session: SessionDep, user: User, amend: bool) -> Any:
+    task, gate, ctx = await _reviewer_task(request, session, user, task_id)
     review = ReviewSubmission(
         gate_no=task.gate_no, reviewer=user.username, must_meet=body.must_meet, scores=body.scores, comment=body.comment
     )
@@ -139,30 +138,23 @@ async def _review(
     if errors := review_errors(GateDefinition.model_validate(gate.definition), review):
         await record(request, user.username, action, f"task:{task_id}", "rejected", reason=errors)
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail="; ".join(errors))
-    update: Any
-    if gate.workflow_id is None:  # a gate of the first design: reviews go to the project workflow
-        if amend:
-            raise HTTPException(status.HTTP_409_CONFLICT, detail="reviews of this gate cannot be amended")
-        target, update = project.workflow_id, ProjectWorkflow.submit_review
-    else:
-        target = _round_workflow(task, gate)
-        update = GateReviewWorkflow.amend_review if amend else GateReviewWorkflow.submit_review
-    return await send_update(
-        request, client, target, update, review, actor=user.username, action=action, target=f"task:{task_id}"
+    if gate.workflow_id is None:  # a gate of the first design: nothing serves its reviews any more
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, detail=f"gate {task.gate_no} predates gate rounds: it takes no reviews"
+        )
+    update = GateReviewWorkflow.amend_review if amend else GateReviewWorkflow.submit_review
+    return await ctx.command(
+        update, review, action=action, target=f"task:{task_id}", workflow_id=_round_workflow(task, gate)
     )
 
 
-@router.post("/tasks/{task_id}/review", responses={**AUTH, **responses(404, 409, 422, 503)})
-async def submit_review(
-    task_id: str, body: ReviewIn, request: Request, session: SessionDep, client: ClientDep, user: ReviewerUser
-) -> Any:
+@router.post("/{task_id}/review", responses={**AUTH, **responses(404, 409, 422, 503)})
+async def submit_review(task_id: str, body: ReviewIn, request: Request, session: SessionDep, user: ReviewerUser) -> Any:
     """Submit this reviewer's independent review; the answer shows the gate as this reviewer may now see it."""
-    return await _review(task_id, body, request, session, client, user, amend=False)
+    return await _review(task_id, body, request, session, user, amend=False)
 
 
-@router.put("/tasks/{task_id}/review", responses={**AUTH, **responses(404, 409, 422, 503)})
-async def amend_review(
-    task_id: str, body: ReviewIn, request: Request, session: SessionDep, client: ClientDep, user: ReviewerUser
-) -> Any:
+@router.put("/{task_id}/review", responses={**AUTH, **responses(404, 409, 422, 503)})
+async def amend_review(task_id: str, body: ReviewIn, request: Request, session: SessionDep, user: ReviewerUser) -> Any:
     """Amend a submitted review while the panel is still open."""
-    return await _review(task_id, body, request, session, client, user, amend=True)
+    return await _review(task_id, body, request, session, user, amend=True)

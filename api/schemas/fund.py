@@ -1,0 +1,87 @@
+"""The fund: totals, ceilings, corrections and the reconciliation."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, Field
+
+from domain.bounds import LongText, YenOrZero
+
+__all__ = [
+    "CeilingIn",
+    "CeilingOut",
+    "DriftOut",
+    "FiscalYearOut",
+    "FundOut",
+    "MinistryFundsOut",
+    "ReconciliationOut",
+    "ReversalIn",
+    "ReversalOut",
+]
+
+
+class FiscalYearOut(BaseModel):
+    fiscal_year: int = Field(description="FY2026 runs 1 April 2026 - 31 March 2027.")
+    ceiling: int | None = Field(description="Most the ministry may commit to this year; null: no ceiling.")
+    carried_in: int = Field(description="Unused ceiling carried over from the previous year.")
+    reserved: int
+    paid: int
+    available: int | None = Field(description="ceiling + carried_in - reserved - paid; null: no ceiling.")
+
+
+class MinistryFundsOut(BaseModel):
+    ministry: str
+    allocated: int
+    reserved: int
+    paid: int
+    available: int
+    fiscal_years: list[FiscalYearOut] = []
+
+
+class FundOut(BaseModel):
+    programme: str
+    name: str
+    fund_total: int
+    allocated: int
+    reserved: int
+    paid: int
+    available: int
+    by_ministry: list[MinistryFundsOut]
+    invariant_violations: list[str]
+    checked_at: datetime | None = None  # when the ledger check behind invariant_violations ran
+
+
+class CeilingIn(BaseModel):
+    amount: YenOrZero
+
+
+class CeilingOut(BaseModel):
+    programme: str
+    ministry: str
+    fiscal_year: int
+    amount: int
+    set_by: str
+
+
+class ReversalIn(BaseModel):
+    reason: Annotated[LongText, Field(min_length=3, max_length=2000)]
+
+
+class ReversalOut(BaseModel):
+    transaction_id: int
+    reverses_id: int
+    kind: str
+    amount: int
+    created: bool
+
+
+class DriftOut(BaseModel):
+    project_id: str
+    problem: str
+
+
+class ReconciliationOut(BaseModel):
+    checked: int
+    drifts: list[DriftOut]
