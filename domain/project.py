@@ -38,10 +38,6 @@ class Decision(StrEnum):
     KILL = "kill"
 
 
-# The decisions the engine carries out today; the others are refused with a clear message.
-SUPPORTED_DECISIONS = frozenset({Decision.GO, Decision.KILL})
-
-
 class ReviewSubmission(Commanded):
     gate_no: Annotated[StrictInt, Field(ge=1)]
     reviewer: str
@@ -57,27 +53,11 @@ class Recommendation(BaseModel):
     reviews: int
 
 
-class ReviewResult(BaseModel):
-    task_id: str
-    gate_no: int
-    reviews_received: int
-    reviews_expected: int
-    recommendation: Recommendation | None = None
-
-
 class DecisionInput(Commanded):
     gate_no: Annotated[StrictInt, Field(ge=1)]
     decision: Decision
     decided_by: str
     justification: Annotated[str, Field(max_length=5000)] = ""
-
-
-class DecisionResult(BaseModel):
-    gate_no: int
-    decision: Decision
-    status: ProjectStatus
-    trl: int
-    next_stage: str | None
 
 
 class WithdrawInput(Commanded):
@@ -119,14 +99,6 @@ class HandoffResult(BaseModel):
     handoff_id: str
     pending: list[str]
     status: ProjectStatus
-
-
-class GateState(BaseModel):
-    gate_no: int
-    opened_at: datetime
-    reviews: dict[str, ReviewSubmission] = Field(default_factory=dict)
-    recommendation: Recommendation | None = None
-    decision: Decision | None = None
 
 
 class HoldState(BaseModel):
@@ -218,8 +190,6 @@ class ProjectState(BaseModel):
     trl: int
     stage_started_at: datetime | None = None
     tranches_paid: list[int] = Field(default_factory=list)
-    gate: GateState | None = None
-    handoffs: dict[str, str] = Field(default_factory=dict, description="ministry -> pending|accepted")
     stop_reason: str | None = None
     stop_result: StopResult | None = None
     # Gate reviews as their own workflows (one per round), and what their decisions leave behind.

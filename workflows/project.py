@@ -24,7 +24,7 @@ from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.gate_reviews import GateEventInput, GateReviewActivities, NotifyInput
-    from activities.gates import GateActivities, OpenGateInput, RecordDecisionInput, RecordReviewInput
+    from activities.gates import GateActivities, RecordDecisionInput
     from activities.handoffs import HandoffActivities, RecordAnswerInput
     from activities.money import (
         MoneyActivities,
@@ -36,13 +36,11 @@ with workflow.unsafe.imports_passed_through():
         ScheduledTranche,
     )
     from activities.projects import (
-        AcceptHandoffInput,
         CloseOutInput,
         CompleteProjectInput,
         ProjectActivities,
         RegisterProjectInput,
         SetStatusInput,
-        StartHandoffsInput,
     )
     from domain import search_attributes as sa
     from domain.command import Command
@@ -65,15 +63,9 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.programme import PROGRAMME_CODE
     from domain.project import (
-        SUPPORTED_DECISIONS,
         ConcludeHandoffsInput,
         Conditions,
         Decision,
-        DecisionInput,
-        DecisionResult,
-        GateState,
-        HandoffAcceptInput,
-        HandoffResult,
         HoldState,
         MoneySnapshot,
         Phase,
@@ -86,8 +78,6 @@ with workflow.unsafe.imports_passed_through():
         ReportReviewInput,
         ReportState,
         ResumeInput,
-        ReviewResult,
-        ReviewSubmission,
         StageExtension,
         StopResult,
         TerminateInput,
@@ -99,20 +89,9 @@ with workflow.unsafe.imports_passed_through():
     from domain.proposal import Classification, StagePlan
     from domain.roles import Role, group
     from gates.definitions import GateDefinition, gate_for_stage
-    from gates.scorecard import recommend, review_errors
     from workflows.common import ACTIVITY_RETRY, ACTIVITY_TIMEOUT, keyed, rejected
     from workflows.gate_review import GateReviewWorkflow, gate_workflow_id
     from workflows.handoff import HandoffWorkflow
-
-# Patches: each names a change to the workflow's commands; stored histories replay on both sides.
-PATCH_LOCAL_UPDATE_WRITES = "update-writes-as-local-activities"
-PATCH_GATE_REVIEW_WORKFLOW = "gate-review-as-child-workflow"
-PATCH_CONTINUE_WHEN_SUGGESTED = "continue-as-new-when-suggested"
-PATCH_REASSERT_HOLD = "reassert-hold-status-on-new-run"
-PATCH_HOLD_CLEARED_AFTER_WRITE = "hold-cleared-after-status-write"
-PATCH_HOLD_WHEN_FUNDS_SHORT = "hold-when-funds-short"
-PATCH_TRANCHE_CONDITIONS = "tranche-conditions"
-PATCH_HANDOFF_WORKFLOWS = "handoff-workflows"
 
 REPORT_REMINDER_DAYS = 30  # an overdue progress report is asked for again this often
 
@@ -130,9 +109,6 @@ class ProjectWorkflow:
         self.project_id = input.project_id
         self.state = input.state or ProjectState(trl=input.proposal.start_trl)
         self.stop_request: TerminateInput | None = None
-        # The gate whose decision the main loop has fully carried out (decide() waits for it).
-        self.applied_gate = 0
-        self.decision_input: DecisionInput | None = None
         self.stage_detail = ""  # what the stage waits for now (next tranche, or its planned end)
         self.stage_due: Callable[[], datetime] | None = None  # when that falls due (holds move it)
         self.watcher: asyncio.Task[None] | None = None
@@ -173,7 +149,7 @@ class ProjectWorkflow:
             status=self.state.status,
             trl=self.state.trl,
             stop=self.state.stop_result,
-            handoffs=self._final_handoffs() if self.state.handoff_runs else dict(self.state.handoffs),
+            handoffs=self._final_handoffs(),
             public_use_achieved=self.state.public_use_achieved,
         )
 
@@ -199,7 +175,7 @@ class ProjectWorkflow:
             )
             if await self._reserve_stage():
                 self._enter_stage()
-        elif self.state.hold is not None and workflow.patched(PATCH_REASSERT_HOLD):
+        elif self.state.hold is not None:
             # A run that starts on hold (continued as new while holding) says so in the database
             # again, in case the previous run ended before its status write completed.
             await self._act(
@@ -257,7 +233,7 @@ class ProjectWorkflow:
         When the fund cannot cover it (allocation or a fiscal-year ceiling), the project goes on
         Hold and its programme manager is told; each resume tries again, and a hold past the
         programme's limit stops the project cleanly. Never a retry storm: the refusal is a
-        non-retryable business error. (Projects started before this stopped at once.)"""
+        non-retryable business error."""
         while True:
             try:
                 await self._act(
@@ -278,9 +254,6 @@ class ProjectWorkflow:
                 cause = err.cause
                 if not (isinstance(cause, ApplicationError) and cause.type == "InsufficientFunds"):
                     raise
-                if not workflow.patched(PATCH_HOLD_WHEN_FUNDS_SHORT):
-                    self.state.stop_reason = f"Money could not be reserved: {cause.message}"
-                    return False
                 await self._wait_for_funds(cause.message)
                 if self.stopping:
                     return False
@@ -338,7 +311,6 @@ class ProjectWorkflow:
         self.state.stage_started_at = workflow.now()
         self.state.tranches_paid = []
         self.stage_due = None
-        self.state.gate = None
 
     def _days(self, days: int) -> timedelta:
         return timedelta(seconds=days * self.input.seconds_per_day)
@@ -366,7 +338,7 @@ class ProjectWorkflow:
     def _history_too_long(self) -> bool:
         """Temporal suggests continuing as new when a run's history grows large (a stage with many
         tranches and holds); the stage carries on in a fresh run from where it is."""
-        return workflow.info().is_continue_as_new_suggested() and workflow.patched(PATCH_CONTINUE_WHEN_SUGGESTED)
+        return workflow.info().is_continue_as_new_suggested()
 
     async def _run_stage(self) -> str | None:
         stage_no = self.state.stage_index + 1
@@ -381,10 +353,9 @@ class ProjectWorkflow:
             )
             if self.stopping:
                 return None
-            if workflow.patched(PATCH_TRANCHE_CONDITIONS):
-                await self._await_tranche_conditions(stage_no, tranche_no, tranche.amount)
-                if self.stopping:
-                    return None
+            await self._await_tranche_conditions(stage_no, tranche_no, tranche.amount)
+            if self.stopping:
+                return None
             due = self._at_day(tranche.offset_days)
             if not await self._pay(
                 lambda due=due, no=tranche_no, amount=tranche.amount: PayTrancheInput(  # type: ignore[misc]
@@ -541,12 +512,6 @@ class ProjectWorkflow:
         workflow.set_current_details(text)
 
     async def _run_gate(self) -> None:
-        if workflow.patched(PATCH_GATE_REVIEW_WORKFLOW):
-            await self._run_gate_review()
-        else:
-            await self._run_gate_in_place()
-
-    async def _run_gate_review(self) -> None:
         """This gate's current round runs as its own workflow; its decision is carried out here."""
         definition = self._gate_definition()
         round_no = self.state.gate_round
@@ -683,9 +648,6 @@ class ProjectWorkflow:
             return
         self.state.paused_seconds += (workflow.now() - hold.since).total_seconds()
         self.state.status = ProjectStatus.ACTIVE
-        clear_after_write = workflow.patched(PATCH_HOLD_CLEARED_AFTER_WRITE)
-        if not clear_after_write:
-            self.state.hold = None
         await self._act(
             ProjectActivities.set_status,
             SetStatusInput(
@@ -726,67 +688,7 @@ class ProjectWorkflow:
             await self._enter_hold(missed)
         await self._wait_out_hold()
 
-    async def _run_gate_in_place(self) -> None:
-        """Gates as first built (reviews and decision as Updates on this workflow); kept so that
-        projects started before the gate review workflow replay and finish as they began."""
-        definition = self._gate_definition()
-        if self.state.gate is None:
-            opened_at = workflow.now()
-            await self._act(
-                GateActivities.open_gate,
-                OpenGateInput(
-                    project_id=self.project_id,
-                    definition=definition,
-                    reviewers=list(self.proposal.reviewers),
-                    opened_at=opened_at,
-                ),
-            )
-            self.state.gate = GateState(gate_no=definition.gate_no, opened_at=opened_at)
-            self._publish()
-        gate = self.state.gate
-        await workflow.wait_condition(lambda: gate.decision is not None or self.stopping)
-        if gate.decision is None:
-            return
-        decision = gate.decision
-        decided = self.decision_input
-        assert decided is not None
-        await self._act(
-            GateActivities.record_decision,
-            RecordDecisionInput(
-                project_id=self.project_id,
-                gate_no=gate.gate_no,
-                decision=decision,
-                decided_by=decided.decided_by,
-                justification=decided.justification,
-                recommendation=gate.recommendation,
-                decided_at=workflow.now(),
-                trl=definition.exit_trl if decision == Decision.GO else self.state.trl,
-                command=decided.command,
-            ),
-        )
-        if decision == Decision.KILL:
-            self.state.stop_reason = f"Killed at gate {gate.gate_no} by {decided.decided_by}" + (
-                f": {decided.justification}" if decided.justification else ""
-            )
-        else:
-            self.state.trl = definition.exit_trl
-            if self.state.stage_index + 1 == len(self.plan):
-                self.state.phase = Phase.HANDOFF
-            else:
-                self.state.stage_index += 1
-                if await self._reserve_stage():
-                    self._enter_stage()
-        if not self.stopping:
-            self.applied_gate = gate.gate_no
-        self._publish()
-
     async def _run_handoffs(self) -> None:
-        if workflow.patched(PATCH_HANDOFF_WORKFLOWS):
-            await self._run_handoff_workflows()
-        else:
-            await self._run_handoffs_in_place()
-
-    async def _run_handoff_workflows(self) -> None:
         """The last Go: one hand-off workflow per public-use ministry, in parallel. The project
         completes when every hand-off (demonstrations too) is resolved and a declined one has had
         its re-route window; its final status says whether public use was achieved."""
@@ -903,28 +805,6 @@ class ProjectWorkflow:
             except FailureError:
                 pass  # it had ended already
 
-    async def _run_handoffs_in_place(self) -> None:
-        self.state.status = ProjectStatus.HANDOFF
-        result = await self._act(
-            ProjectActivities.start_handoffs,
-            StartHandoffsInput(project_id=self.project_id, trl=self.state.trl),
-        )
-        for ministry in result.handoff_ids:
-            self.state.handoffs.setdefault(ministry, "pending")
-        self._publish()
-        await workflow.wait_condition(
-            lambda: self.stopping or all(s == "accepted" for s in self.state.handoffs.values())
-        )
-        if self.stopping:
-            return
-        await self._act(
-            ProjectActivities.complete_project,
-            CompleteProjectInput(project_id=self.project_id, trl=self.state.trl),
-        )
-        self.state.status = ProjectStatus.COMPLETED
-        self.state.phase = Phase.DONE
-        self._publish()
-
     async def _stop(self) -> None:
         """The one clean stop: release unpaid money, cancel what is open, report, set the status."""
         assert self.state.stop_reason is not None
@@ -963,9 +843,7 @@ class ProjectWorkflow:
     async def _act_locally(self, method, arg):
         """For the short writes an Update handler makes while its caller waits (a reviewer's
         HTTP request): a local activity runs in this worker without a round trip to the server.
-        Workflows started before this change keep their regular activity (patch below)."""
-        if not workflow.patched(PATCH_LOCAL_UPDATE_WRITES):
-            return await self._act(method, arg)
+        """
         return await workflow.execute_local_activity_method(
             method, arg, start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=ACTIVITY_RETRY
         )
@@ -980,11 +858,6 @@ class ProjectWorkflow:
             return f"On hold since {since:%Y-%m-%d}{reason}: waiting for {self.proposal.programme_manager} to resume"
         if s.phase == Phase.GATE and s.gate_workflow_id is not None:
             return f"Gate {s.stage_index + 1} round {s.gate_round}: under review in {s.gate_workflow_id}"
-        if s.phase == Phase.GATE and s.gate is not None:
-            missing = self._reviews_pending()
-            if missing:
-                return f"Gate {s.gate.gate_no}: waiting for reviews from {', '.join(missing)}"
-            return f"Gate {s.gate.gate_no}: waiting for the decision of {self.proposal.programme_manager}"
         if s.phase == Phase.GATE:
             return "Opening the gate review"
         if s.phase == Phase.HANDOFF and s.handoff_runs:
@@ -993,8 +866,7 @@ class ProjectWorkflow:
                 return f"Hand-off: waiting for {', '.join(pending)} to accept or decline"
             return "Hand-off: every ministry has answered; a declined hand-off may still be re-routed"
         if s.phase == Phase.HANDOFF:
-            pending = [m for m, v in s.handoffs.items() if v == "pending"]
-            return f"Hand-off: waiting for acceptance by {', '.join(pending)}" if pending else "Hand-off: preparing"
+            return "Hand-off: preparing"
         if s.phase == Phase.STAGE:
             return self.stage_detail or f"{self._stage_label(s.stage_index + 1)} under way"
         if s.phase == Phase.DONE:
@@ -1006,18 +878,11 @@ class ProjectWorkflow:
         return s.phase.value
 
     def _handoffs_pending(self) -> list[str]:
-        old = [m for m, v in self.state.handoffs.items() if v == "pending"]
-        return old + [
+        return [
             r.ministry + (" (demonstration)" if r.kind == HandoffKind.DEMONSTRATION else "")
             for r in self.state.handoff_runs.values()
             if r.status == HandoffStatus.PENDING
         ]
-
-    def _reviews_pending(self) -> list[str]:
-        gate = self.state.gate
-        if gate is None:
-            return []
-        return [r for r in self.proposal.reviewers if r not in gate.reviews]
 
     def _publish(self) -> None:
         workflow.upsert_search_attributes(
@@ -1035,7 +900,6 @@ class ProjectWorkflow:
 
     @workflow.query
     def status(self) -> ProjectSnapshot:
-        gate = self.state.gate
         return ProjectSnapshot(
             project_id=self.project_id,
             status=self.state.status,
@@ -1045,13 +909,11 @@ class ProjectWorkflow:
             trl=self.state.trl,
             waiting_for=self._waiting_for(),
             open_gate=(
-                gate.gate_no
-                if gate is not None and gate.decision is None
-                else self.state.stage_index + 1
+                self.state.stage_index + 1
                 if self.state.phase == Phase.GATE and self.state.gate_workflow_id is not None
                 else None
             ),
-            reviews_pending=self._reviews_pending() if self.state.phase == Phase.GATE else [],
+            reviews_pending=[],
             handoffs_pending=self._handoffs_pending(),
             history_length=workflow.info().get_current_history_length(),
             gate_workflow_id=self.state.gate_workflow_id,
@@ -1082,87 +944,6 @@ class ProjectWorkflow:
             waiting_for_funds=self.state.waiting_for_funds,
             programme_date=self._today() if self.state.calendar_start is not None else None,
         )
-
-    # ---- reviews -------------------------------------------------------------------------------
-
-    def _open_gate_or_reject(self, gate_no: int) -> GateState:
-        gate = self.state.gate
-        if self.stopping or self.state.status != ProjectStatus.ACTIVE:
-            raise rejected(f"project {self.project_id} is {self.state.status.value}, not open for gate work")
-        if self.state.phase != Phase.GATE or gate is None:
-            raise rejected(f"gate {gate_no} is not open: the project is in its {self.state.phase.value} phase")
-        if gate.gate_no != gate_no:
-            raise rejected(f"gate {gate_no} is not open: the open gate is {gate.gate_no}")
-        if gate.decision is not None:
-            raise rejected(f"gate {gate_no} is already decided ({gate.decision.value})")
-        return gate
-
-    @workflow.update
-    async def submit_review(self, review: ReviewSubmission) -> ReviewResult:
-        gate = self._open_gate_or_reject(review.gate_no)
-        if review.reviewer in gate.reviews:  # a concurrent twin passed validation first
-            raise rejected(f"{review.reviewer} has already reviewed gate {review.gate_no}")
-        review = review.model_copy(update={"command": keyed(review.command)})
-        gate.reviews[review.reviewer] = review
-        if not self._reviews_pending():
-            gate.recommendation = recommend(self._gate_definition(), gate.reviews.values())
-        task_id = await self._act_locally(
-            GateActivities.record_review,
-            RecordReviewInput(project_id=self.project_id, review=review, recommendation=gate.recommendation),
-        )
-        workflow.set_current_details(self._waiting_for())
-        return ReviewResult(
-            task_id=task_id,
-            gate_no=gate.gate_no,
-            reviews_received=len(gate.reviews),
-            reviews_expected=len(self.proposal.reviewers),
-            recommendation=gate.recommendation,
-        )
-
-    @submit_review.validator
-    def _validate_review(self, review: ReviewSubmission) -> None:
-        gate = self._open_gate_or_reject(review.gate_no)
-        if review.reviewer not in self.proposal.reviewers:
-            raise rejected(f"{review.reviewer} is not on the review panel of project {self.project_id}")
-        if review.reviewer in gate.reviews:
-            raise rejected(f"{review.reviewer} has already reviewed gate {review.gate_no}")
-        errors = review_errors(self._gate_definition(), review)
-        if errors:
-            raise rejected("; ".join(errors))
-
-    # ---- decisions -----------------------------------------------------------------------------
-
-    @workflow.update
-    async def decide(self, decision: DecisionInput) -> DecisionResult:
-        gate = self._open_gate_or_reject(decision.gate_no)
-        self.decision_input = decision.model_copy(update={"command": keyed(decision.command)})
-        gate.decision = decision.decision
-        await workflow.wait_condition(lambda: self.applied_gate >= decision.gate_no or self.state.phase == Phase.DONE)
-        return DecisionResult(
-            gate_no=decision.gate_no,
-            decision=decision.decision,
-            status=self.state.status,
-            trl=self.state.trl,
-            next_stage=self.stage.name if self.state.phase == Phase.STAGE else None,
-        )
-
-    @decide.validator
-    def _validate_decision(self, decision: DecisionInput) -> None:
-        gate = self._open_gate_or_reject(decision.gate_no)
-        self._require_pm(decision.decided_by, "decides its gates")
-        if missing := self._reviews_pending():
-            raise rejected(f"the panel has not finished: reviews missing from {', '.join(missing)}")
-        if decision.decision not in SUPPORTED_DECISIONS:
-            raise rejected(f"decision {decision.decision.value!r} is not available yet; choose go or kill")
-        rec = gate.recommendation
-        assert rec is not None
-        if decision.decision == Decision.GO and rec.failed_must_meet:
-            raise rejected(f"Go is blocked: must-meet criteria failed: {', '.join(rec.failed_must_meet)}")
-        if decision.decision != rec.decision and not decision.justification.strip():
-            raise rejected(
-                f"deciding {decision.decision.value} against the panel's recommendation "
-                f"({rec.decision.value}) needs a written justification"
-            )
 
     # ---- stop ----------------------------------------------------------------------------------
 
@@ -1405,43 +1186,6 @@ class ProjectWorkflow:
             raise rejected(f"tranche {sig.tranche_no} was already approved by {a.approved_by}")
         if sig.signer == a.requested_by:
             raise rejected(f"four eyes: the approver must be someone other than the requester ({a.requested_by})")
-
-    # ---- hand-off ------------------------------------------------------------------------------
-
-    @workflow.update
-    async def accept_handoff(self, accept: HandoffAcceptInput) -> HandoffResult:
-        self._validate_accept(accept)
-        self.state.handoffs[accept.ministry] = "accepted"
-        handoff_id = await self._act_locally(
-            ProjectActivities.accept_handoff,
-            AcceptHandoffInput(
-                project_id=self.project_id,
-                ministry=accept.ministry,
-                accepted_by=accept.accepted_by,
-                note=accept.note,
-                command=keyed(accept.command),
-            ),
-        )
-        workflow.set_current_details(self._waiting_for())
-        await workflow.wait_condition(
-            lambda: self.state.phase == Phase.DONE or any(v == "pending" for v in self.state.handoffs.values())
-        )
-        return HandoffResult(
-            ministry=accept.ministry,
-            handoff_id=handoff_id,
-            pending=[m for m, v in self.state.handoffs.items() if v == "pending"],
-            status=self.state.status,
-        )
-
-    @accept_handoff.validator
-    def _validate_accept(self, accept: HandoffAcceptInput) -> None:
-        if self.state.phase != Phase.HANDOFF or self.stopping:
-            raise rejected(f"project {self.project_id} is not in hand-off (phase {self.state.phase.value})")
-        status = self.state.handoffs.get(accept.ministry)
-        if status is None:
-            raise rejected(f"project {self.project_id} has no hand-off to {accept.ministry}")
-        if status != "pending":
-            raise rejected(f"the hand-off to {accept.ministry} is already {status}")
 
     # ---- hand-off workflows ----------------------------------------------------------------------
 
