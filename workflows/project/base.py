@@ -1,0 +1,143 @@
+"""What every part of the project workflow shares: its carried state, the programme clock, typed
+activity calls, notices and the refusals common to several Updates."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from activities.gate_reviews import GateReviewActivities, NotifyInput
+    from domain.fiscal import jst_date, programme_date
+    from domain.gate_review import GateOutcome
+    from domain.project import Phase, ProjectState, ProjectWorkflowInput
+    from domain.proposal import Classification, StagePlan
+    from gates.definitions import GateDefinition, gate_for_stage
+    from workflows.common import ACTIVITY_RETRY, ACTIVITY_TIMEOUT, rejected
+    from workflows.gate_review import GateReviewWorkflow
+
+
+class ProjectBase:
+    def __init__(self, input: ProjectWorkflowInput) -> None:
+        self.input = input
+        self.proposal = input.proposal
+        self.project_id = input.project_id
+        self.state = input.state or ProjectState(trl=input.proposal.start_trl)
+        self.stage_detail = ""  # what the stage waits for now (next tranche, or its planned end)
+        self.stage_due: Callable[[], datetime] | None = None  # when that falls due (holds move it)
+        self.watcher: asyncio.Task[None] | None = None
+        # Money Updates whose write is in flight: a concurrent twin is refused until it lands.
+        self.in_flight: set[str] = set()
+        self.gate_child: workflow.ChildWorkflowHandle[GateReviewWorkflow, GateOutcome] | None = None
+        self.handoff_changes = 0  # bumped by every hand-off signal, so waits re-check
+
+    @property
+    def closed(self) -> bool:
+        """Closed (保全) work: free text stays out of what the Temporal UI shows in clear."""
+        return self.proposal.classification == Classification.CLOSED
+
+    @property
+    def stopping(self) -> bool:
+        return self.state.stop_reason is not None
+
+    @property
+    def plan(self) -> list[StagePlan]:
+        return self.proposal.stage_plan
+
+    @property
+    def stage(self) -> StagePlan:
+        return self.plan[self.state.stage_index]
+
+    def _gate_definition(self) -> GateDefinition:
+        return gate_for_stage(self.state.stage_index + 1, self.stage)
+
+    def _today(self) -> date:
+        """Today on the project's programme calendar (fiscal years and report deadlines use it)."""
+        s = self.state
+        if s.calendar_origin is None or s.calendar_start is None:
+            s.calendar_origin = workflow.now()
+            s.calendar_start = self.proposal.start_date or jst_date(workflow.now())
+        return programme_date(s.calendar_origin, s.calendar_start, workflow.now(), self.input.seconds_per_day)
+
+    def _calendar_day(self, moment: datetime) -> date:
+        """The programme date of a moment on the workflow clock (the date people plan by: with
+        simulated days, the real date is not it). Pure, so queries may use it."""
+        s = self.state
+        if s.calendar_origin is None or s.calendar_start is None:  # a run from before the calendar
+            return jst_date(moment)
+        return programme_date(s.calendar_origin, s.calendar_start, moment, self.input.seconds_per_day)
+
+    def _enter_stage(self) -> None:
+        self.state.phase = Phase.STAGE
+        self.state.stage_started_at = workflow.now()
+        self.state.tranches_paid = []
+        self.stage_due = None
+
+    def _days(self, days: int) -> timedelta:
+        return timedelta(seconds=days * self.input.seconds_per_day)
+
+    def _at_day(self, days: int) -> datetime:
+        """A day of the current stage on the workflow clock; time spent on hold does not count."""
+        assert self.state.stage_started_at is not None
+        return self.state.stage_started_at + self._days(days) + timedelta(seconds=self.state.paused_seconds)
+
+    async def _sleep_until(self, when: Callable[[], datetime]) -> None:
+        """A durable timer that a stop cancels (so no timer fires after a stop) and a hold pauses
+        (the target moves by the time spent on hold)."""
+        while not self.stopping:
+            if self.state.hold is not None:
+                await workflow.wait_condition(lambda: self.state.hold is None or self.stopping)
+                continue
+            delay = (when() - workflow.now()).total_seconds()
+            if delay <= 0:
+                return
+            try:
+                await workflow.wait_condition(lambda: self.stopping or self.state.hold is not None, timeout=delay)
+            except TimeoutError:
+                return
+
+    async def _wait_until(self, text: str, due: Callable[[], datetime]) -> None:
+        """Say what the stage waits for, dated on the programme calendar, and wait for it."""
+        self.stage_due = due
+        self._stage_detail(f"{text} {self._calendar_day(due()):%Y-%m-%d}")
+        await self._sleep_until(due)
+
+    def _stage_detail(self, text: str) -> None:
+        self.stage_detail = text
+        workflow.set_current_details(text)
+
+    def _stage_label(self, stage_no: int) -> str:
+        return f"Stage {stage_no}" if self.closed else f"Stage {stage_no} ({self.stage.name})"
+
+    async def _notify(self, recipient: str, kind: str, key: str, message: str, *, local: bool = False) -> None:
+        note = NotifyInput(
+            key=key, project_id=self.project_id, recipient=recipient, kind=kind, message=message, at=workflow.now()
+        )
+        if local:
+            await self._act_locally(GateReviewActivities.notify, note)
+        else:
+            await self._act(GateReviewActivities.notify, note)
+
+    async def _act(self, method, arg):
+        return await workflow.execute_activity_method(
+            method, arg, start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=ACTIVITY_RETRY
+        )
+
+    async def _act_locally(self, method, arg):
+        """For the short writes an Update handler makes while its caller waits (a reviewer's
+        HTTP request): a local activity runs in this worker without a round trip to the server.
+        """
+        return await workflow.execute_local_activity_method(
+            method, arg, start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=ACTIVITY_RETRY
+        )
+
+    def _require_pm(self, who: str, what: str) -> None:
+        if who != self.proposal.programme_manager:
+            raise rejected(f"only the project's programme manager ({self.proposal.programme_manager}) {what}")
+
+    def _require_not_stopping(self) -> None:
+        if self.stopping or self.state.phase in (Phase.CLOSING, Phase.DONE):
+            raise rejected(f"project {self.project_id} is already {self.state.status.value} or stopping")

@@ -1,0 +1,126 @@
+"""Gate decisions: each round runs as its own gate review workflow; its decision is carried out
+here (the next stage, a hold, a recycle, the hand-off, or the stop)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from temporalio import workflow
+from temporalio.exceptions import ChildWorkflowError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.gates import GateActivities, RecordDecisionInput
+    from domain.gate_review import GateOutcome, GateReviewInput
+    from domain.project import Conditions, Decision, Phase, StageExtension
+    from workflows.gate_review import GateReviewWorkflow, gate_workflow_id
+from workflows.project.money import Money
+
+
+class GateDecisions(Money):
+    async def _run_gate(self) -> None:
+        """This gate's current round runs as its own workflow; its decision is carried out here."""
+        definition = self._gate_definition()
+        round_no = self.state.gate_round
+        wid = gate_workflow_id(self.project_id, definition.gate_no, round_no)
+        child = await workflow.start_child_workflow(
+            GateReviewWorkflow.run,
+            GateReviewInput(
+                project_id=self.project_id,
+                gate_no=definition.gate_no,
+                round=round_no,
+                definition=definition,
+                programme_manager=self.proposal.programme_manager,
+                panel=list(self.proposal.reviewers),
+                policy=self.proposal.policy,
+                seconds_per_day=self.input.seconds_per_day,
+                stage_budget=self.stage.budget,
+                recycles_so_far=self.state.recycles.get(self.state.stage_index, 0),
+            ),
+            id=wid,
+            static_summary=f"{self.project_id} gate {definition.gate_no} round {round_no}: {definition.question}",
+        )
+        self.gate_child = child
+        self.state.gate_workflow_id = wid  # once it runs, so the API can reach it
+        self._publish()
+        await workflow.wait_condition(lambda: child.done() or self.stopping)
+        if not child.done():
+            child.cancel()  # a stop: the round ends with it
+            try:
+                await child
+            except (asyncio.CancelledError, ChildWorkflowError):
+                pass
+            return
+        outcome = child.result()
+        self.state.gate_workflow_id = None
+        await self._apply(outcome)
+
+    async def _apply(self, outcome: GateOutcome) -> None:
+        definition = self._gate_definition()
+        d = outcome.decision
+        go = d.decision in (Decision.GO, Decision.CONDITIONAL_GO)
+        await self._act(
+            GateActivities.record_decision,
+            RecordDecisionInput(
+                project_id=self.project_id,
+                gate_no=outcome.gate_no,
+                round=outcome.round,
+                decision=d.decision,
+                decided_by=d.decided_by,
+                justification=d.justification,
+                recommendation=outcome.recommendation,
+                decided_at=workflow.now(),
+                trl=definition.exit_trl if go else self.state.trl,
+                terms=d.model_dump(
+                    mode="json", include={"conditions", "conditions_due_days", "recycle_days", "recycle_budget"}
+                ),
+                command=d.command,
+            ),
+        )
+        if d.decision == Decision.KILL:
+            self.state.stop_reason = f"Killed at gate {outcome.gate_no} by {d.decided_by}" + (
+                f": {d.justification}" if d.justification else ""
+            )
+            self.state.lessons = d.lessons
+        elif go:
+            if d.decision == Decision.CONDITIONAL_GO:
+                assert d.conditions_due_days is not None
+                self.state.conditions = Conditions(
+                    gate_no=outcome.gate_no,
+                    items=list(d.conditions),
+                    due_at=workflow.now() + self._days(d.conditions_due_days),
+                )
+            self.state.trl = definition.exit_trl
+            self.state.gate_round = 1
+            if self.state.stage_index + 1 == len(self.plan):
+                self.state.handoff_brief = d.handoff
+                self.state.phase = Phase.HANDOFF
+            else:
+                self.state.stage_index += 1
+                if await self._reserve_stage():
+                    self._enter_stage()
+                    self.state.paused_seconds = 0.0
+            self._watch_conditions_if_pending()
+        elif d.decision == Decision.HOLD:
+            await self._enter_hold(
+                f"Hold at gate {outcome.gate_no}" + (f": {d.justification}" if d.justification else "")
+            )
+            await self._wait_out_hold()
+            self.state.gate_round += 1
+        elif d.decision == Decision.RECYCLE:
+            assert d.recycle_days is not None and d.recycle_budget is not None
+            part = self.state.recycles.get(self.state.stage_index, 0) + 1
+            self.state.recycles[self.state.stage_index] = part
+            if d.recycle_budget > 0 and not await self._reserve_stage(amount=d.recycle_budget, part=part):
+                return
+            self.state.extension = StageExtension(
+                part=part,
+                started_at=workflow.now(),
+                days=d.recycle_days,
+                budget=d.recycle_budget,
+                tranche_no=len(self.stage.tranches) + part,
+            )
+            self.state.paused_seconds = 0.0
+            self.state.phase = Phase.STAGE
+            self.state.gate_round += 1
+        self.state.applied.append(f"{outcome.gate_no}/{outcome.round}")
+        self._publish()

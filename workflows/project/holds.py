@@ -1,0 +1,136 @@
+"""Holds and a Conditional Go's conditions: entering and waiting out a hold, the conditions'
+watcher, and the programme manager's resume and verification Updates."""
+
+from __future__ import annotations
+
+import asyncio
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from activities.gate_reviews import GateEventInput, GateReviewActivities
+    from activities.projects import ProjectActivities, SetStatusInput
+    from domain.project import HoldState, Phase, ProjectSnapshot, ProjectStatus, ResumeInput, VerifyConditionsInput
+    from workflows.common import ACTIVITY_RETRY, ACTIVITY_TIMEOUT, keyed, rejected
+from workflows.project.live_view import LiveView
+
+
+class Holds(LiveView):
+    async def _enter_hold(self, reason: str) -> None:
+        self.state.hold = HoldState(since=workflow.now(), reason=reason)
+        self.state.status = ProjectStatus.ON_HOLD
+        await self._act(
+            ProjectActivities.set_status,
+            SetStatusInput(project_id=self.project_id, status=ProjectStatus.ON_HOLD, reason=reason),
+        )
+        self._publish()
+
+    async def _wait_out_hold(self) -> None:
+        """Funding and stage timers pause until the programme manager resumes; past the programme's
+        limit the project stops cleanly. (With timers off, seconds_per_day 0, there is no limit.)"""
+        hold = self.state.hold
+        assert hold is not None
+        limit_at = hold.since + self._days(self.proposal.policy.max_hold_days)
+        timeout = (limit_at - workflow.now()).total_seconds() if self.input.seconds_per_day > 0 else None
+        try:
+            await workflow.wait_condition(
+                lambda: hold.resumed_by is not None or self.stopping,
+                timeout=max(timeout, 0.001) if timeout is not None else None,
+            )
+        except TimeoutError:
+            self.state.stop_reason = f"On hold for longer than the programme's limit of {self.proposal.policy.max_hold_days} days ({hold.reason})"
+        if self.stopping:
+            return
+        self.state.paused_seconds += (workflow.now() - hold.since).total_seconds()
+        self.state.status = ProjectStatus.ACTIVE
+        await self._act(
+            ProjectActivities.set_status,
+            SetStatusInput(
+                project_id=self.project_id,
+                status=ProjectStatus.ACTIVE,
+                reason=f"resumed by {hold.resumed_by}",
+                command=hold.resume_command,
+            ),
+        )
+        # Cleared only once the database says active: resume() returns when this is None.
+        self.state.hold = None
+        self._publish()
+
+    def _watch_conditions_if_pending(self) -> None:
+        c = self.state.conditions
+        pending = (c is not None and c.verified_by is None) or self.state.hold is not None
+        if pending and (self.watcher is None or self.watcher.done()):
+            self.watcher = asyncio.create_task(self._watch_conditions())
+
+    async def _watch_conditions(self) -> None:
+        """A Conditional Go's conditions must be verified by their date, or the project goes on Hold."""
+        if self.state.hold is None:
+            c = self.state.conditions
+            assert c is not None
+            delay = (c.due_at - workflow.now()).total_seconds()
+            try:
+                await workflow.wait_condition(
+                    lambda: c.verified_by is not None or self.stopping or self.state.phase == Phase.DONE,
+                    timeout=max(delay, 0.001),
+                )
+                return
+            except TimeoutError:
+                pass
+            missed = f"The conditions of gate {c.gate_no} were not verified by {c.due_at:%Y-%m-%d}"
+            if self.proposal.policy.conditions_missed == "stop":
+                self.state.stop_reason = f"{missed} (the programme's policy stops the project)"
+                return
+            await self._enter_hold(missed)
+        await self._wait_out_hold()
+
+    @workflow.update
+    async def resume(self, request: ResumeInput) -> ProjectSnapshot:
+        self._validate_resume(request)
+        hold = self.state.hold
+        assert hold is not None
+        hold.resumed_by = request.requested_by
+        hold.resume_command = keyed(request.command)
+        await workflow.wait_condition(lambda: self.state.hold is None or self.stopping)
+        return self.status()
+
+    @resume.validator
+    def _validate_resume(self, request: ResumeInput) -> None:
+        self._require_pm(request.requested_by, "resumes it")
+        if self.state.hold is None or self.state.hold.resumed_by is not None:
+            raise rejected(f"project {self.project_id} is not on hold")
+        if self.stopping:
+            raise rejected(f"project {self.project_id} is stopping")
+
+    @workflow.update
+    async def verify_conditions(self, request: VerifyConditionsInput) -> ProjectSnapshot:
+        self._validate_verification(request)
+        c = self.state.conditions
+        assert c is not None
+        c.verified_by = request.requested_by
+        await workflow.execute_local_activity_method(
+            GateReviewActivities.record_gate_event,
+            GateEventInput(
+                key=f"{workflow.info().workflow_id}-conditions-g{c.gate_no}-verified",
+                project_id=self.project_id,
+                gate_no=c.gate_no,
+                round=0,
+                kind="conditions_verified",
+                actor=request.requested_by,
+                at=workflow.now(),
+                payload={"conditions": c.items, "note": request.note},
+                command=keyed(request.command),
+            ),
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=ACTIVITY_RETRY,
+        )
+        self._publish()
+        return self.status()
+
+    @verify_conditions.validator
+    def _validate_verification(self, request: VerifyConditionsInput) -> None:
+        self._require_pm(request.requested_by, "verifies conditions")
+        c = self.state.conditions
+        if c is None:
+            raise rejected(f"project {self.project_id} has no conditions to verify")
+        if c.verified_by is not None:
+            raise rejected(f"the conditions of gate {c.gate_no} were verified already by {c.verified_by}")
