@@ -11,8 +11,8 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.gate_reviews import GateReviewActivities, NotifyInput
-    from domain.fiscal import jst_date, programme_date
     from domain.gate_review import GateOutcome
+    from domain.programme_clock import ProgrammeClock, started_clock
     from domain.project import Phase, ProjectState, ProjectWorkflowInput
     from domain.proposal import Classification, StagePlan
     from gates.definitions import GateDefinition, gate_for_stage
@@ -54,21 +54,21 @@ class ProjectBase:
     def _gate_definition(self) -> GateDefinition:
         return gate_for_stage(self.state.stage_index + 1, self.stage)
 
+    @property
+    def clock(self) -> ProgrammeClock:
+        return ProgrammeClock(self.state.calendar_origin, self.state.calendar_start, self.input.seconds_per_day)
+
     def _today(self) -> date:
-        """Today on the project's programme calendar (fiscal years and report deadlines use it)."""
-        s = self.state
-        if s.calendar_origin is None or s.calendar_start is None:
-            s.calendar_origin = workflow.now()
-            s.calendar_start = self.proposal.start_date or jst_date(workflow.now())
-        return programme_date(s.calendar_origin, s.calendar_start, workflow.now(), self.input.seconds_per_day)
+        """Today on the project's programme calendar (fiscal years and report deadlines use it);
+        the first call starts the calendar, so only the main loop and handlers call it."""
+        if not self.clock.started:
+            started = started_clock(workflow.now(), self.proposal.start_date, self.input.seconds_per_day)
+            self.state.calendar_origin, self.state.calendar_start = started.origin, started.start
+        return self.clock.day(workflow.now())
 
     def _calendar_day(self, moment: datetime) -> date:
-        """The programme date of a moment on the workflow clock (the date people plan by: with
-        simulated days, the real date is not it). Pure, so queries may use it."""
-        s = self.state
-        if s.calendar_origin is None or s.calendar_start is None:  # a run from before the calendar
-            return jst_date(moment)
-        return programme_date(s.calendar_origin, s.calendar_start, moment, self.input.seconds_per_day)
+        """The programme date of a moment; writes nothing, so queries and validators may use it."""
+        return self.clock.day(moment)
 
     def _enter_stage(self) -> None:
         self.state.phase = Phase.STAGE
@@ -77,12 +77,11 @@ class ProjectBase:
         self.stage_due = None
 
     def _days(self, days: int) -> timedelta:
-        return timedelta(seconds=days * self.input.seconds_per_day)
+        return self.clock.days(days)
 
     def _at_day(self, days: int) -> datetime:
-        """A day of the current stage on the workflow clock; time spent on hold does not count."""
         assert self.state.stage_started_at is not None
-        return self.state.stage_started_at + self._days(days) + timedelta(seconds=self.state.paused_seconds)
+        return self.clock.at_day(self.state.stage_started_at, days, self.state.paused_seconds)
 
     async def _sleep_until(self, when: Callable[[], datetime]) -> None:
         """A durable timer that a stop cancels (so no timer fires after a stop) and a hold pauses

@@ -10,8 +10,9 @@ from temporalio.exceptions import ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
     from activities.gates import GateActivities, RecordDecisionInput
+    from domain.gate_decision import NextStep, apply_decision, carried_out, held_round_over, recycled
     from domain.gate_review import GateOutcome, GateReviewInput
-    from domain.project import Conditions, Decision, Phase, StageExtension
+    from domain.project import Decision
     from workflows.gate_review import GateReviewWorkflow, gate_workflow_id
 from workflows.project.money import Money
 
@@ -76,51 +77,32 @@ class GateDecisions(Money):
                 command=d.command,
             ),
         )
-        if d.decision == Decision.KILL:
-            self.state.stop_reason = f"Killed at gate {outcome.gate_no} by {d.decided_by}" + (
-                f": {d.justification}" if d.justification else ""
-            )
-            self.state.lessons = d.lessons
-        elif go:
-            if d.decision == Decision.CONDITIONAL_GO:
-                assert d.conditions_due_days is not None
-                self.state.conditions = Conditions(
-                    gate_no=outcome.gate_no,
-                    items=list(d.conditions),
-                    due_at=workflow.now() + self._days(d.conditions_due_days),
-                )
-            self.state.trl = definition.exit_trl
-            self.state.gate_round = 1
-            if self.state.stage_index + 1 == len(self.plan):
-                self.state.handoff_brief = d.handoff
-                self.state.phase = Phase.HANDOFF
-            else:
-                self.state.stage_index += 1
-                if await self._reserve_stage():
-                    self._enter_stage()
-                    self.state.paused_seconds = 0.0
-            self._watch_conditions_if_pending()
-        elif d.decision == Decision.HOLD:
-            await self._enter_hold(
-                f"Hold at gate {outcome.gate_no}" + (f": {d.justification}" if d.justification else "")
-            )
+        step = apply_decision(
+            self.state,
+            outcome,
+            exit_trl=definition.exit_trl,
+            last_stage=self.state.stage_index + 1 == len(self.plan),
+            now=workflow.now(),
+            clock=self.clock,
+        )
+        self.state = step.state
+        if step.next == NextStep.NEXT_STAGE:
+            if await self._reserve_stage():
+                self._enter_stage()
+                self.state.paused_seconds = 0.0
+        elif step.next == NextStep.HOLD:
+            await self._enter_hold(step.hold_reason)
             await self._wait_out_hold()
-            self.state.gate_round += 1
-        elif d.decision == Decision.RECYCLE:
-            assert d.recycle_days is not None and d.recycle_budget is not None
-            part = self.state.recycles.get(self.state.stage_index, 0) + 1
-            self.state.recycles[self.state.stage_index] = part
-            if d.recycle_budget > 0 and not await self._reserve_stage(amount=d.recycle_budget, part=part):
+            self.state = held_round_over(self.state)
+        elif step.next == NextStep.RECYCLE:
+            budget = d.recycle_budget
+            assert budget is not None
+            if budget > 0 and not await self._reserve_stage(amount=budget, part=step.recycle_part):
                 return
-            self.state.extension = StageExtension(
-                part=part,
-                started_at=workflow.now(),
-                days=d.recycle_days,
-                budget=d.recycle_budget,
-                tranche_no=len(self.stage.tranches) + part,
+            self.state = recycled(
+                self.state, outcome, part=step.recycle_part, tranches=len(self.stage.tranches), now=workflow.now()
             )
-            self.state.paused_seconds = 0.0
-            self.state.phase = Phase.STAGE
-            self.state.gate_round += 1
-        self.state.applied.append(f"{outcome.gate_no}/{outcome.round}")
+        if go:
+            self._watch_conditions_if_pending()
+        self.state = carried_out(self.state, outcome)
         self._publish()

@@ -10,6 +10,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from activities.gate_reviews import GateEventInput, GateReviewActivities
     from activities.projects import ProjectActivities, SetStatusInput
+    from domain.programme_clock import paused_after_hold
     from domain.project import HoldState, Phase, ProjectSnapshot, ProjectStatus, ResumeInput, VerifyConditionsInput
     from workflows.common import ACTIVITY_RETRY, ACTIVITY_TIMEOUT, keyed, rejected
 from workflows.project.live_view import LiveView
@@ -30,8 +31,8 @@ class Holds(LiveView):
         limit the project stops cleanly. (With timers off, seconds_per_day 0, there is no limit.)"""
         hold = self.state.hold
         assert hold is not None
-        limit_at = hold.since + self._days(self.proposal.policy.max_hold_days)
-        timeout = (limit_at - workflow.now()).total_seconds() if self.input.seconds_per_day > 0 else None
+        limit_at = self.clock.hold_limit(hold.since, self.proposal.policy.max_hold_days)
+        timeout = (limit_at - workflow.now()).total_seconds() if limit_at is not None else None
         try:
             await workflow.wait_condition(
                 lambda: hold.resumed_by is not None or self.stopping,
@@ -41,7 +42,7 @@ class Holds(LiveView):
             self.state.stop_reason = f"On hold for longer than the programme's limit of {self.proposal.policy.max_hold_days} days ({hold.reason})"
         if self.stopping:
             return
-        self.state.paused_seconds += (workflow.now() - hold.since).total_seconds()
+        self.state.paused_seconds = paused_after_hold(self.state.paused_seconds, hold.since, workflow.now())
         self.state.status = ProjectStatus.ACTIVE
         await self._act(
             ProjectActivities.set_status,

@@ -152,7 +152,7 @@ class Money(Holds):
             ext.paid = True
         await self._wait_until(
             f"{self._stage_label(stage_no)} recycled: work under way until",
-            lambda: ext.started_at + self._days(ext.days) + timedelta(seconds=self.state.paused_seconds),
+            lambda: self.clock.at_day(ext.started_at, ext.days, self.state.paused_seconds),
         )
         if not self.stopping:
             self.state.extension = None
