@@ -47,14 +47,16 @@ def apply_decision(
         reason = f"Killed at gate {outcome.gate_no} by {d.decided_by}" + _because(d.justification)
         return DecisionEffects(state.model_copy(update={"stop_reason": reason, "lessons": d.lessons}), NextStep.STOP)
     if d.decision in (Decision.GO, Decision.CONDITIONAL_GO):
-        update: dict[str, object] = {"trl": exit_trl, "gate_round": 1}
+        gate: dict[str, object] = {"round": 1}
         if d.decision == Decision.CONDITIONAL_GO:
             assert d.conditions_due_days is not None
-            update["conditions"] = Conditions(
+            gate["conditions"] = Conditions(
                 gate_no=outcome.gate_no, items=list(d.conditions), due_at=now + clock.days(d.conditions_due_days)
             )
+        update: dict[str, object] = {"trl": exit_trl, "gate": state.gate.model_copy(update=gate)}
         if last_stage:
-            update |= {"handoff_brief": d.handoff, "phase": Phase.HANDOFF}
+            handoffs = state.handoffs.model_copy(update={"brief": d.handoff})
+            update |= {"handoffs": handoffs, "phase": Phase.HANDOFF}
             return DecisionEffects(state.model_copy(update=update), NextStep.HAND_OFF)
         update["stage_index"] = state.stage_index + 1
         return DecisionEffects(state.model_copy(update=update), NextStep.NEXT_STAGE)
@@ -62,14 +64,14 @@ def apply_decision(
         reason = f"Hold at gate {outcome.gate_no}" + _because(d.justification)
         return DecisionEffects(state, NextStep.HOLD, hold_reason=reason)
     assert d.decision == Decision.RECYCLE
-    part = state.recycles.get(state.stage_index, 0) + 1
-    recycles = {**state.recycles, state.stage_index: part}
-    return DecisionEffects(state.model_copy(update={"recycles": recycles}), NextStep.RECYCLE, recycle_part=part)
+    part = state.gate.recycles.get(state.stage_index, 0) + 1
+    gate_after = state.gate.model_copy(update={"recycles": {**state.gate.recycles, state.stage_index: part}})
+    return DecisionEffects(state.model_copy(update={"gate": gate_after}), NextStep.RECYCLE, recycle_part=part)
 
 
 def held_round_over(state: ProjectState) -> ProjectState:
     """A Hold waited out (or stopped): the gate's next round follows."""
-    return state.model_copy(update={"gate_round": state.gate_round + 1})
+    return _with_gate(state, round=state.gate.round + 1)
 
 
 def recycled(state: ProjectState, outcome: GateOutcome, *, part: int, tranches: int, now: datetime) -> ProjectState:
@@ -80,16 +82,15 @@ def recycled(state: ProjectState, outcome: GateOutcome, *, part: int, tranches: 
     extension = StageExtension(
         part=part, started_at=now, days=d.recycle_days, budget=d.recycle_budget, tranche_no=tranches + part
     )
-    return state.model_copy(
-        update={
-            "extension": extension,
-            "paused_seconds": 0.0,
-            "phase": Phase.STAGE,
-            "gate_round": state.gate_round + 1,
-        }
-    )
+    calendar = state.calendar.model_copy(update={"paused_seconds": 0.0})
+    after = state.model_copy(update={"phase": Phase.STAGE, "calendar": calendar})
+    return _with_gate(after, extension=extension, round=state.gate.round + 1)
 
 
 def carried_out(state: ProjectState, outcome: GateOutcome) -> ProjectState:
     """The decision is carried out: the API and `decision_carried_out` look for its gate/round."""
-    return state.model_copy(update={"applied": [*state.applied, f"{outcome.gate_no}/{outcome.round}"]})
+    return _with_gate(state, applied=[*state.gate.applied, f"{outcome.gate_no}/{outcome.round}"])
+
+
+def _with_gate(state: ProjectState, **changes: object) -> ProjectState:
+    return state.model_copy(update={"gate": state.gate.model_copy(update=changes)})

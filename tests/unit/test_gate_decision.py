@@ -39,22 +39,22 @@ def apply(state: ProjectState, out: GateOutcome, last_stage: bool = False) -> tu
 def test_a_go_raises_the_trl_and_moves_to_the_next_stage() -> None:
     state, step = apply(stage_two(gate_round=3), outcome(Decision.GO))
     assert step == NextStep.NEXT_STAGE
-    assert (state.trl, state.stage_index, state.gate_round) == (5, 2, 1)
-    assert state.conditions is None and state.stop_reason is None
+    assert (state.trl, state.stage_index, state.gate.round) == (5, 2, 1)
+    assert state.gate.conditions is None and state.stop_reason is None
 
 
 def test_the_last_stages_go_hands_off_with_its_brief() -> None:
     brief = HandoffBrief(results_summary="A working prototype")
     state, step = apply(stage_two(), outcome(Decision.GO, handoff=brief), last_stage=True)
     assert step == NextStep.HAND_OFF
-    assert state.phase == Phase.HANDOFF and state.handoff_brief == brief and state.stage_index == 1
+    assert state.phase == Phase.HANDOFF and state.handoffs.brief == brief and state.stage_index == 1
 
 
 def test_a_conditional_go_sets_conditions_due_in_programme_days() -> None:
     out = outcome(Decision.CONDITIONAL_GO, conditions=["Replicate the result"], conditions_due_days=100)
     state, step = apply(stage_two(), out)
     assert step == NextStep.NEXT_STAGE
-    assert state.conditions == Conditions(
+    assert state.gate.conditions == Conditions(
         gate_no=2, items=["Replicate the result"], due_at=NOW + timedelta(minutes=100)
     )
 
@@ -74,7 +74,7 @@ def test_a_hold_changes_nothing_until_it_is_waited_out() -> None:
     )
     assert effects.next == NextStep.HOLD and effects.hold_reason == "Hold at gate 2: Budget"
     assert effects.state == before
-    assert held_round_over(effects.state).gate_round == 2
+    assert held_round_over(effects.state).gate.round == 2
 
 
 def test_recycles_count_per_stage_and_extend_it_as_one_more_tranche() -> None:
@@ -82,16 +82,20 @@ def test_recycles_count_per_stage_and_extend_it_as_one_more_tranche() -> None:
     out = outcome(Decision.RECYCLE, recycle_days=30, recycle_budget=1_000_000)
     effects = apply_decision(before, out, exit_trl=5, last_stage=False, now=NOW, clock=CLOCK)
     assert effects.next == NextStep.RECYCLE and effects.recycle_part == 2
-    assert effects.state.recycles == {1: 2} and before.recycles == {1: 1}  # the input is not changed
+    assert effects.state.gate.recycles == {1: 2} and before.gate.recycles == {1: 1}  # the input is not changed
     after = recycled(effects.state, out, part=2, tranches=3, now=NOW)
-    assert after.extension is not None
-    assert (after.extension.tranche_no, after.extension.days, after.extension.budget) == (5, 30, 1_000_000)
-    assert (after.phase, after.paused_seconds, after.gate_round) == (Phase.STAGE, 0.0, 3)
+    assert after.gate.extension is not None
+    assert (after.gate.extension.tranche_no, after.gate.extension.days, after.gate.extension.budget) == (
+        5,
+        30,
+        1_000_000,
+    )
+    assert (after.phase, after.calendar.paused_seconds, after.gate.round) == (Phase.STAGE, 0.0, 3)
 
 
 def test_a_carried_out_decision_is_listed_by_gate_and_round() -> None:
     state = carried_out(stage_two(applied=["1/1"]), outcome(Decision.GO, gate_no=2, round=3))
-    assert state.applied == ["1/1", "2/3"]
+    assert state.gate.applied == ["1/1", "2/3"]
 
 
 @pytest.mark.parametrize("decision", [Decision.GO, Decision.KILL, Decision.RECYCLE])
@@ -99,4 +103,4 @@ def test_unchanged_parts_are_shared_so_waiters_see_them_change(decision: Decisio
     conditions = Conditions(gate_no=1, items=["x y z"], due_at=NOW)
     before = stage_two(conditions=conditions)
     state, _ = apply(before, outcome(decision, recycle_days=10, recycle_budget=0))
-    assert state.conditions is conditions
+    assert state.gate.conditions is conditions

@@ -56,14 +56,14 @@ class ProjectBase:
 
     @property
     def clock(self) -> ProgrammeClock:
-        return ProgrammeClock(self.state.calendar_origin, self.state.calendar_start, self.input.seconds_per_day)
+        return ProgrammeClock(self.state.calendar.origin, self.state.calendar.start, self.input.seconds_per_day)
 
     def _today(self) -> date:
         """Today on the project's programme calendar (fiscal years and report deadlines use it);
         the first call starts the calendar, so only the main loop and handlers call it."""
         if not self.clock.started:
             started = started_clock(workflow.now(), self.proposal.start_date, self.input.seconds_per_day)
-            self.state.calendar_origin, self.state.calendar_start = started.origin, started.start
+            self.state.calendar.origin, self.state.calendar.start = started.origin, started.start
         return self.clock.day(workflow.now())
 
     def _calendar_day(self, moment: datetime) -> date:
@@ -72,16 +72,16 @@ class ProjectBase:
 
     def _enter_stage(self) -> None:
         self.state.phase = Phase.STAGE
-        self.state.stage_started_at = workflow.now()
-        self.state.tranches_paid = []
+        self.state.calendar.stage_started_at = workflow.now()
+        self.state.money.tranches_paid = []
         self.stage_due = None
 
     def _days(self, days: int) -> timedelta:
         return self.clock.days(days)
 
     def _at_day(self, days: int) -> datetime:
-        assert self.state.stage_started_at is not None
-        return self.clock.at_day(self.state.stage_started_at, days, self.state.paused_seconds)
+        assert self.state.calendar.stage_started_at is not None
+        return self.clock.at_day(self.state.calendar.stage_started_at, days, self.state.calendar.paused_seconds)
 
     async def _sleep_until(self, when: Callable[[], datetime]) -> None:
         """A durable timer that a stop cancels (so no timer fires after a stop) and a hold pauses

@@ -21,7 +21,7 @@ class GateDecisions(Money):
     async def _run_gate(self) -> None:
         """This gate's current round runs as its own workflow; its decision is carried out here."""
         definition = self._gate_definition()
-        round_no = self.state.gate_round
+        round_no = self.state.gate.round
         wid = gate_workflow_id(self.project_id, definition.gate_no, round_no)
         child = await workflow.start_child_workflow(
             GateReviewWorkflow.run,
@@ -35,13 +35,13 @@ class GateDecisions(Money):
                 policy=self.proposal.policy,
                 seconds_per_day=self.input.seconds_per_day,
                 stage_budget=self.stage.budget,
-                recycles_so_far=self.state.recycles.get(self.state.stage_index, 0),
+                recycles_so_far=self.state.gate.recycles.get(self.state.stage_index, 0),
             ),
             id=wid,
             static_summary=f"{self.project_id} gate {definition.gate_no} round {round_no}: {definition.question}",
         )
         self.gate_child = child
-        self.state.gate_workflow_id = wid  # once it runs, so the API can reach it
+        self.state.gate.workflow_id = wid  # once it runs, so the API can reach it
         self._publish()
         await workflow.wait_condition(lambda: child.done() or self.stopping)
         if not child.done():
@@ -52,7 +52,7 @@ class GateDecisions(Money):
                 pass
             return
         outcome = child.result()
-        self.state.gate_workflow_id = None
+        self.state.gate.workflow_id = None
         await self._apply(outcome)
 
     async def _apply(self, outcome: GateOutcome) -> None:
@@ -89,7 +89,7 @@ class GateDecisions(Money):
         if step.next == NextStep.NEXT_STAGE:
             if await self._reserve_stage():
                 self._enter_stage()
-                self.state.paused_seconds = 0.0
+                self.state.calendar.paused_seconds = 0.0
         elif step.next == NextStep.HOLD:
             await self._enter_hold(step.hold_reason)
             await self._wait_out_hold()

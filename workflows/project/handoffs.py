@@ -45,17 +45,17 @@ class Handoffs(LiveView):
             ProjectActivities.set_status,
             SetStatusInput(project_id=self.project_id, status=ProjectStatus.HANDOFF, reason="last gate passed"),
         )
-        brief = self.state.handoff_brief or HandoffBrief()
+        brief = self.state.handoffs.brief or HandoffBrief()
         await asyncio.gather(
             *(
                 self._start_handoff(ministry, HandoffKind.FINAL, brief)
                 for ministry in self.proposal.public_use_ministries
-                if handoff_id(self.project_id, ministry) not in self.state.handoff_runs
+                if handoff_id(self.project_id, ministry) not in self.state.handoffs.runs
             )
         )
         self._publish()
         while not self.stopping:
-            if not all(r.status in RESOLVED for r in self.state.handoff_runs.values()):
+            if not all(r.status in RESOLVED for r in self.state.handoffs.runs.values()):
                 await self._handoff_change()
                 continue
             window_ends = self._reroute_window_ends()
@@ -65,7 +65,8 @@ class Handoffs(LiveView):
         if self.stopping:
             return
         achieved = any(
-            r.kind == HandoffKind.FINAL and r.status == HandoffStatus.ACCEPTED for r in self.state.handoff_runs.values()
+            r.kind == HandoffKind.FINAL and r.status == HandoffStatus.ACCEPTED
+            for r in self.state.handoffs.runs.values()
         )
         await self._act(
             ProjectActivities.complete_project,
@@ -73,10 +74,10 @@ class Handoffs(LiveView):
                 project_id=self.project_id,
                 trl=self.state.trl,
                 public_use_achieved=achieved,
-                command=self.state.conclude_command,
+                command=self.state.handoffs.conclude_command,
             ),
         )
-        self.state.public_use_achieved = achieved
+        self.state.handoffs.public_use_achieved = achieved
         self.state.status = ProjectStatus.COMPLETED
         self.state.phase = Phase.DONE
         self._publish()
@@ -95,13 +96,13 @@ class Handoffs(LiveView):
         off, not at all)."""
         declined = [
             r.resolved_at
-            for r in self.state.handoff_runs.values()
+            for r in self.state.handoffs.runs.values()
             if r.kind == HandoffKind.FINAL
             and r.status == HandoffStatus.DECLINED
             and r.rerouted_to is None
             and r.resolved_at is not None
         ]
-        if not declined or self.input.seconds_per_day == 0 or self.state.handoffs_concluded:
+        if not declined or self.input.seconds_per_day == 0 or self.state.handoffs.concluded:
             return None
         return max(declined) + self._days(self.proposal.policy.handoff.reroute_days)
 
@@ -115,7 +116,7 @@ class Handoffs(LiveView):
     ) -> HandoffRun:
         wid = handoff_workflow_id(self.project_id, ministry, kind)
         run = HandoffRun(ministry=ministry, kind=kind, workflow_id=wid, brief=brief)
-        self.state.handoff_runs[handoff_id(self.project_id, ministry, kind)] = run
+        self.state.handoffs.runs[handoff_id(self.project_id, ministry, kind)] = run
         # Abandoned, not terminated, when this run continues as new: a demonstration hand-off
         # outlives the stage it began in and reports to the project's current run by signal.
         await workflow.start_child_workflow(
@@ -142,7 +143,7 @@ class Handoffs(LiveView):
 
     async def _withdraw_handoffs(self) -> None:
         """A stop withdraws every open hand-off: no liaison is asked or reminded after it."""
-        for run in self.state.handoff_runs.values():
+        for run in self.state.handoffs.runs.values():
             if run.status != HandoffStatus.PENDING:
                 continue
             try:
@@ -156,7 +157,7 @@ class Handoffs(LiveView):
     @workflow.signal
     def handoff_changed(self, outcome: HandoffOutcome) -> None:
         """From a hand-off workflow: it escalated (still pending) or it was resolved."""
-        run = self.state.handoff_runs.get(outcome.handoff_id)
+        run = self.state.handoffs.runs.get(outcome.handoff_id)
         if run is None or run.status != HandoffStatus.PENDING:
             return
         run.escalated = run.escalated or outcome.escalated
@@ -172,7 +173,7 @@ class Handoffs(LiveView):
     async def reroute_handoff(self, request: RerouteInput) -> HandoffRun:
         self._validate_reroute(request)
         command = keyed(request.command)  # recorded by the first write: the decline's, or the new hand-off's
-        old = self.state.handoff_runs[request.handoff_id]
+        old = self.state.handoffs.runs[request.handoff_id]
         old.rerouted_to = request.to_ministry
         if old.status == HandoffStatus.PENDING:  # overdue: withdraw it first
             await workflow.get_external_workflow_handle(old.workflow_id).signal(
@@ -206,7 +207,7 @@ class Handoffs(LiveView):
     def _validate_reroute(self, request: RerouteInput) -> None:
         self._require_pm(request.requested_by, "re-routes its hand-offs")
         self._require_not_stopping()
-        old = self.state.handoff_runs.get(request.handoff_id)
+        old = self.state.handoffs.runs.get(request.handoff_id)
         if old is None:
             raise rejected(f"project {self.project_id} has no hand-off {request.handoff_id}")
         if old.rerouted_to is not None:
@@ -217,7 +218,7 @@ class Handoffs(LiveView):
             )
         if request.to_ministry == old.ministry:
             raise rejected(f"hand-off {request.handoff_id} already went to {old.ministry}")
-        if handoff_id(self.project_id, request.to_ministry, old.kind) in self.state.handoff_runs:
+        if handoff_id(self.project_id, request.to_ministry, old.kind) in self.state.handoffs.runs:
             raise rejected(
                 f"project {self.project_id} has a {old.kind.value} hand-off to {request.to_ministry} already"
             )
@@ -243,14 +244,14 @@ class Handoffs(LiveView):
             raise rejected(
                 f"a demonstration hand-off needs TRL {DEMO_MIN_TRL}; {self.project_id} is at TRL {self.state.trl}"
             )
-        if handoff_id(self.project_id, request.ministry, HandoffKind.DEMONSTRATION) in self.state.handoff_runs:
+        if handoff_id(self.project_id, request.ministry, HandoffKind.DEMONSTRATION) in self.state.handoffs.runs:
             raise rejected(f"{self.project_id} has a demonstration hand-off to {request.ministry} already")
 
     @workflow.update
     async def conclude_handoffs(self, request: ConcludeHandoffsInput) -> ProjectOutcome:
         self._validate_conclude(request)
-        self.state.handoffs_concluded = True
-        self.state.conclude_command = keyed(request.command)
+        self.state.handoffs.concluded = True
+        self.state.handoffs.conclude_command = keyed(request.command)
         self.handoff_changes += 1
         await workflow.wait_condition(lambda: self.state.phase == Phase.DONE)
         return self._outcome()
@@ -259,7 +260,7 @@ class Handoffs(LiveView):
     def _validate_conclude(self, request: ConcludeHandoffsInput) -> None:
         self._require_pm(request.requested_by, "concludes its hand-offs")
         self._require_not_stopping()
-        if self.state.phase != Phase.HANDOFF or not self.state.handoff_runs:
+        if self.state.phase != Phase.HANDOFF or not self.state.handoffs.runs:
             raise rejected(f"project {self.project_id} is not handing off (phase {self.state.phase.value})")
         if pending := self._handoffs_pending():
             raise rejected(f"hand-offs are still open: {', '.join(pending)}; wait for them or re-route them")

@@ -42,7 +42,9 @@ class Holds(LiveView):
             self.state.stop_reason = f"On hold for longer than the programme's limit of {self.proposal.policy.max_hold_days} days ({hold.reason})"
         if self.stopping:
             return
-        self.state.paused_seconds = paused_after_hold(self.state.paused_seconds, hold.since, workflow.now())
+        self.state.calendar.paused_seconds = paused_after_hold(
+            self.state.calendar.paused_seconds, hold.since, workflow.now()
+        )
         self.state.status = ProjectStatus.ACTIVE
         await self._act(
             ProjectActivities.set_status,
@@ -58,7 +60,7 @@ class Holds(LiveView):
         self._publish()
 
     def _watch_conditions_if_pending(self) -> None:
-        c = self.state.conditions
+        c = self.state.gate.conditions
         pending = (c is not None and c.verified_by is None) or self.state.hold is not None
         if pending and (self.watcher is None or self.watcher.done()):
             self.watcher = asyncio.create_task(self._watch_conditions())
@@ -66,7 +68,7 @@ class Holds(LiveView):
     async def _watch_conditions(self) -> None:
         """A Conditional Go's conditions must be verified by their date, or the project goes on Hold."""
         if self.state.hold is None:
-            c = self.state.conditions
+            c = self.state.gate.conditions
             assert c is not None
             delay = (c.due_at - workflow.now()).total_seconds()
             try:
@@ -105,7 +107,7 @@ class Holds(LiveView):
     @workflow.update
     async def verify_conditions(self, request: VerifyConditionsInput) -> ProjectSnapshot:
         self._validate_verification(request)
-        c = self.state.conditions
+        c = self.state.gate.conditions
         assert c is not None
         c.verified_by = request.requested_by
         await workflow.execute_local_activity_method(
@@ -130,7 +132,7 @@ class Holds(LiveView):
     @verify_conditions.validator
     def _validate_verification(self, request: VerifyConditionsInput) -> None:
         self._require_pm(request.requested_by, "verifies conditions")
-        c = self.state.conditions
+        c = self.state.gate.conditions
         if c is None:
             raise rejected(f"project {self.project_id} has no conditions to verify")
         if c.verified_by is not None:

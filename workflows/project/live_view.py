@@ -22,11 +22,11 @@ class LiveView(ProjectBase):
             trl=self.state.trl,
             stop=self.state.stop_result,
             handoffs=self._final_handoffs(),
-            public_use_achieved=self.state.public_use_achieved,
+            public_use_achieved=self.state.handoffs.public_use_achieved,
         )
 
     def _final_handoffs(self) -> dict[str, str]:
-        return {r.ministry: r.status.value for r in self.state.handoff_runs.values() if r.kind == HandoffKind.FINAL}
+        return {r.ministry: r.status.value for r in self.state.handoffs.runs.values() if r.kind == HandoffKind.FINAL}
 
     def _waiting_for(self) -> str:
         s = self.state
@@ -34,11 +34,11 @@ class LiveView(ProjectBase):
             reason = "" if self.closed else f" ({s.hold.reason})"
             since = self._calendar_day(s.hold.since)
             return f"On hold since {since:%Y-%m-%d}{reason}: waiting for {self.proposal.programme_manager} to resume"
-        if s.phase == Phase.GATE and s.gate_workflow_id is not None:
-            return f"Gate {s.stage_index + 1} round {s.gate_round}: under review in {s.gate_workflow_id}"
+        if s.phase == Phase.GATE and s.gate.workflow_id is not None:
+            return f"Gate {s.stage_index + 1} round {s.gate.round}: under review in {s.gate.workflow_id}"
         if s.phase == Phase.GATE:
             return "Opening the gate review"
-        if s.phase == Phase.HANDOFF and s.handoff_runs:
+        if s.phase == Phase.HANDOFF and s.handoffs.runs:
             pending = self._handoffs_pending()
             if pending:
                 return f"Hand-off: waiting for {', '.join(pending)} to accept or decline"
@@ -48,9 +48,9 @@ class LiveView(ProjectBase):
         if s.phase == Phase.STAGE:
             return self.stage_detail or f"{self._stage_label(s.stage_index + 1)} under way"
         if s.phase == Phase.DONE:
-            if s.public_use_achieved is not None:
+            if s.handoffs.public_use_achieved is not None:
                 return f"Finished: {s.status.value}; public use " + (
-                    "achieved" if s.public_use_achieved else "not achieved"
+                    "achieved" if s.handoffs.public_use_achieved else "not achieved"
                 )
             return f"Finished: {s.status.value}" + (f" ({s.stop_reason})" if s.stop_reason and not self.closed else "")
         return s.phase.value
@@ -58,7 +58,7 @@ class LiveView(ProjectBase):
     def _handoffs_pending(self) -> list[str]:
         return [
             r.ministry + (" (demonstration)" if r.kind == HandoffKind.DEMONSTRATION else "")
-            for r in self.state.handoff_runs.values()
+            for r in self.state.handoffs.runs.values()
             if r.status == HandoffStatus.PENDING
         ]
 
@@ -88,21 +88,21 @@ class LiveView(ProjectBase):
             waiting_for=self._waiting_for(),
             open_gate=(
                 self.state.stage_index + 1
-                if self.state.phase == Phase.GATE and self.state.gate_workflow_id is not None
+                if self.state.phase == Phase.GATE and self.state.gate.workflow_id is not None
                 else None
             ),
             reviews_pending=[],
             handoffs_pending=self._handoffs_pending(),
             history_length=workflow.info().get_current_history_length(),
-            gate_workflow_id=self.state.gate_workflow_id,
-            gate_round=self.state.gate_round,
+            gate_workflow_id=self.state.gate.workflow_id,
+            gate_round=self.state.gate.round,
             on_hold=self.state.hold is not None,
             conditions_due_at=(
-                self.state.conditions.due_at
-                if self.state.conditions is not None and self.state.conditions.verified_by is None
+                self.state.gate.conditions.due_at
+                if self.state.gate.conditions is not None and self.state.gate.conditions.verified_by is None
                 else None
             ),
-            applied=list(self.state.applied),
+            applied=list(self.state.gate.applied),
             money=self._money(),
             due_on=self._calendar_day(due) if (due := self._due_at()) else None,
             due_at=due,
@@ -116,9 +116,9 @@ class LiveView(ProjectBase):
     def _money(self) -> MoneySnapshot:
         return MoneySnapshot(
             stage_no=self.state.stage_index + 1,
-            tranches_paid=list(self.state.tranches_paid),
-            reports={fy: r.status for fy, r in self.state.reports.items()},
-            approvals=dict(self.state.approvals),
-            waiting_for_funds=self.state.waiting_for_funds,
-            programme_date=self._today() if self.state.calendar_start is not None else None,
+            tranches_paid=list(self.state.money.tranches_paid),
+            reports={fy: r.status for fy, r in self.state.money.reports.items()},
+            approvals=dict(self.state.money.approvals),
+            waiting_for_funds=self.state.money.waiting_for_funds,
+            programme_date=self._today() if self.state.calendar.start is not None else None,
         )

@@ -61,7 +61,7 @@ class Money(Holds):
 
     async def _wait_for_funds(self, message: str) -> None:
         stage_no = self.state.stage_index + 1
-        self.state.waiting_for_funds = True
+        self.state.money.waiting_for_funds = True
         await self._enter_hold(f"Waiting for funds for stage {stage_no}: {message}")
         hold = self.state.hold
         assert hold is not None
@@ -72,7 +72,7 @@ class Money(Holds):
             f"{self.project_id} is on hold: {message}. Resume it when funds are available.",
         )
         await self._wait_out_hold()
-        self.state.waiting_for_funds = False
+        self.state.money.waiting_for_funds = False
 
     def _schedule(self, amount: int | None, part: int) -> list[ScheduledTranche]:
         """Where the reservation's money falls due, by fiscal year, on the programme calendar."""
@@ -99,7 +99,7 @@ class Money(Holds):
     async def _run_stage(self) -> str | None:
         stage_no = self.state.stage_index + 1
         for tranche_no, tranche in enumerate(self.stage.tranches, start=1):
-            if tranche_no in self.state.tranches_paid:
+            if tranche_no in self.state.money.tranches_paid:
                 continue
             if self._history_too_long():
                 return "continue"
@@ -124,12 +124,12 @@ class Money(Holds):
                 )
             ):
                 return None
-            self.state.tranches_paid.append(tranche_no)
+            self.state.money.tranches_paid.append(tranche_no)
         await self._wait_until(
             f"{self._stage_label(stage_no)}: work under way until", lambda: self._at_day(self.stage.duration_days)
         )
-        if self.state.extension is not None and not self.stopping:
-            await self._run_extension(self.state.extension)
+        if self.state.gate.extension is not None and not self.stopping:
+            await self._run_extension(self.state.gate.extension)
         return None
 
     async def _run_extension(self, ext: StageExtension) -> None:
@@ -152,10 +152,10 @@ class Money(Holds):
             ext.paid = True
         await self._wait_until(
             f"{self._stage_label(stage_no)} recycled: work under way until",
-            lambda: self.clock.at_day(ext.started_at, ext.days, self.state.paused_seconds),
+            lambda: self.clock.at_day(ext.started_at, ext.days, self.state.calendar.paused_seconds),
         )
         if not self.stopping:
-            self.state.extension = None
+            self.state.gate.extension = None
 
     async def _pay(self, tranche: Callable[[], PayTrancheInput]) -> bool:
         """Pay a due tranche. Paid in another fiscal year than planned, it may not fit that year's
@@ -167,11 +167,11 @@ class Money(Holds):
         if not self.input.progress_reports:
             return []
         today = self._today()  # also fixes the calendar's start on first use
-        assert self.state.calendar_start is not None
+        assert self.state.calendar.start is not None
         return [
             fy
-            for fy in reports_due_before(self.state.calendar_start, today)
-            if (r := self.state.reports.get(fy)) is None or r.status != "accepted"
+            for fy in reports_due_before(self.state.calendar.start, today)
+            if (r := self.state.money.reports.get(fy)) is None or r.status != "accepted"
         ]
 
     def _needs_second_approver(self, amount: int) -> bool:
@@ -179,7 +179,7 @@ class Money(Holds):
         return threshold is not None and amount > threshold
 
     def _approved(self, stage_no: int, tranche_no: int) -> bool:
-        a = self.state.approvals.get(f"{stage_no}/{tranche_no}")
+        a = self.state.money.approvals.get(f"{stage_no}/{tranche_no}")
         return a is not None and a.approved_by is not None
 
     async def _await_tranche_conditions(self, stage_no: int, tranche_no: int, amount: int) -> None:
@@ -197,8 +197,8 @@ class Money(Holds):
                 self._stage_detail(
                     f"Stage {stage_no}: tranche {tranche_no} held: the FY{fy} progress report is overdue or not accepted"
                 )
-                n = self.state.report_reminders.get(fy, 0) + 1
-                self.state.report_reminders[fy] = n
+                n = self.state.money.report_reminders.get(fy, 0) + 1
+                self.state.money.report_reminders[fy] = n
                 await self._notify(
                     self.proposal.performer or self.proposal.programme_manager,
                     "report_overdue",

@@ -31,7 +31,7 @@ class MoneyUpdates(Money):
     @workflow.update
     async def submit_report(self, report: ProgressReportInput) -> MoneySnapshot:
         self._validate_report(report)
-        self.state.reports[report.fiscal_year] = ReportState(status="submitted", submitted_by=report.submitted_by)
+        self.state.money.reports[report.fiscal_year] = ReportState(status="submitted", submitted_by=report.submitted_by)
         await self._act_locally(
             MoneyActivities.record_report,
             RecordReportInput(
@@ -59,21 +59,21 @@ class MoneyUpdates(Money):
         allowed = {self.proposal.programme_manager} | ({self.proposal.performer} if self.proposal.performer else set())
         if report.submitted_by not in allowed:
             raise rejected(f"only the performer or the programme manager of {self.project_id} files its reports")
-        start = self.state.calendar_start
+        start = self.state.calendar.start
         first = fiscal_year(start) if start is not None else report.fiscal_year
         if not first <= report.fiscal_year <= fiscal_year(self._today()):
             raise rejected(
                 f"FY{report.fiscal_year} is outside the project's reporting years so far "
                 f"(FY{first} to FY{fiscal_year(self._today())})"
             )
-        existing = self.state.reports.get(report.fiscal_year)
+        existing = self.state.money.reports.get(report.fiscal_year)
         if existing is not None and existing.status in ("submitted", "accepted"):
             raise rejected(f"the FY{report.fiscal_year} report is already {existing.status}")
 
     @workflow.update
     async def review_report(self, review: ReportReviewInput) -> MoneySnapshot:
         self._validate_report_review(review)
-        report = self.state.reports[review.fiscal_year]
+        report = self.state.money.reports[review.fiscal_year]
         status = "accepted" if review.accept else "returned"
         self.in_flight.add(f"report/{review.fiscal_year}")
         await self._act_locally(
@@ -105,7 +105,7 @@ class MoneyUpdates(Money):
     def _validate_report_review(self, review: ReportReviewInput) -> None:
         self._open_for_money_work()
         self._require_pm(review.reviewed_by, "reviews its progress reports")
-        report = self.state.reports.get(review.fiscal_year)
+        report = self.state.money.reports.get(review.fiscal_year)
         if f"report/{review.fiscal_year}" in self.in_flight:
             raise rejected(f"the FY{review.fiscal_year} report is being reviewed right now")
         if report is None or report.status != "submitted":
@@ -134,9 +134,9 @@ class MoneyUpdates(Money):
             ),
         )
         if sig.action == "request":
-            self.state.approvals[key] = TrancheApprovalState(requested_by=sig.signer)
+            self.state.money.approvals[key] = TrancheApprovalState(requested_by=sig.signer)
         else:
-            self.state.approvals[key].approved_by = sig.signer
+            self.state.money.approvals[key].approved_by = sig.signer
         self.in_flight.discard(f"tranche/{key}")
         return self._money()
 
@@ -148,14 +148,14 @@ class MoneyUpdates(Money):
             raise rejected(f"stage {sig.stage_no} is not the current stage ({stage_no})")
         if not 1 <= sig.tranche_no <= len(self.stage.tranches):
             raise rejected(f"stage {stage_no} has no tranche {sig.tranche_no}")
-        if sig.tranche_no in self.state.tranches_paid:
+        if sig.tranche_no in self.state.money.tranches_paid:
             raise rejected(f"tranche {sig.tranche_no} of stage {stage_no} is already paid")
         amount = self.stage.tranches[sig.tranche_no - 1].amount
         if not self._needs_second_approver(amount):
             raise rejected(f"tranche {sig.tranche_no} ({amount:,} yen) is within the threshold: it needs no approval")
         if f"tranche/{sig.stage_no}/{sig.tranche_no}" in self.in_flight:
             raise rejected(f"a signature on tranche {sig.tranche_no} is being recorded right now")
-        a = self.state.approvals.get(f"{sig.stage_no}/{sig.tranche_no}")
+        a = self.state.money.approvals.get(f"{sig.stage_no}/{sig.tranche_no}")
         if sig.action == "request":
             if a is not None:
                 raise rejected(f"tranche {sig.tranche_no} was already requested by {a.requested_by}")
