@@ -4,8 +4,9 @@ activity calls, notices and the refusals common to several Updates."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
+from typing import Any, TypeVar
 
 from temporalio import workflow
 
@@ -18,6 +19,9 @@ with workflow.unsafe.imports_passed_through():
     from gates.definitions import GateDefinition, gate_for_stage
     from workflows.common import ACTIVITY_RETRY, ACTIVITY_TIMEOUT, rejected
     from workflows.gate_review import GateReviewWorkflow
+
+A = TypeVar("A")  # an activity's input
+R = TypeVar("R")  # and its result
 
 
 class ProjectBase:
@@ -33,6 +37,11 @@ class ProjectBase:
         self.in_flight: set[str] = set()
         self.gate_child: workflow.ChildWorkflowHandle[GateReviewWorkflow, GateOutcome] | None = None
         self.handoff_changes = 0  # bumped by every hand-off signal, so waits re-check
+        self.applying: str | None = None  # the gate/round whose decision is being carried out
+        # Validators of Updates delivered together all run before any handler: a handler takes
+        # this lock, re-checks what a twin may have changed meanwhile, then acts (samples-python's
+        # safe message handlers). Never held while waiting on the main loop.
+        self.lock = asyncio.Lock()
 
     @property
     def closed(self) -> bool:
@@ -120,12 +129,12 @@ class ProjectBase:
         else:
             await self._act(GateReviewActivities.notify, note)
 
-    async def _act(self, method, arg):
+    async def _act(self, method: Callable[[Any, A], Awaitable[R]], arg: A) -> R:
         return await workflow.execute_activity_method(
             method, arg, start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=ACTIVITY_RETRY
         )
 
-    async def _act_locally(self, method, arg):
+    async def _act_locally(self, method: Callable[[Any, A], Awaitable[R]], arg: A) -> R:
         """For the short writes an Update handler makes while its caller waits (a reviewer's
         HTTP request): a local activity runs in this worker without a round trip to the server.
         """

@@ -171,9 +171,12 @@ class Handoffs(LiveView):
 
     @workflow.update
     async def reroute_handoff(self, request: RerouteInput) -> HandoffRun:
-        self._validate_reroute(request)
+        async with self.lock:
+            self._require_not_stopping()
+            return await self._reroute(self._reroutable(request), request)  # a twin re-routed it first
+
+    async def _reroute(self, old: HandoffRun, request: RerouteInput) -> HandoffRun:
         command = keyed(request.command)  # recorded by the first write: the decline's, or the new hand-off's
-        old = self.state.handoffs.runs[request.handoff_id]
         old.rerouted_to = request.to_ministry
         if old.status == HandoffStatus.PENDING:  # overdue: withdraw it first
             await workflow.get_external_workflow_handle(old.workflow_id).signal(
@@ -207,6 +210,9 @@ class Handoffs(LiveView):
     def _validate_reroute(self, request: RerouteInput) -> None:
         self._require_pm(request.requested_by, "re-routes its hand-offs")
         self._require_not_stopping()
+        self._reroutable(request)
+
+    def _reroutable(self, request: RerouteInput) -> HandoffRun:
         old = self.state.handoffs.runs.get(request.handoff_id)
         if old is None:
             raise rejected(f"project {self.project_id} has no hand-off {request.handoff_id}")
@@ -222,13 +228,16 @@ class Handoffs(LiveView):
             raise rejected(
                 f"project {self.project_id} has a {old.kind.value} hand-off to {request.to_ministry} already"
             )
+        return old
 
     @workflow.update
     async def start_demo_handoff(self, request: DemoHandoffInput) -> HandoffRun:
-        self._validate_demo(request)
-        run = await self._start_handoff(
-            request.ministry, HandoffKind.DEMONSTRATION, request.brief, command=keyed(request.command)
-        )
+        async with self.lock:
+            self._require_not_stopping()
+            self._no_demo_yet(request.ministry)  # a twin started it first
+            run = await self._start_handoff(
+                request.ministry, HandoffKind.DEMONSTRATION, request.brief, command=keyed(request.command)
+            )
         self._publish()
         return run
 
@@ -244,15 +253,21 @@ class Handoffs(LiveView):
             raise rejected(
                 f"a demonstration hand-off needs TRL {DEMO_MIN_TRL}; {self.project_id} is at TRL {self.state.trl}"
             )
-        if handoff_id(self.project_id, request.ministry, HandoffKind.DEMONSTRATION) in self.state.handoffs.runs:
-            raise rejected(f"{self.project_id} has a demonstration hand-off to {request.ministry} already")
+        self._no_demo_yet(request.ministry)
+
+    def _no_demo_yet(self, ministry: str) -> None:
+        if handoff_id(self.project_id, ministry, HandoffKind.DEMONSTRATION) in self.state.handoffs.runs:
+            raise rejected(f"{self.project_id} has a demonstration hand-off to {ministry} already")
 
     @workflow.update
     async def conclude_handoffs(self, request: ConcludeHandoffsInput) -> ProjectOutcome:
-        self._validate_conclude(request)
-        self.state.handoffs.concluded = True
-        self.state.handoffs.conclude_command = keyed(request.command)
-        self.handoff_changes += 1
+        async with self.lock:
+            self._require_not_stopping()
+            if self.state.handoffs.concluded:  # a twin concluded them first: its command is the one audited
+                raise rejected(f"the hand-offs of {self.project_id} are concluded already")
+            self.state.handoffs.concluded = True
+            self.state.handoffs.conclude_command = keyed(request.command)
+            self.handoff_changes += 1
         await workflow.wait_condition(lambda: self.state.phase == Phase.DONE)
         return self._outcome()
 

@@ -11,8 +11,16 @@ with workflow.unsafe.imports_passed_through():
     from activities.gate_reviews import GateEventInput, GateReviewActivities
     from activities.projects import ProjectActivities, SetStatusInput
     from domain.programme_clock import paused_after_hold
-    from domain.project import HoldState, Phase, ProjectSnapshot, ProjectStatus, ResumeInput, VerifyConditionsInput
-    from workflows.common import ACTIVITY_RETRY, ACTIVITY_TIMEOUT, keyed, rejected
+    from domain.project import (
+        Conditions,
+        HoldState,
+        Phase,
+        ProjectSnapshot,
+        ProjectStatus,
+        ResumeInput,
+        VerifyConditionsInput,
+    )
+    from workflows.common import keyed, rejected
 from workflows.project.live_view import LiveView
 
 
@@ -88,29 +96,37 @@ class Holds(LiveView):
 
     @workflow.update
     async def resume(self, request: ResumeInput) -> ProjectSnapshot:
-        self._validate_resume(request)
-        hold = self.state.hold
-        assert hold is not None
-        hold.resumed_by = request.requested_by
-        hold.resume_command = keyed(request.command)
+        async with self.lock:
+            hold = self._hold_to_resume()  # a twin resumed it first, or a stop came
+            hold.resumed_by = request.requested_by
+            hold.resume_command = keyed(request.command)
         await workflow.wait_condition(lambda: self.state.hold is None or self.stopping)
         return self.status()
 
     @resume.validator
     def _validate_resume(self, request: ResumeInput) -> None:
         self._require_pm(request.requested_by, "resumes it")
-        if self.state.hold is None or self.state.hold.resumed_by is not None:
+        self._hold_to_resume()
+
+    def _hold_to_resume(self) -> HoldState:
+        hold = self.state.hold
+        if hold is None or hold.resumed_by is not None:
             raise rejected(f"project {self.project_id} is not on hold")
         if self.stopping:
             raise rejected(f"project {self.project_id} is stopping")
+        return hold
 
     @workflow.update
     async def verify_conditions(self, request: VerifyConditionsInput) -> ProjectSnapshot:
-        self._validate_verification(request)
-        c = self.state.gate.conditions
-        assert c is not None
-        c.verified_by = request.requested_by
-        await workflow.execute_local_activity_method(
+        async with self.lock:
+            c = self._conditions_to_verify()  # a twin verified them first
+            c.verified_by = request.requested_by
+            await self._record_verification(c, request)
+        self._publish()
+        return self.status()
+
+    async def _record_verification(self, c: Conditions, request: VerifyConditionsInput) -> None:
+        await self._act_locally(
             GateReviewActivities.record_gate_event,
             GateEventInput(
                 key=f"{workflow.info().workflow_id}-conditions-g{c.gate_no}-verified",
@@ -123,17 +139,17 @@ class Holds(LiveView):
                 payload={"conditions": c.items, "note": request.note},
                 command=keyed(request.command),
             ),
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-            retry_policy=ACTIVITY_RETRY,
         )
-        self._publish()
-        return self.status()
 
     @verify_conditions.validator
     def _validate_verification(self, request: VerifyConditionsInput) -> None:
         self._require_pm(request.requested_by, "verifies conditions")
+        self._conditions_to_verify()
+
+    def _conditions_to_verify(self) -> Conditions:
         c = self.state.gate.conditions
         if c is None:
             raise rejected(f"project {self.project_id} has no conditions to verify")
         if c.verified_by is not None:
             raise rejected(f"the conditions of gate {c.gate_no} were verified already by {c.verified_by}")
+        return c

@@ -30,8 +30,16 @@ class MoneyUpdates(Money):
 
     @workflow.update
     async def submit_report(self, report: ProgressReportInput) -> MoneySnapshot:
-        self._validate_report(report)
-        self.state.money.reports[report.fiscal_year] = ReportState(status="submitted", submitted_by=report.submitted_by)
+        async with self.lock:
+            self._open_for_money_work()  # a stop came first
+            self._report_not_filed(report.fiscal_year)  # or a twin filed it
+            self.state.money.reports[report.fiscal_year] = ReportState(
+                status="submitted", submitted_by=report.submitted_by
+            )
+            await self._record_submission(report)
+        return self._money()
+
+    async def _record_submission(self, report: ProgressReportInput) -> None:
         await self._act_locally(
             MoneyActivities.record_report,
             RecordReportInput(
@@ -51,7 +59,6 @@ class MoneyUpdates(Money):
             f"The FY{report.fiscal_year} progress report of {self.project_id} was submitted by {report.submitted_by}.",
             local=True,
         )
-        return self._money()
 
     @submit_report.validator
     def _validate_report(self, report: ProgressReportInput) -> None:
@@ -61,19 +68,26 @@ class MoneyUpdates(Money):
             raise rejected(f"only the performer or the programme manager of {self.project_id} files its reports")
         start = self.state.calendar.start
         first = fiscal_year(start) if start is not None else report.fiscal_year
-        if not first <= report.fiscal_year <= fiscal_year(self._today()):
+        latest = fiscal_year(self._calendar_day(workflow.now()))  # reads the calendar, never starts it
+        if not first <= report.fiscal_year <= latest:
             raise rejected(
-                f"FY{report.fiscal_year} is outside the project's reporting years so far "
-                f"(FY{first} to FY{fiscal_year(self._today())})"
+                f"FY{report.fiscal_year} is outside the project's reporting years so far (FY{first} to FY{latest})"
             )
-        existing = self.state.money.reports.get(report.fiscal_year)
+        self._report_not_filed(report.fiscal_year)
+
+    def _report_not_filed(self, fy: int) -> None:
+        existing = self.state.money.reports.get(fy)
         if existing is not None and existing.status in ("submitted", "accepted"):
-            raise rejected(f"the FY{report.fiscal_year} report is already {existing.status}")
+            raise rejected(f"the FY{fy} report is already {existing.status}")
 
     @workflow.update
     async def review_report(self, review: ReportReviewInput) -> MoneySnapshot:
-        self._validate_report_review(review)
-        report = self.state.money.reports[review.fiscal_year]
+        async with self.lock:
+            self._open_for_money_work()
+            await self._record_review(self._report_to_review(review.fiscal_year), review)
+        return self._money()
+
+    async def _record_review(self, report: ReportState, review: ReportReviewInput) -> None:
         status = "accepted" if review.accept else "returned"
         self.in_flight.add(f"report/{review.fiscal_year}")
         await self._act_locally(
@@ -99,24 +113,34 @@ class MoneyUpdates(Money):
             + (f": {review.note}" if review.note else ""),
             local=True,
         )
-        return self._money()
 
     @review_report.validator
     def _validate_report_review(self, review: ReportReviewInput) -> None:
         self._open_for_money_work()
         self._require_pm(review.reviewed_by, "reviews its progress reports")
-        report = self.state.money.reports.get(review.fiscal_year)
         if f"report/{review.fiscal_year}" in self.in_flight:
             raise rejected(f"the FY{review.fiscal_year} report is being reviewed right now")
-        if report is None or report.status != "submitted":
-            state = "not submitted" if report is None else report.status
-            raise rejected(f"the FY{review.fiscal_year} report is {state}: there is nothing to review")
+        self._report_to_review(review.fiscal_year)
         if not review.accept and not review.note.strip():
             raise rejected("returning a report needs a note saying what is missing")
 
+    def _report_to_review(self, fy: int) -> ReportState:
+        report = self.state.money.reports.get(fy)
+        if report is None or report.status != "submitted":
+            state = "not submitted" if report is None else report.status
+            raise rejected(f"the FY{fy} report is {state}: there is nothing to review")
+        return report
+
     @workflow.update
     async def sign_tranche(self, sig: TrancheSignature) -> MoneySnapshot:
-        self._validate_signature(sig)
+        async with self.lock:
+            self._open_for_money_work()
+            self._unpaid(sig)  # paid meanwhile
+            self._signature_fits(sig)  # a twin signed first
+            await self._record_signature(sig)
+        return self._money()
+
+    async def _record_signature(self, sig: TrancheSignature) -> None:
         key = f"{sig.stage_no}/{sig.tranche_no}"
         amount = self.stage.tranches[sig.tranche_no - 1].amount
         self.in_flight.add(f"tranche/{key}")
@@ -138,7 +162,6 @@ class MoneyUpdates(Money):
         else:
             self.state.money.approvals[key].approved_by = sig.signer
         self.in_flight.discard(f"tranche/{key}")
-        return self._money()
 
     @sign_tranche.validator
     def _validate_signature(self, sig: TrancheSignature) -> None:
@@ -148,13 +171,19 @@ class MoneyUpdates(Money):
             raise rejected(f"stage {sig.stage_no} is not the current stage ({stage_no})")
         if not 1 <= sig.tranche_no <= len(self.stage.tranches):
             raise rejected(f"stage {stage_no} has no tranche {sig.tranche_no}")
-        if sig.tranche_no in self.state.money.tranches_paid:
-            raise rejected(f"tranche {sig.tranche_no} of stage {stage_no} is already paid")
+        self._unpaid(sig)
         amount = self.stage.tranches[sig.tranche_no - 1].amount
         if not self._needs_second_approver(amount):
             raise rejected(f"tranche {sig.tranche_no} ({amount:,} yen) is within the threshold: it needs no approval")
         if f"tranche/{sig.stage_no}/{sig.tranche_no}" in self.in_flight:
             raise rejected(f"a signature on tranche {sig.tranche_no} is being recorded right now")
+        self._signature_fits(sig)
+
+    def _unpaid(self, sig: TrancheSignature) -> None:
+        if sig.tranche_no in self.state.money.tranches_paid:
+            raise rejected(f"tranche {sig.tranche_no} of stage {sig.stage_no} is already paid")
+
+    def _signature_fits(self, sig: TrancheSignature) -> None:
         a = self.state.money.approvals.get(f"{sig.stage_no}/{sig.tranche_no}")
         if sig.action == "request":
             if a is not None:

@@ -52,9 +52,11 @@ class Stop(Handoffs):
 
     async def _stop_on_request(self, reason: str, lessons: str, command: Command | None) -> StopResult:
         """A person's stop: the main loop runs the one clean stop; the caller gets its result."""
-        self.state.stop_reason = reason
-        self.state.lessons = lessons
-        self.state.stop_command = keyed(command)
+        async with self.lock:
+            self._require_not_stopping()  # a twin stop (terminate, withdraw) got there first
+            self.state.stop_reason = reason
+            self.state.lessons = lessons
+            self.state.stop_command = keyed(command)
         await workflow.wait_condition(lambda: self.state.stop_result is not None)
         assert self.state.stop_result is not None
         return self.state.stop_result
@@ -65,7 +67,6 @@ class Stop(Handoffs):
 
     @workflow.update
     async def withdraw(self, request: WithdrawInput) -> StopResult:
-        self._validate_withdraw(request)
         reason = f"Withdrawn by the performer ({request.requested_by}): {request.reason}"
         return await self._stop_on_request(reason, request.lessons, request.command)
 
