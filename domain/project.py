@@ -60,6 +60,17 @@ class DecisionInput(Commanded):
     justification: Annotated[str, Field(max_length=5000)] = ""
 
 
+class DecisionRef(BaseModel):
+    """A gate decision by gate and round, as the gate review workflow returned it."""
+
+    gate_no: Annotated[StrictInt, Field(ge=1)]
+    round: Annotated[StrictInt, Field(ge=1)]
+
+    @property
+    def key(self) -> str:
+        return f"{self.gate_no}/{self.round}"
+
+
 class WithdrawInput(Commanded):
     """The performer withdraws from the project (with a reason); it stops the clean way."""
 

@@ -12,7 +12,8 @@ with workflow.unsafe.imports_passed_through():
     from activities.gates import GateActivities, RecordDecisionInput
     from domain.gate_decision import NextStep, apply_decision, carried_out, held_round_over, recycled
     from domain.gate_review import GateOutcome, GateReviewInput
-    from domain.project import Decision
+    from domain.project import Decision, DecisionRef, Phase, ProjectSnapshot
+    from workflows.common import rejected
     from workflows.gate_review import GateReviewWorkflow, gate_workflow_id
 from workflows.project.money import Money
 
@@ -56,6 +57,13 @@ class GateDecisions(Money):
         await self._apply(outcome)
 
     async def _apply(self, outcome: GateOutcome) -> None:
+        self.applying = f"{outcome.gate_no}/{outcome.round}"
+        try:
+            await self._carry_out(outcome)
+        finally:
+            self.applying = None
+
+    async def _carry_out(self, outcome: GateOutcome) -> None:
         definition = self._gate_definition()
         d = outcome.decision
         go = d.decision in (Decision.GO, Decision.CONDITIONAL_GO)
@@ -106,3 +114,22 @@ class GateDecisions(Money):
             self._watch_conditions_if_pending()
         self.state = carried_out(self.state, outcome)
         self._publish()
+
+    @workflow.update
+    async def decision_carried_out(self, ref: DecisionRef) -> ProjectSnapshot:
+        """Returns once the decision is carried out, a hold begins (a Hold, or funds short for the
+        next stage) or the project is done (a Kill's stop): what a caller of the decision waits for."""
+        await workflow.wait_condition(
+            lambda: (
+                self.state.phase == Phase.DONE
+                or (not self.stopping and (ref.key in self.state.gate.applied or self.state.hold is not None))
+            )
+        )
+        return self.status()
+
+    @decision_carried_out.validator
+    def _validate_carried_out(self, ref: DecisionRef) -> None:
+        if ref.key in self.state.gate.applied or ref.key == self.applying:
+            return
+        if (ref.gate_no, ref.round) != (self.state.stage_index + 1, self.state.gate.round):
+            raise rejected(f"project {self.project_id} has no decision at gate {ref.gate_no} round {ref.round}")
