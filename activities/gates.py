@@ -1,4 +1,4 @@
-"""Gate activities: open review tasks, record reviews and decisions."""
+"""Gate activities: record a gate's decision (the gate review workflow records the rest)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,10 @@ from temporalio import activity
 
 from activities.base import DatabaseActivities
 from domain.command import Command
-from domain.project import Decision, Recommendation, ReviewSubmission
+from domain.project import Decision, Recommendation
 from domain.statuses import GateStatus, StageStatus, TaskStatus
-from gates.definitions import GateDefinition
 from storage.audit import audit_effect
-from storage.models import Gate, GateDecision, Project, Review, ReviewTask, Stage, utcnow
+from storage.models import Gate, GateDecision, Project, ReviewTask, Stage, utcnow
 
 STAGE_STATUS_AFTER = {
     Decision.GO: StageStatus.PASSED,
@@ -24,27 +23,6 @@ STAGE_STATUS_AFTER = {
     Decision.HOLD: StageStatus.ON_HOLD,
     Decision.RECYCLE: StageStatus.RECYCLED,
 }
-
-
-def review_task_id(project_id: str, gate_no: int, reviewer: str) -> str:
-    return f"{project_id}-g{gate_no}-{reviewer}"
-
-
-class OpenGateInput(BaseModel):
-    project_id: str
-    definition: GateDefinition
-    reviewers: list[str]
-    opened_at: datetime
-
-
-class OpenGateResult(BaseModel):
-    task_ids: list[str]
-
-
-class RecordReviewInput(BaseModel):
-    project_id: str
-    review: ReviewSubmission
-    recommendation: Recommendation | None
 
 
 class RecordDecisionInput(BaseModel):
@@ -62,69 +40,6 @@ class RecordDecisionInput(BaseModel):
 
 
 class GateActivities(DatabaseActivities):
-    @activity.defn
-    async def open_gate(self, input: OpenGateInput) -> OpenGateResult:
-        gate_no = input.definition.gate_no
-
-        async def work(session: AsyncSession) -> OpenGateResult:
-            if await session.get(Gate, (input.project_id, gate_no)) is None:
-                session.add(
-                    Gate(
-                        project_id=input.project_id,
-                        gate_no=gate_no,
-                        status="open",
-                        definition=input.definition.model_dump(mode="json"),
-                        opened_at=input.opened_at,
-                    )
-                )
-                await session.flush()
-            ids = []
-            for reviewer in input.reviewers:
-                task_id = review_task_id(input.project_id, gate_no, reviewer)
-                if await session.get(ReviewTask, task_id) is None:
-                    session.add(
-                        ReviewTask(
-                            id=task_id,
-                            project_id=input.project_id,
-                            gate_no=gate_no,
-                            reviewer=reviewer,
-                            status="open",
-                        )
-                    )
-                ids.append(task_id)
-            return OpenGateResult(task_ids=ids)
-
-        return await self.transact(work)
-
-    @activity.defn
-    async def record_review(self, input: RecordReviewInput) -> str:
-        review = input.review
-        task_id = review_task_id(input.project_id, review.gate_no, review.reviewer)
-
-        async def work(session: AsyncSession) -> str:
-            task = await session.get(ReviewTask, task_id)
-            if task is None:
-                raise RuntimeError(f"review task {task_id} does not exist")
-            if await session.get(Review, task_id) is None:
-                session.add(
-                    Review(
-                        task_id=task_id,
-                        must_meet=review.must_meet,
-                        scores=review.scores,
-                        comment=review.comment,
-                    )
-                )
-                task.status = TaskStatus.SUBMITTED
-                task.closed_at = utcnow()
-                await audit_effect(session, review.command, review.reviewer, "review_recorded", f"task:{task_id}")
-            if input.recommendation is not None:
-                gate = await session.get(Gate, (input.project_id, review.gate_no))
-                if gate is not None:
-                    gate.recommendation = input.recommendation.model_dump(mode="json")
-            return task_id
-
-        return await self.transact(work)
-
     @activity.defn
     async def record_decision(self, input: RecordDecisionInput) -> None:
         async def work(session: AsyncSession) -> None:

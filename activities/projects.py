@@ -1,4 +1,4 @@
-"""Project lifecycle activities: register, hand off, complete, close out."""
+"""Project lifecycle activities: register, set the status, complete, close out."""
 
 from __future__ import annotations
 
@@ -21,9 +21,7 @@ from storage import ledger
 from storage.audit import audit, audit_command, audit_effect
 from storage.models import (
     Gate,
-    GateDecision,
     Handoff,
-    Ministry,
     Notification,
     Project,
     Reservation,
@@ -33,12 +31,7 @@ from storage.models import (
 )
 from storage.projects import insert_project
 
-HANDOFF_TEMPLATE = "handoff_package.v1.html.j2"
 CLOSEOUT_TEMPLATE = "closeout.v2.html.j2"  # v2: lessons learned
-
-
-def handoff_id(project_id: str, ministry: str) -> str:
-    return f"{project_id}-h-{ministry}"
 
 
 class RegisterProjectInput(BaseModel):
@@ -48,27 +41,10 @@ class RegisterProjectInput(BaseModel):
     command: Command | None = None  # the start (the API writes the same row, keyed alike, if first)
 
 
-class StartHandoffsInput(BaseModel):
-    project_id: str
-    trl: int
-
-
-class StartHandoffsResult(BaseModel):
-    handoff_ids: dict[str, str]
-
-
-class AcceptHandoffInput(BaseModel):
-    project_id: str
-    ministry: str
-    accepted_by: str
-    note: str
-    command: Command | None = None
-
-
 class CompleteProjectInput(BaseModel):
     project_id: str
     trl: int
-    public_use_achieved: bool | None = None  # None: completed before hand-off workflows
+    public_use_achieved: bool | None = None
     command: Command | None = None  # the PM's conclusion of the hand-offs, if that ended them
 
 
@@ -156,64 +132,6 @@ class ProjectActivities(DatabaseActivities):
                 )
 
         await self.transact(work)
-
-    @activity.defn
-    async def start_handoffs(self, input: StartHandoffsInput) -> StartHandoffsResult:
-        async def work(session: AsyncSession) -> StartHandoffsResult:
-            project = await session.get(Project, input.project_id)
-            assert project is not None, f"project {input.project_id} is not registered"
-            stages = (
-                await session.scalars(select(Stage).where(Stage.project_id == project.id).order_by(Stage.stage_no))
-            ).all()
-            decisions = (
-                await session.scalars(
-                    select(GateDecision).where(GateDecision.project_id == project.id).order_by(GateDecision.gate_no)
-                )
-            ).all()
-            paid, _ = await _money(session, project.id)
-            ids: dict[str, str] = {}
-            for code in project.public_use_ministries:
-                ministry = await session.get(Ministry, code)
-                hid = handoff_id(project.id, code)
-                ids[code] = hid
-                if await session.get(Handoff, hid) is not None:
-                    continue
-                content = render(
-                    HANDOFF_TEMPLATE,
-                    project=project,
-                    ministry=ministry,
-                    stages=stages,
-                    decisions=decisions,
-                    trl=input.trl,
-                    trl_text=NASA_TRL[input.trl],
-                    paid=paid,
-                )
-                doc = await store_document(
-                    session, f"{hid}-package", project.id, "handoff_package", HANDOFF_TEMPLATE, content
-                )
-                session.add(Handoff(id=hid, project_id=project.id, ministry=code, status="pending", document_id=doc.id))
-            project.status = ProjectStatus.HANDOFF
-            audit(session, SYSTEM_ACTOR, "handoffs_started", f"project:{project.id}", ministries=list(ids))
-            return StartHandoffsResult(handoff_ids=ids)
-
-        return await self.transact(work)
-
-    @activity.defn
-    async def accept_handoff(self, input: AcceptHandoffInput) -> str:
-        async def work(session: AsyncSession) -> str:
-            handoff = await session.get(Handoff, handoff_id(input.project_id, input.ministry))
-            assert handoff is not None, "hand-off record missing"
-            if handoff.status == "pending":
-                handoff.status = HandoffStatus.ACCEPTED
-                handoff.accepted_by = input.accepted_by
-                handoff.note = input.note
-                handoff.resolved_at = utcnow()
-                await audit_effect(
-                    session, input.command, input.accepted_by, "handoff_accepted", f"handoff:{handoff.id}"
-                )
-            return handoff.id
-
-        return await self.transact(work)
 
     @activity.defn
     async def set_status(self, input: SetStatusInput) -> None:

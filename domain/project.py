@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, StrictInt
+from pydantic import BaseModel, Field, StrictInt, model_validator
 
 from domain.command import Command, Commanded
 from domain.handoff import HandoffBrief, HandoffRun
@@ -38,10 +38,6 @@ class Decision(StrEnum):
     KILL = "kill"
 
 
-# The decisions the engine carries out today; the others are refused with a clear message.
-SUPPORTED_DECISIONS = frozenset({Decision.GO, Decision.KILL})
-
-
 class ReviewSubmission(Commanded):
     gate_no: Annotated[StrictInt, Field(ge=1)]
     reviewer: str
@@ -57,14 +53,6 @@ class Recommendation(BaseModel):
     reviews: int
 
 
-class ReviewResult(BaseModel):
-    task_id: str
-    gate_no: int
-    reviews_received: int
-    reviews_expected: int
-    recommendation: Recommendation | None = None
-
-
 class DecisionInput(Commanded):
     gate_no: Annotated[StrictInt, Field(ge=1)]
     decision: Decision
@@ -72,12 +60,15 @@ class DecisionInput(Commanded):
     justification: Annotated[str, Field(max_length=5000)] = ""
 
 
-class DecisionResult(BaseModel):
-    gate_no: int
-    decision: Decision
-    status: ProjectStatus
-    trl: int
-    next_stage: str | None
+class DecisionRef(BaseModel):
+    """A gate decision by gate and round, as the gate review workflow returned it."""
+
+    gate_no: Annotated[StrictInt, Field(ge=1)]
+    round: Annotated[StrictInt, Field(ge=1)]
+
+    @property
+    def key(self) -> str:
+        return f"{self.gate_no}/{self.round}"
 
 
 class WithdrawInput(Commanded):
@@ -119,14 +110,6 @@ class HandoffResult(BaseModel):
     handoff_id: str
     pending: list[str]
     status: ProjectStatus
-
-
-class GateState(BaseModel):
-    gate_no: int
-    opened_at: datetime
-    reviews: dict[str, ReviewSubmission] = Field(default_factory=dict)
-    recommendation: Recommendation | None = None
-    decision: Decision | None = None
 
 
 class HoldState(BaseModel):
@@ -209,6 +192,74 @@ class MoneySnapshot(BaseModel):
     programme_date: date | None
 
 
+class MoneyState(BaseModel):
+    """The current stage's tranches and what their payment waits for (reports, four eyes, funds)."""
+
+    tranches_paid: list[int] = Field(default_factory=list)
+    reports: dict[int, ReportState] = Field(default_factory=dict, description="fiscal year -> report")
+    approvals: dict[str, TrancheApprovalState] = Field(
+        default_factory=dict, description="'stage/tranche' -> signatures"
+    )
+    report_reminders: dict[int, int] = Field(default_factory=dict, description="fiscal year -> reminders sent")
+    waiting_for_funds: bool = False
+
+
+class CalendarState(BaseModel):
+    """The programme calendar (`start` is the programme date at workflow time `origin`) and the
+    current stage's clock (its start, and the time holds paused it)."""
+
+    origin: datetime | None = None
+    start: date | None = None
+    stage_started_at: datetime | None = None
+    paused_seconds: float = 0.0
+
+
+class GateProgress(BaseModel):
+    """Gate reviews as their own workflows (one per round), and what their decisions leave behind."""
+
+    round: int = 1
+    workflow_id: str | None = None
+    applied: list[str] = Field(default_factory=list, description="gate/round decisions carried out")
+    recycles: dict[int, int] = Field(default_factory=dict, description="stage index -> recycles so far")
+    extension: StageExtension | None = None
+    conditions: Conditions | None = None
+
+
+class HandoffsState(BaseModel):
+    """Hand-off workflows by hand-off id (final ones after the last Go, demonstrations from TRL 7)."""
+
+    runs: dict[str, HandoffRun] = Field(default_factory=dict)
+    brief: HandoffBrief | None = None
+    public_use_achieved: bool | None = None
+    concluded: bool = False  # the PM closed the re-route window early
+    conclude_command: Command | None = None  # audited by the write that completes the project
+
+
+# Where each field of the flat state (before the sub-models) lives now: (sub-model, its name).
+FLAT_FIELDS: dict[str, tuple[str, str]] = {
+    "tranches_paid": ("money", "tranches_paid"),
+    "reports": ("money", "reports"),
+    "approvals": ("money", "approvals"),
+    "report_reminders": ("money", "report_reminders"),
+    "waiting_for_funds": ("money", "waiting_for_funds"),
+    "calendar_origin": ("calendar", "origin"),
+    "calendar_start": ("calendar", "start"),
+    "stage_started_at": ("calendar", "stage_started_at"),
+    "paused_seconds": ("calendar", "paused_seconds"),
+    "gate_round": ("gate", "round"),
+    "gate_workflow_id": ("gate", "workflow_id"),
+    "applied": ("gate", "applied"),
+    "recycles": ("gate", "recycles"),
+    "extension": ("gate", "extension"),
+    "conditions": ("gate", "conditions"),
+    "handoff_runs": ("handoffs", "runs"),
+    "handoff_brief": ("handoffs", "brief"),
+    "public_use_achieved": ("handoffs", "public_use_achieved"),
+    "handoffs_concluded": ("handoffs", "concluded"),
+    "conclude_command": ("handoffs", "conclude_command"),
+}
+
+
 class ProjectState(BaseModel):
     """Everything the workflow must carry across continue-as-new."""
 
@@ -216,39 +267,41 @@ class ProjectState(BaseModel):
     phase: Phase = Phase.REGISTERING
     stage_index: int = 0
     trl: int
-    stage_started_at: datetime | None = None
-    tranches_paid: list[int] = Field(default_factory=list)
-    gate: GateState | None = None
-    handoffs: dict[str, str] = Field(default_factory=dict, description="ministry -> pending|accepted")
+    hold: HoldState | None = None
     stop_reason: str | None = None
     stop_result: StopResult | None = None
-    # Gate reviews as their own workflows (one per round), and what their decisions leave behind.
-    gate_round: int = 1
-    gate_workflow_id: str | None = None
-    applied: list[str] = Field(default_factory=list, description="gate/round decisions carried out")
-    recycles: dict[int, int] = Field(default_factory=dict, description="stage index -> recycles so far")
-    extension: StageExtension | None = None
-    hold: HoldState | None = None
-    conditions: Conditions | None = None
-    paused_seconds: float = 0.0
-    # The programme calendar: `calendar_start` is the programme date at workflow time `calendar_origin`.
-    calendar_origin: datetime | None = None
-    calendar_start: date | None = None
-    reports: dict[int, ReportState] = Field(default_factory=dict, description="fiscal year -> report")
-    approvals: dict[str, TrancheApprovalState] = Field(
-        default_factory=dict, description="'stage/tranche' -> signatures"
-    )
-    report_reminders: dict[int, int] = Field(default_factory=dict, description="fiscal year -> reminders sent")
-    waiting_for_funds: bool = False
     lessons: str = ""  # lessons learned, for the close-out report
-    # Hand-off workflows by hand-off id (final ones after the last Go, demonstrations from TRL 7).
-    handoff_runs: dict[str, HandoffRun] = Field(default_factory=dict)
-    handoff_brief: HandoffBrief | None = None
-    public_use_achieved: bool | None = None
-    handoffs_concluded: bool = False  # the PM closed the re-route window early
-    # A person's stop or conclusion, audited by the write that carries it out (domain/command.py).
-    stop_command: Command | None = None
-    conclude_command: Command | None = None
+    stop_command: Command | None = None  # a person's stop, audited by the write that carries it out
+    money: MoneyState = Field(default_factory=MoneyState)
+    calendar: CalendarState = Field(default_factory=CalendarState)
+    gate: GateProgress = Field(default_factory=GateProgress)
+    handoffs: HandoffsState = Field(default_factory=HandoffsState)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_flat(cls, data: Any) -> Any:
+        """A run continued as new from an older run carries the flat state: its fields move into
+        the sub-models. (The first design's `gate`, a GateState, and `handoffs`, ministry ->
+        status, are dropped: no project of that design exists.)"""
+        if not isinstance(data, dict) or not (FLAT_FIELDS.keys() & data.keys() or _first_design(data)):
+            return data
+        out: dict[str, Any] = {}
+        for key, value in data.items():
+            if key in FLAT_FIELDS:
+                part, name = FLAT_FIELDS[key]
+                out.setdefault(part, {})[name] = value
+            elif key in ("gate", "handoffs"):
+                continue  # the first design's, never the sub-models (those come with no flat field)
+            else:
+                out[key] = value
+        return out
+
+
+def _first_design(data: dict[str, Any]) -> bool:
+    gate, handoffs = data.get("gate"), data.get("handoffs")
+    return (isinstance(gate, dict) and "gate_no" in gate) or (
+        isinstance(handoffs, dict) and any(isinstance(v, str) for v in handoffs.values())
+    )
 
 
 class ProjectWorkflowInput(BaseModel):

@@ -15,7 +15,7 @@ from temporalio.worker import Worker
 from domain.gate_review import GateDecisionInput, InvitationResponse, OpenReviewInput
 from domain.handoff import HandoffStatus
 from domain.programme import ALLOCATIONS, PROGRAMME_CODE
-from domain.project import Decision, HandoffAcceptInput, ProjectOutcome, ProjectStatus, TerminateInput
+from domain.project import ConcludeHandoffsInput, Decision, ProjectOutcome, ProjectStatus, TerminateInput
 from domain.proposal import Proposal
 from storage import ledger
 from storage.models import Notification, Project, ReviewTask
@@ -99,8 +99,8 @@ async def test_validators_refuse_with_exact_reasons(
         "conditions belong only to a conditional go",
     )
     await rejected(
-        project.execute_update(ProjectWorkflow.accept_handoff, HandoffAcceptInput(ministry="MOD", accepted_by="x")),
-        "is not in hand-off",
+        project.execute_update(ProjectWorkflow.conclude_handoffs, ConcludeHandoffsInput(requested_by=PM)),
+        "is not handing off",
     )
     kill = decision(Decision.KILL, why="Strategic priorities moved to space situational awareness")
     kill.lessons = "Check the ministries' roadmaps at every gate, not only at the first."

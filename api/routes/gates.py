@@ -3,13 +3,12 @@ A decision's consequences (a hold, a Conditional Go's conditions) are answered h
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, status
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from api.context import ProjectContext, ProjectCtx, ProjectPm
 from api.deps import get_client, has_role, release_connection
@@ -36,7 +35,7 @@ from domain.gate_review import (
     OpenReviewInput,
     ReassignInput,
 )
-from domain.project import Decision, Phase, ProjectSnapshot, ResumeInput, VerifyConditionsInput
+from domain.project import DecisionRef, ProjectSnapshot, ResumeInput, VerifyConditionsInput
 from domain.roles import Role
 from storage.models import Gate, Project, User
 from workflows.gate_review import GateReviewWorkflow
@@ -132,17 +131,19 @@ async def extend_deadline(gate_no: GateNo, body: ExtendIn, ctx: ProjectPm) -> Ga
 
 
 async def _carried_out(client: Client, project: Project, outcome: GateOutcome) -> ProjectSnapshot:
-    """Wait (briefly) until the project workflow has carried the decision out."""
+    """Wait until the project workflow has carried the decision out (a hold begins, or a Kill's
+    stop ends it): its Update returns then, with the project as it is."""
     handle = client.get_workflow_handle(project.workflow_id)
-    key = f"{outcome.gate_no}/{outcome.round}"
-    snap: ProjectSnapshot = await handle.query(ProjectWorkflow.status)
-    stopping = outcome.decision.decision == Decision.KILL
-    for _ in range(200):
-        if snap.phase == Phase.DONE or (not stopping and (key in snap.applied or snap.on_hold)):
-            break
-        await asyncio.sleep(0.05)
-        snap = await handle.query(ProjectWorkflow.status)
-    return snap
+    try:
+        return await handle.execute_update(
+            ProjectWorkflow.decision_carried_out, DecisionRef(gate_no=outcome.gate_no, round=outcome.round)
+        )
+    except RPCError as err:
+        if err.status != RPCStatusCode.NOT_FOUND:
+            raise
+        # The workflow has completed (a Kill's stop ran first): its last state says how it ended.
+        snap: ProjectSnapshot = await handle.query(ProjectWorkflow.status)
+        return snap
 
 
 @router.post("/{gate_no}/decision", response_model=GateDecisionOut, responses=COMMAND)

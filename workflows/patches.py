@@ -1,0 +1,29 @@
+"""Every patch the workflows carry, with why it exists and when it may go (README "Versioning").
+
+v1 is the baseline: the histories in tests/histories were recorded with no patch, so the list
+starts empty. From v1 on, a change to a workflow's commands is made behind
+`workflow.patched(<id>)` and listed here; tests/unit/test_patches.py fails when a `patched` or
+`deprecate_patch` call names an id that is not listed, or a listed id is used nowhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Patch:
+    id: str  # the literal passed to workflow.patched / workflow.deprecate_patch
+    why: str  # the change to the commands, in a sentence
+    # Stored histories (file names in tests/histories) that replay each side: recorded before the
+    # change (the old branch) and after it (the new one).
+    histories_before: tuple[str, ...]
+    histories_after: tuple[str, ...]
+    # The first release that may turn `patched` into `deprecate_patch`: once no open workflow
+    # started before the patch (the longest project runs ten years; each stage continues as new,
+    # so "open" means a run begun before the patch's release).
+    deprecate_after: str
+    deprecated: bool = False  # true once the call is deprecate_patch; removed in the next release
+
+
+PATCHES: tuple[Patch, ...] = ()
