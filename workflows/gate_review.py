@@ -43,9 +43,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows.common import ACTIVITY_RETRY, ACTIVITY_TIMEOUT, keyed, rejected
 
 
-PATCH_WRITES_AFTER_OPENED = "update-writes-wait-for-opened-round"
-
-
 def gate_workflow_id(project_id: str, gate_no: int, round_no: int) -> str:
     return f"project-{project_id}-gate-{gate_no}-r{round_no}"
 
@@ -187,8 +184,7 @@ class GateReviewWorkflow:
             command=command,
         )
         if local:  # the caller of an Update is waiting: no round trip to the server
-            if workflow.patched(PATCH_WRITES_AFTER_OPENED):
-                await workflow.wait_condition(lambda: self.ready)
+            await workflow.wait_condition(lambda: self.ready)
             await workflow.execute_local_activity_method(
                 GateReviewActivities.record_gate_event,
                 event,

@@ -36,8 +36,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows.common import ACTIVITY_RETRY, ACTIVITY_TIMEOUT, keyed, rejected
 
 PARENT_SIGNAL = "handoff_changed"  # ProjectWorkflow.handoff_changed
-# Patches: each names a change to this workflow's commands; stored histories replay on both sides.
-PATCH_TELL_BEFORE_ESCALATING = "tell-project-before-escalating"
 
 
 @workflow.defn
@@ -138,9 +136,7 @@ class HandoffWorkflow:
         # The project learns first that the hand-off is overdue (so it may be re-routed), then the
         # programme manager is told: a re-route right after the notice finds the project ready.
         overdue = self._result(HandoffStatus.PENDING).model_copy(update={"escalated": True})
-        told_first = workflow.patched(PATCH_TELL_BEFORE_ESCALATING)
-        if told_first:
-            await self._tell_project(overdue)
+        await self._tell_project(overdue)
         self.escalated = True
         await self._notice(
             escalate=True,
@@ -148,8 +144,6 @@ class HandoffWorkflow:
             f"unanswered: chase the liaison or re-route it to another ministry.",
         )
         self._publish()
-        if not told_first:
-            await self._tell_project(overdue)
 
     async def _notice(self, escalate: bool, message: str) -> None:
         await workflow.execute_activity_method(
