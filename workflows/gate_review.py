@@ -17,25 +17,35 @@ from temporalio import workflow
 from temporalio.common import SearchAttributeUpdate
 
 with workflow.unsafe.imports_passed_through():
-    from activities.gate_reviews import GateEventInput, GateReviewActivities, NotifyInput
+    from activities.gate_reviews import GateReviewActivities, NotifyInput
     from domain import search_attributes as sa
     from domain.command import Command
     from domain.gate_review import (
         ACTIVE_MEMBER,
+        DueDateSet,
         EvidenceInput,
+        EvidenceSubmitted,
         ExtendDeadlineInput,
         GateDecisionInput,
+        GateEvent,
+        GateEventKind,
+        GateOpened,
         GateOutcome,
         GateReviewInput,
         GateReviewState,
         GateView,
+        InvitationAnswered,
         InvitationResponse,
         InviteInput,
         MemberStatus,
         OpenReviewInput,
         PanelMember,
         ReassignInput,
+        ReviewerInvited,
+        ReviewerReassigned,
         ReviewPhase,
+        ReviewStored,
+        RoundClosed,
     )
     from domain.project import Recommendation, ReviewSubmission
     from gates.decisions import decision_errors
@@ -65,14 +75,13 @@ class GateReviewWorkflow:
     async def run(self, input: GateReviewInput) -> GateOutcome:
         if not input.policy.require_evidence:
             self._open_review_now()  # before anything awaits: no Update can find the review shut
-        await self._event(
-            "opened",
-            input.programme_manager,
-            {
-                "definition": input.definition.model_dump(mode="json"),
-                "panel": input.panel,
-                "workflow_id": workflow.info().workflow_id,
-            },
+        await self._record(
+            GateOpened(
+                **self._stamp(GateEventKind.OPENED, input.programme_manager),
+                definition=input.definition,
+                panel=input.panel,
+                workflow_id=workflow.info().workflow_id,
+            ),
             local=False,
         )
         self.ready = True
@@ -159,7 +168,9 @@ class GateReviewWorkflow:
 
     async def _record_review_opened(self, by: str, command: Command | None = None) -> None:
         assert self.state.due_at is not None
-        await self._event("review_opened", by, {"due_at": self.state.due_at.isoformat()}, command=command)
+        await self._record(
+            DueDateSet(**self._stamp(GateEventKind.REVIEW_OPENED, by, command), due_at=self.state.due_at)
+        )
         self._publish()
 
     async def _open_review(self, by: str, command: Command | None = None) -> None:
@@ -168,21 +179,21 @@ class GateReviewWorkflow:
 
     # ---- persistence and ops view -------------------------------------------------------------
 
-    async def _event(
-        self, kind: str, actor: str, payload: dict[str, Any], local: bool = True, command: Command | None = None
-    ) -> None:
+    def _stamp(self, kind: GateEventKind, actor: str, command: Command | None = None) -> dict[str, Any]:
+        """The envelope of the round's next event; its key counts the round's events."""
         self.events += 1
-        event = GateEventInput(
-            key=f"{workflow.info().workflow_id}-{self.events}-{kind}",
-            project_id=self.input.project_id,
-            gate_no=self.input.gate_no,
-            round=self.input.round,
-            kind=kind,
-            actor=actor,
-            at=workflow.now(),
-            payload=payload,
-            command=command,
-        )
+        return {
+            "key": f"{workflow.info().workflow_id}-{self.events}-{kind.value}",
+            "kind": kind,
+            "project_id": self.input.project_id,
+            "gate_no": self.input.gate_no,
+            "round": self.input.round,
+            "actor": actor,
+            "at": workflow.now(),
+            "command": command,
+        }
+
+    async def _record(self, event: GateEvent, local: bool = True) -> None:
         if local:  # the caller of an Update is waiting: no round trip to the server
             await workflow.wait_condition(lambda: self.ready)
             await workflow.execute_local_activity_method(
@@ -289,11 +300,11 @@ class GateReviewWorkflow:
     async def submit_evidence(self, evidence: EvidenceInput) -> GateView:
         self._validate_evidence(evidence)
         self.state.evidence = evidence.model_copy(update={"command": None})
-        await self._event(
-            "evidence",
-            evidence.submitted_by,
-            self.state.evidence.model_dump(mode="json"),
-            command=keyed(evidence.command),
+        await self._record(
+            EvidenceSubmitted(
+                **self._stamp(GateEventKind.EVIDENCE, evidence.submitted_by, keyed(evidence.command)),
+                evidence=self.state.evidence,
+            )
         )
         await self._open_review(evidence.submitted_by)
         return self.view(evidence.submitted_by)
@@ -333,11 +344,13 @@ class GateReviewWorkflow:
         else:
             member.status = MemberStatus.ACCEPTED if response.accept else MemberStatus.DECLINED
         member.conflict_statement = response.statement
-        await self._event(
-            "responded",
-            response.reviewer,
-            {"reviewer": response.reviewer, "status": member.status.value, "statement": response.statement},
-            command=keyed(response.command),
+        await self._record(
+            InvitationAnswered(
+                **self._stamp(GateEventKind.RESPONDED, response.reviewer, keyed(response.command)),
+                reviewer=response.reviewer,
+                status=member.status,
+                statement=response.statement,
+            )
         )
         self._publish()
         return self.view(response.reviewer)
@@ -355,7 +368,11 @@ class GateReviewWorkflow:
     async def invite(self, invite: InviteInput) -> GateView:
         self._validate_invite(invite)
         self.state.members[invite.reviewer] = PanelMember(reviewer=invite.reviewer)
-        await self._event("invited", invite.invited_by, {"reviewer": invite.reviewer}, command=keyed(invite.command))
+        await self._record(
+            ReviewerInvited(
+                **self._stamp(GateEventKind.INVITED, invite.invited_by, keyed(invite.command)), reviewer=invite.reviewer
+            )
+        )
         self.deadline_version += 1
         self._publish()
         return self.view(invite.invited_by)
@@ -379,11 +396,12 @@ class GateReviewWorkflow:
         self._validate_reassign(request)
         self.state.members[request.from_reviewer].status = MemberStatus.REASSIGNED
         self.state.members[request.to_reviewer] = PanelMember(reviewer=request.to_reviewer)
-        await self._event(
-            "reassigned",
-            request.requested_by,
-            {"from_reviewer": request.from_reviewer, "to_reviewer": request.to_reviewer},
-            command=keyed(request.command),
+        await self._record(
+            ReviewerReassigned(
+                **self._stamp(GateEventKind.REASSIGNED, request.requested_by, keyed(request.command)),
+                from_reviewer=request.from_reviewer,
+                to_reviewer=request.to_reviewer,
+            )
         )
         self.deadline_version += 1
         self._publish()
@@ -406,12 +424,12 @@ class GateReviewWorkflow:
         self._validate_review(review)
         command, review = keyed(review.command), review.model_copy(update={"command": None})
         self.state.reviews[review.reviewer] = review
-        rec = self._recommendation()
-        await self._event(
-            "review",
-            review.reviewer,
-            {**review.model_dump(mode="json"), "recommendation": rec.model_dump(mode="json") if rec else None},
-            command=command,
+        await self._record(
+            ReviewStored(
+                **self._stamp(GateEventKind.REVIEW, review.reviewer, command),
+                review=review,
+                recommendation=self._recommendation(),
+            )
         )
         self._publish()
         return self.view(review.reviewer)
@@ -428,12 +446,12 @@ class GateReviewWorkflow:
         command, review = keyed(review.command), review.model_copy(update={"command": None})
         self.state.reviews[review.reviewer] = review
         self.state.amendments[review.reviewer] = self.state.amendments.get(review.reviewer, 0) + 1
-        rec = self._recommendation()
-        await self._event(
-            "amended",
-            review.reviewer,
-            {**review.model_dump(mode="json"), "recommendation": rec.model_dump(mode="json") if rec else None},
-            command=command,
+        await self._record(
+            ReviewStored(
+                **self._stamp(GateEventKind.AMENDED, review.reviewer, command),
+                review=review,
+                recommendation=self._recommendation(),
+            )
         )
         return self.view(review.reviewer)
 
@@ -449,8 +467,11 @@ class GateReviewWorkflow:
         assert self.state.due_at is not None
         self.state.due_at += self._days(request.extra_days)
         self.deadline_version += 1
-        await self._event(
-            "deadline", request.requested_by, {"due_at": self.state.due_at.isoformat()}, command=keyed(request.command)
+        await self._record(
+            DueDateSet(
+                **self._stamp(GateEventKind.DEADLINE, request.requested_by, keyed(request.command)),
+                due_at=self.state.due_at,
+            )
         )
         self._publish()
         return self.view(request.requested_by)
@@ -478,14 +499,12 @@ class GateReviewWorkflow:
             reviews=len(self.state.reviews),
         )
         self.state.phase = ReviewPhase.CLOSED
-        await self._event(
-            "closed",
-            decision.decided_by,
-            {
-                "recommendation": rec.model_dump(mode="json"),
-                "decision": decision.model_dump(mode="json", exclude={"command"}),
-            },
-            command=decision.command,
+        await self._record(
+            RoundClosed(
+                **self._stamp(GateEventKind.CLOSED, decision.decided_by, decision.command),
+                recommendation=rec,
+                decision=decision,
+            )
         )
         self._publish()
         return self.state.outcome

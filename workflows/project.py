@@ -23,7 +23,7 @@ from temporalio.exceptions import (
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
-    from activities.gate_reviews import GateEventInput, GateReviewActivities, NotifyInput
+    from activities.gate_reviews import GateReviewActivities, NotifyInput
     from activities.gates import GateActivities, OpenGateInput, RecordDecisionInput, RecordReviewInput
     from activities.handoffs import HandoffActivities, RecordAnswerInput
     from activities.money import (
@@ -47,7 +47,7 @@ with workflow.unsafe.imports_passed_through():
     from domain import search_attributes as sa
     from domain.command import Command
     from domain.fiscal import fiscal_year, jst_date, programme_date, reports_due_before
-    from domain.gate_review import GateOutcome, GateReviewInput
+    from domain.gate_review import ConditionsVerified, GateOutcome, GateReviewInput
     from domain.handoff import (
         DEMO_MIN_TRL,
         RESOLVED,
@@ -1232,15 +1232,15 @@ class ProjectWorkflow:
         c.verified_by = request.requested_by
         await workflow.execute_local_activity_method(
             GateReviewActivities.record_gate_event,
-            GateEventInput(
+            ConditionsVerified(
                 key=f"{workflow.info().workflow_id}-conditions-g{c.gate_no}-verified",
                 project_id=self.project_id,
                 gate_no=c.gate_no,
                 round=0,
-                kind="conditions_verified",
                 actor=request.requested_by,
                 at=workflow.now(),
-                payload={"conditions": c.items, "note": request.note},
+                conditions=c.items,
+                note=request.note,
                 command=keyed(request.command),
             ),
             start_to_close_timeout=ACTIVITY_TIMEOUT,
