@@ -131,7 +131,9 @@ async def test_a_review_before_accepting_is_refused_without_a_trace(gate_round: 
 async def test_reminder_then_escalation_of_an_overdue_review(gate_round: Round) -> None:
     await gate_round.accept_all()
     await gate_round.review("rev.ito")
-    await gate_round.env.sleep(timedelta(days=11))  # reminder on day 7, deadline on day 10
+    await gate_round.env.sleep(timedelta(days=8))  # past the reminder on day 7
+    assert [n.kind for n in gate_round.store.notes] == ["reminder", "reminder"]
+    await gate_round.env.sleep(timedelta(days=3))  # past the deadline on day 10
     view = await gate_round.handle.query(GateReviewWorkflow.view, PM)
     assert view.overdue is True and view.phase == ReviewPhase.REVIEWING
     sent = [(n.kind, n.recipient) for n in gate_round.store.notes]
