@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import assert_never
 
 from pydantic import BaseModel
 from sqlalchemy import select
@@ -15,26 +15,29 @@ from temporalio import activity
 from activities.base import DatabaseActivities
 from activities.documents import store_document
 from activities.notices import store_notice
-from domain.command import Command
-from domain.statuses import GateStatus, TaskStatus
+from domain.gate_review import (
+    OPEN_TASKS,
+    ConditionsVerified,
+    DueDateSet,
+    EvidenceSubmitted,
+    GateEvent,
+    GateOpened,
+    GateStatus,
+    InvitationAnswered,
+    MemberStatus,
+    ReviewerInvited,
+    ReviewerReassigned,
+    ReviewStored,
+    RoundClosed,
+    TaskStatus,
+)
 from storage.audit import audit_effect
-from storage.models import Gate, GateEvent, Review, ReviewTask, utcnow
+from storage.models import Gate, Review, ReviewTask, utcnow
+from storage.models import GateEvent as GateEventRow
 
 
 def round_task_id(project_id: str, gate_no: int, round_no: int, reviewer: str) -> str:
     return f"{project_id}-g{gate_no}-r{round_no}-{reviewer}"
-
-
-class GateEventInput(BaseModel):
-    key: str
-    project_id: str
-    gate_no: int
-    round: int
-    kind: str  # opened|evidence|invited|responded|reassigned|review|amended|deadline|closed
-    actor: str
-    at: datetime
-    payload: dict[str, Any]
-    command: Command | None = None  # the person's command this event carries out
 
 
 class NotifyInput(BaseModel):
@@ -46,32 +49,29 @@ class NotifyInput(BaseModel):
     at: datetime
 
 
-OPEN_TASK_STATES = ("open", "invited", "accepted")
-
-
 class GateReviewActivities(DatabaseActivities):
     @activity.defn
-    async def record_gate_event(self, event: GateEventInput) -> bool:
+    async def record_gate_event(self, event: GateEvent) -> bool:
         """Store the event once and bring the projections up to date. False for a repeat."""
 
         async def work(session: AsyncSession) -> bool:
-            if await session.scalar(select(GateEvent.id).where(GateEvent.key == event.key)) is not None:
+            if await session.scalar(select(GateEventRow.id).where(GateEventRow.key == event.key)) is not None:
                 return False
             session.add(
-                GateEvent(
+                GateEventRow(
                     key=event.key,
                     project_id=event.project_id,
                     gate_no=event.gate_no,
                     round=event.round,
-                    kind=event.kind,
+                    kind=event.kind.value,
                     actor=event.actor,
                     at=event.at,
-                    payload=event.payload,
+                    payload=event.payload(),
                 )
             )
             await _project(session, event)
             target = f"gate:{event.project_id}/{event.gate_no}/r{event.round}"
-            await audit_effect(session, event.command, event.actor, f"gate_{event.kind}", target)
+            await audit_effect(session, event.command, event.actor, f"gate_{event.kind.value}", target)
             return True
 
         return await self.transact(work)
@@ -86,85 +86,100 @@ class GateReviewActivities(DatabaseActivities):
         return await self.transact(work)
 
 
-async def _task(session: AsyncSession, e: GateEventInput, reviewer: str) -> ReviewTask | None:
+async def _task(session: AsyncSession, e: GateEvent, reviewer: str) -> ReviewTask | None:
     return await session.get(ReviewTask, round_task_id(e.project_id, e.gate_no, e.round, reviewer))
 
 
-def _new_task(e: GateEventInput, reviewer: str) -> ReviewTask:
-    return ReviewTask(
-        id=round_task_id(e.project_id, e.gate_no, e.round, reviewer),
-        project_id=e.project_id,
-        gate_no=e.gate_no,
-        round=e.round,
-        reviewer=reviewer,
-        status="invited",
-    )
-
-
-async def _project(session: AsyncSession, e: GateEventInput) -> None:
-    p = e.payload
-    if e.kind == "opened":
-        gate = await session.get(Gate, (e.project_id, e.gate_no))
-        if gate is None:
-            gate = Gate(project_id=e.project_id, gate_no=e.gate_no, opened_at=e.at, definition=p["definition"])
-            session.add(gate)
-        gate.status, gate.round, gate.workflow_id = GateStatus.OPEN, e.round, p["workflow_id"]
-        gate.opened_at, gate.definition, gate.recommendation, gate.due_at = e.at, p["definition"], None, None
-        for reviewer in p["panel"]:
-            if await _task(session, e, reviewer) is None:
-                session.add(_new_task(e, reviewer))
-    elif e.kind == "evidence":
-        content = json.dumps(p, indent=2, ensure_ascii=False)
-        doc_id = f"{e.project_id}-g{e.gate_no}-r{e.round}-evidence"
-        await store_document(session, doc_id, e.project_id, "gate_evidence", "evidence.json", content)
-    elif e.kind in ("review_opened", "deadline"):
-        gate = await session.get(Gate, (e.project_id, e.gate_no))
-        if gate is not None:
-            gate.due_at = datetime.fromisoformat(p["due_at"])
-    elif e.kind == "invited":
-        if await _task(session, e, p["reviewer"]) is None:
-            session.add(_new_task(e, p["reviewer"]))
-    elif e.kind == "responded":
-        task = await _task(session, e, p["reviewer"])
-        if task is not None:
-            task.status = TaskStatus(p["status"])
-            task.conflict_statement = p.get("statement", "")
-            if p["status"] in ("declined", "recused"):
-                task.closed_at = utcnow()
-    elif e.kind == "reassigned":
-        old = await _task(session, e, p["from_reviewer"])
-        if old is not None:
-            old.status, old.closed_at = TaskStatus.REASSIGNED, utcnow()
-        if await _task(session, e, p["to_reviewer"]) is None:
-            session.add(_new_task(e, p["to_reviewer"]))
-    elif e.kind in ("review", "amended"):
-        task = await _task(session, e, p["reviewer"])
-        assert task is not None, "a review needs its task"
-        review = await session.get(Review, task.id)
-        if review is None:
-            session.add(Review(task_id=task.id, must_meet=p["must_meet"], scores=p["scores"], comment=p["comment"]))
-        else:
-            review.must_meet, review.scores, review.comment = p["must_meet"], p["scores"], p["comment"]
-            review.version += 1
-            review.amended_at = e.at
-        task.status, task.closed_at = TaskStatus.SUBMITTED, utcnow()
-        if p.get("recommendation") is not None:
-            gate = await session.get(Gate, (e.project_id, e.gate_no))
-            if gate is not None:
-                gate.recommendation = p["recommendation"]
-    elif e.kind in ("closed", "cancelled"):
-        gate = await session.get(Gate, (e.project_id, e.gate_no))
-        if gate is not None:
-            gate.status = GateStatus.DECIDED if e.kind == "closed" else GateStatus.CANCELLED
-            if p.get("recommendation") is not None:
-                gate.recommendation = p["recommendation"]
-        open_tasks = await session.scalars(
-            select(ReviewTask).where(
-                ReviewTask.project_id == e.project_id,
-                ReviewTask.gate_no == e.gate_no,
-                ReviewTask.round == e.round,
-                ReviewTask.status.in_(OPEN_TASK_STATES),
+async def _add_task(session: AsyncSession, e: GateEvent, reviewer: str) -> None:
+    if await _task(session, e, reviewer) is None:
+        session.add(
+            ReviewTask(
+                id=round_task_id(e.project_id, e.gate_no, e.round, reviewer),
+                project_id=e.project_id,
+                gate_no=e.gate_no,
+                round=e.round,
+                reviewer=reviewer,
+                status=TaskStatus.INVITED,
             )
         )
-        for task in open_tasks.all():
-            task.status, task.closed_at = TaskStatus.CANCELLED, utcnow()
+
+
+async def _gate(session: AsyncSession, e: GateEvent) -> Gate | None:
+    return await session.get(Gate, (e.project_id, e.gate_no))
+
+
+async def _project(session: AsyncSession, e: GateEvent) -> None:
+    match e:
+        case GateOpened():
+            await _open_round(session, e)
+        case EvidenceSubmitted():
+            content = json.dumps(e.payload(), indent=2, ensure_ascii=False)
+            doc_id = f"{e.project_id}-g{e.gate_no}-r{e.round}-evidence"
+            await store_document(session, doc_id, e.project_id, "gate_evidence", "evidence.json", content)
+        case DueDateSet():
+            if (gate := await _gate(session, e)) is not None:
+                gate.due_at = e.due_at
+        case ReviewerInvited():
+            await _add_task(session, e, e.reviewer)
+        case InvitationAnswered():
+            if (task := await _task(session, e, e.reviewer)) is not None:
+                task.status = TaskStatus(e.status.value)
+                task.conflict_statement = e.statement
+                if e.status in (MemberStatus.DECLINED, MemberStatus.RECUSED):
+                    task.closed_at = utcnow()
+        case ReviewerReassigned():
+            if (old := await _task(session, e, e.from_reviewer)) is not None:
+                old.status, old.closed_at = TaskStatus.REASSIGNED, utcnow()
+            await _add_task(session, e, e.to_reviewer)
+        case ReviewStored():
+            await _store_review(session, e)
+        case RoundClosed():
+            await _close_round(session, e)
+        case ConditionsVerified():
+            pass  # the log entry (and its audit) is the record: no projection to update
+        case _:
+            assert_never(e)
+
+
+async def _open_round(session: AsyncSession, e: GateOpened) -> None:
+    definition = e.definition.model_dump(mode="json")
+    gate = await _gate(session, e)
+    if gate is None:
+        gate = Gate(project_id=e.project_id, gate_no=e.gate_no, opened_at=e.at, definition=definition)
+        session.add(gate)
+    gate.status, gate.round, gate.workflow_id = GateStatus.OPEN, e.round, e.workflow_id
+    gate.opened_at, gate.definition, gate.recommendation, gate.due_at = e.at, definition, None, None
+    for reviewer in e.panel:
+        await _add_task(session, e, reviewer)
+
+
+async def _store_review(session: AsyncSession, e: ReviewStored) -> None:
+    r = e.review
+    task = await _task(session, e, r.reviewer)
+    assert task is not None, "a review needs its task"
+    review = await session.get(Review, task.id)
+    if review is None:
+        session.add(Review(task_id=task.id, must_meet=r.must_meet, scores=r.scores, comment=r.comment))
+    else:
+        review.must_meet, review.scores, review.comment = r.must_meet, r.scores, r.comment
+        review.version += 1
+        review.amended_at = e.at
+    task.status, task.closed_at = TaskStatus.SUBMITTED, utcnow()
+    if e.recommendation is not None and (gate := await _gate(session, e)) is not None:
+        gate.recommendation = e.recommendation.model_dump(mode="json")
+
+
+async def _close_round(session: AsyncSession, e: RoundClosed) -> None:
+    if (gate := await _gate(session, e)) is not None:
+        gate.status = GateStatus.DECIDED
+        gate.recommendation = e.recommendation.model_dump(mode="json")
+    open_tasks = await session.scalars(
+        select(ReviewTask).where(
+            ReviewTask.project_id == e.project_id,
+            ReviewTask.gate_no == e.gate_no,
+            ReviewTask.round == e.round,
+            ReviewTask.status.in_([s.value for s in OPEN_TASKS]),
+        )
+    )
+    for task in open_tasks.all():
+        task.status, task.closed_at = TaskStatus.CANCELLED, utcnow()

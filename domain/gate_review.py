@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, StrictInt
+from pydantic import BaseModel, Field, PlainSerializer, StrictInt
 
-from domain.command import Commanded
+from domain.command import Command, Commanded
 from domain.handoff import HandoffBrief
 from domain.policy import GatePolicy
 from domain.project import Decision, Recommendation, ReviewSubmission
@@ -38,6 +38,18 @@ class TaskStatus(StrEnum):
     RECUSED = MemberStatus.RECUSED.value
     REASSIGNED = MemberStatus.REASSIGNED.value
     SUBMITTED = "submitted"
+    CANCELLED = "cancelled"
+
+
+# A task still waiting for its reviewer: a round that closes cancels these.
+OPEN_TASKS = (TaskStatus.OPEN, TaskStatus.INVITED, TaskStatus.ACCEPTED)
+
+
+class GateStatus(StrEnum):
+    """A gate's status as stored: its current round is open, decided, or cancelled by a stop."""
+
+    OPEN = "open"
+    DECIDED = "decided"
     CANCELLED = "cancelled"
 
 
@@ -149,3 +161,123 @@ class GateView(BaseModel):
     evidence: EvidenceInput | None
     reviews: list[ReviewSubmission]
     recommendation: Recommendation | None
+
+
+# ---- the gate event log: one model per kind, shared by the workflow and the activity storing it --
+
+
+class GateEventKind(StrEnum):
+    OPENED = "opened"
+    EVIDENCE = "evidence"
+    REVIEW_OPENED = "review_opened"
+    INVITED = "invited"
+    RESPONDED = "responded"
+    REASSIGNED = "reassigned"
+    REVIEW = "review"
+    AMENDED = "amended"
+    DEADLINE = "deadline"
+    CLOSED = "closed"
+    CONDITIONS_VERIFIED = "conditions_verified"  # written by the project workflow, round 0
+
+
+# The stored payloads keep datetimes as `isoformat()` text, as they always have been.
+IsoDatetime = Annotated[datetime, PlainSerializer(lambda d: d.isoformat(), return_type=str, when_used="json")]
+_ENVELOPE = frozenset({"key", "project_id", "gate_no", "round", "kind", "actor", "at", "command"})
+
+
+class _GateEventBase(BaseModel):
+    key: str
+    project_id: str
+    gate_no: int
+    round: int
+    actor: str
+    at: datetime
+    command: Command | None = None  # the person's command this event carries out
+
+    def payload(self) -> dict[str, Any]:
+        """The event's own fields, as the gate event log stores them."""
+        return self.model_dump(mode="json", exclude=set(_ENVELOPE))
+
+
+class GateOpened(_GateEventBase):
+    kind: Literal[GateEventKind.OPENED] = GateEventKind.OPENED
+    definition: GateDefinition
+    panel: list[str]
+    workflow_id: str
+
+
+class EvidenceSubmitted(_GateEventBase):
+    kind: Literal[GateEventKind.EVIDENCE] = GateEventKind.EVIDENCE
+    evidence: EvidenceInput
+
+    def payload(self) -> dict[str, Any]:
+        return self.evidence.model_dump(mode="json")
+
+
+class DueDateSet(_GateEventBase):
+    """The review opened with its deadline, or the deadline moved."""
+
+    kind: Literal[GateEventKind.REVIEW_OPENED, GateEventKind.DEADLINE]
+    due_at: IsoDatetime
+
+
+class ReviewerInvited(_GateEventBase):
+    kind: Literal[GateEventKind.INVITED] = GateEventKind.INVITED
+    reviewer: str
+
+
+class InvitationAnswered(_GateEventBase):
+    kind: Literal[GateEventKind.RESPONDED] = GateEventKind.RESPONDED
+    reviewer: str
+    status: MemberStatus
+    statement: str
+
+
+class ReviewerReassigned(_GateEventBase):
+    kind: Literal[GateEventKind.REASSIGNED] = GateEventKind.REASSIGNED
+    from_reviewer: str
+    to_reviewer: str
+
+
+class ReviewStored(_GateEventBase):
+    """A review submitted, or amended, with the panel's recommendation that follows from it."""
+
+    kind: Literal[GateEventKind.REVIEW, GateEventKind.AMENDED]
+    review: ReviewSubmission
+    recommendation: Recommendation | None
+
+    def payload(self) -> dict[str, Any]:
+        rec = self.recommendation.model_dump(mode="json") if self.recommendation else None
+        return {**self.review.model_dump(mode="json"), "recommendation": rec}
+
+
+class RoundClosed(_GateEventBase):
+    kind: Literal[GateEventKind.CLOSED] = GateEventKind.CLOSED
+    recommendation: Recommendation
+    decision: GateDecisionInput
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "recommendation": self.recommendation.model_dump(mode="json"),
+            "decision": self.decision.model_dump(mode="json", exclude={"command"}),
+        }
+
+
+class ConditionsVerified(_GateEventBase):
+    kind: Literal[GateEventKind.CONDITIONS_VERIFIED] = GateEventKind.CONDITIONS_VERIFIED
+    conditions: list[str]
+    note: str
+
+
+GateEvent = Annotated[
+    GateOpened
+    | EvidenceSubmitted
+    | DueDateSet
+    | ReviewerInvited
+    | InvitationAnswered
+    | ReviewerReassigned
+    | ReviewStored
+    | RoundClosed
+    | ConditionsVerified,
+    Field(discriminator="kind"),
+]

@@ -1,13 +1,13 @@
 """The stored statuses of the records that have one, each backed by a CHECK constraint in the
 database (storage/models, the v1 migration). Statuses with a home elsewhere stay there and are
-only gathered here: ProjectStatus (domain/project.py), TaskStatus (domain/gate_review.py) and
+only gathered here: ProjectStatus (domain/project.py), GateStatus and TaskStatus (domain/gate_review.py) and
 HandoffStatus (domain/handoff.py)."""
 
 from __future__ import annotations
 
 from enum import StrEnum
 
-from domain.gate_review import TaskStatus
+from domain.gate_review import GateStatus, TaskStatus
 from domain.handoff import HandoffStatus
 from domain.project import ProjectStatus
 
@@ -19,12 +19,6 @@ class StageStatus(StrEnum):
     STOPPED = "stopped"  # Kill, or the project stopped
     ON_HOLD = "on_hold"
     RECYCLED = "recycled"
-
-
-class GateStatus(StrEnum):
-    OPEN = "open"
-    DECIDED = "decided"
-    CANCELLED = "cancelled"
 
 
 class ReservationStatus(StrEnum):

@@ -17,7 +17,6 @@ from domain.gate_review import (
     EvidenceInput,
     ExtendDeadlineInput,
     GateDecisionInput,
-    GateReviewInput,
     InvitationResponse,
     InviteInput,
     MemberStatus,
@@ -34,6 +33,7 @@ from storage.models import GateEvent, Notification, ReviewTask
 from storage.projects import insert_project
 from storage.seed import add_user
 from tests.support import PM, proposal, review_for
+from tests.unit.gate_inputs import gate_one_input
 from worker import build_worker
 from workflows.gate_review import GateReviewWorkflow, gate_workflow_id
 
@@ -52,17 +52,7 @@ async def start_gate(
         await insert_project(session, PROGRAMME_CODE, f"project-{p.project_id}", p)
     handle = await client.start_workflow(
         GateReviewWorkflow.run,
-        GateReviewInput(
-            project_id=p.project_id,
-            gate_no=1,
-            round=1,
-            definition=gate_for_stage(1, p.stage_plan[0]),
-            programme_manager=PM,
-            panel=panel or list(p.reviewers),
-            policy=policy,
-            seconds_per_day=seconds_per_day,
-            stage_budget=p.stage_plan[0].budget,
-        ),
+        gate_one_input(p, policy, seconds_per_day, panel),
         id=gate_workflow_id(p.project_id, 1, 1),
         task_queue=task_queue,
     )

@@ -36,8 +36,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows.common import ACTIVITY_RETRY, ACTIVITY_TIMEOUT, keyed, rejected
 
 PARENT_SIGNAL = "handoff_changed"  # ProjectWorkflow.handoff_changed
-# Patches: each names a change to this workflow's commands; stored histories replay on both sides.
-PATCH_TELL_BEFORE_ESCALATING = "tell-project-before-escalating"
 
 
 @workflow.defn
@@ -51,7 +49,9 @@ class HandoffWorkflow:
         self.deadline_at: datetime | None = None
         self.reminders = 0
         self.escalated = False
-        self.answering = False  # an answer's write is in flight: a concurrent twin is refused
+        # Held while an answer is written: a twin waits, then finds the hand-off resolved; the
+        # project's withdrawal waits too, and an answer that got there first stands.
+        self.lock = asyncio.Lock()
         self.told = False  # the project has heard of the outcome
 
     @workflow.run
@@ -89,11 +89,12 @@ class HandoffWorkflow:
         self.liaisons = prepared.liaisons
         self._publish()
         while self.outcome is None:
-            if self.answering:  # the answer's write is in flight; its handler sets the outcome
-                await workflow.wait_condition(lambda: self.outcome is not None or not self.answering)
+            if self.lock.locked():  # the answer's write is in flight; its handler sets the outcome
+                await workflow.wait_condition(lambda: self.outcome is not None or not self.lock.locked())
                 continue
             if self.withdrawal is not None:
-                await self._withdraw(self.withdrawal)
+                async with self.lock:
+                    await self._withdraw(self.withdrawal)
                 return
             await self._wait_for_next_notice(started)
 
@@ -101,7 +102,7 @@ class HandoffWorkflow:
         return timedelta(seconds=days * self.input.seconds_per_day)
 
     def _settled(self) -> bool:
-        return self.outcome is not None or self.withdrawal is not None or self.answering
+        return self.outcome is not None or self.withdrawal is not None or self.lock.locked()
 
     async def _wait_for_next_notice(self, started: datetime) -> None:
         """Sleep until the next reminder or the deadline, waking early for an answer or a withdrawal.
@@ -138,9 +139,7 @@ class HandoffWorkflow:
         # The project learns first that the hand-off is overdue (so it may be re-routed), then the
         # programme manager is told: a re-route right after the notice finds the project ready.
         overdue = self._result(HandoffStatus.PENDING).model_copy(update={"escalated": True})
-        told_first = workflow.patched(PATCH_TELL_BEFORE_ESCALATING)
-        if told_first:
-            await self._tell_project(overdue)
+        await self._tell_project(overdue)
         self.escalated = True
         await self._notice(
             escalate=True,
@@ -148,8 +147,6 @@ class HandoffWorkflow:
             f"unanswered: chase the liaison or re-route it to another ministry.",
         )
         self._publish()
-        if not told_first:
-            await self._tell_project(overdue)
 
     async def _notice(self, escalate: bool, message: str) -> None:
         await workflow.execute_activity_method(
@@ -229,42 +226,38 @@ class HandoffWorkflow:
 
     @workflow.update
     async def answer(self, answer: HandoffAnswer) -> HandoffOutcome:
-        self._validate_answer(answer)
-        self.answering = True
-        status = HandoffStatus.ACCEPTED if answer.accept else HandoffStatus.DECLINED
-        recorded = await self._record(
-            RecordAnswerInput(
-                handoff_id=self.input.handoff_id,
-                status=status,
-                by=answer.answered_by,
+        async with self.lock:
+            self._unresolved()  # a twin answer, or the project's withdrawal, got there first
+            recorded = await self._record(
+                RecordAnswerInput(
+                    handoff_id=self.input.handoff_id,
+                    status=HandoffStatus.ACCEPTED if answer.accept else HandoffStatus.DECLINED,
+                    by=answer.answered_by,
+                    receiving_programme=answer.receiving_programme.strip(),
+                    reason=answer.reason.strip(),
+                    at=workflow.now(),
+                    command=keyed(answer.command),
+                ),
+            )
+            if self.outcome is not None:
+                return self.outcome  # cancelled from Temporal meanwhile: the withdrawal's outcome stands
+            self.outcome = self._result(
+                recorded,
+                answered_by=answer.answered_by,
                 receiving_programme=answer.receiving_programme.strip(),
                 reason=answer.reason.strip(),
-                at=workflow.now(),
-                command=keyed(answer.command),
-            ),
-        )
-        self.answering = False
-        if self.outcome is not None:
-            return self.outcome  # withdrawn meanwhile: the withdrawal's outcome stands
-        self.outcome = self._result(
-            recorded,
-            answered_by=answer.answered_by,
-            receiving_programme=answer.receiving_programme.strip(),
-            reason=answer.reason.strip(),
-        )
-        # The project hears of the answer before the liaison's call returns, so whatever the
-        # caller does next (a re-route of the decline, say) finds the project up to date.
-        self.told = True
-        await self._tell_project(self.outcome)
-        self._publish()
-        return self.outcome
+            )
+            # The project hears of the answer before the liaison's call returns, so whatever the
+            # caller does next (a re-route of the decline, say) finds the project up to date.
+            self.told = True
+            await self._tell_project(self.outcome)
+            self._publish()
+            return self.outcome
 
     @answer.validator
     def _validate_answer(self, answer: HandoffAnswer) -> None:
-        if self.outcome is not None or self.withdrawal is not None:
-            state = self.outcome.status.value if self.outcome is not None else "withdrawn"
-            raise rejected(f"the hand-off to {self.input.ministry} is already {state}")
-        if self.answering:
+        self._unresolved()
+        if self.lock.locked():
             raise rejected(f"an answer to the hand-off to {self.input.ministry} is being recorded right now")
         if self.liaisons is None:
             raise rejected(f"the hand-off to {self.input.ministry} is still being prepared")
@@ -274,6 +267,11 @@ class HandoffWorkflow:
             raise rejected("accepting needs the receiving programme or use (receiving_programme)")
         if not answer.accept and len(answer.reason.strip()) < 3:
             raise rejected("declining needs a reason")
+
+    def _unresolved(self) -> None:
+        if self.outcome is not None or self.withdrawal is not None:
+            state = self.outcome.status.value if self.outcome is not None else "withdrawn"
+            raise rejected(f"the hand-off to {self.input.ministry} is already {state}")
 
     # ---- the project's withdrawal (re-route or stop) ------------------------------------------
 

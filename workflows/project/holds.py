@@ -8,8 +8,9 @@ import asyncio
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.gate_reviews import GateEventInput, GateReviewActivities
+    from activities.gate_reviews import GateReviewActivities
     from activities.projects import ProjectActivities, SetStatusInput
+    from domain.gate_review import ConditionsVerified
     from domain.programme_clock import paused_after_hold
     from domain.project import (
         Conditions,
@@ -128,15 +129,15 @@ class Holds(LiveView):
     async def _record_verification(self, c: Conditions, request: VerifyConditionsInput) -> None:
         await self._act_locally(
             GateReviewActivities.record_gate_event,
-            GateEventInput(
+            ConditionsVerified(
                 key=f"{workflow.info().workflow_id}-conditions-g{c.gate_no}-verified",
                 project_id=self.project_id,
                 gate_no=c.gate_no,
                 round=0,
-                kind="conditions_verified",
                 actor=request.requested_by,
                 at=workflow.now(),
-                payload={"conditions": c.items, "note": request.note},
+                conditions=c.items,
+                note=request.note,
                 command=keyed(request.command),
             ),
         )
