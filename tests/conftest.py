@@ -46,6 +46,17 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         os._exit(_exit_status[0])
 
 
+# --- tiers --------------------------------------------------------------------------------------
+# The tier is the directory: tests/unit/ needs no database and no server (seconds), everything
+# else is the integration tier. The marks let CI pick one: `-m unit` or `-m integration`.
+UNIT_DIR = Path(__file__).parent / "unit"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        item.add_marker(pytest.mark.unit if UNIT_DIR in Path(item.path).parents else pytest.mark.integration)
+
+
 # --- databases ----------------------------------------------------------------------------------
 
 
