@@ -167,6 +167,7 @@ async def assert_clean_stop(
     assert described.status == WorkflowExecutionStatus.COMPLETED
     assert described.typed_search_attributes.get(sa.PROJECT_STATUS) == "terminated"
     # No child workflow left running (gate rounds, hand-offs): nothing whose timer can still fire.
+    started = [handle.id]
     for wid in [gate_workflow_id(pid, g, r) for g in (1, 2) for r in (1, 2)] + [
         handoff_workflow_id(pid, m, k) for m in p.public_use_ministries for k in HandoffKind
     ]:
@@ -175,6 +176,7 @@ async def assert_clean_stop(
         except RPCError:
             continue  # never started
         assert child.status != WorkflowExecutionStatus.RUNNING, wid
+        started.append(wid)
 
     async with sessionmaker() as session:
         project = await session.get(Project, pid)
@@ -215,9 +217,25 @@ async def assert_clean_stop(
             == 1
         )
         before = await count(Notification, Notification.project_id == pid)
-    await asyncio.sleep(40 * DAY)  # well past any reminder, tranche or deadline the project had
+    # Nothing can send after the stop: no workflow of the project runs (no timer can fire) and
+    # none left an activity in flight; so the notices counted above are all there will be.
+    for wid in started:
+        assert await activities_in_flight(client.get_workflow_handle(wid)) == [], wid
     async with sessionmaker() as session:
         assert await count_after(session, pid) == before, "something was sent after the stop"
+
+
+async def activities_in_flight(handle: WorkflowHandle[Any, Any]) -> list[str]:
+    """The activities the workflow's latest run scheduled that have not ended, read from its history."""
+    scheduled: dict[int, str] = {}
+    for e in (await handle.fetch_history()).events:
+        if e.HasField("activity_task_scheduled_event_attributes"):
+            scheduled[e.event_id] = e.activity_task_scheduled_event_attributes.activity_type.name
+        for ended in ("completed", "failed", "timed_out", "canceled"):
+            field = f"activity_task_{ended}_event_attributes"
+            if e.HasField(field):
+                scheduled.pop(getattr(e, field).scheduled_event_id, None)
+    return sorted(scheduled.values())
 
 
 async def count_after(session: AsyncSession, pid: str) -> int:
