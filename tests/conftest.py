@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -20,7 +19,7 @@ from temporalio.worker import Worker
 from storage import migrate
 from storage.db import make_engine, make_sessionmaker
 from storage.seed import seed_demo
-from tests.support import CONVERTER, SEARCH_ATTRIBUTES, in_ci, venv_binary
+from tests.support import CONVERTER, SEARCH_ATTRIBUTES, in_ci, start_time_skipping, venv_binary
 from worker import build_worker
 
 PG_ADMIN_DSN = os.environ.get("TRLGATE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -40,6 +39,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 @pytest.hookimpl(trylast=True)
 def pytest_unconfigure(config: pytest.Config) -> None:
+    # An xdist worker has already sent its results; it leaves the same way.
     if _exit_status and os.environ.get("TRLGATE_PYTEST_HARD_EXIT", "1") == "1":
         sys.stdout.flush()
         sys.stderr.flush()
@@ -55,6 +55,23 @@ UNIT_DIR = Path(__file__).parent / "unit"
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         item.add_marker(pytest.mark.unit if UNIT_DIR in Path(item.path).parents else pytest.mark.integration)
+
+
+# --- parallel runs ------------------------------------------------------------------------------
+# pyproject's addopts say `-n auto --dist worksteal` (pytest-xdist). Most integration tests wait on
+# workflow time rather than compute, so more workers than cores pay off; each worker has its own
+# session fixtures (template databases under unique names, its own Temporal servers).
+DEFAULT_WORKERS = 4
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """How many workers `-n auto` means: none for the unit tier alone (starting workers would cost
+    more than its tests), else TRLGATE_TEST_WORKERS or DEFAULT_WORKERS."""
+    args = [Path(str(a).split("::")[0]).resolve() for a in config.args]
+    if config.option.markexpr == "unit" or (args and all(a == UNIT_DIR or UNIT_DIR in a.parents for a in args)):
+        return 0
+    return int(os.environ.get("TRLGATE_TEST_WORKERS", DEFAULT_WORKERS))
 
 
 # --- databases ----------------------------------------------------------------------------------
@@ -156,16 +173,7 @@ def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 @pytest.fixture(scope="session")
 async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
-    env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=CONVERTER,
-        test_server_existing_path=venv_binary("temporal-test-server"),
-    )
-    await env.client.operator_service.add_search_attributes(
-        AddSearchAttributesRequest(
-            namespace=env.client.namespace,
-            search_attributes={key.name: key.indexed_value_type for key in SEARCH_ATTRIBUTES},  # type: ignore[misc]
-        )
-    )
+    env = await start_time_skipping()
     yield env
     await env.shutdown()
 
