@@ -19,7 +19,7 @@ from temporalio.worker import Worker
 from storage import migrate
 from storage.db import make_engine, make_sessionmaker
 from storage.seed import seed_demo
-from tests.support import CONVERTER, SEARCH_ATTRIBUTES, in_ci, start_time_skipping, venv_binary
+from tests.support import CONVERTER, SEARCH_ATTRIBUTES, SERVER_STARTUP, in_ci, start_time_skipping, venv_binary
 from worker import build_worker
 
 PG_ADMIN_DSN = os.environ.get("TRLGATE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -185,6 +185,7 @@ async def local_env() -> AsyncIterator[WorkflowEnvironment]:
         dev_server_existing_path=venv_binary("temporal"),
         search_attributes=SEARCH_ATTRIBUTES,
         dev_server_extra_args=["--dynamic-config-value", "frontend.enableUpdateWorkflowExecution=true"],
+        dev_server_startup_timeout=SERVER_STARTUP,
     )
     yield env
     await env.shutdown()

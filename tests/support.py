@@ -52,6 +52,8 @@ SEARCH_ATTRIBUTES = sa.ALL
 os.environ.setdefault("TRLGATE_CODEC_KEYS", "test=" + "dHJsZ2F0ZS10ZXN0LWtleS0wMTIzNDU2Nzg5YWJjZGU=")
 TEST_KEYRING = Keyring.parse(os.environ["TRLGATE_CODEC_KEYS"])
 CONVERTER = data_converter(TEST_KEYRING)
+# The SDK gives a server 5 s to start; parallel workers on a busy 2-core machine can need more.
+SERVER_STARTUP = timedelta(seconds=90)
 REVIEWERS = ["rev.ito", "rev.kato", "rev.mori"]
 PM = "pm.sato"
 
@@ -348,6 +350,7 @@ async def start_time_skipping() -> WorkflowEnvironment:
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=CONVERTER,
         test_server_existing_path=venv_binary("temporal-test-server"),
+        test_server_startup_timeout=SERVER_STARTUP,
     )
     await env.client.operator_service.add_search_attributes(
         AddSearchAttributesRequest(
@@ -411,6 +414,7 @@ async def embedded_stack(
             data_converter=CONVERTER,
             dev_server_existing_path=venv_binary("temporal"),
             dev_server_database_filename=f"{tmp}/temporal.db" if persist_temporal else None,
+            dev_server_startup_timeout=SERVER_STARTUP,
             search_attributes=SEARCH_ATTRIBUTES,
         )
         try:

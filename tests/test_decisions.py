@@ -334,13 +334,14 @@ async def test_a_long_stage_continues_as_new_when_temporal_suggests_it(
     early, the stage carries on in fresh runs and every tranche is still paid exactly once."""
 
     from domain.search_attributes import ALL
-    from tests.support import CONVERTER, run_histories, venv_binary
+    from tests.support import CONVERTER, SERVER_STARTUP, run_histories, venv_binary
 
     env = await WorkflowEnvironment.start_local(
         data_converter=CONVERTER,
         dev_server_existing_path=venv_binary("temporal"),
         search_attributes=ALL,
         dev_server_extra_args=["--dynamic-config-value", "limit.historyCount.suggestContinueAsNew=30"],
+        dev_server_startup_timeout=SERVER_STARTUP,
     )
     try:
         monthly = [{"offset_days": 30 * m, "amount": 1_000_000} for m in range(12)]

@@ -38,12 +38,13 @@ DAY = 0.05  # real seconds per programme day
 PERFORMER = "perf.aoki"
 
 
-def stoppable(**overrides: Any) -> Proposal:
+def stoppable(demo_days: int = 400, **overrides: Any) -> Proposal:
+    """`demo_days`: how long the second stage runs (a path that must live through it asks for less)."""
     stages = [
         {"name": "Research", "trl_in": 4, "trl_out": 6, "duration_days": 40, "budget": 300_000_000,
          "tranches": [{"offset_days": 0, "amount": 100_000_000}, {"offset_days": 20, "amount": 200_000_000}]},
-        {"name": "Demonstration", "trl_in": 6, "trl_out": 7, "duration_days": 400, "budget": 100_000_000,
-         "tranches": [{"offset_days": 0, "amount": 50_000_000}, {"offset_days": 300, "amount": 50_000_000}]},
+        {"name": "Demonstration", "trl_in": 6, "trl_out": 7, "duration_days": demo_days, "budget": 100_000_000,
+         "tranches": [{"offset_days": 0, "amount": 50_000_000}, {"offset_days": demo_days * 3 // 4, "amount": 50_000_000}]},
     ]  # fmt: skip
     data: dict[str, Any] = {
         "start_trl": 4,
@@ -130,7 +131,8 @@ PATHS: dict[str, tuple[Stop, dict[str, Any], str]] = {
     "hold_past_limit": (hold_past_limit, {}, "On hold for longer than the programme's limit"),
     "conditions_missed": (conditions_missed, {}, "were not verified by"),
     "performer_withdraws": (performer_withdraws, {}, "Withdrawn by the performer (perf.aoki)"),
-    "terminate_in_handoff": (terminate_in_handoff, {}, "Terminated by pm.sato: Export ban"),
+    # Through the whole second stage to its hand-offs: 40 days of it, not 400 (2 s instead of 20).
+    "terminate_in_handoff": (terminate_in_handoff, {"demo_days": 40}, "Terminated by pm.sato: Export ban"),
     "no_money": (
         no_money,
         {
