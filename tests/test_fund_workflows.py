@@ -259,7 +259,7 @@ async def test_fifty_projects_compete_for_room_for_ten(
 
         # The snapshot says "on hold" as soon as the workflow decides; its writes follow.
         await assert_eventually(
-            books, "the books of 10 paid and 40 held", until=lambda b: b == (10, 40, 40), timeout=20
+            books, "the books of 10 paid and 40 held", until=lambda b: b == (10, 40, 40), timeout=30
         )
         async with sessionmaker() as s:
             assert await ledger.balance(s, ledger.allocation_account("MEXT")) == 0
@@ -297,7 +297,7 @@ async def test_fifty_projects_compete_for_room_for_ten(
             lambda: notifications(sessionmaker, again.project_id, "funds_short"),
             "a second funds_short notice",
             until=lambda found: len(found) == 2,
-            timeout=10,
+            timeout=30,
         )
         await asyncio.gather(
             *(

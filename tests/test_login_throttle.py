@@ -356,7 +356,7 @@ async def test_a_success_and_another_attempt_at_once_never_deadlock(postgres_url
             return succeeding.done() or await waiting_on_a_lock(pid)
 
         await assert_eventually(
-            success_waits_or_is_done, "the success waiting for the attempt's row (or done)", interval=0.01, timeout=10
+            success_waits_or_is_done, "the success waiting for the attempt's row (or done)", interval=0.01, timeout=30
         )
         success_started.set()
         outcomes = await asyncio.gather(attempting, succeeding, return_exceptions=True)

@@ -89,7 +89,7 @@ async def test_worker_killed_mid_payment_pays_once_and_sends_once(
                 )
             return pending == 0 and Counter(FileDropSink(drop).received()) == Counter(keys)
 
-        await assert_eventually(settled, "every instruction sent and at the bank once", interval=0.1, timeout=10)
+        await assert_eventually(settled, "every instruction sent and at the bank once", interval=0.1, timeout=30)
         async with sm() as s:
             tranches = (await s.scalars(select(Tranche).where(Tranche.project_id == p.project_id))).all()
             pays = (

@@ -78,7 +78,7 @@ async def test_up_serves_the_whole_stack_and_stops_on_ctrl_c(tmp_path: Path) -> 
             return [w.id async for w in client.list_workflows(f'ProjectId="{project_id}" AND ProjectStatus="active"')]
 
         # Visibility is eventually consistent.
-        found = await assert_eventually(listed, "the project listed by its search attributes", interval=0.1, timeout=10)
+        found = await assert_eventually(listed, "the project listed by its search attributes", interval=0.1, timeout=30)
         assert found == [f"project-{project_id}"]
         children = [
             int(p) for p in subprocess.run(["pgrep", "-P", str(up.pid)], capture_output=True, text=True).stdout.split()
