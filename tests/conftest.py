@@ -59,9 +59,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 # --- parallel runs ------------------------------------------------------------------------------
 # pyproject's addopts say `-n auto --dist worksteal` (pytest-xdist). Most integration tests wait on
-# workflow time rather than compute, so more workers than cores pay off; each worker has its own
-# session fixtures (template databases under unique names, its own Temporal servers).
-DEFAULT_WORKERS = 4
+# workflow time rather than compute, so a worker more than the cores pays off; more than that
+# starves the tests whose simulated days are short real seconds. Each worker has its own session
+# fixtures (template databases under unique names, its own Temporal servers).
+DEFAULT_WORKERS = 3
 
 
 @pytest.hookimpl(optionalhook=True)
