@@ -39,8 +39,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 @pytest.hookimpl(trylast=True)
 def pytest_unconfigure(config: pytest.Config) -> None:
-    # An xdist worker has already sent its results; it leaves the same way.
-    if _exit_status and os.environ.get("TRLGATE_PYTEST_HARD_EXIT", "1") == "1":
+    # An xdist worker has already sent its results; it leaves the same way. A usage error (e.g. a
+    # unit test asking for a server) must still be printed, which pytest does after this hook.
+    usage_error = _exit_status == [pytest.ExitCode.USAGE_ERROR]
+    if _exit_status and not usage_error and os.environ.get("TRLGATE_PYTEST_HARD_EXIT", "1") == "1":
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(_exit_status[0])
