@@ -19,6 +19,7 @@ from api.serving import proxy_options
 from config import Settings
 from storage.db import make_engine, make_sessionmaker
 from tests.conftest import DEMO_PASSWORD
+from tests.support import assert_eventually
 from worker import build_worker
 
 
@@ -73,8 +74,7 @@ async def api_stack(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **proxy_options(settings))
     )
     serving = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.01)
+    await assert_eventually(lambda: server.started, "uvicorn serving", interval=0.01)
     try:
         async with (
             build_worker(client, task_queue, sessionmaker),

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -20,7 +19,7 @@ from temporalio.worker import Worker
 from storage import migrate
 from storage.db import make_engine, make_sessionmaker
 from storage.seed import seed_demo
-from tests.support import CONVERTER, SEARCH_ATTRIBUTES, in_ci, venv_binary
+from tests.support import CONVERTER, SEARCH_ATTRIBUTES, SERVER_STARTUP, in_ci, start_time_skipping, venv_binary
 from worker import build_worker
 
 PG_ADMIN_DSN = os.environ.get("TRLGATE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -40,10 +39,42 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 @pytest.hookimpl(trylast=True)
 def pytest_unconfigure(config: pytest.Config) -> None:
-    if _exit_status and os.environ.get("TRLGATE_PYTEST_HARD_EXIT", "1") == "1":
+    # An xdist worker has already sent its results; it leaves the same way. A usage error (e.g. a
+    # unit test asking for a server) must still be printed, which pytest does after this hook.
+    usage_error = _exit_status == [pytest.ExitCode.USAGE_ERROR]
+    if _exit_status and not usage_error and os.environ.get("TRLGATE_PYTEST_HARD_EXIT", "1") == "1":
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(_exit_status[0])
+
+
+# --- tiers --------------------------------------------------------------------------------------
+# The tier is the directory: tests/unit/ needs no database and no server (seconds), everything
+# else is the integration tier. The marks let CI pick one: `-m unit` or `-m integration`.
+UNIT_DIR = Path(__file__).parent / "unit"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        item.add_marker(pytest.mark.unit if UNIT_DIR in Path(item.path).parents else pytest.mark.integration)
+
+
+# --- parallel runs ------------------------------------------------------------------------------
+# pyproject's addopts say `-n auto --dist worksteal` (pytest-xdist). Most integration tests wait on
+# workflow time rather than compute, so a worker more than the cores pays off; more than that
+# starves the tests whose simulated days are short real seconds. Each worker has its own session
+# fixtures (template databases under unique names, its own Temporal servers).
+DEFAULT_WORKERS = 3
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """How many workers `-n auto` means: none for the unit tier alone (starting workers would cost
+    more than its tests), else TRLGATE_TEST_WORKERS or DEFAULT_WORKERS."""
+    args = [Path(str(a).split("::")[0]).resolve() for a in config.args]
+    if config.option.markexpr == "unit" or (args and all(a == UNIT_DIR or UNIT_DIR in a.parents for a in args)):
+        return 0
+    return int(os.environ.get("TRLGATE_TEST_WORKERS", DEFAULT_WORKERS))
 
 
 # --- databases ----------------------------------------------------------------------------------
@@ -145,16 +176,7 @@ def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 @pytest.fixture(scope="session")
 async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
-    env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=CONVERTER,
-        test_server_existing_path=venv_binary("temporal-test-server"),
-    )
-    await env.client.operator_service.add_search_attributes(
-        AddSearchAttributesRequest(
-            namespace=env.client.namespace,
-            search_attributes={key.name: key.indexed_value_type for key in SEARCH_ATTRIBUTES},  # type: ignore[misc]
-        )
-    )
+    env = await start_time_skipping()
     yield env
     await env.shutdown()
 
@@ -166,6 +188,7 @@ async def local_env() -> AsyncIterator[WorkflowEnvironment]:
         dev_server_existing_path=venv_binary("temporal"),
         search_attributes=SEARCH_ATTRIBUTES,
         dev_server_extra_args=["--dynamic-config-value", "frontend.enableUpdateWorkflowExecution=true"],
+        dev_server_startup_timeout=SERVER_STARTUP,
     )
     yield env
     await env.shutdown()

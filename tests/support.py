@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 import shutil
 import sys
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, overload
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
@@ -26,6 +28,7 @@ from domain.handoff import HandoffAnswer, HandoffKind, HandoffOutcome, HandoffSn
 from domain.project import (
     Decision,
     Phase,
+    ProjectOutcome,
     ProjectSnapshot,
     ProjectWorkflowInput,
     ReviewSubmission,
@@ -36,9 +39,12 @@ from storage import migrate
 from storage.db import make_engine, make_sessionmaker
 from storage.models import Project
 from storage.seed import seed_demo
+from worker import build_worker
 from workflows.gate_review import GateReviewWorkflow
 from workflows.handoff import HandoffWorkflow
 from workflows.project import ProjectWorkflow, workflow_id_for
+
+T = TypeVar("T")
 
 SEARCH_ATTRIBUTES = sa.ALL
 # One fixed keyring for the whole test run (exported, so worker and stack subprocesses seal and
@@ -46,6 +52,8 @@ SEARCH_ATTRIBUTES = sa.ALL
 os.environ.setdefault("TRLGATE_CODEC_KEYS", "test=" + "dHJsZ2F0ZS10ZXN0LWtleS0wMTIzNDU2Nzg5YWJjZGU=")
 TEST_KEYRING = Keyring.parse(os.environ["TRLGATE_CODEC_KEYS"])
 CONVERTER = data_converter(TEST_KEYRING)
+# The SDK gives a server 5 s to start; parallel workers on a busy 2-core machine can need more.
+SERVER_STARTUP = timedelta(seconds=90)
 REVIEWERS = ["rev.ito", "rev.kato", "rev.mori"]
 PM = "pm.sato"
 
@@ -119,6 +127,48 @@ async def start_project(
     )
 
 
+# An async probe's result is what it awaits to; a plain one's is what it returns.
+# fmt: off
+@overload
+async def assert_eventually(probe: Callable[[], Awaitable[T]], what: str, *, until: Callable[[T], object] = ..., timeout: float = ..., interval: float = ..., ignoring: tuple[type[BaseException], ...] = ..., pause: Callable[[], Awaitable[object]] | None = ...) -> T: ...
+@overload
+async def assert_eventually(probe: Callable[[], T], what: str, *, until: Callable[[T], object] = ..., timeout: float = ..., interval: float = ..., ignoring: tuple[type[BaseException], ...] = ..., pause: Callable[[], Awaitable[object]] | None = ...) -> T: ...
+# fmt: on
+async def assert_eventually(
+    probe: Callable[[], Any],
+    what: str,
+    *,
+    until: Callable[[Any], object] = bool,
+    timeout: float = 30.0,
+    interval: float = 0.05,
+    ignoring: tuple[type[BaseException], ...] = (),
+    pause: Callable[[], Awaitable[object]] | None = None,
+) -> Any:
+    """The one way a test waits for something: call `probe` (plain or async) until `until` holds
+    for what it returns, and return that. Exceptions of the `ignoring` types count as "not yet".
+    Between tries it sleeps `interval`, or awaits `pause` (e.g. skipping time on the time-skipping
+    server). After `timeout` seconds it fails, saying what was awaited and the last thing seen."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    last: object = "nothing yet"
+    while True:
+        try:
+            value = probe()
+            if inspect.isawaitable(value):
+                value = await value
+            if until(value):
+                return value
+            last = value
+        except ignoring as err:
+            last = err
+        if loop.time() > deadline:
+            raise AssertionError(f"{what}: not within {timeout:g} s; last seen: {last!r}")
+        if pause is not None:
+            await pause()
+        else:
+            await asyncio.sleep(interval)
+
+
 async def wait_until(
     handle: WorkflowHandle[Any, Any],
     predicate: Callable[[ProjectSnapshot], bool],
@@ -126,18 +176,22 @@ async def wait_until(
     timeout: float = 30.0,
     env: WorkflowEnvironment | None = None,
 ) -> ProjectSnapshot:
-    """Poll the status query. On a time-skipping server each poll skips 30 days of workflow time."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
+    """Until the project's status query satisfies `predicate`. On a time-skipping server each try
+    skips 30 days of workflow time."""
+
+    async def status() -> ProjectSnapshot:
         snap: ProjectSnapshot = await handle.query(ProjectWorkflow.status)
-        if predicate(snap):
-            return snap
-        if asyncio.get_running_loop().time() > deadline:
-            raise TimeoutError(f"{what} never happened; last status {snap}")
-        if env is not None and env.supports_time_skipping:
-            await env.sleep(timedelta(days=30))
-        else:
-            await asyncio.sleep(0.02)
+        return snap
+
+    skip = env is not None and env.supports_time_skipping
+    return await assert_eventually(
+        status,
+        what,
+        until=predicate,
+        timeout=timeout,
+        interval=0.02,
+        pause=(lambda: env.sleep(timedelta(days=30))) if skip and env is not None else None,
+    )
 
 
 async def wait_for_gate(
@@ -171,8 +225,8 @@ async def answer_handoff(
         accept=True, answered_by=LIAISONS[ministry], receiving_programme=f"{ministry} field trials programme"
     )
     handle = client.get_workflow_handle(handoff_workflow_id(project_id, ministry, kind))
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
+
+    async def try_answer() -> HandoffOutcome | None:
         try:
             outcome: HandoffOutcome = await handle.execute_update(HandoffWorkflow.answer, answer)
             return outcome
@@ -180,9 +234,13 @@ async def answer_handoff(
             text = str(err.cause if isinstance(err, WorkflowUpdateFailedError) else err)
             if "not found" not in text and "being prepared" not in text:
                 raise
-            if asyncio.get_running_loop().time() > deadline:
-                raise
-            await asyncio.sleep(0.05)
+            return None  # not offered yet
+
+    outcome = await assert_eventually(
+        try_answer, f"the {ministry} hand-off of {project_id} answered", until=lambda o: o is not None, timeout=timeout
+    )
+    assert outcome is not None
+    return outcome
 
 
 async def handoff_offered(
@@ -190,15 +248,14 @@ async def handoff_offered(
 ) -> None:
     """Until the hand-off workflow runs and has offered its package."""
     handle = client.get_workflow_handle(handoff_workflow_id(project_id, ministry, kind))
-    for _ in range(600):
-        try:
-            snap: HandoffSnapshot = await handle.query(HandoffWorkflow.snapshot)
-            if snap.offered:
-                return
-        except RPCError:
-            pass  # not started yet
-        await asyncio.sleep(0.05)
-    raise TimeoutError(f"the hand-off of {project_id} to {ministry} was never offered")
+
+    async def offered() -> bool:
+        snap: HandoffSnapshot = await handle.query(HandoffWorkflow.snapshot)
+        return snap.offered
+
+    await assert_eventually(
+        offered, f"the hand-off of {project_id} to {ministry} offered", timeout=30, ignoring=(RPCError,)
+    )
 
 
 async def accept_handoffs(client: Client, p: Proposal) -> list[HandoffOutcome]:
@@ -270,6 +327,40 @@ async def pass_gate(
     )
 
 
+async def ten_year_project(
+    env: WorkflowEnvironment, sessionmaker: async_sessionmaker[AsyncSession], task_queue: str
+) -> tuple[Proposal, ProjectOutcome]:
+    """A whole project at real durations (86,400 s a day) on the time-skipping server: four gates
+    passed, every hand-off accepted; its own worker."""
+    client = env.client
+    p = proposal()
+    async with build_worker(client, task_queue, sessionmaker):
+        handle = await start_project(client, task_queue, p, seconds_per_day=86400.0)
+        for gate_no in range(1, 5):
+            result = await pass_gate(client, p, gate_no, env=env)
+            assert result.trl == p.stage_plan[gate_no - 1].trl_out
+        await wait_for_handoffs(handle, env=env)
+        await accept_handoffs(client, p)
+        outcome: ProjectOutcome = await handle.result()
+    return p, outcome
+
+
+async def start_time_skipping() -> WorkflowEnvironment:
+    """The time-skipping test server, with the search attributes registered."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=CONVERTER,
+        test_server_existing_path=venv_binary("temporal-test-server"),
+        test_server_startup_timeout=SERVER_STARTUP,
+    )
+    await env.client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=env.client.namespace,
+            search_attributes={key.name: key.indexed_value_type for key in SEARCH_ATTRIBUTES},  # type: ignore[misc]
+        )
+    )
+    return env
+
+
 async def run_histories(client: Client, workflow_id: str, first_run_id: str) -> list[Any]:
     """Every run's history of a workflow, following its continue-as-new chain."""
     histories = []
@@ -323,6 +414,7 @@ async def embedded_stack(
             data_converter=CONVERTER,
             dev_server_existing_path=venv_binary("temporal"),
             dev_server_database_filename=f"{tmp}/temporal.db" if persist_temporal else None,
+            dev_server_startup_timeout=SERVER_STARTUP,
             search_attributes=SEARCH_ATTRIBUTES,
         )
         try:

@@ -31,7 +31,7 @@ from domain.proposal import Proposal
 from storage.models import AuditEntry, Notification
 from tests.api_stack import JWT_SECRET, ApiStack, api_stack
 from tests.support import PM, TEST_KEYRING, decide_gate, handoff_offered, proposal, review_round
-from tests.test_codec import sealed_v1
+from tests.unit.test_codec import sealed_v1
 from workflows.project import workflow_id_for
 
 SECRET = "SECRET-RESULT-7734: fibre-laser gyroscope drift below 0.001 deg/h"

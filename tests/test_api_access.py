@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -13,7 +14,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from domain.gate_review import TaskStatus
 from storage.models import AuditEntry, Project
 from tests.api_stack import ApiStack, api_stack
-from tests.support import PM
+from tests.support import PM, assert_eventually
 from tests.test_api_lifecycle import proposal_body, wait_gate_open
 
 
@@ -189,11 +190,11 @@ async def test_reminders_reach_each_reviewer_and_escalations_the_pm(
         pid = (await stack.call("POST", "/projects", PM, json=proposal_body(start_trl=7, target_trl=8))).json()["id"]
         await wait_gate_open(stack, pid, 1, timeout=60)
         assert (await stack.call("POST", f"/projects/{pid}/gates/1/open", PM)).status_code == 200
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 30
-        while not (await stack.call("GET", "/notifications", PM, params={"kind": "escalation"})).json():
-            assert loop.time() < deadline, "no escalation reached the programme manager"
-            await asyncio.sleep(0.1)
+
+        async def escalations() -> Any:
+            return (await stack.call("GET", "/notifications", PM, params={"kind": "escalation"})).json()
+
+        await assert_eventually(escalations, "an escalation reaching the programme manager", interval=0.1)
         reminders = (await stack.call("GET", "/notifications", "rev.kato")).json()
         assert {n["kind"] for n in reminders} == {"reminder"} and len(reminders) == 2
         assert all(n["project_id"] == pid for n in reminders)

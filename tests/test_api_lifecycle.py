@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -15,8 +14,7 @@ from domain.project import ProjectSnapshot
 from storage import ledger
 from storage.models import AuditEntry, Reservation, ReviewTask, Tranche
 from tests.api_stack import ApiStack, api_stack
-from tests.support import PM, REVIEWERS, handoff_offered
-from workflows.project import ProjectWorkflow
+from tests.support import PM, REVIEWERS, assert_eventually, handoff_offered, wait_until
 
 BUDGET = 10_000_000_000
 
@@ -56,28 +54,17 @@ async def wait_status(
     stack: ApiStack, project_id: str, predicate: Any, what: str, timeout: float = 30
 ) -> ProjectSnapshot:
     handle = stack.client.get_workflow_handle(f"project-{project_id}")
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        snap: ProjectSnapshot = await handle.query(ProjectWorkflow.status)
-        if predicate(snap):
-            return snap
-        if loop.time() > deadline:
-            raise TimeoutError(f"{what}: {snap}")
-        await asyncio.sleep(0.05)
+    return await wait_until(handle, predicate, what, timeout=timeout)
 
 
 async def wait_gate_open(stack: ApiStack, project_id: str, gate_no: int, timeout: float = 30) -> dict[str, Any]:
     """As a client would: until GET /projects/{id} shows the gate's round open for review."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
+
+    async def open_gates() -> list[dict[str, Any]]:
         detail = (await stack.call("GET", f"/projects/{project_id}", PM)).json()
-        gates = [g for g in detail["gates"] if g["gate_no"] == gate_no and g["status"] == "open" and g["workflow_id"]]
-        if gates:
-            return dict(gates[0])
-        assert loop.time() < deadline, f"gate {gate_no} never opened: {detail['gates']}"
-        await asyncio.sleep(0.05)
+        return [g for g in detail["gates"] if g["gate_no"] == gate_no and g["status"] == "open" and g["workflow_id"]]
+
+    return dict((await assert_eventually(open_gates, f"gate {gate_no} open", timeout=timeout))[0])
 
 
 async def review_gate(stack: ApiStack, project_id: str, gate_no: int, score: int = 4) -> None:

@@ -3,7 +3,6 @@ statement, CSV, reversals and the reconciliation (real API, real worker, local d
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 from typing import Any
@@ -13,7 +12,7 @@ from temporalio.client import Client
 
 from storage.models import LedgerTransaction
 from tests.api_stack import ApiStack, api_stack
-from tests.support import PM
+from tests.support import PM, assert_eventually
 from tests.test_api_lifecycle import proposal_body, wait_status
 
 B = 1_000_000_000
@@ -53,12 +52,11 @@ async def expect(stack: ApiStack, method: str, path: str, user: str, code: int, 
 async def notices(stack: ApiStack, user: str, kind: str, timeout: float = 30) -> Any:
     """The user's notices of a kind, once there are any (the workflow says what it waits for just
     before it sends them)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not (found := await expect(stack, "GET", "/notifications", user, 200, params={"kind": kind})):
-        assert loop.time() < deadline, f"no {kind} notice reached {user}"
-        await asyncio.sleep(0.05)
-    return found
+    return await assert_eventually(
+        lambda: expect(stack, "GET", "/notifications", user, 200, params={"kind": kind}),
+        f"a {kind} notice reaching {user}",
+        timeout=timeout,
+    )
 
 
 async def test_finance_and_performer_work_through_the_api(

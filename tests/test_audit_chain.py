@@ -293,15 +293,3 @@ def test_audit_verify_finds_a_log_cut_back_since_its_checkpoint(sqlite_url: str,
     checkpoint.write_text(checkpoint.read_text().replace(f'"entry_id": {newest}', f'"entry_id": {newest - 2}'))
     forged = trlgate(sqlite_url, "audit-verify", env=env)
     assert forged.returncode == 1 and "seal does not match" in forged.stdout.replace("\n", " "), forged.stdout
-
-
-def test_the_audit_key_is_made_once_readable_by_its_owner_only(tmp_path: Path) -> None:
-    from config import Settings
-
-    settings = Settings(data_dir=tmp_path)
-    assert settings.resolved_audit_key(create=False) is None  # a verifier never makes one
-    key = settings.resolved_audit_key()
-    assert key and settings.resolved_audit_key() == key == Settings(data_dir=tmp_path).resolved_audit_key()
-    assert (tmp_path / "audit-key").stat().st_mode & 0o777 == 0o600
-    assert [p.name for p in tmp_path.iterdir()] == ["audit-key"]  # no draft left behind
-    assert Settings(data_dir=tmp_path, audit_key="from-env").resolved_audit_key() == b"from-env"

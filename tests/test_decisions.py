@@ -27,7 +27,16 @@ from domain.project import (
 )
 from storage import ledger
 from storage.models import GateDecision, GateEvent, Project, Reservation, ReviewTask, Tranche
-from tests.support import PM, decide_gate, pass_gate, proposal, review_round, start_project, wait_until
+from tests.support import (
+    PM,
+    assert_eventually,
+    decide_gate,
+    pass_gate,
+    proposal,
+    review_round,
+    start_project,
+    wait_until,
+)
 from worker import build_worker
 from workflows.gate_review import GateReviewWorkflow
 from workflows.project import ProjectWorkflow
@@ -232,26 +241,29 @@ async def test_updates_racing_continue_as_new_are_not_lost(
     first_run = (await project.describe()).run_id
     gate = await review_round(local_client, p, 1)
 
-    async def verify_until_accepted() -> None:
-        while True:
-            try:
-                await local_client.get_workflow_handle(project.id).execute_update(
-                    ProjectWorkflow.verify_conditions, VerifyConditionsInput(requested_by=PM, note="done")
-                )
-                return
-            except WorkflowUpdateFailedError as err:
-                assert "no conditions to verify" in str(err.cause), err.cause
-                await asyncio.sleep(0.001)
+    async def verify() -> bool:
+        try:
+            await local_client.get_workflow_handle(project.id).execute_update(
+                ProjectWorkflow.verify_conditions, VerifyConditionsInput(requested_by=PM, note="done")
+            )
+            return True
+        except WorkflowUpdateFailedError as err:
+            assert "no conditions to verify" in str(err.cause), err.cause
+            return False
 
-    verifier = asyncio.create_task(verify_until_accepted())
+    verifier = asyncio.create_task(assert_eventually(verify, "the conditions verified", interval=0.001))
     await gate.execute_update(GateReviewWorkflow.decide, conditional(days=50))
     await asyncio.wait_for(verifier, timeout=30)
     snap = await wait_until(local_client.get_workflow_handle(project.id), lambda s: s.stage_index == 1, "stage 2")
     assert (await local_client.get_workflow_handle(project.id).describe()).run_id != first_run  # continued as new
     assert snap.conditions_due_at is None  # the verification survived the new run
-    # Long past the due date (50 days = 0.5 s here) the project has not gone on hold.
-    await asyncio.sleep(1.0)
-    later = await local_client.get_workflow_handle(project.id).query(ProjectWorkflow.status)
+    # Long past the due date (day 50) the project has not gone on hold: it paid stage 2's second
+    # tranche (day 365), which a hold would have held back.
+    later = await wait_until(
+        local_client.get_workflow_handle(project.id),
+        lambda s: s.on_hold or (s.money is not None and s.money.stage_no == 2 and 2 in s.money.tranches_paid),
+        "stage 2's day-365 tranche paid, or a hold",
+    )
     assert not later.on_hold and later.status == ProjectStatus.ACTIVE
     async with sessionmaker() as session:
         kinds = (await session.scalars(select(GateEvent.kind).where(GateEvent.project_id == p.project_id))).all()
@@ -322,13 +334,14 @@ async def test_a_long_stage_continues_as_new_when_temporal_suggests_it(
     early, the stage carries on in fresh runs and every tranche is still paid exactly once."""
 
     from domain.search_attributes import ALL
-    from tests.support import CONVERTER, run_histories, venv_binary
+    from tests.support import CONVERTER, SERVER_STARTUP, run_histories, venv_binary
 
     env = await WorkflowEnvironment.start_local(
         data_converter=CONVERTER,
         dev_server_existing_path=venv_binary("temporal"),
         search_attributes=ALL,
         dev_server_extra_args=["--dynamic-config-value", "limit.historyCount.suggestContinueAsNew=30"],
+        dev_server_startup_timeout=SERVER_STARTUP,
     )
     try:
         monthly = [{"offset_days": 30 * m, "amount": 1_000_000} for m in range(12)]
@@ -390,13 +403,13 @@ async def test_a_run_that_starts_on_hold_records_the_hold(
         task_queue=task_queue,
     )
     await wait_until(handle, lambda s: s.on_hold, "on hold")
-    for _ in range(100):
+
+    async def project_status() -> str | None:
         async with sessionmaker() as session:
             row = await session.get(Project, p.project_id)
-            if row is not None and row.status == "on_hold":
-                break
-        await asyncio.sleep(0.05)
-    assert row is not None and row.status == "on_hold"
+            return None if row is None else row.status
+
+    await assert_eventually(project_status, "the project row on hold", until=lambda status: status == "on_hold")
     await handle.execute_update(ProjectWorkflow.resume, ResumeInput(requested_by=PM))
     async with sessionmaker() as session:
         row = await session.get(Project, p.project_id)

@@ -29,7 +29,7 @@ from storage import ledger
 from storage.db import make_engine, make_sessionmaker
 from storage.models import LedgerTransaction, Notification, Project, Reservation, Tranche
 from storage.projects import insert_project
-from tests.support import PM, proposal, start_project, wait_until
+from tests.support import PM, assert_eventually, proposal, start_project, wait_until
 from worker import build_worker
 from workflows.project import ProjectWorkflow
 
@@ -269,11 +269,9 @@ async def test_fifty_projects_compete_for_room_for_ten(
                 )  # type: ignore[return-value]
 
         # The snapshot says "on hold" as soon as the workflow decides; its writes follow.
-        for _ in range(200):
-            if await books() == (10, 40, 40):
-                break
-            await asyncio.sleep(0.1)
-        assert await books() == (10, 40, 40)
+        await assert_eventually(
+            books, "the books of 10 paid and 40 held", until=lambda b: b == (10, 40, 40), timeout=30
+        )
         async with sessionmaker() as s:
             assert await ledger.balance(s, ledger.allocation_account("MEXT")) == 0
             assert await ledger.invariant_violations(s, PROGRAMME_CODE) == []
@@ -306,11 +304,12 @@ async def test_fifty_projects_compete_for_room_for_ten(
         await first.execute_update(ProjectWorkflow.resume, ResumeInput(requested_by=PM))
         again = await wait_until(first, lambda s: s.on_hold, "back on hold")
         assert again.money is not None and again.money.waiting_for_funds
-        for _ in range(100):
-            if len(await notifications(sessionmaker, again.project_id, "funds_short")) == 2:
-                break
-            await asyncio.sleep(0.1)
-        assert len(await notifications(sessionmaker, again.project_id, "funds_short")) == 2
+        await assert_eventually(
+            lambda: notifications(sessionmaker, again.project_id, "funds_short"),
+            "a second funds_short notice",
+            until=lambda found: len(found) == 2,
+            timeout=30,
+        )
         await asyncio.gather(
             *(
                 h.execute_update(ProjectWorkflow.terminate, TerminateInput(requested_by=PM, reason="test over"))

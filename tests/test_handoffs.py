@@ -3,7 +3,6 @@ deadline with reminders and escalation, and the early demonstration hand-off fro
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
@@ -34,6 +33,7 @@ from storage.seed import add_user
 from tests.support import (
     PM,
     answer_handoff,
+    assert_eventually,
     decide_gate,
     handoff_offered,
     pass_gate,
@@ -202,11 +202,9 @@ async def test_an_unanswered_handoff_is_reminded_escalates_at_its_deadline_and_c
     child = local_client.get_workflow_handle(
         handoff_workflow_id(pid, "MLIT", HandoffKind.FINAL), result_type=HandoffOutcome
     )
-    for _ in range(600):
-        snap: HandoffSnapshot = await child.query(HandoffWorkflow.snapshot)
-        if snap.escalated:
-            break
-        await asyncio.sleep(0.05)
+    snap: HandoffSnapshot = await assert_eventually(
+        lambda: child.query(HandoffWorkflow.snapshot), "the hand-off escalated", until=lambda s: s.escalated
+    )
     assert snap.escalated and snap.reminders_sent == 2 and snap.status == HandoffStatus.PENDING
     await wait_until(handle, lambda s: "MLIT" in s.handoffs_pending, "still pending")
     async with sessionmaker() as session:

@@ -22,7 +22,7 @@ from storage.models import AuditEntry, LoginThrottle, User
 from storage.seed import password_hash
 from tests.api_stack import ApiStack, api_stack
 from tests.conftest import DEMO_PASSWORD
-from tests.support import PM
+from tests.support import PM, assert_eventually
 
 LOCK = 30.0
 # Explicit, whatever the defaults become: five tries per user, more per address.
@@ -351,10 +351,13 @@ async def test_a_success_and_another_attempt_at_once_never_deadlock(postgres_url
         await asyncio.wait_for(attempt_holds_a_row.wait(), 10)
         succeeding = asyncio.create_task(succeed())
         pid = await success_pid
-        for _ in range(1000):  # until the success waits for the attempt's row (or is done)
-            if succeeding.done() or await waiting_on_a_lock(pid):
-                break
-            await asyncio.sleep(0.01)
+
+        async def success_waits_or_is_done() -> bool:
+            return succeeding.done() or await waiting_on_a_lock(pid)
+
+        await assert_eventually(
+            success_waits_or_is_done, "the success waiting for the attempt's row (or done)", interval=0.01, timeout=30
+        )
         success_started.set()
         outcomes = await asyncio.gather(attempting, succeeding, return_exceptions=True)
         assert [o for o in outcomes if isinstance(o, BaseException)] == []

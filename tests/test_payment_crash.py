@@ -21,7 +21,7 @@ from domain.programme import PROGRAMME_CODE
 from storage import ledger
 from storage.db import make_engine, make_sessionmaker
 from storage.models import LedgerTransaction, PaymentInstruction, Tranche
-from tests.support import proposal, start_project, wait_until
+from tests.support import assert_eventually, proposal, start_project, wait_until
 
 
 def spawn_worker(env: dict[str, str], failpoint: str | None) -> subprocess.Popen[bytes]:
@@ -81,14 +81,15 @@ async def test_worker_killed_mid_payment_pays_once_and_sends_once(
         engine = make_engine(sqlite_url)
         sm = make_sessionmaker(engine)
         keys = [ledger.pay_key(p.project_id, 1, n) for n in range(1, len(stage1.tranches) + 1)]
-        for _ in range(100):
+
+        async def settled() -> bool:
             async with sm() as s:
                 pending = await s.scalar(
                     select(func.count()).select_from(PaymentInstruction).where(PaymentInstruction.status == "pending")
                 )
-            if pending == 0 and Counter(FileDropSink(drop).received()) == Counter(keys):
-                break
-            await asyncio.sleep(0.1)
+            return pending == 0 and Counter(FileDropSink(drop).received()) == Counter(keys)
+
+        await assert_eventually(settled, "every instruction sent and at the bank once", interval=0.1, timeout=30)
         async with sm() as s:
             tranches = (await s.scalars(select(Tranche).where(Tranche.project_id == p.project_id))).all()
             pays = (

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from contextlib import closing
 from pathlib import Path
 
@@ -17,7 +15,7 @@ import httpx
 from temporalio.client import Client
 
 from tests.api_stack import free_port
-from tests.support import CONVERTER
+from tests.support import CONVERTER, assert_eventually
 from tests.test_api_lifecycle import proposal_body
 
 
@@ -53,16 +51,14 @@ async def test_up_serves_the_whole_stack_and_stops_on_ctrl_c(tmp_path: Path) -> 
     children: list[int] = []
     try:
         async with httpx.AsyncClient(base_url=base, timeout=30) as http:
-            deadline = time.monotonic() + 120
-            while True:
+
+            async def healthy() -> bool:
                 assert up.poll() is None, up.stdout.read() if up.stdout else ""
-                try:
-                    if (await http.get("/health")).json().get("status") == "ok":
-                        break
-                except httpx.HTTPError:
-                    pass
-                assert time.monotonic() < deadline, "the stack never became healthy"
-                await asyncio.sleep(0.5)
+                return bool((await http.get("/health")).json().get("status") == "ok")
+
+            await assert_eventually(
+                healthy, "the stack healthy", timeout=120, interval=0.5, ignoring=(httpx.HTTPError,)
+            )
             ui = await http.get(f"http://127.0.0.1:{ui_port}/")
             assert ui.status_code == 200  # the Temporal Web UI
             token = (await http.post("/auth/token", data={"username": "pm.sato", "password": "trlgate-demo"})).json()[
@@ -77,12 +73,12 @@ async def test_up_serves_the_whole_stack_and_stops_on_ctrl_c(tmp_path: Path) -> 
             assert guess.status_code == 401
 
         client = await Client.connect(f"127.0.0.1:{temporal_port}", data_converter=CONVERTER)
-        found: list[str] = []
-        for _ in range(100):  # visibility is eventually consistent
-            found = [w.id async for w in client.list_workflows(f'ProjectId="{project_id}" AND ProjectStatus="active"')]
-            if found:
-                break
-            await asyncio.sleep(0.1)
+
+        async def listed() -> list[str]:
+            return [w.id async for w in client.list_workflows(f'ProjectId="{project_id}" AND ProjectStatus="active"')]
+
+        # Visibility is eventually consistent.
+        found = await assert_eventually(listed, "the project listed by its search attributes", interval=0.1, timeout=30)
         assert found == [f"project-{project_id}"]
         children = [
             int(p) for p in subprocess.run(["pgrep", "-P", str(up.pid)], capture_output=True, text=True).stdout.split()

@@ -1,0 +1,33 @@
+"""The unit tier: pure functions and workflows with mocked activities. It must never start
+PostgreSQL or a Temporal server, so the fixtures that do are refused here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).parent
+
+SERVER_FIXTURES = {
+    "postgres_template",
+    "postgres_url",
+    "db_url",
+    "sqlite_template",
+    "sqlite_url",
+    "engine",
+    "sessionmaker",
+    "local_env",
+    "local_client",
+    "local_worker",
+    "time_skipping_env",
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        used = SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+        if used and HERE in Path(item.path).parents:
+            raise pytest.UsageError(
+                f"{item.nodeid} is in the unit tier but uses {sorted(used)}: move it out of tests/unit/"
+            )
