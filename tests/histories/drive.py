@@ -20,17 +20,22 @@ T = TypeVar("T")
 
 PREFIX = "HIST-v1-"  # every baseline project is HIST-v1-<path>
 PERFORMER = "perf.aoki"
-TINY = {"duration_days": 10, "budget": 100_000_000, "tranches": [{"offset_days": 0, "amount": 100_000_000}]}
+TINY: dict[str, Any] = {
+    "duration_days": 10,
+    "budget": 100_000_000,
+    "tranches": [{"offset_days": 0, "amount": 100_000_000}],
+}
 # Reviews due in a year, holds allowed for ten, hand-offs reminded after ten years: at the
-# recorder's 0.01 s a day no reminder, escalation or hold limit races the scripted calls, so each
-# path records the same commands every time. Scenarios that want a timer shorten its policy.
+# recorder's 0.02 s a day (a review round has 7 s before its first reminder) no reminder,
+# escalation or hold limit races the scripted calls, so each path takes the same turns every
+# time. Scenarios that want a timer shorten its policy.
 CALM_POLICY: dict[str, Any] = {
     "review_days": 365,
     "reminder_days_before": [7],
     "max_hold_days": 3650,
     "handoff": {"deadline_days": 3650, "reminder_days": 3650, "reroute_days": 30},
 }
-DAY = 0.01  # real seconds per programme day, unless a scenario says otherwise
+DAY = 0.02  # real seconds per programme day, unless a scenario says otherwise
 
 
 @dataclass(frozen=True)
@@ -44,20 +49,30 @@ def pid(path: str) -> str:
     return f"{PREFIX}{path}"
 
 
-def two_stage(path: str, *, policy: dict[str, Any] | None = None, **overrides: Any) -> Proposal:
-    """TRL 6 to 7 to 9 in two ten-day stages: TRL 7 after gate 1 allows a demonstration hand-off."""
+def calm(policy: dict[str, Any] | None = None) -> dict[str, Any]:
+    """CALM_POLICY with a scenario's changes (its hand-off changes merged into the calm ones)."""
+    policy = policy or {}
+    handoff = {**CALM_POLICY["handoff"], **policy.get("handoff", {})}
+    return {**CALM_POLICY, **policy, "handoff": handoff}
+
+
+def two_stage(
+    path: str, *, second: dict[str, Any] = TINY, policy: dict[str, Any] | None = None, **overrides: Any
+) -> Proposal:
+    """TRL 6 to 7 to 9 in two stages (ten days each, unless `second` says otherwise): TRL 7 after
+    gate 1 allows a demonstration hand-off."""
     data: dict[str, Any] = {
         "project_id": pid(path),
         "start_trl": 6,
         "target_trl": 9,
-        "total_budget": 200_000_000,
+        "total_budget": TINY["budget"] + second["budget"],
         "stages": [
             {"name": "Demonstration", "trl_in": 6, "trl_out": 7, **TINY},
-            {"name": "Implementation", "trl_in": 7, "trl_out": 9, **TINY},
+            {"name": "Implementation", "trl_in": 7, "trl_out": 9, **second},
         ],
         "performer": PERFORMER,
         "public_use_ministries": ["MOD"],
-        "policy": {**CALM_POLICY, **(policy or {})},
+        "policy": calm(policy),
     }
     data.update(overrides)
     return proposal(**data)
@@ -73,7 +88,7 @@ def one_stage(path: str, stage: dict[str, Any], *, policy: dict[str, Any] | None
         "stages": [{"name": "Implementation", "trl_in": 7, "trl_out": 9, **stage}],
         "performer": PERFORMER,
         "public_use_ministries": ["MOD"],
-        "policy": {**CALM_POLICY, **(policy or {})},
+        "policy": calm(policy),
     }
     data.update(overrides)
     return proposal(**data)

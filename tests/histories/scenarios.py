@@ -54,6 +54,7 @@ from tests.histories.drive import (
     TINY,
     Stack,
     accepted,
+    calm,
     eventually,
     finish,
     one_stage,
@@ -85,12 +86,13 @@ EXTRA_USERS = [  # (username, name, roles, ministry)
     ("rev.ueda", "Ueda Mio (Reviewer)", [Role.REVIEWER], None),
 ]
 NPA_YES = HandoffAnswer(accept=True, answered_by="liaison.npa", receiving_programme="NPA coastal unit")
-LONG_FIRST_STAGE = {  # 150 s at STOP_DAY: a stop lands in it, not in its gate, however slow the machine
+LONG_STAGE = {  # 150 s at STOP_DAY: a stop lands in it, not in its gate, however slow the machine
     "duration_days": 3000,
     "budget": 100_000_000,
     "tranches": [{"offset_days": 0, "amount": 50_000_000}, {"offset_days": 1500, "amount": 50_000_000}],
 }
 STOP_DAY = 0.05
+STAGE_100 = {**TINY, "duration_days": 100}
 
 
 async def prepare(s: Stack) -> None:
@@ -128,8 +130,8 @@ async def in_stage(s: Stack, p: Proposal) -> None:
 
 async def full(s: Stack) -> None:
     """The default four-stage plan, TRL 1 to 9 over ten years: Go at every gate, both ministries accept."""
-    p = proposal(project_id=pid("full"), policy={"review_days": 365, "reminder_days_before": [7]})
-    await start(s, p, day=0.002)
+    p = proposal(project_id=pid("full"), policy=calm())
+    await start(s, p, day=0.01)  # 37 s for the ten years; 3.6 s for each round before its reminder
     await finish(s, p, 1)
 
 
@@ -146,7 +148,7 @@ async def conditional_go(s: Stack) -> None:
 
 async def conditions_missed_hold(s: Stack) -> None:
     """The conditions' date passes unverified: Hold (the default policy), resumed, then on to the end."""
-    p = two_stage("conditions-missed-hold")
+    p = two_stage("conditions-missed-hold", second=STAGE_100)  # the date passes in stage 2
     await start(s, p)
     await decide_round(s, p, 1, decision(Decision.CONDITIONAL_GO, conditions=["Export review"], conditions_due_days=5))
     await wait_until(project(s, p), lambda snap: snap.on_hold, "the automatic hold")
@@ -155,7 +157,8 @@ async def conditions_missed_hold(s: Stack) -> None:
 
 
 async def conditions_missed_stop(s: Stack) -> None:
-    p = two_stage("conditions-missed-stop", policy={"conditions_missed": "stop"})
+    # The date passes in stage 2, long before its end, so the project stops in it.
+    p = two_stage("conditions-missed-stop", second=LONG_STAGE, policy={"conditions_missed": "stop"})
     await start(s, p)
     await decide_round(s, p, 1, decision(Decision.CONDITIONAL_GO, conditions=["Export review"], conditions_due_days=3))
     await project(s, p).result()
@@ -206,7 +209,7 @@ async def four_eyes(s: Stack) -> None:
     await wait_until(h, lambda snap: "four-eyes" in snap.waiting_for, "tranche 1 waiting for four eyes")
     for tranche in (1, 2):
         for action, signer in (("request", "fin.suzuki"), ("approve", "fin.yamada")):
-            sig = TrancheSignature(stage_no=1, tranche_no=tranche, action=action, signer=signer)  # type: ignore[arg-type]
+            sig = TrancheSignature(stage_no=1, tranche_no=tranche, action=action, signer=signer)
             await h.execute_update(ProjectWorkflow.sign_tranche, sig)
     await finish(s, p, 1)
 
@@ -440,10 +443,11 @@ async def hold_limit(s: Stack) -> None:
 
 def _long_first_stage() -> dict[str, Any]:
     return {
+        "total_budget": 2 * TINY["budget"],
         "stages": [
-            {"name": "Demonstration", "trl_in": 6, "trl_out": 7, **LONG_FIRST_STAGE},
+            {"name": "Demonstration", "trl_in": 6, "trl_out": 7, **LONG_STAGE},
             {"name": "Implementation", "trl_in": 7, "trl_out": 9, **TINY},
-        ]
+        ],
     }
 
 
