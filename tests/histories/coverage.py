@@ -16,7 +16,7 @@ from pathlib import Path
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
 
-from tests.histories.drive import PREFIX
+from tests.histories.drive import BASELINE_TAG
 
 ENCRYPTED = base64.b64encode(b"binary/encrypted").decode()  # a sealed payload's encoding, as stored
 
@@ -232,13 +232,13 @@ BASELINE: dict[str, Path_] = {
 }
 
 
-def project_workflow_id(path: str) -> str:
-    return f"project-{PREFIX}{path}"
+def project_workflow_id(path: str, tag: str = BASELINE_TAG) -> str:
+    return f"project-HIST-{tag}-{path}"
 
 
-def run_files(directory: Path, path: str) -> list[Path]:
+def run_files(directory: Path, path: str, tag: str = BASELINE_TAG) -> list[Path]:
     """The project's runs as stored, in order (`project-<id>-run<n>.json`)."""
-    wid = project_workflow_id(path)
+    wid = project_workflow_id(path, tag)
     runs = []
     n = 1
     while (f := directory / f"{wid}-run{n}.json").exists():
@@ -251,11 +251,11 @@ def load(path: Path) -> WorkflowHistory:
     return WorkflowHistory.from_json(path.stem, path.read_text())
 
 
-def check_path(directory: Path, path: str) -> list[str]:
+def check_path(directory: Path, path: str, tag: str = BASELINE_TAG) -> list[str]:
     """What the stored histories of one path miss, as readable lines (empty: covered)."""
     spec = BASELINE[path]
-    wid = project_workflow_id(path)
-    runs = run_files(directory, path)
+    wid = project_workflow_id(path, tag)
+    runs = run_files(directory, path, tag)
     if len(runs) < spec.runs:
         return [f"{path}: {len(runs)} runs stored ({wid}-run<n>.json), at least {spec.runs} expected"]
     project = Facts()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -18,7 +19,10 @@ from workflows.project import workflow_id_for
 
 T = TypeVar("T")
 
-PREFIX = "HIST-v1-"  # every baseline project is HIST-v1-<path>
+BASELINE_TAG = "v1"
+# Projects are HIST-<tag>-<path>: the baseline's tag is v1; a patch's new side is recorded under a
+# tag of its own (`record --tag`), so its files sit beside the baseline's.
+TAG: ContextVar[str] = ContextVar("TAG", default=BASELINE_TAG)
 PERFORMER = "perf.aoki"
 TINY: dict[str, Any] = {
     "duration_days": 10,
@@ -46,7 +50,7 @@ class Stack:
 
 
 def pid(path: str) -> str:
-    return f"{PREFIX}{path}"
+    return f"HIST-{TAG.get()}-{path}"
 
 
 def calm(policy: dict[str, Any] | None = None) -> dict[str, Any]:

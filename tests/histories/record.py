@@ -1,13 +1,15 @@
 """Record the v1 baseline of stored histories: `python -m tests.histories.record --replace`.
 
-Every path in tests/histories/scenarios.py runs at once against a throw-away stack (a dev
-Temporal server, a SQLite database, one worker); each project's runs and child workflows are
+Every path in tests/histories/scenarios.py runs, a few at a time (`--parallel`), against one
+throw-away stack (a dev Temporal server, a SQLite database, one worker); each project's runs and child workflows are
 saved as `project-<id>-run<n>.json` and `<child workflow id>.json`. Nothing is written unless every
 path ran to its end and its histories cover what tests/histories/coverage.py asks of it.
 
 `--out DIR` records elsewhere (a scratch directory, for a trial); into a directory that holds
 histories already it records only with `--replace`, which removes them: the baseline is replaced
 as a whole, never added to. `--only a,b` records some paths (for working on a scenario).
+A patch's new side: `--tag v2 --only <paths> --out DIR` records projects HIST-v2-<path>; copy
+those files into tests/histories and name them, with the baseline's, in workflows/patches.py.
 Re-record only when the baseline is rebuilt on purpose (a release that retires patches): from v1
 on, a change to the workflows' commands is patched, and the stored files are what workflows
 started before it look like to the new code.
@@ -31,7 +33,7 @@ from temporalio.client import Client, WorkflowFailureError, WorkflowHistory
 from cli.exit import hard_exit
 from storage import seed
 from tests.histories.coverage import BASELINE, check_path, facts, project_workflow_id
-from tests.histories.drive import Stack
+from tests.histories.drive import BASELINE_TAG, TAG, Stack
 from tests.histories.scenarios import SCENARIOS, prepare
 from tests.support import embedded_stack
 from worker import build_worker
@@ -56,7 +58,7 @@ async def runs_of(client: Client, workflow_id: str) -> list[WorkflowHistory]:
 
 async def save_path(client: Client, path: str, out: Path) -> int:
     """Write one path's histories (its project's runs, then every child it started); returns the count."""
-    wid = project_workflow_id(path)
+    wid = project_workflow_id(path, TAG.get())
     runs = await runs_of(client, wid)
     children: dict[str, str] = {}
     for n, history in enumerate(runs, 1):
@@ -108,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=HERE, help="where the histories go (default: %(default)s)")
     parser.add_argument("--replace", action="store_true", help="remove the histories stored there first")
     parser.add_argument("--parallel", type=int, default=PARALLEL, help="paths run at once (default: %(default)s)")
+    parser.add_argument("--tag", default=BASELINE_TAG, help="projects are HIST-<tag>-<path> (default: %(default)s)")
     parser.add_argument("--only", default="", help="comma-separated paths (default: all of them)")
     args = parser.parse_args(argv)
     paths = [p for p in args.only.split(",") if p] or list(SCENARIOS)
@@ -121,11 +124,14 @@ def main(argv: list[str] | None = None) -> int:
     if stored and not args.replace:
         parser.error(f"{out} holds {len(stored)} histories: --replace removes them (the baseline is never added to)")
 
+    if not args.tag.isalnum():
+        parser.error(f"--tag {args.tag!r}: letters and digits only")
+    TAG.set(args.tag)
     began = time.monotonic()
     with tempfile.TemporaryDirectory() as tmp:
         scratch = Path(tmp)
         counts = asyncio.run(record(paths, scratch, args.parallel))
-        problems = [line for p in paths for line in check_path(scratch, p)]
+        problems = [line for p in paths for line in check_path(scratch, p, args.tag)]
         if problems:
             print("\n".join(problems), file=sys.stderr)
             print("the recorded histories miss what their paths must cover; nothing written", file=sys.stderr)
