@@ -69,26 +69,20 @@ def _patch_ids(names: Iterable[str]) -> dict[str, set[str]]:
     return {n: facts(load(DIRECTORY / n)).patches for n in names}
 
 
-def test_every_patch_a_history_recorded_is_registered() -> None:
-    """From v1 on every change to commands is a registered patch; the v1 baseline has none."""
+def test_the_patch_registry_and_the_stored_histories_agree() -> None:
+    """From v1 on every change to commands is a registered patch (the v1 baseline records none),
+    and each registered patch names stored histories of both sides: recorded before it (without
+    its marker) and after it (with it), so both branches replay until the patch is retired."""
     patches = pytest.importorskip("workflows.patches")
+    recorded = _patch_ids(p.name for p in HISTORIES)
     registered = {p.id for p in patches.PATCHES}
-    unregistered = {name: ids - registered for name, ids in _patch_ids(p.name for p in HISTORIES).items()}
-    assert {name: ids for name, ids in unregistered.items() if ids} == {}
-
-
-def test_every_registered_patch_names_histories_of_both_sides() -> None:
-    """A registered patch names stored histories: one recorded before it (without its marker),
-    one after (with it), so both branches keep replaying until the patch is retired."""
-    patches = pytest.importorskip("workflows.patches")
-    stored = {p.name for p in HISTORIES}
+    assert {name: ids - registered for name, ids in recorded.items() if ids - registered} == {}
     for patch in patches.PATCHES:
-        names = [n if n.endswith(".json") else f"{n}.json" for n in patch.histories]
-        assert names, f"patch {patch.id} names no history"
-        assert set(names) <= stored, f"patch {patch.id} names histories not stored: {sorted(set(names) - stored)}"
-        marked = {n for n, ids in _patch_ids(names).items() if patch.id in ids}
-        assert marked, f"no history named by patch {patch.id} was recorded after it"
-        assert marked != set(names), f"no history named by patch {patch.id} was recorded before it"
+        before = {n: recorded.get(n) for n in patch.histories_before}
+        after = {n: recorded.get(n) for n in patch.histories_after}
+        assert None not in (*before.values(), *after.values()), f"{patch.id} names histories not stored"
+        assert before and not any(patch.id in ids for ids in before.values() if ids is not None), patch.id
+        assert after and all(patch.id in ids for ids in after.values() if ids is not None), patch.id
 
 
 @workflow.defn(name="ProjectWorkflow", sandboxed=False)
