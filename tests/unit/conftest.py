@@ -1,5 +1,7 @@
-"""The unit tier: pure functions and workflows with mocked activities. It must never start
-PostgreSQL or a Temporal server, so the fixtures that do are refused here."""
+"""The unit tier: pure functions and workflows with mocked activities. It never starts
+PostgreSQL, a database or the Temporal dev server, so the fixtures that do are refused here;
+workflows run on the time-skipping test server with fake activities, as samples-python's
+tests do (one server per session, started in about a second)."""
 
 from __future__ import annotations
 
@@ -20,7 +22,6 @@ SERVER_FIXTURES = {
     "local_env",
     "local_client",
     "local_worker",
-    "time_skipping_env",
 }
 
 
