@@ -267,7 +267,14 @@ async def funds_short(s: Stack) -> None:
 
 async def set_ceiling(s: Stack, ministry: str, fiscal_year: int, amount: int) -> None:
     async with s.sm.begin() as session:
-        await ledger.set_ceiling(session, PROGRAMME_CODE, ministry, fiscal_year, amount, "fin.suzuki")
+        await ledger.set_ceiling(
+            session,
+            programme_code=PROGRAMME_CODE,
+            ministry=ministry,
+            fiscal_year=fiscal_year,
+            amount=amount,
+            actor="fin.suzuki",
+        )
 
 
 # ---- hand-offs ---------------------------------------------------------------------------------
