@@ -13,9 +13,20 @@ from typing import Any, TypeVar
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 
+from domain.gate_review import GateDecisionInput
+from domain.project import Decision, Phase, TerminateInput
 from domain.proposal import Proposal
-from tests.support import accept_handoffs, pass_gate, proposal
-from workflows.project import workflow_id_for
+from tests.support import (
+    PM,
+    accept_handoffs,
+    decide_gate,
+    pass_gate,
+    proposal,
+    review_round,
+    start_project,
+    wait_until,
+)
+from workflows.project import ProjectWorkflow, workflow_id_for
 
 T = TypeVar("T")
 
@@ -135,3 +146,25 @@ async def finish(s: Stack, p: Proposal, from_gate: int) -> None:
         await pass_gate(s.client, p, gate_no)
     await accept_handoffs(s.client, p)
     await project(s, p).result()
+
+
+async def start(s: Stack, p: Proposal, day: float = DAY, **settings: Any) -> None:
+    await start_project(s.client, s.queue, p, seconds_per_day=day, **settings)
+
+
+def decision(kind: Decision, **fields: Any) -> GateDecisionInput:
+    return GateDecisionInput(decided_by=PM, decision=kind, **fields)
+
+
+async def decide_round(s: Stack, p: Proposal, gate_no: int, d: GateDecisionInput) -> None:
+    """The panel reviews the gate's open round; the programme manager decides it."""
+    gate = await review_round(s.client, p, gate_no)
+    await decide_gate(s.client, p, gate, d)
+
+
+async def terminate(s: Stack, p: Proposal, reason: str) -> None:
+    await project(s, p).execute_update(ProjectWorkflow.terminate, TerminateInput(requested_by=PM, reason=reason))
+
+
+async def in_stage(s: Stack, p: Proposal) -> None:
+    await wait_until(project(s, p), lambda snap: snap.phase == Phase.STAGE, "stage under way")
