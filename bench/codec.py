@@ -25,7 +25,15 @@ from cli.exit import hard_exit
 from connection.codec import Keyring, data_converter
 from domain.gate_review import GateReviewInput
 from domain.handoff import HandoffBrief, HandoffKind, HandoffRun
-from domain.project import ProjectState, ProjectWorkflowInput, ReportState
+from domain.project import (
+    CalendarState,
+    GateProgress,
+    HandoffsState,
+    MoneyState,
+    ProjectState,
+    ProjectWorkflowInput,
+    ReportState,
+)
 from gates.definitions import gate_for_stage
 from tests.support import proposal
 
@@ -35,18 +43,22 @@ def samples() -> dict[str, Any]:
     state = ProjectState(
         trl=5,
         stage_index=2,
-        stage_started_at=datetime(2029, 4, 1, tzinfo=UTC),
-        tranches_paid=[1, 2],
-        applied=["1/1", "2/1"],
-        reports={fy: ReportState(status="accepted", submitted_by="perf.aoki") for fy in range(2026, 2030)},
-        handoff_runs={
-            "h": HandoffRun(
-                ministry="MOD",
-                kind=HandoffKind.DEMONSTRATION,
-                workflow_id="w",
-                brief=HandoffBrief(results_summary="x" * 2000, deliverables=["a", "b"]),
-            )
-        },
+        calendar=CalendarState(stage_started_at=datetime(2029, 4, 1, tzinfo=UTC)),
+        money=MoneyState(
+            tranches_paid=[1, 2],
+            reports={fy: ReportState(status="accepted", submitted_by="perf.aoki") for fy in range(2026, 2030)},
+        ),
+        gate=GateProgress(applied=["1/1", "2/1"]),
+        handoffs=HandoffsState(
+            runs={
+                "h": HandoffRun(
+                    ministry="MOD",
+                    kind=HandoffKind.DEMONSTRATION,
+                    workflow_id="w",
+                    brief=HandoffBrief(results_summary="x" * 2000, deliverables=["a", "b"]),
+                )
+            }
+        ),
     )
     gate = GateReviewInput(
         project_id="KP-1",

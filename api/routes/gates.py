@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, status
 from sqlalchemy.ext.asyncio import AsyncSession
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.context import ProjectContext, ProjectCtx, ProjectPm
@@ -141,9 +141,12 @@ async def _carried_out(client: Client, project: Project, outcome: GateOutcome) -
     except RPCError as err:
         if err.status != RPCStatusCode.NOT_FOUND:
             raise
-        # The workflow has completed (a Kill's stop ran first): its last state says how it ended.
-        snap: ProjectSnapshot = await handle.query(ProjectWorkflow.status)
-        return snap
+    except WorkflowUpdateFailedError:
+        if (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
+            raise
+    # The workflow completed first (a Kill's or a concurrent stop's): its last state says how it ended.
+    snap: ProjectSnapshot = await handle.query(ProjectWorkflow.status)
+    return snap
 
 
 @router.post("/{gate_no}/decision", response_model=GateDecisionOut, responses=COMMAND)

@@ -1,9 +1,13 @@
 """The project workflow: one durable workflow carries a funded project through its TRL stages.
 
-Per stage: reserve its budget, pay its tranches when due, then hold the gate review (review
-Updates from the panel, a decision Update from the programme manager). After the last Go the work
-is handed off to the public-use ministries. Kill and terminate run one clean stop. The workflow
-continues as new at every stage boundary, so a ten-year project never grows a long history.
+Per stage: reserve its budget, pay its tranches when due, then run the gate review as its own
+workflow and carry out its decision. After the last Go the work is handed off to the public-use
+ministries. Kill and terminate run one clean stop. The workflow continues as new at every stage
+boundary, so a ten-year project never grows a long history.
+
+This class keeps `run`, continue-as-new and the main loop; its handlers live in one module per
+concern, composed as base classes: live_view (status query, search attributes), holds (holds,
+conditions), money and reports (tranches, reports, four eyes), gates (decisions), handoffs, stop.
 """
 
 from __future__ import annotations
