@@ -187,14 +187,17 @@ async def any_db_sessionmaker(db_url: str) -> AsyncIterator[async_sessionmaker[A
     await engine.dispose()
 
 
-async def test_fifty_projects_compete_for_room_for_ten(
+COMPETING, ROOM = 30, 6  # more projects than the allocation has room for, all at once
+
+
+async def test_thirty_projects_compete_for_room_for_six(
     local_env: WorkflowEnvironment, any_db_sessionmaker: async_sessionmaker[AsyncSession], task_queue: str
 ) -> None:
-    """Exactly ten reserve; forty go on Hold with their programme manager told (the documented
+    """Exactly six reserve; 24 go on Hold with their programme manager told (the documented
     path), and a resume tries again without a retry storm. The books balance throughout. On SQLite
     (serialised writers) and on PostgreSQL (the allocation's row lock)."""
     sessionmaker = any_db_sessionmaker
-    budget = B // 10
+    budget = B // ROOM
     proposals = [
         proposal(
             start_trl=1,
@@ -211,9 +214,9 @@ async def test_fifty_projects_compete_for_room_for_ten(
                 }
             ],
         )
-        for _ in range(50)
+        for _ in range(COMPETING)
     ]
-    # Leave exactly ten stages' worth in MEXT's allocation.
+    # Leave exactly ROOM stages' worth in MEXT's allocation.
     filler = proposal()
     assert filler.project_id is not None
     async with sessionmaker.begin() as s:
@@ -224,9 +227,9 @@ async def test_fifty_projects_compete_for_room_for_ten(
             project_id=filler.project_id,
             stage_no=1,
             ministry="MEXT",
-            amount=ALLOCATIONS["MEXT"] - 10 * budget,
+            amount=ALLOCATIONS["MEXT"] - ROOM * budget,
         )
-    async with build_worker(local_env.client, task_queue, sessionmaker, max_concurrent_activities=50):
+    async with build_worker(local_env.client, task_queue, sessionmaker, max_concurrent_activities=COMPETING):
         handles = await asyncio.gather(
             *(start_project(local_env.client, task_queue, p, seconds_per_day=86400.0) for p in proposals)
         )
@@ -239,7 +242,7 @@ async def test_fifty_projects_compete_for_room_for_ten(
         snaps = await asyncio.gather(*(settled(h) for h in handles))
         running = [s for s in snaps if not s.on_hold]
         waiting = [s for s in snaps if s.on_hold]
-        assert len(running) == 10 and len(waiting) == 40
+        assert len(running) == ROOM and len(waiting) == COMPETING - ROOM
         assert all(s.money is not None and s.money.waiting_for_funds for s in waiting)
         assert all("Waiting for funds" in s.waiting_for for s in waiting)
 
@@ -270,7 +273,10 @@ async def test_fifty_projects_compete_for_room_for_ten(
 
         # The snapshot says "on hold" as soon as the workflow decides; its writes follow.
         await assert_eventually(
-            books, "the books of 10 paid and 40 held", until=lambda b: b == (10, 40, 40), timeout=30
+            books,
+            "the books of the paid and the held",
+            until=lambda b: b == (ROOM, COMPETING - ROOM, COMPETING - ROOM),
+            timeout=30,
         )
         async with sessionmaker() as s:
             assert await ledger.balance(s, ledger.allocation_account("MEXT")) == 0

@@ -1,15 +1,28 @@
 """The unit tier: pure functions and workflows with mocked activities. It never starts
-PostgreSQL, a database or the Temporal dev server, so the fixtures that do are refused here;
-workflows run on the time-skipping test server with fake activities, as samples-python's
-tests do (one server per session, started in about a second)."""
+PostgreSQL, a database or the Temporal dev server, so the fixtures that do are refused here.
+Workflows run with fake activities on a time-skipping test server of the tier's own
+(`unit_time_skipping`), as samples-python's tests do: not the integration tier's shared one,
+whose left-over workflows from other tests can hold its clock back when a test skips time."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from temporalio.testing import WorkflowEnvironment
 
 HERE = Path(__file__).parent
+
+
+@pytest.fixture(scope="session")
+async def unit_time_skipping() -> AsyncIterator[WorkflowEnvironment]:
+    from tests.support import start_time_skipping
+
+    env = await start_time_skipping()
+    yield env
+    await env.shutdown()
+
 
 SERVER_FIXTURES = {
     "postgres_template",
@@ -22,6 +35,7 @@ SERVER_FIXTURES = {
     "local_env",
     "local_client",
     "local_worker",
+    "time_skipping_env",
 }
 
 

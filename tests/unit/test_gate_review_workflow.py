@@ -77,10 +77,10 @@ class Round:
 
 
 @pytest.fixture
-async def gate_round(time_skipping_env: WorkflowEnvironment) -> AsyncIterator[Round]:
+async def gate_round(unit_time_skipping: WorkflowEnvironment) -> AsyncIterator[Round]:
     """A round of gate 1 with the demo panel, on real days: the review opens at once (no evidence
     needed), a reminder is due 3 days before the 10-day deadline."""
-    env, store, task_queue = time_skipping_env, FakeGateStore(), f"unit-gate-{uuid.uuid4().hex[:8]}"
+    env, store, task_queue = unit_time_skipping, FakeGateStore(), f"unit-gate-{uuid.uuid4().hex[:8]}"
     p = proposal()
     assert p.project_id is not None
     policy = GatePolicy(review_days=10, reminder_days_before=[3], require_evidence=False)

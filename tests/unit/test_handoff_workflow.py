@@ -96,9 +96,9 @@ class Handoff:
 
 
 @pytest.fixture
-async def handoff(time_skipping_env: WorkflowEnvironment) -> AsyncIterator[Handoff]:
+async def handoff(unit_time_skipping: WorkflowEnvironment) -> AsyncIterator[Handoff]:
     """A final hand-off to MOD on real days: reminders every 4 days, the deadline at day 10."""
-    env, store, task_queue = time_skipping_env, FakeHandoffStore(), f"unit-handoff-{uuid.uuid4().hex[:8]}"
+    env, store, task_queue = unit_time_skipping, FakeHandoffStore(), f"unit-handoff-{uuid.uuid4().hex[:8]}"
     project_id = f"KP-{uuid.uuid4().hex[:10]}"
     async with Worker(
         env.client, task_queue=task_queue, workflows=[HandoffWorkflow, FakeProject], activities=store.activities()
