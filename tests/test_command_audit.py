@@ -29,7 +29,7 @@ from storage.audit import verify_chain
 from storage.db import make_engine, make_sessionmaker
 from storage.models import AuditEntry, GateEvent, Project
 from tests.api_stack import ApiStack, api_stack
-from tests.support import PM, REVIEWERS, gate_handle, proposal, review_for, wait_until
+from tests.support import PM, REVIEWERS, proposal, review_for, wait_until
 from worker import build_worker
 from workflows.gate_review import GateReviewWorkflow
 from workflows.project import ProjectWorkflow, workflow_id_for
@@ -74,7 +74,18 @@ async def _ready_for_decision(stack: ApiStack, body: dict[str, Any]) -> None:
     r = await stack.call("POST", "/projects", PM, json=body)
     assert r.status_code == 201, r.text
     p = proposal(**body)
-    gate = await gate_handle(stack.client, p, 1)
+    assert p.project_id is not None
+    # Twenty-five projects pay their tranches on one SQLite file at once: on a busy machine (the
+    # suite runs in parallel) that takes longer than the usual 30 s, and the test is about what
+    # comes after.
+    snap = await wait_until(
+        stack.client.get_workflow_handle(workflow_id_for(p.project_id)),
+        lambda s: s.open_gate == 1 and s.gate_workflow_id is not None,
+        "gate 1 opening",
+        timeout=120,
+    )
+    assert snap.gate_workflow_id is not None
+    gate = stack.client.get_workflow_handle(snap.gate_workflow_id)
     reviewer = REVIEWERS[0]
     await gate.execute_update(GateReviewWorkflow.respond, InvitationResponse(reviewer=reviewer, accept=True))
     await gate.execute_update(GateReviewWorkflow.submit_review, review_for(p, 1, reviewer))
