@@ -7,7 +7,13 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, status
 from sqlalchemy.ext.asyncio import AsyncSession
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+    WorkflowUpdateFailedError,
+)
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.context import ProjectContext, ProjectCtx, ProjectPm
@@ -133,7 +139,17 @@ async def extend_deadline(gate_no: GateNo, body: ExtendIn, ctx: ProjectPm) -> Ga
 async def _carried_out(client: Client, project: Project, outcome: GateOutcome) -> ProjectSnapshot:
     """Wait until the project workflow has carried the decision out (a hold begins, or a Kill's
     stop ends it): its Update returns then, with the project as it is."""
-    handle = client.get_workflow_handle(project.workflow_id)
+    try:
+        return await _wait_carried_out(client.get_workflow_handle(project.workflow_id), outcome)
+    except (RPCError, WorkflowUpdateFailedError, WorkflowQueryFailedError) as err:
+        # The decision stands (the round recorded it): say so, rather than a 500 that reads as lost.
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            detail=f"the decision was recorded, but the project's state after it could not be read: {err}",
+        ) from err
+
+
+async def _wait_carried_out(handle: WorkflowHandle[Any, Any], outcome: GateOutcome) -> ProjectSnapshot:
     try:
         return await handle.execute_update(
             ProjectWorkflow.decision_carried_out, DecisionRef(gate_no=outcome.gate_no, round=outcome.round)

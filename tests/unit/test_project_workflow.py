@@ -12,6 +12,7 @@ import pytest
 from temporalio import activity, workflow
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -21,6 +22,7 @@ from activities.gates import RecordDecisionInput
 from activities.money import (
     PayTrancheInput,
     PayTrancheResult,
+    RecordReportInput,
     ReleaseInput,
     ReleaseResult,
     ReserveStageInput,
@@ -33,17 +35,21 @@ from activities.projects import (
     RegisterProjectInput,
     SetStatusInput,
 )
+from domain.fiscal import fiscal_year
 from domain.gate_review import GateDecisionInput, GateOutcome, GateReviewInput
 from domain.handoff import HandoffInput, HandoffOutcome, HandoffStatus, HandoffWithdrawal, handoff_id
 from domain.project import (
     Decision,
     DecisionRef,
+    MoneySnapshot,
     Phase,
+    ProgressReportInput,
     ProjectOutcome,
     ProjectSnapshot,
     ProjectStatus,
     ProjectWorkflowInput,
     Recommendation,
+    ReportReviewInput,
     ResumeInput,
     TerminateInput,
     WithdrawInput,
@@ -109,7 +115,19 @@ async def complete_project(input: CompleteProjectInput) -> None:
     CALLS.append(("complete_project", input.public_use_achieved))
 
 
+REFUSE_NEXT_REVIEW: list[bool] = []  # set by a test: the next report review's write is refused
+
+
+@activity.defn(name="record_report")
+async def record_report(input: RecordReportInput) -> None:
+    CALLS.append(("record_report", (input.fiscal_year, input.status)))
+    if input.status != "submitted" and REFUSE_NEXT_REVIEW:
+        REFUSE_NEXT_REVIEW.clear()
+        raise ApplicationError("refused by the ledger", non_retryable=True)
+
+
 FAKE_ACTIVITIES = [
+    record_report,
     register_project,
     reserve_stage,
     pay_tranche,
@@ -295,6 +313,40 @@ async def test_validators_refuse_without_a_trace(env: WorkflowEnvironment, worke
     assert not [e for e in history.events if e.HasField("workflow_execution_update_accepted_event_attributes")]
     await handle.execute_update(ProjectWorkflow.terminate, TerminateInput(requested_by=PM, reason="test over"))
     assert (await handle.result()).status == ProjectStatus.TERMINATED
+
+
+async def test_a_refused_report_review_leaves_the_report_open_to_review_again(
+    env: WorkflowEnvironment, worker: str
+) -> None:
+    """The write of a review fails for good (a business refusal): the report is not left marked
+    "being reviewed right now", and the programme manager's next review goes through."""
+    p = one_stage(performer="perf.aoki")
+    handle = await env.client.start_workflow(
+        ProjectWorkflow.run,
+        ProjectWorkflowInput(proposal=p, seconds_per_day=60, progress_reports=True),
+        id=f"project-{p.project_id}",
+        task_queue=worker,
+    )
+    snap = await wait_until(
+        handle,
+        lambda s: s.phase != Phase.REGISTERING and s.money is not None and s.money.programme_date,
+        "stage 1",
+        env=env,
+    )
+    assert snap.money is not None and snap.money.programme_date is not None
+    fy = fiscal_year(snap.money.programme_date)
+    await handle.execute_update(
+        ProjectWorkflow.submit_report,
+        ProgressReportInput(fiscal_year=fy, summary="Prototype built and tested", submitted_by="perf.aoki"),
+    )
+    review = ReportReviewInput(fiscal_year=fy, accept=True, reviewed_by=PM)
+    REFUSE_NEXT_REVIEW.append(True)
+    with pytest.raises(WorkflowUpdateFailedError):
+        await handle.execute_update(ProjectWorkflow.review_report, review)
+    money: MoneySnapshot = await handle.execute_update(ProjectWorkflow.review_report, review)
+    assert money.reports[fy] == "accepted"
+    assert called("record_report") == [(fy, "submitted"), (fy, "accepted"), (fy, "accepted")]
+    await handle.execute_update(ProjectWorkflow.terminate, TerminateInput(requested_by=PM, reason="test over"))
 
 
 def test_the_fakes_stand_for_real_activities() -> None:

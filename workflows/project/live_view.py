@@ -120,5 +120,5 @@ class LiveView(ProjectBase):
             reports={fy: r.status for fy, r in self.state.money.reports.items()},
             approvals=dict(self.state.money.approvals),
             waiting_for_funds=self.state.money.waiting_for_funds,
-            programme_date=self._today() if self.state.calendar.start is not None else None,
+            programme_date=self._calendar_day(workflow.now()) if self.clock.started else None,
         )

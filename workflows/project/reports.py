@@ -89,22 +89,25 @@ class MoneyUpdates(Money):
 
     async def _record_review(self, report: ReportState, review: ReportReviewInput) -> None:
         status = "accepted" if review.accept else "returned"
+        # Released however the write ends: a refused write must not leave the report marked busy.
         self.in_flight.add(f"report/{review.fiscal_year}")
-        await self._act_locally(
-            MoneyActivities.record_report,
-            RecordReportInput(
-                project_id=self.project_id,
-                fiscal_year=review.fiscal_year,
-                status=status,
-                actor=review.reviewed_by,
-                at=workflow.now(),
-                note=review.note,
-                command=keyed(review.command),
-            ),
-        )
-        # Changed only after the write: a tranche waiting on this report is paid after it is on record.
-        report.status, report.reviewed_by = status, review.reviewed_by
-        self.in_flight.discard(f"report/{review.fiscal_year}")
+        try:
+            await self._act_locally(
+                MoneyActivities.record_report,
+                RecordReportInput(
+                    project_id=self.project_id,
+                    fiscal_year=review.fiscal_year,
+                    status=status,
+                    actor=review.reviewed_by,
+                    at=workflow.now(),
+                    note=review.note,
+                    command=keyed(review.command),
+                ),
+            )
+            # Changed only after the write: a tranche waiting on this report is paid after it is on record.
+            report.status, report.reviewed_by = status, review.reviewed_by
+        finally:
+            self.in_flight.discard(f"report/{review.fiscal_year}")
         await self._notify(
             report.submitted_by,
             f"report_{status}",
@@ -135,6 +138,7 @@ class MoneyUpdates(Money):
     async def sign_tranche(self, sig: TrancheSignature) -> MoneySnapshot:
         async with self.lock:
             self._open_for_money_work()
+            self._tranche_of_this_stage(sig)  # the stage moved on meanwhile
             self._unpaid(sig)  # paid meanwhile
             self._signature_fits(sig)  # a twin signed first
             await self._record_signature(sig)
@@ -144,33 +148,31 @@ class MoneyUpdates(Money):
         key = f"{sig.stage_no}/{sig.tranche_no}"
         amount = self.stage.tranches[sig.tranche_no - 1].amount
         self.in_flight.add(f"tranche/{key}")
-        await self._act_locally(
-            MoneyActivities.record_signature,
-            RecordSignatureInput(
-                project_id=self.project_id,
-                stage_no=sig.stage_no,
-                tranche_no=sig.tranche_no,
-                amount=amount,
-                action=sig.action,
-                signer=sig.signer,
-                at=workflow.now(),
-                command=keyed(sig.command),
-            ),
-        )
-        if sig.action == "request":
-            self.state.money.approvals[key] = TrancheApprovalState(requested_by=sig.signer)
-        else:
-            self.state.money.approvals[key].approved_by = sig.signer
-        self.in_flight.discard(f"tranche/{key}")
+        try:
+            await self._act_locally(
+                MoneyActivities.record_signature,
+                RecordSignatureInput(
+                    project_id=self.project_id,
+                    stage_no=sig.stage_no,
+                    tranche_no=sig.tranche_no,
+                    amount=amount,
+                    action=sig.action,
+                    signer=sig.signer,
+                    at=workflow.now(),
+                    command=keyed(sig.command),
+                ),
+            )
+            if sig.action == "request":
+                self.state.money.approvals[key] = TrancheApprovalState(requested_by=sig.signer)
+            else:
+                self.state.money.approvals[key].approved_by = sig.signer
+        finally:
+            self.in_flight.discard(f"tranche/{key}")
 
     @sign_tranche.validator
     def _validate_signature(self, sig: TrancheSignature) -> None:
         self._open_for_money_work()
-        stage_no = self.state.stage_index + 1
-        if sig.stage_no != stage_no:
-            raise rejected(f"stage {sig.stage_no} is not the current stage ({stage_no})")
-        if not 1 <= sig.tranche_no <= len(self.stage.tranches):
-            raise rejected(f"stage {stage_no} has no tranche {sig.tranche_no}")
+        self._tranche_of_this_stage(sig)
         self._unpaid(sig)
         amount = self.stage.tranches[sig.tranche_no - 1].amount
         if not self._needs_second_approver(amount):
@@ -178,6 +180,13 @@ class MoneyUpdates(Money):
         if f"tranche/{sig.stage_no}/{sig.tranche_no}" in self.in_flight:
             raise rejected(f"a signature on tranche {sig.tranche_no} is being recorded right now")
         self._signature_fits(sig)
+
+    def _tranche_of_this_stage(self, sig: TrancheSignature) -> None:
+        stage_no = self.state.stage_index + 1
+        if sig.stage_no != stage_no:
+            raise rejected(f"stage {sig.stage_no} is not the current stage ({stage_no})")
+        if not 1 <= sig.tranche_no <= len(self.stage.tranches):
+            raise rejected(f"stage {stage_no} has no tranche {sig.tranche_no}")
 
     def _unpaid(self, sig: TrancheSignature) -> None:
         if sig.tranche_no in self.state.money.tranches_paid:
