@@ -54,10 +54,15 @@ JWT_SECRET = "test-secret-of-at-least-thirty-two-bytes!"
 
 @asynccontextmanager
 async def api_stack(
-    client: Client, database_url: str, task_queue: str, seconds_per_day: float, **overrides: Any
+    client: Client,
+    database_url: str,
+    task_queue: str,
+    seconds_per_day: float,
+    worker_options: dict[str, Any] | None = None,
+    **overrides: Any,
 ) -> AsyncIterator[ApiStack]:
     """Progress reports are off unless asked for: most tests live through years in seconds and
-    are about something else."""
+    are about something else. `worker_options` go to the worker (e.g. its concurrency)."""
     settings = Settings(
         database_url=database_url,
         task_queue=task_queue,
@@ -77,7 +82,7 @@ async def api_stack(
     await assert_eventually(lambda: server.started, "uvicorn serving", interval=0.01)
     try:
         async with (
-            build_worker(client, task_queue, sessionmaker),
+            build_worker(client, task_queue, sessionmaker, **(worker_options or {})),
             httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as http,
         ):
             yield ApiStack(f"http://127.0.0.1:{port}", http, sessionmaker, client)
