@@ -177,20 +177,25 @@ async def wait_until(
     env: WorkflowEnvironment | None = None,
 ) -> ProjectSnapshot:
     """Until the project's status query satisfies `predicate`. On a time-skipping server each try
-    skips 30 days of workflow time."""
+    skips about 30 days of workflow time."""
 
     async def status() -> ProjectSnapshot:
         snap: ProjectSnapshot = await handle.query(ProjectWorkflow.status)
         return snap
 
     skip = env is not None and env.supports_time_skipping
+    # A step of whole days would end exactly when a timer started at the step's beginning fires (a
+    # 30-day reminder of a hand-off started just then): the Update sent next then races that timer,
+    # and the time-skipping test server wedges on the cancel of a timer it has just fired
+    # (temporalio/sdk-java#2606, #3088). Seven minutes short, the timer fires only at the next skip.
+    step = timedelta(days=30) - timedelta(minutes=7)
     return await assert_eventually(
         status,
         what,
         until=predicate,
         timeout=timeout,
         interval=0.02,
-        pause=(lambda: env.sleep(timedelta(days=30))) if skip and env is not None else None,
+        pause=(lambda: env.sleep(step)) if skip and env is not None else None,
     )
 
 
