@@ -19,7 +19,15 @@ from temporalio.worker import Worker
 from storage import migrate
 from storage.db import make_engine, make_sessionmaker
 from storage.seed import seed_demo
-from tests.support import CONVERTER, SEARCH_ATTRIBUTES, SERVER_STARTUP, in_ci, start_time_skipping, venv_binary
+from tests.support import (
+    CONVERTER,
+    SEARCH_ATTRIBUTES,
+    SERVER_STARTUP,
+    end_open_workflows,
+    in_ci,
+    start_time_skipping,
+    venv_binary,
+)
 from worker import build_worker
 
 PG_ADMIN_DSN = os.environ.get("TRLGATE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -175,10 +183,17 @@ def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 
 @pytest.fixture(scope="session")
-async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+async def time_skipping_server() -> AsyncIterator[WorkflowEnvironment]:
     env = await start_time_skipping()
     yield env
     await env.shutdown()
+
+
+@pytest.fixture
+async def time_skipping_env(time_skipping_server: WorkflowEnvironment) -> AsyncIterator[WorkflowEnvironment]:
+    """The worker's shared time-skipping server, left with no workflow open after the test."""
+    yield time_skipping_server
+    await end_open_workflows(time_skipping_server.client)
 
 
 @pytest.fixture(scope="session")

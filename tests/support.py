@@ -17,8 +17,9 @@ from typing import Any, TypeVar, overload
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.api.workflowservice.v1 import ListOpenWorkflowExecutionsRequest
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from connection.codec import Keyring, data_converter
@@ -364,6 +365,27 @@ async def start_time_skipping() -> WorkflowEnvironment:
         )
     )
     return env
+
+
+async def end_open_workflows(client: Client) -> None:
+    """Terminate every workflow still open on a shared time-skipping server once a test is done.
+    One left behind (a fake parent, a round the test did not close) gets a workflow task when a
+    later skip fires its timer or a signal reaches it; with its worker gone nobody takes that task,
+    and the server will not skip time while a task is outstanding: every later sleep on the
+    server then runs in real time and times out."""
+    request = ListOpenWorkflowExecutionsRequest(namespace=client.namespace, maximum_page_size=1000)
+    while True:
+        page = await client.workflow_service.list_open_workflow_executions(request)
+        for execution in page.executions:
+            handle = client.get_workflow_handle(execution.execution.workflow_id, run_id=execution.execution.run_id)
+            try:
+                await handle.terminate("test over")
+            except RPCError as err:
+                if err.status != RPCStatusCode.NOT_FOUND:  # it ended meanwhile
+                    raise
+        if not page.next_page_token:
+            return
+        request.next_page_token = page.next_page_token
 
 
 async def run_histories(client: Client, workflow_id: str, first_run_id: str) -> list[Any]:

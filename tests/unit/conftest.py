@@ -16,12 +16,21 @@ HERE = Path(__file__).parent
 
 
 @pytest.fixture(scope="session")
-async def unit_time_skipping() -> AsyncIterator[WorkflowEnvironment]:
+async def unit_time_skipping_server() -> AsyncIterator[WorkflowEnvironment]:
     from tests.support import start_time_skipping
 
     env = await start_time_skipping()
     yield env
     await env.shutdown()
+
+
+@pytest.fixture
+async def unit_time_skipping(unit_time_skipping_server: WorkflowEnvironment) -> AsyncIterator[WorkflowEnvironment]:
+    """The tier's server, left with no workflow open after the test (see `end_open_workflows`)."""
+    from tests.support import end_open_workflows
+
+    yield unit_time_skipping_server
+    await end_open_workflows(unit_time_skipping_server.client)
 
 
 SERVER_FIXTURES = {
@@ -36,6 +45,7 @@ SERVER_FIXTURES = {
     "local_client",
     "local_worker",
     "time_skipping_env",
+    "time_skipping_server",
 }
 
 

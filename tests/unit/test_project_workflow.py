@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 from temporalio import activity, workflow
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
@@ -55,7 +54,7 @@ from domain.project import (
     WithdrawInput,
 )
 from domain.proposal import Proposal
-from tests.support import CONVERTER, PM, SEARCH_ATTRIBUTES, proposal, venv_binary, wait_until
+from tests.support import PM, proposal, wait_until
 from workflows.project import ProjectWorkflow
 
 CALLS: list[tuple[str, Any]] = []  # what the fakes were asked to do, in order (activities run here)
@@ -180,16 +179,9 @@ class FakeHandoff:
         pass
 
 
-@pytest.fixture(scope="module")
-async def env() -> AsyncIterator[WorkflowEnvironment]:
-    # Its own test server, not conftest's: the unit tier uses no fixture that starts a server.
-    server = venv_binary("temporal-test-server")
-    env = await WorkflowEnvironment.start_time_skipping(data_converter=CONVERTER, test_server_existing_path=server)
-    kinds = {key.name: key.indexed_value_type for key in SEARCH_ATTRIBUTES}  # the workflow upserts them
-    request = AddSearchAttributesRequest(namespace=env.client.namespace, search_attributes=kinds)
-    await env.client.operator_service.add_search_attributes(request)
-    yield env
-    await env.shutdown()
+@pytest.fixture
+def env(unit_time_skipping: WorkflowEnvironment) -> WorkflowEnvironment:
+    return unit_time_skipping
 
 
 @pytest.fixture
