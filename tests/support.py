@@ -10,16 +10,18 @@ import sys
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractContextManager, asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar, overload
+from unittest import mock
 
+from pwdlib import PasswordHash
+from pwdlib.hashers.argon2 import Argon2Hasher
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
-from temporalio.api.workflowservice.v1 import ListOpenWorkflowExecutionsRequest
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from connection.codec import Keyring, data_converter
@@ -36,7 +38,7 @@ from domain.project import (
 )
 from domain.proposal import Proposal
 from gates.definitions import gate_for_stage
-from storage import migrate
+from storage import migrate, seed
 from storage.db import make_engine, make_sessionmaker
 from storage.models import Project
 from storage.seed import seed_demo
@@ -101,6 +103,18 @@ def review_for(p: Proposal, gate_no: int, reviewer: str, *, score: int = 4, must
         scores={c.key: score for c in definition.should_meet},
         comment=f"{reviewer} on gate {gate_no}",
     )
+
+
+# The test databases' users sign in hundreds of times a run: their password hashes are made at the
+# lowest argon2 cost (verifying a recommended-cost hash takes ~0.1 s of CPU on four threads, and the
+# suite's logins then starved its workers). The product's own hashes keep the recommended cost
+# (tests/unit/test_password_cost.py).
+CHEAP_HASHES = PasswordHash((Argon2Hasher(time_cost=1, memory_cost=1024, parallelism=1),))
+
+
+def cheap_password_hashes() -> AbstractContextManager[object]:
+    """While seeding a test database: users' hashes at the lowest cost."""
+    return mock.patch.object(seed, "password_hash", CHEAP_HASHES)
 
 
 async def start_project(
@@ -367,27 +381,6 @@ async def start_time_skipping() -> WorkflowEnvironment:
     return env
 
 
-async def end_open_workflows(client: Client) -> None:
-    """Terminate every workflow still open on a shared time-skipping server once a test is done.
-    One left behind (a fake parent, a round the test did not close) gets a workflow task when a
-    later skip fires its timer or a signal reaches it; with its worker gone nobody takes that task,
-    and the server will not skip time while a task is outstanding: every later sleep on the
-    server then runs in real time and times out."""
-    request = ListOpenWorkflowExecutionsRequest(namespace=client.namespace, maximum_page_size=1000)
-    while True:
-        page = await client.workflow_service.list_open_workflow_executions(request)
-        for execution in page.executions:
-            handle = client.get_workflow_handle(execution.execution.workflow_id, run_id=execution.execution.run_id)
-            try:
-                await handle.terminate("test over")
-            except RPCError as err:
-                if err.status != RPCStatusCode.NOT_FOUND:  # it ended meanwhile
-                    raise
-        if not page.next_page_token:
-            return
-        request.next_page_token = page.next_page_token
-
-
 async def run_histories(client: Client, workflow_id: str, first_run_id: str) -> list[Any]:
     """Every run's history of a workflow, following its continue-as-new chain."""
     histories = []
@@ -436,7 +429,8 @@ async def embedded_stack(
             await asyncio.to_thread(migrate.upgrade, url)
         engine = make_engine(url)
         sessionmaker = make_sessionmaker(engine)
-        await seed_demo(sessionmaker, "embedded")
+        with cheap_password_hashes():
+            await seed_demo(sessionmaker, "embedded")
         env = await WorkflowEnvironment.start_local(
             data_converter=CONVERTER,
             dev_server_existing_path=venv_binary("temporal"),

@@ -3,9 +3,6 @@ time it takes is measured by `python -m bench.time_skipping`, not asserted here.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
@@ -14,22 +11,13 @@ from domain.programme import PROGRAMME_CODE
 from domain.project import ProjectStatus
 from storage import ledger
 from storage.models import Project, Tranche
-from tests.support import start_time_skipping, ten_year_project
-
-
-@pytest.fixture
-async def own_time_skipping() -> AsyncIterator[WorkflowEnvironment]:
-    """A server of its own: ten years are skipped in one go, and workflows other tests left on the
-    shared server would hold its clock back (the worker's per-test timeout then killed it)."""
-    env = await start_time_skipping()
-    yield env
-    await env.shutdown()
+from tests.support import ten_year_project
 
 
 async def test_ten_year_project_runs_in_seconds(
-    own_time_skipping: WorkflowEnvironment, sessionmaker: async_sessionmaker[AsyncSession], task_queue: str
+    time_skipping_env: WorkflowEnvironment, sessionmaker: async_sessionmaker[AsyncSession], task_queue: str
 ) -> None:
-    p, outcome = await ten_year_project(own_time_skipping, sessionmaker, task_queue)
+    p, outcome = await ten_year_project(time_skipping_env, sessionmaker, task_queue)
     assert outcome.status == ProjectStatus.COMPLETED
     assert outcome.trl == 9
 

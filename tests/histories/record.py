@@ -24,14 +24,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from unittest import mock
 
-from pwdlib import PasswordHash
-from pwdlib.hashers.argon2 import Argon2Hasher
 from temporalio.client import Client, WorkflowFailureError, WorkflowHistory
 
 from cli.exit import hard_exit
-from storage import seed
 from tests.histories.coverage import BASELINE, check_path, facts, project_workflow_id
 from tests.histories.drive import BASELINE_TAG, TAG, Stack
 from tests.histories.scenarios import SCENARIOS, prepare
@@ -74,17 +70,7 @@ async def save_path(client: Client, path: str, out: Path) -> int:
     return len(runs) + len(children)
 
 
-# Nobody signs in to the recording stack: its users' password hashes need not be costly to
-# compute (the seed's twenty-odd recommended-cost hashes took 15 s of a 30 s recording).
-CHEAP_HASHES = PasswordHash((Argon2Hasher(time_cost=1, memory_cost=1024, parallelism=1),))
-
-
 async def record(paths: list[str], out: Path, parallel: int = PARALLEL) -> dict[str, int]:
-    with mock.patch.object(seed, "password_hash", CHEAP_HASHES):
-        return await _record(paths, out, parallel)
-
-
-async def _record(paths: list[str], out: Path, parallel: int) -> dict[str, int]:
     async with embedded_stack() as (client, sm):
         async with build_worker(client, "record", sm):
             stack = Stack(client, sm, "record")

@@ -1,8 +1,7 @@
 """The unit tier: pure functions and workflows with mocked activities. It never starts
 PostgreSQL, a database or the Temporal dev server, so the fixtures that do are refused here.
-Workflows run with fake activities on a time-skipping test server of the tier's own
-(`unit_time_skipping`), as samples-python's tests do: not the integration tier's shared one,
-whose left-over workflows from other tests can hold its clock back when a test skips time."""
+Workflows run with fake activities on a time-skipping test server of each test's own
+(`unit_time_skipping`), as samples-python's tests do."""
 
 from __future__ import annotations
 
@@ -15,22 +14,14 @@ from temporalio.testing import WorkflowEnvironment
 HERE = Path(__file__).parent
 
 
-@pytest.fixture(scope="session")
-async def unit_time_skipping_server() -> AsyncIterator[WorkflowEnvironment]:
+@pytest.fixture
+async def unit_time_skipping() -> AsyncIterator[WorkflowEnvironment]:
+    """A server of the test's own, for the reason `time_skipping_env` gives."""
     from tests.support import start_time_skipping
 
     env = await start_time_skipping()
     yield env
     await env.shutdown()
-
-
-@pytest.fixture
-async def unit_time_skipping(unit_time_skipping_server: WorkflowEnvironment) -> AsyncIterator[WorkflowEnvironment]:
-    """The tier's server, left with no workflow open after the test (see `end_open_workflows`)."""
-    from tests.support import end_open_workflows
-
-    yield unit_time_skipping_server
-    await end_open_workflows(unit_time_skipping_server.client)
 
 
 SERVER_FIXTURES = {
@@ -45,7 +36,6 @@ SERVER_FIXTURES = {
     "local_client",
     "local_worker",
     "time_skipping_env",
-    "time_skipping_server",
 }
 
 
