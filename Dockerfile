@@ -14,6 +14,8 @@ COPY domain domain
 COPY storage storage
 COPY cli cli
 COPY bench bench
+COPY services services
+COPY web web
 COPY templates templates
 RUN pip install . && useradd --system --uid 10001 trlgate && mkdir -p /app/data && chown trlgate /app/data
 USER trlgate

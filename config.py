@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     # shipped with a guessable key.
     jwt_secret: str = ""
     jwt_ttl_minutes: int = 60 * 8
+    # The web pages' sign-in session (web/session.py): it ends after this long without a request,
+    # and in any case this long after signing in.
+    web_idle_minutes: int = Field(default=30, ge=1)
+    web_session_hours: int = Field(default=8, ge=1)
     # How many real seconds one simulated day of a project lasts. Production: 86400.
     # The dev stack shortens it so a ten-year demo moves; 0 turns stage timers off.
     seconds_per_day: float = Field(default=86400.0, ge=0)

@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+import web
 from api.body_limit import BodyLimit
 from api.errors import http_refusal, invalid_request
 from api.routes import auth, codec, fund, gates, handoffs, health, money, notifications, projects, security, tasks
@@ -100,6 +101,8 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         health.router,
     ):
         app.include_router(router)
+    # The web workbench's pages, on the same application and service layer (web/).
+    web.install(app, csrf_secret=settings.resolved_jwt_secret())
     # The Temporal Web UI calls the codec endpoints from the browser, with the user's token.
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     ui = [f"http://{host}:{settings.temporal_ui_port}" for host in ("127.0.0.1", "localhost")]

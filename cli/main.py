@@ -169,7 +169,7 @@ def unlock(
     by: Annotated[str, typer.Option(help="Who unlocks it (audited).")] = "cli",
 ) -> None:
     """Clear a user's sign-in lock and failure count, e.g. after someone locked it on purpose."""
-    from api.routes.auth import USERNAME_MAX
+    from services.sign_in import USERNAME_MAX
     from storage import throttle
 
     if len(username) > USERNAME_MAX or not username.isprintable():

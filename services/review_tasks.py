@@ -1,0 +1,136 @@
+"""A reviewer's inbox: their tasks with the project, the gate's due date and whether it is past,
+paged and counted in SQL. Closed projects' tasks come only where the reviewer holds a grant; the
+caller applies the access policy to those (clearance) and audits it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import TypeVar
+
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.gate_review import TaskStatus
+from domain.proposal import Classification
+from storage.models import Gate, NeedToKnowGrant, Project, ReviewTask
+
+
+class InboxGroup(StrEnum):
+    INVITED = "invited"
+    IN_PROGRESS = "in_progress"
+    SUBMITTED = "submitted"
+
+
+GROUP_STATUSES: dict[InboxGroup, tuple[TaskStatus, ...]] = {
+    InboxGroup.INVITED: (TaskStatus.INVITED, TaskStatus.OPEN),
+    InboxGroup.IN_PROGRESS: (TaskStatus.ACCEPTED,),
+    InboxGroup.SUBMITTED: (TaskStatus.SUBMITTED,),
+}
+
+
+@dataclass(frozen=True)
+class InboxRow:
+    task_id: str
+    project_id: str
+    project_title: str
+    closed: bool
+    gate_no: int
+    round: int
+    status: TaskStatus
+    due_at: datetime | None
+    overdue: bool
+
+
+@dataclass(frozen=True)
+class InboxPage:
+    rows: list[InboxRow]
+    group: InboxGroup
+    counts: dict[InboxGroup, int]
+    overdue: int
+    page: int
+    pages: int
+
+
+def _mine(username: str) -> ColumnElement[bool]:
+    granted = select(NeedToKnowGrant.project_id).where(
+        NeedToKnowGrant.username == username, NeedToKnowGrant.revoked_at.is_(None)
+    )
+    return and_(
+        ReviewTask.reviewer == username,
+        or_(Project.classification != Classification.CLOSED.value, Project.id.in_(granted)),
+    )
+
+
+Q = TypeVar("Q", bound=Select)
+
+
+def _base(query: Q) -> Q:
+    return (
+        query.select_from(ReviewTask)
+        .join(Project, Project.id == ReviewTask.project_id)
+        .outerjoin(Gate, and_(Gate.project_id == ReviewTask.project_id, Gate.gate_no == ReviewTask.gate_no))
+    )
+
+
+async def reviewer_inbox(
+    session: AsyncSession,
+    username: str,
+    group: InboxGroup,
+    page: int = 1,
+    per_page: int = 25,
+    now: datetime | None = None,
+) -> InboxPage:
+    now = now or datetime.now(UTC)
+    mine = _mine(username)
+    in_group = ReviewTask.status.in_([s.value for s in GROUP_STATUSES[group]])
+    counted = await session.execute(
+        _base(select(ReviewTask.status, func.count())).where(mine).group_by(ReviewTask.status)
+    )
+    by_status = {TaskStatus(status): n for status, n in counted.all()}
+    counts = {g: sum(by_status.get(s, 0) for s in statuses) for g, statuses in GROUP_STATUSES.items()}
+    waiting = ReviewTask.status.in_([TaskStatus.INVITED.value, TaskStatus.ACCEPTED.value, TaskStatus.OPEN.value])
+    overdue = await session.scalar(
+        _base(select(func.count())).where(mine, waiting, Gate.status == "open", Gate.due_at < now)
+    )
+    pages = max(1, -(-counts[group] // per_page))
+    page = min(max(1, page), pages)
+    rows = await session.execute(
+        _base(
+            select(
+                ReviewTask.id,
+                ReviewTask.project_id,
+                Project.title,
+                Project.classification,
+                ReviewTask.gate_no,
+                ReviewTask.round,
+                ReviewTask.status,
+                Gate.due_at,
+                Gate.status,
+            )
+        )
+        .where(mine, in_group)
+        # The soonest due first; then the newest.
+        .order_by(Gate.due_at.is_(None), Gate.due_at, ReviewTask.created_at.desc(), ReviewTask.id)
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    )
+    out = []
+    for task_id, project_id, title, classification, gate_no, round_, status, due_at, gate_status in rows.all():
+        due = due_at.replace(tzinfo=UTC) if due_at is not None and due_at.tzinfo is None else due_at
+        waiting_task = TaskStatus(status) in (TaskStatus.INVITED, TaskStatus.ACCEPTED, TaskStatus.OPEN)
+        out.append(
+            InboxRow(
+                task_id=task_id,
+                project_id=project_id,
+                project_title=title,
+                closed=classification == Classification.CLOSED.value,
+                gate_no=gate_no,
+                round=round_,
+                status=TaskStatus(status),
+                due_at=due,
+                overdue=bool(waiting_task and gate_status == "open" and due is not None and due < now),
+            )
+        )
+    return InboxPage(out, group, counts, int(overdue or 0), page, pages)

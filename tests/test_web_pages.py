@@ -1,0 +1,111 @@
+"""The pages over HTTP in this process (no Temporal needed): sign-in and sign-out, the session
+cookie, CSRF on every form, the language, and the reviewer's inbox."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from storage.models import AuditEntry
+from tests.api_inprocess import InProcessApi, inprocess_api
+from tests.conftest import DEMO_PASSWORD
+
+JA = {"Accept-Language": "ja-JP,ja;q=0.9,en;q=0.5"}
+EN = {"Accept-Language": "en-GB,en;q=0.9"}
+
+
+@pytest.fixture
+async def api(sqlite_url: str) -> AsyncIterator[InProcessApi]:
+    async with inprocess_api(sqlite_url) as api:
+        yield api
+
+
+def token_of(page: httpx.Response) -> str:
+    found = re.search(r'name="csrftoken" value="([^"]+)"', page.text)
+    assert found, page.text
+    return found.group(1)
+
+
+async def sign_in(
+    http: httpx.AsyncClient, username: str, password: str, headers: dict[str, str] = JA
+) -> httpx.Response:
+    form = await http.get("/app/sign-in", headers=headers)
+    return await http.post(
+        "/app/sign-in",
+        data={"username": username, "password": password, "csrftoken": token_of(form), "next": "/app/inbox"},
+        headers=headers,
+    )
+
+
+async def test_the_sign_in_page_speaks_the_browsers_language_and_sets_a_csrf_cookie(api: InProcessApi) -> None:
+    ja = await api.http.get("/app/sign-in", headers=JA)
+    assert ja.status_code == 200 and ja.headers["content-language"] == "ja"
+    assert "サインイン" in ja.text and '<html lang="ja">' in ja.text
+    assert "csrftoken" in ja.cookies
+    en = await api.http.get("/app/sign-in", headers=EN)
+    assert en.headers["content-language"] == "en" and ">Sign in</h1>" in en.text
+
+
+async def test_a_wrong_password_is_refused_without_saying_which_part_and_keeps_the_username(api: InProcessApi) -> None:
+    wrong = await sign_in(api.http, "rev.ito", "not-the-password")
+    assert wrong.status_code == 401
+    assert "ユーザー名またはパスワードが正しくありません" in wrong.text
+    assert 'value="rev.ito"' in wrong.text and "not-the-password" not in wrong.text
+    unknown = await sign_in(api.http, "nobody.here", "not-the-password")
+    assert unknown.status_code == 401 and "ユーザー名またはパスワードが正しくありません" in unknown.text
+    async with api.sessionmaker() as s:
+        reasons = (await s.scalars(select(AuditEntry.detail).where(AuditEntry.action == "login"))).all()
+    assert [r["reason"] for r in reasons] == ["incorrect username or password"] * 2  # the same rule as the API
+
+
+async def test_signing_in_opens_the_inbox_with_a_session_cookie_and_signing_out_ends_it(api: InProcessApi) -> None:
+    assert (await api.http.get("/app/inbox")).headers["location"] == "/app/sign-in?next=/app/inbox"
+    signed_in = await sign_in(api.http, "rev.ito", DEMO_PASSWORD)
+    assert signed_in.status_code == 303 and signed_in.headers["location"] == "/app/inbox"
+    cookie = signed_in.headers["set-cookie"]
+    assert "trlgate_session=" in cookie and "HttpOnly" in cookie and "SameSite=lax" in cookie and "Path=/app" in cookie
+    inbox = await api.http.get("/app/inbox", headers=JA)
+    assert inbox.status_code == 200 and "審査の受信箱" in inbox.text and "Ito Yuki" in inbox.text
+    out = await api.http.post("/app/sign-out", data={"csrftoken": token_of(inbox)})
+    assert out.status_code == 303
+    assert (await api.http.get("/app/inbox")).status_code == 303  # back to the sign-in page
+
+
+async def test_form_posts_without_the_csrf_token_are_refused(api: InProcessApi) -> None:
+    await api.http.get("/app/sign-in")  # the browser holds the CSRF cookie now
+    forged = await api.http.post("/app/sign-in", data={"username": "rev.ito", "password": DEMO_PASSWORD})
+    assert forged.status_code == 403
+    # A poster with no cookie at all (another site's form) is refused too.
+    async with httpx.AsyncClient(transport=api.http._transport, base_url="http://trlgate.test") as other:
+        cold = await other.post("/app/sign-in", data={"username": "rev.ito", "password": DEMO_PASSWORD})
+        assert cold.status_code == 403
+    signed_in = await sign_in(api.http, "rev.ito", DEMO_PASSWORD)
+    assert signed_in.status_code == 303
+    assert (await api.http.post("/app/sign-out", data={})).status_code == 403
+    assert (await api.http.post("/app/language", data={"lang": "en"})).status_code == 403
+    # The API is not behind the pages' CSRF check: it takes bearer tokens, never cookies.
+    assert (await api.call("GET", "/me", "rev.ito")).status_code == 200
+
+
+async def test_the_language_switch_is_remembered_over_the_browsers_language(api: InProcessApi) -> None:
+    page = await api.http.get("/app/sign-in", headers=JA)
+    switched = await api.http.post(
+        "/app/language", data={"lang": "en", "next": "/app/sign-in", "csrftoken": token_of(page)}, headers=JA
+    )
+    assert switched.status_code == 303 and switched.headers["location"] == "/app/sign-in"
+    again = await api.http.get("/app/sign-in", headers=JA)
+    assert again.headers["content-language"] == "en" and ">Sign in</h1>" in again.text
+
+
+async def test_after_sign_in_only_the_pages_own_paths_are_followed(api: InProcessApi) -> None:
+    form = await api.http.get("/app/sign-in")
+    for target in ("https://evil.example/", "//evil.example/app/", "/projects", "/app\\..\\x"):
+        r = await api.http.post(
+            "/app/sign-in",
+            data={"username": "rev.ito", "password": DEMO_PASSWORD, "csrftoken": token_of(form), "next": target},
+        )
+        assert r.status_code == 303 and r.headers["location"] == "/app/inbox", target

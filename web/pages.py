@@ -1,0 +1,107 @@
+"""What every page shares: the templates (jinja2 with Babel's translations), the language of the
+request, the signed-in user, and rendering."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote
+
+import jinja2
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from config import Settings
+from storage.models import User
+from web import formatting, i18n, session
+from web.formatting import Lang
+
+HERE = Path(__file__).parent
+LANG_COOKIE = "trlgate_lang"
+# Autoescaped HTML; the i18n extension's gettext goes through the request's translations.
+_env = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True, extensions=["jinja2.ext.i18n"]
+)
+i18n.install(_env)
+templates = Jinja2Templates(env=_env)
+TRANSLATIONS = i18n.load_translations(HERE / "locale")
+
+
+class SignInRequired(Exception):
+    """Raised by a page that needs a user; answered with a redirect to the sign-in page."""
+
+    def __init__(self, next_url: str) -> None:
+        self.next_url = next_url
+
+
+def lifetime(settings: Settings) -> session.Lifetime:
+    return session.Lifetime(timedelta(minutes=settings.web_idle_minutes), timedelta(hours=settings.web_session_hours))
+
+
+def language(request: Request) -> Lang:
+    return formatting.negotiate(request.headers.get("accept-language"), request.cookies.get(LANG_COOKIE))
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """The signed-in user of a page and the session that will be renewed with its response."""
+
+    user: User
+    session: session.Session
+
+
+async def _viewer(request: Request) -> Viewer:
+    settings: Settings = request.app.state.settings
+    token = request.cookies.get(session.COOKIE)
+    found = token and session.read(request.app.state.jwt_secret, token, datetime.now(UTC), lifetime(settings))
+    if found:
+        async with request.app.state.read_sessionmaker() as read:
+            user = await read.get(User, found.username)
+        if user is not None and user.active:
+            return Viewer(user, found)
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    raise SignInRequired(target)
+
+
+PageViewer = Annotated[Viewer, Depends(_viewer)]
+
+
+def render(
+    request: Request, name: str, viewer: Viewer | None = None, status_code: int = 200, **context: Any
+) -> HTMLResponse:
+    """Render a page in the request's language; a signed-in viewer's session is renewed (its idle
+    expiry moves on)."""
+    lang = language(request)
+    token = i18n.use(TRANSLATIONS[lang])
+    try:
+        response = templates.TemplateResponse(
+            request,
+            name,
+            {
+                "lang": lang,
+                "viewer": viewer.user if viewer else None,
+                "csrftoken": request.scope["csrftoken"]() if "csrftoken" in request.scope else "",
+                "yen": partial(formatting.yen, lang=lang),
+                "yen_large": partial(formatting.yen_large, lang=lang),
+                "jst_date": partial(formatting.jst_date, lang=lang),
+                "jst_datetime": partial(formatting.jst_datetime, lang=lang),
+                "fiscal_year_label": partial(formatting.fiscal_year_label, lang=lang),
+                "here": quote(request.url.path + (f"?{request.url.query}" if request.url.query else "")),
+                **context,
+            },
+            status_code=status_code,
+        )
+    finally:
+        i18n.reset(token)
+    response.headers["Content-Language"] = lang
+    response.headers["Cache-Control"] = "no-store"
+    if viewer is not None:
+        settings: Settings = request.app.state.settings
+        now = datetime.now(UTC)
+        fresh = session.issue(request.app.state.jwt_secret, viewer.session, now, lifetime(settings))
+        session.set_cookie(response, request, fresh, lifetime(settings))
+    return response

@@ -1,0 +1,84 @@
+"""Signing in and out of the pages, and the language switch."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from config import Settings
+from services import sign_in
+from web import session
+from web.formatting import LANGS
+from web.pages import LANG_COOKIE, lifetime, render
+
+router = APIRouter()
+HOME = "/app/inbox"
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path of the pages themselves: never an open redirect to another site."""
+    if target and target.startswith("/app/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return HOME
+
+
+@router.get("", response_class=HTMLResponse)
+@router.get("/", response_class=HTMLResponse)
+async def home() -> RedirectResponse:
+    return RedirectResponse(HOME, status_code=303)
+
+
+@router.get("/sign-in", response_class=HTMLResponse)
+async def sign_in_page(request: Request, next: str | None = None) -> Response:
+    return render(request, "sign_in.html", next=_safe_next(next), username="", error=None)
+
+
+@router.post("/sign-in", response_class=HTMLResponse)
+async def sign_in_form(
+    request: Request,
+    username: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = HOME,
+) -> Response:
+    settings: Settings = request.app.state.settings
+    address = request.client.host if request.client else "unknown"
+    db = sign_in.Databases(request.app.state.sessionmaker, request.app.state.read_sessionmaker)
+    try:
+        user = await sign_in.sign_in(db, settings, username, password, address)
+    except sign_in.SignInRefused as err:
+        status_code = 429 if isinstance(err, sign_in.Locked) else 422 if isinstance(err, sign_in.InvalidInput) else 401
+        # The username typed stays in the form; the password never comes back.
+        return render(
+            request,
+            "sign_in.html",
+            status_code=status_code,
+            next=_safe_next(next),
+            username=username[: sign_in.USERNAME_MAX],
+            error=err,
+            locked=isinstance(err, sign_in.Locked),
+        )
+    now = datetime.now(UTC)
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    token = session.issue(request.app.state.jwt_secret, session.Session(user.username, now), now, lifetime(settings))
+    session.set_cookie(response, request, token, lifetime(settings))
+    return response
+
+
+@router.post("/sign-out")
+async def sign_out() -> RedirectResponse:
+    response = RedirectResponse("/app/sign-in", status_code=303)
+    session.clear_cookie(response)
+    return response
+
+
+@router.post("/language")
+async def choose_language(
+    request: Request, lang: Annotated[str, Form()] = "", next: Annotated[str, Form()] = HOME
+) -> RedirectResponse:
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    if lang in LANGS:
+        response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, path="/app", samesite="lax", httponly=True)
+    return response
