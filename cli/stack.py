@@ -152,6 +152,7 @@ async def _seed(settings: Settings) -> int:
 def _print_banner(settings: Settings, created: int) -> None:
     api = f"http://{settings.api_host}:{settings.api_port}"
     console.print(f"\n[bold green]trlgate is running[/bold green] (one simulated day = {settings.seconds_per_day} s)")
+    console.print(f"  Workbench (web pages):    {api}/app/")
     console.print(f"  API and interactive docs: {api}/docs")
     console.print(f"  Temporal Web UI:          http://127.0.0.1:{settings.temporal_ui_port}")
     console.print(f"  Database:                 {settings.resolved_database_url}")

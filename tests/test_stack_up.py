@@ -61,6 +61,8 @@ async def test_up_serves_the_whole_stack_and_stops_on_ctrl_c(tmp_path: Path) -> 
             )
             ui = await http.get(f"http://127.0.0.1:{ui_port}/")
             assert ui.status_code == 200  # the Temporal Web UI
+            pages = await http.get("/app/sign-in", headers={"Accept-Language": "ja"})
+            assert pages.status_code == 200 and "サインイン" in pages.text  # the workbench
             token = (await http.post("/auth/token", data={"username": "pm.sato", "password": "trlgate-demo"})).json()[
                 "access_token"
             ]

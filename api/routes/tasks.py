@@ -92,7 +92,7 @@ async def get_task(task_id: str, request: Request, session: SessionDep, user: Cu
     )
 
 
-async def _reviewer_task(
+async def reviewer_task(
     request: Request, session: SessionDep, user: User, task_id: str
 ) -> tuple[ReviewTask, Gate, ProjectContext]:
     """The reviewer's own task, its gate and project. Looked up in the route, not in a dependency,
@@ -107,7 +107,7 @@ async def _reviewer_task(
     return task, gate, ProjectContext(project, user, access, request, session)
 
 
-def _round_workflow(task: ReviewTask, gate: Gate) -> str:
+def round_workflow(task: ReviewTask, gate: Gate) -> str:
     if gate.status != "open" or gate.round != task.round:
         raise HTTPException(status.HTTP_409_CONFLICT, detail=f"round {task.round} of gate {task.gate_no} is closed")
     return gate_workflow_id(task.project_id, task.gate_no, task.round)
@@ -116,21 +116,23 @@ def _round_workflow(task: ReviewTask, gate: Gate) -> str:
 @router.post("/{task_id}/respond", response_model=GateView, responses={**AUTH, **responses(404, 409, 422, 503)})
 async def respond(task_id: str, body: RespondIn, request: Request, session: SessionDep, user: ReviewerUser) -> GateView:
     """Accept or decline the invitation, declaring any conflict of interest before seeing the material."""
-    task, gate, ctx = await _reviewer_task(request, session, user, task_id)
+    task, gate, ctx = await reviewer_task(request, session, user, task_id)
     result: GateView = await ctx.command(
         GateReviewWorkflow.respond,
         InvitationResponse(reviewer=user.username, **body.model_dump()),
         action="respond",
         target=f"task:{task_id}",
-        workflow_id=_round_workflow(task, gate),
+        workflow_id=round_workflow(task, gate),
         accept=body.accept,
         conflict_of_interest=body.conflict_of_interest,
     )
     return result
 
 
-async def _review(task_id: str, body: ReviewIn, request: Request, session: SessionDep, user: User, amend: bool) -> Any:
-    task, gate, ctx = await _reviewer_task(request, session, user, task_id)
+async def send_review(
+    task_id: str, body: ReviewIn, request: Request, session: SessionDep, user: User, amend: bool
+) -> Any:
+    task, gate, ctx = await reviewer_task(request, session, user, task_id)
     review = ReviewSubmission(
         gate_no=task.gate_no, reviewer=user.username, must_meet=body.must_meet, scores=body.scores, comment=body.comment
     )
@@ -144,17 +146,17 @@ async def _review(task_id: str, body: ReviewIn, request: Request, session: Sessi
         )
     update = GateReviewWorkflow.amend_review if amend else GateReviewWorkflow.submit_review
     return await ctx.command(
-        update, review, action=action, target=f"task:{task_id}", workflow_id=_round_workflow(task, gate)
+        update, review, action=action, target=f"task:{task_id}", workflow_id=round_workflow(task, gate)
     )
 
 
 @router.post("/{task_id}/review", responses={**AUTH, **responses(404, 409, 422, 503)})
 async def submit_review(task_id: str, body: ReviewIn, request: Request, session: SessionDep, user: ReviewerUser) -> Any:
     """Submit this reviewer's independent review; the answer shows the gate as this reviewer may now see it."""
-    return await _review(task_id, body, request, session, user, amend=False)
+    return await send_review(task_id, body, request, session, user, amend=False)
 
 
 @router.put("/{task_id}/review", responses={**AUTH, **responses(404, 409, 422, 503)})
 async def amend_review(task_id: str, body: ReviewIn, request: Request, session: SessionDep, user: ReviewerUser) -> Any:
     """Amend a submitted review while the panel is still open."""
-    return await _review(task_id, body, request, session, user, amend=True)
+    return await send_review(task_id, body, request, session, user, amend=True)

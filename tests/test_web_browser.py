@@ -1,0 +1,155 @@
+"""The reviewers' journey in a real browser (Debian's Chromium through Playwright), through the
+pages alone: sign in, find the invitation in the inbox, see no material before declaring no
+conflict of interest, score, correct a mistake without losing what was typed. axe-core checks
+every page on the way. Screenshots go to data/screenshots/."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from playwright.async_api import Browser, Page, expect
+from temporalio.client import Client
+
+from tests.api_stack import ApiStack, api_stack
+from tests.browser import chromium, screenshot, serious_violations
+from tests.conftest import DEMO_PASSWORD
+from tests.support import PM, REVIEWERS
+from tests.test_api_lifecycle import proposal_body, wait_gate_open
+
+TITLE = "量子暗号による海洋通信の安全化"
+
+
+@pytest.fixture
+async def stack(local_client: Client, sqlite_url: str, task_queue: str) -> AsyncIterator[ApiStack]:
+    async with api_stack(local_client, sqlite_url, task_queue, seconds_per_day=0.001) as s:
+        yield s
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with chromium() as b:
+        yield b
+
+
+async def open_gate_one(stack: ApiStack) -> str:
+    """The PM starts a project with a Japanese title and submits gate 1's evidence (over the API)."""
+    r = await stack.call("POST", "/projects", PM, json=proposal_body(title=TITLE))
+    assert r.status_code == 201, r.text
+    project_id: str = r.json()["id"]
+    required = (await wait_gate_open(stack, project_id, 1))["requirements"]
+    evidence = {
+        "claimed_trl": required["exit_trl"],
+        "deliverables": required["deliverables"],
+        "criteria_evidence": {c["key"]: "Stage report, chapter 4" for c in required["must_meet"]},
+    }
+    r = await stack.call("POST", f"/projects/{project_id}/gates/1/evidence", PM, json=evidence)
+    assert r.status_code == 200, r.text
+    return project_id
+
+
+async def sign_in(page: Page, base: str, username: str) -> None:
+    """By keyboard alone: tab to the fields, type, press Enter."""
+    await page.goto(f"{base}/app/inbox")
+    await expect(page).to_have_url(f"{base}/app/sign-in?next=/app/inbox")
+    await page.get_by_label("ユーザー名").focus()
+    await page.keyboard.type(username)
+    await page.keyboard.press("Tab")
+    await page.keyboard.type(DEMO_PASSWORD)
+    await page.keyboard.press("Enter")
+    await expect(page).to_have_url(f"{base}/app/inbox")
+
+
+async def test_three_reviewers_accept_declare_and_score_in_the_browser(stack: ApiStack, browser: Browser) -> None:
+    project_id = await open_gate_one(stack)
+    base = stack.base_url
+    checked: dict[str, list[object]] = {}
+    for n, reviewer in enumerate(REVIEWERS):
+        context = await browser.new_context(locale="ja-JP", extra_http_headers={"Accept-Language": "ja"})
+        page = await context.new_page()
+        await page.goto(f"{base}/app/sign-in")
+        checked["sign-in"] = await serious_violations(page)
+        if n == 0:
+            await screenshot(page, "sign-in-ja")
+            # A wrong password: refused without saying which part, the username kept.
+            await page.get_by_label("ユーザー名").fill(reviewer)
+            await page.get_by_label("パスワード").fill("wrong")
+            await page.get_by_role("button", name="サインイン").click()
+            await expect(page.get_by_role("alert")).to_have_text("ユーザー名またはパスワードが正しくありません。")
+            await expect(page.get_by_label("ユーザー名")).to_have_value(reviewer)
+        await sign_in(page, base, reviewer)
+        await expect(page.get_by_role("heading", name="審査の受信箱")).to_be_visible()
+        link = page.get_by_role("link", name=TITLE)
+        await expect(link).to_be_visible()
+        checked["inbox"] = await serious_violations(page)
+        if n == 0:
+            await screenshot(page, "inbox-ja")
+        await link.click()
+
+        # The invitation: no material before the declaration.
+        await expect(page.get_by_role("heading", name="審査への招待")).to_be_visible()
+        await expect(page.get_by_text("必須基準")).to_have_count(0)
+        checked["invitation"] = await serious_violations(page)
+        await page.get_by_label("引き受ける").check()
+        await page.get_by_role("button", name="回答を送る").click()
+        # Accepting without the declaration is refused beside the field, the answer kept.
+        await expect(page.get_by_text("利益相反の有無を申告してください。")).to_be_visible()
+        await expect(page.get_by_label("引き受ける")).to_be_checked()
+        await page.get_by_label("このプロジェクトとの利益相反はありません").check()
+        await page.get_by_role("button", name="回答を送る").click()
+
+        # The scorecard.
+        await expect(page.get_by_role("heading", name="評価票")).to_be_visible()
+        checked["scorecard"] = await serious_violations(page)
+        if n == 0:
+            await screenshot(page, "scorecard-ja")
+        for group in await page.get_by_role("group").all():
+            await group.get_by_label("満たす", exact=True).check()
+        selects = await page.get_by_role("combobox").all()
+        scores = [s for s in selects if await s.get_attribute("name") != "lang"]
+        comment = f"{reviewer}: 水中試験の結果は十分"
+        await page.get_by_label("コメント").fill(comment)
+        for select in scores[1:]:  # the first score forgotten
+            await select.select_option("4")
+        await page.get_by_role("button", name="審査を提出する").click()
+        await expect(page.get_by_text("点数を選んでください。")).to_be_visible()
+        await expect(page.get_by_label("コメント")).to_have_value(comment)  # nothing typed is lost
+        await expect(scores[1]).to_have_value("4")
+        if n == 0:
+            await screenshot(page, "scorecard-error-ja")
+        await scores[0].select_option("4")
+        await page.get_by_role("button", name="審査を提出する").click()
+        await expect(
+            page.get_by_role("heading", name="あなたの審査（パネルが締め切られるまで修正できます）")
+        ).to_be_visible()
+        await expect(page.get_by_label("コメント")).to_have_value(comment)
+        await context.close()
+
+    assert checked and all(v == [] for v in checked.values()), checked
+    view = (await stack.call("GET", f"/projects/{project_id}/gates/1", PM)).json()
+    assert len(view["reviews"]) == 3 and view["recommendation"]["decision"] == "go"
+    assert {r["comment"] for r in view["reviews"]} == {f"{r}: 水中試験の結果は十分" for r in REVIEWERS}
+
+
+async def test_only_the_tasks_own_reviewer_opens_it(stack: ApiStack, browser: Browser) -> None:
+    project_id = await open_gate_one(stack)
+    tasks = (await stack.call("GET", "/tasks", "rev.ito", params={"status": "invited"})).json()
+    task_id = next(t["id"] for t in tasks if t["project_id"] == project_id)
+    context = await browser.new_context(extra_http_headers={"Accept-Language": "en"})
+    page = await context.new_page()
+    await sign_in_en(page, stack.base_url, "rev.ito")
+    await page.goto(f"{stack.base_url}/app/tasks/{task_id}")
+    await expect(page.get_by_role("heading", name="Your invitation")).to_be_visible()
+    await sign_in_en(page, stack.base_url, "rev.kato")  # a reviewer of the same panel, not of this task
+    response = await page.goto(f"{stack.base_url}/app/tasks/{task_id}")
+    assert response is not None and response.status == 404
+    await expect(page.get_by_role("alert")).to_contain_text("not found")
+    await context.close()
+
+
+async def sign_in_en(page: Page, base: str, username: str) -> None:
+    await page.goto(f"{base}/app/sign-in")
+    await page.get_by_label("Username").fill(username)
+    await page.get_by_label("Password").fill(DEMO_PASSWORD)
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page).to_have_url(f"{base}/app/inbox")
