@@ -128,7 +128,33 @@ async def test_three_reviewers_accept_declare_and_score_in_the_browser(stack: Ap
         await expect(page.get_by_label("コメント")).to_have_value(comment)
         await context.close()
 
-    assert len(checked) == 5 and all(v == [] for v in checked.values()), checked
+    view = (await stack.call("GET", f"/projects/{project_id}/gates/1", PM)).json()
+    assert len(view["reviews"]) == 3 and view["recommendation"]["decision"] == "go"
+    assert {r["comment"] for r in view["reviews"]} == {f"{r}: 水中試験の結果は十分" for r in REVIEWERS}
+
+    # The programme manager decides in the pages: against the panel only with a justification.
+    context = await browser.new_context(locale="ja-JP", extra_http_headers={"Accept-Language": "ja"})
+    page = await context.new_page()
+    await sign_in(page, base, PM)
+    await page.get_by_role("link", name="ゲート", exact=True).click()
+    await page.get_by_role("link", name=TITLE).click()
+    await expect(page.locator("#recommendation")).to_have_text("Go（次段階へ）")
+    checked["gate"] = await serious_violations(page)
+    await page.get_by_role("radio", name="中止").check()
+    lessons = "海中での通信距離の限界を学んだ"
+    await page.get_by_label("教訓（中止の場合）").fill(lessons)
+    await page.get_by_role("button", name="判断を記録する").click()
+    await expect(page.get_by_role("alert")).to_contain_text("needs a written justification")
+    await expect(page.get_by_label("教訓（中止の場合）")).to_have_value(lessons)  # kept
+    await screenshot(page, "gate-refused-ja")
+    await page.get_by_role("radio", name="Go（次段階へ）").check()
+    await page.get_by_role("button", name="判断を記録する").click()
+    await expect(page.get_by_role("status")).to_contain_text(project_id)
+    await context.close()
+    project = (await stack.call("GET", f"/projects/{project_id}", PM)).json()
+    assert project["current_trl"] == 3
+
+    assert len(checked) == 6 and all(v == [] for v in checked.values()), checked
     # Only a task's own reviewer opens it: a colleague of the same panel gets 404, in English.
     tasks = (await stack.call("GET", "/tasks", "rev.ito", params={"status": "submitted"})).json()
     task_id = next(t["id"] for t in tasks if t["project_id"] == project_id)
@@ -139,9 +165,6 @@ async def test_three_reviewers_accept_declare_and_score_in_the_browser(stack: Ap
     assert response is not None and response.status == 404
     await expect(page.get_by_role("alert")).to_contain_text("not found")
     await context.close()
-    view = (await stack.call("GET", f"/projects/{project_id}/gates/1", PM)).json()
-    assert len(view["reviews"]) == 3 and view["recommendation"]["decision"] == "go"
-    assert {r["comment"] for r in view["reviews"]} == {f"{r}: 水中試験の結果は十分" for r in REVIEWERS}
 
 
 async def sign_in_en(page: Page, base: str, username: str) -> None:
