@@ -1,0 +1,174 @@
+"""Server time of the workbench's lists at a national portfolio's size.
+
+    .venv/bin/python -m bench.pages [--projects 10000] [--requests 200]
+
+A migrated, seeded SQLite database gets `--projects` projects (open ones, with gate 1 under
+review and the demo panel's three review tasks each: 3 per project), written in bulk. The app
+runs in this process (httpx over ASGI, no network, no Temporal): each page is requested
+`--requests` times by its signed-in user and timed from request to last byte. The baseline, in the
+same run, is the sign-in page (a template and no query), so the ratios show what each list costs
+beyond rendering a page at all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy import insert
+
+from api.app import create_app
+from cli.exit import hard_exit
+from config import Settings
+from domain.programme import PROGRAMME_CODE
+from storage import migrate
+from storage.db import make_engine, make_sessionmaker
+from storage.models import Gate, Project, ReviewTask
+from storage.seed import seed_demo
+from web import session
+
+REVIEWERS = ["rev.ito", "rev.kato", "rev.mori"]
+PM = "pm.sato"
+SECRET = "bench-secret-of-at-least-thirty-two-bytes"
+
+
+async def _portfolio(url: str, projects: int) -> None:
+    engine = make_engine(url)
+    sm = make_sessionmaker(engine)
+    await seed_demo(sm, "bench")
+    now = datetime.now(UTC)
+    batch = 2000
+    async with sm.begin() as s:
+        for start in range(0, projects, batch):
+            ids = [f"KP-B{n:07d}" for n in range(start, min(projects, start + batch))]
+            await s.execute(
+                insert(Project),
+                [
+                    {
+                        "id": pid,
+                        "programme_code": PROGRAMME_CODE,
+                        "workflow_id": f"project-{pid}",
+                        "title": f"量子センシング実証 {pid}",
+                        "organisation": "Bench Consortium",
+                        "programme_manager": PM,
+                        "funding_ministry": "MEXT",
+                        "research_vision": "bench",
+                        "classification": "open",
+                        "start_trl": 1,
+                        "target_trl": 9,
+                        "current_trl": 1,
+                        "status": "active",
+                        "total_budget": 10_000_000_000,
+                        "reviewers": REVIEWERS,
+                        "public_use_ministries": ["MOD"],
+                    }
+                    for pid in ids
+                ],
+            )
+            await s.execute(
+                insert(Gate),
+                [
+                    {
+                        "project_id": pid,
+                        "gate_no": 1,
+                        "status": "open",
+                        "round": 1,
+                        "due_at": now + timedelta(days=(n % 60) - 10),
+                        "workflow_id": f"project-{pid}-gate-1-r1",
+                        "definition": {},
+                        "opened_at": now,
+                    }
+                    for n, pid in enumerate(ids)
+                ],
+            )
+            await s.execute(
+                insert(ReviewTask),
+                [
+                    {
+                        "id": f"{pid}-g1-{r}",
+                        "project_id": pid,
+                        "gate_no": 1,
+                        "round": 1,
+                        "reviewer": r,
+                        "status": ("invited", "accepted", "submitted")[n % 3],
+                        "created_at": now,
+                    }
+                    for n, pid in enumerate(ids)
+                    for r in REVIEWERS
+                ],
+            )
+    await engine.dispose()
+
+
+def _ms(samples: list[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    return statistics.median(ordered) * 1000, ordered[int(0.95 * (len(ordered) - 1))] * 1000
+
+
+async def run(projects: int, requests: int) -> dict[str, tuple[float, float]]:
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite+aiosqlite:///{tmp}/bench.db"
+        await asyncio.to_thread(migrate.upgrade, url)
+        started = time.perf_counter()
+        await _portfolio(url, projects)
+        print(f"portfolio: {projects} projects, {3 * projects} review tasks in {time.perf_counter() - started:.1f} s")
+        settings = Settings(database_url=url, jwt_secret=SECRET, data_dir=tmp)
+        app = create_app(settings)
+        engine = make_engine(url)
+        app.state.settings = settings
+        app.state.sessionmaker = make_sessionmaker(engine, audit_key=settings.resolved_audit_key())
+        app.state.read_sessionmaker = make_sessionmaker(engine, read_only=True)
+        app.state.jwt_secret = SECRET
+        app.state.temporal = None
+        life = session.Lifetime(timedelta(hours=1), timedelta(hours=8))
+
+        def cookie(user: str) -> dict[str, str]:
+            now = datetime.now(UTC)
+            return {session.COOKIE: session.issue(SECRET, session.Session(user, now), now, life)}
+
+        pages: dict[str, tuple[str, str | None]] = {
+            "sign-in page (baseline)": ("/app/sign-in", None),
+            "review inbox, invitations": ("/app/inbox", "rev.ito"),
+            "review inbox, page 50": ("/app/inbox?group=submitted&page=50", "rev.ito"),
+            "PM's gates under review": ("/app/gates", PM),
+            "PM's gates, page 200": ("/app/gates?page=200", PM),
+        }
+        results: dict[str, tuple[float, float]] = {}
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://bench.test") as http:
+            for name, (path, user) in pages.items():
+                jar: dict[str, Any] = cookie(user) if user else {}
+                samples = []
+                for i in range(requests + 5):
+                    t0 = time.perf_counter()
+                    r = await http.get(path, cookies=jar)
+                    elapsed = time.perf_counter() - t0
+                    assert r.status_code == 200, (path, r.status_code, r.text[:200])
+                    if i >= 5:  # warm-up
+                        samples.append(elapsed)
+                results[name] = _ms(samples)
+        await engine.dispose()
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--projects", type=int, default=10_000)
+    parser.add_argument("--requests", type=int, default=200)
+    args = parser.parse_args()
+    results = asyncio.run(run(args.projects, args.requests))
+    base_p95 = results["sign-in page (baseline)"][1]
+    for name, (p50, p95) in results.items():
+        print(f"  {name:28s} p50 {p50:7.1f} ms  p95 {p95:7.1f} ms   p95 / baseline p95 {p95 / base_p95:5.1f}x")
+    print("target: p95 under 100 ms for the lists")
+    hard_exit(0)
+
+
+if __name__ == "__main__":
+    main()
