@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 from sqlalchemy import select
 
-from storage.models import AuditEntry
+from domain.programme import PROGRAMME_CODE
+from domain.security import Level
+from storage.models import AuditEntry, Gate, NeedToKnowGrant, Project, ReviewTask
 from tests.api_inprocess import InProcessApi, inprocess_api
 from tests.conftest import DEMO_PASSWORD
 
@@ -109,3 +112,70 @@ async def test_after_sign_in_only_the_pages_own_paths_are_followed(api: InProces
             data={"username": "rev.ito", "password": DEMO_PASSWORD, "csrftoken": token_of(form), "next": target},
         )
         assert r.status_code == 303 and r.headers["location"] == "/app/inbox", target
+
+
+async def _closed_project_under_review(api: InProcessApi, pm: str) -> str:
+    """A closed SECRET project in compartment QS, its gate 1 under review by the demo panel
+    (rows only: the pages read them; no workflow is needed to list them)."""
+    now = datetime.now(UTC)
+    pid = "KP-CLOSED-1"
+    async with api.sessionmaker.begin() as s:
+        s.add(
+            Project(
+                id=pid,
+                programme_code=PROGRAMME_CODE,
+                workflow_id=f"project-{pid}",
+                title="秘匿プロジェクト",
+                organisation="Closed Lab",
+                programme_manager=pm,
+                funding_ministry="MOD",
+                research_vision="closed",
+                classification="closed",
+                label_level=int(Level.SECRET),
+                label_compartments=["QS"],
+                start_trl=1,
+                target_trl=9,
+                current_trl=1,
+                status="active",
+                total_budget=1_000_000_000,
+                reviewers=["rev.ito", "rev.mori"],
+                public_use_ministries=["MOD"],
+            )
+        )
+        await s.flush()
+        s.add(
+            Gate(
+                project_id=pid,
+                gate_no=1,
+                status="open",
+                round=1,
+                due_at=now + timedelta(days=5),
+                workflow_id=f"project-{pid}-gate-1-r1",
+                definition={},
+                opened_at=now,
+            )
+        )
+        for reviewer in ("rev.ito", "rev.mori"):
+            s.add(ReviewTask(id=f"{pid}-g1-{reviewer}", project_id=pid, gate_no=1, reviewer=reviewer, status="invited"))
+    return pid
+
+
+async def test_a_closed_project_stays_out_of_uncleared_users_pages(api: InProcessApi) -> None:
+    # pm.tanaka (CONFIDENTIAL, no grant) is its PM on paper; rev.mori (CONFIDENTIAL) is on its panel.
+    await _closed_project_under_review(api, pm="pm.tanaka")
+    for user, path in (("rev.mori", "/app/inbox"), ("pm.tanaka", "/app/gates")):
+        async with httpx.AsyncClient(transport=api.http._transport, base_url="http://trlgate.test") as http:
+            assert (await sign_in(http, user, DEMO_PASSWORD)).status_code == 303
+            page = await http.get(path, headers=JA)
+            assert page.status_code == 200
+            assert "秘匿プロジェクト" not in page.text and "KP-CLOSED-1" not in page.text, (user, path)
+    # rev.ito is cleared (SECRET, QS) but holds no grant: not shown either, until granted.
+    async with httpx.AsyncClient(transport=api.http._transport, base_url="http://trlgate.test") as http:
+        assert (await sign_in(http, "rev.ito", DEMO_PASSWORD)).status_code == 303
+        assert "秘匿プロジェクト" not in (await http.get("/app/inbox")).text
+        async with api.sessionmaker.begin() as s:
+            s.add(NeedToKnowGrant(project_id="KP-CLOSED-1", username="rev.ito", granted_by="admin"))
+        assert "秘匿プロジェクト" in (await http.get("/app/inbox")).text
+    async with api.sessionmaker() as s:
+        audited = (await s.scalars(select(AuditEntry.action).where(AuditEntry.action.like("list_closed:%")))).all()
+    assert "list_closed:inbox" in audited  # what closed work a list showed is audited
