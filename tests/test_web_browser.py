@@ -150,11 +150,15 @@ async def test_three_reviewers_accept_declare_and_score_in_the_browser(stack: Ap
     await page.get_by_role("radio", name="Go（次段階へ）").check()
     await page.get_by_role("button", name="判断を記録する").click()
     await expect(page.get_by_role("status")).to_contain_text(project_id)
+    await page.get_by_role("link", name="ポートフォリオ").click()
+    await expect(page.get_by_role("cell", name=TITLE, exact=False)).to_be_visible()
+    checked["portfolio"] = await serious_violations(page)
+    await screenshot(page, "portfolio-ja")
     await context.close()
     project = (await stack.call("GET", f"/projects/{project_id}", PM)).json()
     assert project["current_trl"] == 3
 
-    assert len(checked) == 6 and all(v == [] for v in checked.values()), checked
+    assert len(checked) == 7 and all(v == [] for v in checked.values()), checked
     # Only a task's own reviewer opens it: a colleague of the same panel gets 404, in English.
     tasks = (await stack.call("GET", "/tasks", "rev.ito", params={"status": "submitted"})).json()
     task_id = next(t["id"] for t in tasks if t["project_id"] == project_id)
