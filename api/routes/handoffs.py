@@ -15,6 +15,7 @@ from api.schemas.handoffs import AcceptIn, ConcludeIn, DeclineIn, DemoHandoffIn,
 from domain.handoff import DemoHandoffInput, HandoffAnswer, HandoffOutcome, HandoffRun, RerouteInput
 from domain.project import ConcludeHandoffsInput, ProjectOutcome
 from domain.roles import Role
+from services.handoffs import handoffs_query
 from storage import queries
 from storage.models import Handoff, Ministry, Project, User
 from workflows.handoff import HandoffWorkflow
@@ -46,25 +47,14 @@ async def list_ministries(session: SessionDep, user: CurrentUser) -> list[Minist
 async def list_handoffs(request: Request, session: SessionDep, user: CurrentUser) -> list[Handoff]:
     """Liaisons see their ministry's hand-offs; programme managers those of their projects; closed
     projects' hand-offs only with clearance and need-to-know."""
-    query = select(Handoff).order_by(Handoff.created_at.desc())
-    if not has_role(user, Role.ADMIN, Role.OPS, Role.FINANCE):
-        conditions = []
-        if has_role(user, Role.MINISTRY) and user.ministry:
-            conditions.append(Handoff.ministry == user.ministry)
-        if has_role(user, Role.PM):
-            conditions.append(Project.programme_manager == user.username)
-        if not conditions:
-            return []
-        cond = conditions[0] if len(conditions) == 1 else conditions[0] | conditions[1]
-        query = query.join(Project, Project.id == Handoff.project_id).where(cond)
-    handoffs = list((await session.scalars(query)).all())
+    handoffs = list((await session.scalars(handoffs_query(user))).all())
     found = await queries.projects_by_id(session, {h.project_id for h in handoffs})
     projects = [found[pid] for pid in sorted(found)]
     readable = {p.id for p in await visible(request, session, user, projects, "handoffs")}
     return [h for h in handoffs if h.project_id in readable]
 
 
-async def _handoff(
+async def reachable_handoff(
     request: Request, session: AsyncSession, user: User, handoff_id: str
 ) -> tuple[Handoff, ProjectContext]:
     """The hand-off and its project as this user may reach them. Looked up in the route, not in a
@@ -81,7 +71,7 @@ async def _handoff(
 
 @router.get("/{handoff_id}", response_model=HandoffOut, responses={**AUTH, **responses(403, 404)})
 async def get_handoff(handoff_id: str, request: Request, session: SessionDep, user: CurrentUser) -> Handoff:
-    handoff, _ = await _handoff(request, session, user, handoff_id)
+    handoff, _ = await reachable_handoff(request, session, user, handoff_id)
     return handoff
 
 
@@ -112,7 +102,7 @@ async def accept_handoff(
     handoff_id: str, body: AcceptIn, request: Request, session: SessionDep, user: MinistryUser
 ) -> HandoffOutcome:
     """The receiving ministry's liaison accepts, naming the programme or use that takes it on."""
-    handoff, ctx = await _handoff(request, session, user, handoff_id)
+    handoff, ctx = await reachable_handoff(request, session, user, handoff_id)
     answer = HandoffAnswer(accept=True, answered_by=user.username, receiving_programme=body.receiving_programme)
     return await _answer(ctx, handoff, answer, "accept_handoff")
 
@@ -122,7 +112,7 @@ async def decline_handoff(
     handoff_id: str, body: DeclineIn, request: Request, session: SessionDep, user: MinistryUser
 ) -> HandoffOutcome:
     """The liaison declines, with a reason; the programme manager may then re-route it."""
-    handoff, ctx = await _handoff(request, session, user, handoff_id)
+    handoff, ctx = await reachable_handoff(request, session, user, handoff_id)
     answer = HandoffAnswer(accept=False, answered_by=user.username, reason=body.reason)
     return await _answer(ctx, handoff, answer, "decline_handoff")
 
@@ -137,7 +127,7 @@ async def reroute_handoff(
     handoff_id: str, body: RerouteIn, request: Request, session: SessionDep, user: PmUser
 ) -> HandoffRun:
     """The programme manager offers a declined (or overdue) hand-off to another ministry."""
-    handoff, ctx = await _handoff(request, session, user, handoff_id)
+    handoff, ctx = await reachable_handoff(request, session, user, handoff_id)
     if not ctx.is_pm:
         raise HTTPException(status.HTTP_403_FORBIDDEN, detail="only the project's programme manager re-routes it")
     await _registered_ministry(session, body.to_ministry)

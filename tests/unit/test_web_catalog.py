@@ -21,6 +21,12 @@ def _extracted() -> set[str]:
     return found
 
 
+def test_each_text_is_in_the_catalog_once() -> None:
+    # Babel keeps the last of two entries silently: one text would show one translation everywhere.
+    ids = re.findall(r'^msgid "(.+)"$', (WEB / "locale/ja/LC_MESSAGES/messages.po").read_text(), flags=re.M)
+    assert sorted(i for i in set(ids) if ids.count(i) > 1) == []
+
+
 def test_every_page_text_is_translated_into_japanese_with_its_placeholders() -> None:
     with (WEB / "locale/ja/LC_MESSAGES/messages.po").open("rb") as f:
         catalog = read_po(f)

@@ -1,0 +1,130 @@
+"""The ministry liaison's hand-offs: the inbox of hand-offs offered to the liaison's ministry, and
+each hand-off's package (the stored document and its SHA-256) with the two answers, accept (naming
+the receiving programme) or decline (with a reason). The reads and the commands are the API's own
+(api/routes/handoffs.py, services/handoffs.py): the same visibility, checks, audit and refusals."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from markupsafe import Markup
+from pydantic import BaseModel, ValidationError
+
+from api.access import visible
+from api.deps import has_role, require_roles
+from api.routes import handoffs as api_handoffs
+from api.schemas.handoffs import AcceptIn, DeclineIn
+from domain.handoff import HandoffStatus
+from domain.roles import Role
+from services.handoffs import handoff_inbox
+from storage.models import Document, Project
+from web.pages import PageViewer, Viewer, render
+
+router = APIRouter()
+_BODY = re.compile(r"<body[^>]*>(.*)</body>", re.DOTALL | re.IGNORECASE)
+
+
+@router.get("/handoffs", response_class=HTMLResponse)
+async def handoffs(request: Request, viewer: PageViewer, page: int = Query(1, ge=1, le=100_000)) -> Response:
+    async with request.app.state.read_sessionmaker() as read:
+        found = await handoff_inbox(read, viewer.user, page)
+        # Closed projects' hand-offs came because the user holds a grant: the one access policy
+        # still decides (clearance) and audits what is shown.
+        closed_ids = {r.project_id for r in found.rows if r.closed}
+        allowed: set[str] = set()
+        if closed_ids:
+            projects = [p for p in [await read.get(Project, pid) for pid in sorted(closed_ids)] if p is not None]
+            allowed = {p.id for p in await visible(request, read, viewer.user, projects, "handoffs")}
+    rows = [r for r in found.rows if not r.closed or r.project_id in allowed]
+    return render(request, "handoffs.html", viewer, found=found, rows=rows)
+
+
+def _package_body(content: str) -> Markup:
+    """The stored package's body, as rendered (and autoescaped) when the hand-off was offered."""
+    found = _BODY.search(content)
+    return Markup(found.group(1) if found else "")  # our own stored document, autoescaped when rendered
+
+
+async def _show(
+    request: Request,
+    viewer: Viewer,
+    handoff_id: str,
+    status_code: int = 200,
+    form: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    refusal: Any = None,
+) -> Response:
+    async with request.app.state.read_sessionmaker() as read:
+        try:
+            handoff, ctx = await api_handoffs.reachable_handoff(request, read, viewer.user, handoff_id)
+        except HTTPException as err:
+            return render(request, "refused.html", viewer, status_code=err.status_code, reason=err.detail)
+        document = await read.get(Document, handoff.document_id)
+    answerable = (
+        HandoffStatus(handoff.status) == HandoffStatus.PENDING
+        and has_role(viewer.user, Role.MINISTRY)
+        and viewer.user.ministry == handoff.ministry
+    )
+    return render(
+        request,
+        "handoff.html",
+        viewer,
+        status_code=status_code,
+        handoff=handoff,
+        project=ctx.project,
+        document=document,
+        package=_package_body(document.content) if document else Markup(""),
+        answerable=answerable,
+        form=form or {},
+        errors=errors or {},
+        refusal=refusal,
+    )
+
+
+@router.get("/handoffs/{handoff_id}", response_class=HTMLResponse)
+async def handoff_page(handoff_id: str, request: Request, viewer: PageViewer) -> Response:
+    return await _show(request, viewer, handoff_id)
+
+
+def _field_errors(err: ValidationError) -> dict[str, str]:
+    return {str(e["loc"][0]) if e["loc"] else "form": str(e["msg"]) for e in err.errors()}
+
+
+async def _answer(request: Request, viewer: Viewer, handoff_id: str, accept: bool) -> Response:
+    form = await request.form()
+    values = {k: str(v) for k, v in form.items() if k != "csrftoken"}
+    required = "receiving_programme" if accept else "reason"
+    if not values.get(required, "").strip():
+        return await _show(request, viewer, handoff_id, 422, values, {required: "required"})
+    body: BaseModel
+    try:
+        if accept:
+            body = AcceptIn(receiving_programme=values[required], note=values.get("note", ""))
+        else:
+            body = DeclineIn(reason=values[required])
+    except ValidationError as err:
+        return await _show(request, viewer, handoff_id, 422, values, _field_errors(err))
+    async with request.app.state.read_sessionmaker() as read:
+        try:
+            user = await require_roles(Role.MINISTRY)(viewer.user)  # the API's MinistryUser check
+            if isinstance(body, AcceptIn):
+                await api_handoffs.accept_handoff(handoff_id, body, request, read, user)
+            else:
+                assert isinstance(body, DeclineIn)
+                await api_handoffs.decline_handoff(handoff_id, body, request, read, user)
+        except HTTPException as err:
+            return await _show(request, viewer, handoff_id, err.status_code, values, refusal=err.detail)
+    return RedirectResponse(f"/app/handoffs/{handoff_id}", status_code=303)
+
+
+@router.post("/handoffs/{handoff_id}/accept", response_class=HTMLResponse)
+async def accept(handoff_id: str, request: Request, viewer: PageViewer) -> Response:
+    return await _answer(request, viewer, handoff_id, accept=True)
+
+
+@router.post("/handoffs/{handoff_id}/decline", response_class=HTMLResponse)
+async def decline(handoff_id: str, request: Request, viewer: PageViewer) -> Response:
+    return await _answer(request, viewer, handoff_id, accept=False)
