@@ -48,9 +48,9 @@ async def _to_sign_in(request: Request, err: Exception) -> RedirectResponse:
 
 
 def install(app: FastAPI, csrf_secret: str, **_: Any) -> None:
-    from web.routes import auth, inbox, tasks
+    from web.routes import auth, inbox, notifications, tasks
 
-    for router in (auth.router, inbox.router, tasks.router):
+    for router in (auth.router, inbox.router, tasks.router, notifications.router):
         app.include_router(router, prefix=PREFIX, include_in_schema=False)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="static")
     app.add_exception_handler(SignInRequired, _to_sign_in)
