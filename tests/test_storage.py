@@ -264,3 +264,45 @@ async def test_list_helpers_read_every_row_at_once(sm: async_sessionmaker[AsyncS
         assert set(await projects_by_id(s, ids)) == {paid_once, never_paid}
         assert await existing_documents(s, [f"{pid}-closeout" for pid in ids]) == set()
         assert await ledger.paid_by_project(s, []) == {} == await projects_by_id(s, [])
+
+
+async def test_the_notifications_read_at_migration_goes_down_to_v1_and_up_again(db_url: str) -> None:
+    """0002 adds notifications.read_at and the (recipient, read_at) index; down to 0001 removes
+    both and keeps the rows; up again restores them (unread)."""
+
+    async def columns_and_indexes() -> tuple[set[str], set[str]]:
+        engine = make_engine(db_url)
+        async with engine.connect() as conn:
+            found = await conn.run_sync(
+                lambda c: (
+                    {col["name"] for col in inspect(c).get_columns("notifications")},
+                    {str(ix["name"]) for ix in inspect(c).get_indexes("notifications")},
+                )
+            )
+        await engine.dispose()
+        return found
+
+    columns, indexes = await columns_and_indexes()
+    assert "read_at" in columns and "ix_notifications_recipient_read_at" in indexes
+    engine = make_engine(db_url)
+    pid = await new_project(make_sessionmaker(engine))
+    async with make_sessionmaker(engine).begin() as session:
+        session.add(Notification(key="k-1", project_id=pid, recipient="rev.ito", kind="reminder", message="m", at=NOW))
+        session.add(
+            Notification(
+                key="k-2", project_id=pid, recipient="rev.ito", kind="reminder", message="m", at=NOW, read_at=NOW
+            )
+        )
+    await engine.dispose()
+    await asyncio.to_thread(command.downgrade, migrate.alembic_config(db_url), "0001")
+    columns, indexes = await columns_and_indexes()
+    assert "read_at" not in columns and "ix_notifications_recipient_read_at" not in indexes
+    await asyncio.to_thread(migrate.upgrade, db_url)
+    columns, indexes = await columns_and_indexes()
+    assert "read_at" in columns and "ix_notifications_recipient_read_at" in indexes
+    assert await asyncio.to_thread(_schema_drift, db_url) == []
+    engine = make_engine(db_url)
+    async with make_sessionmaker(engine)() as session:
+        rows = (await session.scalars(select(Notification).where(Notification.project_id == pid))).all()
+    await engine.dispose()
+    assert {(n.key, n.read_at) for n in rows} == {("k-1", None), ("k-2", None)}

@@ -48,9 +48,10 @@ async def _to_sign_in(request: Request, err: Exception) -> RedirectResponse:
 
 
 def install(app: FastAPI, csrf_secret: str, **_: Any) -> None:
-    from web.routes import auth, gates, handoffs, inbox, projects, tasks
+    from web.routes import auth, gates, handoffs, inbox, notifications, projects, tasks
 
-    for router in (auth.router, inbox.router, tasks.router, gates.router, projects.router, handoffs.router):
+    routers = (auth, inbox, tasks, gates, projects, handoffs, notifications)
+    for router in (module.router for module in routers):
         app.include_router(router, prefix=PREFIX, include_in_schema=False)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="static")
     app.add_exception_handler(SignInRequired, _to_sign_in)

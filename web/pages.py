@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from config import Settings
+from services.notifications import unread_count
 from storage.models import User
 from web import formatting, i18n, session
 from web.formatting import Lang
@@ -52,6 +53,8 @@ class Viewer:
 
     user: User
     session: session.Session
+    # The user's unread notifications, for the header of every page (one COUNT query).
+    unread: int = 0
 
 
 async def _viewer(request: Request) -> Viewer:
@@ -61,8 +64,8 @@ async def _viewer(request: Request) -> Viewer:
     if found:
         async with request.app.state.read_sessionmaker() as read:
             user = await read.get(User, found.username)
-        if user is not None and user.active:
-            return Viewer(user, found)
+            if user is not None and user.active:
+                return Viewer(user, found, await unread_count(read, user.username))
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     raise SignInRequired(target)
 
@@ -84,6 +87,7 @@ def render(
             {
                 "lang": lang,
                 "viewer": viewer.user if viewer else None,
+                "unread": viewer.unread if viewer else 0,
                 "csrftoken": request.scope["csrftoken"]() if "csrftoken" in request.scope else "",
                 "yen": partial(formatting.yen, lang=lang),
                 "yen_large": partial(formatting.yen_large, lang=lang),

@@ -1,13 +1,13 @@
-"""A user's notifications: review reminders, overdue escalations, decisions."""
+"""A user's notifications: review reminders, overdue escalations, decisions; and marking them read."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query
-from sqlalchemy import select
+from fastapi import APIRouter, Query, Request
 
-from api.deps import CurrentUser, SessionDep
-from api.errors import AUTH
-from api.schemas.common import NotificationOut
+from api.deps import CurrentUser, SessionDep, release_connection
+from api.errors import AUTH, responses
+from api.schemas.common import MarkReadIn, MarkReadOut, NotificationOut
+from services import notifications
 from storage.models import Notification
 
 router = APIRouter(prefix="/notifications", tags=["notifications"])
@@ -19,9 +19,23 @@ async def my_notifications(
     user: CurrentUser,
     kind: str | None = Query(None, description="reminder, escalation, ..."),
     limit: int = Query(100, ge=1, le=1000),
+    unread_only: bool = Query(False, description="only those not marked read yet"),
 ) -> list[Notification]:
     """This user's notifications (review reminders, overdue escalations), newest first."""
-    query = select(Notification).where(Notification.recipient == user.username)
-    if kind is not None:
-        query = query.where(Notification.kind == kind)
-    return list((await session.scalars(query.order_by(Notification.at.desc()).limit(limit))).all())
+    found = await notifications.page(session, user.username, 1, limit, unread_only=unread_only, kind=kind)
+    return found.rows
+
+
+@router.post("/read", response_model=MarkReadOut, responses=AUTH | responses(422))
+async def mark_read(request: Request, user: CurrentUser, body: MarkReadIn) -> MarkReadOut:
+    """Mark this user's notifications read: those named by key (others' keys and unknown keys are
+    ignored; one already read stays as it was), or all of them. Answers how many changed and how
+    many stay unread."""
+    await release_connection(request)
+    async with request.app.state.sessionmaker.begin() as write:
+        if body.all:
+            marked = await notifications.mark_all_read(write, user.username)
+        else:
+            marked = await notifications.mark_read(write, user.username, body.keys)
+        unread = await notifications.unread_count(write, user.username)
+    return MarkReadOut(marked=marked, unread=unread)

@@ -5,11 +5,21 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from domain.bounds import PlainText
 
-__all__ = ["HealthOut", "Key", "MinistryCode", "NotificationOut", "Orm", "TokenOut", "UserOut"]
+__all__ = [
+    "HealthOut",
+    "Key",
+    "MarkReadIn",
+    "MarkReadOut",
+    "MinistryCode",
+    "NotificationOut",
+    "Orm",
+    "TokenOut",
+    "UserOut",
+]
 
 # A criterion or evidence key, a ministry code: short single-line names.
 Key = Annotated[PlainText, Field(min_length=1, max_length=100)]
@@ -44,3 +54,18 @@ class NotificationOut(Orm):
     kind: str
     message: str
     at: datetime
+    read_at: datetime | None = None
+
+
+class MarkReadIn(BaseModel):
+    """Notifications to mark read, by key (only the caller's own are marked); or all of them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    keys: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(default_factory=list, max_length=500)
+    all: StrictBool = False
+
+
+class MarkReadOut(BaseModel):
+    marked: int
+    unread: int

@@ -10,6 +10,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -197,6 +198,8 @@ class Notification(Base):
     retried send is stored once. `at` is the workflow's own time."""
 
     __tablename__ = "notifications"
+    # A user's unread count and unread list (services/notifications).
+    __table_args__ = (Index("ix_notifications_recipient_read_at", "recipient", "read_at"),)
 
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), index=True)
@@ -205,6 +208,8 @@ class Notification(Base):
     message: Mapped[str] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # When the recipient marked it read; None while unread.
+    read_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class GateEvent(Base):

@@ -1,0 +1,65 @@
+"""The notification centre: the signed-in user's notifications, newest first, unread ones marked,
+paged in SQL, each with a link to where its work is done; marking one or all read. The same
+service as the API's /notifications (services/notifications): only the user's own rows."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from services import notifications
+from web.pages import PageViewer, render
+
+router = APIRouter()
+PER_PAGE = 20
+
+# Where a notice's work is done, by its kind (kinds with no page of their own have no link).
+WORK_LINKS: dict[str, str] = {
+    "reminder": "/app/inbox",
+    "handoff_offered": "/app/handoffs",
+    "handoff_reminder": "/app/handoffs",
+    "handoff_rerouted": "/app/handoffs",
+    "handoff_escalated": "/app/handoffs",
+}
+
+
+def work_link(kind: str) -> str | None:
+    return WORK_LINKS.get(kind)
+
+
+def _back(page: int, unread_only: bool) -> str:
+    query = [f"page={page}"] if page > 1 else []
+    if unread_only:
+        query.append("unread=1")
+    return "/app/notifications" + ("?" + "&".join(query) if query else "")
+
+
+@router.get("/notifications", response_class=HTMLResponse)
+async def notification_centre(
+    request: Request,
+    viewer: PageViewer,
+    page: int = Query(1, ge=1, le=100_000),
+    unread: bool = False,
+) -> Response:
+    async with request.app.state.read_sessionmaker() as read:
+        found = await notifications.page(read, viewer.user.username, page, PER_PAGE, unread_only=unread)
+    return render(
+        request, "notifications.html", viewer, found=found, unread_only=unread, work_link=work_link, back=_back
+    )
+
+
+@router.post("/notifications/read")
+async def mark_read(
+    request: Request,
+    viewer: PageViewer,
+    key: str | None = Form(None, max_length=200),
+    all: bool = Form(False),
+    page: int = Form(1, ge=1, le=100_000),
+    unread: bool = Form(False),
+) -> Response:
+    async with request.app.state.sessionmaker.begin() as write:
+        if all:
+            await notifications.mark_all_read(write, viewer.user.username)
+        elif key:
+            await notifications.mark_read(write, viewer.user.username, [key])
+    return RedirectResponse(_back(page, unread), status_code=303)
