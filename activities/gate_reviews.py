@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import assert_never
 
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 
@@ -32,7 +32,7 @@ from domain.gate_review import (
     TaskStatus,
 )
 from storage.audit import audit_effect
-from storage.models import Gate, Review, ReviewTask, utcnow
+from storage.models import Gate, Project, Review, ReviewTask, utcnow
 from storage.models import GateEvent as GateEventRow
 
 
@@ -92,15 +92,27 @@ async def _task(session: AsyncSession, e: GateEvent, reviewer: str) -> ReviewTas
 
 async def _add_task(session: AsyncSession, e: GateEvent, reviewer: str) -> None:
     if await _task(session, e, reviewer) is None:
+        task_id = round_task_id(e.project_id, e.gate_no, e.round, reviewer)
         session.add(
             ReviewTask(
-                id=round_task_id(e.project_id, e.gate_no, e.round, reviewer),
+                id=task_id,
                 project_id=e.project_id,
                 gate_no=e.gate_no,
                 round=e.round,
                 reviewer=reviewer,
                 status=TaskStatus.INVITED,
             )
+        )
+        # Asked to act: the reviewer hears of it in the same transaction as the task appears.
+        title = await session.scalar(select(Project.title).where(Project.id == e.project_id))
+        await store_notice(
+            session,
+            f"{task_id}-invited",
+            e.project_id,
+            reviewer,
+            "invitation",
+            f"You are invited to review gate {e.gate_no} (round {e.round}) of {title or e.project_id}",
+            e.at,
         )
 
 
@@ -167,6 +179,34 @@ async def _store_review(session: AsyncSession, e: ReviewStored) -> None:
     task.status, task.closed_at = TaskStatus.SUBMITTED, utcnow()
     if e.recommendation is not None and (gate := await _gate(session, e)) is not None:
         gate.recommendation = e.recommendation.model_dump(mode="json")
+    await _panel_complete(session, e)
+
+
+async def _panel_complete(session: AsyncSession, e: ReviewStored) -> None:
+    """Once no task of the round waits for its reviewer, the decision is the PM's: tell them (once)."""
+    await session.flush()
+    waiting = await session.scalar(
+        select(func.count())
+        .select_from(ReviewTask)
+        .where(
+            ReviewTask.project_id == e.project_id,
+            ReviewTask.gate_no == e.gate_no,
+            ReviewTask.round == e.round,
+            ReviewTask.status.in_([s.value for s in OPEN_TASKS]),
+        )
+    )
+    project = await session.get(Project, e.project_id)
+    if waiting or project is None:
+        return
+    await store_notice(
+        session,
+        f"{e.project_id}-g{e.gate_no}-r{e.round}-panel-complete",
+        e.project_id,
+        project.programme_manager,
+        "panel_complete",
+        f"Every review of gate {e.gate_no} (round {e.round}) of {project.title} is in: the decision is yours",
+        e.at,
+    )
 
 
 async def _close_round(session: AsyncSession, e: RoundClosed) -> None:

@@ -5,6 +5,7 @@ every page on the way. Screenshots go to data/screenshots/."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 
 import pytest
@@ -136,7 +137,12 @@ async def test_three_reviewers_accept_declare_and_score_in_the_browser(stack: Ap
     context = await browser.new_context(locale="ja-JP", extra_http_headers={"Accept-Language": "ja"})
     page = await context.new_page()
     await sign_in(page, base, PM)
-    await page.get_by_role("link", name="ゲート", exact=True).click()
+    # The last review told the PM: the notification leads to the gates waiting on them.
+    await page.get_by_role("link", name=re.compile(r"通知（未読 [1-9]\d* 件）")).click()
+    told = page.get_by_role("row").filter(has_text="the decision is yours")
+    await expect(told).to_have_count(1)
+    await told.get_by_role("link", name="作業のページへ").click()
+    await expect(page).to_have_url(f"{base}/app/gates")
     await page.get_by_role("link", name=TITLE).click()
     await expect(page.locator("#recommendation")).to_have_text("Go（次段階へ）")
     checked["gate"] = await serious_violations(page)

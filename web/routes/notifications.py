@@ -16,6 +16,9 @@ PER_PAGE = 20
 # Where a notice's work is done, by its kind (kinds with no page of their own have no link).
 WORK_LINKS: dict[str, str] = {
     "reminder": "/app/inbox",
+    "invitation": "/app/inbox",
+    "panel_complete": "/app/gates",
+    "escalation": "/app/gates",
     "handoff_offered": "/app/handoffs",
     "handoff_reminder": "/app/handoffs",
     "handoff_rerouted": "/app/handoffs",
