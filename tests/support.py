@@ -36,7 +36,7 @@ from domain.project import (
     ProjectWorkflowInput,
     ReviewSubmission,
 )
-from domain.proposal import Proposal
+from domain.proposal import Proposal, StagePlan, TranchePlan, default_stage_plan
 from gates.definitions import gate_for_stage
 from storage import migrate, seed
 from storage.db import make_engine, make_sessionmaker
@@ -92,6 +92,17 @@ def proposal(**overrides: Any) -> Proposal:
     }
     data.update(overrides)
     return Proposal.model_validate(data)
+
+
+def short_first_stage(start_trl: int = 1, target_trl: int = 9, total_budget: int = 10_000_000_000) -> list[StagePlan]:
+    """The default plan with a short first stage (its tranches, the same amounts, 20 days apart):
+    for tests whose days must stay long enough to act in (10 ms and more) but that have no business
+    with the first stage's years (11 s of waiting at 10 ms a day)."""
+    plan = default_stage_plan(start_trl, target_trl, total_budget)
+    first = plan[0]
+    tranches = [TranchePlan(offset_days=20 * i, amount=t.amount) for i, t in enumerate(first.tranches)]
+    plan[0] = first.model_copy(update={"duration_days": 20 * len(tranches) + 20, "tranches": tranches})
+    return plan
 
 
 def review_for(p: Proposal, gate_no: int, reviewer: str, *, score: int = 4, must_meet: bool = True) -> ReviewSubmission:

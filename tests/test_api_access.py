@@ -14,8 +14,8 @@ from temporalio.service import RPCError, RPCStatusCode
 from domain.gate_review import TaskStatus
 from storage.models import AuditEntry, Project
 from tests.api_stack import ApiStack, api_stack
-from tests.support import PM, assert_eventually
-from tests.test_api_lifecycle import proposal_body, wait_gate_open
+from tests.support import PM, assert_eventually, short_first_stage
+from tests.test_api_lifecycle import BUDGET, proposal_body, wait_gate_open
 
 
 @pytest.fixture
@@ -186,8 +186,11 @@ async def test_reminders_reach_each_reviewer_and_escalations_the_pm(
     local_client: Client, sqlite_url: str, task_queue: str
 ) -> None:
     # A day is 10 ms: the 60-day review is due after 0.6 s, with reminders 14 and 3 days before.
+    stages = [s.model_dump() for s in short_first_stage(7, 8, BUDGET)]
     async with api_stack(local_client, sqlite_url, task_queue, seconds_per_day=0.01) as stack:
-        pid = (await stack.call("POST", "/projects", PM, json=proposal_body(start_trl=7, target_trl=8))).json()["id"]
+        pid = (
+            await stack.call("POST", "/projects", PM, json=proposal_body(start_trl=7, target_trl=8, stages=stages))
+        ).json()["id"]
         await wait_gate_open(stack, pid, 1, timeout=60)
         assert (await stack.call("POST", f"/projects/{pid}/gates/1/open", PM)).status_code == 200
 

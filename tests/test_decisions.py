@@ -35,6 +35,7 @@ from tests.support import (
     pass_gate,
     proposal,
     review_round,
+    short_first_stage,
     start_project,
     wait_until,
 )
@@ -63,7 +64,7 @@ def conditional(days: int) -> GateDecisionInput:
 async def test_conditional_go_whose_conditions_are_met(
     local_client: Client, local_worker: Worker, task_queue: str
 ) -> None:
-    p = proposal()
+    p = proposal(stages=short_first_stage())
     project = await start_project(local_client, task_queue, p, seconds_per_day=0.01)
     gate = await review_round(local_client, p, 1)
     await refused(
@@ -130,7 +131,7 @@ async def test_conditional_go_missed_date_holds_then_resume_shifts_the_tranches(
 async def test_hold_then_resume_runs_the_gate_again(
     local_client: Client, local_worker: Worker, task_queue: str
 ) -> None:
-    p = proposal()
+    p = proposal(stages=short_first_stage())
     project = await start_project(local_client, task_queue, p, seconds_per_day=0.01)
     gate = await review_round(local_client, p, 1)
     await gate.execute_update(
@@ -237,7 +238,7 @@ async def test_updates_racing_continue_as_new_are_not_lost(
 ) -> None:
     """The PM verifies a Conditional Go's conditions while the project is continuing as new into
     the next stage: the Update lands in one run or the other and is never lost."""
-    p = proposal()
+    p = proposal(stages=short_first_stage())
     project = await start_project(local_client, task_queue, p, seconds_per_day=0.01)
     first_run = (await project.describe()).run_id
     gate = await review_round(local_client, p, 1)
