@@ -49,6 +49,9 @@ async def test_the_sign_in_page_speaks_the_browsers_language_and_sets_a_csrf_coo
     assert ja.status_code == 200 and ja.headers["content-language"] == "ja"
     assert "サインイン" in ja.text and '<html lang="ja">' in ja.text
     assert "csrftoken" in ja.cookies
+    csp = ja.headers["content-security-policy"]
+    assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp and "form-action 'self'" in csp
+    assert ja.headers["x-content-type-options"] == "nosniff" and ja.headers["cache-control"] == "no-store"
     en = await api.http.get("/app/sign-in", headers=EN)
     assert en.headers["content-language"] == "en" and ">Sign in</h1>" in en.text
 
