@@ -182,3 +182,14 @@ async def test_a_closed_project_stays_out_of_uncleared_users_pages(api: InProces
     async with api.sessionmaker() as s:
         audited = (await s.scalars(select(AuditEntry.action).where(AuditEntry.action.like("list_closed:%")))).all()
     assert "list_closed:inbox" in audited  # what closed work a list showed is audited
+
+
+async def test_repeated_failures_lock_the_page_sign_in_like_the_apis(api: InProcessApi) -> None:
+    for _ in range(5):
+        assert (await sign_in(api.http, "rev.kato", "guess")).status_code == 401
+    locked = await sign_in(api.http, "rev.kato", DEMO_PASSWORD)  # the right password, during the lock
+    assert locked.status_code == 429
+    assert re.search(r"サインインの失敗が続きました。\d+ 秒後にもう一度お試しください。", locked.text)
+    assert (
+        await api.http.post("/auth/token", data={"username": "rev.kato", "password": DEMO_PASSWORD})
+    ).status_code == 429
