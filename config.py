@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     # and in any case this long after signing in.
     web_idle_minutes: int = Field(default=30, ge=1)
     web_session_hours: int = Field(default=8, ge=1)
+    # Mark the pages' cookies Secure. Behind a TLS-terminating proxy the app sees plain HTTP (unless
+    # the proxy is trusted in TRLGATE_FORWARDED_ALLOW_IPS): set this true there.
+    web_secure_cookies: bool = False
     # How many real seconds one simulated day of a project lasts. Production: 86400.
     # The dev stack shortens it so a ten-year demo moves; 0 turns stage timers off.
     seconds_per_day: float = Field(default=86400.0, ge=0)

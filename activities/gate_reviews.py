@@ -31,6 +31,7 @@ from domain.gate_review import (
     RoundClosed,
     TaskStatus,
 )
+from domain.proposal import Classification
 from storage.audit import audit_effect
 from storage.models import Gate, Project, Review, ReviewTask, utcnow
 from storage.models import GateEvent as GateEventRow
@@ -104,14 +105,14 @@ async def _add_task(session: AsyncSession, e: GateEvent, reviewer: str) -> None:
             )
         )
         # Asked to act: the reviewer hears of it in the same transaction as the task appears.
-        title = await session.scalar(select(Project.title).where(Project.id == e.project_id))
+        project = await session.get(Project, e.project_id)
         await store_notice(
             session,
             f"{task_id}-invited",
             e.project_id,
             reviewer,
             "invitation",
-            f"You are invited to review gate {e.gate_no} (round {e.round}) of {title or e.project_id}",
+            f"You are invited to review gate {e.gate_no} (round {e.round}) of {_named(project, e.project_id)}",
             e.at,
         )
 
@@ -182,6 +183,13 @@ async def _store_review(session: AsyncSession, e: ReviewStored) -> None:
     await _panel_complete(session, e)
 
 
+def _named(project: Project | None, project_id: str) -> str:
+    """How a notice names its project: a closed one only by its id (a notice outlives a grant)."""
+    if project is None or project.classification == Classification.CLOSED.value:
+        return f"project {project_id}"
+    return project.title
+
+
 async def _panel_complete(session: AsyncSession, e: ReviewStored) -> None:
     """Once no task of the round waits for its reviewer, the decision is the PM's: tell them (once)."""
     await session.flush()
@@ -204,7 +212,8 @@ async def _panel_complete(session: AsyncSession, e: ReviewStored) -> None:
         e.project_id,
         project.programme_manager,
         "panel_complete",
-        f"Every review of gate {e.gate_no} (round {e.round}) of {project.title} is in: the decision is yours",
+        f"Every review of gate {e.gate_no} (round {e.round}) of {_named(project, e.project_id)} is in: "
+        "the decision is yours",
         e.at,
     )
 

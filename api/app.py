@@ -102,7 +102,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     ):
         app.include_router(router)
     # The web workbench's pages, on the same application and service layer (web/).
-    web.install(app, csrf_secret=settings.resolved_jwt_secret())
+    web.install(app, csrf_secret=settings.resolved_jwt_secret(), secure_cookies=settings.web_secure_cookies)
     # The Temporal Web UI calls the codec endpoints from the browser, with the user's token.
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     ui = [f"http://{host}:{settings.temporal_ui_port}" for host in ("127.0.0.1", "localhost")]

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from domain.programme import PROGRAMME_CODE
 from domain.security import Level
-from storage.models import AuditEntry, Gate, NeedToKnowGrant, Project, ReviewTask
+from storage.models import AuditEntry, Gate, NeedToKnowGrant, Notification, Project, ReviewTask
 from tests.api_inprocess import InProcessApi, inprocess_api
 from tests.conftest import DEMO_PASSWORD
 
@@ -193,3 +193,47 @@ async def test_repeated_failures_lock_the_page_sign_in_like_the_apis(api: InProc
     assert (
         await api.http.post("/auth/token", data={"username": "rev.kato", "password": DEMO_PASSWORD})
     ).status_code == 429
+
+
+async def test_a_bearer_header_does_not_let_a_page_post_skip_the_csrf_check(api: InProcessApi) -> None:
+    assert (await sign_in(api.http, "rev.ito", DEMO_PASSWORD)).status_code == 303
+    forged = await api.http.post("/app/sign-out", data={}, headers={"Authorization": "Bearer anything"})
+    assert forged.status_code == 403
+    assert (await api.http.get("/app/inbox")).status_code == 200  # still signed in
+
+
+async def test_switching_language_returns_to_the_same_filtered_page(api: InProcessApi) -> None:
+    assert (await sign_in(api.http, "pm.sato", DEMO_PASSWORD)).status_code == 303
+    page = await api.http.get("/app/projects?status=active&sort=trl", headers=JA)
+    assert 'name="next" value="/app/projects?status=active&amp;sort=trl"' in page.text
+    switched = await api.http.post(
+        "/app/language",
+        data={"lang": "en", "next": "/app/projects?status=active&sort=trl", "csrftoken": token_of(page)},
+    )
+    assert switched.headers["location"] == "/app/projects?status=active&sort=trl"
+
+
+async def test_odd_numbers_in_page_input_are_no_server_error(api: InProcessApi) -> None:
+    assert (await sign_in(api.http, "pm.sato", DEMO_PASSWORD)).status_code == 303
+    assert (await api.http.get("/app/projects", params={"stage": "²", "trl": "٣"})).status_code == 200
+    for gate in ("99999999999", "-1", "x"):
+        assert (await api.http.get(f"/app/projects/KP-NONE/gates/{gate}")).status_code == 422, gate
+
+
+async def test_a_notice_about_closed_work_shows_nothing_of_it_to_whom_may_not_read_it(api: InProcessApi) -> None:
+    pid = await _closed_project_under_review(api, pm="pm.sato")
+    async with api.sessionmaker.begin() as s:
+        s.add(
+            Notification(
+                key="n-closed",
+                project_id=pid,
+                recipient="rev.mori",
+                kind="reminder",
+                message="秘匿プロジェクト is due",
+                at=datetime.now(UTC),
+            )
+        )
+    assert (await sign_in(api.http, "rev.mori", DEMO_PASSWORD)).status_code == 303
+    page = await api.http.get("/app/notifications", headers=JA)
+    assert page.status_code == 200 and "秘匿プロジェクト" not in page.text and pid not in page.text
+    assert "閲覧できなくなった秘匿案件についての通知です。" in page.text

@@ -4,7 +4,6 @@ CSRF tokens on every form (asgi-csrf, double-submit cookie); Japanese and Englis
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import quote
 
 from asgi_csrf import asgi_csrf
@@ -28,7 +27,7 @@ class Csrf:
     bearer tokens, which a browser never sends on its own. The sign-in form is protected too (no
     forced sign-in into someone else's account), although its poster has no cookie yet."""
 
-    def __init__(self, app: ASGIApp, secret: str) -> None:
+    def __init__(self, app: ASGIApp, secret: str, secure: bool = False) -> None:
         self.app = asgi_csrf(
             app,
             signing_secret=secret,
@@ -36,9 +35,15 @@ class Csrf:
             always_protect={f"{PREFIX}/sign-in"},
             cookie_path=PREFIX,
             cookie_samesite="Lax",
+            cookie_secure=secure,
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not _outside_pages(scope):
+            # asgi-csrf waves through any request with a bearer header; the pages take no bearer
+            # tokens (they sign in by cookie), so on them the header is dropped, not believed.
+            headers = [(k, v) for k, v in scope["headers"] if k.lower() != b"authorization"]
+            scope = {**scope, "headers": headers}
         await self.app(scope, receive, send)
 
 
@@ -47,7 +52,7 @@ async def _to_sign_in(request: Request, err: Exception) -> RedirectResponse:
     return RedirectResponse(f"{PREFIX}/sign-in?next={quote(err.next_url)}", status_code=303)
 
 
-def install(app: FastAPI, csrf_secret: str, **_: Any) -> None:
+def install(app: FastAPI, csrf_secret: str, secure_cookies: bool = False) -> None:
     from web.routes import auth, gates, handoffs, inbox, notifications, projects, tasks
 
     routers = (auth, inbox, tasks, gates, projects, handoffs, notifications)
@@ -55,4 +60,4 @@ def install(app: FastAPI, csrf_secret: str, **_: Any) -> None:
         app.include_router(router, prefix=PREFIX, include_in_schema=False)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="static")
     app.add_exception_handler(SignInRequired, _to_sign_in)
-    app.add_middleware(Csrf, secret=csrf_secret)
+    app.add_middleware(Csrf, secret=csrf_secret, secure=secure_cookies)

@@ -3,17 +3,19 @@ request, the signed-in user, and rendering."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote
 
 import jinja2
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from config import Settings
 from services.notifications import unread_count
@@ -77,6 +79,19 @@ async def _viewer(request: Request) -> Viewer:
 PageViewer = Annotated[Viewer, Depends(_viewer)]
 
 
+@asynccontextmanager
+async def page_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """A page's read session, registered as the API's is (api/deps.get_session), so that the
+    API functions a page calls hand its connection back before they wait on Temporal or write:
+    a page never holds a pooled connection while asking for another."""
+    async with request.app.state.read_sessionmaker() as session:
+        request.state.read_session = session
+        try:
+            yield session
+        finally:
+            request.state.read_session = None
+
+
 def render(
     request: Request, name: str, viewer: Viewer | None = None, status_code: int = 200, **context: Any
 ) -> HTMLResponse:
@@ -98,7 +113,7 @@ def render(
                 "jst_date": partial(formatting.jst_date, lang=lang),
                 "jst_datetime": partial(formatting.jst_datetime, lang=lang),
                 "fiscal_year_label": partial(formatting.fiscal_year_label, lang=lang),
-                "here": quote(request.url.path + (f"?{request.url.query}" if request.url.query else "")),
+                "here": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
                 **context,
             },
             status_code=status_code,

@@ -68,7 +68,7 @@ def set_cookie(response: Response, request: Request, token: str, lifetime: Lifet
         path="/app",
         httponly=True,
         samesite="lax",
-        secure=request.url.scheme == "https",
+        secure=request.url.scheme == "https" or request.app.state.settings.web_secure_cookies,
     )
 
 

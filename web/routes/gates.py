@@ -12,14 +12,15 @@ from pydantic import ValidationError
 
 from api.access import visible
 from api.context import ProjectContext, project_context
-from api.deps import require_roles
+from api.deps import release_connection, require_roles
+from api.params import GateNo
 from api.routes import gates as api_gates
 from api.schemas.gates import DecisionIn
 from domain.project import Decision
 from domain.roles import Role
 from services.gates import open_gates_of
 from storage.models import Project
-from web.pages import PageViewer, Viewer, render
+from web.pages import PageViewer, Viewer, page_session, render
 
 router = APIRouter()
 _pm = require_roles(Role.PM, Role.ADMIN)
@@ -27,7 +28,7 @@ _pm = require_roles(Role.PM, Role.ADMIN)
 
 @router.get("/gates", response_class=HTMLResponse)
 async def my_gates(request: Request, viewer: PageViewer, page: int = Query(1, ge=1, le=100_000)) -> Response:
-    async with request.app.state.read_sessionmaker() as read:
+    async with page_session(request) as read:
         found = await open_gates_of(read, viewer.user.username, page)
         # The one access policy decides (a PM whose clearance no longer covers a closed project
         # loses it from the list too), and audits what closed work is shown or withheld.
@@ -47,7 +48,8 @@ async def _context(request: Request, read: Any, viewer: Viewer, project_id: str)
 async def _show(
     request: Request, viewer: Viewer, project_id: str, gate_no: int, status_code: int = 200, **extra: Any
 ) -> Response:
-    async with request.app.state.read_sessionmaker() as read:
+    await release_connection(request)  # a caller still inside its own session hands it back first
+    async with page_session(request) as read:
         try:
             ctx = await _context(request, read, viewer, project_id)
             view = await api_gates.view_gate(gate_no, ctx)
@@ -70,7 +72,7 @@ async def _show(
 
 
 @router.get("/projects/{project_id}/gates/{gate_no}", response_class=HTMLResponse)
-async def gate_page(project_id: str, gate_no: int, request: Request, viewer: PageViewer) -> Response:
+async def gate_page(project_id: str, gate_no: GateNo, request: Request, viewer: PageViewer) -> Response:
     return await _show(request, viewer, project_id, gate_no)
 
 
@@ -89,14 +91,14 @@ def _decision(form: dict[str, str]) -> DecisionIn:
 
 
 @router.post("/projects/{project_id}/gates/{gate_no}/decision", response_class=HTMLResponse)
-async def decide(project_id: str, gate_no: int, request: Request, viewer: PageViewer) -> Response:
+async def decide(project_id: str, gate_no: GateNo, request: Request, viewer: PageViewer) -> Response:
     form = {k: str(v) for k, v in (await request.form()).items() if k != "csrftoken"}
     try:
         body = _decision(form)
     except ValidationError as err:
         reasons = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors())
         return await _show(request, viewer, project_id, gate_no, 422, form=form, refusal=reasons)
-    async with request.app.state.read_sessionmaker() as read:
+    async with page_session(request) as read:
         try:
             ctx = await _context(request, read, viewer, project_id)
             await api_gates.decide_gate(gate_no, body, ctx)

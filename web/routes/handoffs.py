@@ -14,14 +14,14 @@ from markupsafe import Markup
 from pydantic import BaseModel, ValidationError
 
 from api.access import visible
-from api.deps import has_role, require_roles
+from api.deps import has_role, release_connection, require_roles
 from api.routes import handoffs as api_handoffs
 from api.schemas.handoffs import AcceptIn, DeclineIn
 from domain.handoff import HandoffStatus
 from domain.roles import Role
 from services.handoffs import handoff_inbox
 from storage.models import Document, Project
-from web.pages import PageViewer, Viewer, render
+from web.pages import PageViewer, Viewer, page_session, render
 
 router = APIRouter()
 _BODY = re.compile(r"<body[^>]*>(.*)</body>", re.DOTALL | re.IGNORECASE)
@@ -29,7 +29,7 @@ _BODY = re.compile(r"<body[^>]*>(.*)</body>", re.DOTALL | re.IGNORECASE)
 
 @router.get("/handoffs", response_class=HTMLResponse)
 async def handoffs(request: Request, viewer: PageViewer, page: int = Query(1, ge=1, le=100_000)) -> Response:
-    async with request.app.state.read_sessionmaker() as read:
+    async with page_session(request) as read:
         found = await handoff_inbox(read, viewer.user, page)
         # Closed projects' hand-offs came because the user holds a grant: the one access policy
         # still decides (clearance) and audits what is shown.
@@ -57,7 +57,8 @@ async def _show(
     errors: dict[str, str] | None = None,
     refusal: Any = None,
 ) -> Response:
-    async with request.app.state.read_sessionmaker() as read:
+    await release_connection(request)  # a caller still inside its own session hands it back first
+    async with page_session(request) as read:
         try:
             handoff, ctx = await api_handoffs.reachable_handoff(request, read, viewer.user, handoff_id)
         except HTTPException as err:
@@ -107,7 +108,7 @@ async def _answer(request: Request, viewer: Viewer, handoff_id: str, accept: boo
             body = DeclineIn(reason=values[required])
     except ValidationError as err:
         return await _show(request, viewer, handoff_id, 422, values, _field_errors(err))
-    async with request.app.state.read_sessionmaker() as read:
+    async with page_session(request) as read:
         try:
             user = await require_roles(Role.MINISTRY)(viewer.user)  # the API's MinistryUser check
             if isinstance(body, AcceptIn):

@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse, Response
 from api.access import visible
 from services.review_tasks import InboxGroup, reviewer_inbox
 from storage.models import Project
-from web.pages import PageViewer, render
+from web.pages import PageViewer, page_session, render
 
 router = APIRouter()
 
@@ -21,7 +21,7 @@ async def inbox(
     group: InboxGroup = InboxGroup.INVITED,
     page: int = Query(1, ge=1, le=100_000),
 ) -> Response:
-    async with request.app.state.read_sessionmaker() as read:
+    async with page_session(request) as read:
         found = await reviewer_inbox(read, viewer.user.username, group, page)
         # Closed projects' tasks came because the reviewer holds a grant: the one access policy
         # still decides (clearance) and audits what is shown.

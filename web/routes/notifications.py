@@ -7,8 +7,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from api.access import visible
 from services import notifications
-from web.pages import PageViewer, render
+from storage import queries
+from storage.access import is_closed
+from web.pages import PageViewer, page_session, render
 
 router = APIRouter()
 PER_PAGE = 20
@@ -44,10 +47,23 @@ async def notification_centre(
     page: int = Query(1, ge=1, le=100_000),
     unread: bool = False,
 ) -> Response:
-    async with request.app.state.read_sessionmaker() as read:
+    async with page_session(request) as read:
         found = await notifications.page(read, viewer.user.username, page, PER_PAGE, unread_only=unread)
+        # A notice names its project: one about closed work this user may no longer read (a grant
+        # revoked, a clearance lowered) shows neither the project nor the message.
+        projects = await queries.projects_by_id(read, {n.project_id for n in found.rows})
+        concerned = [p for p in projects.values() if is_closed(p)]
+        readable = {p.id for p in await visible(request, read, viewer.user, concerned, "notifications")}
+    withheld = {p.id for p in concerned} - readable
     return render(
-        request, "notifications.html", viewer, found=found, unread_only=unread, work_link=work_link, back=_back
+        request,
+        "notifications.html",
+        viewer,
+        found=found,
+        unread_only=unread,
+        work_link=work_link,
+        back=_back,
+        withheld=withheld,
     )
 
 

@@ -12,14 +12,14 @@ from api.access import visible
 from domain.project import ProjectStatus
 from domain.roles import FundingMinistry
 from services.portfolio import Filters, Sort, portfolio
-from web.pages import PageViewer, render
+from web.pages import PageViewer, page_session, render
 
 router = APIRouter()
 
 
 def _optional_int(value: str | None, low: int, high: int) -> int | None:
     """An empty select means "any"; anything else out of range is "any" too (a filter never fails)."""
-    return int(value) if value and value.isdigit() and low <= int(value) <= high else None
+    return int(value) if value and value.isascii() and value.isdigit() and low <= int(value) <= high else None
 
 
 @router.get("/projects", response_class=HTMLResponse)
@@ -42,7 +42,7 @@ async def projects(
         overdue_gates=overdue == "1",
         sort=Sort(sort) if sort in set(Sort) else Sort.NEWEST,
     )
-    async with request.app.state.read_sessionmaker() as read:
+    async with page_session(request) as read:
         found = await portfolio(read, viewer.user, filters, page)
         rows = await visible(request, read, viewer.user, found.rows, "portfolio")
     chosen = {

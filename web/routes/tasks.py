@@ -11,15 +11,25 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
+from api.deps import release_connection, require_roles
 from api.routes import tasks as api_tasks
 from api.schemas.tasks import RespondIn, ReviewIn
 from domain.gate_review import TaskStatus
+from domain.roles import Role
 from gates.definitions import GateDefinition
 from gates.scorecard import SCORE_MAX, SCORE_MIN
 from storage.models import Project, Review
-from web.pages import PageViewer, Viewer, render
+from web.pages import PageViewer, Viewer, page_session, render
 
 router = APIRouter()
+_reviewer_role = require_roles(Role.REVIEWER)
+
+
+async def _reviewer(viewer: Viewer) -> None:
+    """The API's ReviewerUser check, for the same commands from the pages."""
+    await _reviewer_role(viewer.user)
+
+
 SCORES = list(range(SCORE_MIN, SCORE_MAX + 1))
 
 
@@ -28,7 +38,8 @@ def _reasons(err: ValidationError) -> list[str]:
 
 
 async def _show(request: Request, viewer: Viewer, task_id: str, status_code: int = 200, **form: Any) -> Response:
-    async with request.app.state.read_sessionmaker() as read:
+    await release_connection(request)  # a caller still inside its own session hands it back first
+    async with page_session(request) as read:
         try:
             task, gate, _ = await api_tasks.reviewer_task(request, read, viewer.user, task_id)
         except HTTPException as err:
@@ -91,8 +102,9 @@ async def respond(task_id: str, request: Request, viewer: PageViewer) -> Respons
         )
     except ValidationError as err:
         return await _show(request, viewer, task_id, 422, form=values, refusal="; ".join(_reasons(err)))
-    async with request.app.state.read_sessionmaker() as read:
+    async with page_session(request) as read:
         try:
+            await _reviewer(viewer)
             await api_tasks.respond(task_id, body, request, read, viewer.user)
         except HTTPException as err:
             return await _show(request, viewer, task_id, err.status_code, form=values, refusal=err.detail)
@@ -112,7 +124,7 @@ def _scorecard(form: FormData, definition: GateDefinition) -> tuple[dict[str, An
             errors[f"must:{c.key}"] = "choose"
     for c in definition.should_meet:
         value = str(form.get(f"score:{c.key}", ""))
-        if value.isdigit() and int(value) in SCORES:
+        if value.isascii() and value.isdigit() and int(value) in SCORES:
             scores[c.key] = int(value)
         else:
             errors[f"score:{c.key}"] = "score"
@@ -123,7 +135,7 @@ def _scorecard(form: FormData, definition: GateDefinition) -> tuple[dict[str, An
 async def review(task_id: str, request: Request, viewer: PageViewer) -> Response:
     form = await request.form()
     values = {k: str(v) for k, v in form.items() if k != "csrftoken"}
-    async with request.app.state.read_sessionmaker() as read:
+    async with page_session(request) as read:
         try:
             task, gate, _ = await api_tasks.reviewer_task(request, read, viewer.user, task_id)
         except HTTPException as err:
@@ -136,6 +148,7 @@ async def review(task_id: str, request: Request, viewer: PageViewer) -> Response
         except ValidationError as err:
             return await _show(request, viewer, task_id, 422, form=values, refusal="; ".join(_reasons(err)))
         try:
+            await _reviewer(viewer)
             amend = task.status == TaskStatus.SUBMITTED
             await api_tasks.send_review(task_id, body, request, read, viewer.user, amend=amend)
         except HTTPException as err:
