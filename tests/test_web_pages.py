@@ -114,7 +114,7 @@ async def test_after_sign_in_only_the_pages_own_paths_are_followed(api: InProces
             "/app/sign-in",
             data={"username": "rev.ito", "password": DEMO_PASSWORD, "csrftoken": token_of(form), "next": target},
         )
-        assert r.status_code == 303 and r.headers["location"] == "/app/inbox", target
+        assert r.status_code == 303 and r.headers["location"] == "/app/", target
 
 
 async def _closed_project_under_review(api: InProcessApi, pm: str) -> str:
@@ -237,3 +237,16 @@ async def test_a_notice_about_closed_work_shows_nothing_of_it_to_whom_may_not_re
     page = await api.http.get("/app/notifications", headers=JA)
     assert page.status_code == 200 and "秘匿プロジェクト" not in page.text and pid not in page.text
     assert "閲覧できなくなった秘匿案件についての通知です。" in page.text
+
+
+async def test_each_role_starts_on_its_own_page(api: InProcessApi) -> None:
+    assert (await api.http.get("/app/")).headers["location"] == "/app/sign-in?next=/app/"
+    for user, home in (("pm.sato", "/app/projects"), ("rev.ito", "/app/inbox"), ("liaison.mod", "/app/handoffs")):
+        async with httpx.AsyncClient(transport=api.http._transport, base_url="http://trlgate.test") as http:
+            form = await http.get("/app/sign-in?next=/app/")
+            signed_in = await http.post(
+                "/app/sign-in",
+                data={"username": user, "password": DEMO_PASSWORD, "csrftoken": token_of(form), "next": "/app/"},
+            )
+            assert signed_in.headers["location"] == "/app/"
+            assert (await http.get("/app/")).headers["location"] == home, user

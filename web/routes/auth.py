@@ -9,13 +9,27 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from config import Settings
+from domain.roles import Role
 from services import sign_in
 from web import session
 from web.formatting import LANGS
-from web.pages import LANG_COOKIE, lifetime, render
+from web.pages import LANG_COOKIE, PageViewer, lifetime, render
 
 router = APIRouter()
-HOME = "/app/inbox"
+HOME = "/app/"  # each role's own first page (home_for)
+# Where each role's routine work starts, in order of precedence.
+ROLE_HOMES = (
+    ({Role.PM, Role.ADMIN, Role.OPS, Role.FINANCE, Role.PERFORMER}, "/app/projects"),
+    ({Role.REVIEWER}, "/app/inbox"),
+    ({Role.MINISTRY}, "/app/handoffs"),
+)
+
+
+def home_for(roles: list[str]) -> str:
+    for wanted, page in ROLE_HOMES:
+        if {r.value for r in wanted} & set(roles):
+            return page
+    return "/app/notifications"
 
 
 def _safe_next(target: str | None) -> str:
@@ -27,8 +41,8 @@ def _safe_next(target: str | None) -> str:
 
 @router.get("", response_class=HTMLResponse)
 @router.get("/", response_class=HTMLResponse)
-async def home() -> RedirectResponse:
-    return RedirectResponse(HOME, status_code=303)
+async def home(viewer: PageViewer) -> RedirectResponse:
+    return RedirectResponse(home_for(list(viewer.user.roles)), status_code=303)
 
 
 @router.get("/sign-in", response_class=HTMLResponse)
