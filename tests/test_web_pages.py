@@ -250,3 +250,21 @@ async def test_each_role_starts_on_its_own_page(api: InProcessApi) -> None:
             )
             assert signed_in.headers["location"] == "/app/"
             assert (await http.get("/app/")).headers["location"] == home, user
+
+
+async def test_a_form_posted_after_the_session_ended_returns_to_its_page_after_sign_in(api: InProcessApi) -> None:
+    page = await api.http.get("/app/sign-in")  # a CSRF cookie, but no session
+    task_page = "http://trlgate.test/app/tasks/KP-X-g1-rev.ito"
+    posted = await api.http.post(
+        "/app/tasks/KP-X-g1-rev.ito/respond", data={"csrftoken": token_of(page)}, headers={"Referer": task_page}
+    )
+    assert posted.status_code == 303
+    assert posted.headers["location"] == "/app/sign-in?next=/app/tasks/KP-X-g1-rev.ito"
+    elsewhere = await api.http.post(
+        "/app/sign-out", data={"csrftoken": token_of(page)}, headers={"Referer": "https://evil.example/app/x"}
+    )
+    assert elsewhere.status_code == 303  # sign-out needs no session; a command does:
+    cross = await api.http.post(
+        "/app/tasks/KP-X/respond", data={"csrftoken": token_of(page)}, headers={"Referer": "https://evil.example/app/x"}
+    )
+    assert cross.headers["location"] == "/app/sign-in?next=/app/"

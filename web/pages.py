@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import jinja2
 from fastapi import Depends, Request
@@ -73,6 +74,12 @@ async def _viewer(request: Request) -> Viewer:
             if user is not None and user.active:
                 return Viewer(user, found, await unread_count(read, user.username))
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    if request.method != "GET":
+        # A form posted after the session ended: after signing in, back to the form's own page
+        # (the post's address answers only posts), the sign-in page vets it like any other.
+        referer = urlsplit(request.headers.get("referer", ""))
+        same_site = referer.netloc in ("", request.url.netloc)
+        target = referer.path + (f"?{referer.query}" if referer.query else "") if same_site else "/app/"
     raise SignInRequired(target)
 
 
