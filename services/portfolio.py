@@ -19,7 +19,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 from domain.project import ProjectStatus
 from domain.proposal import Classification
 from domain.roles import Role
-from storage.access import SEE_ALL
+from storage.access import SEE_ALL, closed_decisions
 from storage.models import Gate, NeedToKnowGrant, Project, User
 
 
@@ -88,6 +88,16 @@ async def portfolio(
 ) -> PortfolioPage:
     now = now or datetime.now(UTC)
     where: list[ColumnElement[bool]] = [_reachable(user), _closed_only_granted(user)]
+    # Closed work held by a grant the clearance no longer covers stays out of the count and the
+    # budget total too, not only out of the rows (a total would give its budget away).
+    granted_closed = await session.scalars(
+        select(Project).where(*where, Project.classification == Classification.CLOSED.value)
+    )
+    refused = [
+        pid for pid, decision in (await closed_decisions(session, user, granted_closed.all())).items() if not decision
+    ]
+    if refused:
+        where.append(Project.id.not_in(refused))
     if filters.status is not None:
         where.append(Project.status == filters.status.value)
     if filters.stage is not None:

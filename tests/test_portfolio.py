@@ -8,12 +8,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import insert, update
 
 from domain.programme import PROGRAMME_CODE
 from domain.project import ProjectStatus
+from domain.security import Level
 from services.portfolio import Filters, Sort, portfolio
-from storage.models import Gate, Project, User
+from storage.models import Gate, NeedToKnowGrant, Project, User
 from tests.api_inprocess import InProcessApi, inprocess_api
 from tests.conftest import DEMO_PASSWORD
 from tests.test_web_pages import JA, sign_in
@@ -120,3 +121,20 @@ async def test_the_portfolio_page_filters_and_shows_totals_in_japanese(api: InPr
     # A filter value that means nothing is "any", never an error.
     junk = await api.http.get("/app/projects", params={"status": "nope", "trl": "99", "sort": "x"}, headers=JA)
     assert junk.status_code == 200 and "30 件のプロジェクト" in junk.text
+
+
+async def test_closed_work_the_clearance_no_longer_covers_stays_out_of_the_totals(api: InProcessApi) -> None:
+    # KP-T0031 is closed (label SECRET) with pm.sato as its PM and rev.ito/rev.kato on its panel.
+    async with api.sessionmaker.begin() as s:
+        s.add(NeedToKnowGrant(project_id="KP-T0031", username="pm.sato", granted_by="admin"))
+    pm = await _user(api, "pm.sato")
+    async with api.sessionmaker() as s:
+        cleared = await portfolio(s, pm, Filters(), per_page=100)
+    assert cleared.total == 31 and "KP-T0031" in {p.id for p in cleared.rows}  # SECRET clearance, granted
+    async with api.sessionmaker.begin() as s:
+        await s.execute(update(User).where(User.username == "pm.sato").values(clearance_level=int(Level.CONFIDENTIAL)))
+    pm = await _user(api, "pm.sato")
+    async with api.sessionmaker() as s:
+        lowered = await portfolio(s, pm, Filters(), per_page=100)
+    assert lowered.total == 30 and "KP-T0031" not in {p.id for p in lowered.rows}
+    assert lowered.total_budget == cleared.total_budget - _project(31)["total_budget"]
