@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from playwright.async_api import Browser
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
@@ -19,6 +20,7 @@ from temporalio.worker import Worker
 from storage import migrate
 from storage.db import make_engine, make_sessionmaker
 from storage.seed import seed_demo
+from tests.browser import chromium
 from tests.support import (
     CONVERTER,
     SEARCH_ATTRIBUTES,
@@ -225,3 +227,13 @@ async def local_worker(
 @pytest.fixture
 def local_client(local_env: WorkflowEnvironment) -> Client:
     return local_env.client
+
+
+# --- browser ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    """Debian's Chromium through Playwright (tests/browser.py: fails in CI when missing)."""
+    async with chromium() as b:
+        yield b

@@ -13,7 +13,7 @@ from playwright.async_api import Browser, expect
 from temporalio.client import Client
 
 from tests.api_stack import ApiStack, api_stack
-from tests.browser import chromium, screenshot, serious_violations
+from tests.browser import screenshot, serious_violations
 from tests.support import PM, handoff_offered
 from tests.test_api_lifecycle import proposal_body, review_gate, wait_status
 from tests.test_web_browser import sign_in
@@ -25,12 +25,6 @@ TITLE = "量子暗号による海洋通信の安全化"
 async def stack(local_client: Client, sqlite_url: str, task_queue: str) -> AsyncIterator[ApiStack]:
     async with api_stack(local_client, sqlite_url, task_queue, seconds_per_day=0.001) as s:
         yield s
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with chromium() as b:
-        yield b
 
 
 async def to_handoffs(stack: ApiStack) -> str:

@@ -10,7 +10,6 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
-from api.access import visible
 from api.context import ProjectContext, project_context
 from api.deps import release_connection, require_roles
 from api.params import GateNo
@@ -19,8 +18,7 @@ from api.schemas.gates import DecisionIn
 from domain.project import Decision
 from domain.roles import Role
 from services.gates import open_gates_of
-from storage.models import Project
-from web.pages import PageViewer, Viewer, page_session, render
+from web.pages import PageViewer, Viewer, page_session, render, withheld_closed
 
 router = APIRouter()
 _pm = require_roles(Role.PM, Role.ADMIN)
@@ -30,13 +28,9 @@ _pm = require_roles(Role.PM, Role.ADMIN)
 async def my_gates(request: Request, viewer: PageViewer, page: int = Query(1, ge=1, le=100_000)) -> Response:
     async with page_session(request) as read:
         found = await open_gates_of(read, viewer.user.username, page)
-        # The one access policy decides (a PM whose clearance no longer covers a closed project
-        # loses it from the list too), and audits what closed work is shown or withheld.
-        projects = [
-            p for p in [await read.get(Project, pid) for pid in sorted({g.project_id for g in found.rows})] if p
-        ]
-        allowed = {p.id for p in await visible(request, read, viewer.user, projects, "gates")}
-    rows = [g for g in found.rows if g.project_id in allowed]
+        # A PM whose clearance no longer covers a closed project loses it from the list too.
+        withheld = await withheld_closed(request, read, viewer.user, {g.project_id for g in found.rows}, "gates")
+    rows = [g for g in found.rows if g.project_id not in withheld]
     return render(request, "gates.html", viewer, gates=found, rows=rows)
 
 

@@ -13,15 +13,14 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup
 from pydantic import BaseModel, ValidationError
 
-from api.access import visible
 from api.deps import has_role, release_connection, require_roles
 from api.routes import handoffs as api_handoffs
 from api.schemas.handoffs import AcceptIn, DeclineIn
 from domain.handoff import HandoffStatus
 from domain.roles import Role
 from services.handoffs import handoff_inbox
-from storage.models import Document, Project
-from web.pages import PageViewer, Viewer, page_session, render
+from storage.models import Document
+from web.pages import PageViewer, Viewer, page_session, render, withheld_closed
 
 router = APIRouter()
 _BODY = re.compile(r"<body[^>]*>(.*)</body>", re.DOTALL | re.IGNORECASE)
@@ -31,14 +30,8 @@ _BODY = re.compile(r"<body[^>]*>(.*)</body>", re.DOTALL | re.IGNORECASE)
 async def handoffs(request: Request, viewer: PageViewer, page: int = Query(1, ge=1, le=100_000)) -> Response:
     async with page_session(request) as read:
         found = await handoff_inbox(read, viewer.user, page)
-        # Closed projects' hand-offs came because the user holds a grant: the one access policy
-        # still decides (clearance) and audits what is shown.
-        closed_ids = {r.project_id for r in found.rows if r.closed}
-        allowed: set[str] = set()
-        if closed_ids:
-            projects = [p for p in [await read.get(Project, pid) for pid in sorted(closed_ids)] if p is not None]
-            allowed = {p.id for p in await visible(request, read, viewer.user, projects, "handoffs")}
-    rows = [r for r in found.rows if not r.closed or r.project_id in allowed]
+        withheld = await withheld_closed(request, read, viewer.user, {r.project_id for r in found.rows}, "handoffs")
+    rows = [r for r in found.rows if r.project_id not in withheld]
     return render(request, "handoffs.html", viewer, found=found, rows=rows)
 
 

@@ -7,11 +7,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from api.access import visible
 from services import notifications
-from storage import queries
-from storage.access import is_closed
-from web.pages import PageViewer, page_session, render
+from web.pages import PageViewer, page_session, render, withheld_closed
 
 router = APIRouter()
 PER_PAGE = 20
@@ -51,10 +48,8 @@ async def notification_centre(
         found = await notifications.page(read, viewer.user.username, page, PER_PAGE, unread_only=unread)
         # A notice names its project: one about closed work this user may no longer read (a grant
         # revoked, a clearance lowered) shows neither the project nor the message.
-        projects = await queries.projects_by_id(read, {n.project_id for n in found.rows})
-        concerned = [p for p in projects.values() if is_closed(p)]
-        readable = {p.id for p in await visible(request, read, viewer.user, concerned, "notifications")}
-    withheld = {p.id for p in concerned} - readable
+        project_ids = {n.project_id for n in found.rows}
+        withheld = await withheld_closed(request, read, viewer.user, project_ids, "notifications")
     return render(
         request,
         "notifications.html",
