@@ -13,7 +13,8 @@ from web.pages import PageViewer, page_session, render, withheld_closed
 router = APIRouter()
 PER_PAGE = 20
 
-# Where a notice's work is done, by its kind (kinds with no page of their own have no link).
+# Where a notice's work is done, by its kind (kinds with no page of their own have no link);
+# "{project_id}" in a link is the notice's project.
 WORK_LINKS: dict[str, str] = {
     "reminder": "/app/inbox",
     "invitation": "/app/inbox",
@@ -26,8 +27,9 @@ WORK_LINKS: dict[str, str] = {
 }
 
 
-def work_link(kind: str) -> str | None:
-    return WORK_LINKS.get(kind)
+def work_link(kind: str, project_id: str) -> str | None:
+    link = WORK_LINKS.get(kind)
+    return None if link is None else link.format(project_id=project_id)
 
 
 def _back(page: int, unread_only: bool) -> str:
