@@ -7,7 +7,7 @@ What waits is read from what the database holds, not from the workflows:
   once per member under `<workflow id>-approval-s<stage>-t<tranche>-<username>`
   (workflows/project/money.py, activities/notices.py); its earliest `at` is when it fell due.
 A paid tranche (its `tranches` row), an approved one, a finished project or an earlier stage's
-notice drop out. Closed work comes through only where the user holds a grant (the caller applies
+tranche (the workflow signs only the current stage's) drop out. Closed work comes through only where the user holds a grant (the caller applies
 the clearance and audits, web.pages.withheld_closed)."""
 
 from __future__ import annotations
@@ -134,6 +134,7 @@ async def awaiting_approval(
     where: list[ColumnElement[bool]] = [
         ta.approved_by.is_(None),
         ~paid,
+        keys.c.stage_no == Project.stage_no,  # an earlier stage's tranche can no longer be signed
         Project.status.in_(_WAITING),
         _closed_only_granted(user),
     ]

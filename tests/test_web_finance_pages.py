@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
@@ -20,7 +21,7 @@ from activities.notices import store_notice
 from domain.programme import PROGRAMME_CODE
 from domain.roles import Role, group
 from domain.security import Level
-from storage.models import NeedToKnowGrant, Notification, Reservation, Tranche, TrancheApproval
+from storage.models import AuditEntry, NeedToKnowGrant, Notification, Reservation, Tranche, TrancheApproval
 from tests.api_inprocess import InProcessApi, inprocess_api
 from tests.conftest import DEMO_PASSWORD
 from tests.support import ledger_project
@@ -58,6 +59,13 @@ async def temporal() -> FakeTemporal:
 @pytest.fixture
 async def api(sqlite_url: str, temporal: FakeTemporal) -> AsyncIterator[InProcessApi]:
     async with inprocess_api(sqlite_url, temporal=temporal) as api:
+        yield api
+
+
+@pytest.fixture
+async def api_both(db_url: str, temporal: FakeTemporal) -> AsyncIterator[InProcessApi]:
+    """On SQLite and on PostgreSQL: the list's SQL takes the notice's key apart in the database."""
+    async with inprocess_api(db_url, temporal=temporal) as api:
         yield api
 
 
@@ -138,7 +146,8 @@ async def test_only_finance_and_admin_open_the_approvals(api: InProcessApi) -> N
             assert f'href="{LIST}">Finance</a>' in listing.text, user
 
 
-async def test_the_list_holds_what_waits_for_a_request_or_a_second_approval(api: InProcessApi) -> None:
+async def test_the_list_holds_what_waits_for_a_request_or_a_second_approval(api_both: InProcessApi) -> None:
+    api = api_both
     now = datetime.now(UTC)
     await _project(api, "KP-DUE")
     await _due(api, "KP-DUE", 1, 1, now - timedelta(days=30))  # due a month ago: overdue
@@ -152,6 +161,7 @@ async def test_the_list_holds_what_waits_for_a_request_or_a_second_approval(api:
     await _requested(api, "KP-DONE", 1, 1, "fin.suzuki", approved_by="fin.yamada")
     await _project(api, "KP-PAID", stage_no=2)
     await _due(api, "KP-PAID", 1, 3, now)  # stage 1's, the project is in stage 2 now
+    await _requested(api, "KP-PAID", 1, 2, "fin.suzuki")
     await _due(api, "KP-PAID", 2, 1, now)
     async with api.sessionmaker.begin() as s:
         s.add(Tranche(project_id="KP-PAID", stage_no=2, tranche_no=1, amount=B, transaction_id=1, due_at=now))
@@ -204,7 +214,8 @@ async def test_the_list_is_paged_and_counted_in_sql(api: InProcessApi) -> None:
     assert beyond.status_code == 200 and "Page 2 of 2" in beyond.text  # past the end: the last page
 
 
-async def test_closed_work_is_listed_only_for_cleared_and_granted_users(api: InProcessApi) -> None:
+async def test_closed_work_is_listed_only_for_cleared_and_granted_users(api_both: InProcessApi) -> None:
+    api = api_both
     await _project(api, "KP-SECRET", closed=True)
     await _due(api, "KP-SECRET", 1, 1, datetime.now(UTC))
     async with api.sessionmaker() as s:
@@ -223,6 +234,9 @@ async def test_closed_work_is_listed_only_for_cleared_and_granted_users(api: InP
         async with api.sessionmaker.begin() as s:
             s.add(NeedToKnowGrant(project_id="KP-SECRET", username="admin", granted_by="admin"))
         assert "KP-SECRET" in (await http.get(LIST, headers=EN)).text
+    async with api.sessionmaker() as s:
+        audited = (await s.scalars(select(AuditEntry.action).where(AuditEntry.action.like("list_closed:%")))).all()
+    assert "list_closed:approvals" in audited  # what closed work the list showed is audited
 
 
 async def test_signatures_go_through_the_api_and_its_refusals_show_on_the_page(
