@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import httpx
+import jwt
 import pytest
 from sqlalchemy import select, update
 
@@ -215,3 +216,14 @@ async def test_a_nul_in_a_notification_key_is_ignored_on_postgresql(postgres_url
         assert r.status_code == 303
         api_read = await api.call("POST", "/notifications/read", "rev.ito", json={"keys": ["a\x00b"]})
         assert api_read.status_code < 500
+
+
+def test_a_session_carries_its_epoch_and_a_token_without_one_is_refused() -> None:
+    life = session.Lifetime(timedelta(minutes=30), timedelta(hours=8))
+    now = datetime.now(UTC).replace(microsecond=0)
+    token = session.issue("s" * 32, session.Session("rev.ito", now, 3), now, life)
+    assert session.read("s" * 32, token, now, life) == session.Session("rev.ito", now, 3)
+    claims = jwt.decode(token, "s" * 32, algorithms=["HS256"], audience=session.AUDIENCE)
+    del claims["epoch"]
+    old = jwt.encode(claims, "s" * 32, algorithm="HS256")  # issued before epochs: not a session now
+    assert session.read("s" * 32, old, now, life) is None
