@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Gate, Project
+from services.closed_work import readable
+from storage.models import Gate, Project, User
 
 
 @dataclass(frozen=True)
@@ -31,10 +32,16 @@ class OpenGates:
 
 
 async def open_gates_of(
-    session: AsyncSession, programme_manager: str, page: int = 1, per_page: int = 25, now: datetime | None = None
+    session: AsyncSession, programme_manager: User, page: int = 1, per_page: int = 25, now: datetime | None = None
 ) -> OpenGates:
     now = now or datetime.now(UTC)
-    mine = (Project.programme_manager == programme_manager, Gate.status == "open", Gate.workflow_id.is_not(None))
+    mine = (
+        Project.programme_manager == programme_manager.username,
+        Gate.status == "open",
+        Gate.workflow_id.is_not(None),
+        # Closed work the PM may no longer read stays out of the total, not only out of the rows.
+        await readable(session, programme_manager),
+    )
     total = int(await session.scalar(select(func.count()).select_from(Gate).join(Project).where(*mine)) or 0)
     pages = max(1, -(-total // per_page))
     page = min(max(1, page), pages)

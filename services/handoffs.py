@@ -1,7 +1,7 @@
 """Hand-offs as a user may list them: liaisons their ministry's, programme managers those of their
 projects, administration all of them. One rule for the API's GET /handoffs and the liaison's page;
 the page's inbox is paged and counted in SQL. Closed projects' hand-offs come only where the user
-holds a need-to-know grant; the caller applies the access policy to those (clearance) and audits it."""
+may read them (services/closed_work), so the total agrees with the rows; the caller audits them."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from api.deps import has_role
 from domain.handoff import HandoffStatus
 from domain.proposal import Classification
 from domain.roles import Role
-from storage.models import Handoff, NeedToKnowGrant, Project, User
+from services.closed_work import readable
+from storage.models import Handoff, Project, User
 
 
 def in_scope(user: User) -> ColumnElement[bool]:
@@ -71,10 +72,7 @@ async def handoff_inbox(
 ) -> HandoffPage:
     """One page of the user's hand-offs, newest first, with the total counted in SQL."""
     now = now or datetime.now(UTC)
-    granted = select(NeedToKnowGrant.project_id).where(
-        NeedToKnowGrant.username == user.username, NeedToKnowGrant.revoked_at.is_(None)
-    )
-    mine = [in_scope(user), or_(Project.classification != Classification.CLOSED.value, Project.id.in_(granted))]
+    mine = [in_scope(user), await readable(session, user)]
     base = select(func.count()).select_from(Handoff).join(Project, Project.id == Handoff.project_id)
     total = int(await session.scalar(base.where(*mine)) or 0)
     pages = max(1, -(-total // per_page))

@@ -71,7 +71,9 @@ async def page(
 async def mark_read(session: AsyncSession, username: str, keys: Iterable[str], now: datetime | None = None) -> int:
     """Mark the user's own notifications among `keys` read; others' keys and unknown keys are
     ignored, and one already read keeps its first read_at (idempotent). Returns how many changed."""
-    wanted = sorted(set(keys))
+    # No stored key holds NUL (PostgreSQL refuses it in text, even as a parameter): such a key is
+    # nobody's, ignored like any unknown key instead of failing the query.
+    wanted = sorted({key for key in keys if "\x00" not in key})
     if not wanted:
         return 0
     result = await session.execute(

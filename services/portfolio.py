@@ -17,10 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from domain.project import ProjectStatus
-from domain.proposal import Classification
 from domain.roles import Role
-from storage.access import SEE_ALL, closed_decisions
-from storage.models import Gate, NeedToKnowGrant, Project, User
+from services.closed_work import readable
+from storage.access import SEE_ALL
+from storage.models import Gate, Project, User
 
 
 class Sort(StrEnum):
@@ -71,13 +71,6 @@ def _reachable(user: User) -> ColumnElement[bool]:
     return or_(*conditions) if conditions else false()
 
 
-def _closed_only_granted(user: User) -> ColumnElement[bool]:
-    granted = select(NeedToKnowGrant.project_id).where(
-        NeedToKnowGrant.username == user.username, NeedToKnowGrant.revoked_at.is_(None)
-    )
-    return or_(Project.classification != Classification.CLOSED.value, Project.id.in_(granted))
-
-
 async def portfolio(
     session: AsyncSession,
     user: User,
@@ -87,17 +80,9 @@ async def portfolio(
     now: datetime | None = None,
 ) -> PortfolioPage:
     now = now or datetime.now(UTC)
-    where: list[ColumnElement[bool]] = [_reachable(user), _closed_only_granted(user)]
     # Closed work held by a grant the clearance no longer covers stays out of the count and the
     # budget total too, not only out of the rows (a total would give its budget away).
-    granted_closed = await session.scalars(
-        select(Project).where(*where, Project.classification == Classification.CLOSED.value)
-    )
-    refused = [
-        pid for pid, decision in (await closed_decisions(session, user, granted_closed.all())).items() if not decision
-    ]
-    if refused:
-        where.append(Project.id.not_in(refused))
+    where: list[ColumnElement[bool]] = [_reachable(user), await readable(session, user)]
     if filters.status is not None:
         where.append(Project.status == filters.status.value)
     if filters.stage is not None:

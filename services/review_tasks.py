@@ -1,6 +1,6 @@
 """A reviewer's inbox: their tasks with the project, the gate's due date and whether it is past,
-paged and counted in SQL. Closed projects' tasks come only where the reviewer holds a grant; the
-caller applies the access policy to those (clearance) and audits it."""
+paged and counted in SQL. Closed projects' tasks come only where the reviewer may read them
+(services/closed_work), so the counts agree with the rows; the caller audits what is shown."""
 
 from __future__ import annotations
 
@@ -9,12 +9,13 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TypeVar
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.gate_review import TaskStatus
 from domain.proposal import Classification
-from storage.models import Gate, NeedToKnowGrant, Project, ReviewTask
+from services.closed_work import readable
+from storage.models import Gate, Project, ReviewTask, User
 
 
 class InboxGroup(StrEnum):
@@ -53,14 +54,8 @@ class InboxPage:
     pages: int
 
 
-def _mine(username: str) -> ColumnElement[bool]:
-    granted = select(NeedToKnowGrant.project_id).where(
-        NeedToKnowGrant.username == username, NeedToKnowGrant.revoked_at.is_(None)
-    )
-    return and_(
-        ReviewTask.reviewer == username,
-        or_(Project.classification != Classification.CLOSED.value, Project.id.in_(granted)),
-    )
+async def _mine(session: AsyncSession, user: User) -> ColumnElement[bool]:
+    return and_(ReviewTask.reviewer == user.username, await readable(session, user))
 
 
 Q = TypeVar("Q", bound=Select)
@@ -76,14 +71,14 @@ def _base(query: Q) -> Q:
 
 async def reviewer_inbox(
     session: AsyncSession,
-    username: str,
+    user: User,
     group: InboxGroup,
     page: int = 1,
     per_page: int = 25,
     now: datetime | None = None,
 ) -> InboxPage:
     now = now or datetime.now(UTC)
-    mine = _mine(username)
+    mine = await _mine(session, user)
     in_group = ReviewTask.status.in_([s.value for s in GROUP_STATUSES[group]])
     counted = await session.execute(
         _base(select(ReviewTask.status, func.count())).where(mine).group_by(ReviewTask.status)

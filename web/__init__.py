@@ -10,7 +10,8 @@ from asgi_csrf import asgi_csrf
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Receive, Scope, Send
+from python_multipart.multipart import parse_options_header
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from web.pages import HERE, SignInRequired
 
@@ -20,6 +21,27 @@ PREFIX = "/app"
 def _outside_pages(scope: Scope) -> bool:
     path: str = scope.get("path", "")
     return path != PREFIX and not path.startswith(PREFIX + "/")
+
+
+def _unreadable_form(headers: list[tuple[bytes, bytes]]) -> tuple[int, bytes] | None:
+    """Why a page cannot take this body (status and reason), or None. The pages' forms are
+    urlencoded; asgi-csrf would look for the token in a multipart body and fail with a 500 (on a
+    missing boundary, and on any multipart body with python-multipart 0.0.34: FormParser no longer
+    takes its FileClass argument)."""
+    for key, value in headers:
+        if key.lower() == b"content-type":
+            kind, options = parse_options_header(value)
+            if kind == b"multipart/form-data":
+                if not options.get(b"boundary"):
+                    return 400, b"Bad request: a multipart body without a boundary cannot be read."
+                return 415, b"The pages take forms as application/x-www-form-urlencoded."
+    return None
+
+
+async def _refuse(send: Send, status: int, reason: bytes) -> None:
+    headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"cache-control", b"no-store")]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": reason})
 
 
 class Csrf:
@@ -43,8 +65,25 @@ class Csrf:
             # asgi-csrf waves through any request with a bearer header; the pages take no bearer
             # tokens (they sign in by cookie), so on them the header is dropped, not believed.
             headers = [(k, v) for k, v in scope["headers"] if k.lower() != b"authorization"]
+            if scope["method"] not in ("GET", "HEAD") and (unreadable := _unreadable_form(headers)):
+                await _refuse(send, *unreadable)
+                return
             scope = {**scope, "headers": headers}
-        await self.app(scope, receive, send)
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except UnicodeDecodeError:
+            # asgi-csrf decodes an urlencoded body as UTF-8 to find the token: bytes that are no
+            # UTF-8 are the client's fault, a 400, not a 500.
+            if started:
+                raise
+            await _refuse(send, 400, b"Bad request: the form is not UTF-8.")
 
 
 async def _to_sign_in(request: Request, err: Exception) -> RedirectResponse:

@@ -54,7 +54,10 @@ def lifetime(settings: Settings) -> session.Lifetime:
 
 
 def language(request: Request) -> Lang:
-    return formatting.negotiate(request.headers.get("accept-language"), request.cookies.get(LANG_COOKIE))
+    """The signed-in user's stored choice (set by `signed_in`), else the cookie of the language
+    switch (the sign-in page's), else the browser's Accept-Language."""
+    chosen = getattr(request.state, "user_language", None) or request.cookies.get(LANG_COOKIE)
+    return formatting.negotiate(request.headers.get("accept-language"), chosen)
 
 
 @dataclass(frozen=True)
@@ -67,15 +70,26 @@ class Viewer:
     unread: int = 0
 
 
-async def _viewer(request: Request) -> Viewer:
+async def signed_in(request: Request) -> Viewer | None:
+    """The request's signed-in user, or None: no cookie, a forged or expired one, a user since
+    deactivated, or a session ended by signing out (its epoch is behind the user's)."""
     settings: Settings = request.app.state.settings
     token = request.cookies.get(session.COOKIE)
     found = token and session.read(request.app.state.jwt_secret, token, datetime.now(UTC), lifetime(settings))
-    if found:
-        async with request.app.state.read_sessionmaker() as read:
-            user = await read.get(User, found.username)
-            if user is not None and user.active:
-                return Viewer(user, found, await unread_count(read, user.username))
+    if not found:
+        return None
+    async with request.app.state.read_sessionmaker() as read:
+        user = await read.get(User, found.username)
+        if user is None or not user.active or user.session_epoch != found.epoch:
+            return None
+        request.state.user_language = user.language
+        return Viewer(user, found, await unread_count(read, user.username))
+
+
+async def _viewer(request: Request) -> Viewer:
+    viewer = await signed_in(request)
+    if viewer is not None:
+        return viewer
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     if request.method != "GET":
         # A form posted after the session ended: after signing in, back to the form's own page

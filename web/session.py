@@ -1,7 +1,8 @@
 """The pages' sign-in session: a signed cookie (JWT, HS256, the API's secret under an audience of
 its own, so neither kind of token passes for the other). It names the user, when they signed in
 (the absolute expiry) and when they were last seen (the idle expiry); every page they open moves
-"last seen" on. HttpOnly, SameSite=Lax, and Secure when the request came over HTTPS."""
+"last seen" on, and the user's session epoch when it was issued: signing out moves the user's
+epoch on (users.session_epoch), which ends every cookie issued before, copies included. HttpOnly, SameSite=Lax, and Secure when the request came over HTTPS."""
 
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ ALGORITHM = "HS256"
 class Session:
     username: str
     started: datetime
+    # The user's session epoch at sign-in: the session is over once the user's epoch moved on.
+    epoch: int = 0
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,7 @@ def issue(secret: str, session: Session, now: datetime, lifetime: Lifetime) -> s
         "iat": session.started,
         "seen": int(now.timestamp()),
         "exp": session.started + lifetime.absolute,
+        "epoch": session.epoch,
     }
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
@@ -49,15 +53,16 @@ def read(secret: str, token: str, now: datetime, lifetime: Lifetime) -> Session 
             secret,
             algorithms=[ALGORITHM],
             audience=AUDIENCE,
-            options={"require": ["sub", "iat", "exp", "seen"], "verify_exp": False, "verify_iat": False},
+            options={"require": ["sub", "iat", "exp", "seen", "epoch"], "verify_exp": False, "verify_iat": False},
         )
         seen = datetime.fromtimestamp(int(claims["seen"]), UTC)
         expires = datetime.fromtimestamp(int(claims["exp"]), UTC)
+        epoch = int(claims["epoch"])
     except (jwt.InvalidTokenError, ValueError, TypeError, OverflowError):
         return None
     if now >= expires or now - seen > lifetime.idle:
         return None
-    return Session(str(claims["sub"]), datetime.fromtimestamp(int(claims["iat"]), UTC))
+    return Session(str(claims["sub"]), datetime.fromtimestamp(int(claims["iat"]), UTC), epoch)
 
 
 def set_cookie(response: Response, request: Request, token: str, lifetime: Lifetime) -> None:

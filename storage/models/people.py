@@ -37,6 +37,11 @@ class User(Base):
     # Security clearance for closed (保全) work: a level and compartments (domain/security.py).
     clearance_level: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     compartments: Mapped[list[Any]] = mapped_column(JSON, default=list, server_default="[]")
+    # The pages' language the user chose (web/formatting.LANGS); None follows the browser.
+    language: Mapped[str | None] = mapped_column(String(8), nullable=True, default=None)
+    # Page sessions carry the epoch they were issued in; signing out moves it on, so a copied
+    # cookie dies with the sign-out instead of living until it expires (web/session.py).
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -10,10 +10,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from config import Settings
 from domain.roles import Role
-from services import sign_in
+from services import sign_in, user_prefs
 from web import session
 from web.formatting import LANGS
-from web.pages import LANG_COOKIE, PageViewer, lifetime, render
+from web.pages import LANG_COOKIE, PageViewer, lifetime, render, signed_in
 
 router = APIRouter()
 HOME = "/app/"  # each role's own first page (home_for)
@@ -76,13 +76,21 @@ async def sign_in_form(
         )
     now = datetime.now(UTC)
     response = RedirectResponse(_safe_next(next), status_code=303)
-    token = session.issue(request.app.state.jwt_secret, session.Session(user.username, now), now, lifetime(settings))
+    token = session.issue(
+        request.app.state.jwt_secret, session.Session(user.username, now, user.session_epoch), now, lifetime(settings)
+    )
     session.set_cookie(response, request, token, lifetime(settings))
     return response
 
 
 @router.post("/sign-out")
-async def sign_out() -> RedirectResponse:
+async def sign_out(request: Request) -> RedirectResponse:
+    """Ends the session on the server too: a copy of the cookie no longer signs anyone in."""
+    viewer = await signed_in(request)
+    if viewer is not None:
+        address = request.client.host if request.client else "unknown"
+        async with request.app.state.sessionmaker.begin() as write:
+            await user_prefs.end_sessions(write, viewer.user.username, address)
     response = RedirectResponse("/app/sign-in", status_code=303)
     session.clear_cookie(response)
     return response
@@ -92,7 +100,13 @@ async def sign_out() -> RedirectResponse:
 async def choose_language(
     request: Request, lang: Annotated[str, Form()] = "", next: Annotated[str, Form()] = HOME
 ) -> RedirectResponse:
+    """The language switch: remembered for a signed-in user (their pages follow it in any browser)
+    and in a cookie (the sign-in page's, before anyone signs in)."""
     response = RedirectResponse(_safe_next(next), status_code=303)
     if lang in LANGS:
+        viewer = await signed_in(request)
+        if viewer is not None:
+            async with request.app.state.sessionmaker.begin() as write:
+                await user_prefs.remember_language(write, viewer.user.username, lang)
         response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, path="/app", samesite="lax", httponly=True)
     return response

@@ -27,7 +27,7 @@ _pm = require_roles(Role.PM, Role.ADMIN)
 @router.get("/gates", response_class=HTMLResponse)
 async def my_gates(request: Request, viewer: PageViewer, page: int = Query(1, ge=1, le=100_000)) -> Response:
     async with page_session(request) as read:
-        found = await open_gates_of(read, viewer.user.username, page)
+        found = await open_gates_of(read, viewer.user, page)
         # A PM whose clearance no longer covers a closed project loses it from the list too.
         withheld = await withheld_closed(request, read, viewer.user, {g.project_id for g in found.rows}, "gates")
     rows = [g for g in found.rows if g.project_id not in withheld]

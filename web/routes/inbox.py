@@ -20,7 +20,7 @@ async def inbox(
     page: int = Query(1, ge=1, le=100_000),
 ) -> Response:
     async with page_session(request) as read:
-        found = await reviewer_inbox(read, viewer.user.username, group, page)
+        found = await reviewer_inbox(read, viewer.user, group, page)
         withheld = await withheld_closed(request, read, viewer.user, {r.project_id for r in found.rows}, "inbox")
     rows = [r for r in found.rows if r.project_id not in withheld]
     return render(request, "inbox.html", viewer, inbox=found, rows=rows, groups=list(InboxGroup))

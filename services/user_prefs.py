@@ -1,0 +1,21 @@
+"""What the pages remember of a user between sessions: the language they chose, and the session
+epoch that signing out moves on (ending every page session issued before, copied cookies too)."""
+
+from __future__ import annotations
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.audit import audit
+from storage.models import User
+
+
+async def remember_language(session: AsyncSession, username: str, language: str | None) -> None:
+    """The user's pages in `language` from now on, whatever the browser asks (None: the browser's)."""
+    await session.execute(update(User).where(User.username == username).values(language=language))
+
+
+async def end_sessions(session: AsyncSession, username: str, address: str) -> None:
+    """Sign the user out server-side: every page session issued before no longer passes."""
+    await session.execute(update(User).where(User.username == username).values(session_epoch=User.session_epoch + 1))
+    audit(session, username, "logout", "auth", "ok", address=address)
