@@ -146,6 +146,8 @@ async def test_starting_with_the_default_plan_redirects_to_the_new_project(
     assert "the stage 1 timer (test stand-in)" in project.text  # the workflow's "waiting for"
     assert f'href="http://127.0.0.1:8233/namespaces/default/workflows/project-{project_id}"' in project.text
     assert "Applied research" in project.text  # the timeline's stages (written with the row)
+    portfolio = await api.http.get("/app/projects", headers=JA)
+    assert f'<a href="/app/projects/{project_id}">自律型水中点検ドローン</a>' in portfolio.text
 
 
 async def test_a_custom_plan_with_an_added_stage(api: InProcessApi, temporal: FakeTemporal) -> None:
@@ -324,6 +326,7 @@ async def test_stopping_needs_the_confirmation_and_keeps_the_typed_text(
     unconfirmed = await api.http.post(f"/app/projects/{project_id}/stop", data=form, headers=EN)
     assert unconfirmed.status_code == 422 and "Tick the box to confirm" in unconfirmed.text
     assert "研究の方向転換" in unconfirmed.text and "早めに判断すべき" in unconfirmed.text
+    assert f'name="next" value="/app/projects/{project_id}"' in unconfirmed.text  # not the post's address
     short = await api.http.post(f"/app/projects/{project_id}/stop", data={**form, "reason": "x", "confirm": "yes"})
     by_api = await api.call("POST", f"/projects/{project_id}/terminate", "pm.sato", json={"reason": "x"})
     assert short.status_code == by_api.status_code == 422

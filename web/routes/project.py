@@ -277,6 +277,7 @@ async def _show_project(
         form=extra.get("form", {}),
         refusal=extra.get("refusal"),
         unconfirmed=extra.get("unconfirmed", False),
+        here=f"/app/projects/{quote(project_id)}",  # a command's re-render: the language switch returns to the page
         done=extra.get("done") or request.query_params.get("done"),
     )
 
