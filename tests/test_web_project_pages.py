@@ -369,3 +369,36 @@ async def test_without_temporal_the_page_says_so_and_shows_the_database_view(sql
 
 def test_the_proposal_model_is_the_apis() -> None:
     assert Proposal.model_fields["stages"].default is None  # plan "default" leaves the stages to the model
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"label_level": "ULTRA", "classification": "closed"},
+        {"classification": "secret-ish"},
+        {"funding_ministry": "MOF"},
+        {"title": "bad\x00title", "start_date": "2026-02-30"},
+        {"rows": "99999999999", "plan": "custom", "stage-0-budget": "1e9", "stage-0-tranches": "x; 1=; =2"},
+        {"total_budget": "٣٠٠٠٠٠٠", "start_trl": "²", "public_use_ministries": ",,,"},
+    ],
+)
+async def test_odd_input_is_a_422_never_a_server_error(
+    api: InProcessApi, temporal: FakeTemporal, overrides: dict[str, str]
+) -> None:
+    page = await signed_in(api)
+    refused = await api.http.post("/app/projects/new", data=proposal_form(token_of(page), **overrides), headers=EN)
+    assert refused.status_code == 422, refused.text[-2000:]
+    assert 'role="alert"' in refused.text and temporal.started == []
+
+
+async def test_closed_work_is_started_with_its_label(api: InProcessApi, temporal: FakeTemporal) -> None:
+    page = await signed_in(api)
+    form = proposal_form(token_of(page), classification="closed", label_level="SECRET", compartments="QS")
+    uncleared = await api.http.post("/app/projects/new", data=form, headers=EN)  # rev.mori: CONFIDENTIAL
+    assert uncleared.status_code == 422
+    assert "reviewer &#39;rev.mori&#39; is not cleared for the label SECRET QS" in uncleared.text
+    assert 'aria-describedby="reviewers-error"' in uncleared.text and temporal.started == []
+    form["reviewers"] = "rev.ito rev.kato"
+    assert (await api.http.post("/app/projects/new", data=form)).status_code == 303
+    label = temporal.started[0].proposal.label
+    assert label is not None and label.level.name == "SECRET" and label.compartments == ["QS"]
