@@ -73,7 +73,7 @@ def _int(text: str) -> int | str:
 def _default_rows(values: dict[str, str]) -> list[dict[str, str]]:
     """The programme's default plan for the typed TRLs and budget (domain/proposal.py's own cut);
     without a usable budget, the stages and TRLs with the money left blank."""
-    start, target, budget = _int(values.get("start_trl", "")), _int(values.get("target_trl", "")), 0
+    start, target = _int(values.get("start_trl", "")), _int(values.get("target_trl", ""))
     if not (isinstance(start, int) and isinstance(target, int) and MIN_TRL <= start < target <= MAX_TRL):
         start, target = MIN_TRL, MAX_TRL
     typed = _int(values.get("total_budget", ""))
@@ -134,10 +134,9 @@ def _proposal_data(form: StartForm) -> dict[str, Any]:
     """The form as the API's JSON body: empty optional fields absent, lists split."""
     v = form.values
     data: dict[str, Any] = {
-        name: v.get(name, "").strip()
-        for name in ("title", "organisation", "programme_manager", "funding_ministry", "research_vision")
+        name: v.get(name, "").strip() for name in ("title", "organisation", "programme_manager", "funding_ministry")
     }
-    data["research_vision"] = v.get("research_vision", "")
+    data["research_vision"] = v.get("research_vision", "")  # as typed: its lines are the PM's
     for name in ("project_id", "performer", "start_date"):
         if v.get(name, "").strip():
             data[name] = v[name].strip()
