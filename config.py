@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     temporal_namespace: str = "default"
     task_queue: str = "trlgate"
     temporal_ui_port: int = 8233
+    # Where a browser reaches the Temporal Web UI (the project page links its workflow there);
+    # empty: http://127.0.0.1:<temporal_ui_port>.
+    temporal_ui_url: str = ""
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     # uvicorn worker processes for `python -m api` (the image runs it).
@@ -110,6 +113,9 @@ class Settings(BaseSettings):
     @property
     def resolved_audit_checkpoint(self) -> Path:
         return self.audit_checkpoint or self.data_dir / "audit-checkpoint"
+
+    def resolved_temporal_ui_url(self) -> str:
+        return (self.temporal_ui_url or f"http://127.0.0.1:{self.temporal_ui_port}").rstrip("/")
 
     def resolved_audit_key(self, *, create: bool = True) -> bytes | None:
         """The audit anchor key; None only when it is neither set nor on file and `create` is off

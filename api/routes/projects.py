@@ -3,50 +3,32 @@ list of stopped projects; the rendered documents (hand-off packages, close-out r
 
 from __future__ import annotations
 
-import logging
-import uuid
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
-from temporalio.client import WorkflowQueryFailedError
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError
 
 from api.access import project_or_404, visible, visible_projects
-from api.audit import record
 from api.context import ProjectContext, ProjectCtx, ProjectPerformer, ProjectPmRole
-from api.deps import ClientDep, CurrentUser, PmUser, SessionDep, SettingsDep, has_role, release_connection
-from api.errors import AUTH, refusal, responses
-from api.proposals import proposal_problems, summary
+from api.deps import ClientDep, CurrentUser, PmUser, SessionDep, SettingsDep
+from api.errors import AUTH, responses
 from api.schemas.projects import ClosedOutOut, ProjectDetail, ProjectOut, TerminateIn
-from domain.command import Command
-from domain.programme import PROGRAMME_CODE
 from domain.project import (
-    ProjectSnapshot,
     ProjectStatus,
-    ProjectWorkflowInput,
     StopResult,
     TerminateInput,
     WithdrawInput,
 )
 from domain.proposal import Proposal
-from domain.roles import Role
+from services import projects as projects_service
 from storage import queries
-from storage.audit import audit_command
-from storage.models import Document, Gate, GateDecision, Handoff, Project, Reservation, Stage, Tranche
-from storage.projects import insert_project
-from workflows.project import ProjectWorkflow, workflow_id_for
+from storage.models import Document, Project
+from workflows.project import ProjectWorkflow
 
 router = APIRouter(prefix="/projects", tags=["projects"])
 closed_out_router = APIRouter(prefix="/closed-out", tags=["projects"])
 documents_router = APIRouter(prefix="/documents", tags=["projects"])
-log = logging.getLogger("trlgate.api")
-_QUERY_TIMEOUT = timedelta(seconds=2)
 
 
 @router.post(
@@ -64,55 +46,7 @@ async def start_project(
     settings: SettingsDep,
 ) -> Project:
     """Start a project's workflow from a proposal. A bad proposal is refused with 422 and nothing starts."""
-    if not has_role(user, Role.ADMIN) and proposal.programme_manager != user.username:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="a programme manager starts only their own projects")
-    if proposal.project_id is None:
-        proposal.project_id = f"KP-{datetime.now(UTC):%Y}-{uuid.uuid4().hex[:8]}"
-    project_id = proposal.project_id
-    if problems := await proposal_problems(session, proposal):
-        await record(request, user.username, "start_project", f"project:{project_id}", "rejected", problems=problems)
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail="; ".join(problems))
-    if await session.get(Project, project_id) is not None:
-        raise HTTPException(status.HTTP_409_CONFLICT, detail=f"project {project_id} exists already")
-    await release_connection(request)  # no pooled connection waits on Temporal
-    workflow_id = workflow_id_for(project_id)
-    # The start is one command with one audit entry, written with the project's row: by the
-    # workflow's first activity or by this request, whichever commits first (keyed alike).
-    command = Command(
-        actor=user.username, action="start_project", target=f"project:{project_id}", key=f"start:{workflow_id}"
-    )
-    try:
-        await client.start_workflow(
-            ProjectWorkflow.run,
-            ProjectWorkflowInput(
-                proposal=proposal,
-                seconds_per_day=settings.seconds_per_day,
-                four_eyes_threshold=settings.four_eyes_threshold,
-                progress_reports=settings.progress_reports,
-                command=command,
-            ),
-            id=workflow_id,
-            task_queue=settings.task_queue,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-            static_summary=summary(proposal),
-            # Closed work: as in the summary, nothing that names the work itself.
-            static_details=None if proposal.label is not None else f"Research vision: {proposal.research_vision}",
-        )
-    except WorkflowAlreadyStartedError as err:
-        raise HTTPException(status.HTTP_409_CONFLICT, detail=f"project {project_id} was started already") from err
-    except RPCError as err:
-        raise refusal(err) from err
-    # The row now, so the answer (and the next GET) finds it without waiting for the worker.
-    try:
-        async with request.app.state.sessionmaker.begin() as write:
-            if await insert_project(write, PROGRAMME_CODE, workflow_id, proposal):
-                await audit_command(write, command)
-    except IntegrityError:
-        pass  # the workflow's first activity wrote row and entry at the same moment
-    project = await session.get(Project, project_id)
-    assert project is not None
-    return project
+    return await projects_service.start_project(request, session, client, user, settings, proposal)
 
 
 # What a close-out row shows of its project as the project's row holds it.
@@ -171,47 +105,10 @@ async def list_projects(
     return (await visible(request, session, user, rows, "projects"))[offset : offset + limit]
 
 
-async def _live(ctx: ProjectContext) -> ProjectSnapshot | None:
-    """The workflow's own view, or None when it cannot answer now (Temporal not connected, down or
-    slow; not found; its task failing): the page still shows what the database knows. A bug is not
-    hidden."""
-    if ctx.temporal is None:
-        return None
-    await release_connection(ctx.request)
-    try:
-        snapshot: ProjectSnapshot = await ctx.workflow.query(ProjectWorkflow.status, rpc_timeout=_QUERY_TIMEOUT)
-        return snapshot
-    except (RPCError, WorkflowQueryFailedError) as err:
-        log.info("project %s: no live view (%s)", ctx.project.id, err)
-        return None
-
-
 @router.get("/{project_id}", response_model=ProjectDetail, responses={**AUTH, **responses(404)})
 async def get_project(ctx: ProjectCtx) -> ProjectDetail:
     """Everything about one project: stages, gates, decisions, money, hand-offs, and the live workflow state."""
-    project = ctx.project
-
-    async def rows(model: Any, *order: Any) -> list[Any]:
-        query = select(model).where(model.project_id == project.id).order_by(*order)
-        return list((await ctx.session.scalars(query)).all())
-
-    detail = ProjectDetail.model_validate(
-        {
-            **ProjectOut.model_validate(project).model_dump(),
-            "research_vision": project.research_vision,
-            "reviewers": project.reviewers,
-            "public_use_ministries": project.public_use_ministries,
-            "stages": await rows(Stage, Stage.stage_no),
-            "gates": await rows(Gate, Gate.gate_no),
-            "decisions": await rows(GateDecision, GateDecision.gate_no),
-            "tranches": await rows(Tranche, Tranche.stage_no, Tranche.tranche_no),
-            "reservations": await rows(Reservation, Reservation.stage_no),
-            "handoffs": await rows(Handoff, Handoff.ministry),
-            "documents": [d.id for d in await rows(Document, Document.created_at)],
-        }
-    )
-    detail.live = await _live(ctx)
-    return detail
+    return await projects_service.project_detail(ctx)
 
 
 @router.post("/{project_id}/terminate", response_model=StopResult, responses={**AUTH, **responses(404, 409, 422, 503)})
