@@ -18,8 +18,9 @@ from temporalio.client import Client
 from storage.models import User
 from tests.api_stack import ApiStack, api_stack
 from tests.conftest import DEMO_PASSWORD
-from tests.support import PM
+from tests.support import PM, handoff_offered
 from tests.test_api_lifecycle import proposal_body, review_gate, wait_gate_open
+from tests.test_web_handoffs import to_handoffs
 from tests.test_web_pages import EN, sign_in, token_of
 
 TITLE = "量子暗号による海洋通信の安全化"
@@ -197,3 +198,50 @@ async def test_a_decision_leads_to_the_projects_page_and_conditions_are_confirme
     assert r.status_code == 303 and r.headers["location"] == f"/app/projects/{project_id}"
     r = await post(pages, conditions + "/verify", conditions, {"note": "again"})
     assert r.status_code == 409 and "verified already" in r.text and "again" in r.text
+
+
+async def test_the_pm_re_routes_a_declined_hand_off_and_is_told_why_conclusion_must_wait(
+    stack: ApiStack, pages: httpx.AsyncClient
+) -> None:
+    project_id = await to_handoffs(stack)
+    handoffs = {h["ministry"]: h for h in (await stack.call("GET", "/handoffs", PM)).json()}
+    mod, mlit = handoffs["MOD"]["id"], handoffs["MLIT"]["id"]
+    # Offered and not yet overdue: nothing to re-route.
+    page = await pages.get(f"/app/handoffs/{mod}")
+    assert page.status_code == 200 and 'action="/app/handoffs/' + mod + '/reroute"' not in page.text
+    assert f'href="/app/projects/{project_id}/handoffs"' in page.text
+    # A liaison sees no re-route form on a declined one either: only the project's PM does.
+    r = await stack.call("POST", f"/handoffs/{mlit}/decline", "liaison.mlit", json={"reason": "not our remit"})
+    assert r.status_code == 200, r.text
+    async with httpx.AsyncClient(base_url=stack.base_url, timeout=60, headers=EN) as liaison:
+        assert (await sign_in(liaison, "liaison.mlit", DEMO_PASSWORD, EN)).status_code == 303
+        assert "/reroute" not in (await liaison.get(f"/app/handoffs/{mlit}")).text
+
+    handoff = f"/app/handoffs/{mlit}"
+    page = await pages.get(handoff)
+    assert '<label for="to_ministry">To the ministry</label>' in page.text
+    assert '<option value="JCG">Japan Coast Guard (JCG)</option>' in page.text
+    assert '<option value="MLIT"' not in page.text  # not back to the ministry that declined
+    r = await post(pages, handoff + "/reroute", handoff, {"to_ministry": "nowhere", "note": "try the coast guard"})
+    assert r.status_code == 422 and "try the coast guard" in r.text
+    r = await post(pages, handoff + "/reroute", handoff, {"to_ministry": "JCG", "note": "try the coast guard"})
+    assert r.status_code == 303 and r.headers["location"] == handoff
+    after = (await stack.call("GET", f"/handoffs/{mlit}", PM)).json()
+    assert after["status"] == "declined" and after["rerouted_to"] == "JCG"
+
+    # The project's hand-offs: listed, and the two project-level forms refuse with the API's reason.
+    listing = f"/app/projects/{project_id}/handoffs"
+    await handoff_offered(stack.client, project_id, "JCG")
+    page = await pages.get(listing)
+    assert page.status_code == 200
+    for ministry in ("MOD", "MLIT", "JCG"):
+        assert f">{ministry}</a></td>" in page.text
+    r = await post(pages, listing + "/conclude", listing, {"note": "done with it"})
+    assert r.status_code == 409 and "hand-offs are still open" in r.text and "done with it" in r.text
+    r = await post(
+        pages, f"/app/projects/{project_id}/demo-handoffs", listing, {"ministry": "NPA", "purpose": "a trial"}
+    )
+    assert 400 <= r.status_code < 500 and "a trial" in r.text
+    async with httpx.AsyncClient(base_url=stack.base_url, timeout=60, headers=EN) as other:
+        assert (await sign_in(other, "pm.tanaka", DEMO_PASSWORD, EN)).status_code == 303
+        assert (await other.get(listing)).status_code == 404  # not his project: the API's access
