@@ -168,6 +168,15 @@ async def test_a_decision_leads_to_the_projects_page_and_conditions_are_confirme
     project_id = await start(stack, ["rev.ito", "rev.kato", "rev.mori"])
     await review_gate(stack, project_id, 1)  # the evidence and three reviews recommending Go
     gate = f"/app/projects/{project_id}/gates/1"
+
+    # The reviews came in after the due date (a day is a millisecond here): the PM is told the
+    # decision is needed, and the notice leads to the gate.
+    notices = await pages.get("/app/notifications")
+    assert "every review is in: your decision is needed" in notices.text
+    assert "Every review of gate 1 (round 1)" in notices.text  # the panel_complete notice too
+    assert notices.text.count(f'href="/app/projects/{project_id}/gates"') == 2
+    r = await pages.get(f"/app/projects/{project_id}/gates")
+    assert r.status_code == 303 and r.headers["location"] == gate
     page = await pages.get(gate)
     for label in (
         "Justification (required to decide against the panel)",
