@@ -15,13 +15,16 @@ import httpx
 import pytest
 from temporalio.client import Client
 
+from domain.handoff import HandoffKind
 from storage.models import User
 from tests.api_stack import ApiStack, api_stack
 from tests.conftest import DEMO_PASSWORD
-from tests.support import PM, handoff_offered
+from tests.support import PM, handoff_offered, pass_gate, wait_until
 from tests.test_api_lifecycle import proposal_body, review_gate, wait_gate_open
+from tests.test_handoffs import two_stage
 from tests.test_web_handoffs import to_handoffs
 from tests.test_web_pages import EN, sign_in, token_of
+from workflows.project import workflow_id_for
 
 TITLE = "量子暗号による海洋通信の安全化"
 
@@ -254,3 +257,52 @@ async def test_the_pm_re_routes_a_declined_hand_off_and_is_told_why_conclusion_m
     async with httpx.AsyncClient(base_url=stack.base_url, timeout=60, headers=EN) as other:
         assert (await sign_in(other, "pm.tanaka", DEMO_PASSWORD, EN)).status_code == 303
         assert (await other.get(listing)).status_code == 404  # not his project: the API's access
+
+
+async def test_a_demonstration_hand_off_from_trl_7_on_by_the_pm_s_page(
+    stack: ApiStack, pages: httpx.AsyncClient
+) -> None:
+    p = two_stage(performer="perf.aoki")
+    r = await stack.call("POST", "/projects", PM, json=p.model_dump(mode="json", exclude_none=True))
+    assert r.status_code == 201, r.text
+    listing = f"/app/projects/{p.project_id}/handoffs"
+    demo = f"/app/projects/{p.project_id}/demo-handoffs"
+    await wait_until(
+        stack.client.get_workflow_handle(workflow_id_for(p.project_id)), lambda s: s.phase == "stage", "stage"
+    )
+    page = await pages.get(listing)
+    assert page.status_code == 200 and "Nothing here." in page.text
+    typed = {"ministry": "MOD", "purpose": "Fleet exercise", "deliverables": "Prototype\nTest report"}
+    r = await post(pages, demo, listing, typed)
+    assert r.status_code == 409 and "needs TRL 7" in r.text
+    assert (
+        "Fleet exercise" in r.text and "Prototype\nTest report" in r.text and '<option value="MOD" selected>' in r.text
+    )
+    r = await post(pages, demo, listing, {**typed, "ministry": "not a code!"})
+    assert r.status_code == 422 and "ministry" in r.text and "Fleet exercise" in r.text
+
+    await pass_gate(stack.client, p, 1)  # TRL 7
+    r = await post(pages, demo, listing, typed)
+    assert r.status_code == 303 and r.headers["location"] == listing + "?done=demo"
+    await handoff_offered(stack.client, p.project_id, "MOD", HandoffKind.DEMONSTRATION)
+    page = await pages.get(listing + "?done=demo")
+    assert "The demonstration hand-off is offered." in page.text
+    assert ">MOD</a></td>\n      <td>Demonstration</td>" in page.text
+
+
+async def test_the_pm_concludes_the_hand_offs_once_each_has_its_answer(
+    stack: ApiStack, pages: httpx.AsyncClient
+) -> None:
+    project_id = await to_handoffs(stack)
+    handoffs = {h["ministry"]: h["id"] for h in (await stack.call("GET", "/handoffs", PM)).json()}
+    r = await stack.call(
+        "POST", f"/handoffs/{handoffs['MOD']}/accept", "liaison.mod", json={"receiving_programme": "Fleet"}
+    )
+    assert r.status_code == 200, r.text
+    r = await stack.call("POST", f"/handoffs/{handoffs['MLIT']}/decline", "liaison.mlit", json={"reason": "not ours"})
+    assert r.status_code == 200, r.text
+    listing = f"/app/projects/{project_id}/handoffs"
+    r = await post(pages, listing + "/conclude", listing, {"note": "no re-route"})
+    assert r.status_code == 303 and r.headers["location"] == listing + "?done=concluded"
+    detail = (await stack.call("GET", f"/projects/{project_id}", PM)).json()
+    assert detail["status"] == "completed", detail["status"]
