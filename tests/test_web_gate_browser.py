@@ -15,9 +15,10 @@ from temporalio.client import Client
 
 from tests.api_stack import ApiStack, api_stack
 from tests.browser import screenshot, serious_violations
-from tests.support import PM
+from tests.support import PM, handoff_offered
 from tests.test_api_lifecycle import proposal_body, wait_gate_open
 from tests.test_web_browser import sign_in
+from tests.test_web_handoffs import to_handoffs
 
 TITLE = "量子暗号による海洋通信の安全化"
 
@@ -93,3 +94,47 @@ async def test_the_pm_opens_the_review_and_fills_the_panel_in_the_browser(stack:
     await screenshot(page, "gate")
     await context.close()
     assert checked == {"evidence": [], "evidence refused": [], "vacancy": [], "review open": []}, checked
+
+
+async def test_the_pm_re_routes_a_declined_hand_off_in_the_browser(stack: ApiStack, browser: Browser) -> None:
+    project_id = await to_handoffs(stack)
+    handoffs = {h["ministry"]: h["id"] for h in (await stack.call("GET", "/handoffs", PM)).json()}
+    r = await stack.call("POST", f"/handoffs/{handoffs['MLIT']}/decline", "liaison.mlit", json={"reason": "所掌外"})
+    assert r.status_code == 200, r.text
+    base = stack.base_url
+    checked: dict[str, list[object]] = {}
+
+    context = await browser.new_context(locale="ja-JP", extra_http_headers={"Accept-Language": "ja"})
+    page = await context.new_page()
+    await sign_in(page, base, PM)
+    await page.goto(f"{base}/app/projects/{project_id}/handoffs")
+    await expect(page.get_by_role("heading", name="プロジェクトの移管")).to_be_visible()
+    checked["project hand-offs"] = await serious_violations(page)
+    await page.get_by_role("row").filter(has_text="辞退").get_by_role("link", name="MLIT").click()
+
+    await expect(page.get_by_role("heading", name="移管を他省庁へ回付する")).to_be_visible()
+    checked["hand-off"] = await serious_violations(page)
+    await page.get_by_label("回付先の省庁").select_option("JCG")
+    await page.get_by_label("備考（任意）").fill("海上保安庁に打診済み")
+    await page.get_by_role("button", name="回付する").click()
+    await expect(page).to_have_url(f"{base}/app/handoffs/{handoffs['MLIT']}")
+    await expect(page.get_by_role("heading", name="移管を他省庁へ回付する")).to_have_count(0)  # done
+    await expect(page.get_by_role("definition").filter(has_text="JCG")).to_have_count(1)  # re-routed to
+    await handoff_offered(stack.client, project_id, "JCG")
+    await page.get_by_role("link", name="このプロジェクトのすべての移管").click()
+    await expect(page.get_by_role("link", name="JCG")).to_be_visible()
+    await screenshot(page, "project-handoffs-ja")
+
+    # Concluding while the re-routed one waits: the workflow's reason, the note kept.
+    await page.locator("#conclude-note").fill("回付先の回答待ち")
+    await page.get_by_role("button", name="完了する").click()
+    await expect(page.get_by_role("alert")).to_contain_text("hand-offs are still open")
+    await expect(page.locator("#conclude-note")).to_have_value("回付先の回答待ち")
+    checked["project hand-offs refused"] = await serious_violations(page)
+
+    await page.goto(f"{base}/app/projects/{project_id}/conditions")
+    await expect(page.get_by_role("heading", name="条件付き Go の条件")).to_be_visible()
+    checked["conditions"] = await serious_violations(page)
+    await context.close()
+    assert checked == {"project hand-offs": [], "hand-off": [], "project hand-offs refused": [], "conditions": []}
+    assert (await stack.call("GET", f"/handoffs/{handoffs['MLIT']}", PM)).json()["rerouted_to"] == "JCG"

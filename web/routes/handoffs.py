@@ -67,6 +67,7 @@ async def _show(
         reroutable = (
             ctx.project.programme_manager == viewer.user.username
             and has_role(viewer.user, Role.PM)
+            and handoff.rerouted_to is None  # once re-routed, the new hand-off is the one to follow
             and (status == HandoffStatus.DECLINED or (status == HandoffStatus.PENDING and handoff.escalated_at))
         )
         ministries = await ministry_choices(read, excluding=handoff.ministry) if reroutable else []
