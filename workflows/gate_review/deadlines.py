@@ -72,12 +72,24 @@ class DeadlineHandlers(GateRound):
     async def _escalate(self) -> None:
         s = self.state
         s.escalated_for = s.due_at
-        pending = ", ".join(self._pending())
+        due = s.due_at.isoformat() if s.due_at else ""
+        if pending := ", ".join(self._pending()):
+            kind, message = "escalation", f"Gate {self.input.gate_no} review is overdue; still to review: {pending}"
+        else:
+            # Planned while reviews were missing, due now with every review in: the decision is
+            # what is overdue. The same single activity as an escalation (no new command).
+            kind, message = (
+                "decision_needed",
+                (
+                    f"Gate {self.input.gate_no} (round {self.input.round}) is past its due date and every "
+                    "review is in: your decision is needed"
+                ),
+            )
         await self._notify(
-            f"{workflow.info().workflow_id}-escalation-{s.due_at.isoformat() if s.due_at else ''}",
+            f"{workflow.info().workflow_id}-{kind.replace('_', '-')}-{due}",
             self.input.programme_manager,
-            "escalation",
-            f"Gate {self.input.gate_no} review is overdue; still to review: {pending}",
+            kind,
+            message,
         )
         self._publish()
 
