@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import assert_never
 
 from pydantic import BaseModel
@@ -214,30 +214,6 @@ async def _panel_complete(session: AsyncSession, e: ReviewStored) -> None:
         "panel_complete",
         f"Every review of gate {e.gate_no} (round {e.round}) of {_named(project, e.project_id)} is in: "
         "the decision is yours",
-        e.at,
-    )
-    await _decision_needed(session, e, project)
-
-
-def _utc(at: datetime) -> datetime:
-    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
-
-
-async def _decision_needed(session: AsyncSession, e: ReviewStored, project: Project) -> None:
-    """The panel completed after the round's due date (the escalation went out while reviews were
-    missing): the decision is overdue, so say that (once), not only that the reviews are in.
-    A due date passing after the panel completed would need a timer in the workflow (a patch)."""
-    gate = await _gate(session, e)
-    if gate is None or gate.due_at is None or gate.round != e.round or _utc(gate.due_at) > _utc(e.at):
-        return
-    await store_notice(
-        session,
-        f"{e.project_id}-g{e.gate_no}-r{e.round}-decision-needed",
-        e.project_id,
-        project.programme_manager,
-        "decision_needed",
-        f"Gate {e.gate_no} (round {e.round}) of {_named(project, e.project_id)} was due on "
-        f"{_utc(gate.due_at):%Y-%m-%d} and every review is in: your decision is needed",
         e.at,
     )
 

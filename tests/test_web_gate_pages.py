@@ -19,7 +19,7 @@ from domain.handoff import HandoffKind
 from storage.models import User
 from tests.api_stack import ApiStack, api_stack
 from tests.conftest import DEMO_PASSWORD
-from tests.support import PM, handoff_offered, pass_gate, wait_until
+from tests.support import PM, assert_eventually, handoff_offered, pass_gate, wait_until
 from tests.test_api_lifecycle import proposal_body, review_gate, wait_gate_open
 from tests.test_handoffs import two_stage
 from tests.test_web_handoffs import to_handoffs
@@ -173,11 +173,19 @@ async def test_a_decision_leads_to_the_projects_page_and_conditions_are_confirme
     gate = f"/app/projects/{project_id}/gates/1"
 
     # The reviews came in after the due date (a day is a millisecond here): the PM is told the
-    # decision is needed, and the notice leads to the gate.
+    # decision is needed, and the notices lead to the gate.
+    async def kinds_told() -> list[str]:
+        return [n["kind"] for n in (await stack.call("GET", "/notifications", PM)).json()]
+
+    # The decision_needed notice comes from the round's timer (an activity after the last review).
+    await assert_eventually(kinds_told, "the decision asked for", until=lambda k: "decision_needed" in k)
     notices = await pages.get("/app/notifications")
     assert "every review is in: your decision is needed" in notices.text
     assert "Every review of gate 1 (round 1)" in notices.text  # the panel_complete notice too
-    assert notices.text.count(f'href="/app/projects/{project_id}/gates"') == 2
+    kinds = await kinds_told()
+    assert kinds.count("decision_needed") == 1 and kinds.count("panel_complete") == 1, kinds
+    assert set(kinds) <= {"decision_needed", "panel_complete", "escalation"}, kinds  # every one the gate's
+    assert notices.text.count(f'href="/app/projects/{project_id}/gates"') == len(kinds)
     r = await pages.get(f"/app/projects/{project_id}/gates")
     assert r.status_code == 303 and r.headers["location"] == gate
     page = await pages.get(gate)
