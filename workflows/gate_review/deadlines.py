@@ -1,4 +1,5 @@
-"""The deadline: reminders before it, the programme manager told when it passes, and the
+"""The deadline: reminders before it, the programme manager told when it passes (reviews still
+missing: an escalation; every review in but no decision: the decision asked for), and the
 extension that moves it (the timers follow)."""
 
 from __future__ import annotations
