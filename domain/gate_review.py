@@ -143,6 +143,7 @@ class GateReviewState(BaseModel):
     amendments: dict[str, int] = Field(default_factory=dict)
     reminders_sent: list[str] = Field(default_factory=list)
     escalated_for: datetime | None = None
+    decision_asked_for: datetime | None = None  # the due date the PM was told a decision is needed for
     outcome: GateOutcome | None = None
 
 

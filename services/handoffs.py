@@ -104,3 +104,12 @@ async def handoff_inbox(
             )
         )
     return HandoffPage(rows, total, page, pages)
+
+
+async def handoffs_of_project(session: AsyncSession, project_id: str) -> list[Handoff]:
+    """One project's hand-offs, newest first: a handful per project, never a paged list. The caller
+    has authorised the project (its programme manager's page)."""
+    found = await session.scalars(
+        select(Handoff).where(Handoff.project_id == project_id).order_by(Handoff.created_at.desc(), Handoff.id)
+    )
+    return list(found.all())

@@ -131,13 +131,12 @@ async def test_three_reviewers_accept_declare_and_score_in_the_browser(stack: Ap
     context = await browser.new_context(locale="ja-JP", extra_http_headers={"Accept-Language": "ja"})
     page = await context.new_page()
     await sign_in(page, base, PM)
-    # The last review told the PM: the notification leads to the gates waiting on them.
+    # The last review told the PM: the notification leads to the project's gate under review.
     await page.get_by_role("link", name=re.compile(r"通知（未読 [1-9]\d* 件）")).click()
     told = page.get_by_role("row").filter(has_text="the decision is yours")
     await expect(told).to_have_count(1)
     await told.get_by_role("link", name="作業のページへ").click()
-    await expect(page).to_have_url(f"{base}/app/gates")
-    await page.get_by_role("link", name=TITLE).click()
+    await expect(page).to_have_url(f"{base}/app/projects/{project_id}/gates/1")
     await expect(page.locator("#recommendation")).to_have_text("Go（次段階へ）")
     checked["gate"] = await serious_violations(page)
     await page.get_by_role("radio", name="中止").check()
@@ -149,8 +148,8 @@ async def test_three_reviewers_accept_declare_and_score_in_the_browser(stack: Ap
     await screenshot(page, "gate-refused-ja")
     await page.get_by_role("radio", name="Go（次段階へ）").check()
     await page.get_by_role("button", name="判断を記録する").click()
-    await expect(page.get_by_role("status")).to_contain_text(project_id)
-    await page.get_by_role("link", name="ポートフォリオ").click()
+    await expect(page).to_have_url(f"{base}/app/projects/{project_id}")  # the project's page
+    await page.goto(f"{base}/app/projects")
     await expect(page.get_by_role("cell", name=TITLE, exact=False)).to_be_visible()
     checked["portfolio"] = await serious_violations(page)
     await screenshot(page, "portfolio-ja")

@@ -26,4 +26,18 @@ class Patch:
     deprecated: bool = False  # true once the call is deprecate_patch; removed in the next release
 
 
-PATCHES: tuple[Patch, ...] = ()
+PATCHES: tuple[Patch, ...] = (
+    Patch(
+        id="gate-decision-needed-timer",
+        why=(
+            "a gate round whose panel is complete keeps a timer to its due date (the last review "
+            "re-plans the deadline: its pending timer cancelled, a new one started) and tells the "
+            "programme manager a decision is needed when it passes undecided"
+        ),
+        histories_before=("project-HIST-v1-panel-gate-1-r1.json", "project-HIST-v1-panel-gate-2-r1.json"),
+        histories_after=("project-HIST-v2-panel-gate-1-r1.json", "project-HIST-v2-panel-gate-2-r1.json"),
+        # A round lasts its review period and extensions; once every round begun before the
+        # release that carries it has closed, the next release may deprecate it.
+        deprecate_after="v3",
+    ),
+)

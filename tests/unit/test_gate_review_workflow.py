@@ -141,6 +141,28 @@ async def test_reminder_then_escalation_of_an_overdue_review(gate_round: Round) 
     assert "still to review: rev.kato, rev.mori" in gate_round.store.notes[-1].message
 
 
+async def test_a_complete_panel_past_the_deadline_asks_the_pm_for_the_decision(gate_round: Round) -> None:
+    await gate_round.accept_all()
+    await gate_round.review("rev.ito")
+    await gate_round.env.sleep(timedelta(days=8))  # past the reminder on day 7: the deadline is next
+    for reviewer in ("rev.kato", "rev.mori"):
+        await gate_round.review(reviewer)
+    await gate_round.env.sleep(timedelta(days=3))  # past the deadline on day 10, undecided
+    sent = [(n.kind, n.recipient) for n in gate_round.store.notes]
+    assert sent == [("reminder", "rev.kato"), ("reminder", "rev.mori"), ("decision_needed", PM)]
+    assert "every review is in: your decision is needed" in gate_round.store.notes[-1].message
+
+
+async def test_a_panel_complete_early_still_asks_for_a_late_decision(gate_round: Round) -> None:
+    await gate_round.accept_all()
+    for reviewer in REVIEWERS:  # all in on day 0, before any reminder
+        await gate_round.review(reviewer)
+    await gate_round.env.sleep(timedelta(days=9))
+    assert gate_round.store.notes == []  # nobody to remind, the decision not late yet
+    await gate_round.env.sleep(timedelta(days=2))  # past the deadline on day 10, undecided
+    assert [(n.kind, n.recipient) for n in gate_round.store.notes] == [("decision_needed", PM)]
+
+
 async def test_twin_reviews_from_one_reviewer_store_one(gate_round: Round) -> None:
     await gate_round.accept_all()
     results = await asyncio.gather(

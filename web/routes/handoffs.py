@@ -1,6 +1,8 @@
 """The ministry liaison's hand-offs: the inbox of hand-offs offered to the liaison's ministry, and
 each hand-off's package (the stored document and its SHA-256) with the two answers, accept (naming
-the receiving programme) or decline (with a reason). The reads and the commands are the API's own
+the receiving programme) or decline (with a reason). For the project's programme manager: re-route
+a declined or overdue hand-off to another ministry, and on the project's hand-offs page conclude
+them or start a demonstration hand-off. The reads and the commands are the API's own
 (api/routes/handoffs.py, services/handoffs.py): the same visibility, checks, audit and refusals."""
 
 from __future__ import annotations
@@ -13,16 +15,20 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup
 from pydantic import BaseModel, ValidationError
 
+from api.context import project_context, project_for
 from api.deps import has_role, release_connection, require_roles
 from api.routes import handoffs as api_handoffs
-from api.schemas.handoffs import AcceptIn, DeclineIn
-from domain.handoff import HandoffStatus
+from api.schemas.handoffs import AcceptIn, ConcludeIn, DeclineIn, DemoHandoffIn, RerouteIn
+from domain.handoff import HandoffBrief, HandoffStatus
 from domain.roles import Role
-from services.handoffs import handoff_inbox
+from services.choices import ministry_choices
+from services.handoffs import handoff_inbox, handoffs_of_project
 from storage.models import Document
 from web.pages import PageViewer, Viewer, page_session, render, withheld_closed
 
 router = APIRouter()
+_pm = require_roles(Role.PM, Role.ADMIN)  # the API's PmUser
+_project_pm = project_for(Role.PM, Role.ADMIN, pm_only=True)  # the API's ProjectPm
 _BODY = re.compile(r"<body[^>]*>(.*)</body>", re.DOTALL | re.IGNORECASE)
 
 
@@ -57,6 +63,14 @@ async def _show(
         except HTTPException as err:
             return render(request, "refused.html", viewer, status_code=err.status_code, reason=err.detail)
         document = await read.get(Document, handoff.document_id)
+        status = HandoffStatus(handoff.status)
+        reroutable = (
+            ctx.project.programme_manager == viewer.user.username
+            and has_role(viewer.user, Role.PM)
+            and handoff.rerouted_to is None  # once re-routed, the new hand-off is the one to follow
+            and (status == HandoffStatus.DECLINED or (status == HandoffStatus.PENDING and handoff.escalated_at))
+        )
+        ministries = await ministry_choices(read, excluding=handoff.ministry) if reroutable else []
     answerable = (
         HandoffStatus(handoff.status) == HandoffStatus.PENDING
         and has_role(viewer.user, Role.MINISTRY)
@@ -72,6 +86,8 @@ async def _show(
         document=document,
         package=_package_body(document.content) if document else Markup(""),
         answerable=answerable,
+        reroutable=reroutable,
+        ministries=ministries,
         form=form or {},
         errors=errors or {},
         refusal=refusal,
@@ -122,3 +138,99 @@ async def accept(handoff_id: str, request: Request, viewer: PageViewer) -> Respo
 @router.post("/handoffs/{handoff_id}/decline", response_class=HTMLResponse)
 async def decline(handoff_id: str, request: Request, viewer: PageViewer) -> Response:
     return await _answer(request, viewer, handoff_id, accept=False)
+
+
+@router.post("/handoffs/{handoff_id}/reroute", response_class=HTMLResponse)
+async def reroute(handoff_id: str, request: Request, viewer: PageViewer) -> Response:
+    values = {k: str(v) for k, v in (await request.form()).items() if k != "csrftoken"}
+    try:
+        body = RerouteIn(to_ministry=values.get("to_ministry", ""), note=values.get("note", ""))
+    except ValidationError as err:
+        return await _show(request, viewer, handoff_id, 422, values, _field_errors(err))
+    async with page_session(request) as read:
+        try:
+            user = await _pm(viewer.user)
+            await api_handoffs.reroute_handoff(handoff_id, body, request, read, user)
+        except HTTPException as err:
+            return await _show(request, viewer, handoff_id, err.status_code, values, refusal=err.detail)
+    return RedirectResponse(f"/app/handoffs/{handoff_id}", status_code=303)
+
+
+# ---- the project's hand-offs: its programme manager concludes them or starts a demonstration one --
+
+
+async def _show_project(
+    request: Request,
+    viewer: Viewer,
+    project_id: str,
+    status_code: int = 200,
+    form: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    refusal: Any = None,
+) -> Response:
+    await release_connection(request)
+    async with page_session(request) as read:
+        try:
+            await _pm(viewer.user)  # a role refusal names no project
+            ctx = await project_context(project_id, request, read, viewer.user)
+        except HTTPException as err:
+            return render(request, "refused.html", viewer, status_code=err.status_code, reason=err.detail)
+        rows = await handoffs_of_project(read, project_id)
+        ministries = await ministry_choices(read)
+    return render(
+        request,
+        "project_handoffs.html",
+        viewer,
+        status_code=status_code,
+        project=ctx.project,
+        rows=rows,
+        ministries=ministries,
+        form=form or {},
+        errors=errors or {},
+        refusal=refusal,
+    )
+
+
+@router.get("/projects/{project_id}/handoffs", response_class=HTMLResponse)
+async def project_handoffs(project_id: str, request: Request, viewer: PageViewer) -> Response:
+    return await _show_project(request, viewer, project_id)
+
+
+async def _project_command(request: Request, viewer: Viewer, project_id: str, command: str) -> Response:
+    values = {k: str(v) for k, v in (await request.form()).items() if k != "csrftoken"}
+    body: BaseModel
+    try:
+        if command == "demo":
+            lines = [line.strip() for line in values.get("deliverables", "").splitlines() if line.strip()]
+            brief = HandoffBrief(
+                purpose=values.get("purpose", ""),
+                results_summary=values.get("results_summary", ""),
+                deliverables=lines,
+            )
+            body = DemoHandoffIn(ministry=values.get("ministry", ""), brief=brief)
+        else:
+            body = ConcludeIn(note=values.get("note", ""))
+    except ValidationError as err:
+        return await _show_project(request, viewer, project_id, 422, values, _field_errors(err))
+    async with page_session(request) as read:
+        try:
+            await _pm(viewer.user)
+            ctx = await _project_pm(viewer.user, await project_context(project_id, request, read, viewer.user))
+            if isinstance(body, DemoHandoffIn):
+                await api_handoffs.demo_handoff(body, ctx)
+            else:
+                assert isinstance(body, ConcludeIn)
+                await api_handoffs.conclude_handoffs(body, ctx)
+        except HTTPException as err:
+            return await _show_project(request, viewer, project_id, err.status_code, values, refusal=err.detail)
+    return RedirectResponse(f"/app/projects/{project_id}/handoffs?done={command}", status_code=303)
+
+
+@router.post("/projects/{project_id}/demo-handoffs", response_class=HTMLResponse)
+async def demo_handoff(project_id: str, request: Request, viewer: PageViewer) -> Response:
+    return await _project_command(request, viewer, project_id, "demo")
+
+
+@router.post("/projects/{project_id}/handoffs/conclude", response_class=HTMLResponse)
+async def conclude(project_id: str, request: Request, viewer: PageViewer) -> Response:
+    return await _project_command(request, viewer, project_id, "concluded")

@@ -18,12 +18,15 @@ PER_PAGE = 20
 WORK_LINKS: dict[str, str] = {
     "reminder": "/app/inbox",
     "invitation": "/app/inbox",
-    "panel_complete": "/app/gates",
-    "escalation": "/app/gates",
+    # The programme manager's gate kinds: the project's gate under review (a redirect to it).
+    "panel_complete": "/app/projects/{project_id}/gates",
+    "escalation": "/app/projects/{project_id}/gates",
+    "decision_needed": "/app/projects/{project_id}/gates",
     "handoff_offered": "/app/handoffs",
     "handoff_reminder": "/app/handoffs",
     "handoff_rerouted": "/app/handoffs",
-    "handoff_escalated": "/app/handoffs",
+    # A hand-off overdue (escalated to the PM): the project's hand-offs, where it is re-routed.
+    "handoff_escalated": "/app/projects/{project_id}/handoffs",
     "tranche_approval": "/app/finance/approvals",
 }
 

@@ -1,4 +1,5 @@
-"""The deadline: reminders before it, the programme manager told when it passes, and the
+"""The deadline: reminders before it, the programme manager told when it passes (reviews still
+missing: an escalation; every review in but no decision: the decision asked for), and the
 extension that moves it (the timers follow)."""
 
 from __future__ import annotations
@@ -40,7 +41,12 @@ class DeadlineHandlers(GateRound):
 
     def _next_deadline_event(self) -> tuple[datetime | None, DeadlineAction | None]:
         s = self.state
-        if s.phase != ReviewPhase.REVIEWING or s.due_at is None or not self._pending():
+        if s.phase != ReviewPhase.REVIEWING or s.due_at is None:
+            return None, None
+        if not self._pending():
+            # Every review in: the deadline now waits for the decision (at once if it has passed).
+            if s.decision_asked_for != s.due_at and self._decision_timer():
+                return s.due_at, self._ask_for_decision
             return None, None
         candidates: list[tuple[datetime, DeadlineAction]] = []
         for days in sorted(self.input.policy.reminder_days_before, reverse=True):
@@ -72,12 +78,29 @@ class DeadlineHandlers(GateRound):
     async def _escalate(self) -> None:
         s = self.state
         s.escalated_for = s.due_at
-        pending = ", ".join(self._pending())
+        if not (pending := ", ".join(self._pending())):
+            # Planned while reviews were missing, due now with every review in: the decision is
+            # what is late. The same single activity as an escalation (no new command).
+            await self._ask_for_decision()
+            return
         await self._notify(
             f"{workflow.info().workflow_id}-escalation-{s.due_at.isoformat() if s.due_at else ''}",
             self.input.programme_manager,
             "escalation",
             f"Gate {self.input.gate_no} review is overdue; still to review: {pending}",
+        )
+        self._publish()
+
+    async def _ask_for_decision(self) -> None:
+        """The due date has passed, every review is in, no decision: the PM is told (once a date)."""
+        s = self.state
+        s.decision_asked_for = s.due_at
+        await self._notify(
+            f"{workflow.info().workflow_id}-decision-needed-{s.due_at.isoformat() if s.due_at else ''}",
+            self.input.programme_manager,
+            "decision_needed",
+            f"Gate {self.input.gate_no} (round {self.input.round}) of {self.input.project_id} is past its due "
+            "date and every review is in: your decision is needed",
         )
         self._publish()
 

@@ -70,6 +70,8 @@ class ReviewHandlers(GateRound):
             self._first_review(review.reviewer)  # a twin came first
             self._on_panel(review.reviewer)  # replaced meanwhile
             await self._store_review(GateEventKind.REVIEW, review)
+            if not self._pending() and self._decision_timer():
+                self.deadline_version += 1  # the panel is complete: the deadline re-plans for the decision
             self._publish()
             return self._view(review.reviewer)
 

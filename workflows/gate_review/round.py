@@ -37,6 +37,11 @@ with workflow.unsafe.imports_passed_through():
     from workflows.common import ACTIVITY_RETRY, ACTIVITY_TIMEOUT, rejected
 
 
+# A complete panel keeps a timer to the round's due date, so the PM is told if the decision is late
+# (workflows/patches.py).
+DECISION_NEEDED_TIMER = "gate-decision-needed-timer"
+
+
 def gate_workflow_id(project_id: str, gate_no: int, round_no: int) -> str:
     return f"project-{project_id}-gate-{gate_no}-r{round_no}"
 
@@ -58,6 +63,9 @@ class GateRound:
         self.events = 0
         self.ready = False
         self.lock = asyncio.Lock()
+
+    def _decision_timer(self) -> bool:
+        return workflow.patched(DECISION_NEEDED_TIMER)
 
     def _days(self, days: int) -> timedelta:
         return timedelta(seconds=days * self.input.seconds_per_day)
