@@ -24,6 +24,12 @@ WORK_LINKS: dict[str, str] = {
     "handoff_reminder": "/app/handoffs",
     "handoff_rerouted": "/app/handoffs",
     "handoff_escalated": "/app/handoffs",
+    # A report notice names its fiscal year only in its text: the list shows the project's years.
+    "report_due": "/app/reports",
+    "report_overdue": "/app/reports",
+    "report_submitted": "/app/reports",
+    "report_returned": "/app/reports",
+    "report_accepted": "/app/reports",
 }
 
 
