@@ -145,7 +145,7 @@ async def test_the_performer_lists_their_projects_with_each_years_report_due_or_
     row_2026 = page.text.split('/reports/2026"')[1].split("</tr>")[0]
     assert 'class="overdue"' in row_2026 and "31 Mar 2027" in row_2026
     row_2027 = page.text.split('/reports/2027"')[1].split("</tr>")[0]
-    assert 'class="overdue"' not in row_2027 and "Due" in row_2027 and "31 Mar 2028" in row_2027
+    assert 'class="overdue"' not in row_2027 and "Due at the year" in row_2027 and "31 Mar 2028" in row_2027
     assert "1 project reports to you or through you." in page.text
 
 
@@ -187,6 +187,19 @@ async def test_the_performer_files_a_report_in_japanese(api: InProcessApi, tempo
     [sent] = temporal.updates
     assert isinstance(sent, ProgressReportInput)
     assert (sent.fiscal_year, sent.summary, sent.submitted_by) == (2026, JA_TEXT, PERFORMER)
+
+
+async def test_a_browsers_crlf_line_breaks_are_filed_as_newlines(api: InProcessApi, temporal: FakeTemporal) -> None:
+    await sign_in(api.http, PERFORMER, DEMO_PASSWORD)
+    page = await api.http.get(f"/app/projects/{PID}/reports/2026", headers=JA)
+    done = await api.http.post(
+        f"/app/projects/{PID}/reports/2026",
+        data={"summary": f"{JA_TEXT}\r\n第二段落。", "csrftoken": token_of(page)},
+        headers=JA,
+    )
+    assert done.status_code == 303
+    [sent] = temporal.updates
+    assert sent.summary == f"{JA_TEXT}\n第二段落。"
 
 
 async def test_a_short_report_is_refused_with_the_text_kept(api: InProcessApi, temporal: FakeTemporal) -> None:

@@ -102,7 +102,9 @@ def _reasons(err: ValidationError) -> str:
 
 
 async def _form(request: Request) -> dict[str, str]:
-    return {k: str(v) for k, v in (await request.form()).items() if k != "csrftoken"}
+    """The posted fields; a browser sends a textarea's line breaks as CRLF, which the API's text
+    fields refuse (no control characters but the newline): they are newlines here."""
+    return {k: str(v).replace("\r\n", "\n") for k, v in (await request.form()).items() if k != "csrftoken"}
 
 
 @router.post("/projects/{project_id}/reports/{fiscal_year}", response_class=HTMLResponse)
