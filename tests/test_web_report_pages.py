@@ -18,7 +18,7 @@ from temporalio.exceptions import ApplicationError
 from domain.programme import PROGRAMME_CODE
 from domain.project import MoneySnapshot, Phase, ProgressReportInput, ProjectSnapshot, ReportReviewInput
 from domain.statuses import ReportStatus
-from storage.models import ProgressReport, Project
+from storage.models import Notification, ProgressReport, Project
 from tests.api_inprocess import InProcessApi, inprocess_api
 from tests.conftest import DEMO_PASSWORD
 from tests.test_web_pages import EN, JA, sign_in, token_of
@@ -273,6 +273,32 @@ async def test_another_pm_cannot_open_the_report(api: InProcessApi) -> None:
     assert page.status_code in (403, 404) and "量子センサー計画" not in page.text
 
 
-def test_report_notices_link_to_the_reports() -> None:
-    for kind in ("report_due", "report_overdue", "report_submitted", "report_returned", "report_accepted"):
-        assert work_link(kind, PID) == "/app/reports"
+def test_report_notices_link_to_their_years_report() -> None:
+    keyed = {
+        "report_overdue": f"project-{PID}-report-FY2026-reminder-2",
+        "report_submitted": f"project-{PID}-report-FY2026-submitted-0f1e",
+        "report_returned": f"project-{PID}-report-FY2026-returned-0f1e",
+        "report_accepted": f"project-{PID}-report-FY2026-accepted-0f1e",
+        "report_due": f"project-{PID}-report-FY2026-due",
+    }
+    for kind, key in keyed.items():
+        assert work_link(kind, PID, key) == f"/app/projects/{PID}/reports/2026"
+        assert work_link(kind, PID, "a-key-naming-no-year") == "/app/reports"
+    assert work_link("invitation", PID, keyed["report_overdue"]) == "/app/inbox"
+
+
+async def test_the_pms_submitted_notice_opens_the_review(api: InProcessApi) -> None:
+    async with api.sessionmaker.begin() as s:
+        s.add(
+            Notification(
+                key=f"project-{PID}-report-FY2026-submitted-0f1e",
+                project_id=PID,
+                recipient=PM,
+                kind="report_submitted",
+                message=f"The FY2026 progress report of {PID} was submitted by {PERFORMER}.",
+                at=datetime(2027, 4, 20, tzinfo=UTC),
+            )
+        )
+    await sign_in(api.http, PM, DEMO_PASSWORD, EN)
+    centre = await api.http.get("/app/notifications", headers=EN)
+    assert f'href="/app/projects/{PID}/reports/2026"' in centre.text
