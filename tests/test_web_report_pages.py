@@ -302,3 +302,26 @@ async def test_the_pms_submitted_notice_opens_the_review(api: InProcessApi) -> N
     await sign_in(api.http, PM, DEMO_PASSWORD, EN)
     centre = await api.http.get("/app/notifications", headers=EN)
     assert f'href="/app/projects/{PID}/reports/2026"' in centre.text
+
+
+async def test_the_list_is_paged_and_counted(api: InProcessApi) -> None:
+    async with api.sessionmaker.begin() as s:
+        for n in range(21):
+            s.add(_project(f"KP-PAGED-{n:02d}", PM, f"Paged project {n:02d}"))
+    await sign_in(api.http, PM, DEMO_PASSWORD, EN)
+    first = await api.http.get("/app/reports", headers=EN)
+    assert "22 projects report to you or through you." in first.text and "Page 1 of 2" in first.text
+    second = await api.http.get("/app/reports?page=2", headers=EN)
+    assert "Page 2 of 2" in second.text and second.text.count('scope="row"') == 2
+
+
+async def test_closed_work_stays_out_for_a_user_without_a_grant(api: InProcessApi) -> None:
+    async with api.sessionmaker.begin() as s:
+        closed = _project("KP-CLOSED-R", PM, "秘匿の報告")
+        closed.classification = "closed"
+        s.add(closed)
+    await sign_in(api.http, PERFORMER, DEMO_PASSWORD, EN)
+    listed = await api.http.get("/app/reports", headers=EN)
+    assert "KP-CLOSED-R" not in listed.text and PID in listed.text
+    page = await api.http.get("/app/projects/KP-CLOSED-R/reports/2026", headers=EN)
+    assert page.status_code in (403, 404) and "秘匿の報告" not in page.text
