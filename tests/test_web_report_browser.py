@@ -77,6 +77,7 @@ async def test_a_report_is_filed_returned_resubmitted_and_accepted_in_the_browse
         await _open_fy2026(as_pm, base, project_id)
         await expect(as_pm.locator("#report-text")).to_have_text(FIRST)
         checked["report-review"] = await serious_violations(as_pm)
+        await screenshot(as_pm, "report-review")
         await as_pm.get_by_label("実施者に差し戻す").check()
         await as_pm.get_by_label("実施者へのメモ（差し戻す場合は必須）").fill(NOTE)
         await as_pm.get_by_role("button", name="審査を記録する").click()
@@ -85,6 +86,9 @@ async def test_a_report_is_filed_returned_resubmitted_and_accepted_in_the_browse
         # The performer sees the note above the form, the text as filed, and resubmits.
         await as_performer.reload()
         await expect(as_performer.locator("#return-note")).to_have_text(NOTE)
+        await expect(as_performer.get_by_role("status")).to_have_count(0)  # "submitted" is old news now
+        checked["report-returned"] = await serious_violations(as_performer)
+        await screenshot(as_performer, "report-returned")
         summary = as_performer.get_by_label("今年度の進捗の概要（10文字以上）")
         await expect(summary).to_have_value(FIRST)
         await summary.fill(SECOND)
@@ -107,4 +111,4 @@ async def test_a_report_is_filed_returned_resubmitted_and_accepted_in_the_browse
         stack, project_id, lambda s: "FY2026" not in s.waiting_for, "tranche 2 no longer held for FY2026"
     )
     assert moved_on.money is not None and moved_on.money.reports.get(2026) == "accepted"
-    assert checked == {"reports": [], "report-form": [], "report-review": []}
+    assert checked == {"reports": [], "report-form": [], "report-review": [], "report-returned": []}
