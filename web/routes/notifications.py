@@ -29,6 +29,7 @@ WORK_LINKS: dict[str, str] = {
     "handoff_reminder": "/app/handoffs",
     "handoff_rerouted": "/app/handoffs",
     "handoff_escalated": "/app/handoffs",
+    "tranche_approval": "/app/finance/approvals",
     "report_due": _REPORT,
     "report_overdue": _REPORT,
     "report_submitted": _REPORT,  # the PM's review is on the year's page
