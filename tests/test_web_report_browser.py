@@ -15,7 +15,7 @@ from tests.api_stack import ApiStack, api_stack
 from tests.browser import screenshot, serious_violations
 from tests.support import PM
 from tests.test_api_lifecycle import wait_status
-from tests.test_api_money import PERFORMER, body
+from tests.test_api_money import PERFORMER, body, notices
 from tests.test_web_browser import sign_in
 
 TITLE = "量子センサーによる地下構造の可視化"
@@ -54,12 +54,21 @@ async def test_a_report_is_filed_returned_resubmitted_and_accepted_in_the_browse
     assert r.status_code == 201, r.text
     project_id: str = r.json()["id"]
     await wait_status(stack, project_id, lambda s: "FY2026 progress report" in s.waiting_for, "held for the report")
+    # FY2026's end told the performer that its report is due (a timer per year, not only the hold).
+    due = await notices(stack, PERFORMER, "report_due")
+    assert [(n["project_id"], n["message"][:15]) for n in due][-1] == (project_id, "FY2026 has ende")
     base = stack.base_url
     checked: dict[str, list[object]] = {}
 
     performer, as_performer = await _signed_in(browser, base, PERFORMER)
     pm, as_pm = await _signed_in(browser, base, PM)
     try:
+        # The notice opens the year's report page.
+        await as_performer.goto(f"{base}/app/notifications")
+        notice = as_performer.get_by_role("row").filter(has_text="FY2026 has ended").first
+        await expect(notice.get_by_role("link", name="作業のページへ")).to_have_attribute(
+            "href", f"/app/projects/{project_id}/reports/2026"
+        )
         # The performer's list: FY2026 has ended without a report, marked overdue.
         await as_performer.goto(f"{base}/app/reports")
         row = as_performer.get_by_role("row").filter(has_text="2026年度")

@@ -26,4 +26,12 @@ class Patch:
     deprecated: bool = False  # true once the call is deprecate_patch; removed in the next release
 
 
-PATCHES: tuple[Patch, ...] = ()
+PATCHES: tuple[Patch, ...] = (
+    Patch(
+        id="report-due-notices",
+        why="A timer at each fiscal year's end and a report_due notice to the performer when its report is owed.",
+        histories_before=("project-HIST-v1-reports-run1.json",),
+        histories_after=("project-HIST-v2-reports-run1.json",),
+        deprecate_after="v3",
+    ),
+)
