@@ -33,6 +33,13 @@ class ProgrammeClock:
             return jst_date(moment)
         return programme_date(self.origin, self.start, moment, self.seconds_per_day)
 
+    def moment(self, day: date) -> datetime | None:
+        """When `day` begins on the workflow clock (None before the calendar starts, or with the
+        clock stopped: that day never comes)."""
+        if self.origin is None or self.start is None or self.seconds_per_day <= 0:
+            return None
+        return self.origin + self.days((day - self.start).days)
+
     def days(self, n: float) -> timedelta:
         """`n` programme days on the workflow clock."""
         return timedelta(seconds=n * self.seconds_per_day)

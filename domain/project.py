@@ -190,6 +190,8 @@ class MoneySnapshot(BaseModel):
     approvals: dict[str, TrancheApprovalState]
     waiting_for_funds: bool
     programme_date: date | None
+    # Day 0 of the programme calendar: with programme_date, which fiscal years' reports are due.
+    calendar_start: date | None = None
 
 
 class MoneyState(BaseModel):

@@ -40,4 +40,11 @@ PATCHES: tuple[Patch, ...] = (
         # release that carries it has closed, the next release may deprecate it.
         deprecate_after="v3",
     ),
+    Patch(
+        id="report-due-notices",
+        why="A timer at each fiscal year's end and a report_due notice to the performer when its report is owed.",
+        histories_before=("project-HIST-v1-reports-run1.json",),
+        histories_after=("project-HIST-v2-reports-run1.json",),
+        deprecate_after="v3",
+    ),
 )

@@ -64,3 +64,13 @@ def test_after_a_hold_every_due_day_moves_by_the_hold(paused: float, held: int, 
     assert after == paused + held
     shift = MINUTE_DAYS.at_day(ORIGIN, due_in, after) - MINUTE_DAYS.at_day(ORIGIN, due_in, paused)
     assert abs(shift.total_seconds() - held) < 1e-3
+
+
+def test_a_programme_day_begins_at_its_moment_on_the_workflow_clock() -> None:
+    origin = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+    clock = ProgrammeClock(origin, date(2026, 10, 1), 60.0)
+    moment = clock.moment(date(2027, 4, 1))  # FY2026 ends: day 182
+    assert moment == origin + timedelta(seconds=182 * 60)
+    assert clock.day(moment) == date(2027, 4, 1) and clock.day(moment - timedelta(seconds=1)) == date(2027, 3, 31)
+    assert ProgrammeClock(origin, date(2026, 10, 1), 0).moment(date(2027, 4, 1)) is None  # the clock stopped
+    assert ProgrammeClock(None, None, 60.0).moment(date(2027, 4, 1)) is None  # not started

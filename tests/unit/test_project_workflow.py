@@ -4,8 +4,10 @@ few seconds of wall time however many programme days it spans."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -325,8 +327,10 @@ async def test_a_refused_report_review_leaves_the_report_open_to_review_again(
         "stage 1",
         env=env,
     )
-    assert snap.money is not None and snap.money.programme_date is not None
-    fy = fiscal_year(snap.money.programme_date)
+    assert snap.money is not None and snap.money.calendar_start is not None
+    # The first year: however far a skip moved the clock (a yearly report-due timer lets the
+    # test server skip on), a year the project has reported in.
+    fy = fiscal_year(snap.money.calendar_start)
     await handle.execute_update(
         ProjectWorkflow.submit_report,
         ProgressReportInput(fiscal_year=fy, summary="Prototype built and tested", submitted_by="perf.aoki"),
@@ -357,3 +361,35 @@ def test_the_fakes_stand_for_real_activities() -> None:
     }
     fakes = {d.name for fn in FAKE_ACTIVITIES if (d := activity._Definition.from_callable(fn)) is not None}
     assert len(fakes) == len(FAKE_ACTIVITIES) and fakes <= real
+
+
+@pytest.mark.parametrize("filed", [False, True])
+async def test_the_performer_is_told_when_a_years_report_falls_due(
+    env: WorkflowEnvironment, worker: str, filed: bool
+) -> None:
+    """FY2026 ends six days after the project starts: its report is then due, and the performer
+    hears of it at once (not only when a tranche is held), unless it was filed already."""
+    p = one_stage(performer="perf.aoki", start_date="2027-03-26")
+    handle = await env.client.start_workflow(
+        ProjectWorkflow.run,
+        ProjectWorkflowInput(proposal=p, seconds_per_day=60, progress_reports=True),
+        id=f"project-{p.project_id}",
+        task_queue=worker,
+    )
+    await wait_until(handle, lambda s: s.phase == Phase.STAGE, "stage 1")
+    if filed:
+        await handle.execute_update(
+            ProjectWorkflow.submit_report,
+            ProgressReportInput(fiscal_year=2026, summary="Prototype built and tested", submitted_by="perf.aoki"),
+        )
+    assert "report_due" not in called("notify")
+    await env.sleep(timedelta(seconds=11 * 60))  # eleven programme days: FY2027 has begun
+    snap: ProjectSnapshot = await handle.query(ProjectWorkflow.status)
+    assert snap.money is not None and snap.money.programme_date is not None
+    assert snap.money.programme_date.isoformat() >= "2027-04-01"
+    for _ in range(100):  # the notice is an activity: give it a moment to run
+        if filed or "report_due" in called("notify"):
+            break
+        await asyncio.sleep(0.05)
+    assert called("notify").count("report_due") == (0 if filed else 1)
+    await handle.execute_update(ProjectWorkflow.terminate, TerminateInput(requested_by=PM, reason="test over"))

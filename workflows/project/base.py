@@ -33,6 +33,7 @@ class ProjectBase:
         self.stage_detail = ""  # what the stage waits for now (next tranche, or its planned end)
         self.stage_due: Callable[[], datetime] | None = None  # when that falls due (holds move it)
         self.watcher: asyncio.Task[None] | None = None
+        self.report_watcher: asyncio.Task[None] | None = None
         # Money Updates whose write is in flight: a concurrent twin is refused until it lands.
         self.in_flight: set[str] = set()
         self.gate_child: workflow.ChildWorkflowHandle[GateReviewWorkflow, GateOutcome] | None = None

@@ -121,4 +121,5 @@ class LiveView(ProjectBase):
             approvals=dict(self.state.money.approvals),
             waiting_for_funds=self.state.money.waiting_for_funds,
             programme_date=self._calendar_day(workflow.now()) if self.clock.started else None,
+            calendar_start=self.state.calendar.start,
         )

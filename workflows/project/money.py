@@ -3,6 +3,7 @@ tranches when due once their conditions hold (progress reports, four eyes), a re
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
@@ -11,13 +12,15 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.money import MoneyActivities, PayTrancheInput, ReserveStageInput, ScheduledTranche
-    from domain.fiscal import fiscal_year, reports_due_before
+    from domain.fiscal import fiscal_year, fiscal_year_start, reports_due_before
     from domain.programme import PROGRAMME_CODE
-    from domain.project import StageExtension
+    from domain.project import Phase, StageExtension
     from domain.roles import Role, group
 from workflows.project.holds import Holds
 
 REPORT_REMINDER_DAYS = 30  # an overdue progress report is asked for again this often
+# The performer is told when each fiscal year ends that its report is now due (a timer per year).
+PATCH_REPORT_DUE = "report-due-notices"
 
 
 class Money(Holds):
@@ -173,6 +176,41 @@ class Money(Holds):
             for fy in reports_due_before(self.state.calendar.start, today)
             if (r := self.state.money.reports.get(fy)) is None or r.status != "accepted"
         ]
+
+    def _watch_report_years(self) -> None:
+        """From this run on, tell the performer at each fiscal year's end that its report is due
+        (before, they heard only once a tranche was held for it). Runs started before the patch
+        carry no such timer."""
+        if not self.input.progress_reports or self.input.seconds_per_day <= 0 or not self.clock.started:
+            return
+        if self.report_watcher is None and workflow.patched(PATCH_REPORT_DUE):
+            self.report_watcher = asyncio.create_task(self._tell_reports_due())
+
+    def _reporting(self) -> bool:
+        return not self.stopping and self.state.phase in (Phase.STAGE, Phase.GATE)
+
+    async def _tell_reports_due(self) -> None:
+        fy = fiscal_year(self._calendar_day(workflow.now()))
+        while self._reporting():
+            ended = self.clock.moment(fiscal_year_start(fy + 1))
+            assert ended is not None
+            delay = (ended - workflow.now()).total_seconds()
+            if delay > 0:
+                try:
+                    await workflow.wait_condition(lambda: not self._reporting(), timeout=delay)
+                    return
+                except TimeoutError:
+                    pass
+            report = self.state.money.reports.get(fy)
+            if report is None or report.status == "returned":
+                await self._notify(
+                    self.proposal.performer or self.proposal.programme_manager,
+                    "report_due",
+                    f"{workflow.info().workflow_id}-report-FY{fy}-due",
+                    f"FY{fy} has ended: the progress report of {self.project_id} for it is now due "
+                    f"(by {fy + 1}-03-31); the next tranche waits until it is accepted.",
+                )
+            fy += 1
 
     def _needs_second_approver(self, amount: int) -> bool:
         threshold = self.input.four_eyes_threshold

@@ -83,6 +83,7 @@ class ProjectWorkflow(GateDecisions, MoneyUpdates, Stop):
             )
         self._publish()
         self._watch_conditions_if_pending()
+        self._watch_report_years()
 
         while self.state.phase in (Phase.STAGE, Phase.GATE) and not self.stopping:
             if self.state.phase == Phase.STAGE:
