@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     temporal_namespace: str = "default"
     task_queue: str = "trlgate"
     temporal_ui_port: int = 8233
+    # Where people open the Temporal UI (the pages link into it, filtered by search attributes).
+    temporal_ui_url: str = "http://127.0.0.1:8233"
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     # uvicorn worker processes for `python -m api` (the image runs it).
