@@ -14,6 +14,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain.programme import PROGRAMME_CODE
@@ -21,7 +22,7 @@ from domain.security import Level
 from storage.models import AuditEntry, Document, Gate, Handoff, NeedToKnowGrant, Project, TrancheApproval
 from tests.api_inprocess import InProcessApi, inprocess_api
 from tests.conftest import DEMO_PASSWORD
-from tests.test_web_pages import EN, sign_in
+from tests.test_web_pages import EN, JA, sign_in
 
 UI = "http://temporal-ui.test:8233"
 OPEN_ID = "KP-OPS-OPEN"
@@ -43,7 +44,7 @@ class _NoWorkflows:
 @pytest.fixture
 async def api(sqlite_url: str) -> AsyncIterator[InProcessApi]:
     async with inprocess_api(sqlite_url, temporal=_NoWorkflows(), temporal_ui_url=UI) as api:
-        await _seed(api)
+        await seed(api.sessionmaker)
         yield api
 
 
@@ -70,10 +71,10 @@ def _project(pid: str, title: str, closed: bool = False, status: str = "active")
     )
 
 
-async def _seed(api: InProcessApi) -> None:
+async def seed(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
     """An open and a closed project, each with work stuck in every section."""
     now = datetime.now(UTC)
-    async with api.sessionmaker.begin() as s:
+    async with sessionmaker.begin() as s:
         s.add(_project(OPEN_ID, "Open optics", status="on_hold"))
         s.add(_project(CLOSED_ID, CLOSED_TITLE, closed=True, status="on_hold"))
         await s.flush()
@@ -232,9 +233,17 @@ async def test_each_section_pages(api: InProcessApi) -> None:
 
 async def test_the_page_stands_when_temporal_is_out_of_reach(sqlite_url: str) -> None:
     async with inprocess_api(sqlite_url) as api:
-        await _seed(api)
+        await seed(api.sessionmaker)
         page = await _page(api, "ops.kimura")
     assert page.status_code == 200
     drift = _section(page.text, "ops-drift")
     assert "The reconciliation could not run: Temporal is not connected" in drift
     assert "Open optics" in _section(page.text, "ops-gates")
+
+
+async def test_japanese(api: InProcessApi) -> None:
+    async with httpx.AsyncClient(transport=api.http._transport, base_url="http://trlgate.test") as http:
+        assert (await sign_in(http, "ops.kimura", DEMO_PASSWORD)).status_code == 303
+        page = await http.get("/app/operations", headers=JA)
+    assert page.status_code == 200 and "<h1>運用</h1>" in page.text
+    assert "期限を過ぎた審査ラウンドが 2 件あります。" in page.text and "秘匿案件（非表示）" in page.text
