@@ -19,7 +19,19 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from domain.programme import PROGRAMME_CODE
 from domain.security import Level
-from storage.models import AuditEntry, Document, Gate, Handoff, NeedToKnowGrant, Project, TrancheApproval
+from storage.models import (
+    AuditEntry,
+    Document,
+    Gate,
+    Handoff,
+    LedgerEntry,
+    LedgerTransaction,
+    NeedToKnowGrant,
+    PaymentInstruction,
+    Project,
+    Tranche,
+    TrancheApproval,
+)
 from tests.api_inprocess import InProcessApi, inprocess_api
 from tests.conftest import DEMO_PASSWORD
 from tests.test_web_pages import EN, JA, sign_in
@@ -127,6 +139,21 @@ async def seed(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
                     requested_at=now - timedelta(days=days),
                 )
             )
+        # Paid in the ledger, its instruction still in the outbox (the bank has not got it).
+        pay = LedgerTransaction(business_key=f"pay:{OPEN_ID}:1:1", kind="pay", project_id=OPEN_ID, legs=2)
+        s.add(pay)
+        await s.flush()
+        s.add(
+            LedgerEntry(
+                transaction_id=pay.id, account=f"reservation:{OPEN_ID}", ministry="METI", amount=-7, fiscal_year=2026
+            )
+        )
+        s.add(
+            LedgerEntry(transaction_id=pay.id, account=f"paid:{OPEN_ID}", ministry="METI", amount=7, fiscal_year=2026)
+        )
+        s.add(Tranche(project_id=OPEN_ID, stage_no=1, tranche_no=1, amount=7_000, transaction_id=pay.id, due_at=now))
+        s.add(PaymentInstruction(key=f"pay:{OPEN_ID}:1:1", transaction_id=pay.id, project_id=OPEN_ID, payee="Lab",
+                                 amount=7_000, kind="pay", status="pending", created_at=now - timedelta(days=1)))  # fmt: skip
         # Not stuck: a gate due later, an answered hand-off, an approved tranche.
         s.add(Gate(project_id=OPEN_ID, gate_no=2, status="open", due_at=now + timedelta(days=5),
                    workflow_id="later", definition={}, opened_at=now))  # fmt: skip
@@ -167,8 +194,9 @@ async def test_each_section_lists_its_stuck_work_with_temporal_ui_links(api: InP
     assert "Open optics" in handoffs and "MOD" in handoffs and "3 days overdue" in handoffs
     tranches = _section(text, "ops-tranches")
     assert "Open optics" in tranches and "Stage 2, tranche 1" in tranches and "four eyes" in tranches
-    assert "Stage 1, tranche 1" not in tranches  # approved: not waiting
-    assert "2 tranches are due but not yet with the bank." in tranches
+    assert "The payment to be sent" in tranches and "¥7,000" in tranches  # paid, not yet sent
+    assert tranches.count("Stage 1, tranche 1") == 1  # the approved one is not waiting
+    assert "3 tranches are due but not yet with the bank." in tranches
     drift = _section(text, "ops-drift")
     assert f"no workflow project-{OPEN_ID} exists for this project" in drift
     assert _ui(f'ProjectId="{OPEN_ID}"') in drift
