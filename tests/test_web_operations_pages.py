@@ -54,8 +54,9 @@ class _NoWorkflows:
 
 
 @pytest.fixture
-async def api(sqlite_url: str) -> AsyncIterator[InProcessApi]:
-    async with inprocess_api(sqlite_url, temporal=_NoWorkflows(), temporal_ui_url=UI) as api:
+async def api(db_url: str) -> AsyncIterator[InProcessApi]:
+    # Both backends: the sections' SQL (a UNION, a correlated audit lookup) runs on each.
+    async with inprocess_api(db_url, temporal=_NoWorkflows(), temporal_ui_url=UI) as api:
         await seed(api.sessionmaker)
         yield api
 
