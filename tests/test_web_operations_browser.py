@@ -34,7 +34,7 @@ async def test_an_operator_reads_the_stuck_work(stack: ApiStack, browser: Browse
     await expect(page.get_by_role("heading", name="Operations", exact=True)).to_be_visible()
     for heading in ("Gates past due", "Projects on hold", "Hand-offs past their deadline", "Tranches waiting"):
         section = page.get_by_role("region", name=heading)
-        await expect(section.get_by_text("Open optics")).to_be_visible()
+        await expect(section.get_by_text("Open optics").first).to_be_visible()
     # The reconciliation asked the real Temporal: these rows have no workflow behind them.
     drift = page.get_by_role("region", name="Reconciliation drift")
     await expect(drift.get_by_text(f"no workflow project-{OPEN_ID} exists for this project")).to_be_visible()

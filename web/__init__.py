@@ -53,9 +53,9 @@ async def _to_sign_in(request: Request, err: Exception) -> RedirectResponse:
 
 
 def install(app: FastAPI, csrf_secret: str, secure_cookies: bool = False) -> None:
-    from web.routes import auth, gates, handoffs, inbox, notifications, operations, projects, tasks
+    from web.routes import auth, finance, gates, handoffs, inbox, notifications, operations, projects, tasks
 
-    routers = (auth, inbox, tasks, gates, projects, handoffs, notifications, operations)
+    routers = (auth, inbox, tasks, gates, projects, handoffs, finance, notifications, operations)
     for router in (module.router for module in routers):
         app.include_router(router, prefix=PREFIX, include_in_schema=False)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="static")

@@ -24,6 +24,7 @@ WORK_LINKS: dict[str, str] = {
     "handoff_reminder": "/app/handoffs",
     "handoff_rerouted": "/app/handoffs",
     "handoff_escalated": "/app/handoffs",
+    "tranche_approval": "/app/finance/approvals",
 }
 
 
