@@ -1,6 +1,6 @@
 """Operations: stuck or overdue work, one paged list per kind, each counted and ordered in SQL,
 most overdue first. Gates past due, projects on hold, hand-offs past their deadline unanswered,
-tranches waiting (for a second approver, or for the payment to leave the outbox). The caller
+payments not yet sent (the tranches waiting for four eyes are finance's list, reused as it is). The caller
 applies the access policy to closed work; every list here is the whole programme's (ops sees all)."""
 
 from __future__ import annotations
@@ -10,14 +10,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Select, func, literal, select, union_all
+from sqlalchemy import Select, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.policy import GatePolicy
 from domain.programme_clock import ProgrammeClock
 from domain.project import ProjectStatus
 from domain.statuses import GateStatus, HandoffStatus, PaymentStatus
-from storage.models import AuditEntry, Gate, Handoff, PaymentInstruction, Project, Tranche, TrancheApproval
+from storage.models import AuditEntry, Gate, Handoff, PaymentInstruction, Project, Tranche
 
 T = TypeVar("T")
 
@@ -60,11 +60,9 @@ class OverdueHandoff:
 
 
 @dataclass(frozen=True)
-class WaitingTranche:
+class UnsentPayment:
     project_id: str
     project_title: str
-    # four_eyes: requested, no second approver yet; unsent: paid in the ledger, not yet sent.
-    waiting_for: str
     stage_no: int | None
     tranche_no: int | None
     amount: int
@@ -144,46 +142,27 @@ async def overdue_handoffs(
     return Paged(out, total, page, pages)
 
 
-async def waiting_tranches(session: AsyncSession, page: int = 1, per_page: int = 25) -> Paged[WaitingTranche]:
-    """Tranches due but not yet with the bank: waiting for finance's second approver (four eyes),
-    or paid in the ledger with the payment instruction still in the outbox. Longest waiting first."""
-    four_eyes = select(
-        TrancheApproval.project_id.label("project_id"),
-        literal("four_eyes").label("waiting_for"),
-        TrancheApproval.stage_no.label("stage_no"),
-        TrancheApproval.tranche_no.label("tranche_no"),
-        TrancheApproval.amount.label("amount"),
-        TrancheApproval.requested_at.label("since"),
-    ).where(TrancheApproval.approved_by.is_(None))
-    unsent = (
-        select(
-            PaymentInstruction.project_id.label("project_id"),
-            literal("unsent").label("waiting_for"),
-            Tranche.stage_no.label("stage_no"),
-            Tranche.tranche_no.label("tranche_no"),
-            PaymentInstruction.amount.label("amount"),
-            PaymentInstruction.created_at.label("since"),
-        )
-        .outerjoin(Tranche, Tranche.transaction_id == PaymentInstruction.transaction_id)
-        .where(PaymentInstruction.status == PaymentStatus.PENDING.value, PaymentInstruction.kind == "pay")
-    )
-    waiting = union_all(four_eyes, unsent).subquery()
+async def unsent_payments(session: AsyncSession, page: int = 1, per_page: int = 25) -> Paged[UnsentPayment]:
+    """Tranches paid in the ledger whose payment instruction is still in the outbox (the bank has
+    not got them), longest waiting first. Those waiting for four eyes are finance's list
+    (services/tranche_approvals.awaiting_approval), not repeated here."""
     query = (
         select(
-            waiting.c.project_id,
+            PaymentInstruction.project_id,
             Project.title,
-            waiting.c.waiting_for,
-            waiting.c.stage_no,
-            waiting.c.tranche_no,
-            waiting.c.amount,
-            waiting.c.since,
+            Tranche.stage_no,
+            Tranche.tranche_no,
+            PaymentInstruction.amount,
+            PaymentInstruction.created_at,
         )
-        .join(Project, Project.id == waiting.c.project_id)
-        .order_by(waiting.c.since, waiting.c.project_id, waiting.c.stage_no, waiting.c.tranche_no)
+        .join(Project, Project.id == PaymentInstruction.project_id)
+        .outerjoin(Tranche, Tranche.transaction_id == PaymentInstruction.transaction_id)
+        .where(PaymentInstruction.status == PaymentStatus.PENDING.value, PaymentInstruction.kind == "pay")
+        .order_by(PaymentInstruction.created_at, PaymentInstruction.key)
     )
     rows, total, page, pages = await _paged(session, query, page, per_page)
     out = [
-        WaitingTranche(pid, title, waiting_for, stage_no, tranche_no, int(amount), _utc(since) or since)
-        for pid, title, waiting_for, stage_no, tranche_no, amount, since in rows
+        UnsentPayment(pid, title, stage_no, tranche_no, int(amount), _utc(since) or since)
+        for pid, title, stage_no, tranche_no, amount, since in rows
     ]
     return Paged(out, total, page, pages)

@@ -32,7 +32,7 @@ async def test_an_operator_reads_the_stuck_work(stack: ApiStack, browser: Browse
     await page.get_by_role("button", name="Sign in").click()
     await page.get_by_role("navigation", name="Main").get_by_role("link", name="Operations").click()
     await expect(page.get_by_role("heading", name="Operations", exact=True)).to_be_visible()
-    for heading in ("Gates past due", "Projects on hold", "Hand-offs past their deadline", "Tranches waiting"):
+    for heading in ("Gates past due", "Projects on hold", "Hand-offs past their deadline", "Payments not yet sent"):
         section = page.get_by_role("region", name=heading)
         await expect(section.get_by_text("Open optics").first).to_be_visible()
     # The reconciliation asked the real Temporal: these rows have no workflow behind them.

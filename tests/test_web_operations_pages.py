@@ -133,8 +133,8 @@ async def seed(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
             s.add(
                 TrancheApproval(
                     project_id=pid,
-                    stage_no=2,
-                    tranche_no=1,
+                    stage_no=1,
+                    tranche_no=2,
                     amount=6_000_000_000,
                     requested_by="fin.suzuki",
                     requested_at=now - timedelta(days=days),
@@ -193,11 +193,12 @@ async def test_each_section_lists_its_stuck_work_with_temporal_ui_links(api: InP
     assert _ui('ProjectStatus="on_hold" AND ExecutionStatus="Running"') in holds
     handoffs = _section(text, "ops-handoffs")
     assert "Open optics" in handoffs and "MOD" in handoffs and "3 days overdue" in handoffs
-    tranches = _section(text, "ops-tranches")
-    assert "Open optics" in tranches and "Stage 2, tranche 1" in tranches and "four eyes" in tranches
-    assert "The payment to be sent" in tranches and "¥7,000" in tranches  # paid, not yet sent
-    assert tranches.count("Stage 1, tranche 1") == 1  # the approved one is not waiting
-    assert "3 tranches are due but not yet with the bank." in tranches
+    four_eyes = _section(text, "ops-four-eyes")  # finance's list, as finance's pages show it
+    assert "Open optics" in four_eyes and "Stage 1, tranche 2" in four_eyes and "Not yet due" in four_eyes
+    assert "Stage 1, tranche 1" not in four_eyes  # approved (and paid): not waiting
+    payments = _section(text, "ops-payments")
+    assert "Open optics" in payments and "Stage 1, tranche 1" in payments and "¥7,000" in payments
+    assert "1 paid tranche is not yet with the bank." in payments
     drift = _section(text, "ops-drift")
     assert f"no workflow project-{OPEN_ID} exists for this project" in drift
     assert _ui(f'ProjectId="{OPEN_ID}"') in drift
@@ -208,7 +209,7 @@ async def test_most_overdue_first(api: InProcessApi) -> None:
     async with api.sessionmaker.begin() as s:
         s.add(NeedToKnowGrant(project_id=CLOSED_ID, username="ops.hayashi", granted_by="admin"))
     text = (await _page(api, "ops.hayashi")).text
-    for section in ("ops-gates", "ops-holds", "ops-handoffs", "ops-tranches"):
+    for section in ("ops-gates", "ops-holds", "ops-handoffs", "ops-four-eyes"):
         part = _section(text, section)
         assert part.index(CLOSED_TITLE) < part.index("Open optics"), section  # nine days before three
 
@@ -219,7 +220,9 @@ async def test_closed_work_is_withheld_from_an_uncleared_operator(api: InProcess
     assert f"hold reason of {CLOSED_ID}" not in text
     # It still counts, under its pseudonym, with no link into Temporal (that would name it).
     assert "2 open review rounds are past their due date." in text
-    assert text.count("Closed work, withheld") >= 5
+    assert text.count("Closed work, withheld") == 4  # gates, holds, hand-offs, drift
+    # Finance's four-eyes list shows closed work only where granted, as on finance's pages.
+    assert "1 tranche waits for four-eyes approval." in _section(text, "ops-four-eyes")
     async with api.sessionmaker() as s:
         audited = (
             await s.scalars(select(AuditEntry.detail).where(AuditEntry.action == "list_closed:operations"))

@@ -22,13 +22,14 @@ from api.schemas.fund import DriftOut
 from config import Settings
 from domain.roles import Role
 from services import operations
+from services.tranche_approvals import Sort, awaiting_approval
 from web import temporal_ui
 from web.pages import PageViewer, Viewer, page_session, render, withheld_closed
 
 router = APIRouter()
 _ops = require_roles(Role.OPS, Role.ADMIN)
 PER_PAGE = 25
-SECTIONS = ("gates", "holds", "handoffs", "tranches", "drift")
+SECTIONS = ("gates", "holds", "handoffs", "four_eyes", "payments", "drift")
 
 
 def _page_no() -> int:
@@ -52,7 +53,8 @@ async def operations_page(
     gates_page: int = _page_no(),
     holds_page: int = _page_no(),
     handoffs_page: int = _page_no(),
-    tranches_page: int = _page_no(),
+    four_eyes_page: int = _page_no(),
+    payments_page: int = _page_no(),
     drift_page: int = _page_no(),
 ) -> Response:
     try:
@@ -65,8 +67,10 @@ async def operations_page(
         gates = await operations.overdue_gates(read, now, gates_page, PER_PAGE)
         holds = await operations.holds(read, settings.seconds_per_day, holds_page, PER_PAGE)
         handoffs = await operations.overdue_handoffs(read, now, handoffs_page, PER_PAGE)
-        tranches = await operations.waiting_tranches(read, tranches_page, PER_PAGE)
-        shown_ids = {r.project_id for section in (gates, holds, handoffs, tranches) for r in section.rows}
+        # Finance's own list and rule (closed work only where granted, as finance sees it).
+        four_eyes = await awaiting_approval(read, viewer.user, four_eyes_page, PER_PAGE, Sort.DUE, now)
+        payments = await operations.unsent_payments(read, payments_page, PER_PAGE)
+        shown_ids = {r.project_id for section in (gates, holds, handoffs, four_eyes, payments) for r in section.rows}
         withheld = await withheld_closed(request, read, viewer.user, shown_ids, "operations")
         # Last: the reconciliation asks every workflow, and hands the read connection back first.
         drift, drift_refusal = await _drift(request, read, viewer)
@@ -77,7 +81,13 @@ async def operations_page(
     def ui(query: str) -> str:
         return temporal_ui.workflows_url(settings.temporal_ui_url, settings.temporal_namespace, query)
 
-    current = {"gates": gates.page, "holds": holds.page, "handoffs": handoffs.page, "tranches": tranches.page}
+    current = {
+        "gates": gates.page,
+        "holds": holds.page,
+        "handoffs": handoffs.page,
+        "four_eyes": four_eyes.page,
+        "payments": payments.page,
+    }
     return render(
         request,
         "operations.html",
@@ -86,7 +96,8 @@ async def operations_page(
         gates=gates,
         holds=holds,
         handoffs=handoffs,
-        tranches=tranches,
+        four_eyes=four_eyes,
+        payments=payments,
         drift_rows=drift_rows,
         drift_total=len(drift),
         drift_page=drift_page,
