@@ -27,8 +27,8 @@ class Settings(BaseSettings):
     temporal_namespace: str = "default"
     task_queue: str = "trlgate"
     temporal_ui_port: int = 8233
-    # Where a browser reaches the Temporal Web UI (the project page links its workflow there);
-    # empty: http://127.0.0.1:<temporal_ui_port>.
+    # Where a browser reaches the Temporal Web UI (the pages link into it: a project's workflow,
+    # lists filtered by search attributes); empty: http://127.0.0.1:<temporal_ui_port>.
     temporal_ui_url: str = ""
     api_host: str = "127.0.0.1"
     api_port: int = 8000

@@ -20,9 +20,8 @@ from sqlalchemy import ColumnElement, Integer, String, Subquery, and_, cast, exi
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.project import ProjectStatus
-from domain.proposal import Classification
-from storage.access import closed_decisions
-from storage.models import NeedToKnowGrant, Notification, Project, Reservation, Tranche, TrancheApproval, User
+from services.closed_work import readable
+from storage.models import Notification, Project, Reservation, Tranche, TrancheApproval, User
 
 NOTICE_KIND = "tranche_approval"
 # A due tranche still unsigned after this long is marked overdue: payments are late by then.
@@ -86,13 +85,6 @@ def _due_notices() -> Subquery:
     )
 
 
-def _closed_only_granted(user: User) -> ColumnElement[bool]:
-    granted = select(NeedToKnowGrant.project_id).where(
-        NeedToKnowGrant.username == user.username, NeedToKnowGrant.revoked_at.is_(None)
-    )
-    return or_(Project.classification != Classification.CLOSED.value, Project.id.in_(granted))
-
-
 async def awaiting_approval(
     session: AsyncSession,
     user: User,
@@ -136,15 +128,9 @@ async def awaiting_approval(
         ~paid,
         keys.c.stage_no == Project.stage_no,  # an earlier stage's tranche can no longer be signed
         Project.status.in_(_WAITING),
-        _closed_only_granted(user),
+        # Closed work only with a grant the clearance covers: out of the count too, not only the rows.
+        await readable(session, user),
     ]
-    # Closed work held by a grant the clearance no longer covers stays out of the count too.
-    granted_closed = await session.scalars(
-        select(Project).where(_closed_only_granted(user), Project.classification == Classification.CLOSED.value)
-    )
-    refused = [p for p, ok in (await closed_decisions(session, user, granted_closed.all())).items() if not ok]
-    if refused:
-        where.append(Project.id.not_in(refused))
     total = int(await session.scalar(select(func.count()).select_from(base.where(*where).subquery())) or 0)
     pages = max(1, -(-total // per_page))
     page = min(max(1, page), pages)

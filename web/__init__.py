@@ -92,9 +92,21 @@ async def _to_sign_in(request: Request, err: Exception) -> RedirectResponse:
 
 
 def install(app: FastAPI, csrf_secret: str, secure_cookies: bool = False) -> None:
-    from web.routes import auth, finance, gates, handoffs, inbox, notifications, project, projects, reports, tasks
+    from web.routes import (
+        auth,
+        finance,
+        gates,
+        handoffs,
+        inbox,
+        notifications,
+        operations,
+        project,
+        projects,
+        reports,
+        tasks,
+    )
 
-    routers = (auth, inbox, tasks, gates, projects, project, handoffs, finance, reports, notifications)
+    routers = (auth, inbox, tasks, gates, projects, project, handoffs, finance, reports, operations, notifications)
     for router in (module.router for module in routers):
         app.include_router(router, prefix=PREFIX, include_in_schema=False)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="static")

@@ -14,8 +14,8 @@ from api.context import ProjectContext, project_context
 from api.deps import release_connection, require_roles
 from api.params import StageNo, TrancheNo
 from api.routes import money as api_money
-from api.routes import projects as api_projects
 from domain.roles import Role
+from services import projects as projects_service
 from services.tranche_approvals import Sort, awaiting_approval, tranche_state
 from web.pages import PageViewer, Viewer, page_session, render, withheld_closed
 
@@ -68,7 +68,7 @@ async def _show(
             return render(request, "refused.html", viewer, status_code=err.status_code, reason=err.detail)
         state = await tranche_state(read, ctx.project, stage_no, tranche_no)
         title, current_stage = ctx.project.title, ctx.project.stage_no
-        live = await api_projects._live(ctx)  # what the workflow waits for now, when it can say
+        live = await projects_service.live_status(ctx)  # what the workflow waits for now, when it can say
     return render(
         request,
         "finance_tranche.html",

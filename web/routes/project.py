@@ -27,6 +27,7 @@ from domain.roles import FundingMinistry, Role
 from domain.security import Level
 from domain.trl import MAX_TRL, MIN_TRL
 from services import projects as projects_service
+from web import temporal_ui
 from web.pages import PageViewer, Viewer, page_session, render
 
 router = APIRouter()
@@ -260,7 +261,6 @@ async def _show_project(
             return render(request, "refused.html", viewer, status_code=err.status_code, reason=err.detail)
         is_pm = ctx.is_pm
     settings: Settings = request.app.state.settings
-    ui = f"{settings.resolved_temporal_ui_url()}/namespaces/{quote(settings.temporal_namespace)}"
     open_ = detail.status not in (ProjectStatus.COMPLETED, ProjectStatus.TERMINATED)
     on_hold = detail.status == ProjectStatus.ON_HOLD or (detail.live is not None and detail.live.on_hold)
     return render(
@@ -269,7 +269,9 @@ async def _show_project(
         viewer,
         status_code=status_code,
         p=detail,
-        temporal_link=f"{ui}/workflows/{quote(detail.workflow_id)}",
+        temporal_link=temporal_ui.workflow_url(
+            settings.resolved_temporal_ui_url(), settings.temporal_namespace, detail.workflow_id
+        ),
         may_command=is_pm and has_role(viewer.user, Role.PM, Role.ADMIN),
         may_stop=open_,
         on_hold=on_hold,
