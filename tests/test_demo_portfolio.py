@@ -115,3 +115,15 @@ def test_up_no_demo_passes_the_flag(monkeypatch: Any, tmp_path: Path) -> None:
     assert runner.invoke(app, ["up", "--no-demo"]).exit_code == 0
     assert runner.invoke(app, ["up"]).exit_code == 0
     assert seen == [False, True]
+
+
+async def test_a_refused_step_is_logged_and_the_others_carry_on(caplog: Any) -> None:
+    class Started:
+        async def start(self, body: dict[str, Any]) -> str:
+            return "KP-DEMO-1"
+
+    async def refused(api: Any, pid: str, body: dict[str, Any]) -> None:
+        raise demo.DemoStepRefused("POST /projects/KP-DEMO-1/gates/1/decision as pm.sato: 409 not open")
+
+    assert await demo._drive(Started(), {"title": "量子"}, refused) == "KP-DEMO-1"  # type: ignore[arg-type]
+    assert "KP-DEMO-1 (量子) stopped short of its state" in caplog.text and "409" in caplog.text
