@@ -125,5 +125,5 @@ async def test_a_refused_step_is_logged_and_the_others_carry_on(caplog: Any) -> 
     async def refused(api: Any, pid: str, body: dict[str, Any]) -> None:
         raise demo.DemoStepRefused("POST /projects/KP-DEMO-1/gates/1/decision as pm.sato: 409 not open")
 
-    assert await demo._drive(Started(), {"title": "量子"}, refused) == "KP-DEMO-1"  # type: ignore[arg-type]
+    assert await demo._drive(Started(), {"title": "量子"}, refused) == ("KP-DEMO-1", False)  # type: ignore[arg-type]
     assert "KP-DEMO-1 (量子) stopped short of its state" in caplog.text and "409" in caplog.text
