@@ -34,6 +34,9 @@ def up(
     seconds_per_day: Annotated[
         float | None, typer.Option(help="Real seconds per simulated day (default 0.1 here; 86400 in production).")
     ] = None,
+    demo: Annotated[
+        bool, typer.Option(help="Load the demo portfolio (a dozen projects) on a fresh data folder.")
+    ] = True,
 ) -> None:
     """Run the whole stack on embedded defaults: Temporal dev server + UI, worker, API, SQLite."""
     from cli.stack import run_stack
@@ -43,7 +46,7 @@ def up(
         settings.seconds_per_day = seconds_per_day
     elif "TRLGATE_SECONDS_PER_DAY" not in os.environ:
         settings.seconds_per_day = DEMO_SECONDS_PER_DAY
-    raise typer.Exit(run_stack(settings))
+    raise typer.Exit(run_stack(settings, demo=demo))
 
 
 @app.command("migrate")

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from cli.demo import load_demo, should_load_demo
 from config import REPO_ROOT, Settings
 from domain import search_attributes as sa
 from storage import migrate
@@ -68,8 +70,9 @@ class Stack:
             console.print(f"[dim]stopped {name} (pid {proc.pid})[/dim]")
 
 
-def run_stack(settings: Settings) -> int:
+def run_stack(settings: Settings, *, demo: bool = True) -> int:
     data = settings.data_dir
+    load_demo = should_load_demo(demo, data)  # decided before Temporal creates its database
     logs = data / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     host, _, port = settings.temporal_address.partition(":")
@@ -127,6 +130,8 @@ def run_stack(settings: Settings) -> int:
         api = stack.spawn("api", [sys.executable, "-m", "api"], logs / "api.log")
         wait_for_port(settings.api_host, settings.api_port, 60, api)
         _print_banner(settings, created)
+        if load_demo:
+            threading.Thread(target=_load_demo, args=(settings,), name="demo portfolio", daemon=True).start()
         while not stopping:
             for name, proc in stack.procs.items():
                 if proc.poll() is not None:
@@ -139,6 +144,17 @@ def run_stack(settings: Settings) -> int:
     finally:
         console.print("stopping ...")
         stack.stop()
+
+
+def _load_demo(settings: Settings) -> None:
+    """In the background, so the stack serves (and Ctrl-C stops it) while the portfolio loads."""
+    console.print("loading the demo portfolio ...")
+    try:
+        started = asyncio.run(load_demo(f"http://{settings.api_host}:{settings.api_port}", settings.demo_password))
+    except Exception as err:  # a demo that cannot load must not take the stack down with it
+        console.print(f"[yellow]demo portfolio not loaded: {err!r}[/yellow]")
+        return
+    console.print(f"demo portfolio ready: {started} projects" if started else "demo portfolio: projects exist already")
 
 
 async def _seed(settings: Settings) -> int:
