@@ -67,11 +67,13 @@ async def wait_gate_open(stack: ApiStack, project_id: str, gate_no: int, timeout
     return dict((await assert_eventually(open_gates, f"gate {gate_no} open", timeout=timeout))[0])
 
 
-async def review_gate(stack: ApiStack, project_id: str, gate_no: int, score: int = 4) -> None:
+async def review_gate(
+    stack: ApiStack, project_id: str, gate_no: int, score: int = 4, exit_trl: int | None = None
+) -> None:
     """The PM reads what the gate requires and submits the evidence for it; three reviewers, each
-    with their own login, accept, read, review."""
+    with their own login, accept, read, review. The gate's exit TRL: the default plan's, or given."""
     required = (await wait_gate_open(stack, project_id, gate_no))["requirements"]
-    trl = [3, 5, 7, 9][gate_no - 1]
+    trl = exit_trl or [3, 5, 7, 9][gate_no - 1]
     assert required["exit_trl"] == trl and f"TRL {trl} reached" in required["question"]
     last = "Hand-off readiness statement" if trl == 9 else "Next-stage plan"
     assert required["deliverables"] == ["Stage report", f"TRL {trl} test evidence", last]

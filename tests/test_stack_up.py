@@ -41,7 +41,9 @@ async def test_up_serves_the_whole_stack_and_stops_on_ctrl_c(tmp_path: Path) -> 
     }
     env.pop("TRLGATE_DATABASE_URL", None)
     up = subprocess.Popen(
-        [str(Path(sys.prefix) / "bin" / "trlgate"), "up"],
+        # The demo portfolio's loader has its own test (tests/test_demo_portfolio.py); here it would
+        # only load the machine while this test times the stack's start.
+        [str(Path(sys.prefix) / "bin" / "trlgate"), "up", "--no-demo"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -241,7 +241,15 @@ async def test_a_notice_about_closed_work_shows_nothing_of_it_to_whom_may_not_re
 
 async def test_each_role_starts_on_its_own_page(api: InProcessApi) -> None:
     assert (await api.http.get("/app/")).headers["location"] == "/app/sign-in?next=/app/"
-    for user, home in (("pm.sato", "/app/projects"), ("rev.ito", "/app/inbox"), ("liaison.mod", "/app/handoffs")):
+    homes = (
+        ("pm.sato", "/app/projects"),
+        ("rev.ito", "/app/inbox"),
+        ("liaison.mod", "/app/handoffs"),
+        ("fin.suzuki", "/app/finance/approvals"),
+        ("ops.hayashi", "/app/operations"),
+        ("perf.aoki", "/app/reports"),
+    )
+    for user, home in homes:
         async with httpx.AsyncClient(transport=api.http._transport, base_url="http://trlgate.test") as http:
             form = await http.get("/app/sign-in?next=/app/")
             signed_in = await http.post(

@@ -19,7 +19,10 @@ router = APIRouter()
 HOME = "/app/"  # each role's own first page (home_for)
 # Where each role's routine work starts, in order of precedence.
 ROLE_HOMES = (
-    ({Role.PM, Role.ADMIN, Role.OPS, Role.FINANCE, Role.PERFORMER}, "/app/projects"),
+    ({Role.PM, Role.ADMIN}, "/app/projects"),
+    ({Role.FINANCE}, "/app/finance/approvals"),
+    ({Role.OPS}, "/app/operations"),
+    ({Role.PERFORMER}, "/app/reports"),
     ({Role.REVIEWER}, "/app/inbox"),
     ({Role.MINISTRY}, "/app/handoffs"),
 )
