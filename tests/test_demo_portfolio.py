@@ -3,9 +3,11 @@ workflows, nothing loaded twice, and `--no-demo` (or an existing data folder) lo
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
+import httpx
 from temporalio.client import Client
 from typer.testing import CliRunner
 
@@ -81,6 +83,7 @@ async def test_demo_portfolio_reaches_every_promised_state(
             assert closed not in seen
             assert (await s.call("GET", f"/projects/{closed}", uncleared)).status_code in (403, 404)
         assert closed in [p["id"] for p in (await s.call("GET", "/projects", "rev.ito")).json()]
+        await closed_work_is_invisible_in_every_page(s.base_url, closed, TITLES["_closed"])
         grants = (await s.call("GET", f"/projects/{closed}/grants", "admin")).json()
         assert {g["username"] for g in grants} == {"pm.sato", "rev.ito", "rev.kato", "liaison.mod", "ops.hayashi"}
 
@@ -93,6 +96,60 @@ async def test_demo_portfolio_reaches_every_promised_state(
         # Loaded once: a restart finds projects and starts none.
         assert await load_demo(s.base_url, DEMO_PASSWORD) == 0
         assert len((await s.call("GET", "/projects", "admin")).json()) == 11
+
+
+# Every page and list of the workbench, for the closed project's own pages too.
+LISTS = (
+    "/app/projects",
+    "/app/projects?sort=title",
+    "/app/inbox",
+    "/app/gates",
+    "/app/handoffs",
+    "/app/notifications",
+    "/app/finance/approvals",
+    "/app/operations",
+    "/app/reports",
+)
+PROJECT_PAGES = ("", "/gates", "/gates/1", "/handoffs", "/conditions", "/reports/2026")
+UNCLEARED = ("admin", "pm.tanaka", "rev.mori", "fin.suzuki", "ops.kimura", "liaison.mlit", "perf.aoki")
+
+
+async def signed_in(base_url: str, username: str) -> httpx.AsyncClient:
+    http = httpx.AsyncClient(base_url=base_url, timeout=30)
+    form = await http.get("/app/sign-in")
+    token = re.search(r'name="csrftoken" value="([^"]+)"', form.text)
+    assert token is not None
+    r = await http.post(
+        "/app/sign-in", data={"username": username, "password": DEMO_PASSWORD, "csrftoken": token.group(1)}
+    )
+    assert r.status_code == 303, (username, r.text)
+    return http
+
+
+async def closed_work_is_invisible_in_every_page(base_url: str, project_id: str, title: str) -> None:
+    """Through the pages, as each role without clearance or grant: neither the closed project's id
+    nor its title in any list, its own pages refused (403/404) without its title, and no server
+    error; the cleared PM, as the control, finds it."""
+    for username in UNCLEARED:
+        http = await signed_in(base_url, username)
+        try:
+            for path in (*LISTS, *(f"/app/projects/{project_id}{tail}" for tail in PROJECT_PAGES)):
+                page = await http.get(path)
+                assert page.status_code < 500, (username, path, page.status_code)
+                assert title not in page.text, (username, path)
+                if path.startswith(f"/app/projects/{project_id}"):
+                    # Refused; the id was the asker's own (the address), so it may be named back.
+                    assert page.status_code in (403, 404), (username, path, page.status_code)
+                else:
+                    assert project_id not in page.text, (username, path)
+        finally:
+            await http.aclose()
+    http = await signed_in(base_url, "pm.sato")
+    try:
+        assert title in (await http.get("/app/projects")).text
+        assert title in (await http.get(f"/app/projects/{project_id}")).text
+    finally:
+        await http.aclose()
 
 
 def test_only_a_fresh_data_folder_gets_the_demo(tmp_path: Path) -> None:

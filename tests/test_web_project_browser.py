@@ -70,4 +70,14 @@ async def test_a_pm_starts_a_project_through_the_form_and_reads_its_page(stack: 
     project_violations = await serious_violations(page)
     await screenshot(page, "project")
     assert form_violations == [] and project_violations == []
+
+    # A form posted without its CSRF token (as a forged form on another site would) is refused.
+    await page.goto(f"{base}/app/projects/new")
+    await page.locator("input[name=csrftoken]").evaluate_all("inputs => inputs.forEach(i => i.remove())")
+    await page.get_by_label("プロジェクト名").fill("トークンのないフォーム")
+    async with page.expect_response(lambda r: r.request.method == "POST") as posted:
+        await page.get_by_role("button", name="プロジェクトを開始する").last.click()
+    assert (await posted.value).status == 403
+    projects = (await stack.call("GET", "/projects", PM)).json()
+    assert [p["title"] for p in projects] == [TITLE]  # nothing started
     await context.close()
