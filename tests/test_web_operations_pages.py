@@ -54,9 +54,16 @@ class _NoWorkflows:
 
 
 @pytest.fixture
-async def api(db_url: str) -> AsyncIterator[InProcessApi]:
-    # Both backends: the sections' SQL (a UNION, a correlated audit lookup) runs on each.
+async def api_any_db(db_url: str) -> AsyncIterator[InProcessApi]:
+    # Both backends for the tests of the sections' SQL (a UNION, a correlated audit lookup, paging).
     async with inprocess_api(db_url, temporal=_NoWorkflows(), temporal_ui_url=UI) as api:
+        await seed(api.sessionmaker)
+        yield api
+
+
+@pytest.fixture
+async def api(sqlite_url: str) -> AsyncIterator[InProcessApi]:
+    async with inprocess_api(sqlite_url, temporal=_NoWorkflows(), temporal_ui_url=UI) as api:
         await seed(api.sessionmaker)
         yield api
 
@@ -178,7 +185,8 @@ def _ui(query: str) -> str:
     return html.escape(f"{UI}/namespaces/default/workflows?query={quote(query, safe='')}")
 
 
-async def test_each_section_lists_its_stuck_work_with_temporal_ui_links(api: InProcessApi) -> None:
+async def test_each_section_lists_its_stuck_work_with_temporal_ui_links(api_any_db: InProcessApi) -> None:
+    api = api_any_db
     page = await _page(api, "ops.kimura")
     assert page.status_code == 200
     text = page.text
@@ -204,7 +212,8 @@ async def test_each_section_lists_its_stuck_work_with_temporal_ui_links(api: InP
     assert _ui(f'ProjectId="{OPEN_ID}"') in drift
 
 
-async def test_most_overdue_first(api: InProcessApi) -> None:
+async def test_most_overdue_first(api_any_db: InProcessApi) -> None:
+    api = api_any_db
     text = (await _page(api, "ops.hayashi")).text  # cleared, but no grant yet: the closed one withheld
     async with api.sessionmaker.begin() as s:
         s.add(NeedToKnowGrant(project_id=CLOSED_ID, username="ops.hayashi", granted_by="admin"))
@@ -246,7 +255,8 @@ async def test_other_roles_are_refused(api: InProcessApi) -> None:
     assert (await api.http.get("/app/operations")).headers["location"] == "/app/sign-in?next=/app/operations"
 
 
-async def test_each_section_pages(api: InProcessApi) -> None:
+async def test_each_section_pages(api_any_db: InProcessApi) -> None:
+    api = api_any_db
     now = datetime.now(UTC)
     async with api.sessionmaker.begin() as s:
         for n in range(30):
