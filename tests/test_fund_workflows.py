@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.api.enums.v1 import RetryState
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
@@ -282,8 +283,10 @@ async def test_thirty_projects_compete_for_room_for_six(
             assert await ledger.balance(s, ledger.allocation_account("MEXT")) == 0
             assert await ledger.invariant_violations(s, PROGRAMME_CODE) == []
 
-        # No retry storm: the refusal is a business error, so each held project's reservation ran
-        # exactly once and failed once (read from its history).
+        # No retry storm: the refusal is a business error, so the reservation failed once and was
+        # not retried after it (read from its history: the failure's retry state says so). An
+        # attempt before it may have timed out on a starved machine (30 workflows on 2 cores); that
+        # retry is the policy's, not a retry of the refusal, so the attempt number is not pinned.
         first = handles[next(i for i, s in enumerate(snaps) if s.on_hold)]
         events = (await first.fetch_history()).events
         reserve_ids = {
@@ -304,7 +307,10 @@ async def test_thirty_projects_compete_for_room_for_six(
             if e.HasField("activity_task_failed_event_attributes")
             and e.activity_task_failed_event_attributes.scheduled_event_id in reserve_ids
         ]
-        assert len(reserve_ids) == 1 and attempts == [1] and len(failures) == 1
+        assert len(reserve_ids) == 1 and len(attempts) == 1 and len(failures) == 1
+        failure = failures[0].activity_task_failed_event_attributes
+        assert failure.retry_state == RetryState.RETRY_STATE_NON_RETRYABLE_FAILURE
+        assert failure.failure.cause.application_failure_info.type == "InsufficientFunds"
 
         # A resume tries again: still no money, so back on hold with the PM told again.
         await first.execute_update(ProjectWorkflow.resume, ResumeInput(requested_by=PM))
