@@ -194,7 +194,10 @@ async def test_the_list_holds_what_waits_for_a_request_or_a_second_approval(api_
     async with _client(api, "fin.yamada") as http:
         by_project = await http.get(f"{LIST}?sort=project", headers=EN)
         assert by_project.status_code == 200 and 'value="project" selected' in by_project.text
-        assert (await http.get(f"{LIST}?sort=nonsense", headers=EN)).status_code == 422
+        nonsense = await http.get(f"{LIST}?sort=nonsense", headers=EN)
+        # A page's bad address: an HTML page with the reason, not the API's JSON.
+        assert nonsense.status_code == 422 and nonsense.headers["content-type"].startswith("text/html")
+        assert "sort: Input should be" in nonsense.text and "Not available" in nonsense.text
 
 
 async def test_the_list_is_paged_and_counted_in_sql(api: InProcessApi) -> None:

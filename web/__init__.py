@@ -8,12 +8,14 @@ from urllib.parse import quote
 
 from asgi_csrf import asgi_csrf
 from fastapi import FastAPI, Request
-from fastapi.responses import RedirectResponse
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from python_multipart.multipart import parse_options_header
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from web.pages import HERE, SignInRequired
+from api.errors import invalid_request
+from web.pages import HERE, SignInRequired, render
 
 PREFIX = "/app"
 
@@ -86,6 +88,16 @@ class Csrf:
             await _refuse(send, 400, b"Bad request: the form is not UTF-8.")
 
 
+async def _invalid_on_page(request: Request, err: Exception) -> Response:
+    """A page's bad address (a query parameter out of range, an unknown sort) gets an HTML page
+    with the reason and 422; the API keeps its JSON list of field problems."""
+    assert isinstance(err, RequestValidationError)
+    if _outside_pages(request.scope):
+        return await invalid_request(request, err)
+    reasons = "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:])}: {e['msg']}" for e in err.errors())
+    return render(request, "refused.html", status_code=422, reason=reasons)
+
+
 async def _to_sign_in(request: Request, err: Exception) -> RedirectResponse:
     assert isinstance(err, SignInRequired)
     return RedirectResponse(f"{PREFIX}/sign-in?next={quote(err.next_url)}", status_code=303)
@@ -111,4 +123,5 @@ def install(app: FastAPI, csrf_secret: str, secure_cookies: bool = False) -> Non
         app.include_router(router, prefix=PREFIX, include_in_schema=False)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="static")
     app.add_exception_handler(SignInRequired, _to_sign_in)
+    app.add_exception_handler(RequestValidationError, _invalid_on_page)
     app.add_middleware(Csrf, secret=csrf_secret, secure=secure_cookies)
