@@ -15,7 +15,7 @@ from python_multipart.multipart import parse_options_header
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import invalid_request
-from web.pages import HERE, SignInRequired, render
+from web.pages import HERE, SignInRequired, render, validation_reasons
 
 PREFIX = "/app"
 
@@ -94,8 +94,7 @@ async def _invalid_on_page(request: Request, err: Exception) -> Response:
     assert isinstance(err, RequestValidationError)
     if _outside_pages(request.scope):
         return await invalid_request(request, err)
-    reasons = "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:])}: {e['msg']}" for e in err.errors())
-    return render(request, "refused.html", status_code=422, reason=reasons)
+    return render(request, "refused.html", status_code=422, reason=validation_reasons(err, skip=1))
 
 
 async def _to_sign_in(request: Request, err: Exception) -> RedirectResponse:

@@ -16,7 +16,9 @@ import jinja2
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.datastructures import FormData
 
 from api.access import visible
 from config import Settings
@@ -127,6 +129,23 @@ async def withheld_closed(
     if not closed:
         return set()
     return {p.id for p in closed} - {p.id for p in await visible(request, read, user, closed, action)}
+
+
+def form_fields(form: FormData) -> dict[str, str]:
+    """A posted form's fields as text, without the CSRF token. A browser sends a textarea's line
+    breaks as CRLF, which the API's text fields refuse (no control character but the newline):
+    they are newlines here, for every page's form."""
+    return {k: str(v).replace("\r\n", "\n") for k, v in form.items() if k != "csrftoken"}
+
+
+async def posted(request: Request) -> dict[str, str]:
+    return form_fields(await request.form())
+
+
+def validation_reasons(err: ValidationError | Any, skip: int = 0) -> str:
+    """Each field's problem in one line, as the API's 422 lists them ("field: message"); `skip`
+    drops leading location parts (a request's "query"/"path")."""
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc'][skip:])}: {e['msg']}" for e in err.errors())
 
 
 def render(

@@ -27,7 +27,7 @@ from domain.roles import Role
 from services.choices import reviewer_choices
 from services.gates import open_gates_of
 from storage.models import Gate
-from web.pages import PageViewer, Viewer, page_session, render, withheld_closed
+from web.pages import PageViewer, Viewer, page_session, posted, render, validation_reasons, withheld_closed
 from workflows.project import ProjectWorkflow
 
 router = APIRouter()
@@ -114,14 +114,6 @@ async def gate_page(project_id: str, gate_no: GateNo, request: Request, viewer: 
     return await _show(request, viewer, project_id, gate_no, acted=request.query_params.get("acted"))
 
 
-def _reasons(err: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors())
-
-
-async def _form(request: Request) -> dict[str, str]:
-    return {k: str(v) for k, v in (await request.form()).items() if k != "csrftoken"}
-
-
 async def _command(
     request: Request,
     viewer: Viewer,
@@ -137,7 +129,7 @@ async def _command(
     try:
         body = build()
     except ValidationError as err:
-        return await _show(request, viewer, project_id, gate_no, 422, form=form, refusal=_reasons(err))
+        return await _show(request, viewer, project_id, gate_no, 422, form=form, refusal=validation_reasons(err))
     async with page_session(request) as read:
         try:
             ctx = await _pm_context(request, read, viewer, project_id)
@@ -174,7 +166,7 @@ def _evidence(form: dict[str, str]) -> EvidenceIn:
 
 @router.post("/projects/{project_id}/gates/{gate_no}/evidence", response_class=HTMLResponse)
 async def submit_evidence(project_id: str, gate_no: GateNo, request: Request, viewer: PageViewer) -> Response:
-    form = await _form(request)
+    form = await posted(request)
     return await _command(
         request,
         viewer,
@@ -189,7 +181,7 @@ async def submit_evidence(project_id: str, gate_no: GateNo, request: Request, vi
 
 @router.post("/projects/{project_id}/gates/{gate_no}/open", response_class=HTMLResponse)
 async def open_review(project_id: str, gate_no: GateNo, request: Request, viewer: PageViewer) -> Response:
-    form = await _form(request)
+    form = await posted(request)
     return await _command(
         request,
         viewer,
@@ -204,7 +196,7 @@ async def open_review(project_id: str, gate_no: GateNo, request: Request, viewer
 
 @router.post("/projects/{project_id}/gates/{gate_no}/invitations", response_class=HTMLResponse)
 async def invite(project_id: str, gate_no: GateNo, request: Request, viewer: PageViewer) -> Response:
-    form = await _form(request)
+    form = await posted(request)
     return await _command(
         request,
         viewer,
@@ -219,7 +211,7 @@ async def invite(project_id: str, gate_no: GateNo, request: Request, viewer: Pag
 
 @router.post("/projects/{project_id}/gates/{gate_no}/reassign", response_class=HTMLResponse)
 async def reassign(project_id: str, gate_no: GateNo, request: Request, viewer: PageViewer) -> Response:
-    form = await _form(request)
+    form = await posted(request)
     return await _command(
         request,
         viewer,
@@ -238,7 +230,7 @@ def _days(form: dict[str, str]) -> ExtendIn:
 
 @router.post("/projects/{project_id}/gates/{gate_no}/deadline", response_class=HTMLResponse)
 async def extend_deadline(project_id: str, gate_no: GateNo, request: Request, viewer: PageViewer) -> Response:
-    form = await _form(request)
+    form = await posted(request)
     return await _command(
         request,
         viewer,
@@ -267,7 +259,7 @@ def _decision(form: dict[str, str]) -> DecisionIn:
 
 @router.post("/projects/{project_id}/gates/{gate_no}/decision", response_class=HTMLResponse)
 async def decide(project_id: str, gate_no: GateNo, request: Request, viewer: PageViewer) -> Response:
-    form = await _form(request)
+    form = await posted(request)
     return await _command(
         request,
         viewer,
@@ -319,11 +311,11 @@ async def conditions_page(project_id: str, request: Request, viewer: PageViewer)
 
 @router.post("/projects/{project_id}/conditions/verify", response_class=HTMLResponse)
 async def verify_conditions(project_id: str, request: Request, viewer: PageViewer) -> Response:
-    form = await _form(request)
+    form = await posted(request)
     try:
         body = NoteIn(note=form.get("note", ""))
     except ValidationError as err:
-        return await _show_conditions(request, viewer, project_id, 422, form=form, refusal=_reasons(err))
+        return await _show_conditions(request, viewer, project_id, 422, form=form, refusal=validation_reasons(err))
     async with page_session(request) as read:
         try:
             ctx = await _pm_context(request, read, viewer, project_id)

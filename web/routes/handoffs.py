@@ -24,7 +24,7 @@ from domain.roles import Role
 from services.choices import ministry_choices
 from services.handoffs import handoff_inbox, handoffs_of_project
 from storage.models import Document
-from web.pages import PageViewer, Viewer, page_session, render, withheld_closed
+from web.pages import PageViewer, Viewer, form_fields, page_session, posted, render, withheld_closed
 
 router = APIRouter()
 _pm = require_roles(Role.PM, Role.ADMIN)  # the API's PmUser
@@ -105,7 +105,7 @@ def _field_errors(err: ValidationError) -> dict[str, str]:
 
 async def _answer(request: Request, viewer: Viewer, handoff_id: str, accept: bool) -> Response:
     form = await request.form()
-    values = {k: str(v) for k, v in form.items() if k != "csrftoken"}
+    values = form_fields(form)
     required = "receiving_programme" if accept else "reason"
     if not values.get(required, "").strip():
         return await _show(request, viewer, handoff_id, 422, values, {required: "required"})
@@ -142,7 +142,7 @@ async def decline(handoff_id: str, request: Request, viewer: PageViewer) -> Resp
 
 @router.post("/handoffs/{handoff_id}/reroute", response_class=HTMLResponse)
 async def reroute(handoff_id: str, request: Request, viewer: PageViewer) -> Response:
-    values = {k: str(v) for k, v in (await request.form()).items() if k != "csrftoken"}
+    values = await posted(request)
     try:
         body = RerouteIn(to_ministry=values.get("to_ministry", ""), note=values.get("note", ""))
     except ValidationError as err:
@@ -197,7 +197,7 @@ async def project_handoffs(project_id: str, request: Request, viewer: PageViewer
 
 
 async def _project_command(request: Request, viewer: Viewer, project_id: str, command: str) -> Response:
-    values = {k: str(v) for k, v in (await request.form()).items() if k != "csrftoken"}
+    values = await posted(request)
     body: BaseModel
     try:
         if command == "demo":

@@ -28,7 +28,7 @@ from domain.security import Level
 from domain.trl import MAX_TRL, MIN_TRL
 from services import projects as projects_service
 from web import temporal_ui
-from web.pages import PageViewer, Viewer, page_session, render
+from web.pages import PageViewer, Viewer, page_session, posted, render, validation_reasons
 
 router = APIRouter()
 _pm = require_roles(Role.PM, Role.ADMIN)
@@ -164,7 +164,7 @@ def _proposal_data(form: StartForm) -> dict[str, Any]:
     return data
 
 
-def _validation_reasons(form: StartForm, err: ValidationError) -> None:
+def _validationvalidation_reasons(form: StartForm, err: ValidationError) -> None:
     """Each of pydantic's reasons (the API's 422 lists the same), beside its field: `stages.1.budget`
     beside row 1's budget, a stage's own rule beside its row, the proposal's rules above the form."""
     for e in err.errors():
@@ -216,7 +216,7 @@ async def new_project(request: Request, viewer: PageViewer) -> Response:
 async def start_project(request: Request, viewer: PageViewer) -> Response:
     if refused := await _refused_role(request, viewer):
         return refused
-    raw = {k: str(v) for k, v in (await request.form()).items()}
+    raw = await posted(request)
     form = _read_form(raw)
     action = raw.get("action", "start")
     if action == "default":  # the default plan for the typed TRLs and budget
@@ -230,7 +230,7 @@ async def start_project(request: Request, viewer: PageViewer) -> Response:
     try:
         proposal = Proposal.model_validate(_proposal_data(form))
     except ValidationError as err:
-        _validation_reasons(form, err)
+        _validationvalidation_reasons(form, err)
         form.rows.append(_blank_row())
         return _show_form(request, viewer, form, 422)
     settings: Settings = request.app.state.settings
@@ -294,17 +294,13 @@ async def _pm_context(request: Request, read: Any, viewer: Viewer, project_id: s
     return await project_context(project_id, request, read, viewer.user)
 
 
-def _reasons(err: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors())
-
-
 @router.post("/projects/{project_id}/resume", response_class=HTMLResponse)
 async def resume(project_id: str, request: Request, viewer: PageViewer) -> Response:
-    form = {k: str(v) for k, v in (await request.form()).items() if k != "csrftoken"}
+    form = await posted(request)
     try:
         body = NoteIn(note=form.get("note", ""))
     except ValidationError as err:
-        return await _show_project(request, viewer, project_id, 422, form=form, refusal=_reasons(err))
+        return await _show_project(request, viewer, project_id, 422, form=form, refusal=validation_reasons(err))
     async with page_session(request) as read:
         try:
             ctx = await _pm_context(request, read, viewer, project_id)
@@ -318,11 +314,11 @@ async def resume(project_id: str, request: Request, viewer: PageViewer) -> Respo
 
 @router.post("/projects/{project_id}/stop", response_class=HTMLResponse)
 async def stop(project_id: str, request: Request, viewer: PageViewer) -> Response:
-    form = {k: str(v) for k, v in (await request.form()).items() if k != "csrftoken"}
+    form = await posted(request)
     try:
         body = TerminateIn(reason=form.get("reason", ""), lessons=form.get("lessons", ""))
     except ValidationError as err:
-        return await _show_project(request, viewer, project_id, 422, form=form, refusal=_reasons(err))
+        return await _show_project(request, viewer, project_id, 422, form=form, refusal=validation_reasons(err))
     if form.get("confirm") != "yes":
         return await _show_project(request, viewer, project_id, 422, form=form, unconfirmed=True)
     async with page_session(request) as read:

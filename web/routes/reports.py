@@ -19,7 +19,7 @@ from api.schemas.money import ReportIn, ReportReviewIn
 from domain.fiscal import fiscal_year_end
 from domain.roles import Role
 from services import reports
-from web.pages import PageViewer, Viewer, page_session, render, withheld_closed
+from web.pages import PageViewer, Viewer, page_session, posted, render, validation_reasons, withheld_closed
 
 router = APIRouter()
 _reporters = require_roles(Role.PERFORMER, Role.PM, Role.ADMIN)
@@ -97,23 +97,13 @@ async def report_page(project_id: str, fiscal_year: FiscalYearNo, request: Reque
     return await _show(request, viewer, project_id, fiscal_year)
 
 
-def _reasons(err: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors())
-
-
-async def _form(request: Request) -> dict[str, str]:
-    """The posted fields; a browser sends a textarea's line breaks as CRLF, which the API's text
-    fields refuse (no control characters but the newline): they are newlines here."""
-    return {k: str(v).replace("\r\n", "\n") for k, v in (await request.form()).items() if k != "csrftoken"}
-
-
 @router.post("/projects/{project_id}/reports/{fiscal_year}", response_class=HTMLResponse)
 async def file_report(project_id: str, fiscal_year: FiscalYearNo, request: Request, viewer: PageViewer) -> Response:
-    form = await _form(request)
+    form = await posted(request)
     try:
         body = ReportIn.model_validate({"fiscal_year": fiscal_year, "summary": form.get("summary", "")})
     except ValidationError as err:
-        return await _show(request, viewer, project_id, fiscal_year, 422, form=form, refusal=_reasons(err))
+        return await _show(request, viewer, project_id, fiscal_year, 422, form=form, refusal=validation_reasons(err))
     async with page_session(request) as read:
         try:
             await _filer(viewer.user)
@@ -126,7 +116,7 @@ async def file_report(project_id: str, fiscal_year: FiscalYearNo, request: Reque
 
 @router.post("/projects/{project_id}/reports/{fiscal_year}/review", response_class=HTMLResponse)
 async def review_report(project_id: str, fiscal_year: FiscalYearNo, request: Request, viewer: PageViewer) -> Response:
-    form = await _form(request)
+    form = await posted(request)
     try:
         body = ReportReviewIn.model_validate(
             {"accept": form.get("outcome") == "accept", "note": form.get("note", "")}

@@ -19,7 +19,7 @@ from domain.roles import Role
 from gates.definitions import GateDefinition
 from gates.scorecard import SCORE_MAX, SCORE_MIN
 from storage.models import Project, Review
-from web.pages import PageViewer, Viewer, page_session, render
+from web.pages import PageViewer, Viewer, form_fields, page_session, render
 
 router = APIRouter()
 _reviewer_role = require_roles(Role.REVIEWER)
@@ -91,7 +91,7 @@ async def respond(task_id: str, request: Request, viewer: PageViewer) -> Respons
         errors["answer"] = "choose"
     if answer == "accept" and conflict not in ("none", "declared"):
         errors["conflict"] = "choose"
-    values = {k: str(v) for k, v in form.items() if k != "csrftoken"}
+    values = form_fields(form)
     if errors:
         return await _show(request, viewer, task_id, 422, form=values, errors=errors)
     try:
@@ -134,7 +134,7 @@ def _scorecard(form: FormData, definition: GateDefinition) -> tuple[dict[str, An
 @router.post("/tasks/{task_id}/review", response_class=HTMLResponse)
 async def review(task_id: str, request: Request, viewer: PageViewer) -> Response:
     form = await request.form()
-    values = {k: str(v) for k, v in form.items() if k != "csrftoken"}
+    values = form_fields(form)
     async with page_session(request) as read:
         try:
             task, gate, _ = await api_tasks.reviewer_task(request, read, viewer.user, task_id)
