@@ -229,7 +229,7 @@ async def last_id(sm: async_sessionmaker[AsyncSession]) -> int:
 
 
 def test_audit_verify_finds_a_rewritten_chain(sqlite_url: str, tmp_path: Path) -> None:
-    from tests.test_cli import trlgate
+    from tests.cli import trlgate
 
     def with_keyed(work: Callable[[async_sessionmaker[AsyncSession]], Awaitable[T]]) -> T:
         return keyed_run(sqlite_url, work)
@@ -251,7 +251,7 @@ def test_audit_verify_finds_a_rewritten_chain(sqlite_url: str, tmp_path: Path) -
 def test_audit_verify_finds_a_log_cut_back_since_its_checkpoint(sqlite_url: str, tmp_path: Path) -> None:
     """Cutting the newest entries off and moving the chain head back leaves a log whose every
     entry verifies; the checkpoint the last verification wrote outside the database does not."""
-    from tests.test_cli import trlgate
+    from tests.cli import trlgate
 
     checkpoint = tmp_path / "elsewhere" / "audit-checkpoint"
     env = {

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -20,20 +17,13 @@ from storage import ledger
 from storage.audit import audit
 from storage.models import AccountBalance, AuditEntry, FundCheck, LoginThrottle, User
 from storage.projects import insert_project
+from tests.cli import trlgate, trlgate_script
 from tests.support import proposal
-
-
-def trlgate(
-    sqlite_url: str, *args: str, stdin: str = "", env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "TRLGATE_DATABASE_URL": sqlite_url, **(env or {})}
-    exe = Path(sys.prefix) / "bin" / "trlgate"
-    return subprocess.run([str(exe), *args], input=stdin, env=env, capture_output=True, text=True, timeout=60)
 
 
 def test_add_user_then_refuse_duplicate(sqlite_url: str, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
     args = ["add-user", "liaison.jcg", "--role", "ministry", "--full-name", "JCG liaison", "--ministry", "JCG"]
-    done = trlgate(sqlite_url, *args, "--password", "s3cret-pass")
+    done = trlgate_script(sqlite_url, *args, "--password", "s3cret-pass")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "added liaison.jcg (ministry)" in done.stdout
 
@@ -44,7 +34,7 @@ def test_add_user_then_refuse_duplicate(sqlite_url: str, sessionmaker: async_ses
             assert verify_password("s3cret-pass", user.password_hash)
 
     asyncio.run(check())
-    again = trlgate(sqlite_url, *args, "--password", "s3cret-pass")
+    again = trlgate_script(sqlite_url, *args, "--password", "s3cret-pass")
     assert again.returncode == 1 and "already exists" in again.stdout
 
 
