@@ -232,8 +232,17 @@ def local_client(local_env: WorkflowEnvironment) -> Client:
 # --- browser ------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    """Debian's Chromium through Playwright (tests/browser.py: fails in CI when missing)."""
+@pytest.fixture(scope="session")
+async def _chromium() -> AsyncIterator[Browser]:
+    # One Chromium per test process: a launch costs about 2 s of CPU, and tests are kept apart by
+    # their own browser contexts (cookies, storage), which `browser` closes after each test.
     async with chromium() as b:
         yield b
+
+
+@pytest.fixture
+async def browser(_chromium: Browser) -> AsyncIterator[Browser]:
+    """Debian's Chromium through Playwright (tests/browser.py: fails in CI when missing)."""
+    yield _chromium
+    for context in _chromium.contexts:
+        await context.close()
