@@ -18,9 +18,9 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 import web
+from api import routing
 from api.body_limit import BodyLimit
 from api.errors import http_refusal, invalid_request
-from api.routes import auth, codec, fund, gates, handoffs, health, money, notifications, projects, security, tasks
 from config import Settings, get_settings
 from connection.client import connect
 from storage.db import make_engine, make_sessionmaker
@@ -78,30 +78,10 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         description="TRL-gated stage-gate workflow engine for public R&D funding programmes.",
         lifespan=lifespan,
         exception_handlers={RequestValidationError: invalid_request, StarletteHTTPException: http_refusal},
+        routes=list(routing.routes()),
     )
     app.add_exception_handler(PoolTimeout, _database_busy)
-    for router in (
-        auth.router,
-        auth.me_router,
-        projects.router,
-        projects.closed_out_router,
-        projects.documents_router,
-        gates.router,
-        gates.after_decision,
-        tasks.router,
-        handoffs.router,
-        handoffs.project_handoffs,
-        handoffs.ministries_router,
-        fund.router,
-        money.router,
-        notifications.router,
-        security.clearances,
-        security.router,
-        codec.router,
-        health.router,
-    ):
-        app.include_router(router)
-    # The web workbench's pages, on the same application and service layer (web/).
+    # The web workbench's pages are among the routes; its middleware, static files and handlers:
     web.install(app, csrf_secret=settings.resolved_jwt_secret(), secure_cookies=settings.web_secure_cookies)
     # The Temporal Web UI calls the codec endpoints from the browser, with the user's token.
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)

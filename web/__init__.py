@@ -7,7 +7,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from asgi_csrf import asgi_csrf
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -102,7 +102,8 @@ async def _to_sign_in(request: Request, err: Exception) -> RedirectResponse:
     return RedirectResponse(f"{PREFIX}/sign-in?next={quote(err.next_url)}", status_code=303)
 
 
-def install(app: FastAPI, csrf_secret: str, secure_cookies: bool = False) -> None:
+def page_routers() -> list[APIRouter]:
+    """The pages' routers, for api.routing to include under PREFIX."""
     from web.routes import (
         auth,
         finance,
@@ -117,9 +118,12 @@ def install(app: FastAPI, csrf_secret: str, secure_cookies: bool = False) -> Non
         tasks,
     )
 
-    routers = (auth, inbox, tasks, gates, projects, project, handoffs, finance, reports, operations, notifications)
-    for router in (module.router for module in routers):
-        app.include_router(router, prefix=PREFIX, include_in_schema=False)
+    modules = (auth, inbox, tasks, gates, projects, project, handoffs, finance, reports, operations, notifications)
+    return [module.router for module in modules]
+
+
+def install(app: FastAPI, csrf_secret: str, secure_cookies: bool = False) -> None:
+    """What the pages need beside their routes (api.routing includes those)."""
     app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="static")
     app.add_exception_handler(SignInRequired, _to_sign_in)
     app.add_exception_handler(RequestValidationError, _invalid_on_page)
