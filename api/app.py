@@ -20,7 +20,20 @@ from temporalio.service import RPCError
 import web
 from api.body_limit import BodyLimit
 from api.errors import http_refusal, invalid_request
-from api.routes import auth, codec, fund, gates, handoffs, health, money, notifications, projects, security, tasks
+from api.routes import (
+    auth,
+    codec,
+    files,
+    fund,
+    gates,
+    handoffs,
+    health,
+    money,
+    notifications,
+    projects,
+    security,
+    tasks,
+)
 from config import Settings, get_settings
 from connection.client import connect
 from storage.db import make_engine, make_sessionmaker
@@ -99,12 +112,13 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         security.router,
         codec.router,
         health.router,
+        files.router,
     ):
         app.include_router(router)
     # The web workbench's pages, on the same application and service layer (web/).
     web.install(app, csrf_secret=settings.resolved_jwt_secret(), secure_cookies=settings.web_secure_cookies)
     # The Temporal Web UI calls the codec endpoints from the browser, with the user's token.
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, max_upload_bytes=settings.max_upload_bytes)
     ui = [f"http://{host}:{settings.temporal_ui_port}" for host in ("127.0.0.1", "localhost")]
     app.add_middleware(
         CORSMiddleware,
