@@ -30,18 +30,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.access import authorize, is_project_pm
 from api.audit import record
-from api.deps import release_connection
+from api.deps import has_role, release_connection
 from api.multipart import read_upload
 from config import Settings
 from domain.files import AttachedTo, FileRef
+from domain.gate_review import TaskStatus
 from domain.handoff import HandoffKind
 from domain.roles import Role
+from domain.statuses import ReportStatus
 from services.file_checks import UnsupportedType, detect_type, sanitise_name
 from storage.access import is_closed
 from storage.audit import audit
 from storage.blobs import BlobStore, open_store
 from storage.blobs.sealed import open_sealed, seal_file
-from storage.models import Project, StoredFile, User
+from storage.models import Document, Gate, ProgressReport, Project, ReviewTask, StoredFile, User
 
 
 def blob_store(request: Request) -> BlobStore:
@@ -74,6 +76,57 @@ def check_ref(kind: AttachedTo, ref: str) -> str:
         what = "a gate number" if kind == AttachedTo.EVIDENCE else "a fiscal year"
         raise HTTPException(422, detail=f"ref must be {what} from {low} to {high}, not {ref[:40]!r}")
     return str(int(ref))
+
+
+# A reviewer sees the material once they have accepted without a conflict (domain brief: the
+# declaration comes before any access), and keeps it after submitting.
+_MATERIAL_OPEN = (TaskStatus.ACCEPTED.value, TaskStatus.SUBMITTED.value, TaskStatus.OPEN.value)
+
+
+async def _reviewer_only(session: AsyncSession, user: User, project: Project) -> set[str] | None:
+    """For a user who reads the project only as one of its reviewers: the gates whose evidence
+    they may read (their accepted or submitted tasks); None for every other reader."""
+    if is_project_pm(user, project) or has_role(user, Role.ADMIN, Role.OPS, Role.FINANCE):
+        return None
+    if Role.REVIEWER.value not in user.roles or user.username not in project.reviewers:
+        return None
+    gates = await session.scalars(
+        select(ReviewTask.gate_no).where(
+            ReviewTask.project_id == project.id,
+            ReviewTask.reviewer == user.username,
+            ReviewTask.status.in_(_MATERIAL_OPEN),
+        )
+    )
+    return {str(g) for g in gates.all()}
+
+
+async def readable(session: AsyncSession, user: User, project: Project, rows: list[StoredFile]) -> list[StoredFile]:
+    """Of a project's files (its reader decided by the project's access rule already), those
+    this user may open: a reviewer's evidence only for gates they accepted to review."""
+    gates = await _reviewer_only(session, user, project)
+    if gates is None:
+        return rows
+    return [f for f in rows if f.attached_kind != AttachedTo.EVIDENCE.value or f.attached_ref in gates]
+
+
+async def _still_open(session: AsyncSession, project: Project, kind: AttachedTo, ref: str) -> None:
+    """409 where the thing the file would join has gone in already: its payload named its files
+    when it was submitted, so a later file would be listed but never part of it."""
+    if kind == AttachedTo.EVIDENCE:
+        gate = await session.get(Gate, (project.id, int(ref)))
+        package = None if gate is None else await session.get(Document, f"{project.id}-g{ref}-r{gate.round}-evidence")
+        if package is not None:
+            raise HTTPException(
+                status.HTTP_409_CONFLICT,
+                detail=f"the evidence package of gate {ref} is in already: no file joins it now",
+            )
+    elif kind == AttachedTo.REPORT:
+        report = await session.get(ProgressReport, (project.id, int(ref)))
+        if report is not None and report.status != ReportStatus.RETURNED:
+            raise HTTPException(
+                status.HTTP_409_CONFLICT,
+                detail=f"the FY{ref} report is {report.status.value}: files join it only while it is filed or returned",
+            )
 
 
 def may_attach(user: User, project: Project, kind: AttachedTo) -> bool:
@@ -116,6 +169,8 @@ async def receive(
             status.HTTP_403_FORBIDDEN, detail=f"you may not attach files to this project's {kind.value}"
         )
     ref = check_ref(kind, ref)
+    async with request.app.state.read_sessionmaker() as read:
+        await _still_open(read, project, kind, ref)
     settings: Settings = request.app.state.settings
     store = blob_store(request)
     await release_connection(request)  # no pooled connection held while the body arrives
@@ -240,6 +295,11 @@ async def download(
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"file {file_id[:40]} not found")
     try:
         await authorize(request, session, user, project, "file")
+        if not await readable(session, user, project, [row]):
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                detail="a reviewer reads the evidence after accepting the invitation without a conflict of interest",
+            )
     except HTTPException as err:
         await record(
             request,

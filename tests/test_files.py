@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from sqlalchemy import func, select
 from domain.programme import PROGRAMME_CODE
 from domain.security import Level
 from services import files as files_service
-from storage.models import AuditEntry, NeedToKnowGrant, Project, StoredFile
+from storage.models import AuditEntry, Document, Gate, NeedToKnowGrant, ProgressReport, Project, ReviewTask, StoredFile
 from tests.api_inprocess import InProcessApi, inprocess_api
 from tests.conftest import DEMO_PASSWORD
 from tests.test_web_pages import EN, sign_in
@@ -53,6 +54,24 @@ def project(pid: str, closed: bool = False) -> Project:
     )
 
 
+async def seed(api: InProcessApi) -> None:
+    """Both projects with gate 1 open; the two reviewers have accepted its review (so the rule
+    that decides their downloads is clearance and need-to-know); the closed one granted to the
+    PM and the cleared reviewer."""
+    async with api.sessionmaker.begin() as s:
+        s.add_all([project(OPEN), project(CLOSED, closed=True)])
+        await s.flush()
+        s.add_all([NeedToKnowGrant(project_id=CLOSED, username=u, granted_by="admin") for u in (PM, CLEARED)])
+        for pid in (OPEN, CLOSED):
+            s.add(Gate(project_id=pid, gate_no=1, status="open", round=1, definition={}, opened_at=datetime.now(UTC)))
+            for reviewer in (CLEARED, UNCLEARED):
+                s.add(
+                    ReviewTask(
+                        id=f"{pid}-g1-{reviewer}", project_id=pid, gate_no=1, reviewer=reviewer, status="accepted"
+                    )
+                )
+
+
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
     return tmp_path / "data"
@@ -61,10 +80,7 @@ def data_dir(tmp_path: Path) -> Path:
 @pytest.fixture
 async def api(sqlite_url: str, data_dir: Path) -> AsyncIterator[InProcessApi]:
     async with inprocess_api(sqlite_url, data_dir=data_dir, max_upload_bytes=LIMIT) as api:
-        async with api.sessionmaker.begin() as s:
-            s.add_all([project(OPEN), project(CLOSED, closed=True)])
-            await s.flush()
-            s.add_all([NeedToKnowGrant(project_id=CLOSED, username=u, granted_by="admin") for u in (PM, CLEARED)])
+        await seed(api)
         yield api
 
 
@@ -282,6 +298,51 @@ async def test_only_the_projects_pm_attaches_evidence(api: InProcessApi, data_di
     bad_ref = await upload(api, PDF, ref="../1")
     assert bad_ref.status_code == 422
     await nothing_stored(api, data_dir)
+
+
+async def test_a_reviewer_reads_a_gates_evidence_only_after_accepting_its_review(api: InProcessApi) -> None:
+    first = (await upload(api, PDF, ref="1")).json()["id"]
+    second = (await upload(api, PDF + b"2", ref="2")).json()["id"]
+    async with api.sessionmaker.begin() as s:
+        s.add(Gate(project_id=OPEN, gate_no=2, status="open", round=1, definition={}, opened_at=datetime.now(UTC)))
+        s.add(ReviewTask(id=f"{OPEN}-g2-{CLEARED}", project_id=OPEN, gate_no=2, reviewer=CLEARED, status="invited"))
+    assert (await api.call("GET", f"/files/{first}", CLEARED)).status_code == 200  # accepted
+    refused = await api.call("GET", f"/files/{second}", CLEARED)  # invited: no conflict declared yet
+    assert refused.status_code == 403 and "after accepting" in refused.json()["detail"]
+    listed = await api.call("GET", f"/projects/{OPEN}/files", CLEARED)
+    assert [f["id"] for f in listed.json()] == [first]
+    assert len((await api.call("GET", f"/projects/{OPEN}/files", PM)).json()) == 2
+
+
+async def test_no_file_joins_evidence_or_a_report_that_has_gone_in(api: InProcessApi) -> None:
+    async with api.sessionmaker.begin() as s:
+        s.add(
+            Document(
+                id=f"{OPEN}-g1-r1-evidence",
+                project_id=OPEN,
+                kind="gate_evidence",
+                template="evidence.json",
+                content="{}",
+                sha256="0" * 64,
+            )
+        )
+        s.add(
+            ProgressReport(
+                project_id=OPEN,
+                fiscal_year=2026,
+                status="accepted",
+                summary="a good year",
+                submitted_by=PM,
+                submitted_at=datetime.now(UTC),
+            )
+        )
+    late = await upload(api, PDF, ref="1")
+    assert late.status_code == 409 and "is in already" in late.json()["detail"]
+    report = await api.call(
+        "POST", f"/projects/{OPEN}/files", PM, params={"kind": "report", "ref": "2026"}, files={"file": ("r.pdf", PDF)}
+    )
+    assert report.status_code == 409 and "accepted" in report.json()["detail"]
+    assert await rows(api) == 0
 
 
 # ---- the pages -----------------------------------------------------------------------------------

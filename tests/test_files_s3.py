@@ -12,10 +12,9 @@ from moto.server import ThreadedMotoServer
 
 from storage.blobs import open_store
 from storage.blobs.s3 import S3Store
-from storage.models import NeedToKnowGrant
 from tests.api_inprocess import InProcessApi, inprocess_api
 from tests.api_stack import free_port
-from tests.test_files import CLEARED, CLOSED, OPEN, PDF, PM, UNCLEARED, project, upload
+from tests.test_files import CLEARED, CLOSED, PDF, UNCLEARED, seed, upload
 
 BUCKET = "trlgate-files"
 
@@ -66,10 +65,7 @@ async def test_the_s3_store_keeps_each_key_once_and_reads_it_back(s3: str, tmp_p
 async def api(sqlite_url: str, tmp_path: Path, s3: str) -> AsyncIterator[InProcessApi]:
     settings = {"data_dir": tmp_path / "data", "blob_store": f"s3://{BUCKET}/trlgate", "blob_endpoint_url": s3}
     async with inprocess_api(sqlite_url, **settings) as api:
-        async with api.sessionmaker.begin() as s:
-            s.add_all([project(OPEN), project(CLOSED, closed=True)])
-            await s.flush()
-            s.add_all([NeedToKnowGrant(project_id=CLOSED, username=u, granted_by="admin") for u in (PM, CLEARED)])
+        await seed(api)
         yield api
 
 

@@ -87,7 +87,9 @@ async def list_files(
     ctx: ProjectCtx, kind: AttachedTo | None = None, ref: str | None = Query(None, max_length=40)
 ) -> list[StoredFile]:
     """The project's files, with their SHA-256, oldest first."""
-    return await files.attached(ctx.session, ctx.project.id, kind, ref)
+    return await files.readable(
+        ctx.session, ctx.user, ctx.project, await files.attached(ctx.session, ctx.project.id, kind, ref)
+    )
 
 
 @router.get(
