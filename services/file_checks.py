@@ -37,6 +37,7 @@ _OOXML_MAIN = {
 }
 _OLE_STREAMS = {"worddocument": DOC, "workbook": XLS, "book": XLS}
 _HEAD = 8192
+_MAX_CONTENT_TYPES = 1024 * 1024
 _MARKUP = re.compile("html|xml|svg|javascript", re.IGNORECASE)
 # Text may hold tab, newline, carriage return and form feed; no other C0/C1 control.
 _TEXT_CONTROLS = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f]")
@@ -69,7 +70,7 @@ def detect_type(path: Path, name: str) -> str:
 def _magic(head: bytes) -> str | None:
     try:
         matches = puremagic.magic_string(head)
-    except puremagic.PureError:
+    except (puremagic.PureError, ValueError, LookupError):
         return None
     for match in matches:
         mime = match.mime_type or ""
@@ -80,9 +81,10 @@ def _magic(head: bytes) -> str | None:
 
 def _ooxml(path: Path) -> str:
     try:
-        with zipfile.ZipFile(path) as z:
-            types = z.read("[Content_Types].xml").decode("utf-8", errors="replace")
-    except (zipfile.BadZipFile, KeyError, OSError) as err:
+        with zipfile.ZipFile(path) as z, z.open("[Content_Types].xml") as f:
+            # Read no more than a real one needs: a "zip bomb" stops here.
+            types = f.read(_MAX_CONTENT_TYPES).decode("utf-8", errors="replace")
+    except Exception as err:  # any way a hostile archive fails to open (bad zip, encrypted, odd codec)
         raise UnsupportedType(f"a zip archive that is no Office document; allowed: {ALLOWED}") from err
     for main, mime in _OOXML_MAIN.items():
         if f'ContentType="{main}"' in types:
@@ -96,7 +98,7 @@ def _ole(path: Path) -> str:
     try:
         with olefile.OleFileIO(str(path)) as ole:
             streams = {"/".join(entry).lower() for entry in ole.listdir()}
-    except OSError as err:
+    except Exception as err:  # any way a hostile compound file fails to parse
         raise UnsupportedType(f"a damaged compound document; allowed: {ALLOWED}") from err
     for stream, mime in _OLE_STREAMS.items():
         if stream in streams:

@@ -21,7 +21,7 @@ from storage.models import StoredFile
 router = APIRouter(tags=["files"])
 
 REFUSED_UPLOAD: dict[int | str, dict[str, Any]] = {
-    **responses(400, 404, 413, 422),
+    **responses(400, 404, 409, 413, 422),
     415: {"model": ErrorOut, "description": "The content is not on the allow-list (the reason says what it is)"},
 }
 UPLOAD_BODY = {
@@ -95,7 +95,14 @@ async def list_files(
 @router.get(
     "/files/{file_id}",
     response_class=StreamingResponse,
-    responses={**AUTH, **responses(404), 200: {"content": {"application/octet-stream": {}}, "description": "The file"}},
+    responses={
+        **AUTH,
+        **responses(404),
+        200: {
+            "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+            "description": "The file, as its detected content type; its SHA-256 in X-Trlgate-Sha256",
+        },
+    },
 )
 async def download(file_id: str, request: Request, session: SessionDep, user: CurrentUser) -> StreamingResponse:
     """The file's bytes, for a reader of its project (closed work: clearance and need-to-know);

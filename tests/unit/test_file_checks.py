@@ -62,6 +62,7 @@ def test_allowed_types_are_read_from_the_content(tmp_path: Path) -> None:
         ("caf\u00e9".encode("latin-1"), "latin1.txt", "allowed:"),  # not UTF-8
         (b"text with a \x1b[31m terminal escape", "t.txt", "allowed:"),
         (b"", "empty.txt", "empty"),
+        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"junk" * 200, "old.doc", "compound document"),
     ],
 )
 def test_anything_else_is_refused_with_the_reason(tmp_path: Path, content: bytes, name: str, says: str) -> None:
