@@ -1,11 +1,13 @@
-"""Files in a real browser (Debian's Chromium): the programme manager attaches a hand-off annex
-through the page's upload form (multipart, CSRF token first) and sees a disguised program refused
-with the reason; a cleared reviewer downloads an evidence file from the review page and its bytes
-hash to the SHA-256 the page lists; an uncleared reviewer of the same closed project gets 403 for
-the same URL. axe-core checks each page this touches.
+"""Files in a real browser (Debian's Chromium), through the pages alone: the programme manager
+attaches an evidence file on the gate page and a hand-off annex on the hand-offs page (multipart
+forms, CSRF token first) and sees a program dressed as a PDF refused with the reason; the
+performer attaches a CSV to the year's report; a cleared reviewer downloads the evidence file from
+the review page and its bytes hash to the SHA-256 the page lists; an uncleared reviewer of the same
+closed project gets 403 for the same URL. axe-core checks each page this touches.
 
-The pages here read rows only, so the API is served without Temporal (the gate and task rows are
-written directly, as tests/test_web_pages.py does)."""
+The pages here read rows (and the gate round's view, from a stand-in for its workflow), so the API
+is served without a Temporal server; the gate and task rows are written directly, as
+tests/test_web_pages.py does."""
 
 from __future__ import annotations
 
@@ -16,15 +18,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import uvicorn
 from playwright.async_api import Browser, Page, expect
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.app import create_app
-from api.security import create_access_token
 from config import Settings
+from domain.gate_review import GateView, ReviewPhase
 from domain.proposal import StagePlan, TranchePlan
 from gates.definitions import gate_for_stage
 from storage.db import make_engine, make_sessionmaker
@@ -33,24 +34,46 @@ from tests.api_stack import JWT_SECRET, free_port
 from tests.browser import screenshot, serious_violations
 from tests.conftest import DEMO_PASSWORD
 from tests.support import assert_eventually
-from tests.test_files import CLOSED, EXE, PM, project
+from tests.test_files import CLOSED, EXE, OPEN, PM, project
 
 REVIEWER, UNCLEARED = "rev.ito", "rev.mori"
 EVIDENCE = b"%PDF-1.7\n" + "試験結果: 感度三倍".encode() * 500 + b"\n%%EOF\n"
 ANNEX = b"licence terms,2026\nMOD,public use\n"
 
 
-class NoTemporal:
-    """Temporal not reachable: pages that would ask a workflow go without (as when it is down)."""
+class GateRound:
+    """The gate round's workflow as far as the gate page asks: waiting for the evidence."""
 
-    def get_workflow_handle(self, *_: Any, **__: Any) -> Any:
+    async def query(self, *_: Any, **__: Any) -> GateView:
+        return GateView(
+            project_id=CLOSED,
+            gate_no=1,
+            round=1,
+            phase=ReviewPhase.AWAITING_EVIDENCE,
+            due_at=None,
+            overdue=False,
+            members=[],
+            pending=[],
+            evidence=None,
+            reviews=[],
+            recommendation=None,
+        )
+
+
+class FewWorkflows:
+    """Temporal with the gate round alone: pages that would ask another workflow go without (as
+    when it is down)."""
+
+    def get_workflow_handle(self, workflow_id: str, **__: Any) -> Any:
+        if workflow_id == f"project-{CLOSED}-gate-1-r1":
+            return GateRound()
         raise RPCError("not connected", RPCStatusCode.UNAVAILABLE, b"")
 
 
 @pytest.fixture
 async def base(sqlite_url: str, tmp_path: Path) -> AsyncIterator[str]:
     settings = Settings(database_url=sqlite_url, jwt_secret=JWT_SECRET, data_dir=tmp_path / "data")
-    app = create_app(settings, client=NoTemporal())  # type: ignore[arg-type]
+    app = create_app(settings, client=FewWorkflows())  # type: ignore[arg-type]
     engine = make_engine(sqlite_url)
     sessionmaker = make_sessionmaker(engine)
     now = datetime.now(UTC)
@@ -63,7 +86,7 @@ async def base(sqlite_url: str, tmp_path: Path) -> AsyncIterator[str]:
         tranches=[TranchePlan(offset_days=0, amount=100)],
     )
     async with sessionmaker.begin() as s:
-        s.add(project(CLOSED, closed=True))
+        s.add_all([project(CLOSED, closed=True), project(OPEN)])
         await s.flush()
         s.add_all([NeedToKnowGrant(project_id=CLOSED, username=u, granted_by="admin") for u in (PM, REVIEWER)])
         s.add(
@@ -112,21 +135,20 @@ async def _page(browser: Browser, base: str, username: str) -> Page:
 async def test_a_reviewer_downloads_evidence_from_the_review_page_and_an_uncleared_one_is_refused(
     base: str, browser: Browser, tmp_path: Path
 ) -> None:
-    # The PM's evidence file, over the API (the gate page itself needs the gate's workflow).
-    token = create_access_token(JWT_SECRET, PM, [], timedelta(minutes=5))
-    async with httpx.AsyncClient(base_url=base) as http:
-        sent = await http.post(
-            f"/projects/{CLOSED}/files",
-            params={"kind": "evidence", "ref": "1"},
-            headers={"Authorization": f"Bearer {token}"},
-            files={"file": ("試験結果.pdf", EVIDENCE, "application/pdf")},
-        )
-    assert sent.status_code == 201, sent.text
     sha256 = hashlib.sha256(EVIDENCE).hexdigest()
     checked: dict[str, list[object]] = {}
 
     pm = await _page(browser, base, PM)
     try:
+        # The evidence file, on the gate page while the package is being put together.
+        await pm.goto(f"{base}/app/projects/{CLOSED}/gates/1")
+        evidence = tmp_path / "試験結果.pdf"
+        evidence.write_bytes(EVIDENCE)
+        await pm.get_by_label("Attach a file", exact=False).set_input_files(str(evidence))
+        await pm.get_by_role("button", name="Upload the file").click()
+        await expect(pm.get_by_role("row").filter(has_text="試験結果.pdf")).to_contain_text(sha256)
+        checked["gate"] = await serious_violations(pm)
+        await screenshot(pm, "gate-evidence-files")
         # A hand-off annex through the page's own form; then a program dressed as a PDF.
         await pm.goto(f"{base}/app/projects/{CLOSED}/handoffs")
         checked["handoffs"] = await serious_violations(pm)
@@ -162,6 +184,20 @@ async def test_a_reviewer_downloads_evidence_from_the_review_page_and_an_unclear
         assert hashlib.sha256(got).hexdigest() == sha256 and download.suggested_filename == "試験結果.pdf"
     finally:
         await reviewer.context.close()
+
+    # The performer attaches a CSV to the year's report on its page.
+    performer = await _page(browser, base, "perf.aoki")
+    try:
+        await performer.goto(f"{base}/app/projects/{OPEN}/reports/2026")
+        checked["report"] = await serious_violations(performer)
+        table = tmp_path / "測定値.csv"
+        table.write_bytes("月,感度\n4,1.0\n5,3.1\n".encode())
+        await performer.get_by_label("Attach a file", exact=False).set_input_files(str(table))
+        await performer.get_by_role("button", name="Upload the file").click()
+        row = performer.get_by_role("row").filter(has_text="測定値.csv")
+        await expect(row).to_contain_text(hashlib.sha256(table.read_bytes()).hexdigest())
+    finally:
+        await performer.context.close()
 
     uncleared = await _page(browser, base, UNCLEARED)
     try:
