@@ -6,7 +6,7 @@ python-multipart's streaming MultipartParser."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from fastapi import HTTPException, status
 from python_multipart.exceptions import MultipartParseError
@@ -36,13 +36,6 @@ def boundary_of(content_type: str | bytes) -> bytes:
 class Part:
     name: str
     filename: str | None  # None: a plain field
-
-
-@dataclass
-class Events:
-    """What the parser found in the last piece of the body, in order."""
-
-    items: list[tuple[str, Part | bytes | None]] = field(default_factory=list)
 
 
 class PartReader:

@@ -125,7 +125,7 @@ async def _still_open(session: AsyncSession, project: Project, kind: AttachedTo,
         if report is not None and report.status != ReportStatus.RETURNED:
             raise HTTPException(
                 status.HTTP_409_CONFLICT,
-                detail=f"the FY{ref} report is {report.status.value}: files join it only while it is filed or returned",
+                detail=f"the FY{ref} report is {report.status.value}: files join it before it is filed, or once it is returned",
             )
 
 
@@ -151,9 +151,9 @@ class _Incoming:
     async def write(self, data: bytes) -> None:
         self.size += len(data)
         if self.size > self.limit:
+            mb = f" ({self.limit // (1024 * 1024)} MB)" if self.limit >= 1024 * 1024 else ""
             raise HTTPException(
-                status.HTTP_413_CONTENT_TOO_LARGE,
-                detail=f"the file is larger than the {self.limit} bytes ({self.limit // (1024 * 1024)} MB) allowed",
+                status.HTTP_413_CONTENT_TOO_LARGE, detail=f"the file is larger than the {self.limit} bytes{mb} allowed"
             )
         self.hash.update(data)
         self.file.write(data)
