@@ -11,11 +11,26 @@ puts the same keys into an S3-compatible store (storage/blobs/s3.py).
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Protocol
 
 CHUNK = 64 * 1024
+# An upload still arriving writes its temporary file all the time; one untouched this long was
+# left by a process that died mid-upload (a `finally` that never ran).
+STALE_SECONDS = 24 * 3600
+
+
+def sweep(incoming: Path, older_than: float = STALE_SECONDS) -> None:
+    """Remove what dead uploads left in the incoming folder."""
+    limit = time.time() - older_than
+    for leftover in incoming.iterdir():
+        try:
+            if leftover.is_file() and leftover.stat().st_mtime < limit:
+                leftover.unlink()
+        except FileNotFoundError:
+            pass  # another process swept it first
 
 
 class BlobStore(Protocol):

@@ -7,7 +7,7 @@ import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from storage.blobs import CHUNK
+from storage.blobs import CHUNK, sweep
 
 
 class FolderStore:
@@ -16,6 +16,7 @@ class FolderStore:
         # Where uploads arrive: on the store's own file system, so that `put` is a rename (atomic).
         self.incoming = root / ".incoming"
         self.incoming.mkdir(parents=True, exist_ok=True, mode=0o700)
+        sweep(self.incoming)
 
     def path(self, key: str) -> Path:
         # Keys are hex digests with a namespace; two levels of fan-out keep folders small.

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from storage.blobs import CHUNK
+from storage.blobs import CHUNK, sweep
 
 
 class S3Store:
@@ -21,6 +21,7 @@ class S3Store:
 
         self.incoming = incoming  # uploads arrive here before they are sent
         incoming.mkdir(parents=True, exist_ok=True, mode=0o700)
+        sweep(incoming)
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self.client: Any = boto3.client("s3", endpoint_url=endpoint_url)

@@ -139,6 +139,15 @@ async def test_a_changed_cut_or_foreign_sealed_file_does_not_open(tmp_path: Path
         )
 
 
+def test_what_a_dead_upload_left_behind_is_swept_when_the_store_opens(tmp_path: Path) -> None:
+    incoming = FolderStore(tmp_path / "blobs").incoming
+    (incoming / "up-dead").write_bytes(b"half")
+    os.utime(incoming / "up-dead", (0, 0))
+    (incoming / "up-arriving").write_bytes(b"still coming")
+    FolderStore(tmp_path / "blobs")
+    assert [p.name for p in incoming.iterdir()] == ["up-arriving"]
+
+
 async def test_the_folder_store_keeps_the_same_bytes_once(tmp_path: Path) -> None:
     store = FolderStore(tmp_path / "blobs")
     for _ in range(2):
