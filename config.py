@@ -87,6 +87,12 @@ class Settings(BaseSettings):
     # The largest request body the API reads (bytes); larger ones are refused with 413 before
     # they are parsed, with or without a Content-Length.
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # Uploaded files (services/files.py): where their bytes go (empty: data_dir/blobs; or
+    # file:///path, or s3://bucket/prefix with TRLGATE_BLOB_ENDPOINT_URL for MinIO and the like, credentials
+    # from the usual AWS_* variables), and the largest file taken (413 over it).
+    blob_store: str = ""
+    blob_endpoint_url: str = ""
+    max_upload_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
 
     @property
     def resolved_payments_dir(self) -> Path:

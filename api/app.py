@@ -84,7 +84,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     # The web workbench's pages are among the routes; its middleware, static files and handlers:
     web.install(app, csrf_secret=settings.resolved_jwt_secret(), secure_cookies=settings.web_secure_cookies)
     # The Temporal Web UI calls the codec endpoints from the browser, with the user's token.
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, max_upload_bytes=settings.max_upload_bytes)
     ui = [f"http://{host}:{settings.temporal_ui_port}" for host in ("127.0.0.1", "localhost")]
     app.add_middleware(
         CORSMiddleware,

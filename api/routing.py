@@ -15,7 +15,20 @@ from fastapi import APIRouter
 from starlette.routing import BaseRoute
 
 import web
-from api.routes import auth, codec, fund, gates, handoffs, health, money, notifications, projects, security, tasks
+from api.routes import (
+    auth,
+    codec,
+    files,
+    fund,
+    gates,
+    handoffs,
+    health,
+    money,
+    notifications,
+    projects,
+    security,
+    tasks,
+)
 
 API_ROUTERS = (
     auth.router,
@@ -36,6 +49,7 @@ API_ROUTERS = (
     security.router,
     codec.router,
     health.router,
+    files.router,
 )
 
 

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, PlainSerializer, StrictInt
 
 from domain.command import Command, Commanded
+from domain.files import FileRef
 from domain.handoff import HandoffBrief
 from domain.policy import GatePolicy
 from domain.project import Decision, Recommendation, ReviewSubmission
@@ -70,6 +71,9 @@ class EvidenceInput(Commanded):
     claimed_trl: Annotated[StrictInt, Field(ge=1, le=9)]
     deliverables: Annotated[list[str], Field(min_length=1)]
     criteria_evidence: dict[str, str] = Field(description="Evidence for each must-meet criterion, by key.")
+    # The files of the package, by reference and hash (never their bytes): set by the API from
+    # the files attached to the gate's evidence when it is submitted.
+    attachments: list[FileRef] = Field(default_factory=list)
 
 
 class OpenReviewInput(Commanded):

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field, StrictInt
 
 from domain.bounds import LongText, PlainText
 from domain.command import Command, Commanded
+from domain.files import FileRef
 
 DEMO_MIN_TRL = 7  # a demonstration hand-off needs a system prototype in an operational environment
 
@@ -49,6 +50,11 @@ class HandoffBrief(BaseModel):
         default_factory=list, max_length=50
     )
     purpose: Annotated[LongText, Field(max_length=2000)] = ""  # a demonstration's purpose
+    annexes: list[FileRef] = Field(
+        default_factory=list,
+        max_length=200,
+        description="Set by the programme from the files attached as the hand-off's annexes (anything sent is replaced).",
+    )
 
 
 class HandoffPolicy(BaseModel):

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, StrictInt, model_validator
 
 from domain.command import Command, Commanded
+from domain.files import FileRef
 from domain.handoff import HandoffBrief, HandoffRun
 from domain.proposal import Proposal
 
@@ -163,6 +164,7 @@ class ProgressReportInput(Commanded):
     fiscal_year: Annotated[StrictInt, Field(ge=2000, le=2100)]
     summary: Annotated[str, Field(min_length=10, max_length=20000)]
     submitted_by: str = ""
+    attachments: list[FileRef] = Field(default_factory=list)  # by reference and hash; set by the API
 
 
 class ReportReviewInput(Commanded):

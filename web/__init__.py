@@ -14,8 +14,10 @@ from fastapi.staticfiles import StaticFiles
 from python_multipart.multipart import parse_options_header
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.body_limit import is_upload
 from api.errors import invalid_request
 from web.pages import HERE, SignInRequired, render, validation_reasons
+from web.upload_csrf import UploadCsrfRefused, vouch
 
 PREFIX = "/app"
 
@@ -52,6 +54,7 @@ class Csrf:
     forced sign-in into someone else's account), although its poster has no cookie yet."""
 
     def __init__(self, app: ASGIApp, secret: str, secure: bool = False) -> None:
+        self.secret = secret
         self.app = asgi_csrf(
             app,
             signing_secret=secret,
@@ -67,10 +70,17 @@ class Csrf:
             # asgi-csrf waves through any request with a bearer header; the pages take no bearer
             # tokens (they sign in by cookie), so on them the header is dropped, not believed.
             headers = [(k, v) for k, v in scope["headers"] if k.lower() != b"authorization"]
-            if scope["method"] not in ("GET", "HEAD") and (unreadable := _unreadable_form(headers)):
+            scope = {**scope, "headers": headers}
+            if is_upload(scope):
+                # An upload form's token is read from its first field (web/upload_csrf.py).
+                try:
+                    scope, receive = await vouch(scope, receive, self.secret)
+                except UploadCsrfRefused as refused:
+                    await _refuse(send, refused.status, refused.reason.encode())
+                    return
+            elif scope["method"] not in ("GET", "HEAD") and (unreadable := _unreadable_form(headers)):
                 await _refuse(send, *unreadable)
                 return
-            scope = {**scope, "headers": headers}
         started = False
 
         async def tracked(message: Message) -> None:
@@ -106,6 +116,7 @@ def page_routers() -> list[APIRouter]:
     """The pages' routers, for api.routing to include under PREFIX."""
     from web.routes import (
         auth,
+        files,
         finance,
         gates,
         handoffs,
@@ -118,7 +129,20 @@ def page_routers() -> list[APIRouter]:
         tasks,
     )
 
-    modules = (auth, inbox, tasks, gates, projects, project, handoffs, finance, reports, operations, notifications)
+    modules = (
+        auth,
+        inbox,
+        tasks,
+        gates,
+        projects,
+        project,
+        handoffs,
+        finance,
+        reports,
+        operations,
+        notifications,
+        files,
+    )
     return [module.router for module in modules]
 
 

@@ -31,6 +31,7 @@ from api.schemas.gates import (
     NoteIn,
     ReassignIn,
 )
+from domain.files import AttachedTo
 from domain.gate_review import (
     EvidenceInput,
     ExtendDeadlineInput,
@@ -41,8 +42,10 @@ from domain.gate_review import (
     OpenReviewInput,
     ReassignInput,
 )
+from domain.handoff import HandoffKind
 from domain.project import DecisionRef, ProjectSnapshot, ResumeInput, VerifyConditionsInput
 from domain.roles import Role
+from services import files
 from storage.models import Gate, Project, User
 from workflows.gate_review import GateReviewWorkflow
 from workflows.project import ProjectWorkflow
@@ -91,7 +94,8 @@ async def _gate_command(ctx: ProjectContext, gate_no: int, update: Any, arg: Any
 @router.post("/{gate_no}/evidence", response_model=GateView, responses=COMMAND)
 async def submit_evidence(gate_no: GateNo, body: EvidenceIn, ctx: ProjectPm) -> GateView:
     """The gate's evidence package (claimed TRL, deliverables, evidence per must-meet criterion); it opens the review."""
-    evidence = EvidenceInput(submitted_by=ctx.user.username, **body.model_dump())
+    attachments = await files.refs(ctx.session, ctx.project.id, AttachedTo.EVIDENCE, str(gate_no))
+    evidence = EvidenceInput(submitted_by=ctx.user.username, attachments=attachments, **body.model_dump())
     result: GateView = await _gate_command(ctx, gate_no, GateReviewWorkflow.submit_evidence, evidence, "gate_evidence")
     return result
 
@@ -171,6 +175,9 @@ async def decide_gate(gate_no: GateNo, body: DecisionIn, ctx: ProjectPm) -> Gate
     if ctx.project.programme_manager != ctx.user.username:  # an admin commands, but does not decide
         raise HTTPException(status.HTTP_403_FORBIDDEN, detail="only the project's programme manager decides its gates")
     decision = GateDecisionInput(decided_by=ctx.user.username, **body.model_dump())
+    if decision.handoff is not None:  # the package names the annexes attached by now, by hash
+        annexes = await files.refs(ctx.session, ctx.project.id, AttachedTo.HANDOFF, HandoffKind.FINAL.value)
+        decision.handoff = decision.handoff.model_copy(update={"annexes": annexes})
     outcome: GateOutcome = await _gate_command(
         ctx, gate_no, GateReviewWorkflow.decide, decision, "decide", decision=body.decision.value
     )

@@ -12,9 +12,11 @@ from api.context import ProjectContext, ProjectPm
 from api.deps import CurrentUser, MinistryUser, PmUser, SessionDep, has_role
 from api.errors import AUTH, responses
 from api.schemas.handoffs import AcceptIn, ConcludeIn, DeclineIn, DemoHandoffIn, HandoffOut, MinistryOut, RerouteIn
-from domain.handoff import DemoHandoffInput, HandoffAnswer, HandoffOutcome, HandoffRun, RerouteInput
+from domain.files import AttachedTo
+from domain.handoff import DemoHandoffInput, HandoffAnswer, HandoffKind, HandoffOutcome, HandoffRun, RerouteInput
 from domain.project import ConcludeHandoffsInput, ProjectOutcome
 from domain.roles import Role
+from services import files
 from services.handoffs import handoffs_query
 from storage import queries
 from storage.models import Handoff, Ministry, Project, User
@@ -146,7 +148,9 @@ async def reroute_handoff(
 async def demo_handoff(body: DemoHandoffIn, ctx: ProjectPm) -> HandoffRun:
     """An early hand-off for demonstration use, from TRL 7 on; the project carries on."""
     await _registered_ministry(ctx.session, body.ministry)
-    arg = DemoHandoffInput(ministry=body.ministry, requested_by=ctx.user.username, brief=body.brief)
+    annexes = await files.refs(ctx.session, ctx.project.id, AttachedTo.HANDOFF, HandoffKind.DEMONSTRATION.value)
+    brief = body.brief.model_copy(update={"annexes": annexes})
+    arg = DemoHandoffInput(ministry=body.ministry, requested_by=ctx.user.username, brief=brief)
     run: HandoffRun = await ctx.command(
         ProjectWorkflow.start_demo_handoff, arg, action="demo_handoff", ministry=body.ministry
     )

@@ -15,8 +15,10 @@ from api.params import FiscalYearNo, StageNo, TrancheNo
 from api.routes.fund import CSV, as_csv
 from api.routes.gates import COMMAND
 from api.schemas.money import ReportIn, ReportReviewIn, StatementLineOut, StatementOut
+from domain.files import AttachedTo
 from domain.project import MoneySnapshot, ProgressReportInput, ReportReviewInput, TrancheSignature
 from domain.roles import Role
+from services import files
 from storage import ledger
 from workflows.project import ProjectWorkflow
 
@@ -63,7 +65,10 @@ async def statement_csv(ctx: StatementReader) -> Response:
 async def submit_report(body: ReportIn, ctx: ProjectReporter) -> MoneySnapshot:
     """File the progress report for a fiscal year (the performer, or the PM on their behalf).
     Reports are due at each fiscal year's end; the next tranche waits until it is accepted."""
-    arg = ProgressReportInput(fiscal_year=body.fiscal_year, summary=body.summary, submitted_by=ctx.user.username)
+    attachments = await files.refs(ctx.session, ctx.project.id, AttachedTo.REPORT, str(body.fiscal_year))
+    arg = ProgressReportInput(
+        fiscal_year=body.fiscal_year, summary=body.summary, submitted_by=ctx.user.username, attachments=attachments
+    )
     result: MoneySnapshot = await ctx.command(
         ProjectWorkflow.submit_report, arg, action="submit_report", fiscal_year=body.fiscal_year
     )

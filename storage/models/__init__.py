@@ -3,6 +3,7 @@
 One module per area; import the models from `storage.models`."""
 
 from storage.models.base import Base, UTCDateTime, utcnow
+from storage.models.files import StoredFile
 from storage.models.money import (
     AccountBalance,
     FiscalCeiling,
@@ -60,6 +61,7 @@ __all__ = [
     "Review",
     "ReviewTask",
     "Stage",
+    "StoredFile",
     "Tranche",
     "TrancheApproval",
     "UTCDateTime",

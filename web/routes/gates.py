@@ -21,9 +21,11 @@ from api.deps import release_connection, require_roles
 from api.params import GateNo
 from api.routes import gates as api_gates
 from api.schemas.gates import DecisionIn, EvidenceIn, ExtendIn, InviteIn, NoteIn, ReassignIn
+from domain.files import AttachedTo
 from domain.gate_review import ACTIVE_MEMBER, GateStatus, MemberStatus
 from domain.project import Decision, ProjectSnapshot
 from domain.roles import Role
+from services import files
 from services.choices import reviewer_choices
 from services.gates import open_gates_of
 from storage.models import Gate
@@ -66,6 +68,7 @@ async def _show(
             title, pm = ctx.project.title, ctx.project.programme_manager
             reviewers = await reviewer_choices(read, excluding={pm})
             view = await api_gates.view_gate(gate_no, ctx)
+            attached = await files.attached(read, project_id, AttachedTo.EVIDENCE, str(gate_no))
         except HTTPException as err:
             return render(request, "refused.html", viewer, status_code=err.status_code, reason=err.detail)
     # Whoever has sat on this round's panel cannot be invited again (the workflow's rule).
@@ -87,6 +90,8 @@ async def _show(
         form=extra.get("form", {}),
         refusal=extra.get("refusal"),
         acted=extra.get("acted"),
+        files=attached,
+        max_mb=request.app.state.settings.max_upload_bytes // (1024 * 1024),
     )
 
 

@@ -19,8 +19,10 @@ from api.context import project_context, project_for
 from api.deps import has_role, release_connection, require_roles
 from api.routes import handoffs as api_handoffs
 from api.schemas.handoffs import AcceptIn, ConcludeIn, DeclineIn, DemoHandoffIn, RerouteIn
+from domain.files import AttachedTo
 from domain.handoff import HandoffBrief, HandoffStatus
 from domain.roles import Role
+from services import files
 from services.choices import ministry_choices
 from services.handoffs import handoff_inbox, handoffs_of_project
 from storage.models import Document
@@ -177,6 +179,7 @@ async def _show_project(
             return render(request, "refused.html", viewer, status_code=err.status_code, reason=err.detail)
         rows = await handoffs_of_project(read, project_id)
         ministries = await ministry_choices(read)
+        annexes = await files.attached(read, project_id, AttachedTo.HANDOFF)
     return render(
         request,
         "project_handoffs.html",
@@ -185,6 +188,8 @@ async def _show_project(
         project=ctx.project,
         rows=rows,
         ministries=ministries,
+        annexes=annexes,
+        max_mb=request.app.state.settings.max_upload_bytes // (1024 * 1024),
         form=form or {},
         errors=errors or {},
         refusal=refusal,

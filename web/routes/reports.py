@@ -16,9 +16,10 @@ from api.deps import release_connection, require_roles
 from api.params import FiscalYearNo
 from api.routes import money as api_money
 from api.schemas.money import ReportIn, ReportReviewIn
+from domain.files import AttachedTo
 from domain.fiscal import fiscal_year_end
 from domain.roles import Role
-from services import reports
+from services import files, reports
 from web.pages import PageViewer, Viewer, page_session, posted, render, validation_reasons, withheld_closed
 
 router = APIRouter()
@@ -65,6 +66,7 @@ async def _show(
             return _refused(request, viewer, err)
         project = ctx.project
         report = (await reports.reports_of(read, [project.id]))[project.id].get(fy)
+        attached = await files.attached(read, project.id, AttachedTo.REPORT, str(fy))
         may_file, may_review = _is_filer(ctx), ctx.is_pm
     calendar = await reports.calendar_of(request.app.state.temporal, project)
     year = next(
@@ -89,6 +91,9 @@ async def _show(
         refusal=extra.get("refusal"),
         no_outcome=extra.get("no_outcome", False),
         done=request.query_params.get("done"),
+        files=attached,
+        can_attach=files.may_attach(viewer.user, project, AttachedTo.REPORT) and status in (None, "returned"),
+        max_mb=request.app.state.settings.max_upload_bytes // (1024 * 1024),
     )
 
 

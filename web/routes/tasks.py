@@ -14,10 +14,12 @@ from starlette.datastructures import FormData
 from api.deps import release_connection, require_roles
 from api.routes import tasks as api_tasks
 from api.schemas.tasks import RespondIn, ReviewIn
+from domain.files import AttachedTo
 from domain.gate_review import TaskStatus
 from domain.roles import Role
 from gates.definitions import GateDefinition
 from gates.scorecard import SCORE_MAX, SCORE_MIN
+from services import files
 from storage.models import Project, Review
 from web.pages import PageViewer, Viewer, form_fields, page_session, render
 
@@ -46,6 +48,11 @@ async def _show(request: Request, viewer: Viewer, task_id: str, status_code: int
             return render(request, "refused.html", viewer, status_code=err.status_code, reason=err.detail)
         project = await read.get(Project, task.project_id)
         review = await read.get(Review, task.id)
+        material = task.status in (TaskStatus.ACCEPTED, TaskStatus.SUBMITTED)
+        # The evidence files too only once the invitation is accepted without a conflict.
+        evidence = (
+            await files.attached(read, task.project_id, AttachedTo.EVIDENCE, str(task.gate_no)) if material else []
+        )
     assert project is not None
     definition = GateDefinition.model_validate(gate.definition)
     # Nothing of the material before the invitation is answered: the title, the gate, the date.
@@ -57,7 +64,8 @@ async def _show(request: Request, viewer: Viewer, task_id: str, status_code: int
         task=task,
         gate=gate,
         project=project,
-        definition=definition if task.status in (TaskStatus.ACCEPTED, TaskStatus.SUBMITTED) else None,
+        definition=definition if material else None,
+        files=evidence,
         review=review,
         scores=SCORES,
         statuses=TaskStatus,
