@@ -111,13 +111,27 @@ def install(app: FastAPI, csrf_secret: str, secure_cookies: bool = False) -> Non
         inbox,
         notifications,
         operations,
+        preferences,
         project,
         projects,
         reports,
         tasks,
     )
 
-    routers = (auth, inbox, tasks, gates, projects, project, handoffs, finance, reports, operations, notifications)
+    routers = (
+        auth,
+        inbox,
+        tasks,
+        gates,
+        projects,
+        project,
+        handoffs,
+        finance,
+        reports,
+        operations,
+        notifications,
+        preferences,
+    )
     for router in (module.router for module in routers):
         app.include_router(router, prefix=PREFIX, include_in_schema=False)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="static")
