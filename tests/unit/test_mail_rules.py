@@ -44,12 +44,19 @@ def test_the_sink_refuses_addresses_that_cannot_be_delivered() -> None:
 
 def test_mails_render_in_japanese_and_english_as_text_and_html() -> None:
     ja = render_mail(
-        "ja", kind="tranche_approval", full_name="鈴木", message="Tranche 1 <due>", project_id="KP-1", base_url="http://h"
+        "ja",
+        kind="tranche_approval",
+        full_name="鈴木",
+        message="Tranche 1 <due>",
+        project_id="KP-1",
+        base_url="http://h",
     )
     assert ja.subject == "[trlgate] 支払いの承認をお願いします (KP-1)"
     assert "鈴木 様" in ja.text and "Tranche 1 <due>" in ja.text and "http://h/app/notifications" in ja.text
     assert "Tranche 1 &lt;due&gt;" in ja.html and '<html lang="ja">' in ja.html  # HTML escapes the message
-    en = render_mail("en", kind="project_stopped", full_name="Aoki", message="m", project_id="KP-1", base_url="http://h")
+    en = render_mail(
+        "en", kind="project_stopped", full_name="Aoki", message="m", project_id="KP-1", base_url="http://h"
+    )
     assert en.subject == "[trlgate] A project has stopped (KP-1)"
     assert "turn off" in en.text and 'href="http://h/app/preferences"' in en.html
     unknown = render_mail("fr", kind="new_kind", full_name="X", message=None, project_id=None, base_url="http://h")
