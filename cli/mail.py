@@ -26,6 +26,7 @@ def mail_sink(
 
     settings = get_settings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s mail-sink %(levelname)s %(message)s")
+    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd's line per SMTP command
 
     async def run() -> None:
         stop = asyncio.Event()
