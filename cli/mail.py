@@ -89,3 +89,23 @@ def mail_outbox(
         for row in found.failed:
             table.add_row(str(row.id), row.recipient, row.to_address, row.kind, str(row.attempts), row.last_error)
         console.print(table)
+
+
+def set_email(
+    username: str,
+    address: Annotated[str | None, typer.Argument(help="The address; leave out to clear it.")] = None,
+) -> None:
+    """Set the address a user's notices are e-mailed to (or clear it: no mail at all)."""
+    from cli.main import _with_sessionmaker
+    from services import mail_outbox as outbox
+
+    async def work(sm: async_sessionmaker[AsyncSession]) -> None:
+        async with sm.begin() as session:
+            await outbox.set_email(session, username, address, actor="cli")
+
+    try:
+        asyncio.run(_with_sessionmaker(work))
+    except (outbox.BadAddress, LookupError) as err:
+        console.print(f"[red]{err}[/red]")
+        raise typer.Exit(1) from err
+    console.print(f"{username}: {address or 'no address'}")

@@ -312,6 +312,7 @@ def rotate_key() -> None:
 app.command("mail-sink")(mail_cli.mail_sink)
 app.command("send-mail")(mail_cli.send_mail)
 app.command("mail-outbox")(mail_cli.mail_outbox)
+app.command("set-email")(mail_cli.set_email)
 
 
 @app.command()

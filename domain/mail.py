@@ -4,6 +4,7 @@ recipient may opt out of those), the states of an outbox row, and the keyed Mess
 from __future__ import annotations
 
 import hashlib
+import re
 from enum import StrEnum
 
 
@@ -35,3 +36,12 @@ def message_id(notification_key: str, domain: str) -> str:
 def retry_delay(attempts: int, base: float, cap: float) -> float:
     """Seconds before the next try after `attempts` failed ones: doubling from `base`, at most `cap`."""
     return float(min(cap, base * 2 ** max(0, attempts - 1)))
+
+
+# One address, as an administrator types it: a local part, one @, a domain with a dot; no spaces,
+# no display name, nothing a header could be injected through.
+_ADDRESS = re.compile(r"[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\".]+")
+
+
+def valid_address(address: str) -> bool:
+    return len(address) <= 320 and _ADDRESS.fullmatch(address) is not None

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.mail import MailStatus
+from domain.mail import MailStatus, valid_address
+from storage.audit import audit
 from storage.models import MailOutbox, User, utcnow
 
 
@@ -47,3 +48,17 @@ async def retry(session: AsyncSession, outbox_id: int) -> bool:
         .values(status=MailStatus.PENDING, to_address=user.email, attempts=0, next_attempt_at=utcnow())
     )
     return int(getattr(result, "rowcount", 0) or 0) == 1
+
+
+class BadAddress(ValueError):
+    pass
+
+
+async def set_email(session: AsyncSession, username: str, address: str | None, actor: str) -> None:
+    """Set (or with None clear) a user's e-mail address; audited. Raises BadAddress or LookupError."""
+    if address is not None and not valid_address(address):
+        raise BadAddress(f"{address!r} is not one e-mail address")
+    result = await session.execute(update(User).where(User.username == username).values(email=address))
+    if not int(getattr(result, "rowcount", 0) or 0):
+        raise LookupError(f"no user {username!r}")
+    audit(session, actor, "set_email", f"user:{username}", "ok", cleared=address is None)

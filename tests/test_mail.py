@@ -30,7 +30,7 @@ from domain.programme import PROGRAMME_CODE
 from domain.proposal import Classification
 from services import mail_outbox
 from storage.db import make_engine, make_sessionmaker
-from storage.models import MailOutbox, Notification, Project, User
+from storage.models import AuditEntry, MailOutbox, Notification, Project, User
 from storage.projects import insert_project
 from tests.support import proposal
 
@@ -304,3 +304,25 @@ async def test_two_senders_never_claim_the_same_mail(db_url: str) -> None:
         assert all(r.status == MailStatus.SENDING and r.attempts == 1 for r in rows)
     finally:
         await engine.dispose()
+
+
+async def test_an_administrator_sets_and_clears_an_address_audited(sm: async_sessionmaker[AsyncSession]) -> None:
+    async with sm.begin() as session:
+        await mail_outbox.set_email(session, "perf.aoki", "aoki@consortium.example", actor="admin")
+    with pytest.raises(mail_outbox.BadAddress):
+        async with sm.begin() as session:
+            await mail_outbox.set_email(session, "perf.aoki", "aoki@x.example\r\nBcc: all@x.example", actor="admin")
+    with pytest.raises(LookupError):
+        async with sm.begin() as session:
+            await mail_outbox.set_email(session, "nobody", "n@example.test", actor="admin")
+    async with sm() as session:
+        assert await session.scalar(select(User.email).where(User.username == "perf.aoki")) == "aoki@consortium.example"
+        entries = (
+            await session.scalars(select(AuditEntry).where(AuditEntry.action == "set_email").order_by(AuditEntry.id))
+        ).all()
+    assert [(e.actor, e.target, e.detail) for e in entries] == [("admin", "user:perf.aoki", {"cleared": False})]
+    async with sm.begin() as session:
+        await mail_outbox.set_email(session, "perf.aoki", None, actor="admin")
+    pid = await new_project(sm)
+    await notify(sm, "k-after-clear", pid, "perf.aoki", "report_due", "due")
+    assert await outbox(sm) == []  # no address: no mail

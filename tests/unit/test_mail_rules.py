@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 
 from activities.mail_sink import deliverable
-from domain.mail import asks_to_act, message_id, retry_delay
+from domain.mail import asks_to_act, message_id, retry_delay, valid_address
 from storage.mail_outbox import render_mail
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -72,3 +72,19 @@ def test_compose_runs_mailpit_and_points_the_workers_at_it() -> None:
     assert services["worker"]["depends_on"]["mailpit"] == {"condition": "service_healthy"}
     env = services["worker"]["environment"]
     assert env["TRLGATE_SMTP_HOST"].endswith(":-mailpit}") and env["TRLGATE_SMTP_PORT"].endswith(":-1025}")
+
+
+def test_an_address_is_one_plain_address() -> None:
+    assert valid_address("pm.sato@example.test") and valid_address("a+b@mail.ministry.go.jp")
+    for bad in (
+        "",
+        "pm.sato",
+        "a@b",
+        "a b@example.test",
+        "A <a@example.test>",
+        "a@example.test, b@example.test",
+        "a@example.test\r\nBcc: x@y.z",
+        "a@@example.test",
+        "a@example.",
+    ):
+        assert not valid_address(bad), bad
