@@ -7,6 +7,7 @@ import secrets
 import tempfile
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -93,10 +94,44 @@ class Settings(BaseSettings):
     blob_store: str = ""
     blob_endpoint_url: str = ""
     max_upload_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
+    # E-mail (activities/mail_sender.py): notices leave the mail outbox through this SMTP server.
+    # The embedded default is the local sink `trlgate mail-sink` that ./run.sh starts (it writes
+    # .eml files to mail_dir); docker-compose points it at Mailpit. smtp_tls: none|starttls|tls.
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(default=1025, ge=1, le=65535)
+    smtp_tls: Literal["none", "starttls", "tls"] = "none"
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_timeout_seconds: float = Field(default=30.0, gt=0)
+    mail_from: str = "trlgate <noreply@trlgate.local>"
+    mail_message_id_domain: str = "trlgate.local"
+    # Where the mails' links point (the workbench as users reach it); empty: the API's address.
+    public_url: str = ""
+    # The mails' language for a user who chose none (ja|en).
+    mail_default_language: Literal["ja", "en"] = "ja"
+    mail_poll_seconds: float = Field(default=2.0, gt=0)
+    # A sender's claim on a row: another sender takes it over only after this long (a sender that
+    # died mid-send). Longer than an SMTP exchange can last, or two senders could both send it.
+    mail_claim_seconds: float = Field(default=300.0, gt=0)
+    # Transient failures (4xx, connection refused) are retried with doubling delays from the base
+    # up to the maximum; after mail_max_attempts tries the row is marked failed.
+    mail_retry_base_seconds: float = Field(default=30.0, gt=0)
+    mail_retry_max_seconds: float = Field(default=3600.0, gt=0)
+    mail_max_attempts: int = Field(default=10, ge=1)
+    # `trlgate up` starts the local SMTP sink on smtp_host:smtp_port (off: a real server is set).
+    mail_sink: bool = True
+    mail_dir: Path | None = None
 
     @property
     def resolved_payments_dir(self) -> Path:
         return self.payments_dir or self.data_dir / "payments"
+
+    @property
+    def resolved_mail_dir(self) -> Path:
+        return self.mail_dir or self.data_dir / "mail"
+
+    def resolved_public_url(self) -> str:
+        return (self.public_url or f"http://{self.api_host}:{self.api_port}").rstrip("/")
 
     @property
     def resolved_database_url(self) -> str:

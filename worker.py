@@ -17,6 +17,7 @@ from activities.fund_check import FundCheckActivities, ensure_fund_check_schedul
 from activities.gate_reviews import GateReviewActivities
 from activities.gates import GateActivities
 from activities.handoffs import HandoffActivities
+from activities.mail_sender import MailSender
 from activities.money import MoneyActivities
 from activities.payments import FileDropSink, PaymentSender
 from activities.projects import ProjectActivities
@@ -90,8 +91,11 @@ async def run_worker(settings: Settings) -> None:
         # The outbox sender lives beside the worker: every replica runs one, and they never
         # deliver the same instruction twice (see activities/payments.py).
         sending = asyncio.create_task(sender.run(settings.sender_interval_seconds, stop))
+        # So does the mail sender: replicas claim rows, never the same one (activities/mail_sender.py).
+        mailing = asyncio.create_task(MailSender(sessionmaker, settings).run(stop))
         await stop.wait()
         await sending
+        await mailing
     await engine.dispose()
 
 

@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from cli import mail as mail_cli
 from cli.exit import hard_exit
 from config import get_settings
 from domain.programme import PROGRAMME_CODE
@@ -306,6 +307,12 @@ def rotate_key() -> None:
     tmp.chmod(0o600)
     tmp.replace(path)  # atomic: a crash leaves the old keyring or the new one, never half of one
     console.print(f"active key is now {rotated.active[0]}; {len(rotated.keys)} keys in {path}")
+
+
+app.command("mail-sink")(mail_cli.mail_sink)
+app.command("send-mail")(mail_cli.send_mail)
+app.command("mail-outbox")(mail_cli.mail_outbox)
+app.command("set-email")(mail_cli.set_email)
 
 
 @app.command()

@@ -126,6 +126,15 @@ def run_stack(settings: Settings, *, demo: bool = True) -> int:
         settings.resolved_jwt_secret()  # create them once, before the API and worker read them
         migrate.upgrade(settings.resolved_database_url)
         created = asyncio.run(_seed(settings))
+        if settings.mail_sink:
+            # The embedded default's mail server: .eml files under data/mail (activities/mail_sink.py).
+            port = str(settings.smtp_port)
+            sink = stack.spawn(
+                "mail sink",
+                [_bin("trlgate"), "mail-sink", "--host", "127.0.0.1", "--port", port],
+                logs / "mail-sink.log",
+            )
+            wait_for_port("127.0.0.1", settings.smtp_port, 30, sink)
         worker = stack.spawn("worker", [sys.executable, "-m", "worker"], logs / "worker.log")
         api = stack.spawn("api", [sys.executable, "-m", "api"], logs / "api.log")
         wait_for_port(settings.api_host, settings.api_port, 60, api)
@@ -172,6 +181,8 @@ def _print_banner(settings: Settings, created: int) -> None:
     console.print(f"  API and interactive docs: {api}/docs")
     console.print(f"  Temporal Web UI:          http://127.0.0.1:{settings.temporal_ui_port}")
     console.print(f"  Database:                 {settings.resolved_database_url}")
+    if settings.mail_sink:
+        console.print(f"  Mail (.eml files):        {settings.resolved_mail_dir}")
     table = Table(title=f"Demo logins (password: {settings.demo_password})" + ("" if created else " - existing"))
     table.add_column("username")
     table.add_column("role")

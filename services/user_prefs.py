@@ -1,5 +1,6 @@
-"""What the pages remember of a user between sessions: the language they chose, and the session
-epoch that signing out moves on (ending every page session issued before, copied cookies too)."""
+"""What the pages remember of a user between sessions: the language they chose, the session
+epoch that signing out moves on (ending every page session issued before, copied cookies too),
+and whether the mails of notices that ask nothing of them are sent."""
 
 from __future__ import annotations
 
@@ -19,3 +20,9 @@ async def end_sessions(session: AsyncSession, username: str, address: str) -> No
     """Sign the user out server-side: every page session issued before no longer passes."""
     await session.execute(update(User).where(User.username == username).values(session_epoch=User.session_epoch + 1))
     audit(session, username, "logout", "auth", "ok", address=address)
+
+
+async def choose_mail(session: AsyncSession, username: str, *, informational: bool) -> None:
+    """Whether notices that only inform are e-mailed too (those asking to act always are); mails
+    already in the outbox keep going, the choice applies to notices from now on."""
+    await session.execute(update(User).where(User.username == username).values(mail_opt_out=not informational))

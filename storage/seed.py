@@ -100,6 +100,12 @@ async def seed_programme(session: AsyncSession) -> None:
         await ledger.endow(session, programme_code=PROGRAMME_CODE, ministry=ministry, amount=amount)
 
 
+def demo_email(username: str) -> str:
+    """A demo user's address, in a domain reserved for tests (RFC 2606): mail to it goes to the
+    local sink or Mailpit, never to a real mailbox."""
+    return f"{username}@example.test"
+
+
 async def seed_demo(sessionmaker: async_sessionmaker[AsyncSession], password: str) -> list[DemoUser]:
     """Seed programme and demo users; returns the users created now (existing ones are kept)."""
     created: list[DemoUser] = []
@@ -110,5 +116,6 @@ async def seed_demo(sessionmaker: async_sessionmaker[AsyncSession], password: st
             if demo.username not in existing:
                 user = await add_user(session, demo.username, demo.full_name, password, list(demo.roles), demo.ministry)
                 user.clearance_level, user.compartments = int(demo.clearance), list(demo.compartments)
+                user.email = demo_email(demo.username)
                 created.append(demo)
     return created

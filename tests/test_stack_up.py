@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import smtplib
 import sqlite3
 import subprocess
 import sys
@@ -30,7 +31,7 @@ def _alive(pid: int) -> bool:
 
 
 async def test_up_serves_the_whole_stack_and_stops_on_ctrl_c(tmp_path: Path) -> None:
-    temporal_port, ui_port, api_port = free_port(), free_port(), free_port()
+    temporal_port, ui_port, api_port, smtp_port = free_port(), free_port(), free_port(), free_port()
     env = {
         **os.environ,
         "TRLGATE_DATA_DIR": str(tmp_path),
@@ -38,6 +39,7 @@ async def test_up_serves_the_whole_stack_and_stops_on_ctrl_c(tmp_path: Path) -> 
         "TRLGATE_TEMPORAL_UI_PORT": str(ui_port),
         "TRLGATE_API_PORT": str(api_port),
         "TRLGATE_TASK_QUEUE": "up-test",
+        "TRLGATE_SMTP_PORT": str(smtp_port),
     }
     env.pop("TRLGATE_DATABASE_URL", None)
     up = subprocess.Popen(
@@ -63,6 +65,8 @@ async def test_up_serves_the_whole_stack_and_stops_on_ctrl_c(tmp_path: Path) -> 
             )
             ui = await http.get(f"http://127.0.0.1:{ui_port}/")
             assert ui.status_code == 200  # the Temporal Web UI
+            with closing(smtplib.SMTP("127.0.0.1", smtp_port, timeout=10)) as smtp:
+                assert smtp.noop()[0] == 250  # the local mail sink
             pages = await http.get("/app/sign-in", headers={"Accept-Language": "ja"})
             assert pages.status_code == 200 and "サインイン" in pages.text  # the workbench
             token = (await http.post("/auth/token", data={"username": "pm.sato", "password": "trlgate-demo"})).json()[
@@ -87,13 +91,13 @@ async def test_up_serves_the_whole_stack_and_stops_on_ctrl_c(tmp_path: Path) -> 
         children = [
             int(p) for p in subprocess.run(["pgrep", "-P", str(up.pid)], capture_output=True, text=True).stdout.split()
         ]
-        assert len(children) == 3  # Temporal dev server, worker, API
+        assert len(children) == 4  # Temporal dev server, mail sink, worker, API
     finally:
         up.send_signal(signal.SIGINT)
         out, _ = up.communicate(timeout=60)
     assert up.returncode == 0, out
     assert "trlgate is running" in out and "pm.sato" in out and f"http://127.0.0.1:{ui_port}" in out
-    assert "stopped temporal dev server" in out
+    assert "stopped temporal dev server" in out and "stopped mail sink" in out
     assert not [pid for pid in children if _alive(pid)]
     assert (tmp_path / "trlgate.db").exists() and (tmp_path / "temporal.db").exists()
     with closing(sqlite3.connect(tmp_path / "trlgate.db")) as db:

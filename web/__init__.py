@@ -123,6 +123,7 @@ def page_routers() -> list[APIRouter]:
         inbox,
         notifications,
         operations,
+        preferences,
         project,
         projects,
         reports,
@@ -142,6 +143,7 @@ def page_routers() -> list[APIRouter]:
         operations,
         notifications,
         files,
+        preferences,
     )
     return [module.router for module in modules]
 

@@ -4,6 +4,7 @@ One module per area; import the models from `storage.models`."""
 
 from storage.models.base import Base, UTCDateTime, utcnow
 from storage.models.files import StoredFile
+from storage.models.mail import MailOutbox
 from storage.models.money import (
     AccountBalance,
     FiscalCeiling,
@@ -49,6 +50,7 @@ __all__ = [
     "LedgerEntry",
     "LedgerTransaction",
     "LoginThrottle",
+    "MailOutbox",
     "Ministry",
     "MinistryYearTotal",
     "NeedToKnowGrant",
@@ -68,3 +70,7 @@ __all__ = [
     "User",
     "utcnow",
 ]
+
+# Registers the mapper event that writes each notification's mail in the notification's own
+# transaction, in every process that can store a notification (it imports the models).
+import storage.mail_outbox  # noqa: F401

@@ -12,6 +12,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -42,6 +43,10 @@ class User(Base):
     # Page sessions carry the epoch they were issued in; signing out moves it on, so a copied
     # cookie dies with the sign-out instead of living until it expires (web/session.py).
     session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Where notices are e-mailed (None: not at all), and whether the user opted out of the mails
+    # of notices that ask nothing of them (those that ask them to act are always sent).
+    email: Mapped[str | None] = mapped_column(String(320), nullable=True, default=None)
+    mail_opt_out: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

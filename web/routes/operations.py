@@ -21,7 +21,7 @@ from api.routes import fund as api_fund
 from api.schemas.fund import DriftOut
 from config import Settings
 from domain.roles import Role
-from services import operations
+from services import mail_outbox, operations
 from services.tranche_approvals import Sort, awaiting_approval
 from web import temporal_ui
 from web.pages import PageViewer, Viewer, page_session, render, withheld_closed
@@ -70,6 +70,7 @@ async def operations_page(
         # Finance's own list and rule (closed work only where granted, as finance sees it).
         four_eyes = await awaiting_approval(read, viewer.user, four_eyes_page, PER_PAGE, Sort.DUE, now)
         payments = await operations.unsent_payments(read, payments_page, PER_PAGE)
+        mail = await mail_outbox.summary(read, limit=PER_PAGE)  # e-mail the server refused or gave up on
         shown_ids = {r.project_id for section in (gates, holds, handoffs, four_eyes, payments) for r in section.rows}
         withheld = await withheld_closed(request, read, viewer.user, shown_ids, "operations")
         # Last: the reconciliation asks every workflow, and hands the read connection back first.
@@ -98,6 +99,7 @@ async def operations_page(
         handoffs=handoffs,
         four_eyes=four_eyes,
         payments=payments,
+        mail=mail,
         drift_rows=drift_rows,
         drift_total=len(drift),
         drift_page=drift_page,
