@@ -152,14 +152,14 @@ def forecast(data: ForecastInput) -> ForecastResult:
                     ForecastYear(fiscal_year=fy, ceiling=None, carried_in=0, committed=0, planned=0, available=None)
                 )
                 continue
-            plan = expected.get(fy, 0)
+            planned_here = expected.get(fy, 0)
             years.append(
                 ForecastYear(
                     fiscal_year=fy,
                     ceiling=row.ceiling,
                     carried_in=row.carried_in,
-                    committed=row.committed - plan,
-                    planned=plan,
+                    committed=row.committed - planned_here,
+                    planned=planned_here,
                     available=row.available,
                 )
             )

@@ -13,8 +13,8 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureEr
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.access import authorize
-from api.csv_export import MEDIA_TYPE, csv_response
 from api.audit import record
+from api.csv_export import MEDIA_TYPE, csv_response
 from api.deps import ClientDep, FinanceUser, FundViewer, SessionDep, release_connection
 from api.errors import AUTH, responses
 from api.params import FiscalYearNo, TransactionId
@@ -34,11 +34,11 @@ from domain.forecast import ForecastResult
 from domain.programme import PROGRAMME_CODE
 from domain.project import Phase, ProjectOutcome
 from domain.proposal import PROJECT_ID_PATTERN
+from services.fund_forecast import fund_forecast
 from storage import fund_checks, ledger
 from storage.access import is_closed
 from storage.audit import audit
 from storage.models import FundAllocation, Programme, Project
-from services.fund_forecast import fund_forecast
 from storage.reconcile import WorkflowView, reconcile
 from workflows.project import ProjectWorkflow
 

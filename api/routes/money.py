@@ -10,10 +10,10 @@ from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.context import ProjectContext, ProjectCtx, ProjectPm, ProjectReporter, ProjectSigner
+from api.csv_export import csv_response
 from api.deps import has_role
 from api.errors import AUTH, responses
 from api.params import FiscalYearNo, StageNo, TrancheNo
-from api.csv_export import csv_response
 from api.routes.fund import CSV
 from api.routes.gates import COMMAND
 from api.schemas.money import ReportIn, ReportReviewIn, StatementLineOut, StatementOut

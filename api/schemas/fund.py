@@ -81,8 +81,11 @@ class ReversalOut(BaseModel):
 class DriftOut(BaseModel):
     project_id: str
     problem: str
-    kind: str = Field("", description="paid_mismatch, no_workflow, workflow_silent, ended_with_open, "
-                      "status_mismatch, unpaid_in_ledger, unknown_to_workflow or no_reservation.")
+    kind: str = Field(
+        "",
+        description="paid_mismatch, no_workflow, workflow_silent, ended_with_open, "
+        "status_mismatch, unpaid_in_ledger, unknown_to_workflow or no_reservation.",
+    )
     facts: dict[str, int | str] = Field({}, description="The drift's figures (amounts, tranche, stage, statuses).")
 
 

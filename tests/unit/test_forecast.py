@@ -12,9 +12,16 @@ from pydantic import ValidationError
 from domain.forecast import ForecastInput, ForecastYear, LaterStage, ProjectPlan, forecast
 
 
-def _year(fy: int, ceiling: int | None, carried_in: int, committed: int, planned: int, available: int | None) -> ForecastYear:
+def _year(
+    fy: int, ceiling: int | None, carried_in: int, committed: int, planned: int, available: int | None
+) -> ForecastYear:
     return ForecastYear(
-        fiscal_year=fy, ceiling=ceiling, carried_in=carried_in, committed=committed, planned=planned, available=available
+        fiscal_year=fy,
+        ceiling=ceiling,
+        carried_in=carried_in,
+        committed=committed,
+        planned=planned,
+        available=available,
     )
 
 
