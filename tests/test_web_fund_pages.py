@@ -21,8 +21,10 @@ import pytest
 from sqlalchemy import select
 from temporalio.service import RPCError, RPCStatusCode
 
+from api.pseudonyms import pseudonym
 from domain.fiscal import fiscal_year, jst_date
 from domain.programme import PROGRAMME_CODE
+from domain.security import Level
 from storage import ledger
 from storage.ledger import ScheduledAmount
 from storage.models import AuditEntry, Stage, TrancheApproval
@@ -376,3 +378,42 @@ async def test_the_approvals_list_names_both_people_of_a_recent_approval(api: In
     [row] = _rows(_table(page.text, "approved"))
     assert row[0] == f"{TITLE} {PID}" and row[3].startswith("fin.suzuki") and row[4].startswith("fin.yamada")
     assert row[5] == "Not paid yet"
+
+
+async def test_a_closed_projects_money_counts_but_its_name_and_statement_stay_withheld(api: InProcessApi) -> None:
+    await _books(api)
+    secret_title = "秘匿の研究"
+    async with api.sessionmaker.begin() as s:
+        closed = ledger_project("KP-CLOSED-1", PROGRAMME_CODE, "MEXT", 2 * B)
+        closed.title = secret_title
+        closed.classification = "closed"
+        closed.label_level = int(Level.SECRET)
+        closed.label_compartments = ["QS"]
+        s.add(closed)
+        await s.flush()
+        await ledger.reserve(
+            s,
+            programme_code=PROGRAMME_CODE,
+            project_id="KP-CLOSED-1",
+            stage_no=1,
+            ministry="MEXT",
+            amount=B,
+            schedule=[ScheduledAmount(1, FY0 + 1, B)],
+        )
+    alias = pseudonym(api.secret, "KP-CLOSED-1")
+    async with _client(api, "fin.suzuki") as http:  # uncleared, no grant
+        statement = await http.get("/app/finance/statement/KP-CLOSED-1", headers=EN)
+        assert statement.status_code == 403 and secret_title not in statement.text
+        csv_refused = await http.get("/app/finance/statement/KP-CLOSED-1.csv", headers=EN)
+        assert csv_refused.status_code == 403 and secret_title.encode() not in csv_refused.content
+        fund = await http.get("/app/finance/fund", headers=EN)
+        reconciliation = await http.get("/app/finance/reconciliation", headers=EN)
+        forecast = await http.get("/app/finance/forecast", headers=EN)
+        ledger_text = (await http.get("/app/finance/ledger.csv", headers=EN)).content.decode("utf-8-sig")
+    # Its 1 億円 is in FY0+1's reserved figure (4 + 1), with no name anywhere.
+    row = next(r for r in _rows(_table(fund.text, "fund-MEXT")) if r[0] == f"FY{FY0 + 1}")
+    assert row[3] == "¥5,000,000,000"
+    for text in (fund.text, reconciliation.text, forecast.text, ledger_text):
+        assert "KP-CLOSED-1" not in text and secret_title not in text
+    assert alias in reconciliation.text and f'href="/app/finance/statement/{alias}"' not in reconciliation.text
+    assert alias in ledger_text
