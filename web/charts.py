@@ -23,6 +23,10 @@ _STYLE = Style(
     foreground_subtle="#666",
     colors=("#1f5fa8", "#e08a00", "#2e8540", "#b00020"),
     font_family="sans-serif",
+    title_font_size=18,
+    legend_font_size=15,
+    label_font_size=13,
+    major_label_font_size=13,
 )
 
 
@@ -48,8 +52,8 @@ def _config(title: str, y_title: str, labels: Sequence[str], chart: type[pygal.g
         style=_STYLE,
         title=title,
         y_title=y_title,
-        width=720,
-        height=360,
+        width=480,
+        height=340,
         legend_at_bottom=True,
         print_values=False,
         show_minor_y_labels=False,
