@@ -345,12 +345,14 @@ async def test_the_forecast_shows_the_year_the_programme_runs_short_and_the_what
         assert row[1:] == ["¥5,000,000,000", "¥4,000,000,000", "¥0", "¥10,000,000,000", "-¥1,000,000,000 short"]
         assert 'src="data:image/svg+xml;base64,' in page.text
         relaxed = await http.get("/app/finance/forecast?kill_pct=50&recycle_pct=0", headers=EN)
-        assert "Within the ceilings for the next ten years" in relaxed.text and 'value="50"' in relaxed.text
+        assert "Within the ceilings that are set." in relaxed.text and 'value="50"' in relaxed.text
         bad = await http.get("/app/finance/forecast?kill_pct=150&recycle_pct=x", headers=EN)
         assert bad.status_code == 422 and "kill_pct: 150 is not between 0 and 100" in bad.text
         assert 'value="150"' in bad.text and 'value="x"' in bad.text  # what was typed stays
         ja = await http.get("/app/finance/forecast", headers=JA)
         assert f"プログラムは{FY0 + 2}年度に不足します。" in ja.text
+        ja_bad = await http.get("/app/finance/forecast?kill_pct=12.345", headers=JA)
+        assert ja_bad.status_code == 422 and "kill_pct：12.345 の小数は2桁までです" in ja_bad.text
         rows = _csv(await http.get("/app/finance/forecast.csv?kill_pct=50", headers=JA))
     mext_rows = [r for r in rows if r["ministry"] == "MEXT"]
     assert len(mext_rows) == 10 and mext_rows[2]["available"] == str(4 * B) and mext_rows[2]["kill_rate"] == "0.5"

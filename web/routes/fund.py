@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -55,8 +56,8 @@ def _may_change(viewer: Viewer) -> bool:
 
 async def _ministry_names(read: AsyncSession, request: Request) -> dict[str, str]:
     """The registry's names in the reader's language (the catalog translates the seeded ones)."""
-    t = _gettext(request)
-    return {m.code: t(m.name) for m in (await read.scalars(select(Ministry))).all()}
+    translate = _gettext(request)
+    return {m.code: translate(m.name) for m in (await read.scalars(select(Ministry))).all()}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -120,17 +121,17 @@ async def _show_fund(
             return _refused(request, viewer, err)
         ceilings = await _ceilings(read)
         names = await _ministry_names(read, request)
-    t = _gettext(request)
+    _ = _gettext(request)
     lang = language(request)
     chart_urls = {
         m.ministry: charts.stacked_years(
-            t("%(ministry)s by fiscal year") % {"ministry": names.get(m.ministry, m.ministry)},
-            t("100 million yen"),
+            _("%(ministry)s by fiscal year") % {"ministry": names.get(m.ministry, m.ministry)},
+            _("100 million yen"),
             [fiscal_year_label(y.fiscal_year, lang) for y in m.fiscal_years],
             [
-                (t("Paid"), [y.paid for y in m.fiscal_years]),
-                (t("Reserved"), [y.reserved for y in m.fiscal_years]),
-                (t("Available"), [max(0, y.available or 0) for y in m.fiscal_years]),
+                (_("Paid"), [y.paid for y in m.fiscal_years]),
+                (_("Reserved"), [y.reserved for y in m.fiscal_years]),
+                (_("Available"), [max(0, y.available or 0) for y in m.fiscal_years]),
             ],
         )
         for m in fund.by_ministry
@@ -283,7 +284,8 @@ async def find_statement(request: Request, viewer: PageViewer) -> Response:
     """The fund page's look-up form: a project id, to its statement."""
     project_id = request.query_params.get("project_id", "").strip()
     if not re.fullmatch(PROJECT_ID_PATTERN, project_id):
-        reason = _gettext(request)("Type a project id, for example KP-2026-0001.")
+        _ = _gettext(request)
+        reason = _("Type a project id, for example KP-2026-0001.")
         return render(request, "refused.html", viewer, status_code=422, reason=reason)
     return RedirectResponse(f"/app/finance/statement/{project_id}", status_code=303)
 
@@ -355,24 +357,25 @@ async def reconciliation_page(request: Request, viewer: PageViewer) -> Response:
 # Forecast
 
 
-def _rate(typed: str, name: str) -> Decimal:
-    """A percentage as typed (blank: 0) as a rate from 0 to 1."""
+def _rate(typed: str, name: str, _: Callable[[str], str]) -> Decimal:
+    """A percentage as typed (blank: 0) as a rate from 0 to 1; refused in the reader's language."""
     text = typed.strip() or "0"
+    said = {"field": name, "value": text}
     try:
         pct = Decimal(text)
     except InvalidOperation:
-        raise ValueError(f"{name}: {text!r} is not a number") from None
+        raise ValueError(_("%(field)s: %(value)s is not a number") % said) from None
     if not pct.is_finite() or not Decimal(0) <= pct <= Decimal(100):
-        raise ValueError(f"{name}: {text} is not between 0 and 100")
+        raise ValueError(_("%(field)s: %(value)s is not between 0 and 100") % said)
     if pct != pct.quantize(Decimal("0.01")):
-        raise ValueError(f"{name}: at most two decimals")
+        raise ValueError(_("%(field)s: %(value)s has more than two decimals") % said)
     return pct / 100
 
 
-async def _what_if(request: Request) -> tuple[Decimal, Decimal, dict[str, str]]:
-    q = request.query_params
+def _what_if(request: Request) -> tuple[Decimal, Decimal, dict[str, str]]:
+    q, _ = request.query_params, _gettext(request)
     typed = {"kill_pct": q.get("kill_pct", "0"), "recycle_pct": q.get("recycle_pct", "0")}
-    return _rate(typed["kill_pct"], "kill_pct"), _rate(typed["recycle_pct"], "recycle_pct"), typed
+    return _rate(typed["kill_pct"], "kill_pct", _), _rate(typed["recycle_pct"], "recycle_pct", _), typed
 
 
 def _total_row(year: ForecastYear) -> int:
@@ -386,7 +389,7 @@ async def forecast_page(request: Request, viewer: PageViewer) -> Response:
     except HTTPException as err:
         return _refused(request, viewer, err)
     try:
-        kill, recycle, typed = await _what_if(request)
+        kill, recycle, typed = _what_if(request)
     except ValueError as err:
         q = request.query_params
         form = {"kill_pct": q.get("kill_pct", ""), "recycle_pct": q.get("recycle_pct", "")}
@@ -405,20 +408,20 @@ async def forecast_page(request: Request, viewer: PageViewer) -> Response:
         result=result,
         names=names,
         chart=_forecast_chart(request, result),
-        csv_query=f"kill_pct={typed['kill_pct']}&recycle_pct={typed['recycle_pct']}",
+        csv_query=urlencode(typed),
     )
 
 
 def _forecast_chart(request: Request, result: ForecastResult) -> str:
-    t, lang = _gettext(request), language(request)
+    _, lang = _gettext(request), language(request)
     years = result.total
     return charts.side_by_side_years(
-        t("The programme's next ten fiscal years"),
-        t("100 million yen"),
+        _("The programme's next ten fiscal years"),
+        _("100 million yen"),
         [fiscal_year_label(y.fiscal_year, lang) for y in years],
         [
-            (t("Ceiling and carried in"), [None if y.ceiling is None else y.ceiling + y.carried_in for y in years]),
-            (t("Committed and planned"), [_total_row(y) for y in years]),
+            (_("Ceiling and carried in"), [None if y.ceiling is None else y.ceiling + y.carried_in for y in years]),
+            (_("Committed and planned"), [_total_row(y) for y in years]),
         ],
     )
 
@@ -427,7 +430,7 @@ def _forecast_chart(request: Request, result: ForecastResult) -> str:
 async def forecast_csv(request: Request, viewer: PageViewer) -> Response:
     try:
         await _readers(viewer.user)
-        kill, recycle, _typed = await _what_if(request)
+        kill, recycle, _typed = _what_if(request)
     except HTTPException as err:
         return _refused(request, viewer, err)
     except ValueError as err:
@@ -435,13 +438,13 @@ async def forecast_csv(request: Request, viewer: PageViewer) -> Response:
     async with page_session(request) as read:
         result = await fund_forecast(read, kill, recycle)
         names = await _ministry_names(read, request)
-    t = _gettext(request)
+    _ = _gettext(request)
     rows: list[tuple[object, ...]] = []
     for m in result.ministries:
         for y in m.years:
             rows.append((m.ministry, names.get(m.ministry, m.ministry), *_year_cells(y)))
     for y in result.total:
-        rows.append(("", t("All ministries"), *_year_cells(y)))
+        rows.append(("", _("All ministries"), *_year_cells(y)))
     header = (
         "ministry",
         "ministry_name",
