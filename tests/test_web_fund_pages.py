@@ -419,3 +419,18 @@ async def test_a_closed_projects_money_counts_but_its_name_and_statement_stay_wi
         assert "KP-CLOSED-1" not in text and secret_title not in text
     assert alias in reconciliation.text and f'href="/app/finance/statement/{alias}"' not in reconciliation.text
     assert alias in ledger_text
+
+
+async def test_with_every_year_ceilinged_the_forecast_shows_the_room_for_new_projects(api: InProcessApi) -> None:
+    async with api.sessionmaker.begin() as s:
+        for ministry in ("MEXT", "METI"):
+            for fy in range(FY0, FY0 + 10):
+                await ledger.set_ceiling(
+                    s, programme_code=PROGRAMME_CODE, ministry=ministry, fiscal_year=fy, amount=B, actor="fin.suzuki"
+                )
+    async with _client(api, "fin.suzuki") as http:
+        page = await http.get("/app/finance/forecast", headers=EN)
+    assert "Within the ceilings for the next ten years" in page.text
+    total = _rows(_table(page.text, "forecast-total"))
+    # 1 億円 a year each, nothing committed: the unspent ceiling carries, so the room grows by 2 a year.
+    assert [r[-1] for r in total[:3]] == ["¥2,000,000,000", "¥4,000,000,000", "¥6,000,000,000"]

@@ -7,6 +7,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from domain.forecast import ForecastInput, ForecastYear, LaterStage, ProjectPlan, forecast
@@ -127,3 +129,37 @@ def test_expected_yen_are_summed_exactly_and_rounded_half_up_once_per_year() -> 
 def test_a_rate_outside_zero_to_one_is_refused(rates: dict[str, str]) -> None:
     with pytest.raises(ValidationError):
         ForecastInput(first_year=2026, ceilings={}, **rates)  # type: ignore[arg-type]
+
+
+_stages = st.lists(
+    st.builds(LaterStage, budget=st.integers(0, 10**12), years=st.integers(1, 4)), min_size=0, max_size=4
+)
+_plans = st.lists(
+    st.builds(
+        ProjectPlan,
+        project_id=st.just("KP-H"),
+        ministry=st.sampled_from(["MEXT", "METI"]),
+        next_start=st.integers(2026, 2030),
+        current_budget=st.integers(0, 10**12),
+        current_years=st.integers(1, 4),
+        later=_stages,
+    ),
+    max_size=5,
+)
+_rates = st.decimals(min_value=0, max_value=1, places=2)
+
+
+@settings(max_examples=60, deadline=None)
+@given(plans=_plans, kill=_rates, more_kill=_rates, recycle=_rates)
+def test_the_plan_is_spent_in_full_without_a_what_if_and_never_more_with_more_kills(
+    plans: list[ProjectPlan], kill: Decimal, more_kill: Decimal, recycle: Decimal
+) -> None:
+    def planned(k: Decimal, r: Decimal) -> int:
+        data = ForecastInput(first_year=2026, horizon=30, ceilings={}, projects=plans, kill_rate=k, recycle_rate=r)
+        return sum(y.planned for y in forecast(data).total)
+
+    # No kills, no recycles: every later stage's budget, to the yen (the horizon holds them all).
+    assert planned(Decimal(0), Decimal(0)) == sum(s.budget for p in plans for s in p.later)
+    low, high = sorted((kill, more_kill))
+    # Rounding is per ministry and year: two yen per year and ministry is the most it can move.
+    assert planned(high, recycle) <= planned(low, recycle) + 2 * 30 * 2
