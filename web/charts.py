@@ -55,6 +55,10 @@ def _config(title: str, y_title: str, labels: Sequence[str], chart: type[pygal.g
         width=480,
         height=340,
         legend_at_bottom=True,
+        legend_at_bottom_columns=1,
+        truncate_legend=-1,  # whole names: "Ceiling and carried in" is not "Ceiling and carrie…"
+        truncate_label=-1,
+        x_label_rotation=-40 if len(labels) > 4 else 0,
         print_values=False,
         show_minor_y_labels=False,
     )
