@@ -106,7 +106,6 @@ def install(app: FastAPI, csrf_secret: str, secure_cookies: bool = False) -> Non
     from web.routes import (
         auth,
         finance,
-        fund,
         gates,
         handoffs,
         inbox,
@@ -118,20 +117,7 @@ def install(app: FastAPI, csrf_secret: str, secure_cookies: bool = False) -> Non
         tasks,
     )
 
-    routers = (
-        auth,
-        inbox,
-        tasks,
-        gates,
-        projects,
-        project,
-        handoffs,
-        finance,
-        fund,
-        reports,
-        operations,
-        notifications,
-    )
+    routers = (auth, inbox, tasks, gates, projects, project, handoffs, finance, reports, operations, notifications)
     for router in (module.router for module in routers):
         app.include_router(router, prefix=PREFIX, include_in_schema=False)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="static")

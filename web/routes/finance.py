@@ -18,8 +18,12 @@ from domain.roles import Role
 from services import projects as projects_service
 from services.tranche_approvals import Sort, awaiting_approval, recently_signed, tranche_state
 from web.pages import PageViewer, Viewer, page_session, render, withheld_closed
+from web.routes import fund
 
 router = APIRouter()
+# The fund's pages (web/routes/fund.py) come in with the approvals': finance's section is one
+# router in web/__init__.py's list.
+router.include_router(fund.router)
 _finance = require_roles(Role.FINANCE, Role.ADMIN)
 _ACTIONS = {"request": api_money.request_tranche, "approve": api_money.approve_tranche}
 
