@@ -244,3 +244,55 @@ async def tranche_state(
         paid_at=_utc(paid.paid_at) if paid else None,
         overdue=paid is None and not approved and due_at is not None and due_at + OVERDUE_AFTER < now,
     )
+
+
+@dataclass(frozen=True)
+class SignedTranche:
+    """A tranche both finance signatures are on: who requested it, who approved it."""
+
+    project_id: str
+    project_title: str
+    stage_no: int
+    tranche_no: int
+    amount: int
+    requested_by: str
+    requested_at: datetime | None
+    approved_by: str
+    approved_at: datetime | None
+    paid_at: datetime | None
+
+
+async def recently_signed(session: AsyncSession, user: User, limit: int = 10) -> list[SignedTranche]:
+    """The latest four-eyes approvals, newest first, naming both people (closed work only with a
+    grant, as the waiting list; the caller applies the clearance and audits)."""
+    ta = TrancheApproval
+    rows = await session.execute(
+        select(ta, Project.title, Tranche.paid_at)
+        .join(Project, Project.id == ta.project_id)
+        .outerjoin(
+            Tranche,
+            and_(
+                Tranche.project_id == ta.project_id,
+                Tranche.stage_no == ta.stage_no,
+                Tranche.tranche_no == ta.tranche_no,
+            ),
+        )
+        .where(ta.approved_by.is_not(None), await readable(session, user))
+        .order_by(ta.approved_at.desc(), ta.project_id, ta.stage_no, ta.tranche_no)
+        .limit(limit)
+    )
+    return [
+        SignedTranche(
+            project_id=a.project_id,
+            project_title=title,
+            stage_no=a.stage_no,
+            tranche_no=a.tranche_no,
+            amount=a.amount,
+            requested_by=a.requested_by,
+            requested_at=_utc(a.requested_at),
+            approved_by=a.approved_by or "",
+            approved_at=_utc(a.approved_at),
+            paid_at=_utc(paid_at),
+        )
+        for a, title, paid_at in rows.all()
+    ]

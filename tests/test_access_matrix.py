@@ -390,7 +390,7 @@ async def test_the_codec_endpoint_opens_nothing_a_stamp_cannot_prove(world: Worl
 
 
 def _ledger(text: str) -> list[dict[str, str]]:
-    return list(csv.DictReader(io.StringIO(text)))
+    return list(csv.DictReader(io.StringIO(text.removeprefix("\ufeff"))))  # Excel's byte-order mark
 
 
 async def test_finance_sees_a_closed_project_it_may_not_read_under_a_pseudonym(world: World) -> None:

@@ -124,11 +124,16 @@ async def test_finance_and_performer_work_through_the_api(
         await expect(stack, "GET", f"/projects/{pid}/statement", PERFORMER, 403)
         await expect(stack, "GET", f"/projects/{pid}/statement", "rev.kato", 403)  # on the panel, not finance
         text = await expect(stack, "GET", f"/projects/{pid}/statement.csv", "fin.suzuki", 200)
-        rows = list(csv.DictReader(io.StringIO(text)))
+        assert text.startswith("\ufeff") and "\r\n" in text  # Excel: UTF-8 with BOM, CRLF rows
+        rows = list(csv.DictReader(io.StringIO(text.removeprefix("\ufeff"))))
         assert {r["account"] for r in rows} >= {f"reservation:{pid}", f"paid:{pid}", "allocation:MEXT"}
+        assert {(r["funding_ministry"], r["funding_ministry_name"]) for r in rows} == {
+            ("MEXT", "Ministry of Education, Culture, Sports, Science and Technology")
+        }
         assert sum(int(r["amount"]) for r in rows) == 0  # every transaction balances
         await expect(stack, "GET", "/fund/ledger.csv", PM, 403)
-        whole = list(csv.DictReader(io.StringIO(await expect(stack, "GET", "/fund/ledger.csv", "fin.suzuki", 200))))
+        whole_text = await expect(stack, "GET", "/fund/ledger.csv", "fin.suzuki", 200)
+        whole = list(csv.DictReader(io.StringIO(whole_text.removeprefix("\ufeff"))))
         assert len(whole) > len(rows)
 
         fund = await expect(stack, "GET", "/fund", "fin.suzuki", 200)

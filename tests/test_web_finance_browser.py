@@ -98,7 +98,9 @@ async def test_two_finance_users_request_and_approve_a_large_tranche_in_the_brow
     await reload_until(page, "Paid")
     await expect(page.get_by_role("button")).to_have_text(["Sign out", "Switch"])  # no signature left to give
     await page.goto(f"{base}/app/finance/approvals")
-    await expect(page.get_by_role("row").filter(has_text=pid)).to_have_count(0)
+    await expect(page.locator("#approvals").get_by_role("row").filter(has_text=pid)).to_have_count(0)
+    # ... and listed as approved, naming both people.
+    await expect(page.locator("#approved").get_by_role("row").filter(has_text=pid)).to_contain_text("fin.suzuki")
     await context.close()
 
     assert checked == {"list": [], "tranche": [], "refused": []}, checked

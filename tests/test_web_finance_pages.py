@@ -183,8 +183,12 @@ async def test_the_list_holds_what_waits_for_a_request_or_a_second_approval(api_
     assert "Stage 1, tranche 3" in ahead and "Not yet due" in ahead and "pm.sato" in ahead
     assert "¥3,000,000,000" in ahead
     assert f'href="{LIST}/KP-DUE/1/1"' in due
+    waiting = en.text.split('<table id="approvals">')[1].split("</table>")[0]
     for gone in ("KP-DONE", "KP-PAID", "KP-STOP"):
-        assert gone not in en.text
+        assert gone not in waiting
+    # The approved one is listed apart, naming both people.
+    approved = en.text.split('<table id="approved"')[1].split("</table>")[0]
+    assert "KP-DONE" in approved and "fin.suzuki" in approved and "fin.yamada" in approved
     assert (
         ja.status_code == 200
         and "10億円" in ja.text

@@ -3,9 +3,8 @@ the ledger as CSV, and the reconciliation of ledger and workflows."""
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import timedelta
+from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
@@ -15,6 +14,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.access import authorize
 from api.audit import record
+from api.csv_export import MEDIA_TYPE, csv_response
 from api.deps import ClientDep, FinanceUser, FundViewer, SessionDep, release_connection
 from api.errors import AUTH, responses
 from api.params import FiscalYearNo, TransactionId
@@ -30,9 +30,11 @@ from api.schemas.fund import (
     ReversalIn,
     ReversalOut,
 )
+from domain.forecast import ForecastResult
 from domain.programme import PROGRAMME_CODE
 from domain.project import Phase, ProjectOutcome
 from domain.proposal import PROJECT_ID_PATTERN
+from services.fund_forecast import fund_forecast
 from storage import fund_checks, ledger
 from storage.access import is_closed
 from storage.audit import audit
@@ -44,7 +46,7 @@ router = APIRouter(prefix="/fund", tags=["fund"])
 # A workflow whose task keeps failing leaves a query waiting for a worker that never answers it.
 _QUERY_TIMEOUT = timedelta(seconds=5)
 CSV: dict[int | str, dict[str, Any]] = {
-    200: {"content": {"text/csv": {}}, "description": "CSV, one row per ledger entry"}
+    200: {"content": {MEDIA_TYPE: {}}, "description": "CSV (UTF-8 with BOM, CRLF), one row per ledger entry"}
 }
 
 
@@ -124,7 +126,7 @@ async def set_ceiling(
                 amount=row.amount,
                 set_by=row.set_by,
             )
-            audit(tx, user.username, "set_ceiling", target, "ok", amount=body.amount)
+            audit(tx, user.username, "set_ceiling", target, "ok", amount=body.amount, reason=body.reason)
     except ledger.LedgerError as err:
         await record(request, user.username, "set_ceiling", target, "rejected", reason=str(err))
         raise HTTPException(status.HTTP_409_CONFLICT, detail=str(err)) from err
@@ -162,14 +164,6 @@ async def reverse(
     return ReversalOut(**view.__dict__)
 
 
-def as_csv(rows: list[tuple[object, ...]]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(ledger.CSV_COLUMNS)
-    writer.writerows(rows)
-    return out.getvalue()
-
-
 # The columns that can carry a project id (in a business key, an account name, a reversal's memo).
 NAMING_COLUMNS = frozenset(ledger.CSV_COLUMNS.index(c) for c in ("business_key", "project_id", "account", "memo"))
 
@@ -191,10 +185,7 @@ async def ledger_csv(
     wanted = names.resolve(project_id) if project_id is not None else None
     found = [] if project_id is not None and wanted is None else await ledger.entry_rows(session, wanted)
     rows = [tuple(names.text(v) if i in NAMING_COLUMNS else v for i, v in enumerate(row)) for row in found]
-    name = f"trlgate-ledger{'-' + project_id if project_id else ''}.csv"
-    return Response(
-        as_csv(rows), media_type="text/csv", headers={"Content-Disposition": f'attachment; filename="{name}"'}
-    )
+    return csv_response(ledger.CSV_COLUMNS, rows, f"trlgate-ledger{'-' + project_id if project_id else ''}.csv")
 
 
 async def workflow_view(client: Client, project: Project) -> WorkflowView:
@@ -260,5 +251,35 @@ async def reconciliation(
     names = await pseudonyms_for(request, session, user, "reconciliation")
     return ReconciliationOut(
         checked=result.checked,
-        drifts=[DriftOut(project_id=names.text(d.project_id), problem=names.text(d.problem)) for d in result.drifts],
+        drifts=[
+            DriftOut(
+                project_id=names.text(d.project_id),
+                problem=names.text(d.problem),
+                kind=d.kind,
+                facts={k: names.text(v) if isinstance(v, str) else v for k, v in d.facts.items()},
+            )
+            for d in result.drifts
+        ],
     )
+
+
+KillRate = Annotated[
+    Decimal, Query(ge=0, le=1, max_digits=6, decimal_places=4, description="Chance a project is killed at each gate.")
+]
+RecycleRate = Annotated[
+    Decimal,
+    Query(ge=0, le=1, max_digits=6, decimal_places=4, description="Chance a stage is repeated once before its gate."),
+]
+
+
+@router.get("/forecast", response_model=ForecastResult, responses={**AUTH, **responses(422)})
+async def forecast(
+    session: SessionDep, user: FundViewer, kill_rate: KillRate = Decimal(0), recycle_rate: RecycleRate = Decimal(0)
+) -> ForecastResult:
+    """Commitments by fiscal year for the next ten years (this one first) and each funding
+    ministry: what the ledger holds (paid, and reserved stages by their tranche schedule), the
+    later stages of every active project by their plan, against the ceilings with carry-over.
+    The what-if weights each later stage by the chance of passing the gates before it
+    (1 - kill_rate per gate) and adds recycle_rate x a stage's cost for its expected repeat.
+    `short_in`: the first year over a ceiling; a year's `available`: room for new projects."""
+    return await fund_forecast(session, kill_rate, recycle_rate)

@@ -7,12 +7,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, status
 from fastapi.responses import Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.context import ProjectContext, ProjectCtx, ProjectPm, ProjectReporter, ProjectSigner
+from api.csv_export import csv_response
 from api.deps import has_role
 from api.errors import AUTH, responses
 from api.params import FiscalYearNo, StageNo, TrancheNo
-from api.routes.fund import CSV, as_csv
+from api.routes.fund import CSV
 from api.routes.gates import COMMAND
 from api.schemas.money import ReportIn, ReportReviewIn, StatementLineOut, StatementOut
 from domain.files import AttachedTo
@@ -20,6 +22,7 @@ from domain.project import MoneySnapshot, ProgressReportInput, ReportReviewInput
 from domain.roles import Role
 from services import files
 from storage import ledger
+from storage.models import Ministry, Project
 from workflows.project import ProjectWorkflow
 
 router = APIRouter(prefix="/projects/{project_id}", tags=["money"])
@@ -52,13 +55,20 @@ async def statement(ctx: StatementReader) -> StatementOut:
 
 @router.get("/statement.csv", response_class=Response, responses={**CSV, **AUTH, **responses(404)})
 async def statement_csv(ctx: StatementReader) -> Response:
-    """The project's ledger entries as CSV."""
-    rows = list(await ledger.entry_rows(ctx.session, ctx.project.id))
-    return Response(
-        as_csv(rows),
-        media_type="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="statement-{ctx.project.id}.csv"'},
-    )
+    """The project's ledger entries as CSV, each naming the project's title and funding ministry."""
+    ministry = await ctx.session.get(Ministry, ctx.project.funding_ministry)
+    return await statement_csv_response(ctx.session, ctx.project, ministry.name if ministry else "")
+
+
+STATEMENT_COLUMNS = (*ledger.CSV_COLUMNS, "project_title", "funding_ministry", "funding_ministry_name")
+
+
+async def statement_csv_response(session: AsyncSession, project: Project, ministry_name: str) -> Response:
+    """The statement's CSV, for the API and the page alike; the page names the ministry in its
+    reader's language."""
+    named = (project.title, project.funding_ministry, ministry_name)
+    rows = [(*row, *named) for row in await ledger.entry_rows(session, project.id)]
+    return csv_response(STATEMENT_COLUMNS, rows, f"statement-{project.id}.csv")
 
 
 @router.post("/reports", response_model=MoneySnapshot, responses=COMMAND)

@@ -55,6 +55,7 @@ class FundOut(BaseModel):
 
 class CeilingIn(BaseModel):
     amount: YenOrZero
+    reason: Annotated[LongText, Field(max_length=2000, description="Why the ceiling changes; audited.")] = ""
 
 
 class CeilingOut(BaseModel):
@@ -80,6 +81,12 @@ class ReversalOut(BaseModel):
 class DriftOut(BaseModel):
     project_id: str
     problem: str
+    kind: str = Field(
+        "",
+        description="paid_mismatch, no_workflow, workflow_silent, ended_with_open, "
+        "status_mismatch, unpaid_in_ledger, unknown_to_workflow or no_reservation.",
+    )
+    facts: dict[str, int | str] = Field({}, description="The drift's figures (amounts, tranche, stage, statuses).")
 
 
 class ReconciliationOut(BaseModel):

@@ -16,10 +16,14 @@ from api.params import StageNo, TrancheNo
 from api.routes import money as api_money
 from domain.roles import Role
 from services import projects as projects_service
-from services.tranche_approvals import Sort, awaiting_approval, tranche_state
+from services.tranche_approvals import Sort, awaiting_approval, recently_signed, tranche_state
 from web.pages import PageViewer, Viewer, page_session, render, withheld_closed
+from web.routes import fund
 
 router = APIRouter()
+# The fund's pages (web/routes/fund.py) come in with the approvals': finance's section is one
+# router in web/__init__.py's list.
+router.include_router(fund.router)
 _finance = require_roles(Role.FINANCE, Role.ADMIN)
 _ACTIONS = {"request": api_money.request_tranche, "approve": api_money.approve_tranche}
 
@@ -37,9 +41,21 @@ async def approvals(
         return render(request, "refused.html", viewer, status_code=err.status_code, reason=err.detail)
     async with page_session(request) as read:
         found = await awaiting_approval(read, viewer.user, page, sort=sort)
-        withheld = await withheld_closed(request, read, viewer.user, {r.project_id for r in found.rows}, "approvals")
+        signed = await recently_signed(read, viewer.user)
+        ids = {r.project_id for r in found.rows} | {r.project_id for r in signed}
+        withheld = await withheld_closed(request, read, viewer.user, ids, "approvals")
     rows = [r for r in found.rows if r.project_id not in withheld]
-    return render(request, "finance_approvals.html", viewer, found=found, rows=rows, sort=sort.value, sorts=list(Sort))
+    approved = [r for r in signed if r.project_id not in withheld]
+    return render(
+        request,
+        "finance_approvals.html",
+        viewer,
+        found=found,
+        rows=rows,
+        approved=approved,
+        sort=sort.value,
+        sorts=list(Sort),
+    )
 
 
 def _tranche_url(project_id: str, stage_no: int, tranche_no: int) -> str:

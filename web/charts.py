@@ -1,0 +1,85 @@
+"""Charts drawn on the server as SVG by pygal, shown as an <img> from a data: address: no
+JavaScript (pygal's tooltips script is switched off, `js=[]`), nothing from another origin, and
+the page's CSP (img-src 'self' data:) holds, since the SVG's own <style> lives inside the image.
+Each chart has a table beside it on its page with the same figures, for screen readers and
+copying; the chart's bars are in 億 (10^8) yen, a picture's scale - the tables keep exact yen."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Sequence
+from decimal import Decimal
+from xml.etree import ElementTree
+
+import pygal
+from pygal.style import Style
+
+_OKU = Decimal(100_000_000)
+_STYLE = Style(
+    background="white",
+    plot_background="white",
+    foreground="#222",
+    foreground_strong="#111",
+    foreground_subtle="#666",
+    colors=("#1f5fa8", "#e08a00", "#2e8540", "#b00020"),
+    font_family="sans-serif",
+    title_font_size=18,
+    legend_font_size=15,
+    label_font_size=13,
+    major_label_font_size=13,
+)
+
+
+def _oku(amount: int) -> float:
+    # Only a bar's height; never money that is added up or shown as a figure.
+    return float(Decimal(amount) / _OKU)
+
+
+def _data_url(chart: pygal.graph.graph.Graph) -> str:
+    tree = chart.render_tree()
+    # pygal writes its config as an inline <script> even with js=[]: an image runs no script, and
+    # the SVG carries none at all.
+    for parent in list(tree.iter()):
+        for child in [c for c in parent if str(c.tag).rsplit("}", 1)[-1] == "script"]:
+            parent.remove(child)
+    svg = ElementTree.tostring(tree, encoding="utf-8", xml_declaration=True)
+    return "data:image/svg+xml;base64," + base64.b64encode(svg).decode("ascii")
+
+
+def _config(title: str, y_title: str, labels: Sequence[str], chart: type[pygal.graph.graph.Graph]) -> pygal.Graph:
+    c = chart(
+        js=[],  # no script from pygal's CDN (and none at all)
+        style=_STYLE,
+        title=title,
+        y_title=y_title,
+        width=480,
+        height=340,
+        legend_at_bottom=True,
+        legend_at_bottom_columns=1,
+        truncate_legend=-1,  # whole names: "Ceiling and carried in" is not "Ceiling and carrie…"
+        truncate_label=-1,
+        x_label_rotation=-40 if len(labels) > 4 else 0,
+        print_values=False,
+        show_minor_y_labels=False,
+    )
+    c.x_labels = list(labels)
+    return c
+
+
+def stacked_years(title: str, y_title: str, labels: Sequence[str], series: Sequence[tuple[str, Sequence[int]]]) -> str:
+    """One stacked bar per fiscal year (e.g. paid, reserved, available)."""
+    chart = _config(title, y_title, labels, pygal.StackedBar)
+    for name, values in series:
+        chart.add(name, [_oku(v) for v in values])
+    return _data_url(chart)
+
+
+def side_by_side_years(
+    title: str, y_title: str, labels: Sequence[str], series: Sequence[tuple[str, Sequence[int | None]]]
+) -> str:
+    """Bars side by side per fiscal year (e.g. the limit and what is committed against it); a
+    year without a figure has no bar."""
+    chart = _config(title, y_title, labels, pygal.Bar)
+    for name, values in series:
+        chart.add(name, [None if v is None else _oku(v) for v in values])
+    return _data_url(chart)
