@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection
 from config import REPO_ROOT, get_settings
 from domain.mail import MailStatus, asks_to_act, message_id
 from domain.proposal import Classification
+from domain.work_links import work_link
 from storage.models.base import utcnow
 from storage.models.mail import MailOutbox
 from storage.models.people import User
@@ -51,6 +52,7 @@ def render_mail(
     message: str | None,
     project_id: str | None,
     base_url: str,
+    key: str = "",
 ) -> RenderedMail:
     """The mail of one notice in `language` (ja|en). `message` and `project_id` None: withheld
     (closed work)."""
@@ -61,7 +63,9 @@ def render_mail(
         "message": message,
         "project_id": project_id,
         "asks_to_act": asks_to_act(kind),
-        "link": f"{base_url}/app/notifications",
+        # The page where the work is done; a withheld notice (closed work) names no project, so
+        # its link is the notification centre, where a cleared reader sees it.
+        "link": base_url + ((project_id is not None and work_link(kind, project_id, key)) or "/app/notifications"),
         "prefs_link": f"{base_url}/app/preferences",
     }
     subject = _env.get_template(f"{lang}/subject.txt.j2").render(context)
@@ -97,6 +101,7 @@ def outbox_row(notification: Notification, user: Recipient | None, closed: bool)
         message=None if closed else notification.message,
         project_id=None if closed else notification.project_id,
         base_url=settings.resolved_public_url(),
+        key=notification.key,
     )
     now = utcnow()
     return {

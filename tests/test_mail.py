@@ -127,11 +127,9 @@ async def test_a_notice_is_mailed_through_a_real_smtp_conversation_in_the_recipi
     text, html = ja.get_body(("plain",)), ja.get_body(("html",))
     assert text is not None and html is not None
     assert "Ito Yuki (Reviewer) 様" in text.get_content() and f"gate 1 of {pid}" in text.get_content()
-    assert "/app/notifications" in text.get_content() and "配信を停止できません" in text.get_content()
-    assert (
-        '<html lang="ja">' in html.get_content()
-        and 'href="http://127.0.0.1:8000/app/notifications"' in html.get_content()
-    )
+    # The link leads to where the work is done (an invitation: the reviewer's inbox).
+    assert "http://127.0.0.1:8000/app/inbox" in text.get_content() and "配信を停止できません" in text.get_content()
+    assert '<html lang="ja">' in html.get_content() and 'href="http://127.0.0.1:8000/app/inbox"' in html.get_content()
     en_text = en.get_body(("plain",))
     assert en_text is not None and en_text.get_content().startswith("Dear Kato Ren (Reviewer),")
 
@@ -143,7 +141,8 @@ async def test_a_closed_projects_mail_says_neither_its_message_nor_its_id(
     await notify(sm, "k-closed", pid, "pm.sato", "panel_complete", f"Every review of gate 1 of project {pid} is in")
     (row,) = await outbox(sm)
     assert pid not in row.subject + row.body_text + row.body_html + row.message_id
-    assert "保全措置" in row.body_text and "/app/notifications" in row.body_text
+    # Not the project's gate page (its address names the project): the notification centre.
+    assert "保全措置" in row.body_text and "/app/notifications" in row.body_text and "/gates" not in row.body_text
 
 
 async def test_the_mail_is_written_in_the_notifications_transaction(sm: async_sessionmaker[AsyncSession]) -> None:

@@ -18,11 +18,11 @@ from temporalio.exceptions import ApplicationError
 from domain.programme import PROGRAMME_CODE
 from domain.project import MoneySnapshot, Phase, ProgressReportInput, ProjectSnapshot, ReportReviewInput
 from domain.statuses import ReportStatus
+from domain.work_links import work_link
 from storage.models import Notification, ProgressReport, Project
 from tests.api_inprocess import InProcessApi, inprocess_api
 from tests.conftest import DEMO_PASSWORD
 from tests.test_web_pages import EN, JA, sign_in, token_of
-from web.routes.notifications import work_link
 
 PERFORMER, PM, OTHER_PM = "perf.aoki", "pm.sato", "pm.tanaka"
 PID = "KP-REPORTS-1"

@@ -52,7 +52,7 @@ def test_mails_render_in_japanese_and_english_as_text_and_html() -> None:
         base_url="http://h",
     )
     assert ja.subject == "[trlgate] 支払いの承認をお願いします (KP-1)"
-    assert "鈴木 様" in ja.text and "Tranche 1 <due>" in ja.text and "http://h/app/notifications" in ja.text
+    assert "鈴木 様" in ja.text and "Tranche 1 <due>" in ja.text and "http://h/app/finance/approvals" in ja.text
     assert "Tranche 1 &lt;due&gt;" in ja.html and '<html lang="ja">' in ja.html  # HTML escapes the message
     en = render_mail(
         "en", kind="project_stopped", full_name="Aoki", message="m", project_id="KP-1", base_url="http://h"
@@ -88,3 +88,19 @@ def test_an_address_is_one_plain_address() -> None:
         "a@example.",
     ):
         assert not valid_address(bad), bad
+
+
+def test_a_mail_links_to_the_page_where_its_work_is_done() -> None:
+    from storage.mail_outbox import render_mail
+
+    def link(kind: str, project_id: str | None, key: str = "") -> str:
+        mail = render_mail(
+            "en", kind=kind, full_name="X", message="m", project_id=project_id, base_url="http://h", key=key
+        )
+        return next(word for word in mail.text.split() if word.startswith("http://h/") and "preferences" not in word)
+
+    assert link("decision_needed", "KP-1") == "http://h/app/projects/KP-1/gates"
+    assert link("report_due", "KP-1", "project-KP-1-report-FY2027-due") == "http://h/app/projects/KP-1/reports/2027"
+    assert link("tranche_approval", "KP-1") == "http://h/app/finance/approvals"
+    assert link("project_stopped", "KP-1") == "http://h/app/notifications"  # no page of its own
+    assert link("decision_needed", None) == "http://h/app/notifications"  # withheld: names no project
