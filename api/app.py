@@ -21,6 +21,8 @@ import web
 from api.body_limit import BodyLimit
 from api.errors import http_refusal, invalid_request
 from api.routes import auth, codec, fund, gates, handoffs, health, money, notifications, projects, security, tasks
+from api.routes import ministries as ministries_admin
+from api.routes import users as users_admin
 from config import Settings, get_settings
 from connection.client import connect
 from storage.db import make_engine, make_sessionmaker
@@ -96,6 +98,8 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         money.router,
         notifications.router,
         security.clearances,
+        users_admin.router,
+        ministries_admin.router,
         security.router,
         codec.router,
         health.router,

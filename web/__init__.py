@@ -104,6 +104,7 @@ async def _to_sign_in(request: Request, err: Exception) -> RedirectResponse:
 
 def install(app: FastAPI, csrf_secret: str, secure_cookies: bool = False) -> None:
     from web.routes import (
+        admin,
         auth,
         finance,
         gates,
@@ -117,7 +118,20 @@ def install(app: FastAPI, csrf_secret: str, secure_cookies: bool = False) -> Non
         tasks,
     )
 
-    routers = (auth, inbox, tasks, gates, projects, project, handoffs, finance, reports, operations, notifications)
+    routers = (
+        auth,
+        inbox,
+        tasks,
+        gates,
+        projects,
+        project,
+        handoffs,
+        finance,
+        reports,
+        operations,
+        notifications,
+        admin,
+    )
     for router in (module.router for module in routers):
         app.include_router(router, prefix=PREFIX, include_in_schema=False)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="static")
