@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, literal, or_, select
@@ -131,18 +131,27 @@ class ChainState:
     broken_at: int | None
     problem: str
     anchors_checked: bool
-    since_checkpoint: bool  # walked from the sealed checkpoint (or this process's last run)
+    # When the chain was last walked from the genesis (or from the sealed checkpoint, which the
+    # CLI's full verification vouches for); the walks between only cover the entries since.
+    full_at: datetime | None
+
+
+# Incremental verification cannot see an older entry rewritten in place (only the entries since the
+# last verified one are walked): the whole chain is walked again at least this often, and on demand.
+FULL_EVERY = timedelta(minutes=10)
 
 
 class ChainVerifier:
     """Verifies the log incrementally: once an entry is verified, its hash vouches for every entry
-    before it, so the next verification walks only what came after (after checking that entry
-    is still there, unchanged). One per application; one verification at a time."""
+    before it (as written then), so the next verification walks only what came after, after
+    checking that entry is still there, unchanged. One per application; one walk at a time."""
 
-    def __init__(self, key: bytes | None, checkpoint: Any = None) -> None:
+    def __init__(self, key: bytes | None, checkpoint: Any = None, full_every: timedelta = FULL_EVERY) -> None:
         self.key = key
         self.checkpoint_path = checkpoint
+        self.full_every = full_every
         self.start: ChainStart | None = None
+        self.full_at: datetime | None = None
         self.lock = asyncio.Lock()
 
     async def _from_checkpoint(self) -> ChainStart | None:
@@ -154,27 +163,25 @@ class ChainVerifier:
             return None  # unreadable or foreign: walk from the beginning instead
         return None if found is None else ChainStart(found.entry_id, found.hash, anchored=True)
 
-    async def state(self, session: AsyncSession) -> ChainState:
+    async def state(self, session: AsyncSession, full: bool = False) -> ChainState:
         async with self.lock:
-            start = self.start or await self._from_checkpoint()
+            now = datetime.now(UTC)
+            whole = full or self.start is None or self.full_at is None or now - self.full_at >= self.full_every
+            start = await self._from_checkpoint() if whole else self.start
             if start is not None:
                 entry = await session.get(AuditEntry, start.entry_id)
                 if entry is None or entry.hash != start.hash:
                     self.start = None
-                    return ChainState(
-                        0,
-                        start.entry_id,
-                        f"entry {start.entry_id}, verified before, is gone or changed: the log was cut back or "
-                        "rewritten",
-                        self.key is not None,
-                        True,
-                    )
+                    problem = f"entry {start.entry_id}, verified before, is gone or changed: the log was cut back or rewritten"
+                    return ChainState(0, start.entry_id, problem, self.key is not None, self.full_at)
                 start = ChainStart(start.entry_id, start.hash, anchored=bool(entry.anchor))
             report: ChainReport = await verify_chain(session, self.key, start=start)
+            if whole:
+                self.full_at = now
             if report.broken_at is not None:
                 self.start = None
-                verified_to = (report.broken_at - 1) if report.broken_at else 0
-                return ChainState(verified_to, report.broken_at, report.problem, report.anchors_checked, bool(start))
+                verified_to = max(report.broken_at - 1, 0)
+                return ChainState(verified_to, report.broken_at, report.problem, report.anchors_checked, self.full_at)
             if report.last_id:
                 self.start = ChainStart(report.last_id, report.last_hash, anchored=report.anchored > 0)
-            return ChainState(report.last_id, None, "", report.anchors_checked, bool(start))
+            return ChainState(report.last_id, None, "", report.anchors_checked, self.full_at)

@@ -61,6 +61,7 @@ async def audit_page(
     action: str = "",
     since: str = "",
     until: str = "",
+    verify: str = "",
 ) -> Response:
     if refusal := await refused(request, viewer):
         return refusal
@@ -75,7 +76,7 @@ async def audit_page(
     found = _filter(values, form)
     async with page_session(request) as read:
         actions = await audit_log.actions(read)
-        chain = await verifier(request).state(read)
+        chain = await verifier(request).state(read, full=verify == "full")
         if form.reasons:
             entries = audit_log.AuditPage([], 0, 1, 1)
         else:
