@@ -17,6 +17,7 @@ from contextlib import asynccontextmanager
 import pytest
 import uvicorn
 from playwright.async_api import Browser, BrowserContext, Page, expect
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.app import create_app
 from config import Settings
@@ -26,13 +27,12 @@ from tests.browser import screenshot, serious_violations
 from tests.conftest import DEMO_PASSWORD
 from tests.support import assert_eventually
 from tests.test_web_admin_pages import CLOSED, CLOSED_TITLE, closed_project
-from tests.api_inprocess import InProcessApi
 
 EN = {"Accept-Language": "en-GB"}
 
 
 @asynccontextmanager
-async def served(database_url: str) -> AsyncIterator[tuple[str, InProcessApi]]:
+async def served(database_url: str) -> AsyncIterator[tuple[str, async_sessionmaker[AsyncSession]]]:
     settings = Settings(database_url=database_url, jwt_secret=JWT_SECRET)
     app = create_app(settings)
     engine = make_engine(database_url)
@@ -47,7 +47,7 @@ async def served(database_url: str) -> AsyncIterator[tuple[str, InProcessApi]]:
     serving = asyncio.create_task(server.serve())
     await assert_eventually(lambda: server.started, "uvicorn serving", interval=0.01)
     try:
-        yield f"http://127.0.0.1:{port}", InProcessApi(None, make_sessionmaker(engine), JWT_SECRET)  # type: ignore[arg-type]
+        yield f"http://127.0.0.1:{port}", make_sessionmaker(engine)
     finally:
         server.should_exit = True
         await serving
@@ -56,8 +56,8 @@ async def served(database_url: str) -> AsyncIterator[tuple[str, InProcessApi]]:
 
 @pytest.fixture
 async def site(sqlite_url: str) -> AsyncIterator[str]:
-    async with served(sqlite_url) as (base, api):
-        await closed_project(api)
+    async with served(sqlite_url) as (base, sessionmaker):
+        await closed_project(sessionmaker)
         yield base
 
 

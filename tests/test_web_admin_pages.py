@@ -14,6 +14,7 @@ from unittest import mock
 import httpx
 import pytest
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.programme import PROGRAMME_CODE
 from domain.security import Level
@@ -56,8 +57,9 @@ async def post_form(http: httpx.AsyncClient, page: str, action: str, data: dict[
     return await http.post(action, data={**data, "csrftoken": token_of(shown)}, headers=EN)
 
 
-async def closed_project(api: InProcessApi) -> None:
-    async with api.sessionmaker.begin() as s:
+async def closed_project(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    """A SECRET project in compartment QS with two cleared reviewers, and two entries about it."""
+    async with sessionmaker.begin() as s:
         project = ledger_project(CLOSED, PROGRAMME_CODE, "MEXT", 10**9)
         project.title = CLOSED_TITLE
         project.classification = "closed"
@@ -210,7 +212,7 @@ async def test_deactivating_and_resetting_a_password_end_the_users_page_session(
 
 
 async def test_need_to_know_is_granted_with_a_reason_and_revoked_on_the_grants_page(api: InProcessApi) -> None:
-    await closed_project(api)
+    await closed_project(api.sessionmaker)
     page = f"/app/admin/grants/{CLOSED}"
     async with browser_of(api, "admin") as http:
         listing = await http.get("/app/admin/grants", headers=EN)
@@ -240,7 +242,7 @@ async def test_need_to_know_is_granted_with_a_reason_and_revoked_on_the_grants_p
 
 
 async def test_the_audit_log_filters_by_address_and_withholds_closed_work(api: InProcessApi) -> None:
-    await closed_project(api)
+    await closed_project(api.sessionmaker)
     async with browser_of(api, "admin") as http:
         log = await http.get("/app/admin/audit", headers=EN)
         assert log.status_code == 200 and "Intact: verified up to entry" in log.text
