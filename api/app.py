@@ -20,7 +20,20 @@ from temporalio.service import RPCError
 import web
 from api.body_limit import BodyLimit
 from api.errors import http_refusal, invalid_request
-from api.routes import auth, codec, fund, gates, handoffs, health, money, notifications, projects, security, tasks
+from api.routes import (
+    audit_log,
+    auth,
+    codec,
+    fund,
+    gates,
+    handoffs,
+    health,
+    money,
+    notifications,
+    projects,
+    security,
+    tasks,
+)
 from api.routes import ministries as ministries_admin
 from api.routes import users as users_admin
 from config import Settings, get_settings
@@ -100,6 +113,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         security.clearances,
         users_admin.router,
         ministries_admin.router,
+        audit_log.router,
         security.router,
         codec.router,
         health.router,

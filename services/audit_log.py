@@ -185,3 +185,15 @@ class ChainVerifier:
             if report.last_id:
                 self.start = ChainStart(report.last_id, report.last_hash, anchored=report.anchored > 0)
             return ChainState(report.last_id, None, "", report.anchors_checked, self.full_at)
+
+
+def app_verifier(request: Any) -> ChainVerifier:
+    """The application's one verifier (it remembers how far the chain was verified), made on
+    first use with the deployment's audit key and checkpoint."""
+    state = request.app.state
+    found: ChainVerifier | None = getattr(state, "audit_verifier", None)
+    if found is None:
+        settings = state.settings
+        found = ChainVerifier(settings.resolved_audit_key(), settings.resolved_audit_checkpoint)
+        state.audit_verifier = found
+    return found

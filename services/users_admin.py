@@ -38,7 +38,9 @@ Password = Annotated[str, Field(min_length=PASSWORD_MIN, max_length=PASSWORD_MAX
 FullName = Annotated[PlainText, Field(min_length=1, max_length=200)]
 Roles = Annotated[list[Role], Field(min_length=1, max_length=len(Role))]
 Compartments = Annotated[list[Compartment], Field(max_length=16)]
-MinistryCode = Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_-]{1,15}$")]
+CODE_PATTERN = r"^[A-Z][A-Z0-9_-]{1,15}$"
+MinistryCode = Annotated[str, Field(pattern=CODE_PATTERN)]
+USERNAME_PATTERN = r"^[a-z0-9_.-]{1,64}$"  # domain/proposal.Username
 
 
 def _distinct(values: list[Any]) -> list[Any]:

@@ -4,15 +4,26 @@ deactivated user or a reset password ends every session and token issued before.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from unittest import mock
 
 import httpx
 import pytest
 from sqlalchemy import select
 
+from services import users_admin
 from storage.models import AuditEntry, User
 from tests.api_inprocess import InProcessApi, inprocess_api
 from tests.conftest import DEMO_PASSWORD
+from tests.support import CHEAP_HASHES
+from tests.test_web_admin_pages import CLOSED, CLOSED_TITLE, closed_project
+
+
+@pytest.fixture(autouse=True)
+def cheap_hashes() -> Iterator[None]:
+    # The product hashes at argon2's recommended cost; the tests' passwords need not.
+    with mock.patch.object(users_admin, "password_hash", CHEAP_HASHES):
+        yield
 
 
 @pytest.fixture
@@ -218,3 +229,36 @@ async def test_ministries_are_added_and_renamed_but_never_recoded(api: InProcess
     assert [e.target for e in await audited(api, "create_ministry")] == ["ministry:NRA"]
     [edit] = await audited(api, "edit_ministry")
     assert edit.detail == {"before": "Ministry of Defense", "after": "防衛省"}
+
+
+async def test_text_the_database_cannot_hold_is_refused_before_any_query(api: InProcessApi) -> None:
+    # PostgreSQL refuses a NUL in text outright: a 422 here, never a 500 from the driver.
+    assert (await api.call("GET", "/users?q=a%00b", "admin")).status_code == 422
+    assert (await api.call("GET", "/users/a%00b", "admin")).status_code == 422
+    assert (await api.call("POST", "/users/a%00b/deactivate", "admin")).status_code == 422
+    assert (await api.call("PATCH", "/ministries/a%00b", "admin", json={"name": "x" * 5})).status_code == 422
+    assert (await api.call("GET", "/audit?actor=a%00b", "admin")).status_code == 422
+
+
+async def test_the_audit_log_api_filters_withholds_closed_work_and_reports_the_chain(api: InProcessApi) -> None:
+    await closed_project(api.sessionmaker)
+    assert (await api.call("GET", "/audit", "ops.hayashi")).status_code == 403
+    log = await api.call("GET", "/audit?per_page=500", "admin")
+    assert log.status_code == 200, log.text
+    body = log.json()
+    assert body["chain"]["broken_at"] is None and body["chain"]["verified_to"] >= body["total"] > 0
+    assert body["chain"]["anchors_checked"] is True
+    assert CLOSED not in log.text and any(e["target"].startswith("handoff:closed-") for e in body["entries"])
+    assert [e["id"] for e in body["entries"]] == sorted((e["id"] for e in body["entries"]), reverse=True)
+    started = await api.call("GET", "/audit?action=start_project", "admin")
+    assert started.json()["total"] == 0  # about a closed project the administrator may not read
+    assert (await api.call("GET", f"/audit?project={CLOSED}", "admin")).json()["total"] == 0
+    assert (await api.call("GET", "/audit?since=2026-02-01&until=2026-01-01", "admin")).status_code == 422
+    assert (await api.call("GET", "/audit?since=yesterday", "admin")).status_code == 422
+    granted = await api.call(
+        "POST", f"/projects/{CLOSED}/grants", "admin", json={"username": "admin", "reason": "officer"}
+    )
+    assert granted.status_code == 201, granted.text
+    mine = (await api.call("GET", f"/audit?project={CLOSED}", "admin")).json()
+    assert [e["action"] for e in mine["entries"]] == ["grant_need_to_know", "handoff_accept", "start_project"]
+    assert CLOSED_TITLE in mine["entries"][-1]["detail"]

@@ -13,9 +13,10 @@ from api.deps import AdminUser, release_connection
 from api.errors import AUTH, responses
 from services import ministries
 from services.ministries import MinistryEditIn, MinistryIn, MinistryView
+from services.users_admin import CODE_PATTERN
 
 router = APIRouter(prefix="/ministries", tags=["administration"])
-Code = Annotated[str, Path(min_length=1, max_length=16)]
+Code = Annotated[str, Path(pattern=CODE_PATTERN)]
 
 
 class MinistryAdminOut(BaseModel):

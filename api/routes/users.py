@@ -11,12 +11,13 @@ from pydantic import BaseModel
 
 from api.deps import AdminUser, SessionDep, release_connection
 from api.errors import AUTH, responses
+from domain.bounds import PlainText
 from domain.security import LevelField
 from services import users_admin
-from services.users_admin import PasswordIn, UserCreateIn, UserEditIn, UserView
+from services.users_admin import USERNAME_PATTERN, PasswordIn, UserCreateIn, UserEditIn, UserView
 
 router = APIRouter(prefix="/users", tags=["administration"])
-UsernamePath = Annotated[str, Path(min_length=1, max_length=64)]
+UsernamePath = Annotated[str, Path(min_length=1, max_length=64, pattern=USERNAME_PATTERN)]
 
 
 class AdminUserOut(BaseModel):
@@ -51,7 +52,7 @@ async def list_users(
     admin: AdminUser,
     page: int = Query(1, ge=1, le=100_000),
     per_page: int = Query(25, ge=1, le=200),
-    q: str = Query("", max_length=64, description="Part of a username or full name."),
+    q: PlainText = Query("", max_length=64, description="Part of a username or full name."),
 ) -> UserListOut:
     found = await users_admin.list_users(session, page, per_page, q)
     return UserListOut(users=[_out(u) for u in found.rows], total=found.total, page=found.page, pages=found.pages)

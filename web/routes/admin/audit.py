@@ -10,27 +10,19 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
+from pydantic import TypeAdapter, ValidationError
 
 from api.pseudonyms import pseudonyms_for
-from config import Settings
+from domain.bounds import PlainText
 from services import audit_log
-from services.audit_log import AuditFilter, ChainVerifier
+from services.audit_log import AuditFilter
 from web.pages import PageViewer, page_session, render
 from web.routes.admin.common import FormState, refused
 
 router = APIRouter()
 PER_PAGE = 50
+_TEXT = TypeAdapter(PlainText)
 FILTERS = ("actor", "project", "action", "since", "until")
-
-
-def verifier(request: Request) -> ChainVerifier:
-    """The application's one verifier (it remembers how far the chain was verified)."""
-    found: ChainVerifier | None = getattr(request.app.state, "audit_verifier", None)
-    if found is None:
-        settings: Settings = request.app.state.settings
-        found = ChainVerifier(settings.resolved_audit_key(), settings.resolved_audit_checkpoint)
-        request.app.state.audit_verifier = found
-    return found
 
 
 def _filter(values: dict[str, str], form: FormState) -> AuditFilter:
@@ -48,6 +40,11 @@ def _filter(values: dict[str, str], form: FormState) -> AuditFilter:
     for name in ("actor", "project", "action"):
         if len(values.get(name, "")) > 200:
             form.fail(name, f"{name}: at most 200 characters")
+        else:
+            try:
+                _TEXT.validate_python(values.get(name, ""))
+            except ValidationError as err:
+                form.fail(name, f"{name}: {err.errors()[0]['msg']}")
     return AuditFilter(values["actor"], values["project"], values["action"], since, until)
 
 
@@ -76,7 +73,7 @@ async def audit_page(
     found = _filter(values, form)
     async with page_session(request) as read:
         actions = await audit_log.actions(read)
-        chain = await verifier(request).state(read, full=verify == "full")
+        chain = await audit_log.app_verifier(request).state(read, full=verify == "full")
         if form.reasons:
             entries = audit_log.AuditPage([], 0, 1, 1)
         else:

@@ -5,24 +5,27 @@ is shown once, on the answer to the post that made it, and never again."""
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
+from domain.bounds import PlainText
 from domain.roles import Role
 from domain.security import Level
 from services import ministries as ministries_service
 from services import users_admin
-from services.users_admin import PasswordIn, UserCreateIn, UserEditIn, UserView
+from services.users_admin import USERNAME_PATTERN, PasswordIn, UserCreateIn, UserEditIn, UserView
 from web.pages import PageViewer, Viewer, form_fields, page_session, render
 from web.routes.admin.common import FormState, refused
 
 router = APIRouter()
 PER_PAGE = 25
+# A username as the database holds them: anything else is a bad address (422), never a query.
+Username = Annotated[str, Path(pattern=USERNAME_PATTERN)]
 _LIST = re.compile(r"[\s,、]+")
 # Where a service refusal belongs on the form.
 _WHERE = {"ministry": "ministry", "already exists": "username", "password": "password"}
@@ -82,7 +85,7 @@ async def users_page(
     request: Request,
     viewer: PageViewer,
     page: int = Query(1, ge=1, le=100_000),
-    q: str = Query("", max_length=64),
+    q: PlainText = Query("", max_length=64),
 ) -> Response:
     if refusal := await refused(request, viewer):
         return refusal
@@ -158,14 +161,14 @@ async def _show_user(
 
 
 @router.get("/users/{username}", response_class=HTMLResponse)
-async def user_page(username: str, request: Request, viewer: PageViewer) -> Response:
+async def user_page(username: Username, request: Request, viewer: PageViewer) -> Response:
     if refusal := await refused(request, viewer):
         return refusal
     return await _show_user(request, viewer, username)
 
 
 @router.post("/users/{username}", response_class=HTMLResponse)
-async def edit_user(username: str, request: Request, viewer: PageViewer) -> Response:
+async def edit_user(username: Username, request: Request, viewer: PageViewer) -> Response:
     if refusal := await refused(request, viewer):
         return refusal
     values = _typed(await request.form())
@@ -186,7 +189,7 @@ async def edit_user(username: str, request: Request, viewer: PageViewer) -> Resp
 
 
 @router.post("/users/{username}/active", response_class=HTMLResponse)
-async def set_active(username: str, request: Request, viewer: PageViewer) -> Response:
+async def set_active(username: Username, request: Request, viewer: PageViewer) -> Response:
     if refusal := await refused(request, viewer):
         return refusal
     active = form_fields(await request.form()).get("active") == "1"
@@ -202,7 +205,7 @@ async def set_active(username: str, request: Request, viewer: PageViewer) -> Res
 
 
 @router.post("/users/{username}/password", response_class=HTMLResponse)
-async def reset_password(username: str, request: Request, viewer: PageViewer) -> Response:
+async def reset_password(username: Username, request: Request, viewer: PageViewer) -> Response:
     if refusal := await refused(request, viewer):
         return refusal
     typed = form_fields(await request.form()).get("password", "")
