@@ -116,6 +116,8 @@ async def test_the_user_list_is_paged_and_searched(api: InProcessApi) -> None:
         assert "11 users." in found.text and 'href="/app/admin/users?q=Temporary+1&amp;page=2"' not in found.text
         bad = await http.get("/app/admin/users?page=0", headers=EN)
         assert bad.status_code == 422 and "page" in bad.text
+        assert (await http.get("/app/admin/users?q=a%00b", headers=EN)).status_code == 422
+        assert (await http.get("/app/admin/users/a%00b", headers=EN)).status_code == 422
 
 
 async def test_creating_a_user_keeps_what_was_typed_on_refusal_and_shows_a_generated_password_once(
@@ -261,6 +263,8 @@ async def test_the_audit_log_filters_by_address_and_withholds_closed_work(api: I
         bad = await http.get("/app/admin/audit?since=2026-13-01&until=2020-01-01&actor=pm.sato", headers=EN)
         assert bad.status_code == 422 and "a date is written YYYY-MM-DD" in bad.text
         assert 'value="2026-13-01"' in bad.text and 'value="pm.sato"' in bad.text
+        control = await http.get("/app/admin/audit?actor=a%00b", headers=EN)
+        assert control.status_code == 422 and 'id="actor-error"' not in control.text and "actor: " in control.text
         backwards = await http.get("/app/admin/audit?since=2026-02-01&until=2026-01-01", headers=EN)
         assert backwards.status_code == 422 and "ends before it begins" in backwards.text
     # Granted, the administrator sees the closed project's entries.

@@ -4,6 +4,7 @@ the admin page (services/audit_log.py)."""
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from pydantic import BaseModel
@@ -50,9 +51,9 @@ async def read_log(
     request: Request,
     session: SessionDep,
     admin: AdminUser,
-    actor: PlainText = Query("", max_length=200),
-    project: PlainText = Query("", max_length=200),
-    action: PlainText = Query("", max_length=200),
+    actor: Annotated[PlainText, Query(max_length=200)] = "",
+    project: Annotated[PlainText, Query(max_length=200)] = "",
+    action: Annotated[PlainText, Query(max_length=200)] = "",
     since: date | None = Query(None, description="First day, JST."),
     until: date | None = Query(None, description="Last day, JST."),
     page: int = Query(1, ge=1, le=100_000),

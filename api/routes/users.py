@@ -52,7 +52,7 @@ async def list_users(
     admin: AdminUser,
     page: int = Query(1, ge=1, le=100_000),
     per_page: int = Query(25, ge=1, le=200),
-    q: PlainText = Query("", max_length=64, description="Part of a username or full name."),
+    q: Annotated[PlainText, Query(max_length=64, description="Part of a username or full name.")] = "",
 ) -> UserListOut:
     found = await users_admin.list_users(session, page, per_page, q)
     return UserListOut(users=[_out(u) for u in found.rows], total=found.total, page=found.page, pages=found.pages)

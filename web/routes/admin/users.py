@@ -85,7 +85,7 @@ async def users_page(
     request: Request,
     viewer: PageViewer,
     page: int = Query(1, ge=1, le=100_000),
-    q: PlainText = Query("", max_length=64),
+    q: Annotated[PlainText, Query(max_length=64)] = "",
 ) -> Response:
     if refusal := await refused(request, viewer):
         return refusal
