@@ -264,7 +264,7 @@ async def test_the_audit_log_filters_by_address_and_withholds_closed_work(api: I
         assert bad.status_code == 422 and "a date is written YYYY-MM-DD" in bad.text
         assert 'value="2026-13-01"' in bad.text and 'value="pm.sato"' in bad.text
         control = await http.get("/app/admin/audit?actor=a%00b", headers=EN)
-        assert control.status_code == 422 and 'id="actor-error"' not in control.text and "actor: " in control.text
+        assert control.status_code == 422 and 'id="actor-error"' in control.text
         backwards = await http.get("/app/admin/audit?since=2026-02-01&until=2026-01-01", headers=EN)
         assert backwards.status_code == 422 and "ends before it begins" in backwards.text
     # Granted, the administrator sees the closed project's entries.
