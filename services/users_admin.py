@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 from fastapi import HTTPException, status
 from pydantic import BaseModel, Field, field_validator
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.concurrency import run_in_threadpool
 
@@ -26,6 +26,7 @@ from domain.proposal import Username
 from domain.roles import Role
 from domain.security import Compartment, Level, LevelField
 from services.sign_in import PASSWORD_MAX
+from services.user_prefs import void_sessions
 from storage.audit import audit
 from storage.models import Ministry, User
 from storage.seed import password_hash
@@ -182,11 +183,6 @@ def _new_password(given: str | None) -> tuple[str, str | None]:
     return generated, generated
 
 
-async def end_sessions(session: AsyncSession, username: str) -> None:
-    """Every page session and API token issued to the user so far stops working."""
-    await session.execute(update(User).where(User.username == username).values(session_epoch=User.session_epoch + 1))
-
-
 async def list_users(session: AsyncSession, page: int = 1, per_page: int = 25, q: str = "") -> UserPage:
     """Users by username, one page counted and cut in SQL; `q` matches username or full name."""
     where = []
@@ -286,7 +282,7 @@ async def set_active(session: AsyncSession, admin: User, username: str, active: 
     audit(session, admin.username, "reactivate_user" if active else "deactivate_user", f"user:{username}")
     await session.flush()
     if not active:
-        await end_sessions(session, username)
+        await void_sessions(session, username)
         await session.refresh(user)
     return view(user)
 
@@ -298,6 +294,6 @@ async def reset_password(session: AsyncSession, admin: User, username: str, data
     user.password_hash = await _hash(password)
     audit(session, admin.username, "reset_password", f"user:{username}", password="generated" if shown else "set")
     await session.flush()
-    await end_sessions(session, username)
+    await void_sessions(session, username)
     await session.refresh(user)
     return UserResult(view(user), shown)
