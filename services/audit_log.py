@@ -23,7 +23,7 @@ from api.pseudonyms import Pseudonyms
 from domain.fiscal import JST
 from services.closed_work import readable
 from storage import audit_checkpoint
-from storage.audit import ChainReport, ChainStart, verify_chain
+from storage.audit import ChainReport, ChainStart, entry_hash, verify_chain
 from storage.models import AuditEntry, Project, User
 
 PROJECT_TARGET = "project:"
@@ -141,6 +141,12 @@ class ChainState:
 FULL_EVERY = timedelta(minutes=10)
 
 
+def _holds(entry: AuditEntry) -> bool:
+    """The entry's content still gives its hash (the walk after it starts from that hash)."""
+    found = entry_hash(entry.prev_hash, entry.at, entry.actor, entry.action, entry.target, entry.outcome, entry.detail)
+    return found == entry.hash
+
+
 class ChainVerifier:
     """Verifies the log incrementally: once an entry is verified, its hash vouches for every entry
     before it (as written then), so the next verification walks only what came after, after
@@ -170,7 +176,7 @@ class ChainVerifier:
             start = await self._from_checkpoint() if whole else self.start
             if start is not None:
                 entry = await session.get(AuditEntry, start.entry_id)
-                if entry is None or entry.hash != start.hash:
+                if entry is None or entry.hash != start.hash or not _holds(entry):
                     self.start = None
                     problem = f"entry {start.entry_id}, verified before, is gone or changed: the log was cut back or rewritten"
                     return ChainState(0, start.entry_id, problem, self.key is not None, self.full_at)
