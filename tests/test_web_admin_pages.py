@@ -276,14 +276,15 @@ async def test_the_audit_log_filters_by_address_and_withholds_closed_work(api: I
 
 
 async def test_the_audit_log_says_where_its_chain_is_broken(api: InProcessApi) -> None:
-    async with browser_of(api, "admin") as http:
+    async with browser_of(api, "admin") as http, browser_of(api, "rev.ito"):
+        # Two sign-ins: the admin's (the victim below) and rev.ito's, the newest entry verified.
         intact = await http.get("/app/admin/audit", headers=EN)
         assert "Intact: verified up to entry" in intact.text and "Anchors checked with the audit key." in intact.text
         async with api.sessionmaker() as s:
             victim = await s.scalar(select(AuditEntry.id).where(AuditEntry.action == "login").limit(1))
         await tamper(api.sessionmaker, "UPDATE audit_log SET actor = 'someone-else' WHERE id = :i", i=victim)
-        # A view walks only the entries since the last one verified; the whole chain on demand
-        # (and at least every ten minutes).
+        # A view walks only the entries since the last one verified (whose own hash it checks);
+        # the whole chain on demand, and at least every ten minutes.
         assert "Intact" in (await http.get("/app/admin/audit", headers=EN)).text
         broken = await http.get("/app/admin/audit?verify=full", headers=EN)
         assert f"Broken at entry {victim}." in broken.text and "was changed after it was written" in broken.text
