@@ -70,6 +70,8 @@ async def _user_from_token(request: Request, session: AsyncSession, token: str) 
     user = await session.get(User, claims["sub"])
     if user is None or not user.active:
         raise _UNAUTHORIZED
+    if "epoch" in claims and claims["epoch"] != user.session_epoch:  # its sessions were ended since
+        raise _UNAUTHORIZED
     return user
 
 

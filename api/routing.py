@@ -16,6 +16,7 @@ from starlette.routing import BaseRoute
 
 import web
 from api.routes import (
+    audit_log,
     auth,
     codec,
     files,
@@ -29,6 +30,8 @@ from api.routes import (
     security,
     tasks,
 )
+from api.routes import ministries as ministries_admin
+from api.routes import users as users_admin
 
 API_ROUTERS = (
     auth.router,
@@ -46,6 +49,9 @@ API_ROUTERS = (
     money.router,
     notifications.router,
     security.clearances,
+    users_admin.router,
+    ministries_admin.router,
+    audit_log.router,
     security.router,
     codec.router,
     health.router,

@@ -26,9 +26,13 @@ def verify_password(password: str, hashed: str | None) -> bool:
     return matches and hashed is not None
 
 
-def create_access_token(secret: str, username: str, roles: list[str], ttl: timedelta) -> str:
+def create_access_token(secret: str, username: str, roles: list[str], ttl: timedelta, epoch: int | None = None) -> str:
+    """`epoch`: the user's session epoch (users.session_epoch); once an administrator deactivates
+    the user or resets their password, or they sign out, the epoch moves on and the token is void."""
     now = datetime.now(UTC)
     claims: dict[str, Any] = {"sub": username, "roles": roles, "iat": now, "exp": now + ttl}
+    if epoch is not None:
+        claims["epoch"] = epoch
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 

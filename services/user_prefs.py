@@ -16,9 +16,14 @@ async def remember_language(session: AsyncSession, username: str, language: str 
     await session.execute(update(User).where(User.username == username).values(language=language))
 
 
+async def void_sessions(session: AsyncSession, username: str) -> None:
+    """Every page session and API token issued to the user so far no longer passes."""
+    await session.execute(update(User).where(User.username == username).values(session_epoch=User.session_epoch + 1))
+
+
 async def end_sessions(session: AsyncSession, username: str, address: str) -> None:
     """Sign the user out server-side: every page session issued before no longer passes."""
-    await session.execute(update(User).where(User.username == username).values(session_epoch=User.session_epoch + 1))
+    await void_sessions(session, username)
     audit(session, username, "logout", "auth", "ok", address=address)
 
 

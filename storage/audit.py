@@ -157,62 +157,87 @@ class ChainReport:
     last_hash: str = GENESIS
 
 
-async def verify_chain(session: AsyncSession, key: bytes | None = None, batch: int = 1000) -> ChainReport:
+@dataclass(frozen=True)
+class ChainStart:
+    """Where a verification may begin instead of the genesis: an entry an earlier verification
+    found sound (its id and hash), and whether anchoring had begun by then."""
+
+    entry_id: int
+    hash: str
+    anchored: bool
+
+
+# A live log grows while it is verified: the walk follows new entries this many times at most.
+_FOLLOW_ROUNDS = 100
+
+
+async def verify_chain(
+    session: AsyncSession, key: bytes | None = None, batch: int = 1000, start: ChainStart | None = None
+) -> ChainReport:
     """Walk the log in id order; report the first entry whose link, content or anchor does not
-    hold. Without the key only the hash chain is checked."""
-    prev, last_id, checked, anchored, unanchored = GENESIS, 0, 0, 0, 0
+    hold. Without the key only the hash chain is checked. From `start` (an entry verified before,
+    whose hash vouches for all before it) only the entries after it are walked, and counted."""
+    prev, last_id = (start.hash, start.entry_id) if start else (GENESIS, 0)
+    checked = 0
+    anchored = 1 if start is not None and start.anchored else 0
+    unanchored = 1 if start is not None and start.entry_id and not start.anchored else 0
     first_id = 0
     vouched_by: int | None = None
 
     def broken(entry_id: int, problem: str) -> ChainReport:
         return ChainReport(checked, entry_id, problem, anchored, unanchored, vouched_by, key is not None)
 
-    while True:
-        rows = (
-            await session.scalars(
-                select(AuditEntry).where(AuditEntry.id > last_id).order_by(AuditEntry.id).limit(batch)
-            )
-        ).all()
-        if not rows:
+    for _round in range(_FOLLOW_ROUNDS):
+        while True:
+            rows = (
+                await session.scalars(
+                    select(AuditEntry).where(AuditEntry.id > last_id).order_by(AuditEntry.id).limit(batch)
+                )
+            ).all()
+            if not rows:
+                break
+            for entry in rows:
+                if entry.prev_hash != prev:
+                    return broken(entry.id, f"entry {entry.id} does not follow entry {last_id or 'genesis'}")
+                if _hash_of(prev, entry) != entry.hash:
+                    return broken(entry.id, f"entry {entry.id} was changed after it was written")
+                if key is not None:
+                    if entry.anchor:
+                        if not hmac.compare_digest(entry.anchor, anchor_of(key, entry.hash)):
+                            return broken(
+                                entry.id,
+                                f"entry {entry.id}'s anchor does not match: the log was rewritten by someone "
+                                "without the audit key (or this is not the deployment's key)",
+                            )
+                        vouches = (entry.detail or {}).get(ANCHORING_BEGAN) is True
+                        if unanchored and not anchored and not vouches:
+                            return broken(
+                                entry.id,
+                                f"the {unanchored} entries before entry {entry.id} carry no anchor and entry "
+                                f"{entry.id} does not vouch for them: their anchors were stripped",
+                            )
+                        anchored += 1
+                        vouched_by = vouched_by or entry.id
+                    elif anchored:
+                        return broken(entry.id, f"entry {entry.id} has no anchor though entries before it have")
+                    else:
+                        unanchored += 1
+                first_id = first_id or entry.id
+                prev, last_id, checked = entry.hash, entry.id, checked + 1
+        head = await session.scalar(select(AuditChainHead.last_hash).where(AuditChainHead.id == 1))
+        if head is None or head == prev:
             break
-        for entry in rows:
-            if entry.prev_hash != prev:
-                return broken(entry.id, f"entry {entry.id} does not follow entry {last_id or 'genesis'}")
-            if _hash_of(prev, entry) != entry.hash:
-                return broken(entry.id, f"entry {entry.id} was changed after it was written")
-            if key is not None:
-                if entry.anchor:
-                    if not hmac.compare_digest(entry.anchor, anchor_of(key, entry.hash)):
-                        return broken(
-                            entry.id,
-                            f"entry {entry.id}'s anchor does not match: the log was rewritten by someone "
-                            "without the audit key (or this is not the deployment's key)",
-                        )
-                    vouches = (entry.detail or {}).get(ANCHORING_BEGAN) is True
-                    if unanchored and not anchored and not vouches:
-                        return broken(
-                            entry.id,
-                            f"the {unanchored} entries before entry {entry.id} carry no anchor and entry "
-                            f"{entry.id} does not vouch for them: their anchors were stripped",
-                        )
-                    anchored += 1
-                    vouched_by = vouched_by or entry.id
-                elif anchored:
-                    return broken(entry.id, f"entry {entry.id} has no anchor though entries before it have")
-                else:
-                    unanchored += 1
-            first_id = first_id or entry.id
-            prev, last_id, checked = entry.hash, entry.id, checked + 1
-    head = await session.get(AuditChainHead, 1)
-    if head is not None and head.last_hash != prev:
-        return broken(last_id + 1, f"entries after {last_id} were removed (the chain's head is elsewhere)")
+        # Entries committed since the walk read past them move the head on: follow them (a
+        # verification of a live log), and only a head no entry leads to is a cut.
+        if await session.scalar(select(AuditEntry.id).where(AuditEntry.id > last_id).limit(1)) is None:
+            return broken(last_id + 1, f"entries after {last_id} were removed (the chain's head is elsewhere)")
     if key is not None and unanchored and not anchored:
         # Every process writing with the key anchors what it writes (and vouches for what came
         # before): a log with no anchor at all had its anchors stripped, or was never written
         # with this key.
         checked = 0
         return broken(
-            first_id,
+            first_id or last_id,
             "no entry carries an anchor under this audit key: the anchors were stripped, or no process "
             "has written with this key (is it the deployment's key?)",
         )

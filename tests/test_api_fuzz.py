@@ -37,7 +37,7 @@ ROLES = {
     "ministry": ("liaison.mod", r"^/handoffs/[^/]+/(accept|decline)$"),
     "performer": ("perf.aoki", r"/(withdraw|reports)$"),
     "ops": ("ops.kimura", r"^/codec/"),
-    "admin": ("admin", r"^/users/|/grants|^/(me|health|ministries|notifications|auth/token|fund|handoffs)$"),
+    "admin": ("admin", r"^/users|/grants|^/ministries|^/(me|health|notifications|auth/token|fund|handoffs)$"),
     "pm": ("pm.sato", ""),
 }
 LONG_RUN = os.environ.get("TRLGATE_FUZZ_EXAMPLES")

@@ -115,6 +115,7 @@ async def _to_sign_in(request: Request, err: Exception) -> RedirectResponse:
 def page_routers() -> list[APIRouter]:
     """The pages' routers, for api.routing to include under PREFIX."""
     from web.routes import (
+        admin,
         auth,
         files,
         finance,
@@ -144,6 +145,7 @@ def page_routers() -> list[APIRouter]:
         notifications,
         files,
         preferences,
+        admin,
     )
     return [module.router for module in modules]
 

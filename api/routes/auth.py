@@ -51,7 +51,11 @@ async def login(
             status.HTTP_401_UNAUTHORIZED, detail=str(err), headers={"WWW-Authenticate": "Bearer"}
         ) from None
     token = create_access_token(
-        request.app.state.jwt_secret, user.username, list(user.roles), timedelta(minutes=settings.jwt_ttl_minutes)
+        request.app.state.jwt_secret,
+        user.username,
+        list(user.roles),
+        timedelta(minutes=settings.jwt_ttl_minutes),
+        epoch=user.session_epoch,
     )
     return TokenOut(access_token=token)
 
