@@ -20,7 +20,21 @@ from temporalio.service import RPCError
 import web
 from api.body_limit import BodyLimit
 from api.errors import http_refusal, invalid_request
-from api.routes import auth, codec, fund, gates, handoffs, health, money, notifications, projects, security, tasks
+from api.routes import (
+    auth,
+    codec,
+    fund,
+    gates,
+    handoffs,
+    health,
+    money,
+    notifications,
+    portfolio,
+    projects,
+    security,
+    tasks,
+    visions,
+)
 from config import Settings, get_settings
 from connection.client import connect
 from storage.db import make_engine, make_sessionmaker
@@ -99,6 +113,9 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         security.router,
         codec.router,
         health.router,
+        visions.visions_router,
+        visions.areas_router,
+        portfolio.router,
     ):
         app.include_router(router)
     # The web workbench's pages, on the same application and service layer (web/).

@@ -31,6 +31,7 @@ from storage.models.projects import (
     ReviewTask,
     Stage,
 )
+from storage.models.visions import ResearchVision, TechnologyArea
 
 __all__ = [
     "AccountBalance",
@@ -57,9 +58,11 @@ __all__ = [
     "ProgressReport",
     "Project",
     "Reservation",
+    "ResearchVision",
     "Review",
     "ReviewTask",
     "Stage",
+    "TechnologyArea",
     "Tranche",
     "TrancheApproval",
     "UTCDateTime",
