@@ -19,8 +19,12 @@ class Registry(StrEnum):
     AREAS = "areas"
 
 
+# A vision's title becomes a proposal's research_vision, which needs three characters at least.
+VISION_TITLE_MIN = 3
+
+
 class EntryIn(BaseModel):
-    title: Annotated[PlainText, Field(min_length=3, max_length=200)]
+    title: Annotated[PlainText, Field(min_length=2, max_length=200, description="A vision's: 3 characters at least.")]
     description: Annotated[LongText, Field(max_length=4000)] = ""
     ministry: Annotated[PlainText, Field(min_length=2, max_length=16, description="The ministry responsible.")]
 

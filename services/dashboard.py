@@ -16,11 +16,11 @@ from pydantic import BaseModel
 from sqlalchemy import ColumnElement, Integer, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.access import visible
 from domain.handoff import HandoffStatus
 from domain.project import ProjectStatus
 from domain.trl import MAX_TRL, MIN_TRL
 from domain.visions import Registry
-from api.access import visible
 from services import visions
 from services.portfolio import NONE, Filters, conditions, due_gate, overdue_gate
 from storage.models import Handoff, Project, User
@@ -70,14 +70,17 @@ async def _grouped(session: AsyncSession, where: list[ColumnElement[bool]], colu
         .group_by(column)
         .order_by(column)
     )
-    return [(key, int(n), int(b)) for key, n, b in (await session.execute(query)).tuples().all()]
+    return [(key, int(n), int(b)) for key, n, b in (await session.execute(query)).all()]
 
 
 async def _named_buckets(
     session: AsyncSession, kind: Registry, rows: list[tuple[Any, int, int]], none_label: str
 ) -> list[Bucket]:
     titles = await visions.titles(session, kind, {k for k, _, _ in rows if k is not None})
-    buckets = [Bucket(key=NONE if k is None else k, label=none_label if k is None else titles[k], count=n, budget=b) for k, n, b in rows]
+    buckets = [
+        Bucket(key=NONE if k is None else k, label=none_label if k is None else titles[k], count=n, budget=b)
+        for k, n, b in rows
+    ]
     return sorted(buckets, key=lambda b: (-b.count, b.label))
 
 
@@ -116,8 +119,8 @@ async def summary(
             .where(*where)
             .group_by(Handoff.status)
         )
-    ).tuples()
-    handoffs = dict(handoff_rows.all())
+    ).all()
+    handoffs = {status: int(n) for status, n in handoff_rows}
     stops = await session.scalars(
         select(Project)
         .where(*where, Project.status == ProjectStatus.TERMINATED.value)
@@ -130,7 +133,10 @@ async def summary(
     by_area = await _named_buckets(
         session, Registry.AREAS, await _grouped(session, where, Project.area_id), "(no technology area)"
     )
-    by_ministry = [Bucket(key=k, label=k, count=n, budget=b) for k, n, b in await _grouped(session, where, Project.funding_ministry)]
+    by_ministry = [
+        Bucket(key=k, label=k, count=n, budget=b)
+        for k, n, b in await _grouped(session, where, Project.funding_ministry)
+    ]
     # Last: the audit of closed rows hands the read connection back.
     shown = await visible(request, session, user, list(stops.all()), "dashboard")
     return Summary(
@@ -153,9 +159,11 @@ async def summary(
         on_hold=holds,
         stopped=stopped,
         public_use=public_use,
-        handoffs=[Bucket(key=s.value, label=s.value, count=int(handoffs.get(s.value, 0))) for s in HandoffStatus],
+        handoffs=[Bucket(key=s.value, label=s.value, count=int(handoffs.get(s, 0))) for s in HandoffStatus],
         lessons=[
-            Stopped(project_id=p.id, title=p.title, reason=p.stop_reason or "", lessons=p.lessons, closed_at=p.closed_at)
+            Stopped(
+                project_id=p.id, title=p.title, reason=p.stop_reason or "", lessons=p.lessons, closed_at=p.closed_at
+            )
             for p in shown
         ],
     )

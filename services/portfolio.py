@@ -189,7 +189,7 @@ def query_of(filters: Filters, **changes: Any) -> dict[str, str]:
     parse_filters reads back as the same filters."""
     f = replace(filters, **changes)
     values = {
-        "status": f.status.value if f.status else None,
+        "status": str(f.status) if f.status else None,  # an enum member or its value
         "stage": f.stage,
         "trl": f.trl,
         "ministry": f.ministry,
@@ -197,8 +197,8 @@ def query_of(filters: Filters, **changes: Any) -> dict[str, str]:
         "area": f.area,
         "overdue": "1" if f.overdue_gates else None,
         "due": "1" if f.due_gates else None,
-        "handoff": f.handoff.value if f.handoff else None,
+        "handoff": str(f.handoff) if f.handoff else None,
         "public_use": "1" if f.public_use else None,
-        "sort": f.sort.value if f.sort != Sort.NEWEST else None,
+        "sort": str(f.sort) if f.sort != Sort.NEWEST else None,
     }
     return {k: str(v) for k, v in values.items() if v is not None}

@@ -5,6 +5,7 @@ refusals and audit."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import cast
 
 from fastapi import HTTPException, Request, status
 from sqlalchemy import func, select
@@ -14,12 +15,12 @@ from api.audit import record
 from api.deps import has_role, release_connection
 from domain.proposal import Proposal
 from domain.roles import Role
-from domain.visions import EntryIn, Registry
+from domain.visions import VISION_TITLE_MIN, EntryIn, Registry
 from storage.audit import audit
 from storage.models import Ministry, ResearchVision, TechnologyArea, User
 
 Entry = ResearchVision | TechnologyArea
-MODELS: dict[Registry, type[ResearchVision] | type[TechnologyArea]] = {
+MODELS: dict[Registry, type[Entry]] = {
     Registry.VISIONS: ResearchVision,
     Registry.AREAS: TechnologyArea,
 }
@@ -37,11 +38,11 @@ async def entries(session: AsyncSession, kind: Registry, active_only: bool = Fal
     query = select(model).order_by(model.retired_at.is_not(None), model.title)
     if active_only:
         query = query.where(model.retired_at.is_(None))
-    return list((await session.scalars(query)).all())
+    return [cast(Entry, e) for e in (await session.scalars(query)).all()]
 
 
 async def entry(session: AsyncSession, kind: Registry, entry_id: int) -> Entry:
-    found = await session.get(MODELS[kind], entry_id)
+    found = cast(Entry | None, await session.get(MODELS[kind], entry_id))
     if found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"{NOUN[kind]} {entry_id} not found")
     return found
@@ -50,6 +51,8 @@ async def entry(session: AsyncSession, kind: Registry, entry_id: int) -> Entry:
 async def _problems(session: AsyncSession, kind: Registry, data: EntryIn, entry_id: int | None) -> list[str]:
     model = MODELS[kind]
     problems = []
+    if kind == Registry.VISIONS and len(data.title.strip()) < VISION_TITLE_MIN:
+        problems.append(f"title: a research vision's title has {VISION_TITLE_MIN} characters at least")
     if await session.get(Ministry, data.ministry) is None:
         problems.append(f"ministry {data.ministry!r} is not in the ministry registry")
     same = await session.scalar(
@@ -123,7 +126,7 @@ async def choice_problems(session: AsyncSession, kind: Registry, entry_id: int |
     """Why a proposal may not name this entry: unknown, or retired. Nothing for None."""
     if entry_id is None:
         return []
-    found = await session.get(MODELS[kind], entry_id)
+    found = cast(Entry | None, await session.get(MODELS[kind], entry_id))
     if found is None:
         return [f"{NOUN[kind]} {entry_id} is not registered"]
     if found.retired_at is not None:
@@ -135,7 +138,8 @@ async def titles(session: AsyncSession, kind: Registry, ids: set[int]) -> dict[i
     if not ids:
         return {}
     model = MODELS[kind]
-    return dict((await session.execute(select(model.id, model.title).where(model.id.in_(ids)))).tuples().all())
+    rows = await session.execute(select(model.id, model.title).where(model.id.in_(ids)))
+    return {entry_id: title for entry_id, title in rows}
 
 
 async def name_the_vision(session: AsyncSession, proposal: Proposal) -> None:

@@ -14,7 +14,6 @@ from storage.db import make_engine, make_sessionmaker
 from storage.models import Project, ResearchVision
 from tests.test_storage import _schema_drift
 
-
 _INSERT = text(
     "INSERT INTO projects (id, programme_code, workflow_id, title, organisation, programme_manager,"
     " funding_ministry, research_vision, classification, start_trl, target_trl, current_trl, stage_no, status,"
@@ -51,10 +50,10 @@ async def test_the_visions_migration_maps_free_text_and_goes_down_to_0003_and_up
     sm = make_sessionmaker(engine)
     long_text = "Quantum sensing for navigation without satellites. " * 10
     texts = {"A": "Maritime domain awareness", "B": "Maritime domain awareness", "C": long_text}
-    for key, text in texts.items():
+    for key, vision in texts.items():
         # Today's Project model names vision_id, which 0003 lacks: rows as 0003 knew them.
         async with sm.begin() as session:
-            await session.execute(_INSERT, {"id": f"MIG-{key}", "wf": f"project-MIG-{key}", "vision": text})
+            await session.execute(_INSERT, {"id": f"MIG-{key}", "wf": f"project-MIG-{key}", "vision": vision})
     await engine.dispose()
 
     await asyncio.to_thread(migrate.upgrade, db_url)

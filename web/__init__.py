@@ -105,6 +105,7 @@ async def _to_sign_in(request: Request, err: Exception) -> RedirectResponse:
 def install(app: FastAPI, csrf_secret: str, secure_cookies: bool = False) -> None:
     from web.routes import (
         auth,
+        dashboard,
         finance,
         gates,
         handoffs,
@@ -115,9 +116,11 @@ def install(app: FastAPI, csrf_secret: str, secure_cookies: bool = False) -> Non
         projects,
         reports,
         tasks,
+        visions,
     )
 
     routers = (auth, inbox, tasks, gates, projects, project, handoffs, finance, reports, operations, notifications)
+    routers += (visions, dashboard)  # type: ignore[assignment]
     for router in (module.router for module in routers):
         app.include_router(router, prefix=PREFIX, include_in_schema=False)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="static")

@@ -74,10 +74,10 @@ def _map_free_text() -> None:
                     updated_at=now,
                 )
             )
-            ids[title] = bind.execute(sa.text("SELECT id FROM research_visions WHERE title = :t"), {"t": title}).scalar_one()
-        bind.execute(
-            sa.text("UPDATE projects SET vision_id = :v WHERE id = :p"), {"v": ids[title], "p": project_id}
-        )
+            ids[title] = bind.execute(
+                sa.text("SELECT id FROM research_visions WHERE title = :t"), {"t": title}
+            ).scalar_one()
+        bind.execute(sa.text("UPDATE projects SET vision_id = :v WHERE id = :p"), {"v": ids[title], "p": project_id})
 
 
 def upgrade() -> None:
