@@ -117,6 +117,7 @@ async def test_a_proposal_names_its_vision_and_area_by_id(api: InProcessApi, tem
         vision,
         area,
     )
+    assert (started.json()["vision_id"], started.json()["area_id"]) == (vision, area)
     async with api.sessionmaker() as s:
         row = await s.get(Project, started.json()["id"])
     assert row is not None and (row.vision_id, row.area_id, row.research_vision) == (

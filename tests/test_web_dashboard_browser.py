@@ -150,14 +150,14 @@ async def test_the_dashboards_figures_equal_the_apis_and_lead_to_lists_of_that_s
             expected |= {f"by-{name}-{b['key']}": b["count"] for b in api[section]}
         expected |= {f"handoffs-{b['key']}": b["count"] for b in api["handoffs"]}
         assert shown == expected
-        assert shown["total"] == 5 and shown[f"by-vision-{ids['quantum']}"] == 2  # closed and METI left out
+        assert shown["total"] == 5 and shown[f"by-vision-{ids['quantum']}"] == 3  # closed and METI left out
         await expect(page.get_by_text("海上試験を早めるべきだった")).to_be_visible()  # a stop's lessons
 
         # The figure's link: the list behind it, that many rows.
         await page.locator(f'a[data-figure="by-vision-{ids["quantum"]}"]').click()
         await expect(page.get_by_role("heading", name="Portfolio", level=1)).to_be_visible()
         assert parse_qs(urlsplit(page.url).query) == {"ministry": ["MEXT"], "vision": [str(ids["quantum"])]}
-        await expect(page.locator("table tbody tr")).to_have_count(2)
+        await expect(page.locator("table tbody tr")).to_have_count(3)
         await expect(page.get_by_label("Research vision")).to_have_value(str(ids["quantum"]))
         await page.go_back()
         await page.locator('a[data-figure="by-trl-5"]').click()

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import pygal
 from pygal.style import Style
 
+_LABEL_MAX = 20
 _STYLE = Style(
     background="#ffffff",
     plot_background="#ffffff",
@@ -38,12 +39,17 @@ def bar_chart(title: str, labels: Sequence[str], values: Sequence[int], horizont
         width=640,
         height=320 if not horizontal else max(160, 40 * len(labels) + 80),
         margin=12,
-        truncate_label=40,
+        # pygal measures labels as Latin text: room for a Japanese one on the left of a horizontal chart.
+        margin_left=min(280, 14 * max((len(label) for label in labels), default=0)) if horizontal else 12,
+        truncate_label=-1,
         min_scale=1,
         max_scale=10,
     )
     chart.title = title
-    chart.x_labels = list(labels)
+    chart.x_labels = [label if len(label) <= _LABEL_MAX else label[: _LABEL_MAX - 1] + "…" for label in labels]
+    # Whole projects: integer ticks (pygal would divide a small axis into fractions).
+    step = max(1, -(-max([*values, 1]) // 8))
+    chart.y_labels = list(range(0, max([*values, 1]) + step, step))
     chart.add(title, list(values))
     svg: bytes = chart.render()
     return "data:image/svg+xml;base64," + base64.b64encode(svg).decode("ascii")
