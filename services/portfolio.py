@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, String, and_, cast, exists, false, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.orm import InstrumentedAttribute, aliased
 
 from domain.handoff import HandoffStatus
 from domain.project import ProjectStatus
@@ -97,7 +97,10 @@ def due_gate(now: datetime) -> ColumnElement[bool]:
 
 
 def handoff_in(state: HandoffStatus) -> ColumnElement[bool]:
-    return exists().where(and_(Handoff.project_id == Project.id, Handoff.status == state.value))
+    # An alias of its own: inside a query over the hand-offs (services/dashboard) the plain table
+    # would correlate with the outer one, leaving the EXISTS no FROM.
+    other = aliased(Handoff)
+    return exists().where(and_(other.project_id == Project.id, other.status == state.value))
 
 
 def _named(column: InstrumentedAttribute[int | None], value: int) -> ColumnElement[bool]:

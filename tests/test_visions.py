@@ -324,6 +324,12 @@ async def test_the_summary_counts_what_the_portfolio_list_shows(
 
     narrowed = (await api.call("GET", "/portfolio/summary", PM, params={"vision": ids["quantum"], "trl": 5})).json()
     assert narrowed["total"] == 2 and {b["key"]: b["count"] for b in narrowed["by_stage"]} == {2: 1, 3: 1}
+    # Every filter at once, the hand-off one inside the query over hand-offs too.
+    every = {"area": 0, "ministry": "MEXT", "status": "active", "stage": 1, "overdue": "true", "due": "true"}
+    r = await api.call("GET", "/portfolio/summary", PM, params={**every, "handoff": "pending", "public_use": "true"})
+    assert r.status_code == 200 and r.json()["total"] == 0, r.text
+    accepted = await api.call("GET", "/portfolio/summary", PM, params={"handoff": "accepted"})
+    assert {b["key"]: b["count"] for b in accepted.json()["handoffs"]}["accepted"] == 1
     bad = await api.call("GET", "/portfolio/summary", PM, params={"trl": 12})
     assert bad.status_code == 422
 
