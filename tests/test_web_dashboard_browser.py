@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 import uvicorn
-from playwright.async_api import Page, expect
+from playwright.async_api import Browser, Page, expect
 from sqlalchemy import insert
 from temporalio.client import Client
 
@@ -25,7 +25,7 @@ from config import Settings
 from storage.db import make_engine, make_sessionmaker
 from storage.models import Gate, Project
 from tests.api_stack import JWT_SECRET, free_port
-from tests.browser import chromium, screenshot, serious_violations
+from tests.browser import screenshot, serious_violations
 from tests.conftest import DEMO_PASSWORD
 from tests.support import assert_eventually
 from tests.test_visions import NOW, _gate, _row
@@ -104,80 +104,79 @@ async def _figures(page: Page) -> dict[str, int]:
 
 
 async def test_the_dashboards_figures_equal_the_apis_and_lead_to_lists_of_that_size(
-    served: str, sqlite_url: str
+    served: str, sqlite_url: str, browser: Browser
 ) -> None:
     base = served
     ids = await _portfolio(base, sqlite_url)
     checked: dict[str, list[Any]] = {}
-    async with chromium() as browser:
-        context = await browser.new_context(**EN)
-        page = await context.new_page()
-        await page.goto(f"{base}/app/projects")
-        await page.get_by_label("Username").fill("pm.sato")
-        await page.get_by_label("Password").fill(DEMO_PASSWORD)
-        await page.get_by_role("button", name="Sign in").click()
-        await page.get_by_role("navigation", name="Main").get_by_role("link", name="Dashboard").click()
-        await expect(page.get_by_role("heading", name="Portfolio dashboard", level=1)).to_be_visible()
+    context = await browser.new_context(**EN)
+    page = await context.new_page()
+    await page.goto(f"{base}/app/projects")
+    await page.get_by_label("Username").fill("pm.sato")
+    await page.get_by_label("Password").fill(DEMO_PASSWORD)
+    await page.get_by_role("button", name="Sign in").click()
+    await page.get_by_role("navigation", name="Main").get_by_role("link", name="Dashboard").click()
+    await expect(page.get_by_role("heading", name="Portfolio dashboard", level=1)).to_be_visible()
 
-        # A filter chosen in the form stays in the address.
-        await page.get_by_label("Funding ministry").select_option("MEXT")
-        await page.get_by_role("button", name="Show").click()
-        await expect(page).to_have_url(re.compile(r"/app/dashboard\?.*ministry=MEXT"))
-        assert parse_qs(urlsplit(page.url).query)["ministry"] == ["MEXT"]
-        shown = await _figures(page)
-        checked["dashboard"] = await serious_violations(page)
-        await screenshot(page, "dashboard")
+    # A filter chosen in the form stays in the address.
+    await page.get_by_label("Funding ministry").select_option("MEXT")
+    await page.get_by_role("button", name="Show").click()
+    await expect(page).to_have_url(re.compile(r"/app/dashboard\?.*ministry=MEXT"))
+    assert parse_qs(urlsplit(page.url).query)["ministry"] == ["MEXT"]
+    shown = await _figures(page)
+    checked["dashboard"] = await serious_violations(page)
+    await screenshot(page, "dashboard")
 
-        async with httpx.AsyncClient(base_url=base) as http:
-            r = await http.get("/portfolio/summary", params={"ministry": "MEXT"}, headers=await _token(http, "pm.sato"))
-        api = r.json()
-        expected = {
-            "total": api["total"],
-            "gates-due": api["gates_due"],
-            "gates-overdue": api["gates_overdue"],
-            "on-hold": api["on_hold"],
-            "stopped": api["stopped"],
-            "public-use": api["public_use"],
-        }
-        for name, section in (
-            ("stage", "by_stage"),
-            ("trl", "by_trl"),
-            ("vision", "by_vision"),
-            ("area", "by_area"),
-            ("ministry", "by_ministry"),
-            ("status", "by_status"),
-        ):
-            expected |= {f"by-{name}-{b['key']}": b["count"] for b in api[section]}
-        expected |= {f"handoffs-{b['key']}": b["count"] for b in api["handoffs"]}
-        assert shown == expected
-        assert shown["total"] == 5 and shown[f"by-vision-{ids['quantum']}"] == 3  # closed and METI left out
-        await expect(page.get_by_text("海上試験を早めるべきだった")).to_be_visible()  # a stop's lessons
+    async with httpx.AsyncClient(base_url=base) as http:
+        r = await http.get("/portfolio/summary", params={"ministry": "MEXT"}, headers=await _token(http, "pm.sato"))
+    api = r.json()
+    expected = {
+        "total": api["total"],
+        "gates-due": api["gates_due"],
+        "gates-overdue": api["gates_overdue"],
+        "on-hold": api["on_hold"],
+        "stopped": api["stopped"],
+        "public-use": api["public_use"],
+    }
+    for name, section in (
+        ("stage", "by_stage"),
+        ("trl", "by_trl"),
+        ("vision", "by_vision"),
+        ("area", "by_area"),
+        ("ministry", "by_ministry"),
+        ("status", "by_status"),
+    ):
+        expected |= {f"by-{name}-{b['key']}": b["count"] for b in api[section]}
+    expected |= {f"handoffs-{b['key']}": b["count"] for b in api["handoffs"]}
+    assert shown == expected
+    assert shown["total"] == 5 and shown[f"by-vision-{ids['quantum']}"] == 3  # closed and METI left out
+    await expect(page.get_by_text("海上試験を早めるべきだった")).to_be_visible()  # a stop's lessons
 
-        # The figure's link: the list behind it, that many rows.
-        await page.locator(f'a[data-figure="by-vision-{ids["quantum"]}"]').click()
-        await expect(page.get_by_role("heading", name="Portfolio", level=1)).to_be_visible()
-        assert parse_qs(urlsplit(page.url).query) == {"ministry": ["MEXT"], "vision": [str(ids["quantum"])]}
-        await expect(page.locator("table tbody tr")).to_have_count(3)
-        await expect(page.get_by_label("Research vision")).to_have_value(str(ids["quantum"]))
-        await page.go_back()
-        await page.locator('a[data-figure="by-trl-5"]').click()
-        await expect(page.locator("table tbody tr")).to_have_count(shown["by-trl-5"])
+    # The figure's link: the list behind it, that many rows.
+    await page.locator(f'a[data-figure="by-vision-{ids["quantum"]}"]').click()
+    await expect(page.get_by_role("heading", name="Portfolio", level=1)).to_be_visible()
+    assert parse_qs(urlsplit(page.url).query) == {"ministry": ["MEXT"], "vision": [str(ids["quantum"])]}
+    await expect(page.locator("table tbody tr")).to_have_count(3)
+    await expect(page.get_by_label("Research vision")).to_have_value(str(ids["quantum"]))
+    await page.go_back()
+    await page.locator('a[data-figure="by-trl-5"]').click()
+    await expect(page.locator("table tbody tr")).to_have_count(shown["by-trl-5"])
 
-        # The registries' pages, a refused form among them.
-        await page.get_by_role("navigation", name="Main").get_by_role("link", name="Visions").click()
-        await expect(page.get_by_role("heading", name="Research visions and technology areas")).to_be_visible()
-        checked["visions"] = await serious_violations(page)
-        await page.get_by_role("link", name="Register a technology area").click()
-        await page.get_by_label("Title").fill("Quantum")
-        await page.get_by_role("button", name="Save").click()  # no ministry chosen
-        await expect(page.get_by_role("alert")).to_contain_text("Nothing was saved")
-        await expect(page.get_by_label("Title")).to_have_value("Quantum")
-        checked["vision form refused"] = await serious_violations(page)
-        await page.get_by_label("Ministry responsible").select_option("MEXT")
-        await page.get_by_role("button", name="Save").click()
-        await expect(page.get_by_role("status")).to_have_text("The entry was registered.")
-        await page.get_by_role("button", name="Retire — Quantum").click()
-        await expect(page.get_by_role("status")).to_have_text("The entry was retired.")
-        await screenshot(page, "visions")
-        await context.close()
+    # The registries' pages, a refused form among them.
+    await page.get_by_role("navigation", name="Main").get_by_role("link", name="Visions").click()
+    await expect(page.get_by_role("heading", name="Research visions and technology areas")).to_be_visible()
+    checked["visions"] = await serious_violations(page)
+    await page.get_by_role("link", name="Register a technology area").click()
+    await page.get_by_label("Title").fill("Quantum")
+    await page.get_by_role("button", name="Save").click()  # no ministry chosen
+    await expect(page.get_by_role("alert")).to_contain_text("Nothing was saved")
+    await expect(page.get_by_label("Title")).to_have_value("Quantum")
+    checked["vision form refused"] = await serious_violations(page)
+    await page.get_by_label("Ministry responsible").select_option("MEXT")
+    await page.get_by_role("button", name="Save").click()
+    await expect(page.get_by_role("status")).to_have_text("The entry was registered.")
+    await page.get_by_role("button", name="Retire — Quantum").click()
+    await expect(page.get_by_role("status")).to_have_text("The entry was retired.")
+    await screenshot(page, "visions")
+    await context.close()
     assert checked == {name: [] for name in checked}
