@@ -123,6 +123,9 @@ async def test_the_start_form_offers_the_active_visions_and_refuses_a_retired_on
     [sent] = temporal.started
     assert sent.proposal.vision_id == ids["Undersea infrastructure protection"]
     assert sent.proposal.research_vision == "Undersea infrastructure protection"
+    project = await api.http.get(started.headers["location"], headers=EN)
+    vision_id = ids["Undersea infrastructure protection"]
+    assert f'<a href="/app/projects?vision={vision_id}">Undersea infrastructure protection</a>' in project.text
 
 
 def _figure(page: str, name: str) -> tuple[int, str]:
