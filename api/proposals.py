@@ -11,6 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain.proposal import Proposal
 from domain.roles import Role
 from domain.security import SecurityLabel
+from domain.visions import Registry
+from services import visions
 from storage import ledger
 from storage.models import Ministry, Project, User
 
@@ -39,6 +41,8 @@ async def proposal_problems(session: AsyncSession, proposal: Proposal) -> list[s
     for code in proposal.public_use_ministries:
         if await session.get(Ministry, code) is None:
             problems.append(f"public-use ministry {code!r} is not in the ministry registry")
+    problems += await visions.choice_problems(session, Registry.VISIONS, proposal.vision_id)
+    problems += await visions.choice_problems(session, Registry.AREAS, proposal.area_id)
     ministry = proposal.funding_ministry.value
     available = await ledger.balance(session, ledger.allocation_account(ministry))
     if available < proposal.total_budget:

@@ -26,9 +26,11 @@ from api.routes import (
     health,
     money,
     notifications,
+    portfolio,
     projects,
     security,
     tasks,
+    visions,
 )
 from api.routes import ministries as ministries_admin
 from api.routes import users as users_admin
@@ -56,6 +58,9 @@ API_ROUTERS = (
     codec.router,
     health.router,
     files.router,
+    visions.visions_router,
+    visions.areas_router,
+    portfolio.router,
 )
 
 

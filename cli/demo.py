@@ -25,6 +25,27 @@ PANEL = ["rev.ito", "rev.kato", "rev.mori"]
 # Long holds and review rounds are a policy choice: the demo's stay put for the audience.
 STEADY = {"max_hold_days": 36500, "review_days": 365}
 NAMES = {1: "Basic research", 3: "Applied research", 5: "Demonstration", 7: "Social implementation"}
+# The registries the demo's proposals name (title: ministry responsible, description), registered
+# through the API before the projects start.
+MARITIME = "海洋状況把握(MDA)と海洋の安全確保"
+SPACE = "宇宙空間の安全で持続的な利用"
+RESILIENCE = "防災・減災と国土強靱化"
+INFRASTRUCTURE = "重要インフラと通信の安全確保"
+BIO = "バイオものづくりによる供給網の強靱化"
+VISIONS: dict[str, tuple[str, str]] = {
+    MARITIME: ("MEXT", "海洋観測・海底インフラ防護・沿岸監視の技術"),
+    SPACE: ("MEXT", "宇宙通信・宇宙状況把握・デブリ対策"),
+    RESILIENCE: ("MEXT", "豪雨・地震など大規模災害への備え"),
+    INFRASTRUCTURE: ("METI", "通信・電力・サイバー空間の自律性"),
+    BIO: ("METI", "バイオ製造による重要物資の供給"),
+}
+AREAS: dict[str, tuple[str, str]] = {
+    "AI": ("METI", "人工知能・データ解析"),
+    "量子": ("MEXT", "量子センシング・量子通信"),
+    "宇宙": ("MEXT", "衛星・宇宙機"),
+    "海洋": ("MEXT", "海洋観測・無人機"),
+    "バイオ": ("METI", "バイオテクノロジー"),
+}
 
 
 class DemoStepRefused(Exception):
@@ -58,6 +79,7 @@ def proposal(
     vision: str,
     stages: list[dict[str, Any]],
     *,
+    area: str | None = None,
     pm: str = "pm.sato",
     reviewers: list[str] | None = None,
     public_use: list[str] | None = None,
@@ -68,7 +90,8 @@ def proposal(
         "organisation": organisation,
         "programme_manager": pm,
         "funding_ministry": ministry,
-        "research_vision": vision,
+        "research_vision": vision,  # the registered vision's title: load_demo names it by id
+        "area": area,
         "start_trl": stages[0]["trl_in"],
         "target_trl": stages[-1]["trl_out"],
         "total_budget": sum(s["budget"] for s in stages),
@@ -299,8 +322,9 @@ def portfolio() -> list[tuple[dict[str, Any], Script]]:
                 "量子センシングによる海底資源探査",
                 "東海量子コンソーシアム",
                 "MEXT",
-                "海洋状況把握(MDA)のための量子センシング技術",
+                MARITIME,
                 [stage(1, 3, 10, 30), stage(3, 5, 730, 60, 2)],
+                area="量子",
                 performer="perf.aoki",  # the demo performer's consortium: reports and reminders go to them
             ),
             _in_review,
@@ -310,8 +334,9 @@ def portfolio() -> list[tuple[dict[str, Any], Script]]:
                 "自律型無人潜水機(AUV)の長期運用技術",
                 "神戸マリンロボティクス株式会社",
                 "METI",
-                "海洋資源・海底インフラを守る無人機技術",
+                MARITIME,
                 [stage(3, 5, 10, 40), stage(5, 7, 730, 80, 2)],
+                area="海洋",
                 pm="pm.tanaka",
             ),
             _panel_complete,
@@ -321,8 +346,9 @@ def portfolio() -> list[tuple[dict[str, Any], Script]]:
                 "線状降水帯の超高精度予測システム",
                 "防災気象コンソーシアム(防災科学技術研究所ほか)",
                 "MEXT",
-                "気候変動下の豪雨災害への備え(防災・減災)",
+                RESILIENCE,
                 [stage(1, 3, 10, 25), stage(3, 5, 730, 50, 2)],
+                area="AI",
             ),
             _on_hold,
         ),
@@ -331,8 +357,9 @@ def portfolio() -> list[tuple[dict[str, Any], Script]]:
                 "小型衛星コンステレーションによる光通信網",
                 "株式会社アストロリンク",
                 "METI",
-                "宇宙空間における安全な通信基盤",
+                SPACE,
                 [stage(5, 7, 1095, 120, 2), stage(7, 9, 730, 60)],
+                area="宇宙",
                 public_use=["MOD", "MIC"],
             ),
             _four_eyes,
@@ -342,8 +369,9 @@ def portfolio() -> list[tuple[dict[str, Any], Script]]:
                 "災害時自律飛行ドローンによる被災状況把握",
                 "株式会社スカイレスキュー東海",
                 "MEXT",
-                "大規模災害時の迅速な状況把握",
+                RESILIENCE,
                 [stage(7, 9, 10, 35)],
+                area="AI",
                 policy={**STEADY, "handoff": {"deadline_days": 3650, "reminder_days": 365}},
             ),
             _handoff_offered,
@@ -353,8 +381,9 @@ def portfolio() -> list[tuple[dict[str, Any], Script]]:
                 "沿岸監視用小型合成開口レーダー",
                 "横浜レーダーシステムズ株式会社",
                 "METI",
-                "海上保安・沿岸防護のための常時監視",
+                MARITIME,
                 [stage(7, 9, 10, 45)],
+                area="海洋",
             ),
             _completed,
         ),
@@ -363,8 +392,9 @@ def portfolio() -> list[tuple[dict[str, Any], Script]]:
                 "バイオ製造による高機能酵素の量産",
                 "大阪バイオファウンドリー株式会社",
                 "MEXT",
-                "バイオものづくりによる供給網の強靱化",
+                BIO,
                 [stage(1, 3, 10, 15), stage(3, 5, 730, 30, 2)],
+                area="バイオ",
             ),
             _killed,
         ),
@@ -373,8 +403,9 @@ def portfolio() -> list[tuple[dict[str, Any], Script]]:
                 "量子暗号鍵配送の長距離中継技術",
                 "量子通信技術研究組合",
                 "MEXT",
-                "重要通信の秘匿性確保",
+                INFRASTRUCTURE,
                 [stage(3, 5, 1095, 90, 3), stage(5, 7, 730, 60, 2)],
+                area="量子",
                 reviewers=CLEARED_PANEL,
                 public_use=["MOD"],
                 classification="closed",
@@ -387,8 +418,9 @@ def portfolio() -> list[tuple[dict[str, Any], Script]]:
                 "AIによるサイバー攻撃の早期検知基盤",
                 "株式会社サイバーディフェンス研究所",
                 "METI",
-                "重要インフラのサイバーセキュリティ",
+                INFRASTRUCTURE,
                 [stage(1, 3, 10, 20), stage(3, 5, 1095, 60, 3)],
+                area="AI",
                 public_use=["MOD", "NPA"],
             ),
             _second_stage,
@@ -398,7 +430,7 @@ def portfolio() -> list[tuple[dict[str, Any], Script]]:
                 "次世代パワー半導体(酸化ガリウム)の高信頼化",
                 "名古屋パワーデバイス研究コンソーシアム",
                 "METI",
-                "電力・通信インフラ向け半導体の自律性",
+                INFRASTRUCTURE,
                 [stage(1, 3, 1095, 45, 3), stage(3, 5, 1095, 90, 3)],
                 pm="pm.tanaka",
                 public_use=["MLIT", "MIC"],
@@ -410,8 +442,9 @@ def portfolio() -> list[tuple[dict[str, Any], Script]]:
                 "宇宙デブリ除去衛星の捕獲機構",
                 "国立研究開発法人 宇宙航空研究開発機構 共同研究チーム",
                 "MEXT",
-                "宇宙空間の持続的・安定的な利用",
+                SPACE,
                 [stage(3, 5, 1095, 60, 3), stage(5, 7, 730, 90, 2)],
+                area="宇宙",
                 public_use=["MOD", "MLIT"],
             ),
             _running,
@@ -421,8 +454,9 @@ def portfolio() -> list[tuple[dict[str, Any], Script]]:
                 "海中音響通信ネットワークの実海域試験",
                 "海洋音響技術株式会社",
                 "METI",
-                "海洋観測・海底ケーブル防護のための通信",
+                MARITIME,
                 [stage(3, 5, 10, 30), stage(5, 7, 730, 70, 2)],
+                area="海洋",
                 pm="pm.tanaka",
             ),
             _gate_waiting_for_evidence,
@@ -445,6 +479,25 @@ async def _drive(api: Api, body: dict[str, Any], script: Script) -> tuple[str | 
     return pid, True
 
 
+async def _registered(api: Api, kind: str, entries: dict[str, tuple[str, str]]) -> dict[str, int]:
+    """The registry's ids by title, registering (as the administrator) the entries it lacks."""
+    ids = {e["title"]: e["id"] for e in await api.ok("GET", f"/{kind}", ADMIN)}
+    for title, (ministry, description) in entries.items():
+        if title not in ids:
+            body = {"title": title, "ministry": ministry, "description": description}
+            ids[title] = (await api.ok("POST", f"/{kind}", ADMIN, json=body))["id"]
+    return ids
+
+
+def _naming(body: dict[str, Any], visions: dict[str, int], areas: dict[str, int]) -> dict[str, Any]:
+    """The proposal as the API takes it: its vision and area by their registry ids."""
+    named = {k: v for k, v in body.items() if k not in ("research_vision", "area")}
+    named["vision_id"] = visions[body["research_vision"]]
+    if body.get("area"):
+        named["area_id"] = areas[body["area"]]
+    return named
+
+
 async def load_demo(base_url: str, password: str, *, poll: float = 0.2, timeout: float = 90.0) -> int:
     """Start the portfolio unless there are projects already; returns how many started (0: skipped)."""
     async with httpx.AsyncClient(base_url=base_url, timeout=60) as http:
@@ -452,7 +505,10 @@ async def load_demo(base_url: str, password: str, *, poll: float = 0.2, timeout:
         if await api.ok("GET", "/projects", ADMIN, params={"limit": 1}):
             log.info("demo: projects exist already, nothing loaded")
             return 0
-        results = await asyncio.gather(*(_drive(api, body, script) for body, script in portfolio()))
+        visions = await _registered(api, "visions", VISIONS)
+        areas = await _registered(api, "areas", AREAS)
+        bodies = [(_naming(body, visions, areas), script) for body, script in portfolio()]
+        results = await asyncio.gather(*(_drive(api, body, script) for body, script in bodies))
     if short := sum(pid is not None and not reached for pid, reached in results):
         log.warning("demo: %d project(s) stopped short of their state (see above)", short)
     return sum(pid is not None for pid, _ in results)

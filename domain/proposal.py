@@ -119,7 +119,19 @@ class Proposal(BaseModel):
     )
     programme_manager: Username
     funding_ministry: FundingMinistry
-    research_vision: Annotated[LongText, Field(min_length=3, max_length=2000)]
+    vision_id: Annotated[StrictInt, Field(ge=1, le=2**31 - 1)] | None = Field(
+        default=None,
+        description="The registered research vision (GET /visions, active) the proposal is made against; its title "
+        "becomes research_vision.",
+    )
+    area_id: Annotated[StrictInt, Field(ge=1, le=2**31 - 1)] | None = Field(
+        default=None, description="The registered technology area (GET /areas, active)."
+    )
+    research_vision: Annotated[LongText, Field(min_length=3, max_length=2000)] | None = Field(
+        default=None,
+        description="The vision as free text, as before the registry: read only without vision_id (then it names "
+        "the active vision of that title, if there is one).",
+    )
     classification: Classification = Classification.OPEN
     label: SecurityLabel | None = Field(
         default=None,
@@ -137,6 +149,8 @@ class Proposal(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
+        if self.vision_id is None and self.research_vision is None:
+            raise ValueError("name the research vision: vision_id (a registered vision), or research_vision as text")
         if self.start_trl >= self.target_trl:
             raise ValueError(f"start_trl {self.start_trl} must be below target_trl {self.target_trl}")
         if len(set(self.reviewers)) != len(self.reviewers):

@@ -29,6 +29,7 @@ from domain.programme import PROGRAMME_CODE
 from domain.project import ProjectSnapshot, ProjectWorkflowInput
 from domain.proposal import Proposal
 from domain.roles import Role
+from services import visions
 from storage.audit import audit_command
 from storage.models import Document, Gate, GateDecision, Handoff, Project, Reservation, Stage, Tranche, User
 from storage.projects import insert_project
@@ -53,6 +54,7 @@ async def start_project(
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail="; ".join(problems))
     if await session.get(Project, project_id) is not None:
         raise HTTPException(status.HTTP_409_CONFLICT, detail=f"project {project_id} exists already")
+    await visions.name_the_vision(session, proposal)
     await release_connection(request)  # no pooled connection waits on Temporal
     workflow_id = workflow_id_for(project_id)
     # The start is one command with one audit entry, written with the project's row: by the

@@ -63,12 +63,14 @@ async def test_one_project_from_start_to_completion_through_the_pages(stack: Api
     base = stack.base_url
     checked: dict[str, list[object]] = {}
 
-    # The programme manager starts the project: a custom one-stage plan from TRL 7.
+    # The programme manager starts the project against a registered vision: a custom one-stage plan from TRL 7.
+    vision = await stack.call("POST", "/visions", PM, json={"title": "深海の観測網を常時つなぐ", "ministry": "MEXT"})
+    assert vision.status_code == 201, vision.text
     pm, pm_page = await person(browser, base, PM, "/app/projects/new")
     page = pm_page
     await page.get_by_label("プロジェクト名").fill(TITLE)
     await page.get_by_label("実施機関").fill("海洋音響研究所")
-    await page.get_by_label("研究ビジョン").fill("深海の観測網を常時つなぐ")
+    await page.get_by_label("研究ビジョン", exact=True).select_option(label="深海の観測網を常時つなぐ")
     await page.get_by_label("審査員(ユーザー名、カンマまたは空白区切り)").fill(", ".join(REVIEWERS))
     await page.get_by_label("公的利用省庁(MOD、MLIT などのコード)").fill("MOD")
     await page.get_by_label("開始 TRL(後の TRL から始めると前のステージは省かれます)").select_option("7")

@@ -29,6 +29,10 @@ async def stack(local_client: Client, sqlite_url: str, task_queue: str) -> Async
 
 async def test_a_pm_starts_a_project_through_the_form_and_reads_its_page(stack: ApiStack, browser: Browser) -> None:
     base = stack.base_url
+    vision = await stack.call(
+        "POST", "/visions", PM, json={"title": "海底インフラの常時監視と保護", "ministry": "MEXT"}
+    )
+    assert vision.status_code == 201, vision.text
     context = await browser.new_context(locale="ja-JP", extra_http_headers={"Accept-Language": "ja"})
     page = await context.new_page()
     await page.goto(f"{base}/app/projects/new")
@@ -42,7 +46,7 @@ async def test_a_pm_starts_a_project_through_the_form_and_reads_its_page(stack: 
 
     await page.get_by_label("プロジェクト名").fill(TITLE)
     await page.get_by_label("実施機関").fill("神戸海洋ロボティクス")
-    await page.get_by_label("研究ビジョン").fill("海底インフラの常時監視と保護")
+    await page.get_by_label("研究ビジョン", exact=True).select_option(label="海底インフラの常時監視と保護")
     await page.get_by_label("審査員(ユーザー名、カンマまたは空白区切り)").fill("rev.ito, rev.kato, rev.mori")
     await page.get_by_label("公的利用省庁(MOD、MLIT などのコード)").fill("MOD, MLIT")
     await page.get_by_label("開始 TRL(後の TRL から始めると前のステージは省かれます)").select_option("3")

@@ -117,6 +117,7 @@ def page_routers() -> list[APIRouter]:
     from web.routes import (
         admin,
         auth,
+        dashboard,
         files,
         finance,
         gates,
@@ -129,6 +130,7 @@ def page_routers() -> list[APIRouter]:
         projects,
         reports,
         tasks,
+        visions,
     )
 
     modules = (
@@ -146,6 +148,8 @@ def page_routers() -> list[APIRouter]:
         files,
         preferences,
         admin,
+        visions,
+        dashboard,
     )
     return [module.router for module in modules]
 

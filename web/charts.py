@@ -1,8 +1,10 @@
 """Charts drawn on the server as SVG by pygal, shown as an <img> from a data: address: no
-JavaScript (pygal's tooltips script is switched off, `js=[]`), nothing from another origin, and
-the page's CSP (img-src 'self' data:) holds, since the SVG's own <style> lives inside the image.
-Each chart has a table beside it on its page with the same figures, for screen readers and
-copying; the chart's bars are in 億 (10^8) yen, a picture's scale - the tables keep exact yen."""
+JavaScript (pygal's tooltips script is switched off, `js=[]`, and the inline config script it still
+writes is removed), nothing from another origin, and the page's CSP (img-src 'self' data:) holds,
+since the SVG's own <style> lives inside the image (an inline <svg> would need inline styles the
+CSP forbids). Each chart has a table beside it on its page with the same figures, for screen
+readers and copying. Money charts are in 億 (10^8) yen, a picture's scale (the tables keep exact
+yen); count charts (the portfolio dashboard) in whole projects."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import pygal
 from pygal.style import Style
 
 _OKU = Decimal(100_000_000)
+_LABEL_MAX = 20
 _STYLE = Style(
     background="white",
     plot_background="white",
@@ -22,11 +25,26 @@ _STYLE = Style(
     foreground_strong="#111",
     foreground_subtle="#666",
     colors=("#1f5fa8", "#e08a00", "#2e8540", "#b00020"),
-    font_family="sans-serif",
+    font_family='system-ui, "Hiragino Sans", "Noto Sans CJK JP", sans-serif',
     title_font_size=18,
     legend_font_size=15,
     label_font_size=13,
     major_label_font_size=13,
+)
+
+
+_COUNT_STYLE = Style(
+    background="#ffffff",
+    plot_background="#ffffff",
+    foreground="#1a1a1a",
+    foreground_strong="#1a1a1a",
+    foreground_subtle="#555555",
+    colors=("#0b4f8a",),
+    font_family='system-ui, "Hiragino Sans", "Noto Sans CJK JP", sans-serif',
+    label_font_size=13,
+    major_label_font_size=13,
+    value_font_size=13,
+    title_font_size=16,
 )
 
 
@@ -82,4 +100,30 @@ def side_by_side_years(
     chart = _config(title, y_title, labels, pygal.Bar)
     for name, values in series:
         chart.add(name, [None if v is None else _oku(v) for v in values])
+    return _data_url(chart)
+
+
+def bar_chart(title: str, labels: Sequence[str], values: Sequence[int], horizontal: bool = False) -> str:
+    """A bar chart of counts as a data: address of its SVG."""
+    kind = pygal.HorizontalBar if horizontal else pygal.Bar
+    chart = kind(
+        style=_COUNT_STYLE,
+        js=[],  # no tooltip script from the CDN
+        show_legend=False,
+        print_values=True,
+        width=640,
+        height=320 if not horizontal else max(160, 40 * len(labels) + 80),
+        margin=12,
+        # pygal measures labels as Latin text: room for a Japanese one on the left of a horizontal chart.
+        margin_left=min(280, 14 * max((len(label) for label in labels), default=0)) if horizontal else 12,
+        truncate_label=-1,
+        min_scale=1,
+        max_scale=10,
+    )
+    chart.title = title
+    chart.x_labels = [label if len(label) <= _LABEL_MAX else label[: _LABEL_MAX - 1] + "…" for label in labels]
+    # Whole projects: integer ticks (pygal would divide a small axis into fractions).
+    step = max(1, -(-max([*values, 1]) // 8))
+    chart.y_labels = list(range(0, max([*values, 1]) + step, step))
+    chart.add(title, list(values))
     return _data_url(chart)

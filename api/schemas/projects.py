@@ -93,6 +93,10 @@ class ProjectOut(Orm):
     public_use_achieved: bool | None = Field(
         None, description="Set when the project completes: did any ministry accept the result for public use?"
     )
+    vision_id: int | None = Field(
+        None, description="The registered research vision (GET /visions/{id}); None: text only."
+    )
+    area_id: int | None = Field(None, description="The registered technology area (GET /areas/{id}), if any.")
 
 
 class ProjectDetail(ProjectOut):

@@ -33,6 +33,7 @@ from storage.models.projects import (
     ReviewTask,
     Stage,
 )
+from storage.models.visions import ResearchVision, TechnologyArea
 
 __all__ = [
     "AccountBalance",
@@ -59,11 +60,13 @@ __all__ = [
     "Programme",
     "ProgressReport",
     "Project",
+    "ResearchVision",
     "Reservation",
     "Review",
     "ReviewTask",
     "Stage",
     "StoredFile",
+    "TechnologyArea",
     "Tranche",
     "TrancheApproval",
     "UTCDateTime",

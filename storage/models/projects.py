@@ -41,7 +41,14 @@ class Project(Base):
     performer: Mapped[str | None] = mapped_column(String(64), nullable=True)  # the performer's contact user
     programme_manager: Mapped[str] = mapped_column(ForeignKey("users.username"), index=True)
     funding_ministry: Mapped[str] = mapped_column(String(16))
-    research_vision: Mapped[str] = mapped_column(Text)
+    research_vision: Mapped[str] = mapped_column(Text)  # the vision's title when it names one
+    # The registered vision and technology area the proposal named (None: free text from before).
+    vision_id: Mapped[int | None] = mapped_column(
+        ForeignKey("research_visions.id", name="fk_projects_vision_id"), nullable=True, default=None
+    )
+    area_id: Mapped[int | None] = mapped_column(
+        ForeignKey("technology_areas.id", name="fk_projects_area_id"), nullable=True, default=None
+    )
     classification: Mapped[str] = mapped_column(String(16))
     start_trl: Mapped[int] = mapped_column(Integer)
     target_trl: Mapped[int] = mapped_column(Integer)

@@ -26,7 +26,9 @@ from domain.proposal import Classification, Proposal, default_stage_plan
 from domain.roles import FundingMinistry, Role
 from domain.security import Level
 from domain.trl import MAX_TRL, MIN_TRL
+from domain.visions import Registry
 from services import projects as projects_service
+from services import visions
 from web import temporal_ui
 from web.pages import PageViewer, Viewer, page_session, posted, render, validation_reasons
 
@@ -43,6 +45,8 @@ _PROBLEM_FIELDS = (
     ("public-use ministry", "public_use_ministries"),
     ("the ", "total_budget"),  # "the MEXT allocation has ... available"
     ("project id", "project_id"),
+    ("research vision", "vision_id"),
+    ("technology area", "area_id"),
 )
 
 
@@ -137,7 +141,13 @@ def _proposal_data(form: StartForm) -> dict[str, Any]:
     data: dict[str, Any] = {
         name: v.get(name, "").strip() for name in ("title", "organisation", "programme_manager", "funding_ministry")
     }
-    data["research_vision"] = v.get("research_vision", "")  # as typed: its lines are the PM's
+    # The vision chosen from the registry; a client of the form from before the registry may
+    # still post the text (services/visions.name_the_vision finds the vision of that title).
+    for name in ("vision_id", "area_id"):
+        if v.get(name, "").strip():
+            data[name] = _int(v[name])
+    if "vision_id" not in data and v.get("research_vision"):
+        data["research_vision"] = v["research_vision"]  # as typed: its lines are the PM's
     for name in ("project_id", "performer", "start_date"):
         if v.get(name, "").strip():
             data[name] = v[name].strip()
@@ -180,7 +190,13 @@ def _problem_field(problem: str) -> str:
     return next((key for prefix, key in _PROBLEM_FIELDS if problem.startswith(prefix)), "form")
 
 
-def _show_form(request: Request, viewer: Viewer, form: StartForm, status_code: int = 200) -> Response:
+async def _show_form(request: Request, viewer: Viewer, form: StartForm, status_code: int = 200) -> Response:
+    await release_connection(request)  # a caller's read session goes back before this one
+    async with page_session(request) as read:
+        choices = {
+            "visions": await visions.entries(read, Registry.VISIONS, active_only=True),
+            "areas": await visions.entries(read, Registry.AREAS, active_only=True),
+        }
     return render(
         request,
         "project_new.html",
@@ -194,6 +210,7 @@ def _show_form(request: Request, viewer: Viewer, form: StartForm, status_code: i
         levels=[lvl.name for lvl in Level if lvl != Level.NONE],
         trls=range(MIN_TRL, MAX_TRL + 1),
         fields=STAGE_FIELDS,
+        **choices,
     )
 
 
@@ -209,7 +226,7 @@ async def _refused_role(request: Request, viewer: Viewer) -> Response | None:
 async def new_project(request: Request, viewer: PageViewer) -> Response:
     if refused := await _refused_role(request, viewer):
         return refused
-    return _show_form(request, viewer, _initial(viewer))
+    return await _show_form(request, viewer, _initial(viewer))
 
 
 @router.post("/projects/new", response_class=HTMLResponse)
@@ -222,17 +239,17 @@ async def start_project(request: Request, viewer: PageViewer) -> Response:
     if action == "default":  # the default plan for the typed TRLs and budget
         form.values["plan"] = "default"
         form.rows = [*_default_rows(form.values), _blank_row()]
-        return _show_form(request, viewer, form)
+        return await _show_form(request, viewer, form)
     if action == "add":  # one more blank row: a custom plan
         form.values["plan"] = "custom"
         form.rows.append(_blank_row())
-        return _show_form(request, viewer, form)
+        return await _show_form(request, viewer, form)
     try:
         proposal = Proposal.model_validate(_proposal_data(form))
     except ValidationError as err:
         _validationvalidation_reasons(form, err)
         form.rows.append(_blank_row())
-        return _show_form(request, viewer, form, 422)
+        return await _show_form(request, viewer, form, 422)
     settings: Settings = request.app.state.settings
     async with page_session(request) as read:
         try:
@@ -244,7 +261,7 @@ async def start_project(request: Request, viewer: PageViewer) -> Response:
             for reason in reasons:
                 form.fail(_problem_field(reason) if err.status_code == 422 else "form", reason)
             form.rows.append(_blank_row())
-            return _show_form(request, viewer, form, err.status_code)
+            return await _show_form(request, viewer, form, err.status_code)
         project_id = project.id
     return RedirectResponse(f"/app/projects/{quote(project_id)}", status_code=303)
 

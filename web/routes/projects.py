@@ -1,4 +1,5 @@
-"""The portfolio: every project the user may see, with filters, sort and totals."""
+"""The portfolio: every project the user may see, with filters, sort and totals. The filters are
+the dashboard's too (services/portfolio.parse_filters): each of its figures links here."""
 
 from __future__ import annotations
 
@@ -11,52 +12,26 @@ from fastapi.responses import HTMLResponse, Response
 from api.access import visible
 from domain.project import ProjectStatus
 from domain.roles import FundingMinistry
-from services.portfolio import Filters, Sort, portfolio
+from domain.visions import Registry
+from services import visions
+from services.portfolio import Sort, parse_filters, portfolio, query_of
 from web.pages import PageViewer, page_session, render
 
 router = APIRouter()
-
-
-def _optional_int(value: str | None, low: int, high: int) -> int | None:
-    """An empty select means "any"; anything else out of range is "any" too (a filter never fails)."""
-    return int(value) if value and value.isascii() and value.isdigit() and low <= int(value) <= high else None
 
 
 @router.get("/projects", response_class=HTMLResponse)
 async def projects(
     request: Request,
     viewer: PageViewer,
-    status: Annotated[str | None, Query()] = None,
-    stage: Annotated[str | None, Query()] = None,
-    trl: Annotated[str | None, Query()] = None,
-    ministry: Annotated[str | None, Query(max_length=16)] = None,
-    overdue: Annotated[str | None, Query()] = None,
-    sort: Annotated[str | None, Query()] = None,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
 ) -> Response:
-    filters = Filters(
-        status=ProjectStatus(status) if status in set(ProjectStatus) else None,
-        stage=_optional_int(stage, 1, 10),
-        trl=_optional_int(trl, 1, 9),
-        ministry=ministry if ministry in set(FundingMinistry) else None,
-        overdue_gates=overdue == "1",
-        sort=Sort(sort) if sort in set(Sort) else Sort.NEWEST,
-    )
+    filters = parse_filters(request.query_params)
     async with page_session(request) as read:
+        choices = {kind: await visions.entries(read, kind) for kind in Registry}
         found = await portfolio(read, viewer.user, filters, page)
         rows = await visible(request, read, viewer.user, found.rows, "portfolio")
-    chosen = {
-        k: v
-        for k, v in {
-            "status": filters.status.value if filters.status else "",
-            "stage": filters.stage or "",
-            "trl": filters.trl or "",
-            "ministry": filters.ministry or "",
-            "overdue": "1" if filters.overdue_gates else "",
-            "sort": filters.sort.value,
-        }.items()
-        if v
-    }
+    chosen = query_of(filters)
     return render(
         request,
         "projects.html",
@@ -67,5 +42,9 @@ async def projects(
         statuses=list(ProjectStatus),
         sorts=list(Sort),
         ministries=[m.value for m in FundingMinistry],
+        visions=choices[Registry.VISIONS],
+        areas=choices[Registry.AREAS],
+        # The dashboard's own filters (not in this form) ride along as hidden fields.
+        hidden={k: v for k, v in chosen.items() if k in ("due", "handoff", "public_use")},
         query=urlencode(chosen),
     )

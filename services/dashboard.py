@@ -1,0 +1,169 @@
+"""The portfolio dashboard's figures: projects by vision, area, ministry, stage, TRL and status,
+gates due and overdue, holds, stops with their lessons, hand-offs and public use achieved. One
+function for the API (GET /portfolio/summary) and the page (/app/dashboard).
+
+Every figure counts the rows of the portfolio list under the same filters plus the figure's own
+(services/portfolio.conditions): what a figure says, the list behind its link shows, closed work
+included or left out exactly as there. Each breakdown is one GROUP BY; no loop over projects."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import Request
+from pydantic import BaseModel
+from sqlalchemy import ColumnElement, Integer, cast, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.access import visible
+from domain.handoff import HandoffStatus
+from domain.project import ProjectStatus
+from domain.trl import MAX_TRL, MIN_TRL
+from domain.visions import Registry
+from services import visions
+from services.portfolio import NONE, Filters, conditions, due_gate, overdue_gate
+from storage.models import Handoff, Project, User
+
+KILLS_SHOWN = 10
+
+
+class Bucket(BaseModel):
+    """One figure: its key (the value of its filter in the list's address), a label, a count."""
+
+    key: str | int
+    label: str
+    count: int
+    budget: int = 0
+
+
+class Stopped(BaseModel):
+    project_id: str
+    title: str
+    reason: str
+    lessons: str
+    closed_at: datetime | None
+
+
+class Summary(BaseModel):
+    total: int
+    total_budget: int
+    by_vision: list[Bucket]
+    by_area: list[Bucket]
+    by_ministry: list[Bucket]
+    by_stage: list[Bucket]  # the stage funnel: projects at each stage, 1 up
+    by_trl: list[Bucket]  # the TRL distribution, every TRL 1-9 (zeros too)
+    by_status: list[Bucket]
+    gates_due: int
+    gates_overdue: int
+    on_hold: int
+    stopped: int
+    public_use: int
+    handoffs: list[Bucket]  # projects with a hand-off in each state
+    lessons: list[Stopped]  # the latest stops, with their lessons
+
+
+async def _grouped(session: AsyncSession, where: list[ColumnElement[bool]], column: Any) -> list[tuple[Any, int, int]]:
+    query = (
+        select(column, func.count(), func.coalesce(func.sum(Project.total_budget), 0))
+        .where(*where)
+        .group_by(column)
+        .order_by(column)
+    )
+    return [(key, int(n), int(b)) for key, n, b in (await session.execute(query)).all()]
+
+
+async def _named_buckets(
+    session: AsyncSession, kind: Registry, rows: list[tuple[Any, int, int]], none_label: str
+) -> list[Bucket]:
+    titles = await visions.titles(session, kind, {k for k, _, _ in rows if k is not None})
+    buckets = [
+        Bucket(key=NONE if k is None else k, label=none_label if k is None else titles[k], count=n, budget=b)
+        for k, n, b in rows
+    ]
+    return sorted(buckets, key=lambda b: (-b.count, b.label))
+
+
+async def summary(
+    request: Request, session: AsyncSession, user: User, filters: Filters, now: datetime | None = None
+) -> Summary:
+    """The figures for this user under these filters. The stops' lessons shown pass the one
+    access policy (and its audit of closed work) as a list's rows do."""
+    now = now or datetime.now(UTC)
+    where = await conditions(session, user, filters, now)
+
+    def flag(condition: ColumnElement[bool]) -> Any:
+        return func.coalesce(func.sum(cast(condition, Integer)), 0)
+
+    totals = (
+        await session.execute(
+            select(
+                func.count(),
+                func.coalesce(func.sum(Project.total_budget), 0),
+                flag(due_gate(now)),
+                flag(overdue_gate(now)),
+                flag(Project.status == ProjectStatus.ON_HOLD.value),
+                flag(Project.status == ProjectStatus.TERMINATED.value),
+                flag(Project.public_use_achieved.is_(True)),
+            ).where(*where)
+        )
+    ).one()
+    total, budget, due, overdue, holds, stopped, public_use = (int(v) for v in totals)
+    statuses = {ProjectStatus(k): (n, b) for k, n, b in await _grouped(session, where, Project.status)}
+    stages = {k: (n, b) for k, n, b in await _grouped(session, where, Project.stage_no)}
+    trls = {k: (n, b) for k, n, b in await _grouped(session, where, Project.current_trl)}
+    handoff_rows = (
+        await session.execute(
+            select(Handoff.status, func.count(func.distinct(Handoff.project_id)))
+            .join(Project, Project.id == Handoff.project_id)
+            .where(*where)
+            .group_by(Handoff.status)
+        )
+    ).all()
+    handoffs = {status: int(n) for status, n in handoff_rows}
+    stops = await session.scalars(
+        select(Project)
+        .where(*where, Project.status == ProjectStatus.TERMINATED.value)
+        .order_by(Project.closed_at.desc(), Project.id)
+        .limit(KILLS_SHOWN)
+    )
+    by_vision = await _named_buckets(
+        session, Registry.VISIONS, await _grouped(session, where, Project.vision_id), "(no registered vision)"
+    )
+    by_area = await _named_buckets(
+        session, Registry.AREAS, await _grouped(session, where, Project.area_id), "(no technology area)"
+    )
+    by_ministry = [
+        Bucket(key=k, label=k, count=n, budget=b)
+        for k, n, b in await _grouped(session, where, Project.funding_ministry)
+    ]
+    # Last: the audit of closed rows hands the read connection back.
+    shown = await visible(request, session, user, list(stops.all()), "dashboard")
+    return Summary(
+        total=total,
+        total_budget=budget,
+        by_vision=by_vision,
+        by_area=by_area,
+        by_ministry=by_ministry,
+        by_stage=[Bucket(key=k, label=str(k), count=stages[k][0], budget=stages[k][1]) for k in sorted(stages)],
+        by_trl=[
+            Bucket(key=t, label=str(t), count=trls.get(t, (0, 0))[0], budget=trls.get(t, (0, 0))[1])
+            for t in range(MIN_TRL, MAX_TRL + 1)
+        ],
+        by_status=[
+            Bucket(key=s.value, label=s.value, count=statuses.get(s, (0, 0))[0], budget=statuses.get(s, (0, 0))[1])
+            for s in ProjectStatus
+        ],
+        gates_due=due,
+        gates_overdue=overdue,
+        on_hold=holds,
+        stopped=stopped,
+        public_use=public_use,
+        handoffs=[Bucket(key=s.value, label=s.value, count=int(handoffs.get(s, 0))) for s in HandoffStatus],
+        lessons=[
+            Stopped(
+                project_id=p.id, title=p.title, reason=p.stop_reason or "", lessons=p.lessons, closed_at=p.closed_at
+            )
+            for p in shown
+        ],
+    )
