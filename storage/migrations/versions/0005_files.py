@@ -2,7 +2,7 @@
 are in the blob store under their SHA-256
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 Create Date: 2026-12-01 03:00:00
 """
 

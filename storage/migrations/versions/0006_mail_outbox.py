@@ -2,7 +2,7 @@
 the user), and the mail outbox (`outbox`), written in each notification's own transaction
 
 Revision ID: 0006_mail_outbox
-Revises: 0003
+Revises: 0005
 Create Date: 2026-12-01 03:00:00
 """
 
