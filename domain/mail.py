@@ -6,6 +6,9 @@ from __future__ import annotations
 import hashlib
 import re
 from enum import StrEnum
+from typing import Annotated
+
+from pydantic import AfterValidator
 
 
 class MailStatus(StrEnum):
@@ -45,3 +48,13 @@ _ADDRESS = re.compile(r"[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\".]+")
 
 def valid_address(address: str) -> bool:
     return len(address) <= 320 and _ADDRESS.fullmatch(address) is not None
+
+
+def _address(value: str) -> str:
+    if not valid_address(value):
+        raise ValueError("is not one e-mail address (name@example.org: no spaces, no display name)")
+    return value
+
+
+# An address an administrator sets for a user (services/users_admin), checked as valid_address does.
+EmailAddress = Annotated[str, AfterValidator(_address)]

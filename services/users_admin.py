@@ -5,8 +5,8 @@ Each change is audited in the transaction that makes it (never with a password i
 user's sessions moves users.session_epoch on: every page cookie and API token issued before then
 stops working (web/pages.signed_in, api/deps._user_from_token); a deactivated user cannot sign in.
 
-Inputs are typed models (`UserCreateIn`, `UserEditIn`); a new field (an e-mail address, say) is one
-field on them, one column, and one line in `_apply`."""
+Inputs are typed models (`UserCreateIn`, `UserEditIn`); a new field is one field on them, one
+column, and one line in each of create_user and edit_user."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.concurrency import run_in_threadpool
 
 from domain.bounds import PlainText
+from domain.mail import EmailAddress
 from domain.proposal import Username
 from domain.roles import Role
 from domain.security import Compartment, Level, LevelField
@@ -52,6 +53,8 @@ class UserFields(BaseModel):
     """What an administrator sets about a user (create and edit alike)."""
 
     full_name: FullName
+    # Where the user's notices are mailed (none: they are only in the notification centre).
+    email: EmailAddress | None = None
     roles: Roles
     ministry: MinistryCode | None = None
     clearance_level: LevelField = Level.NONE
@@ -73,6 +76,8 @@ class UserEditIn(BaseModel):
     """A partial edit: the fields given change, the others stay."""
 
     full_name: FullName | None = None
+    email: EmailAddress | None = None
+    clear_email: bool = False  # as clear_ministry
     roles: Roles | None = None
     ministry: MinistryCode | None = None
     clear_ministry: bool = False  # `ministry: null` cannot say "remove it" in a partial edit
@@ -98,6 +103,7 @@ class UserView:
     active: bool
     clearance_level: Level
     compartments: list[str]
+    email: str | None = None
 
 
 @dataclass(frozen=True)
@@ -124,6 +130,7 @@ def view(user: User) -> UserView:
         bool(user.active),
         Level(user.clearance_level),
         list(user.compartments or []),
+        user.email,
     )
 
 
@@ -163,6 +170,7 @@ def _fields(user: User) -> dict[str, Any]:
     """What the audit records of a user's state (never the password hash)."""
     return {
         "full_name": user.full_name,
+        "email": user.email,
         "roles": list(user.roles),
         "ministry": user.ministry,
         "clearance_level": Level(user.clearance_level).name,
@@ -213,6 +221,7 @@ async def create_user(session: AsyncSession, admin: User, data: UserCreateIn) ->
     user = User(
         username=data.username,
         full_name=data.full_name,
+        email=data.email,
         password_hash=await _hash(password),
         roles=[r.value for r in data.roles],
         ministry=data.ministry,
@@ -245,6 +254,8 @@ async def edit_user(session: AsyncSession, admin: User, username: str, data: Use
     user.roles, user.ministry = roles, ministry
     if data.full_name is not None:
         user.full_name = data.full_name
+    if data.clear_email or data.email is not None:
+        user.email = None if data.clear_email else data.email
     if data.clearance_level is not None:
         user.clearance_level = int(data.clearance_level)
     if data.compartments is not None:

@@ -95,6 +95,8 @@ async def test_bad_input_is_refused_with_reasons_and_nothing_written(api: InProc
         ({**NEW, "compartments": ["lower"]}, "compartments"),
         ({**NEW, "password": "short"}, "password"),
         ({**NEW, "full_name": "bell\x07"}, "full_name"),
+        ({**NEW, "email": "Jo <jo@example.org>"}, "email"),
+        ({**NEW, "email": "jo@example.org\r\nBcc: x@y.z"}, "email"),
     ]
     for body, field in cases:
         answer = await api.call("POST", "/users", "admin", json=body)
@@ -192,6 +194,7 @@ async def test_an_edit_changes_only_what_it_names_and_audits_before_and_after(ap
         "active": True,
         "clearance_level": "SECRET",
         "compartments": ["AB", "QS"],
+        "email": "rev.mori@example.test",  # unchanged: the edit did not name it
     }
     [entry] = await audited(api, "edit_user")
     assert entry.detail["changed"] == {
@@ -263,3 +266,18 @@ async def test_the_audit_log_api_filters_withholds_closed_work_and_reports_the_c
     mine = (await api.call("GET", f"/audit?project={CLOSED}", "admin")).json()
     assert [e["action"] for e in mine["entries"]] == ["grant_need_to_know", "handoff_accept", "start_project"]
     assert CLOSED_TITLE in mine["entries"][-1]["detail"]
+
+
+async def test_an_administrator_sets_and_clears_a_users_e_mail_address(api: InProcessApi) -> None:
+    created = await api.call("POST", "/users", "admin", json={**NEW, "email": "jcg@example.org"})
+    assert created.status_code == 201, created.text
+    assert created.json()["user"]["email"] == "jcg@example.org"
+    moved = await api.call("PATCH", "/users/liaison.jcg", "admin", json={"email": "desk@example.org"})
+    assert moved.status_code == 200 and moved.json()["email"] == "desk@example.org"
+    [entry] = await audited(api, "edit_user")
+    assert entry.detail["changed"] == {"email": {"before": "jcg@example.org", "after": "desk@example.org"}}
+    cleared = await api.call("PATCH", "/users/liaison.jcg", "admin", json={"clear_email": True})
+    assert cleared.status_code == 200 and cleared.json()["email"] is None
+    async with api.sessionmaker() as s:
+        user = await s.get(User, "liaison.jcg")
+        assert user is not None and user.email is None

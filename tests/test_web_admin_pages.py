@@ -168,7 +168,13 @@ async def test_creating_a_user_keeps_what_was_typed_on_refusal_and_shows_a_gener
 async def test_an_edit_is_saved_or_refused_beside_its_field(api: InProcessApi) -> None:
     page = "/app/admin/users/rev.mori"
     async with browser_of(api, "admin") as http:
-        form = {"full_name": "Mori Aoi", "roles": ["reviewer"], "ministry": "", "clearance_level": "SECRET"}
+        form = {
+            "full_name": "Mori Aoi",
+            "email": "mori@example.org",
+            "roles": ["reviewer"],
+            "ministry": "",
+            "clearance_level": "SECRET",
+        }
         saved = await post_form(http, page, page, {**form, "compartments": "QS"})
         assert saved.status_code == 303 and saved.headers["location"] == f"{page}?done=saved"
         shown = await http.get(saved.headers["location"], headers=JA)
@@ -178,11 +184,14 @@ async def test_an_edit_is_saved_or_refused_beside_its_field(api: InProcessApi) -
         assert 'value="Mori (typed)"' in refused.text
         empty = await post_form(http, page, page, {**form, "roles": []})
         assert empty.status_code == 422 and 'id="roles-error"' in empty.text
+        bad_address = await post_form(http, page, page, {**form, "email": "Mori <mori@example.org>"})
+        assert bad_address.status_code == 422 and 'id="email-error"' in bad_address.text
         missing = await http.get("/app/admin/users/nobody", headers=EN)
         assert missing.status_code == 404
     async with api.sessionmaker() as s:
         user = await s.get(User, "rev.mori")
         assert user is not None and user.clearance_level == Level.SECRET and user.roles == ["reviewer"]
+        assert user.email == "mori@example.org"
     assert len(await entries(api, "edit_user")) == 1
 
 

@@ -28,6 +28,7 @@ class AdminUserOut(BaseModel):
     active: bool
     clearance_level: LevelField
     compartments: list[str]
+    email: str | None = None
 
 
 class UserListOut(BaseModel):

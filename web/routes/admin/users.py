@@ -35,6 +35,7 @@ def _values(user: UserView) -> dict[str, Any]:
     return {
         "username": user.username,
         "full_name": user.full_name,
+        "email": user.email or "",
         "roles": list(user.roles),
         "ministry": user.ministry or "",
         "clearance_level": user.clearance_level.name,
@@ -52,6 +53,7 @@ def _data(values: dict[str, Any]) -> dict[str, Any]:
     """The form as the API's JSON body (services/users_admin.UserFields)."""
     data: dict[str, Any] = {
         "full_name": values.get("full_name", "").strip(),
+        "email": values.get("email", "").strip() or None,
         "roles": values.get("roles", []),
         "ministry": values.get("ministry", "").strip() or None,
         "clearance_level": values.get("clearance_level") or Level.NONE.name,
@@ -175,7 +177,9 @@ async def edit_user(username: Username, request: Request, viewer: PageViewer) ->
     form = FormState({**values, "username": username})
     data = _data(values)
     try:
-        body = UserEditIn.model_validate({**data, "clear_ministry": data["ministry"] is None})
+        body = UserEditIn.model_validate(
+            {**data, "clear_ministry": data["ministry"] is None, "clear_email": data["email"] is None}
+        )
     except ValidationError as err:
         form.invalid(err)
         return await _show_user(request, viewer, username, 422, form=form)
