@@ -44,7 +44,7 @@ async def test_the_pm_opens_the_review_and_fills_the_panel_in_the_browser(stack:
     await sign_in(page, base, PM)
     await page.goto(f"{base}/app/projects/{project_id}/gates")  # where a gate notice leads
     await expect(page).to_have_url(gate)
-    await expect(page.get_by_role("heading", name="エビデンス")).to_be_visible()
+    await expect(page.get_by_role("heading", name="エビデンス", exact=True)).to_be_visible()
     await expect(page.get_by_label("成果物（1 行に 1 件。ゲートが求めるものすべて）")).to_have_value(
         "\n".join(required["deliverables"])
     )
@@ -61,7 +61,7 @@ async def test_the_pm_opens_the_review_and_fills_the_panel_in_the_browser(stack:
     await page.get_by_label(second["text"]).fill("保護措置の記録 第5章")
     await page.get_by_role("button", name="エビデンスを提出して審査を始める").click()
     await expect(page.get_by_role("status")).to_have_text("エビデンスを提出しました。審査が始まりました。")
-    await expect(page.get_by_role("heading", name="エビデンス")).to_have_count(0)
+    await expect(page.get_by_role("heading", name="エビデンス", exact=True)).to_have_count(0)
 
     # A reviewer declines: the vacancy shows, and the PM invites a registered reviewer to fill it.
     tasks = (await stack.call("GET", "/tasks", "rev.kato", params={"status": "invited"})).json()

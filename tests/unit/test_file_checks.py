@@ -113,7 +113,8 @@ async def test_sealing_round_trips_in_segments(tmp_path: Path, length: int) -> N
     (tmp_path / "p").write_bytes(plain)
     seal_file(keyring, tmp_path / "p", tmp_path / "s")
     sealed = (tmp_path / "s").read_bytes()
-    assert plain not in sealed or length == 0
+    # Random bytes of a few bytes' length turn up in any ciphertext by chance; 16 and more do not.
+    assert plain not in sealed or length < 16
     assert await _opened(keyring, sealed) == plain
     # A rotated keyring (new active key in front) still opens it.
     assert await _opened(keyring.rotated(), sealed, 70_000) == plain
