@@ -7,8 +7,9 @@ import os
 import shutil
 import sys
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from playwright.async_api import Browser
@@ -17,12 +18,15 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from api import security as api_security
 from storage import migrate
 from storage.db import make_engine, make_sessionmaker
 from storage.seed import seed_demo
 from tests.browser import chromium
 from tests.support import (
+    CHEAP_HASHES,
     CONVERTER,
+    DEEP_TIER,
     SEARCH_ATTRIBUTES,
     SERVER_STARTUP,
     cheap_password_hashes,
@@ -67,6 +71,33 @@ UNIT_DIR = Path(__file__).parent / "unit"
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         item.add_marker(pytest.mark.unit if UNIT_DIR in Path(item.path).parents else pytest.mark.integration)
+    # The deep tier's own tests are not part of the suite (tests/support.DEEP_TIER): deselected, not
+    # skipped, so that a skip still means something is missing.
+    if not DEEP_TIER:
+        deep = [item for item in items if item.get_closest_marker("deep_only")]
+        if deep:
+            config.hook.pytest_deselected(items=deep)
+            items[:] = [item for item in items if not item.get_closest_marker("deep_only")]
+
+
+# --- passwords -----------------------------------------------------------------------------------
+# An unknown user's sign-in is verified against a dummy hash made at the cost of the users' own
+# (api/security.py: no enumeration by timing). The test databases' users have the cheapest hashes
+# (tests.support.CHEAP_HASHES), so the dummy is made as cheap too: made-up usernames (the throttle
+# tests, the fuzzer) no longer cost a recommended-cost verification each. The test of that equal
+# work gives its user a recommended-cost hash and takes `product_cost_dummy`.
+PRODUCT_DUMMY_HASH = api_security._DUMMY_HASH
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _cheap_dummy_hash() -> Iterator[None]:
+    with mock.patch.object(api_security, "_DUMMY_HASH", CHEAP_HASHES.hash("not-a-password")):
+        yield
+
+
+@pytest.fixture
+def product_cost_dummy(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(api_security, "_DUMMY_HASH", PRODUCT_DUMMY_HASH)
 
 
 # --- parallel runs ------------------------------------------------------------------------------

@@ -72,6 +72,17 @@ def venv_binary(name: str) -> str:
     return found
 
 
+# The deep tier (`./test.sh --deep`, run by .ci/run after the suite): the stress and fuzz tests at
+# full size, and the fuzzer on PostgreSQL too. The suite runs the same tests smaller, to stay within
+# its time budget; a test marked `deep_only` runs in the deep tier alone.
+DEEP_TIER = os.environ.get("TRLGATE_TIER", "") == "deep"
+
+
+def sized(suite: int, deep: int) -> int:
+    """How many (projects, examples, ...) a stress test uses in this tier."""
+    return deep if DEEP_TIER else suite
+
+
 def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 

@@ -29,12 +29,14 @@ from storage.audit import verify_chain
 from storage.db import make_engine, make_sessionmaker
 from storage.models import AuditEntry, GateEvent, Project
 from tests.api_stack import ApiStack, api_stack
-from tests.support import PM, REVIEWERS, proposal, review_for, wait_until
+from tests.support import PM, REVIEWERS, proposal, review_for, sized, wait_until
 from worker import build_worker
 from workflows.gate_review import GateReviewWorkflow
 from workflows.project import ProjectWorkflow, workflow_id_for
 
-PROJECTS = 25  # each gets a terminate and a gate decision at once: 50 concurrent commands
+# Each project gets a terminate and a gate decision at once: 2 x PROJECTS concurrent commands (20 in
+# the suite, 50 in the deep tier), more than the API's SQLite connection pool holds (5 + 10).
+PROJECTS = sized(suite=10, deep=25)
 
 
 @pytest.fixture
@@ -105,7 +107,8 @@ async def _rows(session: AsyncSession, action: str, target: str, outcome: str) -
     )
 
 
-async def test_fifty_concurrent_stops_and_decisions(stack: ApiStack) -> None:
+@pytest.mark.stress
+async def test_concurrent_stops_and_decisions(stack: ApiStack) -> None:
     await stack.login(PM)
     bodies = [_small_proposal(n) for n in range(PROJECTS)]
     await asyncio.gather(*(_ready_for_decision(stack, b) for b in bodies))

@@ -30,7 +30,7 @@ from storage import ledger
 from storage.db import make_engine, make_sessionmaker
 from storage.models import LedgerTransaction, Notification, Project, Reservation, Tranche
 from storage.projects import insert_project
-from tests.support import PM, assert_eventually, proposal, start_project, wait_until
+from tests.support import PM, assert_eventually, proposal, sized, start_project, wait_until
 from worker import build_worker
 from workflows.project import ProjectWorkflow
 
@@ -188,14 +188,17 @@ async def any_db_sessionmaker(db_url: str) -> AsyncIterator[async_sessionmaker[A
     await engine.dispose()
 
 
-COMPETING, ROOM = 30, 6  # more projects than the allocation has room for, all at once
+# More projects than the allocation has room for, all at once: 12 for 3 in the suite, 30 for 6 in
+# the deep tier.
+COMPETING, ROOM = sized(suite=12, deep=30), sized(suite=3, deep=6)
 
 
-async def test_thirty_projects_compete_for_room_for_six(
+@pytest.mark.stress
+async def test_more_projects_than_there_is_room_for_compete_at_once(
     local_env: WorkflowEnvironment, any_db_sessionmaker: async_sessionmaker[AsyncSession], task_queue: str
 ) -> None:
-    """Exactly six reserve; 24 go on Hold with their programme manager told (the documented
-    path), and a resume tries again without a retry storm. The books balance throughout. On SQLite
+    """Exactly ROOM reserve; the others go on Hold with their programme manager told (the
+    documented path), and a resume tries again without a retry storm. The books balance throughout. On SQLite
     (serialised writers) and on PostgreSQL (the allocation's row lock)."""
     sessionmaker = any_db_sessionmaker
     budget = B // ROOM

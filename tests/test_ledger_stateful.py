@@ -8,6 +8,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
+import pytest
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
@@ -19,7 +20,7 @@ from storage import ledger
 from storage.db import make_engine, make_sessionmaker
 from storage.ledger import ScheduledAmount
 from storage.models import FundAllocation, Programme, Tranche
-from tests.support import ledger_project
+from tests.support import ledger_project, sized
 
 ALLOCATION = 1_000
 PROJECTS = 3
@@ -275,5 +276,6 @@ async def _tranche_of(s: AsyncSession, transaction_id: int) -> tuple[str, int, i
     return t.project_id, t.stage_no, t.tranche_no, t.fiscal_year
 
 
+@pytest.mark.stress
 async def test_random_money_movements_keep_every_invariant(db_url: str) -> None:
-    await asyncio.to_thread(run_machine, db_url, 20)
+    await asyncio.to_thread(run_machine, db_url, sized(suite=8, deep=60))

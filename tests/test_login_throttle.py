@@ -224,7 +224,7 @@ def parameters(argon2_hash: str) -> str:
 
 
 async def test_known_unknown_and_inactive_users_cost_one_verification_each(
-    stack: ApiStack, monkeypatch: pytest.MonkeyPatch
+    stack: ApiStack, monkeypatch: pytest.MonkeyPatch, product_cost_dummy: None
 ) -> None:
     # The test databases' hashes are cheap (tests.support.CHEAP_HASHES): give the user one at the
     # product's cost, the cost an unknown user's dummy verification must match.
