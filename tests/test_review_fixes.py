@@ -7,9 +7,16 @@ from unittest import mock
 
 import pytest
 
-from services import users_admin
+from activities.mail_sender import MailSender
+from activities.mail_sink import EmlSink
+from domain.mail import MailStatus
+from services import mail_outbox, users_admin
+from services.users_admin import UserEditIn
+from storage.db import make_engine, make_sessionmaker
+from storage.models import User
 from tests.api_inprocess import InProcessApi, inprocess_api
 from tests.support import CHEAP_HASHES
+from tests.test_mail import new_project, notify, outbox, parse, set_user, settings_for, sink  # noqa: F401
 from tests.test_web_admin_pages import browser_of
 from tests.test_web_pages import EN
 
@@ -35,3 +42,38 @@ async def test_an_audit_date_at_the_calendars_edge_is_a_422_not_a_500(api: InPro
         page = await http.get(f"/app/admin/audit?{query}", headers=EN)
     assert page.status_code == 422 and "a date from 1970-01-01 to 9999-12-30" in page.text
     assert query.split("=")[1] in page.text  # what was typed is kept
+
+
+async def test_a_users_waiting_mail_follows_deactivation_and_a_changed_or_cleared_address(
+    sqlite_url: str,
+    sink: tuple[EmlSink, int],  # noqa: F811 (the fixture of tests/test_mail.py)
+) -> None:
+    # The outbox row is written when the notice is stored; the administrator acts afterwards.
+    engine = make_engine(sqlite_url)
+    sm = make_sessionmaker(engine)
+    try:
+        pid = await new_project(sm)
+        await set_user(sm, "perf.aoki", email="aoki@old.example")
+        await set_user(sm, "rev.ito", email="ito@example.test")
+        await set_user(sm, "rev.kato", email="kato@example.test")
+        for key, user in (("k-aoki", "perf.aoki"), ("k-ito", "rev.ito"), ("k-kato", "rev.kato")):
+            await notify(sm, key, pid, user, "report_due", f"{pid} report due")
+        async with sm.begin() as session:
+            admin = await session.get(User, "admin")
+            assert admin is not None
+            await users_admin.edit_user(session, admin, "perf.aoki", UserEditIn(email="aoki@new.example"))
+            await users_admin.set_active(session, admin, "rev.ito", False)
+            await mail_outbox.set_email(session, "rev.kato", None, actor="admin")
+        _, port = sink
+        outcomes = await MailSender(sm, settings_for(port)).send_pending()
+        assert [(o.status, o.error) for o in outcomes] == [(MailStatus.SENT, "")]  # only aoki's goes out
+        rows = {r.recipient: r for r in await outbox(sm)}
+        assert rows["perf.aoki"].to_address == "aoki@new.example"
+        assert rows["rev.ito"].status == MailStatus.FAILED and "deactivated" in rows["rev.ito"].last_error
+        assert rows["rev.kato"].status == MailStatus.FAILED and "no address" in rows["rev.kato"].last_error
+        sent = [parse(p) for p in sorted(sink[0].folder.glob("*.eml"))]
+        assert [m["To"] for m in sent] == ["aoki@new.example"]
+        async with sm.begin() as session:  # a deactivated user's failed mail is not sent again
+            assert not await mail_outbox.retry(session, rows["rev.ito"].id)
+    finally:
+        await engine.dispose()
