@@ -46,7 +46,7 @@ class AuditRow:
     action: str
     target: str
     outcome: str
-    detail: str  # as JSON text, closed projects the reader may not read pseudonymised
+    detail: str  # as JSON text; WITHHELD where it names closed work the reader may not read
     hash: str
 
 
@@ -123,16 +123,24 @@ async def entries(
     return AuditPage([_row(e, names) for e in rows.all()], total, page, pages)
 
 
+# The detail of an entry about closed work the reader may not read: its free text (a hand-off's
+# decline reason, a refusal's reason, a decision) is the closed work's content, so only the
+# pseudonymised target, the actor, the action and the outcome are shown.
+WITHHELD = "(withheld: closed work)"
+
+
 def _row(entry: AuditEntry, names: Pseudonyms) -> AuditRow:
     detail = json.dumps(entry.detail or {}, ensure_ascii=False, sort_keys=True, default=str)
+    target = names.text(entry.target)
+    hidden = target != entry.target or names.text(detail) != detail
     return AuditRow(
         entry.id,
         entry.at,
         entry.actor,
         entry.action,
-        names.text(entry.target),
+        target,
         entry.outcome,
-        names.text(detail),
+        WITHHELD if hidden else detail,
         entry.hash,
     )
 

@@ -11,13 +11,15 @@ from activities.mail_sender import MailSender
 from activities.mail_sink import EmlSink
 from domain.mail import MailStatus
 from services import mail_outbox, users_admin
+from services.audit_log import WITHHELD
 from services.users_admin import UserEditIn
+from storage.audit import audit
 from storage.db import make_engine, make_sessionmaker
-from storage.models import User
+from storage.models import NeedToKnowGrant, User
 from tests.api_inprocess import InProcessApi, inprocess_api
 from tests.support import CHEAP_HASHES
 from tests.test_mail import new_project, notify, outbox, parse, set_user, settings_for, sink  # noqa: F401
-from tests.test_web_admin_pages import browser_of
+from tests.test_web_admin_pages import CLOSED, browser_of, closed_project
 from tests.test_web_pages import EN
 
 
@@ -77,3 +79,26 @@ async def test_a_users_waiting_mail_follows_deactivation_and_a_changed_or_cleare
             assert not await mail_outbox.retry(session, rows["rev.ito"].id)
     finally:
         await engine.dispose()
+
+
+async def test_the_audit_log_withholds_the_free_text_of_closed_work_behind_a_pseudonym(api: InProcessApi) -> None:
+    await closed_project(api.sessionmaker)
+    secret = "sonar range 40 km short of the requirement"
+    async with api.sessionmaker.begin() as s:
+        audit(s, "liaison.mod", "handoff_declined", f"handoff:{CLOSED}-h-MOD", reason=secret)
+        audit(s, "pm.sato", "decision_recorded", f"gate:{CLOSED}/2", decision="kill")
+        audit(s, "fin.suzuki", "reverse", "tx:7", reason=f"{CLOSED} paid twice: {secret}")
+        audit(s, "pm.sato", "decision_recorded", "gate:KP-OPEN-1/2", decision="go")
+    async with browser_of(api, "admin") as http:
+        page = await http.get("/app/admin/audit", headers=EN)
+    answered = (await api.call("GET", "/audit", "admin")).json()["entries"]
+    for shown in (page.text, str(answered)):
+        assert secret not in shown and CLOSED not in shown and "kill" not in shown
+        assert "handoff:closed-" in shown and WITHHELD in shown  # the entry is there, its content is not
+    decisions = sorted(e["detail"] for e in answered if e["action"] == "decision_recorded")
+    assert decisions == sorted([WITHHELD, '{"decision": "go"}'])  # open work's detail as it was
+    # Granted, the administrator reads it all.
+    async with api.sessionmaker.begin() as s:
+        s.add(NeedToKnowGrant(project_id=CLOSED, username="admin", granted_by="admin", reason="security officer"))
+    answered = (await api.call("GET", "/audit", "admin")).json()["entries"]
+    assert secret in str(answered) and '{"decision": "kill"}' in [e["detail"] for e in answered]
