@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Iterator
 from unittest import mock
 
 import pytest
+from sqlalchemy import func, select
 
 from activities.mail_sender import MailSender
 from activities.mail_sink import EmlSink
@@ -15,11 +16,11 @@ from services.audit_log import WITHHELD
 from services.users_admin import UserEditIn
 from storage.audit import audit
 from storage.db import make_engine, make_sessionmaker
-from storage.models import NeedToKnowGrant, User
+from storage.models import FiscalCeiling, NeedToKnowGrant, User
 from tests.api_inprocess import InProcessApi, inprocess_api
 from tests.support import CHEAP_HASHES
 from tests.test_mail import new_project, notify, outbox, parse, set_user, settings_for, sink  # noqa: F401
-from tests.test_web_admin_pages import CLOSED, browser_of, closed_project
+from tests.test_web_admin_pages import CLOSED, browser_of, closed_project, post_form
 from tests.test_web_pages import EN
 
 
@@ -102,3 +103,18 @@ async def test_the_audit_log_withholds_the_free_text_of_closed_work_behind_a_pse
         s.add(NeedToKnowGrant(project_id=CLOSED, username="admin", granted_by="admin", reason="security officer"))
     answered = (await api.call("GET", "/audit", "admin")).json()["entries"]
     assert secret in str(answered) and '{"decision": "kill"}' in [e["detail"] for e in answered]
+
+
+@pytest.mark.parametrize("typed", ["²", "9" * 5000])
+async def test_a_number_the_fund_forms_cannot_read_is_a_422_beside_the_form(api: InProcessApi, typed: str) -> None:
+    ceiling = {"ministry": "MEXT", "fiscal_year": "2027", "amount": "1", "reason": "the budget"}
+    async with browser_of(api, "fin.suzuki") as http:
+        for field in ("amount", "fiscal_year"):
+            page = await post_form(http, "/app/finance/fund", "/app/finance/fund/ceilings", {**ceiling, field: typed})
+            assert page.status_code == 422, field
+        page = await post_form(
+            http, "/app/finance/reversals", "/app/finance/reversals", {"transaction_id": typed, "reason": "twice"}
+        )
+        assert page.status_code == 422 and "twice" in page.text
+    async with api.sessionmaker() as s:
+        assert await s.scalar(select(func.count()).select_from(FiscalCeiling)) == 0  # nothing written
