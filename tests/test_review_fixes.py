@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from unittest import mock
 
 import pytest
@@ -19,6 +20,9 @@ from storage.db import make_engine, make_sessionmaker
 from storage.models import FiscalCeiling, NeedToKnowGrant, User
 from tests.api_inprocess import InProcessApi, inprocess_api
 from tests.support import CHEAP_HASHES
+from tests.test_files import OPEN as FILES_OPEN
+from tests.test_files import PM as FILES_PM
+from tests.test_files import seed as seed_files
 from tests.test_mail import new_project, notify, outbox, parse, set_user, settings_for, sink  # noqa: F401
 from tests.test_web_admin_pages import CLOSED, browser_of, closed_project, post_form
 from tests.test_web_pages import EN
@@ -118,3 +122,25 @@ async def test_a_number_the_fund_forms_cannot_read_is_a_422_beside_the_form(api:
         assert page.status_code == 422 and "twice" in page.text
     async with api.sessionmaker() as s:
         assert await s.scalar(select(func.count()).select_from(FiscalCeiling)) == 0  # nothing written
+
+
+async def test_an_upload_with_an_overlong_boundary_is_a_4xx_for_the_api_and_the_page(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    # python-multipart refuses a boundary over 256 bytes with an exception of its own (a 500).
+    body, kind = b"--" + b"a" * 300 + b"--\r\n", "multipart/form-data; boundary=" + "a" * 300
+    async with inprocess_api(sqlite_url, data_dir=tmp_path / "data") as api:
+        await seed_files(api)
+        answered = await api.http.post(
+            f"/projects/{FILES_OPEN}/files?kind=evidence&ref=1",
+            content=body,
+            headers={**api.headers(FILES_PM), "content-type": kind},
+        )
+        assert 400 <= answered.status_code < 500 and "boundary longer than 70" in answered.text
+        async with browser_of(api, FILES_PM) as http:
+            page = await http.post(
+                f"/app/projects/{FILES_OPEN}/files?kind=evidence&ref=1",
+                content=body,
+                headers={**EN, "content-type": kind},
+            )
+        assert 400 <= page.status_code < 500
