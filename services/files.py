@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import re
 import tempfile
 import uuid
 from collections.abc import AsyncIterator
@@ -107,6 +108,19 @@ async def readable(session: AsyncSession, user: User, project: Project, rows: li
     if gates is None:
         return rows
     return [f for f in rows if f.attached_kind != AttachedTo.EVIDENCE.value or f.attached_ref in gates]
+
+
+_PACKAGE = re.compile(r"-g(\d+)-r\d+-evidence$")  # activities/gate_reviews.py names them so
+
+
+async def may_read_document(session: AsyncSession, user: User, project: Project, document: Document) -> bool:
+    """An evidence package (it names the files and their hashes) under the files' own rule: a
+    reviewer reads it once they have accepted that gate's review. Other documents: yes."""
+    found = _PACKAGE.search(document.id) if document.kind == "gate_evidence" else None
+    if found is None:
+        return True
+    gates = await _reviewer_only(session, user, project)
+    return gates is None or found.group(1) in gates
 
 
 async def _still_open(session: AsyncSession, project: Project, kind: AttachedTo, ref: str) -> None:

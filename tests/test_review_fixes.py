@@ -7,7 +7,7 @@ from pathlib import Path
 from unittest import mock
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from activities.mail_sender import MailSender
 from activities.mail_sink import EmlSink
@@ -17,7 +17,7 @@ from services.audit_log import WITHHELD
 from services.users_admin import UserEditIn
 from storage.audit import audit
 from storage.db import make_engine, make_sessionmaker
-from storage.models import FiscalCeiling, NeedToKnowGrant, User
+from storage.models import Document, FiscalCeiling, NeedToKnowGrant, ReviewTask, User
 from tests.api_inprocess import InProcessApi, inprocess_api
 from tests.support import CHEAP_HASHES
 from tests.test_files import OPEN as FILES_OPEN
@@ -144,3 +144,32 @@ async def test_an_upload_with_an_overlong_boundary_is_a_4xx_for_the_api_and_the_
                 headers={**EN, "content-type": kind},
             )
         assert 400 <= page.status_code < 500
+
+
+async def test_an_invited_reviewer_reads_neither_the_evidence_files_nor_the_evidence_package(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    # The package names the files (and their hashes) the files' own rule withholds until the
+    # invitation is accepted without a conflict (domain brief: the declaration comes first).
+    async with inprocess_api(sqlite_url, data_dir=tmp_path / "data") as api:
+        await seed_files(api)
+        package = f"{FILES_OPEN}-g1-r1-evidence"
+        async with api.sessionmaker.begin() as s:
+            await s.execute(
+                update(ReviewTask).where(ReviewTask.id == f"{FILES_OPEN}-g1-rev.mori").values(status="invited")
+            )
+            s.add(
+                Document(
+                    id=package,
+                    project_id=FILES_OPEN,
+                    kind="gate_evidence",
+                    template="evidence.json",
+                    content='{"claimed_trl": 3, "attachments": [{"name": "sonar-trial.pdf"}]}',
+                    sha256="0" * 64,
+                )
+            )
+        invited = await api.call("GET", f"/documents/{package}", "rev.mori")
+        assert invited.status_code == 403 and "sonar-trial" not in invited.text
+        accepted = await api.call("GET", f"/documents/{package}", "rev.ito")
+        assert accepted.status_code == 200 and "sonar-trial" in accepted.text
+        assert (await api.call("GET", f"/documents/{package}", FILES_PM)).status_code == 200
