@@ -85,12 +85,16 @@ _MATERIAL_OPEN = (TaskStatus.ACCEPTED.value, TaskStatus.SUBMITTED.value, TaskSta
 
 
 async def _reviewer_only(session: AsyncSession, user: User, project: Project) -> set[str] | None:
-    """For a user who reads the project only as one of its reviewers: the gates whose evidence
-    they may read (their accepted or submitted tasks); None for every other reader."""
+    """The gates whose evidence this reader may open, or None for all of them: the PM, the
+    overseeing roles and the project's performer read every gate's; a reviewer those of their
+    accepted or submitted tasks; anyone else (a public-use ministry's liaison, who reaches the
+    project for its hand-off) none, as the gate view shows its material to the panel only."""
     if is_project_pm(user, project) or has_role(user, Role.ADMIN, Role.OPS, Role.FINANCE):
         return None
-    if Role.REVIEWER.value not in user.roles or user.username not in project.reviewers:
+    if Role.PERFORMER.value in user.roles and project.performer == user.username:
         return None
+    if Role.REVIEWER.value not in user.roles or user.username not in project.reviewers:
+        return set()
     gates = await session.scalars(
         select(ReviewTask.gate_no).where(
             ReviewTask.project_id == project.id,

@@ -17,12 +17,14 @@ from services.audit_log import WITHHELD
 from services.users_admin import UserEditIn
 from storage.audit import audit
 from storage.db import make_engine, make_sessionmaker
-from storage.models import Document, FiscalCeiling, NeedToKnowGrant, ReviewTask, User
+from storage.models import Document, FiscalCeiling, NeedToKnowGrant, Project, ReviewTask, User
 from tests.api_inprocess import InProcessApi, inprocess_api
 from tests.support import CHEAP_HASHES
 from tests.test_files import OPEN as FILES_OPEN
+from tests.test_files import PDF as FILES_PDF
 from tests.test_files import PM as FILES_PM
 from tests.test_files import seed as seed_files
+from tests.test_files import upload as upload_file
 from tests.test_mail import new_project, notify, outbox, parse, set_user, settings_for, sink  # noqa: F401
 from tests.test_web_admin_pages import CLOSED, browser_of, closed_project, post_form
 from tests.test_web_pages import EN
@@ -173,3 +175,30 @@ async def test_an_invited_reviewer_reads_neither_the_evidence_files_nor_the_evid
         accepted = await api.call("GET", f"/documents/{package}", "rev.ito")
         assert accepted.status_code == 200 and "sonar-trial" in accepted.text
         assert (await api.call("GET", f"/documents/{package}", FILES_PM)).status_code == 200
+
+
+async def test_a_public_use_liaison_reads_no_gate_evidence_but_the_hand_off_annexes(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    # The gate's material is for the panel (the gate view's rule); a ministry that will use the
+    # result reaches the project for its hand-off, not for the evidence under review.
+    async with inprocess_api(sqlite_url, data_dir=tmp_path / "data") as api:
+        await seed_files(api)
+        async with api.sessionmaker.begin() as s:
+            await s.execute(update(Project).where(Project.id == FILES_OPEN).values(public_use_ministries=["MOD"]))
+        evidence = (await upload_file(api, FILES_PDF)).json()
+        annex = await api.call(
+            "POST",
+            f"/projects/{FILES_OPEN}/files",
+            FILES_PM,
+            params={"kind": "handoff", "ref": "final"},
+            files={"file": ("annex.pdf", FILES_PDF + b"annex", "application/pdf")},
+        )
+        assert annex.status_code == 201
+        listed = await api.call("GET", f"/projects/{FILES_OPEN}/files", "liaison.mod")
+        assert listed.status_code == 200 and [f["attached_kind"] for f in listed.json()] == ["handoff"]
+        assert (await api.call("GET", f"/files/{evidence['id']}", "liaison.mod")).status_code == 403
+        assert (await api.call("GET", f"/files/{annex.json()['id']}", "liaison.mod")).status_code == 200
+        # The performer and the accepted reviewer still read the evidence.
+        for reader in ("perf.aoki", "rev.ito"):
+            assert (await api.call("GET", f"/files/{evidence['id']}", reader)).status_code == 200, reader
