@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from unittest import mock
 
 import pytest
-from sqlalchemy import func, select, update
+from alembic import command
+from sqlalchemy import func, select, text, update
 
 from activities.mail_sender import MailSender
 from activities.mail_sink import EmlSink
@@ -15,9 +17,10 @@ from domain.mail import MailStatus
 from services import mail_outbox, users_admin
 from services.audit_log import WITHHELD
 from services.users_admin import UserEditIn
+from storage import migrate
 from storage.audit import audit
 from storage.db import make_engine, make_sessionmaker
-from storage.models import Document, FiscalCeiling, NeedToKnowGrant, Project, ReviewTask, User
+from storage.models import Document, FiscalCeiling, NeedToKnowGrant, Project, ResearchVision, ReviewTask, User
 from tests.api_inprocess import InProcessApi, inprocess_api
 from tests.support import CHEAP_HASHES
 from tests.test_files import OPEN as FILES_OPEN
@@ -26,6 +29,7 @@ from tests.test_files import PM as FILES_PM
 from tests.test_files import seed as seed_files
 from tests.test_files import upload as upload_file
 from tests.test_mail import new_project, notify, outbox, parse, set_user, settings_for, sink  # noqa: F401
+from tests.test_migration_0004 import _INSERT
 from tests.test_web_admin_pages import CLOSED, browser_of, closed_project, post_form
 from tests.test_web_pages import EN
 
@@ -202,3 +206,33 @@ async def test_a_public_use_liaison_reads_no_gate_evidence_but_the_hand_off_anne
         # The performer and the accepted reviewer still read the evidence.
         for reader in ("perf.aoki", "rev.ito"):
             assert (await api.call("GET", f"/files/{evidence['id']}", reader)).status_code == 200, reader
+
+
+async def test_the_visions_migration_makes_no_public_vision_of_a_closed_projects_text(db_url: str) -> None:
+    # The registry is read by everyone signed in (GET /visions, /app/visions, the dashboard's
+    # labels): a closed project's own text must not become an entry of it.
+    await asyncio.to_thread(command.downgrade, migrate.alembic_config(db_url), "0003")
+    insert = text(str(_INSERT).replace("'open'", ":cls"))
+    secret = "Undersea cable tapping countermeasures for the MOD"
+    engine = make_engine(db_url)
+    async with make_sessionmaker(engine).begin() as session:
+        for key, vision, cls in (
+            ("OPEN", "Maritime domain awareness", "open"),
+            ("SAME", "Maritime domain awareness", "closed"),
+            ("SECRET", secret, "closed"),
+        ):
+            await session.execute(
+                insert, {"id": f"REV-{key}", "wf": f"project-REV-{key}", "vision": vision, "cls": cls}
+            )
+    await engine.dispose()
+    await asyncio.to_thread(migrate.upgrade, db_url)
+    engine = make_engine(db_url)
+    async with make_sessionmaker(engine)() as session:
+        named = dict(
+            (await session.execute(select(Project.id, Project.vision_id).where(Project.id.like("REV-%")))).all()
+        )
+        titles = set((await session.scalars(select(ResearchVision.title))).all())
+    await engine.dispose()
+    assert secret not in titles and "Maritime domain awareness" in titles
+    assert named["REV-SAME"] == named["REV-OPEN"] is not None  # a vision open work registered anyway
+    assert named["REV-SECRET"] is None  # shown as "no registered vision" until its PM names one
