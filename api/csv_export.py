@@ -16,11 +16,21 @@ BOM = "\ufeff"
 MEDIA_TYPE = "text/csv; charset=utf-8"
 
 
+# A text cell Excel would read as a formula (OWASP "CSV injection"): a project title, a memo or a
+# reason typed by someone else starting with one of these runs in the reader's spreadsheet. Such
+# a cell is written with a leading apostrophe, which Excel shows as text; numbers stay numbers.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: object) -> object:
+    return "'" + value if isinstance(value, str) and value.startswith(_FORMULA_START) else value
+
+
 def csv_bytes(header: Sequence[object], rows: Iterable[Sequence[object]]) -> bytes:
     out = io.StringIO(newline="")
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(header)
-    writer.writerows(rows)
+    writer.writerows([_cell(v) for v in row] for row in rows)
     return (BOM + out.getvalue()).encode("utf-8")
 
 

@@ -14,6 +14,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 
 MAX_FIELD_BYTES = 4096  # a small field (the CSRF token); anything longer is no field of ours
 MAX_FIELDS = 16
+MAX_BOUNDARY = 70  # RFC 2046 section 5.1.1
 
 
 class BadBody(HTTPException):
@@ -29,6 +30,8 @@ def boundary_of(content_type: str | bytes) -> bytes:
     boundary = options.get(b"boundary")
     if not boundary:
         raise BadBody("a multipart body without a boundary")
+    if len(boundary) > MAX_BOUNDARY:  # the parser refuses a longer one with an error of its own: a 500
+        raise BadBody(f"a boundary longer than {MAX_BOUNDARY} characters (RFC 2046)")
     return boundary
 
 

@@ -46,7 +46,7 @@ class AuditRow:
     action: str
     target: str
     outcome: str
-    detail: str  # as JSON text, closed projects the reader may not read pseudonymised
+    detail: str  # as JSON text; WITHHELD where it names closed work the reader may not read
     hash: str
 
 
@@ -78,6 +78,23 @@ def _start_of(day: date) -> datetime:
     return datetime.combine(day, time.min, JST)
 
 
+# The days a range may name: JST midnight of the first and of the day after the last must be a
+# datetime in UTC too (0001-01-01 and 9999-12-31 overflow: a 500, not a filter).
+FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(9999, 12, 30)
+
+
+def range_problems(since: date | None, until: date | None) -> list[tuple[str, str]]:
+    """Why a date range is no filter, each reason with its field: one rule for the API and the page."""
+    problems = [
+        (name, f"{name}: a date from {FIRST_DAY} to {LAST_DAY}")
+        for name, day in (("since", since), ("until", until))
+        if day is not None and not FIRST_DAY <= day <= LAST_DAY
+    ]
+    if not problems and since is not None and until is not None and since > until:
+        problems.append(("until", "until: the range ends before it begins"))
+    return problems
+
+
 async def entries(
     session: AsyncSession, user: User, names: Pseudonyms, found: AuditFilter, page: int = 1, per_page: int = 50
 ) -> AuditPage:
@@ -106,16 +123,24 @@ async def entries(
     return AuditPage([_row(e, names) for e in rows.all()], total, page, pages)
 
 
+# The detail of an entry about closed work the reader may not read: its free text (a hand-off's
+# decline reason, a refusal's reason, a decision) is the closed work's content, so only the
+# pseudonymised target, the actor, the action and the outcome are shown.
+WITHHELD = "(withheld: closed work)"
+
+
 def _row(entry: AuditEntry, names: Pseudonyms) -> AuditRow:
     detail = json.dumps(entry.detail or {}, ensure_ascii=False, sort_keys=True, default=str)
+    target = names.text(entry.target)
+    hidden = target != entry.target or names.text(detail) != detail
     return AuditRow(
         entry.id,
         entry.at,
         entry.actor,
         entry.action,
-        names.text(entry.target),
+        target,
         entry.outcome,
-        names.text(detail),
+        WITHHELD if hidden else detail,
         entry.hash,
     )
 

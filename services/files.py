@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import re
 import tempfile
 import uuid
 from collections.abc import AsyncIterator
@@ -84,12 +85,16 @@ _MATERIAL_OPEN = (TaskStatus.ACCEPTED.value, TaskStatus.SUBMITTED.value, TaskSta
 
 
 async def _reviewer_only(session: AsyncSession, user: User, project: Project) -> set[str] | None:
-    """For a user who reads the project only as one of its reviewers: the gates whose evidence
-    they may read (their accepted or submitted tasks); None for every other reader."""
+    """The gates whose evidence this reader may open, or None for all of them: the PM, the
+    overseeing roles and the project's performer read every gate's; a reviewer those of their
+    accepted or submitted tasks; anyone else (a public-use ministry's liaison, who reaches the
+    project for its hand-off) none, as the gate view shows its material to the panel only."""
     if is_project_pm(user, project) or has_role(user, Role.ADMIN, Role.OPS, Role.FINANCE):
         return None
-    if Role.REVIEWER.value not in user.roles or user.username not in project.reviewers:
+    if Role.PERFORMER.value in user.roles and project.performer == user.username:
         return None
+    if Role.REVIEWER.value not in user.roles or user.username not in project.reviewers:
+        return set()
     gates = await session.scalars(
         select(ReviewTask.gate_no).where(
             ReviewTask.project_id == project.id,
@@ -107,6 +112,19 @@ async def readable(session: AsyncSession, user: User, project: Project, rows: li
     if gates is None:
         return rows
     return [f for f in rows if f.attached_kind != AttachedTo.EVIDENCE.value or f.attached_ref in gates]
+
+
+_PACKAGE = re.compile(r"-g(\d+)-r\d+-evidence$")  # activities/gate_reviews.py names them so
+
+
+async def may_read_document(session: AsyncSession, user: User, project: Project, document: Document) -> bool:
+    """An evidence package (it names the files and their hashes) under the files' own rule: a
+    reviewer reads it once they have accepted that gate's review. Other documents: yes."""
+    found = _PACKAGE.search(document.id) if document.kind == "gate_evidence" else None
+    if found is None:
+        return True
+    gates = await _reviewer_only(session, user, project)
+    return gates is None or found.group(1) in gates
 
 
 async def _still_open(session: AsyncSession, project: Project, kind: AttachedTo, ref: str) -> None:

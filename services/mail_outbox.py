@@ -40,7 +40,7 @@ async def retry(session: AsyncSession, outbox_id: int) -> bool:
     if row is None or row.status != MailStatus.FAILED:
         return False
     user = await session.get(User, row.recipient)
-    if user is None or not user.email:
+    if user is None or not user.email or not user.active:
         return False
     result = await session.execute(
         update(MailOutbox)
@@ -62,3 +62,22 @@ async def set_email(session: AsyncSession, username: str, address: str | None, a
     if not int(getattr(result, "rowcount", 0) or 0):
         raise LookupError(f"no user {username!r}")
     audit(session, actor, "set_email", f"user:{username}", "ok", cleared=address is None)
+    await follow_recipient(session, username)
+
+
+async def follow_recipient(session: AsyncSession, username: str) -> None:
+    """The user's mails still waiting follow the user as they are now: to their new address, or,
+    deactivated or left without one, failed with the reason (an administrator may send them again
+    later). A row is rendered when its notice is stored, so without this a deactivated user's
+    waiting mail would still go out, and a changed address's mail to the old one."""
+    user = await session.get(User, username, populate_existing=True)
+    waiting = (MailOutbox.recipient == username) & (MailOutbox.status == MailStatus.PENDING)
+    if user is not None and user.active and user.email:
+        await session.execute(update(MailOutbox).where(waiting).values(to_address=user.email))
+        return
+    reason = (
+        "not sent: the recipient was deactivated"
+        if user is None or not user.active
+        else "not sent: the recipient has no address any more"
+    )
+    await session.execute(update(MailOutbox).where(waiting).values(status=MailStatus.FAILED, last_error=reason))

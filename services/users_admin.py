@@ -26,6 +26,7 @@ from domain.mail import EmailAddress
 from domain.proposal import Username
 from domain.roles import Role
 from domain.security import Compartment, Level, LevelField
+from services import mail_outbox
 from services.sign_in import PASSWORD_MAX
 from services.user_prefs import void_sessions
 from storage.audit import audit
@@ -265,6 +266,8 @@ async def edit_user(session: AsyncSession, admin: User, username: str, data: Use
     if changed:
         audit(session, admin.username, "edit_user", f"user:{username}", changed=changed)
     await session.flush()
+    if "email" in changed:
+        await mail_outbox.follow_recipient(session, username)
     return view(user)
 
 
@@ -294,6 +297,7 @@ async def set_active(session: AsyncSession, admin: User, username: str, active: 
     await session.flush()
     if not active:
         await void_sessions(session, username)
+        await mail_outbox.follow_recipient(session, username)
         await session.refresh(user)
     return view(user)
 

@@ -62,8 +62,8 @@ async def read_log(
 ) -> AuditLogOut:
     """Entries newest first. Entries about closed projects the administrator may not read are left
     out, and other mentions of them pseudonymised."""
-    if since is not None and until is not None and since > until:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail="until: the range ends before it begins")
+    if problems := audit_log.range_problems(since, until):
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail="; ".join(r for _, r in problems))
     chain = await audit_log.app_verifier(request).state(session, full=verify)
     names = await pseudonyms_for(request, session, admin, "audit_log")
     found = await audit_log.entries(

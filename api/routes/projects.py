@@ -21,6 +21,7 @@ from domain.project import (
     WithdrawInput,
 )
 from domain.proposal import Proposal
+from services import files
 from services import projects as projects_service
 from storage import queries
 from storage.models import Document, Project
@@ -156,5 +157,10 @@ async def get_document(document_id: str, request: Request, session: SessionDep, 
     doc = await session.get(Document, document_id)
     if doc is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"document {document_id} not found")
-    await project_or_404(request, session, user, doc.project_id, request.url.path)
+    project = await project_or_404(request, session, user, doc.project_id, request.url.path)
+    if not await files.may_read_document(session, user, project, doc):
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            detail="a reviewer reads the evidence after accepting the invitation without a conflict of interest",
+        )
     return HTMLResponse(doc.content, headers={"X-Content-SHA256": doc.sha256})

@@ -77,8 +77,10 @@ class CeilingForm(BaseModel):
 
 def _as_int(text: str) -> int | str:
     # "1,000,000" and "1 000 000円" as typed by a person; anything else stays text for the check.
+    # ASCII digits only, and few of them: str.isdigit() passes "²" and int() refuses it, and int()
+    # refuses more than 4300 digits; both were a 500. Anything else stays text for the 422.
     cleaned = text.replace(",", "").replace(" ", "").replace("円", "").replace("¥", "").strip()
-    return int(cleaned) if cleaned.isdigit() else text
+    return int(cleaned) if cleaned.isascii() and cleaned.isdigit() and len(cleaned) <= 30 else text
 
 
 async def _ceilings(read: AsyncSession) -> list[dict[str, Any]]:

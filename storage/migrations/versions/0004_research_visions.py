@@ -1,7 +1,7 @@
 """research_visions and technology_areas (each with the ministry responsible, retired_at), and
 projects.vision_id / projects.area_id. Every existing project's free-text research_vision becomes
 a vision row (the text, shortened to a title; the whole text as its description) that the project
-then names, so existing projects keep working.
+then names, so existing projects keep working; a closed project's text is never published as one.
 
 Revision ID: 0004
 Revises: 0003
@@ -48,8 +48,14 @@ def _map_free_text() -> None:
     """One vision per distinct title of the projects' texts; each project then names its own."""
     bind = op.get_bind()
     ministries = {row[0] for row in bind.execute(sa.text("SELECT code FROM ministries"))}
+    # Open work first: the registry is read by everyone signed in, so a closed project's own text
+    # never becomes an entry of it; a closed project names a vision only where open work's text
+    # made the same one (else none: "no registered vision" until its PM chooses one).
     projects = bind.execute(
-        sa.text("SELECT id, research_vision, funding_ministry FROM projects ORDER BY created_at, id")
+        sa.text(
+            "SELECT id, research_vision, funding_ministry, classification = 'closed' AS closed FROM projects"
+            " ORDER BY classification = 'closed', created_at, id"
+        )
     ).all()
     visions = sa.table(
         "research_visions",
@@ -62,8 +68,10 @@ def _map_free_text() -> None:
     )
     now = sa.func.now() if bind.dialect.name == "postgresql" else sa.func.datetime("now")
     ids: dict[str, int] = {}
-    for project_id, text, ministry in projects:
+    for project_id, text, ministry, closed in projects:
         title = title_of(text or "") or "(no research vision)"
+        if closed and title not in ids:
+            continue
         if title not in ids:
             bind.execute(
                 visions.insert().values(

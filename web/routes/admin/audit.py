@@ -35,8 +35,8 @@ def _filter(values: dict[str, str], form: FormState) -> AuditFilter:
             form.fail(name, f"{name}: a date is written YYYY-MM-DD")
             days[name] = None
     since, until = days["since"], days["until"]
-    if since is not None and until is not None and since > until:
-        form.fail("until", "until: the range ends before it begins")
+    for name, reason in audit_log.range_problems(since, until):
+        form.fail(name, reason)
     for name in ("actor", "project", "action"):
         if len(values.get(name, "")) > 200:
             form.fail(name, f"{name}: at most 200 characters")
