@@ -121,7 +121,9 @@ def require_roles(*roles: Role) -> Callable[[User], Coroutine[Any, Any, User]]:
 PmUser = Annotated[User, Depends(require_roles(Role.PM, Role.ADMIN))]
 ReviewerUser = Annotated[User, Depends(require_roles(Role.REVIEWER))]
 MinistryUser = Annotated[User, Depends(require_roles(Role.MINISTRY))]
-FundViewer = Annotated[User, Depends(require_roles(Role.FINANCE, Role.ADMIN, Role.OPS, Role.PM))]
+# Who reads the fund (its table, reconciliation, forecast): the API and the pages alike.
+FUND_READERS = (Role.FINANCE, Role.ADMIN, Role.OPS, Role.PM)
+FundViewer = Annotated[User, Depends(require_roles(*FUND_READERS))]
 FinanceUser = Annotated[User, Depends(require_roles(Role.FINANCE))]
 SignerUser = Annotated[User, Depends(require_roles(Role.FINANCE, Role.PM))]
 ReportingUser = Annotated[User, Depends(require_roles(Role.PERFORMER, Role.PM))]

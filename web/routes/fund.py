@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.context import project_context
 from api.csv_export import csv_response
-from api.deps import release_connection, require_roles
+from api.deps import FUND_READERS, release_connection, require_roles
 from api.routes import fund as api_fund
 from api.routes import money as api_money
 from api.schemas.fund import CeilingIn, ReversalIn
@@ -38,7 +38,7 @@ from web.formatting import fiscal_year_label
 from web.pages import TRANSLATIONS, PageViewer, Viewer, language, page_session, posted, render, validation_reasons
 
 router = APIRouter()
-_readers = require_roles(Role.FINANCE, Role.ADMIN)
+_readers = require_roles(*FUND_READERS)  # as the API's FundViewer
 _changers = require_roles(Role.FINANCE)  # as the API's FinanceUser
 
 
@@ -213,7 +213,7 @@ async def fund_csv(request: Request, viewer: PageViewer) -> Response:
 async def ledger_csv(request: Request, viewer: PageViewer) -> Response:
     async with page_session(request) as read:
         try:
-            await _readers(viewer.user)
+            await _changers(viewer.user)  # the ledger's export is finance's, as the API's
             return await api_fund.ledger_csv(request, read, viewer.user, None)
         except HTTPException as err:
             return _refused(request, viewer, err)
