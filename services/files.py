@@ -246,6 +246,8 @@ async def receive(
             async with request.app.state.read_sessionmaker() as read:
                 existing = await _attached(read, project.id, kind, ref, sha256)
             if existing is None:
+                if created:  # a conflict of another kind: the blob stored for this row has none
+                    await _forget_unused(request, store, key, sha256, encrypted)
                 raise
             return existing, False
         except BaseException:

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from domain.programme import PROGRAMME_CODE
 from domain.security import Level
@@ -262,6 +263,13 @@ async def test_an_error_mid_stream_or_at_the_row_leaves_nothing_half_stored(
     assert (await upload(api, PDF)).status_code == 500
     await nothing_stored(api, data_dir)  # the blob stored for the row that failed is taken back
     assert list((data_dir / "blobs" / ".incoming").iterdir()) == []
+
+    def conflict(*_: Any, **__: Any) -> None:  # a constraint that is not the same bytes' at once
+        raise IntegrityError("INSERT INTO files", {}, Exception("some other constraint"))
+
+    monkeypatch.setattr(files_service, "audit", conflict)
+    assert (await upload(api, PDF)).status_code == 500
+    await nothing_stored(api, data_dir)
 
 
 async def _chunked(body: bytes) -> AsyncIterator[bytes]:
