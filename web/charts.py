@@ -77,7 +77,10 @@ def _config(title: str, y_title: str, labels: Sequence[str], chart: type[pygal.g
         legend_at_bottom_columns=1,
         truncate_legend=-1,  # whole names: "Ceiling and carried in" is not "Ceiling and carrie…"
         truncate_label=-1,
-        x_label_rotation=-40 if len(labels) > 4 else 0,
+        # Level labels, every other one when many: pygal sizes a slanted label as Latin text, so a
+        # slanted "2026年度" ran into the legend below it. The table beside names every year.
+        x_labels_major_every=2 if len(labels) > 5 else 1,
+        show_minor_x_labels=len(labels) <= 5,
         print_values=False,
     )
     c.x_labels = list(labels)
@@ -89,6 +92,7 @@ def _money_ticks(top: float) -> list[float]:
     multiples of a power of ten only, so a 0-365 axis showed "0" alone and no scale at all."""
     if top <= 0:
         return [0.0, 1.0]
+    top = max(top, 0.01)  # a few yen: the ticks would round to one 0, and pygal divides by the range
     step = 10.0 ** math.floor(math.log10(top / 5))
     for factor in (1, 2, 2.5, 5, 10):
         if top / (step * factor) <= 5:

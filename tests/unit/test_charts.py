@@ -41,3 +41,19 @@ def test_stacked_chart_scale_reaches_the_tallest_stack() -> None:
 
 def test_empty_chart_still_has_an_axis() -> None:
     assert _y_labels(charts.side_by_side_years("t", "y", _YEARS[:2], [("a", [0, 0])])) == [0, 1]
+
+
+def test_a_chart_of_a_few_yen_still_draws() -> None:
+    # 1 yen is 1e-8 億円: the scale must not round to a single 0 (pygal then fails on a zero range).
+    assert _y_labels(charts.side_by_side_years("t", "y", _YEARS[:2], [("a", [1, 1])]))[-1] > 0
+
+
+def test_ten_years_are_labelled_level_every_other_year() -> None:
+    # Slanted Japanese labels ran into the legend below (pygal sizes them as Latin text).
+    labels = [f"{y}年度" for y in range(2026, 2036)]
+    svg = base64.b64decode(charts.side_by_side_years("t", "y", labels, [("a", [10**9] * 10)]).split(",", 1)[1]).decode()
+    axis = re.search(r'class="axis x[^"]*">(.*?)</g></g></g>', svg, re.S)
+    assert axis is not None
+    texts = re.findall(r"<text([^>]*)>([^<]*)</text>", axis.group(1))
+    assert [t for _, t in texts] == labels[::2]
+    assert not any("rotate" in attrs for attrs, _ in texts)
