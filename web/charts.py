@@ -9,6 +9,7 @@ yen); count charts (the portfolio dashboard) in whole projects."""
 from __future__ import annotations
 
 import base64
+import math
 from collections.abc import Sequence
 from decimal import Decimal
 from xml.etree import ElementTree
@@ -76,12 +77,28 @@ def _config(title: str, y_title: str, labels: Sequence[str], chart: type[pygal.g
         legend_at_bottom_columns=1,
         truncate_legend=-1,  # whole names: "Ceiling and carried in" is not "Ceiling and carrie…"
         truncate_label=-1,
-        x_label_rotation=-40 if len(labels) > 4 else 0,
+        # Level labels, every other one when many: pygal sizes a slanted label as Latin text, so a
+        # slanted "2026年度" ran into the legend below it. The table beside names every year.
+        x_labels_major_every=2 if len(labels) > 5 else 1,
+        show_minor_x_labels=len(labels) <= 5,
         print_values=False,
-        show_minor_y_labels=False,
     )
     c.x_labels = list(labels)
     return c
+
+
+def _money_ticks(top: float) -> list[float]:
+    """About five round ticks from 0 to at least `top` (in 億円). pygal's own major labels are the
+    multiples of a power of ten only, so a 0-365 axis showed "0" alone and no scale at all."""
+    if top <= 0:
+        return [0.0, 1.0]
+    top = max(top, 0.01)  # a few yen: the ticks would round to one 0, and pygal divides by the range
+    step = 10.0 ** math.floor(math.log10(top / 5))
+    for factor in (1, 2, 2.5, 5, 10):
+        if top / (step * factor) <= 5:
+            step *= factor
+            break
+    return [round(i * step, 6) for i in range(math.ceil(top / step - 1e-9) + 1)]
 
 
 def stacked_years(title: str, y_title: str, labels: Sequence[str], series: Sequence[tuple[str, Sequence[int]]]) -> str:
@@ -89,6 +106,9 @@ def stacked_years(title: str, y_title: str, labels: Sequence[str], series: Seque
     chart = _config(title, y_title, labels, pygal.StackedBar)
     for name, values in series:
         chart.add(name, [_oku(v) for v in values])
+    chart.y_labels = _money_ticks(
+        max((_oku(sum(year)) for year in zip(*(v for _, v in series), strict=True)), default=0)
+    )
     return _data_url(chart)
 
 
@@ -100,6 +120,7 @@ def side_by_side_years(
     chart = _config(title, y_title, labels, pygal.Bar)
     for name, values in series:
         chart.add(name, [None if v is None else _oku(v) for v in values])
+    chart.y_labels = _money_ticks(max((_oku(v) for _, vs in series for v in vs if v is not None), default=0))
     return _data_url(chart)
 
 
