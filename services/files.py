@@ -105,13 +105,29 @@ async def _reviewer_only(session: AsyncSession, user: User, project: Project) ->
     return {str(g) for g in gates.all()}
 
 
+def _reads_reports(user: User, project: Project) -> bool:
+    """As the report pages decide (web/routes/reports.py, api/routes/money.py): the project's own
+    programme manager and performer, and administrators; a reviewer, a liaison, finance or ops
+    do not read a project's progress reports, so neither their attachments."""
+    return (
+        has_role(user, Role.ADMIN)
+        or is_project_pm(user, project)
+        or (Role.PERFORMER.value in user.roles and project.performer == user.username)
+    )
+
+
 async def readable(session: AsyncSession, user: User, project: Project, rows: list[StoredFile]) -> list[StoredFile]:
     """Of a project's files (its reader decided by the project's access rule already), those
-    this user may open: a reviewer's evidence only for gates they accepted to review."""
+    this user may open: a reviewer's evidence only for gates they accepted to review, a report's
+    attachments only for those who read the project's reports."""
     gates = await _reviewer_only(session, user, project)
-    if gates is None:
-        return rows
-    return [f for f in rows if f.attached_kind != AttachedTo.EVIDENCE.value or f.attached_ref in gates]
+    reports = _reads_reports(user, project)
+    return [
+        f
+        for f in rows
+        if (f.attached_kind != AttachedTo.EVIDENCE.value or gates is None or f.attached_ref in gates)
+        and (f.attached_kind != AttachedTo.REPORT.value or reports)
+    ]
 
 
 _PACKAGE = re.compile(r"-g(\d+)-r\d+-evidence$")  # activities/gate_reviews.py names them so

@@ -322,6 +322,23 @@ async def test_a_reviewer_reads_a_gates_evidence_only_after_accepting_its_review
     assert len((await api.call("GET", f"/projects/{OPEN}/files", PM)).json()) == 2
 
 
+async def test_a_reports_attachment_is_read_by_those_who_read_its_report(api: InProcessApi) -> None:
+    attached = await api.call(
+        "POST",
+        f"/projects/{OPEN}/files",
+        "perf.aoki",
+        params={"kind": "report", "ref": "2026"},
+        files={"file": ("r.pdf", PDF)},
+    )
+    assert attached.status_code == 201, attached.text
+    file_id = attached.json()["id"]
+    for reader in ("perf.aoki", PM, "admin"):
+        assert (await api.call("GET", f"/files/{file_id}", reader)).status_code == 200, reader
+    # A reviewer of the project's gates (who reads its evidence) does not read its reports.
+    assert (await api.call("GET", f"/files/{file_id}", CLEARED)).status_code in (403, 404)
+    assert file_id not in [f["id"] for f in (await api.call("GET", f"/projects/{OPEN}/files", CLEARED)).json()]
+
+
 async def test_no_file_joins_evidence_or_a_report_that_has_gone_in(api: InProcessApi) -> None:
     async with api.sessionmaker.begin() as s:
         s.add(
