@@ -202,6 +202,15 @@ def db_url(request: pytest.FixtureRequest) -> str:
     return str(request.getfixturevalue("postgres_url"))
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=[pytest.mark.postgres, pytest.mark.deep_only])])
+def flow_db_url(request: pytest.FixtureRequest) -> str:
+    """A workflow or API flow whose subject is not the SQL (the storage tests run that on both
+    backends): on SQLite in the suite, on PostgreSQL too in the deep tier."""
+    if request.param == "sqlite":
+        return str(request.getfixturevalue("sqlite_url"))
+    return str(request.getfixturevalue("postgres_url"))
+
+
 @pytest.fixture
 async def engine(sqlite_url: str) -> AsyncIterator[AsyncEngine]:
     eng = make_engine(sqlite_url)

@@ -27,9 +27,9 @@ async def stack(local_client: Client, sqlite_url: str, task_queue: str) -> Async
 
 
 @pytest.fixture
-async def stack_any_db(local_client: Client, db_url: str, task_queue: str) -> AsyncIterator[ApiStack]:
+async def stack_any_db(local_client: Client, flow_db_url: str, task_queue: str) -> AsyncIterator[ApiStack]:
     """The same stack on SQLite and on PostgreSQL."""
-    async with api_stack(local_client, db_url, task_queue, seconds_per_day=0.001) as s:
+    async with api_stack(local_client, flow_db_url, task_queue, seconds_per_day=0.001) as s:
         yield s
 
 

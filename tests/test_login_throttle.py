@@ -35,8 +35,8 @@ THROTTLE = {
 
 
 @pytest.fixture
-async def stack(local_client: Client, db_url: str, task_queue: str) -> AsyncIterator[ApiStack]:
-    async with api_stack(local_client, db_url, task_queue, seconds_per_day=0.0, **THROTTLE) as s:
+async def stack(local_client: Client, flow_db_url: str, task_queue: str) -> AsyncIterator[ApiStack]:
+    async with api_stack(local_client, flow_db_url, task_queue, seconds_per_day=0.0, **THROTTLE) as s:
         yield s
 
 
