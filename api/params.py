@@ -4,9 +4,12 @@ int64 on SQLite) or a domain model meets it."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import re
+from datetime import date
+from typing import Annotated, Any
 
 from fastapi import Path
+from pydantic import BeforeValidator
 
 from domain.bounds import FIRST_DAY, LAST_DAY, MAX_ROW_ID
 
@@ -20,3 +23,17 @@ FiscalYearNo = Annotated[
     int, Path(ge=FIRST_DAY.year, le=LAST_DAY.year, description="FY2026 runs April 2026 - March 2027.")
 ]
 TransactionId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="A ledger transaction's id.")]
+
+
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _iso_day(value: Any) -> Any:
+    # pydantic would take "0" (or any number) as a Unix time; the spec says a date, YYYY-MM-DD.
+    if isinstance(value, str) and not _ISO_DAY.fullmatch(value):
+        raise ValueError("a day is written YYYY-MM-DD")
+    return value
+
+
+# A calendar day in a query string, as the spec documents it (format: date) and nothing else.
+IsoDay = Annotated[date, BeforeValidator(_iso_day)]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import HTTPException, status
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, StrictBool, field_validator
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.concurrency import run_in_threadpool
@@ -78,10 +78,11 @@ class UserEditIn(BaseModel):
 
     full_name: FullName | None = None
     email: EmailAddress | None = None
-    clear_email: bool = False  # as clear_ministry
+    clear_email: StrictBool = False  # as clear_ministry
     roles: Roles | None = None
     ministry: MinistryCode | None = None
-    clear_ministry: bool = False  # `ministry: null` cannot say "remove it" in a partial edit
+    # `ministry: null` cannot say "remove it" in a partial edit; strict: 0 or "no" is not a boolean.
+    clear_ministry: StrictBool = False
     clearance_level: LevelField | None = None
     compartments: Compartments | None = None
 

@@ -52,6 +52,10 @@ T = TypeVar("T")
 SEARCH_ATTRIBUTES = sa.ALL
 # One fixed keyring for the whole test run (exported, so worker and stack subprocesses seal and
 # open payloads with it too); never a deployment's key.
+# The settings' data folder (audit key, audit checkpoint, blobs, mail) is the test run's own, never
+# the checkout's data/, where a developer's stack keeps its checkpoint (which the audit page would
+# then compare every test database's chain with).
+os.environ.setdefault("TRLGATE_DATA_DIR", tempfile.mkdtemp(prefix="trlgate-tests-"))
 os.environ.setdefault("TRLGATE_CODEC_KEYS", "test=" + "dHJsZ2F0ZS10ZXN0LWtleS0wMTIzNDU2Nzg5YWJjZGU=")
 TEST_KEYRING = Keyring.parse(os.environ["TRLGATE_CODEC_KEYS"])
 CONVERTER = data_converter(TEST_KEYRING)

@@ -247,6 +247,8 @@ async def test_the_audit_log_api_filters_withholds_closed_work_and_reports_the_c
     await closed_project(api.sessionmaker)  # two entries written without the audit key ...
     bearer(await token(api, "admin", DEMO_PASSWORD))  # ... vouched for by the first anchored one
     assert (await api.call("GET", "/audit", "ops.hayashi")).status_code == 403
+    for bad in ("0", "20261201", "2026-1-1"):  # a day is YYYY-MM-DD, not a Unix time or another spelling
+        assert (await api.call("GET", f"/audit?until={bad}", "admin")).status_code == 422, bad
     log = await api.call("GET", "/audit?per_page=500", "admin")
     assert log.status_code == 200, log.text
     body = log.json()
@@ -276,6 +278,8 @@ async def test_an_administrator_sets_and_clears_a_users_e_mail_address(api: InPr
     assert moved.status_code == 200 and moved.json()["email"] == "desk@example.org"
     [entry] = await audited(api, "edit_user")
     assert entry.detail["changed"] == {"email": {"before": "jcg@example.org", "after": "desk@example.org"}}
+    not_a_boolean = await api.call("PATCH", "/users/liaison.jcg", "admin", json={"clear_email": 0})
+    assert not_a_boolean.status_code == 422 and "clear_email" in not_a_boolean.text  # 0 is no boolean
     cleared = await api.call("PATCH", "/users/liaison.jcg", "admin", json={"clear_email": True})
     assert cleared.status_code == 200 and cleared.json()["email"] is None
     async with api.sessionmaker() as s:

@@ -3,7 +3,7 @@ the admin page (services/audit_log.py)."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from api.deps import AdminUser, SessionDep
 from api.errors import AUTH, responses
+from api.params import IsoDay
 from api.pseudonyms import pseudonyms_for
 from domain.bounds import PlainText
 from services import audit_log
@@ -54,8 +55,8 @@ async def read_log(
     actor: Annotated[PlainText, Query(max_length=200)] = "",
     project: Annotated[PlainText, Query(max_length=200)] = "",
     action: Annotated[PlainText, Query(max_length=200)] = "",
-    since: date | None = Query(None, description="First day, JST."),
-    until: date | None = Query(None, description="Last day, JST."),
+    since: IsoDay | None = Query(None, description="First day, JST."),
+    until: IsoDay | None = Query(None, description="Last day, JST."),
     page: int = Query(1, ge=1, le=100_000),
     per_page: int = Query(50, ge=1, le=500),
     verify: bool = Query(False, description="Walk the whole chain now, not only the entries since the last walk."),
