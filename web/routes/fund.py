@@ -9,7 +9,7 @@ Finance reads and changes; an administrator reads."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -32,7 +32,7 @@ from domain.programme import PROGRAMME_CODE
 from domain.proposal import PROJECT_ID_PATTERN
 from domain.roles import Role
 from services.fund_forecast import fund_forecast
-from storage.models import AuditEntry, FiscalCeiling, Ministry
+from storage.models import AuditEntry, FiscalCeiling, Ministry, User
 from web import charts
 from web.formatting import fiscal_year_label
 from web.pages import TRANSLATIONS, PageViewer, Viewer, language, page_session, posted, render, validation_reasons
@@ -44,6 +44,15 @@ _changers = require_roles(Role.FINANCE)  # as the API's FinanceUser
 
 def _refused(request: Request, viewer: Viewer, err: HTTPException) -> Response:
     return render(request, "refused.html", viewer, status_code=err.status_code, reason=err.detail)
+
+
+async def _role_refusal(request: Request, viewer: Viewer, roles: Callable[[User], Awaitable[User]]) -> Response | None:
+    """The refusal page when the viewer lacks the roles, else None."""
+    try:
+        await roles(viewer.user)
+    except HTTPException as err:
+        return _refused(request, viewer, err)
+    return None
 
 
 def _gettext(request: Request) -> Callable[[str], str]:
@@ -163,10 +172,8 @@ async def fund_page(request: Request, viewer: PageViewer) -> Response:
 @router.post("/finance/fund/ceilings", response_class=HTMLResponse)
 async def set_ceiling(request: Request, viewer: PageViewer) -> Response:
     form = await posted(request)
-    try:
-        await _changers(viewer.user)
-    except HTTPException as err:
-        return _refused(request, viewer, err)
+    if refusal := await _role_refusal(request, viewer, _changers):
+        return refusal
     fields: dict[str, Any] = {k: form.get(k, "") for k in ("ministry", "fiscal_year", "amount", "reason")}
     fields["fiscal_year"], fields["amount"] = _as_int(fields["fiscal_year"]), _as_int(fields["amount"])
     try:
@@ -246,20 +253,16 @@ def _show_reversal(
 
 @router.get("/finance/reversals", response_class=HTMLResponse)
 async def reversal_page(request: Request, viewer: PageViewer) -> Response:
-    try:
-        await _changers(viewer.user)
-    except HTTPException as err:
-        return _refused(request, viewer, err)
+    if refusal := await _role_refusal(request, viewer, _changers):
+        return refusal
     return _show_reversal(request, viewer)
 
 
 @router.post("/finance/reversals", response_class=HTMLResponse)
 async def reverse(request: Request, viewer: PageViewer) -> Response:
     form = await posted(request)
-    try:
-        await _changers(viewer.user)
-    except HTTPException as err:
-        return _refused(request, viewer, err)
+    if refusal := await _role_refusal(request, viewer, _changers):
+        return refusal
     fields = {"transaction_id": _as_int(form.get("transaction_id", "")), "reason": form.get("reason", "")}
     try:
         body = ReversalForm.model_validate(fields)
@@ -386,10 +389,8 @@ def _total_row(year: ForecastYear) -> int:
 
 @router.get("/finance/forecast", response_class=HTMLResponse)
 async def forecast_page(request: Request, viewer: PageViewer) -> Response:
-    try:
-        await _readers(viewer.user)
-    except HTTPException as err:
-        return _refused(request, viewer, err)
+    if refusal := await _role_refusal(request, viewer, _readers):
+        return refusal
     try:
         kill, recycle, typed = _what_if(request)
     except ValueError as err:
