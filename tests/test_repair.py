@@ -4,6 +4,7 @@ repair is reported and left alone; the worker's schedule is created once."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -25,6 +26,7 @@ from domain.programme import PROGRAMME_CODE
 from domain.project import Phase
 from storage import ledger, repair_runs
 from storage.models import AuditEntry, Document, LedgerTransaction, Notification, Project, RepairRun, Reservation
+from tests.cli import trlgate
 from tests.support import ledger_project, start_project, wait_until
 from tests.test_stop_paths import stoppable
 from worker import build_worker
@@ -95,21 +97,27 @@ async def test_a_terminated_project_is_repaired_once_however_often_the_repair_ru
 
 
 async def test_drift_the_repair_cannot_repair_is_reported_and_left_alone(
-    local_env: WorkflowEnvironment, sessionmaker: async_sessionmaker[AsyncSession], task_queue: str
+    local_env: WorkflowEnvironment, sessionmaker: async_sessionmaker[AsyncSession], sqlite_url: str, task_queue: str
 ) -> None:
     orphan = f"KP-{uuid.uuid4().hex[:10]}"
     async with sessionmaker.begin() as s:  # a project row whose workflow never started
         s.add(ledger_project(orphan, PROGRAMME_CODE, "MEXT", 1_000_000))
+    env = {
+        "TRLGATE_TEMPORAL_ADDRESS": local_env.client.service_client.config.target_host,
+        "TRLGATE_TASK_QUEUE": task_queue,
+    }
     async with build_worker(local_env.client, task_queue, sessionmaker):
-        result = await run_repair(local_env.client, task_queue)
-    assert result.repaired == []
-    assert [(d.project_id, d.kind) for d in result.drift] == [(orphan, "no_workflow")]
+        ran = await asyncio.to_thread(trlgate, sqlite_url, "repair", env=env)  # as the runbook runs it
+    assert ran.returncode == 1, ran.stdout + ran.stderr
+    assert f"{orphan}: no workflow project-{orphan} exists" in ran.stdout
+    assert "repaired 0 project(s), released 0 yen, 1 drift item(s) left for people" in ran.stdout
     async with sessionmaker() as s:
         project = await s.get(Project, orphan)
         assert project is not None and project.status == "active" and project.closed_at is None
         assert await s.get(Document, f"{orphan}-closeout") is None
         latest = await repair_runs.latest(s)
-        assert latest is not None and [d["kind"] for d in latest.drift] == ["no_workflow"]
+        assert latest is not None and latest.ran_by == "cli:repair" and latest.repaired == []
+        assert [(d["project_id"], d["kind"]) for d in latest.drift] == [(orphan, "no_workflow")]
 
 
 async def test_the_worker_creates_the_repair_schedule_once(local_env: WorkflowEnvironment, task_queue: str) -> None:
