@@ -231,7 +231,6 @@ def repair() -> None:
             id=f"{SCHEDULE_ID}-now-{datetime.now(UTC):%Y%m%dT%H%M%SZ}",
             task_queue=settings.task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            result_type=RepairResult,
         )
 
     result = asyncio.run(work())
