@@ -9,6 +9,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+import httpx
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client, ScheduleOverlapPolicy
@@ -26,9 +27,13 @@ from domain.programme import PROGRAMME_CODE
 from domain.project import Phase
 from storage import ledger, repair_runs
 from storage.models import AuditEntry, Document, LedgerTransaction, Notification, Project, RepairRun, Reservation
+from tests.api_inprocess import inprocess_api
 from tests.cli import trlgate
+from tests.conftest import DEMO_PASSWORD
 from tests.support import ledger_project, start_project, wait_until
 from tests.test_stop_paths import stoppable
+from tests.test_web_operations_pages import CLOSED_ID, OPEN_ID, UI, _NoWorkflows, _page, _section, seed
+from tests.test_web_pages import JA, sign_in
 from worker import build_worker
 from workflows.repair import RepairWorkflow
 
@@ -133,3 +138,27 @@ async def test_the_worker_creates_the_repair_schedule_once(local_env: WorkflowEn
         assert described.schedule.action.workflow == "RepairWorkflow"  # type: ignore[attr-defined]
     finally:
         await client.get_schedule_handle(SCHEDULE_ID).delete()
+
+
+async def test_the_operations_page_shows_the_last_run_and_withholds_closed_work(sqlite_url: str) -> None:
+    async with inprocess_api(sqlite_url, temporal=_NoWorkflows(), temporal_ui_url=UI) as api:
+        await seed(api.sessionmaker)
+        before = _section((await _page(api, "ops.kimura")).text, "ops-repair")
+        assert "The repair has not run yet." in before
+        async with api.sessionmaker.begin() as s:
+            await repair_runs.record(
+                s,
+                key="trlgate-repair-test",
+                ran_by="schedule",
+                repaired=[{"project_id": OPEN_ID, "released": 200_000_000, "document_id": f"{OPEN_ID}-closeout"}],
+                drift=[{"project_id": CLOSED_ID, "kind": "no_workflow", "problem": f"no workflow project-{CLOSED_ID}"}],
+            )
+        section = _section((await _page(api, "ops.kimura")).text, "ops-repair")  # uncleared for the closed one
+        async with httpx.AsyncClient(transport=api.http._transport, base_url="http://trlgate.test") as http:
+            await sign_in(http, "ops.kimura", DEMO_PASSWORD, JA)
+            ja = _section((await http.get("/app/operations", headers=JA)).text, "ops-repair")
+    assert "1 project was repaired; ¥200,000,000 went back to the fund." in section
+    assert f"{OPEN_ID}-closeout" in section and "(schedule)" in section
+    assert "1 drift the repair could not repair, left for people." in section
+    assert CLOSED_ID not in section and "Closed work, withheld" in section
+    assert "日次の修復" in ja and "1 件のプロジェクトを修復し、200,000,000円 を基金に戻しました。" in ja
