@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio.client import Client, ScheduleOverlapPolicy
+from temporalio.client import Client, ScheduleOverlapPolicy, WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
 from activities.repair import (
@@ -23,19 +23,40 @@ from activities.repair import (
     RepairResult,
     ensure_repair_schedule,
 )
+from domain.handoff import HandoffKind, handoff_workflow_id
 from domain.programme import PROGRAMME_CODE
 from domain.project import Phase
+from domain.proposal import Proposal
 from storage import ledger, repair_runs
-from storage.models import AuditEntry, Document, LedgerTransaction, Notification, Project, RepairRun, Reservation
+from storage.models import (
+    AuditEntry,
+    Document,
+    Handoff,
+    LedgerTransaction,
+    Notification,
+    Project,
+    RepairRun,
+    Reservation,
+)
 from tests.api_inprocess import inprocess_api
 from tests.cli import trlgate
 from tests.conftest import DEMO_PASSWORD
-from tests.support import ledger_project, start_project, wait_until
-from tests.test_stop_paths import stoppable
+from tests.support import (
+    assert_eventually,
+    handoff_offered,
+    ledger_project,
+    pass_gate,
+    start_project,
+    wait_until,
+)
+from tests.test_stop_paths import DAY, stoppable
 from tests.test_web_operations_pages import CLOSED_ID, OPEN_ID, UI, _NoWorkflows, _page, _section, seed
 from tests.test_web_pages import JA, sign_in
 from worker import build_worker
+from workflows.project import workflow_id_for
 from workflows.repair import RepairWorkflow
+
+RUNNING = WorkflowExecutionStatus.RUNNING
 
 
 async def run_repair(client: Client, task_queue: str) -> RepairResult:
@@ -53,6 +74,19 @@ async def count(session: AsyncSession, model: Any, *where: Any) -> int:
     return int(await session.scalar(select(func.count()).select_from(model).where(*where)) or 0)
 
 
+async def in_handoff(client: Client, task_queue: str) -> Proposal:
+    """A project through both gates, its result offered to MOD and MLIT (whose hand-off workflows
+    outlive it: ParentClosePolicy.ABANDON)."""
+    p = stoppable(demo_days=40)
+    assert p.project_id is not None
+    await start_project(client, task_queue, p, seconds_per_day=DAY)
+    await pass_gate(client, p, 1)
+    await pass_gate(client, p, 2)
+    for ministry in p.public_use_ministries:
+        await handoff_offered(client, p.project_id, ministry)
+    return p
+
+
 async def test_a_terminated_project_is_repaired_once_however_often_the_repair_runs(
     local_env: WorkflowEnvironment, sessionmaker: async_sessionmaker[AsyncSession], task_queue: str
 ) -> None:
@@ -62,17 +96,29 @@ async def test_a_terminated_project_is_repaired_once_however_often_the_repair_ru
     assert pid is not None
     async with build_worker(client, task_queue, sessionmaker):
         handle = await start_project(client, task_queue, p, seconds_per_day=3600.0)  # day 20 never comes
+        handing_off = asyncio.create_task(in_handoff(client, task_queue))
         await wait_until(
             handle,
             lambda s: s.phase == Phase.STAGE and s.money is not None and s.money.tranches_paid == [1],
             "stage 1 reserved and its first tranche paid",
         )
-        await handle.terminate("by hand in the Temporal UI")  # no clean stop runs
+        h = await handing_off
+        assert h.project_id is not None
+        for terminated in (pid, h.project_id):  # as the Temporal UI does: no clean stop runs
+            await client.get_workflow_handle(workflow_id_for(terminated)).terminate("by hand in the Temporal UI")
         first = await run_repair(client, task_queue)
         second = await run_repair(client, task_queue)
+        for ministry in h.public_use_ministries:  # withdrawn: nobody is reminded after the stop
+            offer = client.get_workflow_handle(handoff_workflow_id(h.project_id, ministry, HandoffKind.FINAL))
+            await assert_eventually(
+                offer.describe, f"the hand-off to {ministry} withdrawn", until=lambda d: d.status != RUNNING
+            )
 
-    assert first.repaired == [RepairedProject(project_id=pid, released=200_000_000, document_id=f"{pid}-closeout")]
-    assert first.drift == [], first.drift  # the repaired project agrees with its closed workflow
+    assert first.repaired == [  # stage 2 was paid in full before its hand-offs: nothing left to release
+        RepairedProject(project_id=x, released=released, document_id=f"{x}-closeout")
+        for x, released in sorted([(pid, 200_000_000), (h.project_id, 0)])
+    ]
+    assert first.drift == [], first.drift  # the repaired projects agree with their closed workflows
     assert second == RepairResult(), second  # nothing left to repair, nothing drifts
     async with sessionmaker() as s:
         project = await s.get(Project, pid)
@@ -96,6 +142,14 @@ async def test_a_terminated_project_is_repaired_once_however_often_the_repair_ru
         assert "200,000,000 yen" in notices[0].message
         stopped = Notification.project_id == pid, Notification.kind == "project_stopped"
         assert await count(s, Notification, *stopped) == len({p.programme_manager, *p.reviewers, "perf.aoki"}) + 2
+        # The one in hand-off: its offers withdrawn in the database too, and its liaisons told.
+        assert await count(s, Handoff, Handoff.project_id == h.project_id, Handoff.status != "cancelled") == 0
+        told = await s.scalars(
+            select(Notification.recipient).where(
+                Notification.project_id == h.project_id, Notification.kind == "project_stopped"
+            )
+        )
+        assert {"liaison.mod", "liaison.mlit"} <= set(told.all())
         latest = await repair_runs.latest(s)
         assert latest is not None and latest.ran_by == "test" and latest.repaired == [] and latest.drift == []
         assert len((await s.scalars(select(RepairRun))).all()) == 2
