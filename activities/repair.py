@@ -160,7 +160,12 @@ class RepairActivities(DatabaseActivities):
         for project in rows:
             if project.id in skip:
                 continue
-            latest = await client.get_workflow_handle(project.workflow_id).describe()
+            try:
+                latest = await client.get_workflow_handle(project.workflow_id).describe()
+            except RPCError as err:
+                if err.status == RPCStatusCode.NOT_FOUND:
+                    continue  # gone past retention since it was listed: the reconciliation reports it
+                raise
             if latest.status in (None, WorkflowExecutionStatus.RUNNING, WorkflowExecutionStatus.COMPLETED):
                 continue  # reset and running again, or completed after all: not ours to stop
             out.append(
