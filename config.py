@@ -121,6 +121,10 @@ class Settings(BaseSettings):
     # `trlgate up` starts the local SMTP sink on smtp_host:smtp_port (off: a real server is set).
     mail_sink: bool = True
     mail_dir: Path | None = None
+    # How often the worker's schedule runs the repair (TRLGATE_REPAIR_EVERY_HOURS): it closes out
+    # projects whose workflow was terminated in Temporal (workflows/repair.py). Keep it shorter
+    # than the namespace's retention: a closed workflow older than that is no longer listed.
+    repair_every_hours: float = Field(default=24.0, gt=0)
 
     @property
     def resolved_payments_dir(self) -> Path:

@@ -21,6 +21,7 @@ from activities.mail_sender import MailSender
 from activities.money import MoneyActivities
 from activities.payments import FileDropSink, PaymentSender
 from activities.projects import ProjectActivities
+from activities.repair import RepairActivities, ensure_repair_schedule
 from cli.exit import hard_exit
 from config import Settings, get_settings
 from connection.client import connect
@@ -30,8 +31,9 @@ from workflows.fund_check import FundCheckWorkflow
 from workflows.gate_review import GateReviewWorkflow
 from workflows.handoff import HandoffWorkflow
 from workflows.project import ProjectWorkflow
+from workflows.repair import RepairWorkflow
 
-WORKFLOWS = [ProjectWorkflow, GateReviewWorkflow, HandoffWorkflow, FundCheckWorkflow]
+WORKFLOWS = [ProjectWorkflow, GateReviewWorkflow, HandoffWorkflow, FundCheckWorkflow, RepairWorkflow]
 
 
 def activities_for(sessionmaker: async_sessionmaker[AsyncSession]) -> list[Callable[..., Any]]:
@@ -41,6 +43,7 @@ def activities_for(sessionmaker: async_sessionmaker[AsyncSession]) -> list[Calla
     reviews = GateReviewActivities(sessionmaker)
     handoffs = HandoffActivities(sessionmaker)
     fund_check = FundCheckActivities(sessionmaker)
+    repair = RepairActivities(sessionmaker)
     return [
         reviews.record_gate_event,
         reviews.notify,
@@ -58,6 +61,11 @@ def activities_for(sessionmaker: async_sessionmaker[AsyncSession]) -> list[Calla
         handoffs.record_answer,
         handoffs.handoff_notice,
         fund_check.run_fund_check,
+        repair.find_repairs,
+        repair.withdraw_handoffs,
+        repair.notify_repaired,
+        repair.find_drift,
+        repair.record_run,
     ]
 
 
@@ -81,6 +89,8 @@ async def run_worker(settings: Settings) -> None:
     every = timedelta(hours=settings.fund_check_every_hours)
     if await ensure_fund_check_schedule(client, settings.task_queue, every, PROGRAMME_CODE):
         logging.info("created the fund check schedule (every %s)", every)
+    if await ensure_repair_schedule(client, settings.task_queue, timedelta(hours=settings.repair_every_hours)):
+        logging.info("created the repair schedule (every %s hours)", settings.repair_every_hours)
     sender = PaymentSender(sessionmaker, FileDropSink(settings.resolved_payments_dir))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

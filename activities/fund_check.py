@@ -7,16 +7,10 @@ from datetime import timedelta
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
-from temporalio.client import (
-    Client,
-    Schedule,
-    ScheduleActionStartWorkflow,
-    ScheduleAlreadyRunningError,
-    ScheduleIntervalSpec,
-    ScheduleSpec,
-)
+from temporalio.client import Client, ScheduleActionStartWorkflow
 
 from activities.base import DatabaseActivities
+from activities.schedules import ensure_schedule
 from domain.roles import Role, group
 from storage import fund_checks
 
@@ -63,21 +57,10 @@ class FundCheckActivities(DatabaseActivities):
 
 
 async def ensure_fund_check_schedule(client: Client, task_queue: str, every: timedelta, programme_code: str) -> bool:
-    """Create the schedule unless it exists (every worker replica calls this at start); True
-    when this call created it. An existing schedule is left as it is."""
+    """Create the schedule unless it exists (see activities/schedules.py); True when this call created it."""
     from workflows.fund_check import FundCheckWorkflow
 
-    schedule = Schedule(
-        action=ScheduleActionStartWorkflow(
-            FundCheckWorkflow.run,
-            FundCheckRequest(programme_code=programme_code),
-            id=SCHEDULE_ID,
-            task_queue=task_queue,
-        ),
-        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]),
+    action = ScheduleActionStartWorkflow(
+        FundCheckWorkflow.run, FundCheckRequest(programme_code=programme_code), id=SCHEDULE_ID, task_queue=task_queue
     )
-    try:
-        await client.create_schedule(SCHEDULE_ID, schedule)
-    except ScheduleAlreadyRunningError:
-        return False
-    return True
+    return await ensure_schedule(client, SCHEDULE_ID, action, every)

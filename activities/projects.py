@@ -184,7 +184,9 @@ class ProjectActivities(DatabaseActivities):
         """
 
         async def work(session: AsyncSession) -> CloseOutResult:
-            project = await session.get(Project, input.project_id)
+            # Locked: two repairs (workflows/repair.py) may close out one project at once, and the
+            # second must find the first's close-out, not write its own beside it.
+            project = await session.get(Project, input.project_id, with_for_update=True)
             assert project is not None
             now = utcnow()
             tasks = (

@@ -210,6 +210,38 @@ def reconcile() -> None:
     raise typer.Exit(1 if result.drifts else 0)
 
 
+@app.command()
+def repair() -> None:
+    """Run the daily repair now (a worker must be running): close out projects whose workflow was
+    terminated in Temporal, print what it did and the drift it left alone; exit 1 on drift."""
+    from temporalio.common import WorkflowIDConflictPolicy
+
+    from activities.repair import SCHEDULE_ID, RepairRequest, RepairResult
+    from connection.client import connect
+    from workflows.repair import RepairWorkflow
+
+    settings = get_settings()
+
+    async def work() -> RepairResult:
+        client = await connect(settings)
+        # One id per second: a second command meanwhile waits for the same run (it changes nothing twice).
+        return await client.execute_workflow(
+            RepairWorkflow.run,
+            RepairRequest(ran_by="cli:repair"),
+            id=f"{SCHEDULE_ID}-now-{datetime.now(UTC):%Y%m%dT%H%M%SZ}",
+            task_queue=settings.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        )
+
+    result = asyncio.run(work())
+    for r in result.repaired:
+        console.print(f"repaired {r.project_id}: released {r.released:,} yen; close-out report {r.document_id}")
+    for d in result.drift:
+        console.print(f"[red]{d.project_id}[/red]: {d.problem}")
+    console.print(result.details())
+    raise typer.Exit(1 if result.drift else 0)
+
+
 @app.command("send-payments")
 def send_payments() -> None:
     """Send what is pending in the payment outbox once (the worker also does this continuously)."""

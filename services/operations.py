@@ -17,6 +17,7 @@ from domain.policy import GatePolicy
 from domain.programme_clock import ProgrammeClock
 from domain.project import ProjectStatus
 from domain.statuses import GateStatus, HandoffStatus, PaymentStatus
+from storage import repair_runs
 from storage.models import AuditEntry, Gate, Handoff, PaymentInstruction, Project, Tranche
 
 T = TypeVar("T")
@@ -166,3 +167,45 @@ async def unsent_payments(session: AsyncSession, page: int = 1, per_page: int = 
         for pid, title, stage_no, tranche_no, amount, since in rows
     ]
     return Paged(out, total, page, pages)
+
+
+@dataclass(frozen=True)
+class RepairedRow:
+    project_id: str
+    released: int
+    document_id: str
+
+
+@dataclass(frozen=True)
+class DriftRow:
+    project_id: str
+    kind: str
+    problem: str
+
+
+@dataclass(frozen=True)
+class RepairRunView:
+    ran_at: datetime
+    ran_by: str
+    released: int
+    repaired: list[RepairedRow]
+    drift: list[DriftRow]
+
+    @property
+    def project_ids(self) -> set[str]:
+        return {r.project_id for r in self.repaired} | {d.project_id for d in self.drift}
+
+
+async def last_repair(session: AsyncSession) -> RepairRunView | None:
+    """The daily repair's latest recorded run (workflows/repair.py): what it put right and the
+    drift it left for people."""
+    run = await repair_runs.latest(session)
+    if run is None:
+        return None
+    return RepairRunView(
+        ran_at=_utc(run.ran_at) or run.ran_at,
+        ran_by=run.ran_by,
+        released=int(run.released),
+        repaired=[RepairedRow(r["project_id"], int(r["released"]), r["document_id"]) for r in run.repaired],
+        drift=[DriftRow(d["project_id"], d["kind"], d["problem"]) for d in run.drift],
+    )

@@ -33,6 +33,7 @@ from storage.models.projects import (
     ReviewTask,
     Stage,
 )
+from storage.models.repairs import RepairRun
 from storage.models.visions import ResearchVision, TechnologyArea
 
 __all__ = [
@@ -60,6 +61,7 @@ __all__ = [
     "Programme",
     "ProgressReport",
     "Project",
+    "RepairRun",
     "ResearchVision",
     "Reservation",
     "Review",

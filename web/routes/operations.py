@@ -71,7 +71,9 @@ async def operations_page(
         four_eyes = await awaiting_approval(read, viewer.user, four_eyes_page, PER_PAGE, Sort.DUE, now)
         payments = await operations.unsent_payments(read, payments_page, PER_PAGE)
         mail = await mail_outbox.summary(read, limit=PER_PAGE)  # e-mail the server refused or gave up on
+        repair = await operations.last_repair(read)
         shown_ids = {r.project_id for section in (gates, holds, handoffs, four_eyes, payments) for r in section.rows}
+        shown_ids |= repair.project_ids if repair else set()
         withheld = await withheld_closed(request, read, viewer.user, shown_ids, "operations")
         # Last: the reconciliation asks every workflow, and hands the read connection back first.
         drift, drift_refusal = await _drift(request, read, viewer)
@@ -100,6 +102,7 @@ async def operations_page(
         four_eyes=four_eyes,
         payments=payments,
         mail=mail,
+        repair=repair,
         drift_rows=drift_rows,
         drift_total=len(drift),
         drift_page=drift_page,
