@@ -11,6 +11,7 @@ from typing import Annotated, TypeVar
 
 import typer
 from rich.console import Console
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cli import mail as mail_cli
@@ -56,7 +57,8 @@ def migrate_cmd() -> None:
     settings = get_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     migrate.upgrade(settings.resolved_database_url)
-    console.print(f"migrated {settings.resolved_database_url}")
+    # The URL holds the password when it comes from TRLGATE_DATABASE_PASSWORD(_FILE): never print it.
+    console.print(f"migrated {make_url(settings.resolved_database_url).render_as_string(hide_password=True)}")
 
 
 async def _with_sessionmaker(

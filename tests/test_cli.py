@@ -6,6 +6,7 @@ import asyncio
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
@@ -197,3 +198,11 @@ def test_rotate_key_puts_a_new_key_in_front_and_keeps_the_old(sqlite_url: str, t
     assert f"active key is now {rotated.active[0]}" in done.stdout
     refused = trlgate(sqlite_url, "rotate-key", env={"TRLGATE_CODEC_KEYS": first.dump().strip()})
     assert refused.returncode == 2 and "TRLGATE_CODEC_KEYS" in refused.stdout
+
+
+@pytest.mark.postgres
+def test_migrate_never_prints_the_database_password(postgres_url: str) -> None:
+    done = trlgate(postgres_url, "migrate", env={"TRLGATE_DATABASE_PASSWORD": "hunter2-secret"})
+    assert done.returncode == 0, done.stdout + done.stderr
+    printed = " ".join(done.stdout.split())  # rich wraps a long line
+    assert "migrated postgresql+asyncpg://postgres:***@" in printed and "hunter2" not in done.stdout
