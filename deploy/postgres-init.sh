@@ -4,9 +4,10 @@
 # able to create databases or roles, nor to connect to the other's databases. The passwords come
 # from the secret files (psql reads them itself: they appear in no command line).
 set -eu
-psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname postgres <<'EOSQL'
-\set temporal_pw `cat /run/secrets/temporal_db_password`
-\set trlgate_pw `cat /run/secrets/trlgate_db_password`
+secrets="${POSTGRES_INIT_SECRETS:-/run/secrets}"
+psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname postgres <<EOSQL
+\\set temporal_pw \`cat "$secrets/temporal_db_password"\`
+\\set trlgate_pw \`cat "$secrets/trlgate_db_password"\`
 CREATE ROLE temporal LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD :'temporal_pw';
 CREATE ROLE trlgate LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD :'trlgate_pw';
 CREATE DATABASE temporal OWNER temporal;

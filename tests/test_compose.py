@@ -3,21 +3,25 @@ pinned, healthchecked, its secrets in files, its telemetry wired, its image lock
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
 import subprocess
+import tempfile
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from domain import search_attributes as sa
+from tests.api_stack import free_port
 from tests.support import in_ci
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,6 +47,7 @@ def secrets_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+@functools.cache
 def compose() -> dict[str, Any]:
     data: dict[str, Any] = yaml.safe_load(COMPOSE.read_text())
     return data
@@ -205,3 +210,65 @@ def test_the_image_installs_the_lock_then_the_project_alone() -> None:
     copied = set(re.findall(r"^COPY (\S+) \1$", dockerfile, re.M))
     packages = {p.rstrip("*") for p in PYPROJECT["tool"]["setuptools"]["packages"]["find"]["include"]}
     assert packages <= copied, f"the image lacks {packages - copied}"
+
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+@pytest.fixture(scope="module")
+def fresh_postgres(secrets_dir: Path) -> Iterator[str]:
+    """A PostgreSQL cluster of its own, as the image's volume starts (initdb, then the init script
+    as the superuser): the shared server of the suite must not get these roles."""
+    if os.geteuid() != 0 or not (PG_BIN / "initdb").exists() or shutil.which("runuser") is None:
+        if in_ci():
+            pytest.fail("the init script test needs root, runuser and PostgreSQL 15's binaries")
+        pytest.skip("needs root, runuser and PostgreSQL 15's binaries")
+    home = Path(tempfile.mkdtemp(prefix="trlgate-pginit-"))
+    shutil.chown(home, "postgres")
+    port = str(free_port())
+
+    def as_postgres(*command: str) -> None:
+        subprocess.run(["runuser", "-u", "postgres", "--", *command], check=True, capture_output=True, timeout=60)
+
+    as_postgres(
+        str(PG_BIN / "initdb"),
+        "-D",
+        f"{home}/data",
+        "-U",
+        "postgres",
+        "--auth-local=trust",
+        "--auth-host=scram-sha-256",
+    )
+    options = f"-p {port} -k {home} -c listen_addresses=127.0.0.1 -c fsync=off"
+    try:
+        # -l: the server must not hold this process's pipes (subprocess.run would wait for it)
+        as_postgres(str(PG_BIN / "pg_ctl"), "-D", f"{home}/data", "-l", f"{home}/log", "-o", options, "-w", "start")
+        env = {**os.environ, "POSTGRES_USER": "postgres", "PGHOST": str(home), "PGPORT": port}
+        env["POSTGRES_INIT_SECRETS"] = str(secrets_dir)
+        subprocess.run(["sh", str(ROOT / "deploy" / "postgres-init.sh")], env=env, check=True, capture_output=True)
+        yield port
+    finally:
+        if (home / "data" / "postmaster.pid").exists():
+            as_postgres(str(PG_BIN / "pg_ctl"), "-D", f"{home}/data", "-m", "immediate", "stop")
+        shutil.rmtree(home)
+
+
+async def test_the_init_script_gives_each_role_only_its_databases(fresh_postgres: str, secrets_dir: Path) -> None:
+    async def connect(user: str, database: str, password: str | None = None) -> asyncpg.Connection:
+        secret = password or (secrets_dir / f"{user}_db_password").read_text()
+        return await asyncpg.connect(
+            host="127.0.0.1", port=int(fresh_postgres), user=user, password=secret, database=database
+        )
+
+    for user, own in (("temporal", ("temporal", "temporal_visibility")), ("trlgate", ("trlgate",))):
+        for database in own:
+            conn = await connect(user, database)
+            await conn.execute("CREATE TABLE owned (id int)")  # owner of the public schema (PostgreSQL 15)
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await conn.execute("CREATE DATABASE another")
+            await conn.close()
+        for database in {"temporal", "temporal_visibility", "trlgate", "postgres"} - set(own):
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await connect(user, database)
+    with pytest.raises(asyncpg.InvalidPasswordError):
+        await connect("trlgate", "trlgate", password="wrong")
