@@ -318,6 +318,31 @@ app.command("set-email")(mail_cli.set_email)
 
 
 @app.command()
+def replay(
+    history: Annotated[Path, typer.Argument(help="A history as `temporal workflow show --output json` writes it.")],
+) -> None:
+    """Replay a workflow's history against this code (the worker's workflows, the deployment's
+    keyring): shows why a workflow task fails, e.g. a command changed without workflow.patched."""
+    from temporalio.client import WorkflowHistory
+    from temporalio.worker import Replayer
+
+    import worker as worker_module
+    from connection.codec import data_converter
+
+    try:
+        loaded = WorkflowHistory.from_json(history.stem, history.read_text())
+    except (OSError, ValueError) as err:
+        console.print(f"[red]cannot read a history from {history}: {err}[/red]")
+        raise typer.Exit(2) from err
+    replayer = Replayer(workflows=worker_module.WORKFLOWS, data_converter=data_converter(get_settings().keyring()))
+    result = asyncio.run(replayer.replay_workflow(loaded, raise_on_replay_failure=False))
+    if result.replay_failure is not None:
+        console.print(f"[red]{history.name} does not replay: {result.replay_failure}[/red]")
+        raise typer.Exit(1)
+    console.print(f"{history.name} replays on this code")
+
+
+@app.command()
 def worker() -> None:
     """Run a worker (scale out by running more)."""
     import worker as worker_module
