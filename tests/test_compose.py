@@ -13,6 +13,7 @@ import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import asyncpg
 import pytest
@@ -272,3 +273,23 @@ async def test_the_init_script_gives_each_role_only_its_databases(fresh_postgres
                 await connect(user, database)
     with pytest.raises(asyncpg.InvalidPasswordError):
         await connect("trlgate", "trlgate", password="wrong")
+
+
+def test_the_readme_shows_the_architecture_and_the_runbook() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert "](docs/architecture.svg)" in readme
+    texts = " ".join(t.text or "" for t in ElementTree.parse(ROOT / "docs" / "architecture.svg").iter())
+    for part in ("Browser", "trlgate API", "Temporal server", "Temporal UI", "worker", "PostgreSQL", "SMTP", "Payment"):
+        assert part in texts, part
+    for part in ("Prometheus", "Grafana", "Jaeger"):
+        assert part in texts, part
+    runbook = readme.split("## Runbook", 1)[1].split("\n## ", 1)[0]
+    for task in (
+        "Deploy",
+        "Scale workers",
+        "Rotate the codec key",
+        "Restore PostgreSQL",
+        "Replay a failed",
+        "stuck gate",
+    ):
+        assert f"**{task}" in runbook or task in runbook, task
