@@ -189,25 +189,6 @@ class Settings(BaseSettings):
     mail_sink: bool = True
     mail_dir: Path | None = None
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return init_settings, SecretFilesSource(settings_cls), env_settings, dotenv_settings, file_secret_settings
-
-    @model_validator(mode="after")
-    def _client_certificate_pairs(self) -> Settings:
-        if (self.temporal_tls_client_cert is None) != (self.temporal_tls_client_key is None):
-            raise ValueError("TRLGATE_TEMPORAL_TLS_CLIENT_CERT and TRLGATE_TEMPORAL_TLS_CLIENT_KEY go together")
-        if self.temporal_tls is False and (self.temporal_tls_ca_cert or self.temporal_tls_client_cert):
-            raise ValueError("TRLGATE_TEMPORAL_TLS is false but TLS certificates are set")
-        return self
-
     @property
     def resolved_payments_dir(self) -> Path:
         return self.payments_dir or self.data_dir / "payments"
@@ -271,6 +252,25 @@ class Settings(BaseSettings):
             finally:
                 os.unlink(draft)
         return path.read_text().strip()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, SecretFilesSource(settings_cls), env_settings, dotenv_settings, file_secret_settings
+
+    @model_validator(mode="after")
+    def _client_certificate_pairs(self) -> Settings:
+        if (self.temporal_tls_client_cert is None) != (self.temporal_tls_client_key is None):
+            raise ValueError("TRLGATE_TEMPORAL_TLS_CLIENT_CERT and TRLGATE_TEMPORAL_TLS_CLIENT_KEY go together")
+        if self.temporal_tls is False and (self.temporal_tls_ca_cert or self.temporal_tls_client_cert):
+            raise ValueError("TRLGATE_TEMPORAL_TLS is false but TLS certificates are set")
+        return self
 
 
 @lru_cache
