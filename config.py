@@ -7,14 +7,63 @@ import secrets
 import tempfile
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
+from sqlalchemy.engine import make_url
 
 from connection.codec import Keyring
 
 REPO_ROOT = Path(__file__).resolve().parent
+
+# The settings that may be read from a file named by TRLGATE_<NAME>_FILE (a Docker or Kubernetes
+# secret mounted under /run/secrets) instead of TRLGATE_<NAME>, so that the value shows neither in
+# `docker inspect` nor in any process's environment.
+FILE_SETTINGS = (
+    "jwt_secret",
+    "codec_keys",
+    "audit_key",
+    "database_url",
+    "database_password",
+    "smtp_password",
+    "temporal_api_key",
+)
+
+
+class SecretFilesSource(PydanticBaseSettingsSource):
+    """TRLGATE_<NAME>_FILE for each of FILE_SETTINGS. Both forms at once, or a file that cannot be
+    read or is empty, stop the process: silently falling back to a default (a fresh random JWT
+    secret, a new keyring) would look like a working deployment that cannot read its own data."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # __call__ reads every file setting at once
+
+    def __call__(self) -> dict[str, Any]:
+        prefix = str(self.config.get("env_prefix", ""))
+        values: dict[str, Any] = {}
+        for name in FILE_SETTINGS:
+            var = f"{prefix}{name}".upper()
+            path = os.environ.get(f"{var}_FILE")
+            if not path:
+                continue
+            if var in os.environ:
+                raise SettingsError(f"both {var} and {var}_FILE are set: keep one of them")
+            try:
+                # A trailing newline is an editor's, never the secret's.
+                value = Path(path).read_text(encoding="utf-8").rstrip("\r\n")
+            except OSError as err:
+                raise SettingsError(f"{var}_FILE names {path}, which cannot be read: {err.strerror}") from err
+            if not value:
+                raise SettingsError(f"{var}_FILE names {path}, which is empty")
+            values[name] = value
+        return values
 
 
 class Settings(BaseSettings):
@@ -24,8 +73,26 @@ class Settings(BaseSettings):
     # Empty means "SQLite file in data_dir"; PostgreSQL is one URL away:
     # postgresql+asyncpg://user:pass@host:5432/trlgate
     database_url: str = ""
+    # The password apart from the URL (so it can come from a secret file, TRLGATE_DATABASE_PASSWORD_FILE);
+    # it replaces any password written in database_url.
+    database_password: str = ""
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"
+    # A Temporal cluster with TLS, or Temporal Cloud (connection/options.py). An API key turns TLS
+    # on. temporal_tls: unset decides by the rest, true or false forces it; the CA verifies the
+    # server (empty: the system's roots); a client certificate and key (PEM files) make it mutual
+    # TLS. Or turn temporal_envconfig on to read Temporal's own client configuration (the profile
+    # TEMPORAL_PROFILE, default "default", of the TOML file at TEMPORAL_CONFIG_FILE, else
+    # ~/.config/temporalio/temporal.toml, and the TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE,
+    # TEMPORAL_API_KEY, TEMPORAL_TLS_* variables): it supplies what the TRLGATE_TEMPORAL_*
+    # settings leave unset.
+    temporal_envconfig: bool = False
+    temporal_api_key: str = ""
+    temporal_tls: bool | None = None
+    temporal_tls_server_name: str = ""
+    temporal_tls_ca_cert: Path | None = None
+    temporal_tls_client_cert: Path | None = None
+    temporal_tls_client_key: Path | None = None
     task_queue: str = "trlgate"
     temporal_ui_port: int = 8233
     # Where a browser reaches the Temporal Web UI (the pages link into it: a project's workflow,
@@ -139,9 +206,10 @@ class Settings(BaseSettings):
 
     @property
     def resolved_database_url(self) -> str:
-        if self.database_url:
-            return self.database_url
-        return f"sqlite+aiosqlite:///{self.data_dir / 'trlgate.db'}"
+        url = self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'trlgate.db'}"
+        if not self.database_password:
+            return url
+        return make_url(url).set(password=self.database_password).render_as_string(hide_password=False)
 
     @property
     def keyring_path(self) -> Path:
@@ -188,6 +256,25 @@ class Settings(BaseSettings):
             finally:
                 os.unlink(draft)
         return path.read_text().strip()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, SecretFilesSource(settings_cls), env_settings, dotenv_settings, file_secret_settings
+
+    @model_validator(mode="after")
+    def _client_certificate_pairs(self) -> Settings:
+        if (self.temporal_tls_client_cert is None) != (self.temporal_tls_client_key is None):
+            raise ValueError("TRLGATE_TEMPORAL_TLS_CLIENT_CERT and TRLGATE_TEMPORAL_TLS_CLIENT_KEY go together")
+        if self.temporal_tls is False and (self.temporal_tls_ca_cert or self.temporal_tls_client_cert):
+            raise ValueError("TRLGATE_TEMPORAL_TLS is false but TLS certificates are set")
+        return self
 
 
 @lru_cache

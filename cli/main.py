@@ -11,6 +11,7 @@ from typing import Annotated, TypeVar
 
 import typer
 from rich.console import Console
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cli import mail as mail_cli
@@ -56,7 +57,8 @@ def migrate_cmd() -> None:
     settings = get_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     migrate.upgrade(settings.resolved_database_url)
-    console.print(f"migrated {settings.resolved_database_url}")
+    # The URL holds the password when it comes from TRLGATE_DATABASE_PASSWORD(_FILE): never print it.
+    console.print(f"migrated {make_url(settings.resolved_database_url).render_as_string(hide_password=True)}")
 
 
 async def _with_sessionmaker(
@@ -345,6 +347,31 @@ app.command("mail-sink")(mail_cli.mail_sink)
 app.command("send-mail")(mail_cli.send_mail)
 app.command("mail-outbox")(mail_cli.mail_outbox)
 app.command("set-email")(mail_cli.set_email)
+
+
+@app.command()
+def replay(
+    history: Annotated[Path, typer.Argument(help="A history as `temporal workflow show --output json` writes it.")],
+) -> None:
+    """Replay a workflow's history against this code (the worker's workflows, the deployment's
+    keyring): shows why a workflow task fails, e.g. a command changed without workflow.patched."""
+    from temporalio.client import WorkflowHistory
+    from temporalio.worker import Replayer
+
+    import worker as worker_module
+    from connection.codec import data_converter
+
+    try:
+        loaded = WorkflowHistory.from_json(history.stem, history.read_text())
+    except (OSError, ValueError) as err:
+        console.print(f"[red]cannot read a history from {history}: {err}[/red]")
+        raise typer.Exit(2) from err
+    replayer = Replayer(workflows=worker_module.WORKFLOWS, data_converter=data_converter(get_settings().keyring()))
+    result = asyncio.run(replayer.replay_workflow(loaded, raise_on_replay_failure=False))
+    if result.replay_failure is not None:
+        console.print(f"[red]{history.name} does not replay: {result.replay_failure}[/red]")
+        raise typer.Exit(1)
+    console.print(f"{history.name} replays on this code")
 
 
 @app.command()

@@ -6,11 +6,8 @@ from temporalio.client import Client
 
 from config import Settings
 from connection.codec import data_converter
+from connection.options import connect_config
 
 
 async def connect(settings: Settings) -> Client:
-    return await Client.connect(
-        settings.temporal_address,
-        namespace=settings.temporal_namespace,
-        data_converter=data_converter(settings.keyring()),
-    )
+    return await Client.connect(**connect_config(settings), data_converter=data_converter(settings.keyring()))

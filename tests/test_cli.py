@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
@@ -197,3 +199,27 @@ def test_rotate_key_puts_a_new_key_in_front_and_keeps_the_old(sqlite_url: str, t
     assert f"active key is now {rotated.active[0]}" in done.stdout
     refused = trlgate(sqlite_url, "rotate-key", env={"TRLGATE_CODEC_KEYS": first.dump().strip()})
     assert refused.returncode == 2 and "TRLGATE_CODEC_KEYS" in refused.stdout
+
+
+@pytest.mark.postgres
+def test_migrate_never_prints_the_database_password(postgres_url: str) -> None:
+    done = trlgate(postgres_url, "migrate", env={"TRLGATE_DATABASE_PASSWORD": "hunter2-secret"})
+    assert done.returncode == 0, done.stdout + done.stderr
+    printed = " ".join(done.stdout.split())  # rich wraps a long line
+    assert "migrated postgresql+asyncpg://postgres:***@" in printed and "hunter2" not in done.stdout
+
+
+def test_replay_tells_whether_a_history_replays_on_this_code(sqlite_url: str, tmp_path: Path) -> None:
+    stored = Path(__file__).parent / "histories" / "project-HIST-v1-cancel-run1.json"
+    ok = trlgate(sqlite_url, "replay", str(stored))
+    assert ok.returncode == 0 and "replays on this code" in ok.stdout, ok.stdout
+    # the same history after a command changed without a patch: the first activity is another one
+    history = json.loads(stored.read_text())
+    scheduled = next(e for e in history["events"] if "activityTaskScheduledEventAttributes" in e)
+    scheduled["activityTaskScheduledEventAttributes"]["activityType"]["name"] = "renamed_activity"
+    changed = tmp_path / "project-changed.json"
+    changed.write_text(json.dumps(history))
+    failed = trlgate(sqlite_url, "replay", str(changed))
+    assert failed.returncode == 1 and "Nondeterminism" in " ".join(failed.stdout.split()), failed.stdout
+    missing = trlgate(sqlite_url, "replay", str(tmp_path / "absent.json"))
+    assert missing.returncode == 2 and "cannot read a history" in missing.stdout
