@@ -59,6 +59,12 @@ class Keyring:
     def __post_init__(self) -> None:
         if not self.keys:
             raise KeyringError("the keyring is empty")
+        ids = [kid for kid, _ in self.keys]
+        # A repeated id would make key(kid) find the first of them: payloads sealed under the other
+        # one would no longer open.
+        if len(set(ids)) != len(ids):
+            dup = next(kid for kid in ids if ids.count(kid) > 1)
+            raise KeyringError(f"key id {dup!r} appears more than once in the keyring")
         for kid, key in self.keys:
             if not kid or "=" in kid or "," in kid:
                 raise KeyringError(f"bad key id {kid!r}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import secrets
 from pathlib import Path
 
@@ -142,6 +143,9 @@ def test_keyring_parsing_and_the_key_file(tmp_path: Path) -> None:
         Keyring.parse("nokey")
     with pytest.raises(KeyringError, match="empty"):
         Keyring.parse(" , ")
+    key = base64.b64encode(bytes(32)).decode()
+    with pytest.raises(KeyringError, match="'k1' appears more than once"):
+        Keyring.parse(f"k1={key},k2={key},k1={key}")
     path = tmp_path / "keys"
     first = Keyring.from_file(path)
     assert path.stat().st_mode & 0o777 == 0o600
