@@ -23,6 +23,7 @@ from activities.schedules import ensure_schedule
 from domain.handoff import HandoffKind, HandoffWithdrawal, handoff_workflow_id
 from domain.project import ProjectStatus
 from domain.statuses import HandoffStatus
+from services.workflow_views import workflow_view
 from storage import repair_runs
 from storage.audit import audit
 from storage.models import Handoff, Project, utcnow
@@ -243,8 +244,6 @@ class RepairActivities(DatabaseActivities):
     async def find_drift(self) -> list[DriftItem]:
         """The reconciliation's drift (storage/reconcile.py), reported and left alone: what the
         repair could not put right is for people to look at."""
-        from api.routes.fund import workflow_view
-
         client = activity.client()
         checked = 0
 

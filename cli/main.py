@@ -193,8 +193,8 @@ def unlock(
 @app.command()
 def reconcile() -> None:
     """Compare every project's ledger figures with its workflow; exit 1 when anything drifted."""
-    from api.routes.fund import workflow_view
     from connection.client import connect
+    from services.workflow_views import workflow_view
     from storage.reconcile import Reconciliation
     from storage.reconcile import reconcile as run_reconcile
 

@@ -3,14 +3,12 @@ the ledger as CSV, and the reconciliation of ledger and workflows."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import Response
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowQueryFailedError
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError
 
 from api.access import authorize
 from api.audit import record
@@ -32,19 +30,17 @@ from api.schemas.fund import (
 )
 from domain.forecast import ForecastResult
 from domain.programme import PROGRAMME_CODE
-from domain.project import Phase, ProjectOutcome
 from domain.proposal import PROJECT_ID_PATTERN
 from services.fund_forecast import fund_forecast
+from services.workflow_views import workflow_view
 from storage import fund_checks, ledger
 from storage.access import is_closed
 from storage.audit import audit
 from storage.models import FundAllocation, Programme, Project
 from storage.reconcile import WorkflowView, reconcile
-from workflows.project import ProjectWorkflow
 
 router = APIRouter(prefix="/fund", tags=["fund"])
 # A workflow whose task keeps failing leaves a query waiting for a worker that never answers it.
-_QUERY_TIMEOUT = timedelta(seconds=5)
 CSV: dict[int | str, dict[str, Any]] = {
     200: {"content": {MEDIA_TYPE: {}}, "description": "CSV (UTF-8 with BOM, CRLF), one row per ledger entry"}
 }
@@ -186,51 +182,6 @@ async def ledger_csv(
     found = [] if project_id is not None and wanted is None else await ledger.entry_rows(session, wanted)
     rows = [tuple(names.text(v) if i in NAMING_COLUMNS else v for i, v in enumerate(row)) for row in found]
     return csv_response(ledger.CSV_COLUMNS, rows, f"trlgate-ledger{'-' + project_id if project_id else ''}.csv")
-
-
-async def workflow_view(client: Client, project: Project) -> WorkflowView:
-    """Ask Temporal what the project's workflow believes (running: its status query). Temporal
-    being down fails the whole reconciliation; one workflow that cannot answer is its drift."""
-    try:
-        return await _ask_workflow(client, project)
-    except RPCError as err:
-        if err.status == RPCStatusCode.UNAVAILABLE:
-            raise
-        if err.status == RPCStatusCode.DEADLINE_EXCEEDED:
-            return WorkflowView(found=True, problem=f"its status query had no answer within {_QUERY_TIMEOUT}")
-        return WorkflowView(found=True, problem=str(err))
-    except (WorkflowQueryFailedError, WorkflowFailureError) as err:
-        return WorkflowView(found=True, problem=f"{err}: {err.__cause__}" if err.__cause__ else str(err))
-
-
-async def _ask_workflow(client: Client, project: Project) -> WorkflowView:
-    handle = client.get_workflow_handle(project.workflow_id, result_type=ProjectOutcome)
-    try:
-        desc = await handle.describe()
-    except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            return WorkflowView(found=False)
-        raise
-    if desc.status == WorkflowExecutionStatus.RUNNING:
-        task = desc.raw_description.pending_workflow_task
-        if task.attempt > 1:  # it would not answer a query either; no need to wait for one
-            return WorkflowView(
-                found=True, problem=f"its workflow task has failed {task.attempt - 1} times in a row (see its history)"
-            )
-        snap = await handle.query(ProjectWorkflow.status, rpc_timeout=_QUERY_TIMEOUT)
-        return WorkflowView(
-            found=True,
-            running=True,
-            status=snap.status.value,
-            stage_no=snap.stage_index + 1,
-            in_stage=snap.phase in (Phase.STAGE, Phase.GATE),
-            tranches_paid=snap.money.tranches_paid if snap.money else [],
-        )
-    if desc.status == WorkflowExecutionStatus.COMPLETED:
-        outcome: ProjectOutcome = await handle.result()
-        return WorkflowView(found=True, status=outcome.status.value)
-    closed = desc.status.name.lower() if desc.status is not None else "closed"
-    return WorkflowView(found=True, status=f"workflow {closed}")
 
 
 @router.get("/reconciliation", response_model=ReconciliationOut, responses={**AUTH, **responses(503)})
