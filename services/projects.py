@@ -40,20 +40,20 @@ log = logging.getLogger("trlgate.api")
 _QUERY_TIMEOUT = timedelta(seconds=2)
 
 
-# The form of a generated project id. A closed project's id is always of it: Temporal shows
-# workflow ids in clear (in the UI's lists, to every operator), and an id of one's own choosing
-# could name the work.
-GENERATED_ID = re.compile(r"KP-\d{4}-[0-9a-f]{8}")
+# A closed project's id is generic: `KP-` and groups of digits and lowercase hex letters, as the
+# generated ids are (KP-<year>-<8 hex digits>). Temporal shows workflow ids in clear (in the UI's
+# lists, to every operator), and an id of one's own words could name the work.
+CLOSED_ID = re.compile(r"KP-[0-9a-f]+(-[0-9a-f]+)*")
 
 
 def closed_id_problem(proposal: Proposal) -> str | None:
     if proposal.classification != Classification.CLOSED or proposal.project_id is None:
         return None
-    if GENERATED_ID.fullmatch(proposal.project_id):
+    if CLOSED_ID.fullmatch(proposal.project_id):
         return None
     return (
-        "a closed project's id is generated (KP-<year>-<8 hex digits>): leave project_id empty; "
-        "workflow ids are shown in clear in the Temporal UI and an id of its own could name the work"
+        "a closed project's id is KP- and groups of digits and a-f only (as generated: leave project_id empty); "
+        "workflow ids are shown in clear in the Temporal UI and an id of its own words could name the work"
     )
 
 
