@@ -103,7 +103,9 @@ async def test_finance_and_performer_work_through_the_api(
         assert "four eyes" in same["detail"]
         await expect(stack, "POST", f"{base}/approve", PM, 403)
         await expect(stack, "POST", f"{base}/approve", "fin.yamada", 200)
-        await assert_eventually(lambda: listed(stack.client, four_eyes), "no longer listed", until=lambda ids: ids == [])
+        await assert_eventually(
+            lambda: listed(stack.client, four_eyes), "no longer listed", until=lambda ids: ids == []
+        )
         await wait_status(stack, pid, lambda s: s.money is not None and s.money.tranches_paid == [1], "tranche 1 paid")
 
         # Tranche 2 (FY2027) is signed ahead of time; it still waits for the FY2026 report.

@@ -74,7 +74,9 @@ async def _ops_console(browser: Browser, base: str, ui: str, open_id: str, close
     await page.get_by_role("button", name="Sign in").click()
     await expect(page).to_have_url(f"{base}/app/operations")
     await page.goto(f"{ui}/namespaces/default/workflows")  # the UI's own first load, before the project's page
-    history, metadata = await _ui_page(page, ui, open_id, "open-project", OPEN_TITLE, "Stage 1 (Basic research): tranche")
+    history, metadata = await _ui_page(
+        page, ui, open_id, "open-project", OPEN_TITLE, "Stage 1 (Basic research): tranche"
+    )
     assert BANNER not in history and BANNER not in metadata
     assert f'"title": "{OPEN_TITLE}"' in history  # the input, decoded
     assert "Stage 1 (Basic research): tranche" in metadata and OPEN_TITLE in metadata  # current details, summary

@@ -265,7 +265,9 @@ class Money(Holds):
             if self._needs_second_approver(amount) and not self._approved(stage_no, tranche_no):
                 # A closed project's budget is closed (its summary names none): no amount in clear text.
                 sized = "" if self.closed else f" ({amount:,} yen)"
-                self._stage_detail(f"Stage {stage_no}: tranche {tranche_no}{sized} waits for four-eyes approval by finance")
+                self._stage_detail(
+                    f"Stage {stage_no}: tranche {tranche_no}{sized} waits for four-eyes approval by finance"
+                )
                 self._flag_four_eyes(True)
                 await self._notify(
                     group(Role.FINANCE),
