@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.routes import codec
-from api.security import create_access_token
+from api.security import access_token_for
 from config import Settings
 from domain.roles import Role
 from services import sign_in, user_prefs
@@ -95,13 +95,7 @@ def _open_codec_session(response: Response, request: Request, settings: Settings
     """The one sign-in of ops staff opens the Temporal UI's payloads too: the UI on this host calls
     /codec on its own origin (cli/ui_proxy.py) and the browser sends this cookie (per host, not per
     port). An API token, as POST /codec/session sets; signing out ends it with the session epoch."""
-    token = create_access_token(
-        request.app.state.jwt_secret,
-        user.username,
-        list(user.roles),
-        timedelta(minutes=settings.jwt_ttl_minutes),
-        epoch=user.session_epoch,
-    )
+    token = access_token_for(request.app.state.jwt_secret, user, settings.jwt_ttl_minutes)
     codec.set_codec_cookie(response, request, token)
 
 
