@@ -51,9 +51,12 @@ def closed_id_problem(proposal: Proposal) -> str | None:
         return None
     if CLOSED_ID.fullmatch(proposal.project_id):
         return None
+    # One reason, no "; " (the pages split reasons there), led by "project id" (the field it is of);
+    # the refused id itself is not repeated (nor audited): it may be the words it must not hold.
     return (
-        "a closed project's id is KP- and groups of digits and a-f only (as generated: leave project_id empty); "
-        "workflow ids are shown in clear in the Temporal UI and an id of its own words could name the work"
+        "project id: a closed project's id is KP- and groups of digits and a-f only, "
+        "as generated (leave it empty): workflow ids are shown in clear in the Temporal UI, and an id of "
+        "one's own words could name the work"
     )
 
 
