@@ -204,7 +204,10 @@ def _print_banner(settings: Settings, created: int) -> None:
     console.print(f"\n[bold green]trlgate is running[/bold green] (one simulated day = {settings.seconds_per_day} s)")
     console.print(f"  Workbench (web pages):    {api}/app/")
     console.print(f"  API and interactive docs: {api}/docs")
-    console.print(f"  Temporal Web UI:          http://127.0.0.1:{settings.temporal_ui_port}")
+    console.print(
+        f"  Temporal Web UI:          http://127.0.0.1:{settings.temporal_ui_port}"
+        " (payloads open once an ops user signed in to the workbench)"
+    )
     console.print(f"  Database:                 {settings.resolved_database_url}")
     if settings.mail_sink:
         console.print(f"  Mail (.eml files):        {settings.resolved_mail_dir}")
