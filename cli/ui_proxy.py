@@ -50,7 +50,8 @@ def refused(method: str, path: str) -> bool:
 
 def create_app(ui_url: str, api_url: str, transport: httpx.AsyncBaseTransport | None = None) -> Starlette:
     """`transport`: the tests' stand-in for both upstreams."""
-    client = httpx.AsyncClient(transport=transport, timeout=httpx.Timeout(30, connect=5))
+    # No read timeout: the UI's history views may long-poll for new events through here.
+    client = httpx.AsyncClient(transport=transport, timeout=httpx.Timeout(None, connect=5))
     ui = ReverseHttpProxy(client, base_url=ui_url.rstrip("/") + "/")
     api = ReverseHttpProxy(client, base_url=api_url.rstrip("/") + "/codec/")
 
@@ -58,7 +59,10 @@ def create_app(ui_url: str, api_url: str, transport: httpx.AsyncBaseTransport | 
         return await api.proxy(request=request, path=request.path_params["path"])
 
     async def settings(request: Request) -> Response:
-        upstream = await client.get(ui_url.rstrip("/") + SETTINGS_PATH, params=request.query_params)
+        try:
+            upstream = await client.get(ui_url.rstrip("/") + SETTINGS_PATH, params=request.query_params)
+        except httpx.HTTPError as err:
+            return JSONResponse({"message": f"the Temporal UI does not answer: {err!r}"}, status_code=502)
         if upstream.status_code != 200:
             return Response(upstream.content, upstream.status_code, media_type=upstream.headers.get("content-type"))
         body = upstream.json()

@@ -93,3 +93,13 @@ def test_rules() -> None:
     assert refused("DELETE", "/api/v1/namespaces/default/workflows/project-A")
     assert not refused("GET", "/api/v1/namespaces/default/batch-operations")  # listing them is reading
     assert not refused("POST", "/api/v1/namespaces/default/workflows/project-A/signal/hold")
+
+
+async def test_a_ui_out_of_reach_is_a_bad_gateway() -> None:
+    def down(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    app = create_app(UI, API, transport=httpx.MockTransport(down))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1:8233") as client:
+        assert (await client.get("/api/v1/settings")).status_code == 502
+        assert (await client.get("/namespaces/default/workflows")).status_code == 502
