@@ -55,7 +55,7 @@ PATCHES: tuple[Patch, ...] = (
         ),
         histories_before=("project-HIST-v1-four-eyes-run1.json",),
         histories_after=("project-HIST-v2-four-eyes-run1.json",),
-        # A tranche waits for days at most; any run begun before the release has passed its wait by v3.
+        # Each stage is a new run: once no run begun before the release that carries it is open.
         deprecate_after="v3",
     ),
     Patch(
