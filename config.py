@@ -98,6 +98,9 @@ class Settings(BaseSettings):
     # Where a browser reaches the Temporal Web UI (the pages link into it: a project's workflow,
     # lists filtered by search attributes); empty: http://127.0.0.1:<temporal_ui_port>.
     temporal_ui_url: str = ""
+    # `trlgate up`: the dev server's own UI listens here, behind the proxy on temporal_ui_port that
+    # serves the UI and the codec from one origin (cli/ui_proxy.py). 0: any free port.
+    temporal_ui_backend_port: int = Field(default=0, ge=0, le=65535)
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     # uvicorn worker processes for `python -m api` (the image runs it).

@@ -8,6 +8,7 @@ from typing import Any
 
 import jwt
 
+from storage.models import User
 from storage.seed import password_hash
 
 ALGORITHM = "HS256"
@@ -39,3 +40,11 @@ def create_access_token(secret: str, username: str, roles: list[str], ttl: timed
 def decode_access_token(secret: str, token: str) -> dict[str, Any]:
     """Raises jwt.InvalidTokenError for anything but a valid, unexpired token of ours."""
     return jwt.decode(token, secret, algorithms=[ALGORITHM], options={"require": ["sub", "exp"]})
+
+
+def access_token_for(secret: str, user: User, ttl_minutes: int) -> str:
+    """A signed-in user's access token: the API's sign-in answers it, and the pages' sign-in of
+    ops staff sets it as the codec cookie (web/routes/auth.py)."""
+    return create_access_token(
+        secret, user.username, list(user.roles), timedelta(minutes=ttl_minutes), epoch=user.session_epoch
+    )

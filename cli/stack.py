@@ -44,6 +44,12 @@ def wait_for_port(host: str, port: int, timeout: float, proc: subprocess.Popen[b
     raise TimeoutError(f"nothing listens on {host}:{port} after {timeout:.0f}s")
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 @dataclass
 class Stack:
     settings: Settings
@@ -93,6 +99,8 @@ def run_stack(settings: Settings, *, demo: bool = True) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    # The dev server's own UI, behind the proxy that listens on temporal_ui_port.
+    ui_backend = settings.temporal_ui_backend_port or free_port()
     try:
         temporal = stack.spawn(
             "temporal dev server",
@@ -107,21 +115,38 @@ def run_stack(settings: Settings, *, demo: bool = True) -> int:
                 "--ui-ip",
                 host,
                 "--ui-port",
-                str(settings.temporal_ui_port),
+                str(ui_backend),
                 "--db-filename",
                 str(data / "temporal.db"),
                 "--namespace",
                 settings.temporal_namespace,
                 "--log-level",
                 "warn",
-                # The UI opens sealed payloads through the API's codec endpoints (cleared ops only).
+                # The UI opens sealed payloads through the API's codec endpoints (cleared ops only),
+                # on its own origin (cli/ui_proxy.py): the browser sends the codec cookie there.
                 "--ui-codec-endpoint",
-                f"http://{settings.api_host}:{settings.api_port}/codec",
+                f"{settings.resolved_temporal_ui_url()}/codec",
                 *sa.cli_flags(),
             ],
             logs / "temporal.log",
         )
         wait_for_port(host, int(port), 60, temporal)
+        proxy = stack.spawn(
+            "temporal ui proxy",
+            [
+                sys.executable,
+                "-m",
+                "cli.ui_proxy",
+                "--port",
+                str(settings.temporal_ui_port),
+                "--ui",
+                f"http://{host}:{ui_backend}",
+                "--api",
+                f"http://{settings.api_host}:{settings.api_port}",
+            ],
+            logs / "ui-proxy.log",
+        )
+        wait_for_port("127.0.0.1", settings.temporal_ui_port, 30, proxy)
         console.print("applying migrations and seeding the demo programme ...")
         settings.resolved_jwt_secret()  # create them once, before the API and worker read them
         migrate.upgrade(settings.resolved_database_url)
@@ -179,7 +204,10 @@ def _print_banner(settings: Settings, created: int) -> None:
     console.print(f"\n[bold green]trlgate is running[/bold green] (one simulated day = {settings.seconds_per_day} s)")
     console.print(f"  Workbench (web pages):    {api}/app/")
     console.print(f"  API and interactive docs: {api}/docs")
-    console.print(f"  Temporal Web UI:          http://127.0.0.1:{settings.temporal_ui_port}")
+    console.print(
+        f"  Temporal Web UI:          http://127.0.0.1:{settings.temporal_ui_port}"
+        " (payloads open once an ops user signed in to the workbench)"
+    )
     console.print(f"  Database:                 {settings.resolved_database_url}")
     if settings.mail_sink:
         console.print(f"  Mail (.eml files):        {settings.resolved_mail_dir}")

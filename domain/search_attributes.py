@@ -17,6 +17,11 @@ FUNDING_MINISTRY = SearchAttributeKey.for_keyword("FundingMinistry")
 GATE_NO = SearchAttributeKey.for_int("GateNo")
 GATE_DUE_AT = SearchAttributeKey.for_datetime("GateDueAt")
 GATE_OVERDUE = SearchAttributeKey.for_bool("GateOverdue")
+# On a project workflow: a due tranche waits for finance's second approver.
+AWAITING_FOUR_EYES = SearchAttributeKey.for_bool("AwaitingFourEyes")
+# On each hand-off workflow: its deadline, and whether it passed unanswered (escalated).
+HANDOFF_DEADLINE = SearchAttributeKey.for_datetime("HandoffDeadline")
+HANDOFF_OVERDUE = SearchAttributeKey.for_bool("HandoffOverdue")
 
 ALL: tuple[SearchAttributeKey, ...] = (
     PROJECT_ID,
@@ -28,6 +33,9 @@ ALL: tuple[SearchAttributeKey, ...] = (
     GATE_NO,
     GATE_DUE_AT,
     GATE_OVERDUE,
+    AWAITING_FOUR_EYES,
+    HANDOFF_DEADLINE,
+    HANDOFF_OVERDUE,
 )
 
 # Temporal CLI / operator spelling of each key's type.

@@ -4,6 +4,7 @@ so the checks, the audit and the refusals are written once."""
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,7 +28,7 @@ from config import Settings
 from domain.command import Command
 from domain.programme import PROGRAMME_CODE
 from domain.project import ProjectSnapshot, ProjectWorkflowInput
-from domain.proposal import Proposal
+from domain.proposal import Classification, Proposal
 from domain.roles import Role
 from services import visions
 from storage.audit import audit_command
@@ -39,6 +40,26 @@ log = logging.getLogger("trlgate.api")
 _QUERY_TIMEOUT = timedelta(seconds=2)
 
 
+# A closed project's id is generic: `KP-` and groups of digits and lowercase hex letters, as the
+# generated ids are (KP-<year>-<8 hex digits>). Temporal shows workflow ids in clear (in the UI's
+# lists, to every operator), and an id of one's own words could name the work.
+CLOSED_ID = re.compile(r"KP-[0-9a-f]+(-[0-9a-f]+)*")
+
+
+def closed_id_problem(proposal: Proposal) -> str | None:
+    if proposal.classification != Classification.CLOSED or proposal.project_id is None:
+        return None
+    if CLOSED_ID.fullmatch(proposal.project_id):
+        return None
+    # One reason, no "; " (the pages split reasons there), led by "project id" (the field it is of);
+    # the refused id itself is not repeated (nor audited): it may be the words it must not hold.
+    return (
+        "project id: a closed project's id is KP- and groups of digits and a-f only, "
+        "as generated (leave it empty): workflow ids are shown in clear in the Temporal UI, and an id of "
+        "one's own words could name the work"
+    )
+
+
 async def start_project(
     request: Request, session: AsyncSession, client: Client, user: User, settings: Settings, proposal: Proposal
 ) -> Project:
@@ -46,6 +67,9 @@ async def start_project(
     database's reasons (audited), 409 when it exists. Nothing starts on a refusal."""
     if not has_role(user, Role.ADMIN) and proposal.programme_manager != user.username:
         raise HTTPException(status.HTTP_403_FORBIDDEN, detail="a programme manager starts only their own projects")
+    if problem := closed_id_problem(proposal):
+        await record(request, user.username, "start_project", "project:closed", "rejected", problems=[problem])
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=problem)
     if proposal.project_id is None:
         proposal.project_id = f"KP-{datetime.now(UTC):%Y}-{uuid.uuid4().hex[:8]}"
     project_id = proposal.project_id

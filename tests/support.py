@@ -491,3 +491,8 @@ def ledger_project(project_id: str, programme_code: str, ministry: str, budget: 
         reviewers=[],
         public_use_ministries=[],
     )
+
+
+async def listed(client: Client, query: str) -> list[str]:
+    """The workflow ids a visibility query finds (eventually consistent: poll it)."""
+    return [w.id async for w in client.list_workflows(query)]

@@ -10,10 +10,12 @@ from typing import Any
 from sqlalchemy import select
 from temporalio.client import Client
 
+from domain import search_attributes as sa
 from storage.models import LedgerTransaction
 from tests.api_stack import ApiStack, api_stack
-from tests.support import PM, assert_eventually
+from tests.support import PM, assert_eventually, listed
 from tests.test_api_lifecycle import proposal_body, wait_status
+from web import temporal_ui
 
 B = 1_000_000_000
 PERFORMER = "perf.aoki"
@@ -81,6 +83,9 @@ async def test_finance_and_performer_work_through_the_api(
         created = await expect(stack, "POST", "/projects", PM, 201, json=body())
         pid = created["id"]
         await wait_status(stack, pid, lambda s: "four-eyes approval" in s.waiting_for, "tranche 1 awaits approval")
+        # Ops' saved query for tranches awaiting four eyes finds the project until it is approved.
+        four_eyes = f'{temporal_ui.four_eyes_query()} AND {sa.PROJECT_ID.name}="{pid}"'
+        await assert_eventually(lambda: listed(stack.client, four_eyes), "listed", until=lambda ids: len(ids) == 1)
         # The request for four eyes goes to the finance group: each finance user sees it, a PM does not.
         for finance in ("fin.suzuki", "fin.yamada"):
             asks = await notices(stack, finance, "tranche_approval")
@@ -98,6 +103,9 @@ async def test_finance_and_performer_work_through_the_api(
         assert "four eyes" in same["detail"]
         await expect(stack, "POST", f"{base}/approve", PM, 403)
         await expect(stack, "POST", f"{base}/approve", "fin.yamada", 200)
+        await assert_eventually(
+            lambda: listed(stack.client, four_eyes), "no longer listed", until=lambda ids: ids == []
+        )
         await wait_status(stack, pid, lambda s: s.money is not None and s.money.tranches_paid == [1], "tranche 1 paid")
 
         # Tranche 2 (FY2027) is signed ahead of time; it still waits for the FY2026 report.

@@ -118,6 +118,19 @@ async def test_a_project_id_that_would_share_child_workflow_ids_is_refused(stack
             assert not any("share workflow ids" in p for p in problems), (fine, problems)
 
 
+async def test_a_closed_project_id_is_generic(stack: ApiStack) -> None:
+    """Workflow ids are shown in clear in the Temporal UI: a closed project's id is KP- and groups
+    of digits and a-f (as generated), refused (422, with the rule) otherwise; open ones choose."""
+    for named in ("KP-RAILGUN-1", "SONAR-2026", "KP-2026-Quantum"):
+        r = await stack.call("POST", "/projects", "pm.sato", json=proposal_body(project_id=named) | CLOSED)
+        assert r.status_code == 422 and "closed project's id is KP-" in r.text, r.text
+    panel = {"reviewers": ["rev.ito", "rev.kato"]} | CLOSED  # cleared for the label
+    generic = await stack.call("POST", "/projects", "pm.sato", json=proposal_body(project_id="KP-2026-0a1b") | panel)
+    generated = await stack.call("POST", "/projects", "pm.sato", json=proposal_body() | panel)
+    opened = await stack.call("POST", "/projects", "pm.sato", json=proposal_body(project_id="OPEN-SONAR-1"))
+    assert [r.status_code for r in (generic, generated, opened)] == [201, 201, 201], (generic.text, generated.text)
+
+
 async def test_a_stamp_naming_no_project_row_is_of_unknown_workflow(stack: ApiStack) -> None:
     """The API writes a project's row after its workflow starts: a payload stamped `project-<id>...`
     with no row yet (or a stamp of no project at all) could be any project's. It opens only for

@@ -36,12 +36,14 @@ from tests.support import (
     assert_eventually,
     decide_gate,
     handoff_offered,
+    listed,
     pass_gate,
     proposal,
     review_round,
     start_project,
     wait_until,
 )
+from web import temporal_ui
 from workflows.handoff import HandoffWorkflow
 from workflows.project import ProjectWorkflow, workflow_id_for
 
@@ -206,6 +208,12 @@ async def test_an_unanswered_handoff_is_reminded_escalates_at_its_deadline_and_c
         lambda: child.query(HandoffWorkflow.snapshot), "the hand-off escalated", until=lambda s: s.escalated
     )
     assert snap.escalated and snap.reminders_sent == 2 and snap.status == HandoffStatus.PENDING
+    # Ops' saved query for hand-offs past their deadline finds it, with its deadline in clear.
+    query = f'{temporal_ui.overdue_handoffs_query()} AND {sa.PROJECT_ID.name}="{pid}"'
+    await assert_eventually(lambda: listed(local_client, query), "listed overdue", until=lambda ids: ids == [child.id])
+    deadline = (await child.describe()).typed_search_attributes.get(sa.HANDOFF_DEADLINE)
+    assert deadline is not None and snap.deadline_at is not None
+    assert abs((deadline - snap.deadline_at).total_seconds()) < 0.001
     await wait_until(handle, lambda s: "MLIT" in s.handoffs_pending, "still pending")
     async with sessionmaker() as session:
         row = await session.get(Handoff, handoff_id(pid, "MLIT"))

@@ -1,9 +1,12 @@
-"""`trlgate up` (the README's first command) as a real process: it serves, it works, Ctrl-C stops it all."""
+"""`trlgate up` (the README's first command) as a real process: it serves, it works, Ctrl-C stops it all.
+On it, the Temporal UI as an operator sees it after one sign-in to the workbench (screenshots
+temporal-ui-* in data/screenshots/)."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import smtplib
 import sqlite3
@@ -13,9 +16,11 @@ from contextlib import closing
 from pathlib import Path
 
 import httpx
+from playwright.async_api import Browser, Page, expect
 from temporalio.client import Client
 
 from tests.api_stack import free_port
+from tests.browser import screenshot
 from tests.support import CONVERTER, assert_eventually
 from tests.test_api_lifecycle import proposal_body
 
@@ -30,7 +35,66 @@ def _alive(pid: int) -> bool:
     return stat.exists() and stat.read_text().split()[2] != "Z"
 
 
-async def test_up_serves_the_whole_stack_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+OPEN_TITLE, CLOSED_TITLE = "Open drones 5521", "Closed sonar array 7734"
+BANNER = "Codec Server could not connect"
+CIPHERTEXT = r'"[A-Za-z0-9+/=]{200,}"'  # a sealed payload, as the UI shows what it cannot decode
+
+
+async def _text(page: Page) -> str:
+    """The page's text with its frames' (the UI shows summary and details in iframes)."""
+    return "\n".join([await frame.inner_text("body") for frame in page.frames])
+
+
+async def _ui_page(page: Page, ui: str, project_id: str, name: str, input_shows: str, shows: str) -> tuple[str, str]:
+    """The Temporal UI's page of a project's workflow: its input (the first tab; `input_shows`: a
+    pattern there once the UI has shown it) and its user metadata (summary, details, current
+    details; `shows`: a text there once the UI has them), as the page shows them; screenshots."""
+    async with page.expect_response(lambda r: "/codec/decode" in r.url) as decoded:
+        await page.goto(f"{ui}/namespaces/default/workflows/project-{project_id}")
+    assert (await decoded.value).status == 200  # the codec on the UI's own origin took the cookie
+    await expect(page.get_by_role("heading", name="Input")).to_be_visible(timeout=30_000)
+    history = await assert_eventually(
+        lambda: _text(page), f"the input as {input_shows!r}", until=lambda t: re.search(input_shows, t)
+    )
+    await screenshot(page, f"temporal-ui-{name}")
+    await page.get_by_role("tab", name="User Metadata").click()
+    metadata = await assert_eventually(lambda: _text(page), f"{shows!r} in the UI", until=lambda t: shows in t)
+    await screenshot(page, f"temporal-ui-{name}-metadata")
+    return history, metadata
+
+
+async def _ops_console(browser: Browser, base: str, ui: str, open_id: str, closed_id: str) -> None:
+    """One sign-in to the workbench as an uncleared operator (ops.kimura), then the Temporal UI:
+    the open project decoded, the closed one ciphertext, no codec error, terminate disabled."""
+    context = await browser.new_context(locale="en-GB", viewport={"width": 1400, "height": 1000})
+    page = await context.new_page()
+    await page.goto(f"{base}/app/sign-in")
+    await page.get_by_label("Username").fill("ops.kimura")
+    await page.get_by_label("Password").fill("trlgate-demo")
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page).to_have_url(f"{base}/app/operations")
+    await page.goto(f"{ui}/namespaces/default/workflows")  # the UI's own first load, before the project's page
+    history, metadata = await _ui_page(
+        page, ui, open_id, "open-project", OPEN_TITLE, "Stage 1 (Basic research): tranche"
+    )
+    assert BANNER not in history and BANNER not in metadata
+    assert f'"title": "{OPEN_TITLE}"' in history  # the input, decoded
+    assert "Stage 1 (Basic research): tranche" in metadata and OPEN_TITLE in metadata  # current details, summary
+    await page.get_by_role("button", name="More Actions").click()
+    # Terminate skips the clean stop: the proxy's settings disable it (and refuse its API call).
+    terminate = page.get_by_test_id("terminate-button")  # the menu is rendered twice (wide and narrow)
+    await expect(terminate.first).to_have_attribute("aria-disabled", "true")
+    assert [await t.get_attribute("aria-disabled") for t in await terminate.all()] == ["true"] * await terminate.count()
+    await screenshot(page, "temporal-ui-open-project-actions")
+    await page.keyboard.press("Escape")
+    history, metadata = await _ui_page(page, ui, closed_id, "closed-project", CIPHERTEXT, "No Current Details")
+    assert BANNER not in history and BANNER not in metadata
+    assert CLOSED_TITLE not in history + metadata and "Basic research" not in history + metadata
+    assert "No summary available" in metadata  # ciphertext: the UI cannot read it
+    await context.close()
+
+
+async def test_up_serves_the_whole_stack_and_stops_on_ctrl_c(tmp_path: Path, browser: Browser) -> None:
     temporal_port, ui_port, api_port, smtp_port = free_port(), free_port(), free_port(), free_port()
     env = {
         **os.environ,
@@ -72,9 +136,15 @@ async def test_up_serves_the_whole_stack_and_stops_on_ctrl_c(tmp_path: Path) -> 
             token = (await http.post("/auth/token", data={"username": "pm.sato", "password": "trlgate-demo"})).json()[
                 "access_token"
             ]
-            r = await http.post("/projects", json=proposal_body(), headers={"Authorization": f"Bearer {token}"})
+            pm = {"Authorization": f"Bearer {token}"}
+            r = await http.post("/projects", json=proposal_body(title=OPEN_TITLE), headers=pm)
             assert r.status_code == 201, r.text
             project_id = r.json()["id"]
+            closed = {"classification": "closed", "label": {"level": "SECRET", "compartments": ["QS"]}}
+            body = proposal_body(title=CLOSED_TITLE, reviewers=["rev.ito", "rev.kato"]) | closed
+            r = await http.post("/projects", json=body, headers=pm)
+            assert r.status_code == 201, r.text
+            await _ops_console(browser, base, f"http://127.0.0.1:{ui_port}", project_id, r.json()["id"])
             # A local client cannot name another address for itself (sign-in throttling is per address).
             forged = {"X-Forwarded-For": "203.0.113.9"}
             guess = await http.post("/auth/token", data={"username": "pm.sato", "password": "guess"}, headers=forged)
@@ -91,13 +161,13 @@ async def test_up_serves_the_whole_stack_and_stops_on_ctrl_c(tmp_path: Path) -> 
         children = [
             int(p) for p in subprocess.run(["pgrep", "-P", str(up.pid)], capture_output=True, text=True).stdout.split()
         ]
-        assert len(children) == 4  # Temporal dev server, mail sink, worker, API
+        assert len(children) == 5  # Temporal dev server, its UI's proxy, mail sink, worker, API
     finally:
         up.send_signal(signal.SIGINT)
         out, _ = up.communicate(timeout=60)
     assert up.returncode == 0, out
     assert "trlgate is running" in out and "pm.sato" in out and f"http://127.0.0.1:{ui_port}" in out
-    assert "stopped temporal dev server" in out and "stopped mail sink" in out
+    assert "stopped temporal dev server" in out and "stopped mail sink" in out and "stopped temporal ui proxy" in out
     assert not [pid for pid in children if _alive(pid)]
     assert (tmp_path / "trlgate.db").exists() and (tmp_path / "temporal.db").exists()
     with closing(sqlite3.connect(tmp_path / "trlgate.db")) as db:

@@ -210,6 +210,18 @@ async def test_each_section_lists_its_stuck_work_with_temporal_ui_links(api_any_
     drift = _section(text, "ops-drift")
     assert f"no workflow project-{OPEN_ID} exists for this project" in drift
     assert _ui(f'ProjectId="{OPEN_ID}"') in drift
+    saved = _section(text, "ops-saved-queries")  # the daily questions (README "Operations")
+    for query in (
+        "GateOverdue=true",
+        'ProjectStatus="on_hold"',
+        "AwaitingFourEyes=true",
+        "HandoffOverdue=true",
+        'FundingMinistry="MEXT"',
+        'FundingMinistry="METI"',
+        "TRL=1",
+        "TRL=9",
+    ):
+        assert _ui(f'{query} AND ExecutionStatus="Running"') in saved, query
 
 
 async def test_most_overdue_first(api_any_db: InProcessApi) -> None:
@@ -289,3 +301,4 @@ async def test_japanese(api: InProcessApi) -> None:
         page = await http.get("/app/operations", headers=JA)
     assert page.status_code == 200 and "<h1>運用</h1>" in page.text
     assert "期限を過ぎた審査ラウンドが 2 件あります。" in page.text and "秘匿案件（非表示）" in page.text
+    assert "Temporal UI の保存済みクエリ" in page.text and "資金拠出府省別：" in page.text

@@ -81,6 +81,26 @@ async def test_signing_in_opens_the_inbox_with_a_session_cookie_and_signing_out_
     assert (await api.http.get("/app/inbox")).status_code == 303  # back to the sign-in page
 
 
+async def test_an_ops_sign_in_opens_the_codec_for_the_temporal_ui_and_sign_out_ends_it(api: InProcessApi) -> None:
+    """One sign-in: the cookie (path /codec, any port of this host) lets the UI's codec calls through."""
+    reviewer = await sign_in(api.http, "rev.ito", DEMO_PASSWORD)
+    assert "trlgate_codec" not in reviewer.headers.get("set-cookie", "")  # only ops and admin decode
+    api.http.cookies.clear()
+    signed_in = await sign_in(api.http, "ops.kimura", DEMO_PASSWORD)
+    codec = next(c for c in signed_in.headers.get_list("set-cookie") if c.startswith("trlgate_codec="))
+    assert "Path=/codec" in codec and "HttpOnly" in codec and "SameSite=lax" in codec
+    token = codec.split(";")[0].split("=", 1)[1]
+    decode = await api.http.post("/codec/decode", json={"payloads": []})  # the cookie alone, as the UI sends it
+    assert decode.status_code == 200
+    page = await api.http.get("/app/operations")
+    out = await api.http.post("/app/sign-out", data={"csrftoken": token_of(page)})
+    assert any(c.startswith('trlgate_codec=""') and "Path=/codec" in c for c in out.headers.get_list("set-cookie"))
+    # A copy of the cookie is dead too: the sign-out moved the user's session epoch on.
+    api.http.cookies.set("trlgate_codec", token, path="/codec")
+    copied = await api.http.post("/codec/decode", json={"payloads": []})
+    assert copied.status_code == 401
+
+
 async def test_form_posts_without_the_csrf_token_are_refused(api: InProcessApi) -> None:
     await api.http.get("/app/sign-in")  # the browser holds the CSRF cookie now
     forged = await api.http.post("/app/sign-in", data={"username": "rev.ito", "password": DEMO_PASSWORD})

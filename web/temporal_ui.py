@@ -6,7 +6,15 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from domain.project import ProjectStatus
-from domain.search_attributes import GATE_OVERDUE, PROJECT_ID, PROJECT_STATUS
+from domain.search_attributes import (
+    AWAITING_FOUR_EYES,
+    FUNDING_MINISTRY,
+    GATE_OVERDUE,
+    HANDOFF_OVERDUE,
+    PROJECT_ID,
+    PROJECT_STATUS,
+    TRL,
+)
 
 # A finished workflow keeps its last search attributes: the sections' lists are of live work.
 _RUNNING = 'ExecutionStatus="Running"'
@@ -36,3 +44,19 @@ def overdue_gates_query() -> str:
 
 def on_hold_query() -> str:
     return f"{PROJECT_STATUS.name}={_keyword(ProjectStatus.ON_HOLD.value)} AND {_RUNNING}"
+
+
+def four_eyes_query() -> str:
+    return f"{AWAITING_FOUR_EYES.name}=true AND {_RUNNING}"
+
+
+def overdue_handoffs_query() -> str:
+    return f"{HANDOFF_OVERDUE.name}=true AND {_RUNNING}"
+
+
+def ministry_query(ministry: str) -> str:
+    return f"{FUNDING_MINISTRY.name}={_keyword(ministry)} AND {_RUNNING}"
+
+
+def trl_query(trl: int) -> str:
+    return f"{TRL.name}={int(trl)} AND {_RUNNING}"

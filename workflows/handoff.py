@@ -36,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.common import ACTIVITY_RETRY, ACTIVITY_TIMEOUT, keyed, rejected
 
 PARENT_SIGNAL = "handoff_changed"  # ProjectWorkflow.handoff_changed
+DEADLINE_SEARCH_ATTRIBUTES = "handoff-deadline-search-attributes"
 
 
 @workflow.defn
@@ -75,6 +76,11 @@ class HandoffWorkflow:
         started = workflow.now()
         self.deadline_at = started + self._days(self.input.policy.deadline_days)
         workflow.upsert_search_attributes([sa.PROJECT_ID.value_set(self.input.project_id)])
+        # With timers off (seconds_per_day 0) there is no deadline to show.
+        if self.input.seconds_per_day and workflow.patched(DEADLINE_SEARCH_ATTRIBUTES):
+            workflow.upsert_search_attributes(
+                [sa.HANDOFF_DEADLINE.value_set(self.deadline_at), sa.HANDOFF_OVERDUE.value_set(False)]
+            )
         prepared = await workflow.execute_activity_method(
             HandoffActivities.prepare_handoff,
             PrepareHandoffInput(
@@ -141,6 +147,8 @@ class HandoffWorkflow:
         overdue = self._result(HandoffStatus.PENDING).model_copy(update={"escalated": True})
         await self._tell_project(overdue)
         self.escalated = True
+        if workflow.patched(DEADLINE_SEARCH_ATTRIBUTES):
+            workflow.upsert_search_attributes([sa.HANDOFF_OVERDUE.value_set(True)])
         await self._notice(
             escalate=True,
             message=f"The hand-off of {self.input.project_id} to {self.input.ministry} passed its deadline "

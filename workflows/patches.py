@@ -47,4 +47,26 @@ PATCHES: tuple[Patch, ...] = (
         histories_after=("project-HIST-v2-reports-run1.json",),
         deprecate_after="v3",
     ),
+    Patch(
+        id="four-eyes-search-attribute",
+        why=(
+            "the project upserts AwaitingFourEyes while a due tranche waits for finance's second "
+            "approver (ops' saved query in the Temporal UI)"
+        ),
+        histories_before=("project-HIST-v1-four-eyes-run1.json",),
+        histories_after=("project-HIST-v2-four-eyes-run1.json",),
+        # Each stage is a new run: once no run begun before the release that carries it is open.
+        deprecate_after="v3",
+    ),
+    Patch(
+        id="handoff-deadline-search-attributes",
+        why=(
+            "a hand-off upserts HandoffDeadline and HandoffOverdue at its start and HandoffOverdue "
+            "when it escalates (ops' saved query for hand-offs past their deadline)"
+        ),
+        histories_before=("project-HIST-v1-overdue-handoff-MLIT.json",),
+        histories_after=("project-HIST-v2-overdue-handoff-MLIT.json",),
+        # A hand-off lasts its deadline and a re-route; once those begun before the release ended.
+        deprecate_after="v3",
+    ),
 )

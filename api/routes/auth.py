@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Form, HTTPException, Path, Request, status
@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from api.deps import AdminUser, CurrentUser, SettingsDep, release_connection
 from api.errors import AUTH, responses
 from api.schemas.common import TokenOut, UserOut
-from api.security import create_access_token
+from api.security import access_token_for
 from services import sign_in
 from storage import throttle
 from storage.models import User
@@ -50,14 +50,7 @@ async def login(
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, detail=str(err), headers={"WWW-Authenticate": "Bearer"}
         ) from None
-    token = create_access_token(
-        request.app.state.jwt_secret,
-        user.username,
-        list(user.roles),
-        timedelta(minutes=settings.jwt_ttl_minutes),
-        epoch=user.session_epoch,
-    )
-    return TokenOut(access_token=token)
+    return TokenOut(access_token=access_token_for(request.app.state.jwt_secret, user, settings.jwt_ttl_minutes))
 
 
 class UnlockOut(BaseModel):

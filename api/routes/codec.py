@@ -82,16 +82,32 @@ def _codec(request: Request) -> EncryptionCodec:
 async def open_codec_session(request: Request, response: Response, token: TokenDep, user: OpsUser) -> None:
     """For the Temporal UI in this browser: the codec endpoints accept this session's cookie
     (HttpOnly, same site, path /codec, as long as the token lives)."""
+    set_codec_cookie(response, request, token)
+    await record(request, user.username, "codec_session", "codec", "ok")
+
+
+def set_codec_cookie(response: Response, request: Request, token: str) -> None:
+    """Sent to /codec on this host at any port: the API's, and the Temporal UI's own origin on the
+    dev stack (cli/ui_proxy.py)."""
     settings = request.app.state.settings
     response.set_cookie(
-        CODEC_COOKIE, token, max_age=settings.jwt_ttl_minutes * 60, path="/codec", httponly=True, samesite="lax"
+        CODEC_COOKIE,
+        token,
+        max_age=settings.jwt_ttl_minutes * 60,
+        path="/codec",
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https" or settings.web_secure_cookies,
     )
-    await record(request, user.username, "codec_session", "codec", "ok")
+
+
+def clear_codec_cookie(response: Response) -> None:
+    response.delete_cookie(CODEC_COOKIE, path="/codec")
 
 
 @router.delete("/session", status_code=status.HTTP_204_NO_CONTENT, responses=AUTH)
 async def close_codec_session(response: Response, user: CodecUser) -> None:
-    response.delete_cookie(CODEC_COOKIE, path="/codec")
+    clear_codec_cookie(response)
 
 
 UNATTRIBUTED = "codec:unattributed"  # the audit target of payloads that name no workflow we can trust

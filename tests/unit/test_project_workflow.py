@@ -287,6 +287,23 @@ async def test_a_hold_waits_for_the_pm_then_the_gate_reviews_again(env: Workflow
     await latest.execute_update(ProjectWorkflow.terminate, TerminateInput(requested_by=PM, reason="test over"))
 
 
+async def test_a_closed_projects_operational_text_names_neither_stage_nor_money(
+    env: WorkflowEnvironment, worker: str
+) -> None:
+    """The current details are shown in the Temporal UI: a closed project's say what it waits for
+    in generic words (its budget and stage names are closed)."""
+    p = one_stage(classification="closed", label={"level": "SECRET", "compartments": ["QS"]})
+    handle = await env.client.start_workflow(
+        ProjectWorkflow.run,
+        ProjectWorkflowInput(proposal=p, seconds_per_day=60, progress_reports=False, four_eyes_threshold=1),
+        id=f"project-{p.project_id}",
+        task_queue=worker,
+    )
+    held = await wait_until(handle, lambda s: "four-eyes" in s.waiting_for, "the tranche awaiting four eyes", env=env)
+    assert held.waiting_for == "Stage 1: tranche 1 waits for four-eyes approval by finance"
+    await handle.execute_update(ProjectWorkflow.terminate, TerminateInput(requested_by=PM, reason="test over"))
+
+
 async def test_validators_refuse_without_a_trace(env: WorkflowEnvironment, worker: str) -> None:
     p = one_stage(performer="perf.aoki")
     handle = await start(env.client, worker, p)

@@ -7,6 +7,8 @@ its pseudonym, no title and no link (a Temporal UI link would name the project);
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlencode
 
@@ -20,7 +22,8 @@ from api.pseudonyms import pseudonym
 from api.routes import fund as api_fund
 from api.schemas.fund import DriftOut
 from config import Settings
-from domain.roles import Role
+from domain.roles import FundingMinistry, Role
+from domain.trl import MAX_TRL
 from services import mail_outbox, operations
 from services.tranche_approvals import Sort, awaiting_approval
 from web import temporal_ui
@@ -115,6 +118,30 @@ async def operations_page(
         ui_project=lambda pid: ui(temporal_ui.project_query(pid)),
         ui_overdue_gates=ui(temporal_ui.overdue_gates_query()),
         ui_on_hold=ui(temporal_ui.on_hold_query()),
+        saved_queries=_saved_queries(ui),
+    )
+
+
+@dataclass(frozen=True)
+class SavedQueries:
+    """The daily questions as Temporal UI links (README "Operations: watch it in the Temporal UI")."""
+
+    overdue_gates: str
+    on_hold: str
+    four_eyes: str
+    overdue_handoffs: str
+    by_ministry: dict[str, str]
+    by_trl: dict[int, str]
+
+
+def _saved_queries(ui: Callable[[str], str]) -> SavedQueries:
+    return SavedQueries(
+        overdue_gates=ui(temporal_ui.overdue_gates_query()),
+        on_hold=ui(temporal_ui.on_hold_query()),
+        four_eyes=ui(temporal_ui.four_eyes_query()),
+        overdue_handoffs=ui(temporal_ui.overdue_handoffs_query()),
+        by_ministry={m.value: ui(temporal_ui.ministry_query(m.value)) for m in FundingMinistry},
+        by_trl={trl: ui(temporal_ui.trl_query(trl)) for trl in range(1, MAX_TRL + 1)},
     )
 
 

@@ -12,6 +12,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.money import MoneyActivities, PayTrancheInput, ReserveStageInput, ScheduledTranche
+    from domain import search_attributes as sa
     from domain.fiscal import fiscal_year, fiscal_year_start, reports_due_before
     from domain.programme import PROGRAMME_CODE
     from domain.project import Phase, StageExtension
@@ -21,6 +22,7 @@ from workflows.project.holds import Holds
 REPORT_REMINDER_DAYS = 30  # an overdue progress report is asked for again this often
 # The performer is told when each fiscal year ends that its report is now due (a timer per year).
 PATCH_REPORT_DUE = "report-due-notices"
+FOUR_EYES_SEARCH_ATTRIBUTE = "four-eyes-search-attribute"
 
 
 class Money(Holds):
@@ -212,6 +214,11 @@ class Money(Holds):
                 )
             fy += 1
 
+    def _flag_four_eyes(self, waiting: bool) -> None:
+        """`AwaitingFourEyes` for ops' saved query in the Temporal UI (an upsert is a command: patched)."""
+        if workflow.patched(FOUR_EYES_SEARCH_ATTRIBUTE):
+            workflow.upsert_search_attributes([sa.AWAITING_FOUR_EYES.value_set(waiting)])
+
     def _needs_second_approver(self, amount: int) -> bool:
         threshold = self.input.four_eyes_threshold
         return threshold is not None and amount > threshold
@@ -256,9 +263,12 @@ class Money(Holds):
                     pass
                 continue
             if self._needs_second_approver(amount) and not self._approved(stage_no, tranche_no):
+                # A closed project's budget is closed (its summary names none): no amount in clear text.
+                sized = "" if self.closed else f" ({amount:,} yen)"
                 self._stage_detail(
-                    f"Stage {stage_no}: tranche {tranche_no} ({amount:,} yen) waits for four-eyes approval by finance"
+                    f"Stage {stage_no}: tranche {tranche_no}{sized} waits for four-eyes approval by finance"
                 )
+                self._flag_four_eyes(True)
                 await self._notify(
                     group(Role.FINANCE),
                     "tranche_approval",
@@ -269,5 +279,6 @@ class Money(Holds):
                 await workflow.wait_condition(
                     lambda: self._approved(stage_no, tranche_no) or self.stopping or self.state.hold is not None
                 )
+                self._flag_four_eyes(False)
                 continue
             return

@@ -1,0 +1,103 @@
+"""The Temporal UI's front door on the dev stack: one origin for the UI and the codec.
+
+The dev server's UI calls its codec endpoint from the browser. On another origin (the API's port)
+that call carries no credentials and the UI shows "Codec Server could not connect"; served from
+the UI's own origin, the browser sends the codec cookie the workbench set at sign-in (cookies are
+per host, not per port). So this proxy listens where users open the UI and forwards /codec/* to
+the API and everything else to the dev server's UI on an internal port.
+
+The dev server has no flag to disable terminate (the UI server's own config does,
+`workflowTerminateDisabled`): terminate skips the workflow's clean stop (the close-out, the
+reservation's release), so the proxy says it is disabled in the UI's settings and refuses its API
+calls. Cancel, the clean stop, passes.
+
+`python -m cli.ui_proxy --port P --ui URL --api URL`, a child of `trlgate up`, 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+import uvicorn
+from fastapi_proxy_lib.core.http import ReverseHttpProxy
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+SETTINGS_PATH = "/api/v1/settings"
+# The UI's settings that hide what bypasses the clean stop (the UI server's names).
+DISABLED = ("WorkflowTerminateDisabled", "WorkflowResetDisabled", "BatchActionsDisabled")
+# Terminate, reset (a reset terminates the current run) and delete of one workflow; any batch
+# operation (batch terminate and reset among them; the UI's batch actions are disabled anyway).
+_REFUSED = re.compile(r"^/api/v1/namespaces/[^/]+/(workflows/.+/(terminate|reset)|batch-operations(/.*)?)/?$")
+REFUSAL = (
+    "terminate, reset and batch operations are disabled in this UI: they skip the project's clean "
+    "stop (close-out, release of the reservation). Cancel the workflow, or stop the project in the workbench."
+)
+
+
+def refused(method: str, path: str) -> bool:
+    if method == "DELETE" and path.startswith("/api/v1/namespaces/") and "/workflows/" in path:
+        return True
+    return method not in ("GET", "HEAD", "OPTIONS") and _REFUSED.match(path) is not None
+
+
+def create_app(ui_url: str, api_url: str, transport: httpx.AsyncBaseTransport | None = None) -> Starlette:
+    """`transport`: the tests' stand-in for both upstreams."""
+    # No read timeout: the UI's history views may long-poll for new events through here.
+    client = httpx.AsyncClient(transport=transport, timeout=httpx.Timeout(None, connect=5))
+    ui = ReverseHttpProxy(client, base_url=ui_url.rstrip("/") + "/")
+    api = ReverseHttpProxy(client, base_url=api_url.rstrip("/") + "/codec/")
+
+    async def codec(request: Request) -> Response:
+        return await api.proxy(request=request, path=request.path_params["path"])
+
+    async def settings(request: Request) -> Response:
+        try:
+            upstream = await client.get(ui_url.rstrip("/") + SETTINGS_PATH, params=request.query_params)
+        except httpx.HTTPError as err:
+            return JSONResponse({"message": f"the Temporal UI does not answer: {err!r}"}, status_code=502)
+        if upstream.status_code != 200:
+            return Response(upstream.content, upstream.status_code, media_type=upstream.headers.get("content-type"))
+        body = upstream.json()
+        body.update(dict.fromkeys(DISABLED, True))
+        return Response(json.dumps(body), media_type="application/json", headers={"Cache-Control": "no-store"})
+
+    async def rest(request: Request) -> Response:
+        if refused(request.method, request.url.path):
+            return JSONResponse({"code": 7, "message": REFUSAL}, status_code=403)
+        return await ui.proxy(request=request, path=request.path_params.get("path", ""))
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        yield
+        await client.aclose()
+
+    every = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+    return Starlette(
+        routes=[
+            Route("/codec/{path:path}", codec, methods=every),
+            Route(SETTINGS_PATH, settings, methods=["GET"]),
+            Route("/{path:path}", rest, methods=every),
+        ],
+        lifespan=lifespan,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--ui", required=True, help="the dev server's UI, e.g. http://127.0.0.1:18233")
+    parser.add_argument("--api", required=True, help="the API, e.g. http://127.0.0.1:8000")
+    args = parser.parse_args()
+    uvicorn.run(create_app(args.ui, args.api), host="127.0.0.1", port=args.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()
