@@ -25,7 +25,7 @@ from config import Settings, get_settings
 from connection.client import connect
 from storage.db import make_engine, make_sessionmaker
 from telemetry import tracing
-from telemetry.http import TelemetryMiddleware, metrics_endpoint
+from telemetry.http import RouteRecorder, TelemetryMiddleware, metrics_endpoint
 from telemetry.logs import configure_logging
 
 log = logging.getLogger("trlgate.api")
@@ -85,6 +85,8 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         routes=list(routing.routes()),
     )
     app.add_exception_handler(PoolTimeout, _database_busy)
+    # Innermost of the middlewares: it sees which route the router matched (telemetry/http.py).
+    app.add_middleware(RouteRecorder)
     # The web workbench's pages are among the routes; its middleware, static files and handlers:
     web.install(app, csrf_secret=settings.resolved_jwt_secret(), secure_cookies=settings.web_secure_cookies)
     # The Temporal Web UI calls the codec endpoints from the browser, with the user's token.

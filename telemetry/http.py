@@ -23,6 +23,9 @@ REQUEST_ID_HEADER = "x-request-id"
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _PROJECT_IN_PATH = re.compile(r"/projects/([A-Za-z0-9._-]{1,64})(?:/|$)")
 UNMATCHED = "unmatched"
+# Middlewares between the two of ours copy the scope; this holder, shared by the copies, carries
+# the route the router matched back out to the outermost one.
+_ROUTE_HOLDER = "trlgate.route"
 log = get_logger("trlgate.http")
 
 
@@ -35,14 +38,30 @@ def request_id_from(scope: Scope) -> str:
     return uuid.uuid4().hex
 
 
-def route_template(scope: Scope) -> str:
+def route_template(route: object) -> str:
     """The matched route's template (/projects/{project_id}), never the raw path."""
-    route = scope.get("route")
     path = getattr(route, "path", None)
     return path if isinstance(path, str) and path else UNMATCHED
 
 
+class RouteRecorder:
+    """The innermost middleware: hands the matched route to TelemetryMiddleware's holder."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            holder = scope.get(_ROUTE_HOLDER)
+            if holder is not None:
+                holder["route"] = scope.get("route")
+
+
 class TelemetryMiddleware:
+    """The outermost middleware (RouteRecorder must be the innermost)."""
+
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
@@ -62,12 +81,14 @@ class TelemetryMiddleware:
                 message["headers"] = [*message.get("headers", []), (REQUEST_ID_HEADER.encode(), request_id.encode())]
             await send(message)
 
+        holder: dict[str, object] = {}
+        scope[_ROUTE_HOLDER] = holder
         started = time.perf_counter()
         try:
             await self.app(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
-            method, route = scope.get("method", ""), route_template(scope)
+            method, route = scope.get("method", ""), route_template(holder.get("route"))
             HTTP_REQUESTS.labels(method, route, str(status)).inc()
             HTTP_DURATION.labels(method, route).observe(elapsed)
             log.info(

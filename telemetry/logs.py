@@ -46,30 +46,41 @@ def _temporal_fields(_logger: WrappedLogger, _name: str, event: EventDict) -> Ev
     return event
 
 
-def _shared(process: str) -> list[Processor]:
-    def add_process(_logger: WrappedLogger, _name: str, event: EventDict) -> EventDict:
-        event.setdefault("process", process)
-        return event
-
-    return [
-        structlog.stdlib.add_log_level,
-        structlog.stdlib.add_logger_name,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
-        add_process,
-        _request_fields,
-        _temporal_fields,
-    ]
+_process = {"name": "trlgate"}
 
 
-def formatter(process: str, fmt: Literal["console", "json"]) -> logging.Formatter:
-    renderer: Processor
+def _add_process(_logger: WrappedLogger, _name: str, event: EventDict) -> EventDict:
+    event.setdefault("process", _process["name"])
+    return event
+
+
+SHARED: list[Processor] = [
+    structlog.stdlib.add_log_level,
+    structlog.stdlib.add_logger_name,
+    structlog.processors.TimeStamper(fmt="iso", utc=True),
+    _add_process,
+    _request_fields,
+    _temporal_fields,
+]
+
+# Our own structlog events become standard records, so whichever handlers a process (or a test)
+# has see them; the ProcessorFormatter of configure_logging renders them in the one shape.
+structlog.configure(
+    processors=[*SHARED, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+    logger_factory=structlog.stdlib.LoggerFactory(),
+    wrapper_class=structlog.stdlib.BoundLogger,
+    cache_logger_on_first_use=True,
+)
+
+
+def formatter(fmt: Literal["console", "json"]) -> logging.Formatter:
+    last: list[Processor]
     if fmt == "json":
-        renderer = structlog.processors.JSONRenderer()
-        last: list[Processor] = [structlog.processors.format_exc_info, renderer]
+        last = [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
     else:
         last = [structlog.dev.ConsoleRenderer(colors=False)]
     return structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=_shared(process),
+        foreign_pre_chain=SHARED,
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *last],
     )
 
@@ -78,14 +89,9 @@ def configure_logging(process: str, fmt: Literal["console", "json"] = "console",
     """For a process's entry point (worker, API): the root logger writes through structlog to
     stderr; uvicorn's loggers hand their records to it (its access log gives way to the API's own
     request line, which carries the request's ids)."""
-    structlog.configure(
-        processors=[*_shared(process), structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
-        cache_logger_on_first_use=True,
-    )
+    _process["name"] = process
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(formatter(process, fmt))
+    handler.setFormatter(formatter(fmt))
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(level.upper())
