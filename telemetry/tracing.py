@@ -70,4 +70,5 @@ def instrument_engine(engine: Any) -> None:
         instrumentor = SQLAlchemyInstrumentor()
         if instrumentor.is_instrumented_by_opentelemetry:
             instrumentor.uninstrument()
-        instrumentor.instrument(engine=engine.sync_engine, tracer_provider=_provider)
+        # It declares SQLAlchemy < 2.1 and would skip ours (2.1); its engine events are unchanged.
+        instrumentor.instrument(engine=engine.sync_engine, tracer_provider=_provider, skip_dep_check=True)
