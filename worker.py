@@ -95,7 +95,9 @@ def sdk_runtime(settings: Settings) -> Runtime | None:
     return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=address)))
 
 
-async def run_worker(settings: Settings) -> None:
+async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """Until SIGTERM or SIGINT (or `stop`, for tests), then drains: polling ends, running
+    activities get worker_shutdown_seconds to finish."""
     engine = make_engine(settings.resolved_database_url)
     client = await connect(settings, runtime=sdk_runtime(settings))
     sessionmaker = make_sessionmaker(engine, audit_key=settings.resolved_audit_key())
@@ -115,16 +117,11 @@ async def run_worker(settings: Settings) -> None:
     serving = (
         await worker_http.serve(state, settings.worker_host, settings.worker_port) if settings.worker_port else None
     )
-    stop = asyncio.Event()
-
-    def drain() -> None:
-        # Not ready from now on, so no new work is routed here while running activities finish.
-        state.draining = True
-        stop.set()
-
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, drain)
+    if stop is None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
     logging.info("worker polling task queue %s at %s", settings.task_queue, settings.temporal_address)
     async with worker:
         # The outbox sender lives beside the worker: every replica runs one, and they never
@@ -133,6 +130,8 @@ async def run_worker(settings: Settings) -> None:
         # So does the mail sender: replicas claim rows, never the same one (activities/mail_sender.py).
         mailing = asyncio.create_task(CountedMailSender(sessionmaker, settings).run(stop))
         await stop.wait()
+        # Not ready from now on, so no new work is routed here while running activities finish.
+        state.draining = True
         logging.info("draining: no new tasks; running activities get %ss", settings.worker_shutdown_seconds)
         await sending
         await mailing
