@@ -22,7 +22,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 import worker as worker_module
-from activities.fund_check import SCHEDULE_ID
+from activities import fund_check, repair
 from config import Settings
 from connection.client import connect
 from telemetry.logs import formatter
@@ -111,7 +111,9 @@ async def test_worker_drains_on_stop_with_an_activity_in_flight(
         await port.aclose()
         if not running.done():
             await asyncio.wait_for(running, 30)
-        await local_env.client.get_schedule_handle(SCHEDULE_ID).delete()
+        # The worker made the schedules every worker start makes; other tests expect none.
+        for schedule in (fund_check.SCHEDULE_ID, repair.SCHEDULE_ID):
+            await local_env.client.get_schedule_handle(schedule).delete()
 
 
 async def test_worker_log_records_carry_the_workflow_and_activity_context(local_env: WorkflowEnvironment) -> None:
