@@ -21,6 +21,7 @@ COPY cli cli
 COPY bench bench
 COPY services services
 COPY web web
+COPY telemetry telemetry
 COPY templates templates
 # --no-deps: nothing beyond the lock gets in; pip check fails the build if the lock lacks one.
 RUN pip install --no-deps --no-build-isolation . && pip check \

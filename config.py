@@ -195,6 +195,19 @@ class Settings(BaseSettings):
     # projects whose workflow was terminated in Temporal (workflows/repair.py). Keep it shorter
     # than the namespace's retention: a closed workflow older than that is no longer listed.
     repair_every_hours: float = Field(default=24.0, gt=0)
+    # Telemetry (telemetry/, README "Telemetry"). Logs: console lines, or one JSON object a line.
+    log_format: Literal["console", "json"] = "console"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # Traces go over OTLP/HTTP to this collector (e.g. http://127.0.0.1:4318); empty: tracing off.
+    otlp_endpoint: str = ""
+    # The worker's own HTTP port (/metrics, /health/live, /health/ready) and the Temporal SDK's
+    # Prometheus port (temporal_* metrics); 0 turns either off. Inside a container the host must
+    # be 0.0.0.0 for the port to be reachable.
+    worker_host: str = "127.0.0.1"
+    worker_port: int = Field(default=9464, ge=0, le=65535)
+    worker_sdk_metrics_port: int = Field(default=9465, ge=0, le=65535)
+    # On SIGTERM the worker stops polling and gives running activities this long to finish.
+    worker_shutdown_seconds: float = Field(default=30.0, ge=0)
 
     @property
     def resolved_payments_dir(self) -> Path:

@@ -11,15 +11,15 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
 from activities.fund_check import FundCheckActivities, ensure_fund_check_schedule
 from activities.gate_reviews import GateReviewActivities
 from activities.gates import GateActivities
 from activities.handoffs import HandoffActivities
-from activities.mail_sender import MailSender
 from activities.money import MoneyActivities
-from activities.payments import FileDropSink, PaymentSender
+from activities.payments import FileDropSink
 from activities.projects import ProjectActivities
 from activities.repair import RepairActivities, ensure_repair_schedule
 from cli.exit import hard_exit
@@ -27,6 +27,10 @@ from config import Settings, get_settings
 from connection.client import connect
 from domain.programme import PROGRAMME_CODE
 from storage.db import make_engine, make_sessionmaker
+from telemetry import tracing, worker_http
+from telemetry.activity_metrics import ActivityMetrics
+from telemetry.logs import configure_logging
+from telemetry.senders import CountedMailSender, CountedPaymentSender
 from workflows.fund_check import FundCheckWorkflow
 from workflows.gate_review import GateReviewWorkflow
 from workflows.handoff import HandoffWorkflow
@@ -72,46 +76,76 @@ def activities_for(sessionmaker: async_sessionmaker[AsyncSession]) -> list[Calla
 def build_worker(
     client: Client, task_queue: str, sessionmaker: async_sessionmaker[AsyncSession], **options: Any
 ) -> Worker:
+    interceptors = [ActivityMetrics(), *options.pop("interceptors", [])]
     return Worker(
         client,
         task_queue=task_queue,
         workflows=WORKFLOWS,
         activities=activities_for(sessionmaker),
+        interceptors=interceptors,
         **options,
     )
 
 
-async def run_worker(settings: Settings) -> None:
+def sdk_runtime(settings: Settings) -> Runtime | None:
+    """A runtime exporting the SDK's own metrics (temporal_*) on their port; None: port 0, off."""
+    if not settings.worker_sdk_metrics_port:
+        return None
+    address = f"{settings.worker_host}:{settings.worker_sdk_metrics_port}"
+    return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=address)))
+
+
+async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """Until SIGTERM or SIGINT (or `stop`, for tests), then drains: polling ends, running
+    activities get worker_shutdown_seconds to finish."""
     engine = make_engine(settings.resolved_database_url)
-    client = await connect(settings)
+    client = await connect(settings, runtime=sdk_runtime(settings))
     sessionmaker = make_sessionmaker(engine, audit_key=settings.resolved_audit_key())
-    worker = build_worker(client, settings.task_queue, sessionmaker)
+    worker = build_worker(
+        client,
+        settings.task_queue,
+        sessionmaker,
+        graceful_shutdown_timeout=timedelta(seconds=settings.worker_shutdown_seconds),
+    )
     every = timedelta(hours=settings.fund_check_every_hours)
     if await ensure_fund_check_schedule(client, settings.task_queue, every, PROGRAMME_CODE):
         logging.info("created the fund check schedule (every %s)", every)
     if await ensure_repair_schedule(client, settings.task_queue, timedelta(hours=settings.repair_every_hours)):
         logging.info("created the repair schedule (every %s hours)", settings.repair_every_hours)
-    sender = PaymentSender(sessionmaker, FileDropSink(settings.resolved_payments_dir))
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    sender = CountedPaymentSender(sessionmaker, FileDropSink(settings.resolved_payments_dir))
+    state = worker_http.WorkerState(client, sessionmaker, worker)
+    serving = (
+        await worker_http.serve(state, settings.worker_host, settings.worker_port) if settings.worker_port else None
+    )
+    if stop is None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
     logging.info("worker polling task queue %s at %s", settings.task_queue, settings.temporal_address)
     async with worker:
         # The outbox sender lives beside the worker: every replica runs one, and they never
         # deliver the same instruction twice (see activities/payments.py).
         sending = asyncio.create_task(sender.run(settings.sender_interval_seconds, stop))
         # So does the mail sender: replicas claim rows, never the same one (activities/mail_sender.py).
-        mailing = asyncio.create_task(MailSender(sessionmaker, settings).run(stop))
+        mailing = asyncio.create_task(CountedMailSender(sessionmaker, settings).run(stop))
         await stop.wait()
+        # Not ready from now on, so no new work is routed here while running activities finish.
+        state.draining = True
+        logging.info("draining: no new tasks; running activities get %ss", settings.worker_shutdown_seconds)
         await sending
         await mailing
+    logging.info("worker drained")
+    if serving is not None:
+        await serving.stop()
     await engine.dispose()
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(message)s")
-    asyncio.run(run_worker(get_settings()))
+    settings = get_settings()
+    configure_logging("worker", settings.log_format, settings.log_level)
+    tracing.configure_tracing("trlgate-worker", settings.otlp_endpoint)
+    asyncio.run(run_worker(settings))
     # The worker has drained; skip interpreter teardown, which can abort in a process that used a
     # temporalio client (temporalio/sdk-python#300) and turn a clean stop into a crash.
     hard_exit(0)

@@ -24,6 +24,9 @@ from api.errors import http_refusal, invalid_request
 from config import Settings, get_settings
 from connection.client import connect
 from storage.db import make_engine, make_sessionmaker
+from telemetry import tracing
+from telemetry.http import RouteRecorder, TelemetryMiddleware, metrics_endpoint
+from telemetry.logs import configure_logging
 
 log = logging.getLogger("trlgate.api")
 TOO_LARGE = {
@@ -64,6 +67,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.resolved_database_url)
+        tracing.instrument_engine(engine)
         app.state.settings = settings
         app.state.sessionmaker = make_sessionmaker(engine, audit_key=settings.resolved_audit_key())
         app.state.read_sessionmaker = make_sessionmaker(engine, read_only=True)
@@ -81,6 +85,8 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         routes=list(routing.routes()),
     )
     app.add_exception_handler(PoolTimeout, _database_busy)
+    # Innermost of the middlewares: it sees which route the router matched (telemetry/http.py).
+    app.add_middleware(RouteRecorder)
     # The web workbench's pages are among the routes; its middleware, static files and handlers:
     web.install(app, csrf_secret=settings.resolved_jwt_secret(), secure_cookies=settings.web_secure_cookies)
     # The Temporal Web UI calls the codec endpoints from the browser, with the user's token.
@@ -93,6 +99,11 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         allow_headers=["Authorization", "Content-Type", "X-Namespace"],
         allow_credentials=True,
     )
+    # Outermost: it times the whole request, and sees the route the router matched.
+    app.add_middleware(TelemetryMiddleware)
+    # Prometheus scrapes the API where it listens; no schema entry (nothing for a client to call).
+    app.add_api_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
+    tracing.instrument_app(app)
     _document_body_limit(app)
     return app
 
@@ -113,5 +124,9 @@ def _document_body_limit(app: FastAPI) -> None:
 
 
 def app_factory() -> FastAPI:
-    """For `uvicorn --factory api.app:app_factory`."""
-    return create_app()
+    """For `uvicorn --factory api.app:app_factory` (and `python -m api`): the process's logging and
+    tracing are set here, after uvicorn has set up its own loggers."""
+    settings = get_settings()
+    configure_logging("api", settings.log_format, settings.log_level)
+    tracing.configure_tracing("trlgate-api", settings.otlp_endpoint)
+    return create_app(settings)

@@ -15,6 +15,7 @@ from api.security import decode_access_token
 from config import Settings
 from domain.roles import Role
 from storage.models import User
+from telemetry import context as log_context
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/auth/token")
 
@@ -72,6 +73,7 @@ async def _user_from_token(request: Request, session: AsyncSession, token: str) 
         raise _UNAUTHORIZED
     if "epoch" in claims and claims["epoch"] != user.session_epoch:  # its sessions were ended since
         raise _UNAUTHORIZED
+    log_context.bind(user=user.username)
     return user
 
 

@@ -104,6 +104,9 @@ async def test_up_serves_the_whole_stack_and_stops_on_ctrl_c(tmp_path: Path, bro
         "TRLGATE_API_PORT": str(api_port),
         "TRLGATE_TASK_QUEUE": "up-test",
         "TRLGATE_SMTP_PORT": str(smtp_port),
+        # The worker's telemetry ports, free ones: another stack on this machine may hold the defaults.
+        "TRLGATE_WORKER_PORT": str(free_port()),
+        "TRLGATE_WORKER_SDK_METRICS_PORT": str(free_port()),
     }
     env.pop("TRLGATE_DATABASE_URL", None)
     up = subprocess.Popen(

@@ -26,6 +26,7 @@ from services.notifications import unread_count
 from storage import queries
 from storage.access import is_closed
 from storage.models import User
+from telemetry import context as log_context
 from web import formatting, i18n, session
 from web.formatting import Lang
 
@@ -85,6 +86,7 @@ async def signed_in(request: Request) -> Viewer | None:
         if user is None or not user.active or user.session_epoch != found.epoch:
             return None
         request.state.user_language = user.language
+        log_context.bind(user=user.username)
         return Viewer(user, found, await unread_count(read, user.username))
 
 

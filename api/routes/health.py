@@ -1,10 +1,11 @@
-"""Liveness of the API and its two backing services."""
+"""Liveness and readiness of the API and its two backing services."""
 
 from __future__ import annotations
 
 import logging
 
 from fastapi import APIRouter, Request, Response, status
+from pydantic import BaseModel
 from sqlalchemy import text
 
 from api.errors import responses
@@ -14,9 +15,11 @@ router = APIRouter(prefix="/health", tags=["ops"])
 log = logging.getLogger("trlgate.api")
 
 
-@router.get("", response_model=HealthOut, responses=responses(503))
-async def health(request: Request, response: Response) -> HealthOut:
-    """Liveness of the API and its two backing services."""
+class LiveOut(BaseModel):
+    status: str
+
+
+async def _checked(request: Request, response: Response) -> HealthOut:
     database = temporal = "ok"
     # A health check reports every failure of a backing service rather than failing itself, so
     # it catches broadly; each failure is named (the check and the error) and logged.
@@ -39,3 +42,25 @@ async def health(request: Request, response: Response) -> HealthOut:
     if not healthy:
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     return HealthOut(status="ok" if healthy else "degraded", database=database, temporal=temporal)
+
+
+@router.get("", response_model=HealthOut, responses=responses(503))
+async def health(request: Request, response: Response) -> HealthOut:
+    """Liveness of the API and its two backing services."""
+    return await _checked(request, response)
+
+
+@router.get("/live", response_model=LiveOut)
+async def live() -> LiveOut:
+    """The process answers (no I/O): a liveness probe restarts it when this stops answering."""
+    return LiveOut(status="ok")
+
+
+@router.get(
+    "/ready",
+    response_model=HealthOut,
+    responses={503: {"model": HealthOut, "description": "Not ready: the database or Temporal fails (reasons given)"}},
+)
+async def ready(request: Request, response: Response) -> HealthOut:
+    """Ready for traffic: the database and Temporal both answer; 503 with the reasons otherwise."""
+    return await _checked(request, response)

@@ -1,0 +1,1 @@
+"""Telemetry: Prometheus metrics, structured logs (structlog), OpenTelemetry traces, health."""
