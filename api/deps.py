@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Coroutine
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import jwt
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Request, Response, status
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
@@ -16,6 +17,7 @@ from config import Settings
 from domain.roles import Role
 from storage.models import User
 from telemetry import context as log_context
+from web import session as web_session
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/auth/token")
 
@@ -83,20 +85,66 @@ async def get_current_user(request: Request, session: SessionDep, token: TokenDe
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
 
-# The Temporal UI calls the codec endpoints from the browser. Where its login does not pass the
-# user's token, an ops user opens a codec session once (POST /codec/session) and the browser then
-# sends this cookie with the UI's cross-origin requests ("include credentials").
+# The Temporal UI calls the codec endpoints from the browser, which sends this cookie (path /codec,
+# any port of this host: the API's, and the UI's own origin on the dev stack, cli/ui_proxy.py).
+# An ops user's workbench sign-in sets it to the workbench session itself (web/session.py), renewed
+# with each page and each codec call, so it ends when that session does: idle, absolute or signed
+# out. An API client opens one with its token instead (POST /codec/session).
 CODEC_COOKIE = "trlgate_codec"
 _optional_bearer = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
 
 
-async def get_codec_user(
-    request: Request, session: SessionDep, token: Annotated[str | None, Depends(_optional_bearer)]
-) -> User:
-    token = token or request.cookies.get(CODEC_COOKIE)
-    if not token:
+def set_codec_cookie(response: Response, request: Request, token: str, max_age: int | None = None) -> None:
+    settings = request.app.state.settings
+    response.set_cookie(
+        CODEC_COOKIE,
+        token,
+        max_age=settings.jwt_ttl_minutes * 60 if max_age is None else max_age,
+        path="/codec",
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https" or settings.web_secure_cookies,
+    )
+
+
+def clear_codec_cookie(response: Response) -> None:
+    response.delete_cookie(CODEC_COOKIE, path="/codec")
+
+
+async def _user_from_web_session(
+    request: Request, session: AsyncSession, response: Response, token: str
+) -> User | None:
+    """The user of a workbench session token (None: not one), renewing it: the UI's use of the
+    codec keeps it alive as the pages do; an idle, expired or signed-out session opens nothing."""
+    lifetime = web_session.Lifetime.of(request.app.state.settings)
+    now = datetime.now(UTC)
+    found = web_session.read(request.app.state.jwt_secret, token, now, lifetime)
+    if found is None:
+        return None
+    user = await session.get(User, found.username)
+    if user is None or not user.active or user.session_epoch != found.epoch:
         raise _UNAUTHORIZED
-    user = await _user_from_token(request, session, token)
+    log_context.bind(user=user.username)
+    fresh = web_session.issue(request.app.state.jwt_secret, found, now, lifetime)
+    set_codec_cookie(response, request, fresh, int(lifetime.absolute.total_seconds()))
+    return user
+
+
+async def get_codec_user(
+    request: Request,
+    session: SessionDep,
+    response: Response,
+    token: Annotated[str | None, Depends(_optional_bearer)],
+) -> User:
+    cookie = request.cookies.get(CODEC_COOKIE)
+    user = None
+    if not token and cookie:
+        user = await _user_from_web_session(request, session, response, cookie)
+    if user is None:
+        token = token or cookie
+        if not token:
+            raise _UNAUTHORIZED
+        user = await _user_from_token(request, session, token)
     if not has_role(user, Role.OPS, Role.ADMIN):
         raise HTTPException(status.HTTP_403_FORBIDDEN, detail="this needs one of the roles: ops, admin")
     return user

@@ -43,8 +43,7 @@ def decode_access_token(secret: str, token: str) -> dict[str, Any]:
 
 
 def access_token_for(secret: str, user: User, ttl_minutes: int) -> str:
-    """A signed-in user's access token: the API's sign-in answers it, and the pages' sign-in of
-    ops staff sets it as the codec cookie (web/routes/auth.py)."""
+    """A signed-in user's access token, as the API's sign-in answers it."""
     return create_access_token(
         secret, user.username, list(user.roles), timedelta(minutes=ttl_minutes), epoch=user.session_epoch
     )

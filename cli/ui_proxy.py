@@ -21,14 +21,17 @@ import json
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from urllib.parse import unquote
 
 import httpx
 import uvicorn
 from fastapi_proxy_lib.core.http import ReverseHttpProxy
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 SETTINGS_PATH = "/api/v1/settings"
 # The UI's settings that hide what bypasses the clean stop (the UI server's names).
@@ -40,6 +43,39 @@ REFUSAL = (
     "terminate, reset and batch operations are disabled in this UI: they skip the project's clean "
     "stop (close-out, release of the reservation). Cancel the workflow, or stop the project in the workbench."
 )
+
+
+# The codec endpoints the UI calls; nothing else of the API is reachable through here.
+CODEC_PATHS = frozenset({"decode", "encode", "session"})
+
+
+def unsafe_path(raw_path: bytes) -> str | None:
+    """Why a request's path is refused before any rule reads it (None: it is not). The rules match
+    the decoded path, but httpx collapses dot segments and re-reads encoded separators on the way
+    upstream: `/x/../api/.../terminate` or `/codec/../auth/token` would reach what the rules had
+    not seen."""
+    text = raw_path.decode("latin-1")
+    lowered = text.lower()
+    if "//" in text or any(seg in (".", "..") for seg in unquote(text).split("/")):
+        return "the path holds an empty, '.' or '..' segment"
+    if any(code in lowered for code in ("%2f", "%5c", "%3f", "%23", "%00", "%2e")) or "\\" in text:
+        return "the path holds an encoded separator ('/', '\\', '?', '#', '.') or NUL"
+    return None
+
+
+class CheckedPaths:
+    """Refuses an unsafe path (400) before any route or rule reads it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            reason = unsafe_path(scope.get("raw_path") or scope["path"].encode())
+            if reason is not None:
+                await JSONResponse({"message": f"refused: {reason}"}, status_code=400)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def refused(method: str, path: str) -> bool:
@@ -56,7 +92,15 @@ def create_app(ui_url: str, api_url: str, transport: httpx.AsyncBaseTransport | 
     api = ReverseHttpProxy(client, base_url=api_url.rstrip("/") + "/codec/")
 
     async def codec(request: Request) -> Response:
-        return await api.proxy(request=request, path=request.path_params["path"])
+        if request.path_params["path"] not in CODEC_PATHS:
+            return JSONResponse({"message": "only the codec's decode, encode and session pass here"}, status_code=404)
+        return await upstream(api, request)
+
+    async def upstream(proxy: ReverseHttpProxy, request: Request) -> Response:
+        try:
+            return await proxy.proxy(request=request, path=request.path_params.get("path", ""))
+        except httpx.InvalidURL as err:
+            return JSONResponse({"message": f"the request's address cannot be forwarded: {err}"}, status_code=400)
 
     async def settings(request: Request) -> Response:
         try:
@@ -72,7 +116,7 @@ def create_app(ui_url: str, api_url: str, transport: httpx.AsyncBaseTransport | 
     async def rest(request: Request) -> Response:
         if refused(request.method, request.url.path):
             return JSONResponse({"code": 7, "message": REFUSAL}, status_code=403)
-        return await ui.proxy(request=request, path=request.path_params.get("path", ""))
+        return await upstream(ui, request)
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -80,7 +124,8 @@ def create_app(ui_url: str, api_url: str, transport: httpx.AsyncBaseTransport | 
         await client.aclose()
 
     every = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
-    return Starlette(
+    app = Starlette(
+        middleware=[Middleware(CheckedPaths)],
         routes=[
             Route("/codec/{path:path}", codec, methods=every),
             Route(SETTINGS_PATH, settings, methods=["GET"]),
@@ -88,6 +133,8 @@ def create_app(ui_url: str, api_url: str, transport: httpx.AsyncBaseTransport | 
         ],
         lifespan=lifespan,
     )
+
+    return app
 
 
 def main() -> None:

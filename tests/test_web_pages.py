@@ -8,14 +8,17 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import jwt
 import pytest
 from sqlalchemy import select
 
+from config import Settings
 from domain.programme import PROGRAMME_CODE
 from domain.security import Level
 from storage.models import AuditEntry, Gate, NeedToKnowGrant, Notification, Project, ReviewTask
 from tests.api_inprocess import InProcessApi, inprocess_api
 from tests.conftest import DEMO_PASSWORD
+from web import session as web_session
 
 JA = {"Accept-Language": "ja-JP,ja;q=0.9,en;q=0.5"}
 EN = {"Accept-Language": "en-GB,en;q=0.9"}
@@ -92,6 +95,24 @@ async def test_an_ops_sign_in_opens_the_codec_for_the_temporal_ui_and_sign_out_e
     token = codec.split(";")[0].split("=", 1)[1]
     decode = await api.http.post("/codec/decode", json={"payloads": []})  # the cookie alone, as the UI sends it
     assert decode.status_code == 200
+    # It is the workbench session, renewed by the UI's codec calls, and no API token: sent as a bearer
+    # token it opens nothing.
+    assert any(c.startswith("trlgate_codec=") for c in decode.headers.get_list("set-cookie"))
+    bearer = await api.http.get("/fund", headers={"Authorization": f"Bearer {token}"})
+    assert bearer.status_code == 401
+    # A session idle past the workbench's limit opens no payload either, though its cookie is still held.
+    defaults = Settings.model_fields
+    lifetime = web_session.Lifetime(
+        timedelta(minutes=defaults["web_idle_minutes"].default), timedelta(hours=defaults["web_session_hours"].default)
+    )
+    idle_since = datetime.now(UTC) - lifetime.idle - timedelta(minutes=1)  # within its absolute lifetime
+    claims = jwt.decode(token, options={"verify_signature": False})
+    stale = web_session.issue(
+        api.secret, web_session.Session("ops.kimura", idle_since, int(claims["epoch"])), idle_since, lifetime
+    )
+    async with httpx.AsyncClient(transport=api.http._transport, base_url=str(api.http.base_url)) as idle:
+        idle.cookies.set("trlgate_codec", stale, path="/codec")
+        assert (await idle.post("/codec/decode", json={"payloads": []})).status_code == 401
     page = await api.http.get("/app/operations")
     out = await api.http.post("/app/sign-out", data={"csrftoken": token_of(page)})
     assert any(c.startswith('trlgate_codec=""') and "Path=/codec" in c for c in out.headers.get_list("set-cookie"))

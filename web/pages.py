@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
@@ -21,7 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
 
 from api.access import visible
+from api.deps import has_role, set_codec_cookie
 from config import Settings
+from domain.roles import Role
 from services.notifications import unread_count
 from storage import queries
 from storage.access import is_closed
@@ -53,7 +55,7 @@ class SignInRequired(Exception):
 
 
 def lifetime(settings: Settings) -> session.Lifetime:
-    return session.Lifetime(timedelta(minutes=settings.web_idle_minutes), timedelta(hours=settings.web_session_hours))
+    return session.Lifetime.of(settings)
 
 
 def language(request: Request) -> Lang:
@@ -189,4 +191,7 @@ def render(
         now = datetime.now(UTC)
         fresh = session.issue(request.app.state.jwt_secret, viewer.session, now, lifetime(settings))
         session.set_cookie(response, request, fresh, lifetime(settings))
+        if has_role(viewer.user, Role.OPS, Role.ADMIN):
+            # The Temporal UI's codec cookie is this session too, and lives as long (idle and absolute).
+            set_codec_cookie(response, request, fresh, int(lifetime(settings).absolute.total_seconds()))
     return response

@@ -13,6 +13,8 @@ import jwt
 from starlette.requests import Request
 from starlette.responses import Response
 
+from config import Settings
+
 COOKIE = "trlgate_session"
 AUDIENCE = "trlgate-web"
 ALGORITHM = "HS256"
@@ -30,6 +32,10 @@ class Session:
 class Lifetime:
     idle: timedelta
     absolute: timedelta
+
+    @classmethod
+    def of(cls, settings: Settings) -> Lifetime:
+        return cls(timedelta(minutes=settings.web_idle_minutes), timedelta(hours=settings.web_session_hours))
 
 
 def issue(secret: str, session: Session, now: datetime, lifetime: Lifetime) -> str:

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.api.common.v1 import Payload
 
 from api.audit import record
-from api.deps import CODEC_COOKIE, CodecUser, OpsUser, SessionDep, TokenDep, release_connection
+from api.deps import CodecUser, OpsUser, SessionDep, TokenDep, clear_codec_cookie, release_connection, set_codec_cookie
 from api.errors import AUTH, responses
 from connection.codec import (
     ENCODING,
@@ -84,25 +84,6 @@ async def open_codec_session(request: Request, response: Response, token: TokenD
     (HttpOnly, same site, path /codec, as long as the token lives)."""
     set_codec_cookie(response, request, token)
     await record(request, user.username, "codec_session", "codec", "ok")
-
-
-def set_codec_cookie(response: Response, request: Request, token: str) -> None:
-    """Sent to /codec on this host at any port: the API's, and the Temporal UI's own origin on the
-    dev stack (cli/ui_proxy.py)."""
-    settings = request.app.state.settings
-    response.set_cookie(
-        CODEC_COOKIE,
-        token,
-        max_age=settings.jwt_ttl_minutes * 60,
-        path="/codec",
-        httponly=True,
-        samesite="lax",
-        secure=request.url.scheme == "https" or settings.web_secure_cookies,
-    )
-
-
-def clear_codec_cookie(response: Response) -> None:
-    response.delete_cookie(CODEC_COOKIE, path="/codec")
 
 
 @router.delete("/session", status_code=status.HTTP_204_NO_CONTENT, responses=AUTH)

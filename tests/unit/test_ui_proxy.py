@@ -3,8 +3,10 @@ cookie, everything else to the UI, terminate refused and said to be disabled, ca
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
+from urllib.parse import unquote
 
 import httpx
 import pytest
@@ -103,3 +105,59 @@ async def test_a_ui_out_of_reach_is_a_bad_gateway() -> None:
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1:8233") as client:
         assert (await client.get("/api/v1/settings")).status_code == 502
         assert (await client.get("/namespaces/default/workflows")).status_code == 502
+
+
+async def raw_status(path: bytes, method: str = "POST") -> int:
+    """The proxy's answer to a path exactly as a client like `curl --path-as-is` sends it (httpx
+    would collapse its dot segments before sending)."""
+    app = create_app(UI, API, transport=httpx.MockTransport(upstream))
+    sent: list[dict[str, object]] = []
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": unquote(path.decode()),
+        "raw_path": path,
+        "query_string": b"",
+        "headers": [(b"host", b"127.0.0.1:8233")],
+        "client": ("127.0.0.1", 5000),
+        "server": ("127.0.0.1", 8233),
+    }
+
+    bodies = [{"type": "http.request", "body": b"{}", "more_body": False}]
+
+    async def receive() -> dict[str, object]:
+        if bodies:
+            return bodies.pop()
+        await asyncio.Event().wait()  # the client stays connected until the answer is sent
+        raise AssertionError("unreachable")
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    return int(str(sent[0]["status"]))
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        b"/x/../api/v1/namespaces/default/workflows/project-A/terminate",  # the rules saw /x/..
+        b"/codec/../auth/token",  # the API beyond the codec
+        b"//api/v1/namespaces/default/workflows/project-A/terminate",
+        b"/api/v1/namespaces/default/workflows/project-A/%2e%2e/x",
+        b"/api/v1/namespaces/default/workflows/a%2Fb/history",  # would reach the UI as a/b
+        b"/codec/decode%3Fx=1",  # InvalidURL upstream: was a 500
+        b"/api/v1/namespaces/default/workflows/a%23b",
+        b"/codec/%00",
+    ],
+)
+async def test_paths_the_rules_cannot_read_safely_are_refused(path: bytes) -> None:
+    assert await raw_status(path) == 400
+
+
+async def test_only_the_codec_endpoints_pass_to_the_api() -> None:
+    assert await raw_status(b"/codec/decode") == 200
+    assert await raw_status(b"/codec/anything-else") == 404

@@ -8,12 +8,10 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from api.routes import codec
-from api.security import access_token_for
+from api.deps import clear_codec_cookie, set_codec_cookie
 from config import Settings
 from domain.roles import Role
 from services import sign_in, user_prefs
-from storage.models import User
 from web import session
 from web.formatting import LANGS
 from web.pages import LANG_COOKIE, PageViewer, lifetime, render, signed_in
@@ -87,16 +85,9 @@ async def sign_in_form(
     )
     session.set_cookie(response, request, token, lifetime(settings))
     if {Role.OPS.value, Role.ADMIN.value} & set(user.roles):
-        _open_codec_session(response, request, settings, user)
+        # The one sign-in of ops staff opens the Temporal UI's payloads too (api/deps.CODEC_COOKIE).
+        set_codec_cookie(response, request, token, int(lifetime(settings).absolute.total_seconds()))
     return response
-
-
-def _open_codec_session(response: Response, request: Request, settings: Settings, user: User) -> None:
-    """The one sign-in of ops staff opens the Temporal UI's payloads too: the UI on this host calls
-    /codec on its own origin (cli/ui_proxy.py) and the browser sends this cookie (per host, not per
-    port). An API token, as POST /codec/session sets; signing out ends it with the session epoch."""
-    token = access_token_for(request.app.state.jwt_secret, user, settings.jwt_ttl_minutes)
-    codec.set_codec_cookie(response, request, token)
 
 
 @router.post("/sign-out")
@@ -109,7 +100,7 @@ async def sign_out(request: Request) -> RedirectResponse:
             await user_prefs.end_sessions(write, viewer.user.username, address)
     response = RedirectResponse("/app/sign-in", status_code=303)
     session.clear_cookie(response)
-    codec.clear_codec_cookie(response)
+    clear_codec_cookie(response)
     return response
 
 
