@@ -92,7 +92,27 @@ def sdk_runtime(settings: Settings) -> Runtime | None:
     if not settings.worker_sdk_metrics_port:
         return None
     address = f"{settings.worker_host}:{settings.worker_sdk_metrics_port}"
-    return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=address)))
+    try:
+        return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=address)))
+    except ValueError as err:  # the port is taken: a second worker on this host (scaling out)
+        logging.warning("the SDK's metrics stay off: %s (set TRLGATE_WORKER_SDK_METRICS_PORT)", err)
+        return None
+
+
+async def _serve(state: worker_http.WorkerState, settings: Settings) -> worker_http.Serving | None:
+    """The worker's port, or None: port 0, or taken (a second worker on this host runs without)."""
+    if not settings.worker_port:
+        return None
+    try:
+        return await worker_http.serve(state, settings.worker_host, settings.worker_port)
+    except OSError as err:
+        logging.warning(
+            "the worker's metrics and health port stays off: %s:%s: %s (set TRLGATE_WORKER_PORT)",
+            settings.worker_host,
+            settings.worker_port,
+            err,
+        )
+        return None
 
 
 async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
@@ -114,9 +134,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
         logging.info("created the repair schedule (every %s hours)", settings.repair_every_hours)
     sender = CountedPaymentSender(sessionmaker, FileDropSink(settings.resolved_payments_dir))
     state = worker_http.WorkerState(client, sessionmaker, worker)
-    serving = (
-        await worker_http.serve(state, settings.worker_host, settings.worker_port) if settings.worker_port else None
-    )
+    serving = await _serve(state, settings)
     if stop is None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -133,8 +151,12 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
         # Not ready from now on, so no new work is routed here while running activities finish.
         state.draining = True
         logging.info("draining: no new tasks; running activities get %ss", settings.worker_shutdown_seconds)
+        # Polling ends now, beside the senders' last round (a slow mail server must not eat the
+        # graceful window before it starts).
+        draining = asyncio.create_task(worker.shutdown())
         await sending
         await mailing
+        await draining
     logging.info("worker drained")
     if serving is not None:
         await serving.stop()

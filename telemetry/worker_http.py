@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -90,9 +91,17 @@ class Serving:
 
 
 async def serve(state: WorkerState, host: str, port: int) -> Serving:
-    """Start the port (0: any free port, for tests) and return once it listens."""
+    """Start the port (0: any free port, for tests) and return once it listens. Raises OSError when
+    the port is taken (bound here: uvicorn would exit the process instead)."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
     server = _Server(uvicorn.Config(worker_app(state), host=host, port=port, log_level="warning", lifespan="off"))
-    task = asyncio.create_task(server.serve())
+    task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
         if task.done():
             await task  # raises why it could not start (the port is taken...)

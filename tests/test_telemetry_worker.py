@@ -8,6 +8,7 @@ import asyncio
 import io
 import json
 import logging
+import socket
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
@@ -25,6 +26,7 @@ import worker as worker_module
 from activities import fund_check, repair
 from config import Settings
 from connection.client import connect
+from telemetry import worker_http
 from telemetry.logs import formatter
 from tests.api_stack import free_port
 from tests.support import assert_eventually
@@ -142,3 +144,26 @@ async def test_worker_log_records_carry_the_workflow_and_activity_context(local_
     assert held["activity_type"] == "hold_until_released" and held["attempt"] == 1
     assert held["workflow_id"] == f"{queue}-wf" and held["run_id"] == handle.result_run_id
     assert held["level"] == "info" and held["logger"] == "temporalio.activity"
+
+
+async def test_a_second_worker_on_this_host_runs_without_the_ports_it_finds_taken(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`trlgate worker` beside `trlgate up` (scaling out on one host): the first worker holds both
+    ports; the second starts without them and says why, instead of dying at start."""
+    settings = Settings(data_dir=tmp_path, worker_port=free_port(), worker_sdk_metrics_port=free_port())
+    first_runtime = worker_module.sdk_runtime(settings)
+    assert first_runtime is not None
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", settings.worker_port))
+    taken.listen()
+    try:
+        with caplog.at_level(logging.WARNING):
+            assert worker_module.sdk_runtime(settings) is None
+            state = worker_http.WorkerState(None, None, None)  # type: ignore[arg-type]  # never asked
+            assert await worker_module._serve(state, settings) is None
+        warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+        assert any("SDK's metrics stay off" in w for w in warnings)
+        assert any(f"port stays off: 127.0.0.1:{settings.worker_port}" in w for w in warnings)
+    finally:
+        taken.close()
