@@ -11,11 +11,26 @@ from typing import Any
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.trace import Span
 from temporalio import client
 
 from telemetry.temporal_context import WorkflowIdsInLogs
 
 _provider: TracerProvider | None = None
+# A request's query string can hold what a user searched for (`GET /projects?q=...`, a cleared
+# reader's words about closed work); spans keep the path only.
+_URL_KEYS = ("http.url", "url.full", "http.target")
+
+
+def _without_query_strings(span: Span, _scope: dict[str, Any]) -> None:
+    """The FastAPI instrumentation's request hook: it runs after the request's attributes are set."""
+    attributes = getattr(span, "attributes", None) or {}  # the SDK's span; the API's has none to read
+    for key in _URL_KEYS:
+        value = attributes.get(key)
+        if isinstance(value, str) and "?" in value:
+            span.set_attribute(key, value.split("?", 1)[0])
+    if attributes.get("url.query"):
+        span.set_attribute("url.query", "")
 
 
 def install(provider: TracerProvider | None) -> None:
@@ -59,7 +74,12 @@ def instrument_app(app: Any) -> None:
     if _provider is not None:
         from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
-        FastAPIInstrumentor.instrument_app(app, tracer_provider=_provider, excluded_urls="/metrics,/health")
+        FastAPIInstrumentor.instrument_app(
+            app,
+            tracer_provider=_provider,
+            excluded_urls="/metrics,/health",
+            server_request_hook=_without_query_strings,
+        )
 
 
 def instrument_engine(engine: Any) -> None:

@@ -65,6 +65,9 @@ async def _scrape(stack: ApiStack) -> Samples:
     return parse(r.text)
 
 
+SEARCH_WORDS = "quantum-sensor-words"  # what a user searched for: in no span
+
+
 @pytest.fixture(scope="module")
 async def journey(
     local_env: WorkflowEnvironment, sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory
@@ -114,6 +117,8 @@ async def journey(
                         and value(s, "trlgate_tranches_paid") > value(at_gate, "trlgate_tranches_paid")
                     ),
                 )
+                searched = await stack.http.get("/projects", params={"q": SEARCH_WORDS}, headers=await stack.login(PM))
+                assert searched.status_code == 200, searched.text
                 async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{serving.port}") as http:
                     worker = parse((await http.get("/metrics")).text)
                     assert (await http.get("/health/live")).json() == {"status": "ok"}
@@ -192,3 +197,10 @@ def test_one_request_traces_through_temporal_to_the_activities(journey: Journey)
     assert "RunWorkflow:ProjectWorkflow" in names
     assert "RunActivity:register_project" in names
     assert any(s.attributes and "db.system" in str(s.attributes) for s in spans if s.context.trace_id == trace_id)
+
+
+def test_spans_keep_no_query_string(journey: Journey) -> None:
+    searched = [s for s in journey.spans if s.name.startswith("GET /projects")]
+    assert searched, {s.name for s in journey.spans}
+    leaks = [(s.name, dict(s.attributes or {})) for s in journey.spans if SEARCH_WORDS in str(s.attributes)]
+    assert not leaks
