@@ -35,13 +35,26 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 SETTINGS_PATH = "/api/v1/settings"
 # The UI's settings that hide what bypasses the clean stop (the UI server's names).
-DISABLED = ("WorkflowTerminateDisabled", "WorkflowResetDisabled", "BatchActionsDisabled")
+DISABLED = (
+    "WorkflowTerminateDisabled",
+    "WorkflowResetDisabled",
+    "BatchActionsDisabled",
+    # Signals, Updates and starts reach a workflow without the API's checks (who may decide a
+    # gate, approve a tranche, read closed work): people act through the workbench or the API.
+    "WorkflowSignalDisabled",
+    "WorkflowUpdateDisabled",
+    "StartWorkflowDisabled",
+)
 # Terminate, reset (a reset terminates the current run) and delete of one workflow; any batch
 # operation (batch terminate and reset among them; the UI's batch actions are disabled anyway).
-_REFUSED = re.compile(r"^/api/v1/namespaces/[^/]+/(workflows/.+/(terminate|reset)|batch-operations(/.*)?)/?$")
+_REFUSED = re.compile(
+    r"^/api/v1/namespaces/[^/]+/"
+    r"(workflows/.+/(terminate|reset|signal/.+|update/.+|signal-with-start/.+)|workflows/[^/]+|batch-operations(/.*)?)/?$"
+)
 REFUSAL = (
-    "terminate, reset and batch operations are disabled in this UI: they skip the project's clean "
-    "stop (close-out, release of the reservation). Cancel the workflow, or stop the project in the workbench."
+    "terminate, reset, signals, Updates, starts and batch operations are disabled in this UI: they skip "
+    "the project's clean stop (close-out, release of the reservation) or the API's checks. Cancel the "
+    "workflow, or act in the workbench."
 )
 
 

@@ -79,6 +79,9 @@ async def test_settings_say_terminate_is_disabled(proxy: httpx.AsyncClient) -> N
         "/api/v1/namespaces/default/workflows/project-A/runs/r1/terminate",
         "/api/v1/namespaces/default/workflows/project-A/reset",
         "/api/v1/namespaces/default/batch-operations/job-1",
+        "/api/v1/namespaces/default/workflows/project-A/signal/hold",
+        "/api/v1/namespaces/default/workflows/project-A/update/decide_gate",
+        "/api/v1/namespaces/default/workflows/project-B",  # a start
     ],
 )
 async def test_terminate_and_friends_are_refused_with_a_reason(proxy: httpx.AsyncClient, path: str) -> None:
@@ -94,7 +97,8 @@ async def test_cancel_passes(proxy: httpx.AsyncClient) -> None:
 def test_rules() -> None:
     assert refused("DELETE", "/api/v1/namespaces/default/workflows/project-A")
     assert not refused("GET", "/api/v1/namespaces/default/batch-operations")  # listing them is reading
-    assert not refused("POST", "/api/v1/namespaces/default/workflows/project-A/signal/hold")
+    assert not refused("POST", "/api/v1/namespaces/default/workflows/project-A/cancel")
+    assert not refused("POST", "/api/v1/namespaces/default/workflows/project-A/query/status")  # reading
 
 
 async def test_a_ui_out_of_reach_is_a_bad_gateway() -> None:
