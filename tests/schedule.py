@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -41,14 +42,20 @@ def unit_of(item: pytest.Item) -> str:
     return item.nodeid.split("::")[0] if shared else item.nodeid
 
 
+def longest_first(tests: Sequence[tuple[str, str]], known: Mapping[str, float]) -> list[int]:
+    """The order (indices) of the (nodeid, unit) pairs: the units by their tests' summed cost, the
+    longest first, each unit's tests together and in their order. sorted() is stable: units of
+    equal (or unknown) cost keep the collection's order."""
+    units: dict[str, list[int]] = defaultdict(list)
+    for i, (_, unit) in enumerate(tests):
+        units[unit].append(i)
+    cost = {unit: sum(known.get(tests[i][0], 0.0) for i in members) for unit, members in units.items()}
+    return [i for unit in sorted(units, key=lambda u: -cost[u]) for i in units[unit]]
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    known = costs()
-    units: dict[str, list[pytest.Item]] = defaultdict(list)
-    for item in items:
-        unit = unit_of(item)
-        if unit != item.nodeid:
+    tests = [(item.nodeid, unit_of(item)) for item in items]
+    for item, (nodeid, unit) in zip(items, tests, strict=True):
+        if unit != nodeid:
             item.add_marker(pytest.mark.xdist_group(unit))
-        units[unit].append(item)
-    cost = {unit: sum(known.get(i.nodeid, 0.0) for i in members) for unit, members in units.items()}
-    # sorted() is stable: the units of equal (or unknown) cost keep the collection's order.
-    items[:] = [i for unit in sorted(units, key=lambda u: -cost[u]) for i in units[unit]]
+    items[:] = [items[i] for i in longest_first(tests, costs())]
