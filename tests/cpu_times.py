@@ -3,7 +3,8 @@ noise): `pytest -p tests.cpu_times` writes one JSON line per test phase to TRLGA
 cpu-times.jsonl), and `python -m tests.cpu_times FILE [FILE]` prints the costliest tests (and, given
 two files, before and after). A test's CPU is that of its pytest process (every thread: uvicorn, the
 Temporal SDK's core) plus its descendants' (the Temporal servers, Chromium, schemathesis), live or
-reaped during the test."""
+reaped during the test. A descendant that ends unreaped by this process (orphaned, its parent gone
+first) takes its CPU with it: that phase can show less, even below zero, so sums are lower bounds."""
 
 from __future__ import annotations
 
