@@ -101,8 +101,8 @@ def product_cost_dummy(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 # --- parallel runs ------------------------------------------------------------------------------
-# pyproject's addopts say `-n auto --dist worksteal` (pytest-xdist). Most integration tests wait on
-# workflow time rather than compute, so a worker more than the cores pays off; more than that
+# pyproject's addopts say `-n auto --dist loadgroup` (pytest-xdist, longest first: tests/schedule.py).
+# Most integration tests wait on workflow time rather than compute, so a worker more than the cores pays off; more than that
 # starves the tests whose simulated days are short real seconds. Each worker has its own session
 # fixtures (template databases under unique names, its own Temporal servers).
 DEFAULT_WORKERS = 3
@@ -209,6 +209,17 @@ def flow_db_url(request: pytest.FixtureRequest) -> str:
     if request.param == "sqlite":
         return str(request.getfixturevalue("sqlite_url"))
     return str(request.getfixturevalue("postgres_url"))
+
+
+# --- shared per module (suite time) ---------------------------------------------------------------
+# A module whose tests only read what its set-up made (or touch disjoint projects and users) builds
+# it once: a database of the module's own, for a module-scoped stack (tests/schedule.py then keeps
+# the module on one xdist worker).
+@pytest.fixture(scope="module")
+def module_sqlite_url(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = tmp_path_factory.mktemp("module") / "trlgate.db"
+    shutil.copy(sqlite_template, path)
+    return f"sqlite+aiosqlite:///{path}"
 
 
 @pytest.fixture

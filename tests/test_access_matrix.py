@@ -11,7 +11,9 @@ from __future__ import annotations
 import base64
 import csv
 import io
+import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +23,7 @@ from google.protobuf.json_format import MessageToDict
 from sqlalchemy import select
 from temporalio.api.common.v1 import Payload
 from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
 
 from api.pseudonyms import pseudonym
 from connection.codec import ENCODING, FORMAT, WORKFLOW
@@ -78,9 +81,9 @@ async def to_handoff(stack: ApiStack, p: Proposal) -> str:
     return p.project_id
 
 
-@pytest.fixture
-async def world(local_client: Client, sqlite_url: str, task_queue: str) -> AsyncIterator[World]:
-    async with api_stack(local_client, sqlite_url, task_queue, seconds_per_day=0.0) as stack:
+@asynccontextmanager
+async def made_world(client: Client, database_url: str) -> AsyncIterator[World]:
+    async with api_stack(client, database_url, f"tq-{uuid.uuid4().hex[:8]}", seconds_per_day=0.0) as stack:
         ids: dict[str, str] = {}
         for kind in ("open", "closed"):
             extra: dict[str, Any] = (
@@ -111,6 +114,21 @@ async def world(local_client: Client, sqlite_url: str, task_queue: str) -> Async
         r = await stack.call("DELETE", f"/projects/{ids['closed']}/grants/rev.kato", "admin")
         assert r.status_code == 200 and r.json()["revoked_by"] == "admin"
         yield World(stack, ids)
+
+
+@pytest.fixture(scope="module")
+async def world(local_env: WorkflowEnvironment, module_sqlite_url: str) -> AsyncIterator[World]:
+    """One world for the module's tests that change no clearance and no grant (they read it; what
+    they write, audit entries, each test tells apart), built once."""
+    async with made_world(local_env.client, module_sqlite_url) as w:
+        yield w
+
+
+@pytest.fixture
+async def own_world(local_client: Client, sqlite_url: str) -> AsyncIterator[World]:
+    """A world of the test's own, for a test that clears users or grants need-to-know."""
+    async with made_world(local_client, sqlite_url) as w:
+        yield w
 
 
 USERS = [
@@ -178,7 +196,8 @@ async def status_of(stack: ApiStack, endpoint: str, user: str, pid: str) -> int:
     return r.status_code
 
 
-async def test_the_access_matrix(world: World) -> None:
+async def test_the_access_matrix(own_world: World) -> None:
+    world = own_world
     stack = world.stack
     got: dict[str, dict[str, tuple[int, int]]] = {}
     for endpoint, expected in MATRIX.items():
@@ -393,7 +412,8 @@ def _ledger(text: str) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(text.removeprefix("\ufeff"))))  # Excel's byte-order mark
 
 
-async def test_finance_sees_a_closed_project_it_may_not_read_under_a_pseudonym(world: World) -> None:
+async def test_finance_sees_a_closed_project_it_may_not_read_under_a_pseudonym(own_world: World) -> None:
+    world = own_world
     stack = world.stack
     closed = world.ids["closed"]
     # fin.yamada is cleared and granted by the security officer; fin.suzuki is not.
