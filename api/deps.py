@@ -17,7 +17,6 @@ from config import Settings
 from domain.roles import Role
 from storage.models import User
 from telemetry import context as log_context
-from web import session as web_session
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/auth/token")
 
@@ -116,6 +115,8 @@ async def _user_from_web_session(
 ) -> User | None:
     """The user of a workbench session token (None: not one), renewing it: the UI's use of the
     codec keeps it alive as the pages do; an idle, expired or signed-out session opens nothing."""
+    from web import session as web_session  # here: the web package imports this module
+
     lifetime = web_session.Lifetime.of(request.app.state.settings)
     now = datetime.now(UTC)
     found = web_session.read(request.app.state.jwt_secret, token, now, lifetime)

@@ -35,16 +35,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 SETTINGS_PATH = "/api/v1/settings"
 # The UI's settings that hide what bypasses the clean stop (the UI server's names).
-DISABLED = (
-    "WorkflowTerminateDisabled",
-    "WorkflowResetDisabled",
-    "BatchActionsDisabled",
-    # Signals, Updates and starts reach a workflow without the API's checks (who may decide a
-    # gate, approve a tranche, read closed work): people act through the workbench or the API.
-    "WorkflowSignalDisabled",
-    "WorkflowUpdateDisabled",
-    "StartWorkflowDisabled",
-)
+DISABLED = ("WorkflowTerminateDisabled", "WorkflowResetDisabled", "BatchActionsDisabled")
+# Signals, Updates and starts reach a workflow without the API's checks (who may decide a gate,
+# approve a tranche, read closed work), so their calls are refused below. They are not disabled in
+# the settings: with every other action off the UI greys out its whole actions menu, cancel too.
 # Terminate, reset (a reset terminates the current run) and delete of one workflow; any batch
 # operation (batch terminate and reset among them; the UI's batch actions are disabled anyway).
 _REFUSED = re.compile(
