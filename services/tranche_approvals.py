@@ -60,7 +60,7 @@ def _utc(at: datetime | None) -> datetime | None:
     return at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at
 
 
-def _due_notices() -> Subquery:
+def due_notices() -> Subquery:
     """(project, stage, tranche, due_at) of each due tranche of a project's current stage that the
     workflow asked finance to sign, one row however many members the notice reached."""
     prefix = Project.workflow_id + "-approval-s" + cast(Project.stage_no, String) + "-t"
@@ -94,7 +94,7 @@ async def awaiting_approval(
     now: datetime | None = None,
 ) -> AwaitingPage:
     now = now or datetime.now(UTC)
-    due = _due_notices()
+    due = due_notices()
     requested = select(TrancheApproval.project_id, TrancheApproval.stage_no, TrancheApproval.tranche_no).where(
         TrancheApproval.approved_by.is_(None)
     )

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.mail import MailStatus
 from domain.statuses import GateStatus, PaymentStatus, ProjectStatus, ReportStatus
-from services.tranche_approvals import _due_notices
+from services.tranche_approvals import due_notices
 from storage import fund_checks
 from storage.models import (
     Gate,
@@ -98,7 +98,7 @@ async def _waiting(session: AsyncSession, snap: Snapshot) -> None:
     """Due, unpaid tranches of a running project's current stage, by what holds them."""
     ta = TrancheApproval
     running = Project.status.in_(_WAITING_STATUSES)
-    due = _due_notices()
+    due = due_notices()
     unpaid_due = ~exists().where(
         Tranche.project_id == due.c.project_id,
         Tranche.stage_no == due.c.stage_no,
