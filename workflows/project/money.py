@@ -237,10 +237,11 @@ class Money(Holds):
         while waiting (a report overdue for years adds a reminder each month): the wait goes on in
         a fresh run, which reminds again when the interval has passed (the reminders' count is in
         the state it carries)."""
+        reminded = False  # in this run: a fresh run sends its reminder before it may continue again
         while not self.stopping:
             # patched() only once Temporal suggests it: a run that never grows long records no
             # marker, so every history recorded before the patch replays as it was.
-            if self._history_too_long() and workflow.patched(REPORT_WAIT_CONTINUES):
+            if reminded and self._history_too_long() and workflow.patched(REPORT_WAIT_CONTINUES):
                 return "continue"
             if self.state.hold is not None:
                 await workflow.wait_condition(lambda: self.state.hold is None or self.stopping)
@@ -260,6 +261,7 @@ class Money(Holds):
                     f"The FY{fy} progress report of {self.project_id} is overdue (due {fy + 1}-03-31); "
                     f"tranche {tranche_no} of stage {stage_no} waits for it to be accepted.",
                 )
+                reminded = True
                 interval = self._days(REPORT_REMINDER_DAYS).total_seconds()
                 try:
                     await workflow.wait_condition(
