@@ -2,7 +2,7 @@
 newest first, one page counted and cut in SQL, with the chain's verification state.
 
 Closed work obeys the one access policy: an entry whose target is a closed project the reader may
-not read is left out in SQL (services/closed_work.readable, so the count agrees with the rows), and
+not read is left out in SQL (storage/access.readable, so the count agrees with the rows), and
 any other mention of such a project (a hand-off's id, a list's detail) shows its pseudonym
 (api/pseudonyms.py). Verification is storage/audit.verify_chain, walked incrementally: from the
 last entry this process verified, or from the sealed checkpoint `trlgate audit-verify` keeps, after
@@ -21,8 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.pseudonyms import Pseudonyms
 from domain.fiscal import JST
-from services.closed_work import readable
 from storage import audit_checkpoint
+from storage.access import readable
 from storage.audit import ChainReport, ChainStart, entry_hash, verify_chain
 from storage.models import AuditEntry, Project, User
 

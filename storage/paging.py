@@ -1,0 +1,163 @@
+"""Keyset pagination: a page of a list ordered by sort keys and a unique id, the count of the
+whole filtered set (same WHERE), and an opaque cursor to the next page.
+
+A cursor is urlsafe base64 of JSON: the list's name and the last row's key values. A page never
+shifts when rows are added before it (no OFFSET): it starts strictly after the last key shown, so
+paging while rows are inserted yields every row present throughout exactly once, in order. A
+cursor that does not decode, or whose values do not fit the list's keys, is a CursorError (the
+API answers 422 with its reason)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select, true
+from sqlalchemy.ext.asyncio import AsyncSession
+
+T = TypeVar("T")
+# A query of any columns (SQLAlchemy's Select is generic in its row's types).
+AnySelect = Select[*tuple[Any, ...]]
+MAX_LIMIT = 500
+MAX_CURSOR = 1024  # characters: a few keys, never a document
+
+
+class CursorError(ValueError):
+    """A cursor that is no cursor of this list (malformed, tampered with, or another list's)."""
+
+
+@dataclass(frozen=True)
+class Key:
+    """One sort key: a column (or expression) and its direction. Nullable keys sort their NULLs
+    last in both directions, on both databases."""
+
+    column: Any
+    kind: type  # int, str or datetime: what a cursor's value must be
+    desc: bool = False
+    nullable: bool = False
+
+    def ordering(self) -> Any:
+        ordered = self.column.desc() if self.desc else self.column.asc()
+        return ordered.nulls_last() if self.nullable else ordered
+
+    def after(self, value: Any) -> ColumnElement[bool]:
+        """Rows strictly after `value` in this key's order."""
+        if value is None:
+            return false()  # NULLs come last: nothing is after them but by the next key
+        beyond = self.column < value if self.desc else self.column > value
+        return or_(beyond, self.column.is_(None)) if self.nullable else beyond
+
+    def equal(self, value: Any) -> ColumnElement[bool]:
+        return self.column.is_(None) if value is None else self.column == value
+
+    def encode(self, value: Any) -> Any:
+        if isinstance(value, datetime):
+            return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+        return value
+
+    def decode(self, value: Any) -> Any:
+        if value is None and self.nullable:
+            return None
+        if self.kind is datetime and isinstance(value, str):
+            try:
+                found = datetime.fromisoformat(value)
+            except ValueError:
+                raise CursorError("cursor: a date-time key is not ISO 8601") from None
+            if found.tzinfo is None:
+                raise CursorError("cursor: a date-time key has no UTC offset")
+            return found
+        if type(value) is not self.kind or (isinstance(value, str) and len(value) > 200):
+            raise CursorError(f"cursor: a key is not a {self.kind.__name__}")
+        return value
+
+
+@dataclass(frozen=True)
+class Order:
+    """A list's total order: its sort keys, the last one unique (the tie-breaker). `name` is in
+    every cursor, so a cursor of another list or sort is refused rather than misread."""
+
+    name: str
+    keys: tuple[Key, ...]
+
+    def order_by(self) -> list[Any]:
+        return [k.ordering() for k in self.keys]
+
+    def after(self, values: Sequence[Any]) -> ColumnElement[bool]:
+        """Rows strictly after the row with these key values: (k1 after) or (k1 equal and k2 after)
+        or ...; bounded by the first key too when it cannot be NULL, so an index range serves it."""
+        clauses: list[ColumnElement[bool]] = []
+        equal: list[ColumnElement[bool]] = []
+        for key, value in zip(self.keys, values, strict=True):
+            clauses.append(and_(*equal, key.after(value)))
+            equal.append(key.equal(value))
+        first, head = self.keys[0], values[0]
+        bound = (first.column <= head if first.desc else first.column >= head) if not first.nullable else true()
+        return and_(bound, or_(*clauses))
+
+    def cursor(self, values: Sequence[Any]) -> str:
+        text = json.dumps([self.name, *(k.encode(v) for k, v in zip(self.keys, values, strict=True))])
+        return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+    def decode(self, cursor: str) -> list[Any]:
+        if len(cursor) > MAX_CURSOR:
+            raise CursorError("cursor: too long")
+        try:
+            found = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode())
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            raise CursorError("cursor: not a cursor this API gave out") from None
+        if not isinstance(found, list) or not found or found[0] != self.name:
+            raise CursorError(f"cursor: not a cursor of this list ({self.name})")
+        if len(found) != len(self.keys) + 1:
+            raise CursorError("cursor: wrong number of keys")
+        return [k.decode(v) for k, v in zip(self.keys, found[1:], strict=True)]
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: list[T]
+    total: int
+    next: str | None
+    # Where the page starts (None: the first page) and the key values of its last row, so a
+    # caller can ask about the page's key range (api/access audits the closed rows withheld there).
+    start: list[Any] | None = None
+    last: list[Any] | None = None
+    # The ids of closed projects within the page's key range the policy refused (a query), for
+    # the list's audit (api/access.audit_listed); set by the list that knows its access rule.
+    withheld: AnySelect | None = None
+
+    def window(self, order: Order) -> ColumnElement[bool]:
+        """The page's key range: after its start, up to and including its last row (or to the end
+        on the last page)."""
+        begins = order.after(self.start) if self.start is not None else true()
+        ends = ~order.after(self.last) if self.last is not None and self.next is not None else true()
+        return and_(begins, ends)
+
+
+async def keyset(
+    session: AsyncSession,
+    query: AnySelect,
+    order: Order,
+    cursor: str | None,
+    limit: int,
+    key_of: Callable[[Any], Sequence[Any]],
+    scalars: bool = True,
+) -> Page[Any]:
+    """One page of `query` (its WHERE and joins; no ORDER BY, LIMIT or OFFSET of its own) in
+    `order`, after `cursor`; `key_of` gives a row's key values. The total counts the whole query."""
+    limit = max(1, min(limit, MAX_LIMIT))
+    start = order.decode(cursor) if cursor else None
+    total = int(await session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0)
+    paged = query.order_by(*order.order_by()).limit(limit + 1)
+    if start is not None:
+        paged = paged.where(order.after(start))
+    result = await (session.scalars(paged) if scalars else session.execute(paged))
+    rows = list(result.all())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    last = list(key_of(rows[-1])) if rows else None
+    return Page(rows, total, order.cursor(last) if more and last else None, start, last)
