@@ -17,6 +17,7 @@ from sqlalchemy import insert, select
 
 from domain.programme import PROGRAMME_CODE
 from domain.security import Level
+from storage.audit import audit
 from storage.models import AuditEntry, Document, Handoff, NeedToKnowGrant, Notification, Project, ReviewTask
 from tests.api_inprocess import InProcessApi, inprocess_api
 
@@ -297,3 +298,21 @@ async def test_a_malformed_or_tampered_cursor_is_a_422_with_the_reason(api: InPr
     r = await api.call("GET", "/projects", PM, params={"cursor": cursor})
     assert r.status_code == 422, r.text
     assert "cursor" in str(r.json()["detail"])
+
+
+async def test_the_audit_log_pages_newest_first_and_new_entries_stay_out_of_a_paging_in_progress(
+    api: InProcessApi,
+) -> None:
+    async def write(n: int, action: str = "list_test") -> None:
+        async with api.sessionmaker.begin() as s:
+            for i in range(n):
+                audit(s, PM, action, f"test:{i}")
+
+    await write(7)
+    await write(2, "other_action")
+    snapshot, _ = await page_through(api, "/audit", "admin", 500, action="list_test")
+    listed, totals = await page_through(api, "/audit", "admin", 3, lambda n: write(2), action="list_test")
+    assert listed == snapshot and len(snapshot) == 7 and listed == sorted(listed, reverse=True)
+    assert totals[0] == 7 and totals[-1] == 7 + 2 * (len(totals) - 1)  # the total counts what is there now
+    r = await api.call("GET", "/audit", "admin", params={"cursor": _forged("audit", "7")})
+    assert r.status_code == 422 and "cursor" in r.json()["detail"]
