@@ -18,7 +18,17 @@ from sqlalchemy import insert, select
 from domain.programme import PROGRAMME_CODE
 from domain.security import Level
 from storage.audit import audit
-from storage.models import AuditEntry, Document, Handoff, NeedToKnowGrant, Notification, Project, ReviewTask
+from storage.models import (
+    AuditEntry,
+    Document,
+    Handoff,
+    LedgerEntry,
+    LedgerTransaction,
+    NeedToKnowGrant,
+    Notification,
+    Project,
+    ReviewTask,
+)
 from tests.api_inprocess import InProcessApi, inprocess_api
 
 T0 = datetime(2026, 6, 1, tzinfo=UTC)
@@ -316,3 +326,36 @@ async def test_the_audit_log_pages_newest_first_and_new_entries_stay_out_of_a_pa
     assert totals[0] == 7 and totals[-1] == 7 + 2 * (len(totals) - 1)  # the total counts what is there now
     r = await api.call("GET", "/audit", "admin", params={"cursor": _forged("audit", "7")})
     assert r.status_code == 422 and "cursor" in r.json()["detail"]
+
+
+async def _post(api: InProcessApi, n: int, project_id: str) -> None:
+    """A balanced two-leg reservation of n yen."""
+    async with api.sessionmaker.begin() as s:
+        txn = LedgerTransaction(business_key=f"list-test:{n}", kind="reserve", project_id=project_id, legs=2)
+        s.add(txn)
+        await s.flush()
+        legs = (("allocation:MEXT", -n), (f"reservation:{project_id}", n))
+        s.add_all(
+            LedgerEntry(transaction_id=txn.id, account=a, ministry="MEXT", amount=x, fiscal_year=2026) for a, x in legs
+        )
+
+
+async def test_the_ledger_pages_oldest_first_and_entries_posted_meanwhile_come_at_the_end(api: InProcessApi) -> None:
+    await add_projects(api, range(2))
+    for n in range(1, 5):
+        await _post(api, n, f"KP-L{n % 2:04d}")
+    before, _ = await page_through(api, "/fund/ledger", "fin.suzuki", 500, key="entry_id")
+    posted = iter(range(10, 20))
+
+    async def between(_: int) -> None:
+        await _post(api, next(posted), "KP-L0001")
+
+    listed, totals = await page_through(api, "/fund/ledger", "fin.suzuki", 3, between, key="entry_id")
+    after, _ = await page_through(api, "/fund/ledger", "fin.suzuki", 500, key="entry_id")
+    assert listed == after and listed[: len(before)] == before and listed == sorted(set(listed))
+    assert totals[-1] == len(after) > len(before)
+    csv_rows = (await api.call("GET", "/fund/ledger.csv", "fin.suzuki")).text.strip().splitlines()
+    assert len(csv_rows) - 1 == len(after)  # the same entries as the CSV export
+    one, totals = await page_through(api, "/fund/ledger", "fin.suzuki", 2, key="amount", project_id="KP-L0000")
+    assert sorted(one) == [-4, -2, 2, 4] and set(totals) == {4}
+    assert (await api.call("GET", "/fund/ledger", PM)).status_code == 403  # finance's
