@@ -99,7 +99,7 @@ def range_problems(since: date | None, until: date | None) -> list[tuple[str, st
 NEWEST = Order("audit", (Key(AuditEntry.id, int, desc=True),))
 
 
-async def _query(session: AsyncSession, user: User, names: Pseudonyms, found: AuditFilter) -> Select[Any] | None:
+async def log_query(session: AsyncSession, user: User, names: Pseudonyms, found: AuditFilter) -> Select[Any] | None:
     """The filtered log as this reader may read it; None when the filter names closed work the
     reader may not read (nothing to list)."""
     query = (
@@ -127,7 +127,7 @@ async def entries(
     session: AsyncSession, user: User, names: Pseudonyms, found: AuditFilter, page: int = 1, per_page: int = 50
 ) -> AuditPage:
     """One numbered page (the admin page)."""
-    query = await _query(session, user, names, found)
+    query = await log_query(session, user, names, found)
     if query is None:
         return AuditPage([], 0, 1, 1)
     total = int(await session.scalar(select(func.count()).select_from(query.subquery())) or 0)
@@ -141,7 +141,7 @@ async def entry_page(
     session: AsyncSession, user: User, names: Pseudonyms, found: AuditFilter, cursor: str | None, limit: int
 ) -> Page[AuditRow]:
     """One keyset page (the API), newest first, with the total."""
-    query = await _query(session, user, names, found)
+    query = await log_query(session, user, names, found)
     if query is None:
         if cursor:
             NEWEST.decode(cursor)  # a bad cursor is refused all the same

@@ -33,7 +33,7 @@ def in_scope(user: User) -> ColumnElement[bool]:
     return or_(*conditions) if conditions else false()
 
 
-HANDOFFS = Order("handoffs", (Key(Handoff.created_at, datetime, desc=True), Key(Handoff.id, str)))
+HANDOFFS = Order("handoffs", (Key(Handoff.created_at, datetime, desc=True), Key(Handoff.id, str, desc=True)))
 
 
 def handoffs_query(user: User, status: HandoffStatus | None = None) -> Select[Handoff, str]:

@@ -26,13 +26,14 @@ class NotificationPage:
     unread: int
 
 
-# Newest first by the workflow's time, then by when stored; the key breaks ties.
+# Newest first by the workflow's time, then by when stored; the key breaks ties (all descending:
+# one index read backwards serves it).
 NEWEST = Order(
     "notifications",
     (
         Key(Notification.at, datetime, desc=True),
         Key(Notification.created_at, datetime, desc=True),
-        Key(Notification.key, str),
+        Key(Notification.key, str, desc=True),
     ),
 )
 

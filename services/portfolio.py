@@ -30,14 +30,15 @@ class Sort(StrEnum):
     BUDGET = "budget"
 
 
-# Each sort's total order (the id breaks ties): the pages' numbered pages and the API's keyset
-# pages (storage/paging) list in the same order.
-_ID = Key(Project.id, str)
+# Each sort's total order (the id breaks ties, in the sort's direction, so that one index on
+# (column, id) serves it read forwards or backwards): the pages' numbered pages and the API's
+# keyset pages (storage/paging) list in the same order.
+_ID, _ID_DESC = Key(Project.id, str), Key(Project.id, str, desc=True)
 ORDERS = {
-    Sort.NEWEST: Order("projects.newest", (Key(Project.created_at, datetime, desc=True), _ID)),
+    Sort.NEWEST: Order("projects.newest", (Key(Project.created_at, datetime, desc=True), _ID_DESC)),
     Sort.TITLE: Order("projects.title", (Key(Project.title, str), _ID)),
-    Sort.TRL: Order("projects.trl", (Key(Project.current_trl, int, desc=True), _ID)),
-    Sort.BUDGET: Order("projects.budget", (Key(Project.total_budget, int, desc=True), _ID)),
+    Sort.TRL: Order("projects.trl", (Key(Project.current_trl, int, desc=True), _ID_DESC)),
+    Sort.BUDGET: Order("projects.budget", (Key(Project.total_budget, int, desc=True), _ID_DESC)),
 }
 
 

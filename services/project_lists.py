@@ -16,7 +16,9 @@ from storage.access import readable_page
 from storage.models import Project, User
 from storage.paging import Key, Order, Page
 
-CLOSED_OUT = Order("closed-out", (Key(Project.closed_at, datetime, desc=True, nullable=True), Key(Project.id, str)))
+CLOSED_OUT = Order(
+    "closed-out", (Key(Project.closed_at, datetime, desc=True, nullable=True), Key(Project.id, str, desc=True))
+)
 
 
 def projects_query(user: User, filters: Filters, now: datetime | None = None) -> Select[Any]:

@@ -136,7 +136,7 @@ async def reviewer_inbox(
 
 # ---- the API's list: every task the user's roles reach, keyset-paged ---------------------------
 
-TASKS = Order("tasks", (Key(ReviewTask.created_at, datetime, desc=True), Key(ReviewTask.id, str)))
+TASKS = Order("tasks", (Key(ReviewTask.created_at, datetime, desc=True), Key(ReviewTask.id, str, desc=True)))
 
 
 def task_scope(user: User) -> ColumnElement[bool]:

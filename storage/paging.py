@@ -138,6 +138,14 @@ class Page(Generic[T]):
         return and_(begins, ends)
 
 
+def statements(query: AnySelect, order: Order, start: Sequence[Any] | None, limit: int) -> tuple[AnySelect, AnySelect]:
+    """The page's query (one row more than the page, to know whether another follows) and the
+    count's, as `keyset` runs them (services/list_sql compiles them for EXPLAIN)."""
+    count = select(func.count()).select_from(query.order_by(None).subquery())
+    paged = query.order_by(*order.order_by()).limit(limit + 1)
+    return (paged.where(order.after(start)) if start is not None else paged), count
+
+
 async def keyset(
     session: AsyncSession,
     query: AnySelect,
@@ -151,10 +159,8 @@ async def keyset(
     `order`, after `cursor`; `key_of` gives a row's key values. The total counts the whole query."""
     limit = max(1, min(limit, MAX_LIMIT))
     start = order.decode(cursor) if cursor else None
-    total = int(await session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0)
-    paged = query.order_by(*order.order_by()).limit(limit + 1)
-    if start is not None:
-        paged = paged.where(order.after(start))
+    paged, count = statements(query, order, start, limit)
+    total = int(await session.scalar(count) or 0)
     result = await (session.scalars(paged) if scalars else session.execute(paged))
     rows = list(result.all())
     more = len(rows) > limit

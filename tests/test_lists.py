@@ -13,10 +13,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, text
 
 from domain.programme import PROGRAMME_CODE
 from domain.security import Level
+from services.list_sql import LISTS, list_sql
+from services.portfolio import Filters, Sort
 from storage.audit import audit
 from storage.models import (
     AuditEntry,
@@ -28,6 +30,7 @@ from storage.models import (
     Notification,
     Project,
     ReviewTask,
+    User,
 )
 from tests.api_inprocess import InProcessApi, inprocess_api
 
@@ -263,7 +266,7 @@ async def test_notifications_filter_by_kind_and_unread_with_paging(api: InProces
     r = await api.call("POST", "/notifications/read", PM, json={"keys": ["note-5", "note-6"]})
     assert r.json()["marked"] == 2
     unread, totals = await page_through(api, "/notifications", PM, 2, key="key", unread_only="true")
-    assert unread == ["note-4", "note-2", "note-3", "note-0", "note-1"] and set(totals) == {5}
+    assert unread == ["note-4", "note-3", "note-2", "note-1", "note-0"] and set(totals) == {5}
     assert (await api.call("GET", "/notifications", "pm.tanaka")).json()["total"] == 0  # only one's own
 
 
@@ -359,3 +362,26 @@ async def test_the_ledger_pages_oldest_first_and_entries_posted_meanwhile_come_a
     one, totals = await page_through(api, "/fund/ledger", "fin.suzuki", 2, key="amount", project_id="KP-L0000")
     assert sorted(one) == [-4, -2, 2, 4] and set(totals) == {4}
     assert (await api.call("GET", "/fund/ledger", PM)).status_code == 403  # finance's
+
+
+@pytest.mark.postgres
+async def test_each_lists_compiled_sql_runs_under_explain_and_lists_what_the_api_lists(postgres_url: str) -> None:
+    """services/list_sql gives the benchmark the SQL the lists run, with its values inlined."""
+    async with inprocess_api(postgres_url, temporal=object()) as api:
+        await add_projects(api, range(5))
+        await _tasks(api, range(5, 7), T0)
+        async with api.sessionmaker() as s:
+            for username in ("admin", PM, "rev.ito", "liaison.mod", "fin.suzuki"):
+                user = await s.get(User, username)
+                assert user is not None
+                for name in LISTS:
+                    found = await list_sql(s, user, name, Filters(sort=Sort.TITLE, ministry="MEXT"))
+                    for sql in (found.page, found.count):
+                        plan = (await s.execute(text(f"EXPLAIN {sql}"))).scalars().all()
+                        assert plan, (name, username)
+            admin = await s.get(User, "admin")
+            assert admin is not None
+            first = await list_sql(s, admin, "projects", Filters(sort=Sort.TITLE), limit=3)
+            ids = [row.id for row in (await s.execute(text(first.page))).all()]
+        listed = (await api.call("GET", "/projects", "admin", params={"sort": "title", "limit": 4})).json()["items"]
+        assert ids == [p["id"] for p in listed]  # limit 3 asks for 4 rows: one more, to know a next page exists

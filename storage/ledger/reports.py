@@ -127,7 +127,7 @@ CSV_COLUMNS = (
 )
 
 
-def _entries(project_id: str | None) -> Select[LedgerTransaction, LedgerEntry]:
+def entries_query(project_id: str | None) -> Select[LedgerTransaction, LedgerEntry]:
     query = select(LedgerTransaction, LedgerEntry).join(LedgerEntry, LedgerEntry.transaction_id == LedgerTransaction.id)
     return query.where(LedgerTransaction.project_id == project_id) if project_id is not None else query
 
@@ -153,7 +153,7 @@ def _row(t: LedgerTransaction, e: LedgerEntry) -> tuple[Any, ...]:
 
 async def entry_rows(session: AsyncSession, project_id: str | None = None) -> Iterable[tuple[Any, ...]]:
     """Every ledger entry with its transaction, for finance's CSV export."""
-    query = _entries(project_id).order_by(LedgerTransaction.id, LedgerEntry.id)
+    query = entries_query(project_id).order_by(LedgerTransaction.id, LedgerEntry.id)
     return [_row(t, e) for t, e in (await session.execute(query)).all()]
 
 
@@ -167,7 +167,7 @@ async def entry_page(
 ) -> Page[tuple[int, tuple[Any, ...]]]:
     """A keyset page of the ledger (optionally one project's), oldest first: (entry id, the CSV
     row) each, with the total."""
-    page = await keyset(session, _entries(project_id), IN_ORDER, cursor, limit, lambda row: (row[1].id,), False)
+    page = await keyset(session, entries_query(project_id), IN_ORDER, cursor, limit, lambda row: (row[1].id,), False)
     return replace(page, items=[(e.id, _row(t, e)) for t, e in page.items])
 
 
