@@ -6,13 +6,18 @@ totals and pages agree with what the policy lets the user read."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, cast, false, or_, select, true
+from sqlalchemy import Boolean, ColumnElement, String, cast, false, literal, or_, select, true
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 from domain.proposal import Classification
 from domain.roles import Role
@@ -36,11 +41,31 @@ def role_allows(user: User, project: Project) -> bool:
     return Role.MINISTRY.value in roles and user.ministry in project.public_use_ministries
 
 
+class json_lists(FunctionElement[bool]):
+    """`value` is an element of the JSON list in `column`. PostgreSQL: JSONB containment, which
+    the GIN indexes of migration 0008 serve; elsewhere (SQLite): the element as a quoted token of
+    the list's text, a LIKE."""
+
+    type = Boolean()
+    inherit_cache = True
+    name = "json_lists"
+
+
+@compiles(json_lists)
+def _json_lists_like(element: json_lists, compiler: SQLCompiler, **kw: Any) -> str:
+    column, _, pattern = element.clauses
+    return compiler.process(cast(column, String).like(pattern, escape="\\"), **kw)
+
+
+@compiles(json_lists, "postgresql")
+def _json_lists_contains(element: json_lists, compiler: SQLCompiler, **kw: Any) -> str:
+    column, array, _ = element.clauses
+    return compiler.process(cast(column, JSONB).op("@>")(cast(array, JSONB)), **kw)
+
+
 def _listed(column: InstrumentedAttribute[list[Any]], value: str) -> ColumnElement[bool]:
-    """`value` is an element of the JSON list in `column` (as a quoted token of its text, which
-    SQLite and PostgreSQL both spell the same)."""
     token = '"' + value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + '"'
-    return cast(column, String).like(f"%{token}%", escape="\\")
+    return json_lists(column, literal(json.dumps([value])), literal(f"%{token}%"))
 
 
 def role_scope(user: User) -> ColumnElement[bool]:

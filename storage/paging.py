@@ -33,8 +33,9 @@ class CursorError(ValueError):
 
 @dataclass(frozen=True)
 class Key:
-    """One sort key: a column (or expression) and its direction. Nullable keys sort their NULLs
-    last in both directions, on both databases."""
+    """One sort key: a column (or expression) and its direction. A NULL sorts above every value,
+    as PostgreSQL's default has it (last ascending, first descending), on SQLite too: so an index
+    on the column, read forwards or backwards, serves the order."""
 
     column: Any
     kind: type  # int, str or datetime: what a cursor's value must be
@@ -42,18 +43,25 @@ class Key:
     nullable: bool = False
 
     def ordering(self) -> Any:
-        ordered = self.column.desc() if self.desc else self.column.asc()
-        return ordered.nulls_last() if self.nullable else ordered
+        if not self.nullable:
+            return self.column.desc() if self.desc else self.column.asc()
+        return self.column.desc().nulls_first() if self.desc else self.column.asc().nulls_last()
 
     def after(self, value: Any) -> ColumnElement[bool]:
         """Rows strictly after `value` in this key's order."""
-        if value is None:
-            return false()  # NULLs come last: nothing is after them but by the next key
-        beyond = self.column < value if self.desc else self.column > value
-        return or_(beyond, self.column.is_(None)) if self.nullable else beyond
+        if value is None:  # NULLs are last ascending (nothing after), first descending (values after)
+            return self.column.is_not(None) if self.desc else false()
+        if self.desc:
+            return self._known(self.column < value)
+        return or_(self.column > value, self.column.is_(None)) if self.nullable else self.column > value
 
     def equal(self, value: Any) -> ColumnElement[bool]:
-        return self.column.is_(None) if value is None else self.column == value
+        return self.column.is_(None) if value is None else self._known(self.column == value)
+
+    def _known(self, comparison: ColumnElement[bool]) -> ColumnElement[bool]:
+        """False, not NULL, where the column is NULL: a page's window is negated (Page.window),
+        and NOT NULL would drop the row instead of keeping it."""
+        return and_(self.column.is_not(None), comparison) if self.nullable else comparison
 
     def encode(self, value: Any) -> Any:
         if isinstance(value, datetime):
@@ -89,14 +97,20 @@ class Order:
 
     def after(self, values: Sequence[Any]) -> ColumnElement[bool]:
         """Rows strictly after the row with these key values: (k1 after) or (k1 equal and k2 after)
-        or ...; bounded by the first key too when it cannot be NULL, so an index range serves it."""
+        or ...; bounded by the first key too, so an index range serves it."""
         clauses: list[ColumnElement[bool]] = []
         equal: list[ColumnElement[bool]] = []
         for key, value in zip(self.keys, values, strict=True):
             clauses.append(and_(*equal, key.after(value)))
             equal.append(key.equal(value))
         first, head = self.keys[0], values[0]
-        bound = (first.column <= head if first.desc else first.column >= head) if not first.nullable else true()
+        bound: ColumnElement[bool]
+        if head is None:
+            bound = true()
+        elif first.desc:
+            bound = first._known(first.column <= head)
+        else:
+            bound = or_(first.column >= head, first.column.is_(None)) if first.nullable else first.column >= head
         return and_(bound, or_(*clauses))
 
     def cursor(self, values: Sequence[Any]) -> str:

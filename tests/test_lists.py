@@ -385,3 +385,14 @@ async def test_each_lists_compiled_sql_runs_under_explain_and_lists_what_the_api
             ids = [row.id for row in (await s.execute(text(first.page))).all()]
         listed = (await api.call("GET", "/projects", "admin", params={"sort": "title", "limit": 4})).json()["items"]
         assert ids == [p["id"] for p in listed]  # limit 3 asks for 4 rows: one more, to know a next page exists
+
+
+async def test_a_nullable_sort_key_pages_its_nulls_once_first_when_descending(api: InProcessApi) -> None:
+    """Closed-out orders by closed_at, newest first: a stopped project without one (as a row of
+    an older design could be) comes first, as PostgreSQL's index order has NULLs, on both databases."""
+    await _closed_out(api, range(5), T0)
+    async with api.sessionmaker.begin() as s:
+        await s.execute(insert(Project), [project_row(n, status="terminated", closed_at=None) for n in range(5, 8)])
+    listed, totals = await page_through(api, "/closed-out", PM, 2, key="project_id")
+    assert listed == ["KP-L0007", "KP-L0006", "KP-L0005", "KP-L0004", "KP-L0003", "KP-L0002", "KP-L0001", "KP-L0000"]
+    assert set(totals) == {8}
