@@ -146,7 +146,7 @@ async def entry_page(
         if cursor:
             NEWEST.decode(cursor)  # a bad cursor is refused all the same
         return Page([], 0, None)
-    found_page = await keyset(session, query, NEWEST, cursor, limit, lambda e: (e.id,))
+    found_page = await keyset(session, query, NEWEST, cursor, limit)
     return replace(found_page, items=[_row(e, names) for e in found_page.items])
 
 

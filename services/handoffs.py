@@ -33,7 +33,7 @@ def in_scope(user: User) -> ColumnElement[bool]:
     return or_(*conditions) if conditions else false()
 
 
-HANDOFFS = Order("handoffs", (Key(Handoff.created_at, datetime, desc=True), Key(Handoff.id, str, desc=True)))
+HANDOFFS = Order("handoffs", (Key(Handoff.created_at, datetime, desc=True), Key(Handoff.id, str, desc=True)), rows=True)
 
 
 def handoffs_query(user: User, status: HandoffStatus | None = None) -> Select[Handoff, str]:
@@ -50,9 +50,7 @@ async def handoff_page(
     """The API's list: a keyset page of (hand-off, classification), newest first, as the policy
     lets the user read them (storage/access)."""
     query = handoffs_query(user, status)
-    return await readable_page(
-        session, user, query, HANDOFFS, cursor, limit, lambda row: (row[0].created_at, row[0].id), False
-    )
+    return await readable_page(session, user, query, HANDOFFS, cursor, limit)
 
 
 @dataclass(frozen=True)

@@ -84,7 +84,7 @@ async def keyset_page(
     query = select(Notification).where(_mine(username, unread_only))
     if kind is not None:
         query = query.where(Notification.kind == kind)
-    return await keyset(session, query, NEWEST, cursor, limit, lambda n: (n.at, n.created_at, n.key))
+    return await keyset(session, query, NEWEST, cursor, limit)
 
 
 async def mark_read(session: AsyncSession, username: str, keys: Iterable[str], now: datetime | None = None) -> int:

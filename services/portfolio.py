@@ -42,11 +42,6 @@ ORDERS = {
 }
 
 
-def sort_key(sort: Sort, project: Project) -> tuple[Any, ...]:
-    column = {Sort.NEWEST: "created_at", Sort.TITLE: "title", Sort.TRL: "current_trl", Sort.BUDGET: "total_budget"}
-    return getattr(project, column[sort]), project.id
-
-
 # A vision or area filter of 0: the projects that name none (free text from before the registry).
 NONE = 0
 

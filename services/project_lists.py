@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, func, select
 
 from domain.project import ProjectStatus
-from services.portfolio import ORDERS, Filters, scope, sort_key
+from services.portfolio import ORDERS, Filters, scope
 from storage.access import readable_page
 from storage.models import Project, User
 from storage.paging import Key, Order, Page
@@ -30,9 +30,7 @@ async def project_page(
     session: Any, user: User, filters: Filters, cursor: str | None, limit: int, now: datetime | None = None
 ) -> Page[Project]:
     order = ORDERS[filters.sort]
-    return await readable_page(
-        session, user, projects_query(user, filters, now), order, cursor, limit, lambda p: sort_key(filters.sort, p)
-    )
+    return await readable_page(session, user, projects_query(user, filters, now), order, cursor, limit)
 
 
 def _words(q: str) -> ColumnElement[bool]:
@@ -49,6 +47,4 @@ def closed_out_query(user: User, q: str | None) -> Select[Any]:
 
 async def closed_out_page(session: Any, user: User, q: str | None, cursor: str | None, limit: int) -> Page[Project]:
     """Stopped projects, the most recently closed first."""
-    return await readable_page(
-        session, user, closed_out_query(user, q), CLOSED_OUT, cursor, limit, lambda p: (p.closed_at, p.id)
-    )
+    return await readable_page(session, user, closed_out_query(user, q), CLOSED_OUT, cursor, limit)

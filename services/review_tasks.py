@@ -136,7 +136,7 @@ async def reviewer_inbox(
 
 # ---- the API's list: every task the user's roles reach, keyset-paged ---------------------------
 
-TASKS = Order("tasks", (Key(ReviewTask.created_at, datetime, desc=True), Key(ReviewTask.id, str, desc=True)))
+TASKS = Order("tasks", (Key(ReviewTask.created_at, datetime, desc=True), Key(ReviewTask.id, str, desc=True)), rows=True)
 
 
 def task_scope(user: User) -> ColumnElement[bool]:
@@ -164,13 +164,4 @@ async def task_page(
     """A page of (task, its project's classification), newest first. A reviewer's own task on
     open work is listed even where the role rules alone would not reach the project; closed work
     only as the policy allows (storage/access.readable)."""
-    return await readable_page(
-        session,
-        user,
-        tasks_query(user, status),
-        TASKS,
-        cursor,
-        limit,
-        lambda row: (row[0].created_at, row[0].id),
-        False,
-    )
+    return await readable_page(session, user, tasks_query(user, status), TASKS, cursor, limit)

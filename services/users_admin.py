@@ -207,7 +207,7 @@ BY_USERNAME = Order("users", (Key(User.username, str),))
 
 async def user_page(session: AsyncSession, q: str, cursor: str | None, limit: int) -> Page[UserView]:
     """The API's list: a keyset page of users by username, with the total."""
-    found = await keyset(session, select(User).where(*_search(q)), BY_USERNAME, cursor, limit, lambda u: (u.username,))
+    found = await keyset(session, select(User).where(*_search(q)), BY_USERNAME, cursor, limit)
     return replace(found, items=[view(u) for u in found.items])
 
 

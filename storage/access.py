@@ -7,7 +7,7 @@ totals and pages agree with what the policy lets the user read."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
@@ -168,12 +168,10 @@ async def readable_page(
     order: Order,
     cursor: str | None,
     limit: int,
-    key_of: Callable[[Any], Sequence[Any]],
-    scalars: bool = True,
 ) -> Page[Any]:
     """One keyset page of `query` (joined with Project, narrowed by role and filters) as the
     policy lets the user read it, its total counted alike, and the query of what it withheld
     within the page's key range (for the caller's audit)."""
     allowed = await readable(session, user)
-    page = await keyset(session, query.where(allowed), order, cursor, limit, key_of, scalars)
+    page = await keyset(session, query.where(allowed), order, cursor, limit)
     return replace(page, withheld=refused_in(query.where(page.window(order)), allowed))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
@@ -87,10 +87,18 @@ class Key:
 @dataclass(frozen=True)
 class Order:
     """A list's total order: its sort keys, the last one unique (the tie-breaker). `name` is in
-    every cursor, so a cursor of another list or sort is refused rather than misread."""
+    every cursor, so a cursor of another list or sort is refused rather than misread. The list's
+    query selects the keys' entity (`rows=False`), or rows whose first element it is (`rows=True`,
+    e.g. a task with its project's classification)."""
 
     name: str
     keys: tuple[Key, ...]
+    rows: bool = False
+
+    def key_of(self, row: Any) -> list[Any]:
+        """A row's key values (read from its entity by the keys' attribute names)."""
+        entity = row[0] if self.rows else row
+        return [getattr(entity, k.column.key) for k in self.keys]
 
     def order_by(self) -> list[Any]:
         return [k.ordering() for k in self.keys]
@@ -166,18 +174,16 @@ async def keyset(
     order: Order,
     cursor: str | None,
     limit: int,
-    key_of: Callable[[Any], Sequence[Any]],
-    scalars: bool = True,
 ) -> Page[Any]:
     """One page of `query` (its WHERE and joins; no ORDER BY, LIMIT or OFFSET of its own) in
-    `order`, after `cursor`; `key_of` gives a row's key values. The total counts the whole query."""
+    `order`, after `cursor`. The total counts the whole query."""
     limit = max(1, min(limit, MAX_LIMIT))
     start = order.decode(cursor) if cursor else None
     paged, count = statements(query, order, start, limit)
     total = int(await session.scalar(count) or 0)
-    result = await (session.scalars(paged) if scalars else session.execute(paged))
+    result = await (session.execute(paged) if order.rows else session.scalars(paged))
     rows = list(result.all())
     more = len(rows) > limit
     rows = rows[:limit]
-    last = list(key_of(rows[-1])) if rows else None
+    last = order.key_of(rows[-1]) if rows else None
     return Page(rows, total, order.cursor(last) if more and last else None, start, last)

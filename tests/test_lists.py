@@ -133,23 +133,24 @@ async def _closed_out(api: InProcessApi, numbers: range, at: datetime) -> None:
         )
 
 
-async def _tasks(api: InProcessApi, numbers: range, at: datetime) -> None:
+async def _insert_for_projects(
+    api: InProcessApi, model: Any, numbers: range, row: Callable[[int, int], dict[str, Any]]
+) -> None:
+    """A project each, and a row of `model` (`row(n, i)`) on it."""
     await add_projects(api, numbers)
     async with api.sessionmaker.begin() as s:
-        await s.execute(
-            insert(ReviewTask),
-            [
-                {
-                    "id": f"KP-L{n:04d}-g1-rev.ito",
-                    "project_id": f"KP-L{n:04d}",
-                    "gate_no": 1,
-                    "reviewer": "rev.ito",
-                    "status": "invited",
-                    "created_at": at + timedelta(seconds=i),
-                }
-                for i, n in enumerate(numbers)
-            ],
-        )
+        await s.execute(insert(model), [row(n, i) for i, n in enumerate(numbers)])
+
+
+async def _tasks(api: InProcessApi, numbers: range, at: datetime) -> None:
+    def task(n: int, i: int) -> dict[str, Any]:
+        pid = f"KP-L{n:04d}"
+        return {"id": f"{pid}-g1-rev.ito", "project_id": pid, "gate_no": 1, "reviewer": "rev.ito"} | {
+            "status": "invited",
+            "created_at": at + timedelta(seconds=i),
+        }
+
+    await _insert_for_projects(api, ReviewTask, numbers, task)
 
 
 async def _handoffs(api: InProcessApi, numbers: range, at: datetime) -> None:
@@ -180,24 +181,13 @@ async def _handoffs(api: InProcessApi, numbers: range, at: datetime) -> None:
 
 
 async def _notifications(api: InProcessApi, numbers: range, at: datetime) -> None:
-    await add_projects(api, numbers)
-    async with api.sessionmaker.begin() as s:
-        await s.execute(
-            insert(Notification),
-            [
-                {
-                    "key": f"note-{n}",
-                    "project_id": f"KP-L{n:04d}",
-                    "recipient": PM,
-                    "kind": "reminder" if n % 2 else "escalation",
-                    "message": "m",
-                    # Pairs at the same time, stored at once: the key breaks the tie.
-                    "at": at + timedelta(seconds=i // 2),
-                    "created_at": T0,
-                }
-                for i, n in enumerate(numbers)
-            ],
-        )
+    def note(n: int, i: int) -> dict[str, Any]:
+        kind = "reminder" if n % 2 else "escalation"
+        # Pairs at the same time, stored at once: the key breaks the tie.
+        when = {"at": at + timedelta(seconds=i // 2), "created_at": T0}
+        return {"key": f"note-{n}", "project_id": f"KP-L{n:04d}", "recipient": PM, "kind": kind, "message": "m"} | when
+
+    await _insert_for_projects(api, Notification, numbers, note)
 
 
 GROWING = {
@@ -396,3 +386,14 @@ async def test_a_nullable_sort_key_pages_its_nulls_once_first_when_descending(ap
     listed, totals = await page_through(api, "/closed-out", PM, 2, key="project_id")
     assert listed == ["KP-L0007", "KP-L0006", "KP-L0005", "KP-L0004", "KP-L0003", "KP-L0002", "KP-L0001", "KP-L0000"]
     assert set(totals) == {8}
+
+
+async def test_reviewers_and_liaisons_see_the_projects_whose_lists_name_them(api: InProcessApi) -> None:
+    """Membership of a project's JSON lists, in SQL: JSONB containment on PostgreSQL, the quoted
+    token in the text on SQLite; a name that is a prefix of another, or holds LIKE's wildcards,
+    matches only itself."""
+    await add_projects(api, range(4))
+    await add_projects(api, range(4, 6), reviewers=["rev.itoh", "rev_ito"], public_use_ministries=["MODX"])
+    for user, expected in (("rev.ito", 4), ("rev.mori", 0), ("liaison.mod", 4), ("liaison.mlit", 0)):
+        listed, totals = await page_through(api, "/projects", user, 3)
+        assert len(listed) == expected and set(totals) == {expected}, user

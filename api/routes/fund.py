@@ -167,14 +167,18 @@ _NAMING = ("business_key", "project_id", "account", "memo")
 NAMING_COLUMNS = frozenset(ledger.CSV_COLUMNS.index(c) for c in _NAMING)
 
 
+# One project's entries, named by its id or, for closed work the reader may not read, its pseudonym.
+LedgerProject = Annotated[
+    str | None, Query(pattern=PROJECT_ID_PATTERN, description="A project id, or a closed project's pseudonym.")
+]
+
+
 @router.get("/ledger.csv", response_class=Response, responses={**CSV, **AUTH})
 async def ledger_csv(
     request: Request,
     session: SessionDep,
     user: FinanceUser,
-    project_id: Annotated[
-        str | None, Query(pattern=PROJECT_ID_PATTERN, description="A project id, or a closed project's pseudonym.")
-    ] = None,
+    project_id: LedgerProject = None,
 ) -> Response:
     """Every ledger entry (optionally one project's), for finance's spreadsheets and auditors.
     A closed project the reader may not read appears under its pseudonym (`closed-` and 12 hex
@@ -193,9 +197,7 @@ async def ledger_entries(
     session: SessionDep,
     user: FinanceUser,
     paging: PageIn,
-    project_id: Annotated[
-        str | None, Query(pattern=PROJECT_ID_PATTERN, description="A project id, or a closed project's pseudonym.")
-    ] = None,
+    project_id: LedgerProject = None,
 ) -> ListOut[LedgerEntryOut]:
     """The ledger's entries, oldest first, in pages (follow `next`): what ledger.csv holds, with
     the same pseudonyms and the same filter."""

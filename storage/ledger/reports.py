@@ -127,8 +127,10 @@ CSV_COLUMNS = (
 )
 
 
-def entries_query(project_id: str | None) -> Select[LedgerTransaction, LedgerEntry]:
-    query = select(LedgerTransaction, LedgerEntry).join(LedgerEntry, LedgerEntry.transaction_id == LedgerTransaction.id)
+def entries_query(project_id: str | None) -> Select[LedgerEntry, LedgerTransaction]:
+    query = select(LedgerEntry, LedgerTransaction).join(
+        LedgerTransaction, LedgerEntry.transaction_id == LedgerTransaction.id
+    )
     return query.where(LedgerTransaction.project_id == project_id) if project_id is not None else query
 
 
@@ -154,12 +156,12 @@ def _row(t: LedgerTransaction, e: LedgerEntry) -> tuple[Any, ...]:
 async def entry_rows(session: AsyncSession, project_id: str | None = None) -> Iterable[tuple[Any, ...]]:
     """Every ledger entry with its transaction, for finance's CSV export."""
     query = entries_query(project_id).order_by(LedgerTransaction.id, LedgerEntry.id)
-    return [_row(t, e) for t, e in (await session.execute(query)).all()]
+    return [_row(t, e) for e, t in (await session.execute(query)).all()]
 
 
 # Entries in the order they were written (an entry's id: its transaction's entries are written
 # together, in order).
-IN_ORDER = Order("ledger", (Key(LedgerEntry.id, int),))
+IN_ORDER = Order("ledger", (Key(LedgerEntry.id, int),), rows=True)
 
 
 async def entry_page(
@@ -167,8 +169,8 @@ async def entry_page(
 ) -> Page[tuple[int, tuple[Any, ...]]]:
     """A keyset page of the ledger (optionally one project's), oldest first: (entry id, the CSV
     row) each, with the total."""
-    page = await keyset(session, entries_query(project_id), IN_ORDER, cursor, limit, lambda row: (row[1].id,), False)
-    return replace(page, items=[(e.id, _row(t, e)) for t, e in page.items])
+    page = await keyset(session, entries_query(project_id), IN_ORDER, cursor, limit)
+    return replace(page, items=[(e.id, _row(t, e)) for e, t in page.items])
 
 
 async def paid_by_project(session: AsyncSession, project_ids: Iterable[str]) -> dict[str, int]:
