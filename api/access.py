@@ -1,21 +1,23 @@
-"""Who may see what, enforced: every project-scoped endpoint calls `authorize`, every list calls
-`visible`. Both use storage/access.project_access (roles, then clearance and need-to-know for
-closed work), and every decision on closed data is audited, allowed or denied."""
+"""Who may see what, enforced: every project-scoped endpoint calls `authorize`; a list either
+narrows in SQL by the same policy (storage/access.role_scope and readable) and audits its page
+with `audit_listed`, or filters a short list of projects with `visible`. All use storage/access
+(roles, then clearance and need-to-know for closed work), and every decision on closed data is
+audited, allowed or denied."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterable, Sequence
 
 from fastapi import HTTPException, Request, status
-from sqlalchemy import Select, false, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.audit import record
+from domain.proposal import Classification
 from domain.roles import Role
 from domain.security import AccessDecision
-from storage.access import SEE_ALL, closed_decisions, is_closed, project_access, role_allows
+from storage.access import closed_decisions, is_closed, project_access, role_allows
 from storage.models import Project, User
+from storage.paging import AnySelect
 
 
 async def authorize(
@@ -65,20 +67,31 @@ async def visible(
     return out
 
 
-def visible_projects(user: User, query: Select[Any]) -> Select[Any]:
-    """Narrow a project query in SQL by role (JSON list membership for reviewers and ministries is
-    checked by `visible` afterwards, since SQLite and PostgreSQL spell it differently)."""
-    roles = set(user.roles)
-    if roles & {r.value for r in SEE_ALL}:
-        return query
-    conditions = []
-    if Role.PM.value in roles:
-        conditions.append(Project.programme_manager == user.username)
-    if Role.PERFORMER.value in roles:
-        conditions.append(Project.performer == user.username)
-    if Role.REVIEWER.value in roles or Role.MINISTRY.value in roles:
-        return query
-    return query.where(or_(*conditions) if conditions else false())
+# At most this many withheld projects are named in one list's audit entry (a page's window holds
+# few; the cap keeps one request's audit bounded whatever the window spans).
+WITHHELD_NAMED = 200
+
+
+async def audit_listed(
+    request: Request,
+    session: AsyncSession,
+    user: User,
+    action: str,
+    shown: Iterable[tuple[str, str]],
+    withheld: AnySelect | None = None,
+) -> None:
+    """Audit what closed work a page of a list showed and withheld, as `visible` does for a list
+    filtered in Python. `shown`: the page's (project id, classification) pairs; `withheld`: a
+    query of the ids of closed projects within the page's key range that the SQL left out
+    (the role reaches them, the policy refuses them)."""
+    shown_ids = sorted({pid for pid, classification in shown if classification == Classification.CLOSED.value})
+    withheld_ids = (
+        sorted(set((await session.scalars(withheld.limit(WITHHELD_NAMED))).all())) if withheld is not None else []
+    )
+    if shown_ids or withheld_ids:
+        await record(
+            request, user.username, f"list_closed:{action}", "projects", "ok", shown=shown_ids, withheld=withheld_ids
+        )
 
 
 def is_project_pm(user: User, project: Project) -> bool:

@@ -21,6 +21,7 @@ import web
 from api import routing
 from api.body_limit import BodyLimit
 from api.errors import http_refusal, invalid_request
+from api.paging import CursorError, bad_cursor
 from config import Settings, get_settings
 from connection.client import connect
 from storage.db import make_engine, make_sessionmaker
@@ -85,6 +86,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         routes=list(routing.routes()),
     )
     app.add_exception_handler(PoolTimeout, _database_busy)
+    app.add_exception_handler(CursorError, bad_cursor)
     # Innermost of the middlewares: it sees which route the router matched (telemetry/http.py).
     app.add_middleware(RouteRecorder)
     # The web workbench's pages are among the routes; its middleware, static files and handlers:

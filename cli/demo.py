@@ -171,8 +171,8 @@ class Api:
         """The reviewer declares no conflict, reads, and scores on their own."""
 
         async def invited() -> dict[str, Any] | None:
-            tasks = await self.ok("GET", "/tasks", reviewer, params={"status": "invited"})
-            return next((t for t in tasks if t["project_id"] == pid and t["gate_no"] == gate_no), None)
+            tasks = await self.ok("GET", "/tasks", reviewer, params={"status": "invited", "limit": 500})
+            return next((t for t in tasks["items"] if t["project_id"] == pid and t["gate_no"] == gate_no), None)
 
         task = await self.until(invited, f"{reviewer}'s invitation to {pid} gate {gate_no}")
         await self.ok("POST", f"/tasks/{task['id']}/respond", reviewer, json={"accept": True})
@@ -201,8 +201,8 @@ class Api:
         liaison = LIAISONS[ministry]
 
         async def probe() -> dict[str, Any] | None:
-            rows = await self.ok("GET", "/handoffs", liaison)
-            return next((h for h in rows if h["project_id"] == pid and h["status"] == "pending"), None)
+            rows = await self.ok("GET", "/handoffs", liaison, params={"status": "pending", "limit": 500})
+            return next((h for h in rows["items"] if h["project_id"] == pid), None)
 
         return dict(await self.until(probe, f"{pid} offered to {ministry}"))
 
@@ -502,7 +502,7 @@ async def load_demo(base_url: str, password: str, *, poll: float = 0.2, timeout:
     """Start the portfolio unless there are projects already; returns how many started (0: skipped)."""
     async with httpx.AsyncClient(base_url=base_url, timeout=60) as http:
         api = Api(http, password, poll=poll, timeout=timeout)
-        if await api.ok("GET", "/projects", ADMIN, params={"limit": 1}):
+        if (await api.ok("GET", "/projects", ADMIN, params={"limit": 1}))["total"]:
             log.info("demo: projects exist already, nothing loaded")
             return 0
         visions = await _registered(api, "visions", VISIONS)

@@ -2,7 +2,7 @@
 newest first, one page counted and cut in SQL, with the chain's verification state.
 
 Closed work obeys the one access policy: an entry whose target is a closed project the reader may
-not read is left out in SQL (services/closed_work.readable, so the count agrees with the rows), and
+not read is left out in SQL (storage/access.readable, so the count agrees with the rows), and
 any other mention of such a project (a hand-off's id, a list's detail) shows its pseudonym
 (api/pseudonyms.py). Verification is storage/audit.verify_chain, walked incrementally: from the
 last entry this process verified, or from the sealed checkpoint `trlgate audit-verify` keeps, after
@@ -12,19 +12,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, literal, or_, select
+from sqlalchemy import ColumnElement, Select, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.pseudonyms import Pseudonyms
 from domain.fiscal import JST
-from services.closed_work import readable
 from storage import audit_checkpoint
+from storage.access import readable
 from storage.audit import ChainReport, ChainStart, entry_hash, verify_chain
 from storage.models import AuditEntry, Project, User
+from storage.paging import Key, Order, Page, keyset
 
 PROJECT_TARGET = "project:"
 
@@ -95,9 +96,12 @@ def range_problems(since: date | None, until: date | None) -> list[tuple[str, st
     return problems
 
 
-async def entries(
-    session: AsyncSession, user: User, names: Pseudonyms, found: AuditFilter, page: int = 1, per_page: int = 50
-) -> AuditPage:
+NEWEST = Order("audit", (Key(AuditEntry.id, int, desc=True),))
+
+
+async def log_query(session: AsyncSession, user: User, names: Pseudonyms, found: AuditFilter) -> Select[Any] | None:
+    """The filtered log as this reader may read it; None when the filter names closed work the
+    reader may not read (nothing to list)."""
     query = (
         select(AuditEntry)
         .outerjoin(Project, AuditEntry.target == literal(PROJECT_TARGET) + Project.id)
@@ -110,17 +114,40 @@ async def entries(
     if found.project:
         project_id = names.resolve(found.project)
         if project_id is None:  # a closed project's real id the reader may not read: nothing
-            return AuditPage([], 0, 1, 1)
+            return None
         query = query.where(_about_project(project_id))
     if found.since is not None:
         query = query.where(AuditEntry.at >= _start_of(found.since))
     if found.until is not None:
         query = query.where(AuditEntry.at < _start_of(found.until + timedelta(days=1)))
+    return query
+
+
+async def entries(
+    session: AsyncSession, user: User, names: Pseudonyms, found: AuditFilter, page: int = 1, per_page: int = 50
+) -> AuditPage:
+    """One numbered page (the admin page)."""
+    query = await log_query(session, user, names, found)
+    if query is None:
+        return AuditPage([], 0, 1, 1)
     total = int(await session.scalar(select(func.count()).select_from(query.subquery())) or 0)
     pages = max(1, -(-total // per_page))
     page = min(max(1, page), pages)
-    rows = await session.scalars(query.order_by(AuditEntry.id.desc()).limit(per_page).offset((page - 1) * per_page))
+    rows = await session.scalars(query.order_by(*NEWEST.order_by()).limit(per_page).offset((page - 1) * per_page))
     return AuditPage([_row(e, names) for e in rows.all()], total, page, pages)
+
+
+async def entry_page(
+    session: AsyncSession, user: User, names: Pseudonyms, found: AuditFilter, cursor: str | None, limit: int
+) -> Page[AuditRow]:
+    """One keyset page (the API), newest first, with the total."""
+    query = await log_query(session, user, names, found)
+    if query is None:
+        if cursor:
+            NEWEST.decode(cursor)  # a bad cursor is refused all the same
+        return Page([], 0, None)
+    found_page = await keyset(session, query, NEWEST, cursor, limit)
+    return replace(found_page, items=[_row(e, names) for e in found_page.items])
 
 
 # The detail of an entry about closed work the reader may not read: its free text (a hand-off's

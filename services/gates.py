@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.closed_work import readable
+from storage.access import readable
 from storage.models import Gate, Project, User
 
 

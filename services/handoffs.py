@@ -1,12 +1,13 @@
 """Hand-offs as a user may list them: liaisons their ministry's, programme managers those of their
 projects, administration all of them. One rule for the API's GET /handoffs and the liaison's page;
 the page's inbox is paged and counted in SQL. Closed projects' hand-offs come only where the user
-may read them (services/closed_work), so the total agrees with the rows; the caller audits them."""
+may read them (storage/access.readable), so the total agrees with the rows; the caller audits them."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, Select, false, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,8 +16,9 @@ from api.deps import has_role
 from domain.handoff import HandoffStatus
 from domain.proposal import Classification
 from domain.roles import Role
-from services.closed_work import readable
+from storage.access import readable, readable_page
 from storage.models import Handoff, Project, User
+from storage.paging import Key, Order, Page
 
 
 def in_scope(user: User) -> ColumnElement[bool]:
@@ -31,14 +33,24 @@ def in_scope(user: User) -> ColumnElement[bool]:
     return or_(*conditions) if conditions else false()
 
 
-def handoffs_query(user: User) -> Select[Handoff]:
-    """The user's hand-offs, newest first (before the closed projects' access check)."""
-    return (
-        select(Handoff)
-        .join(Project, Project.id == Handoff.project_id)
-        .where(in_scope(user))
-        .order_by(Handoff.created_at.desc(), Handoff.id)
+HANDOFFS = Order("handoffs", (Key(Handoff.created_at, datetime, desc=True), Key(Handoff.id, str, desc=True)), rows=True)
+
+
+def handoffs_query(user: User, status: HandoffStatus | None = None) -> Select[Handoff, str]:
+    """The user's hand-offs with their project's classification (before the closed-work rule)."""
+    query = (
+        select(Handoff, Project.classification).join(Project, Project.id == Handoff.project_id).where(in_scope(user))
     )
+    return query.where(Handoff.status == status.value) if status is not None else query
+
+
+async def handoff_page(
+    session: AsyncSession, user: User, status: HandoffStatus | None, cursor: str | None, limit: int
+) -> Page[Any]:
+    """The API's list: a keyset page of (hand-off, classification), newest first, as the policy
+    lets the user read them (storage/access)."""
+    query = handoffs_query(user, status)
+    return await readable_page(session, user, query, HANDOFFS, cursor, limit)
 
 
 @dataclass(frozen=True)
@@ -81,7 +93,7 @@ async def handoff_inbox(
         select(Handoff, Project.title, Project.classification)
         .join(Project, Project.id == Handoff.project_id)
         .where(*mine)
-        .order_by(Handoff.created_at.desc(), Handoff.id)
+        .order_by(*HANDOFFS.order_by())
         .limit(per_page)
         .offset((page - 1) * per_page)
     )

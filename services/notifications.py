@@ -12,6 +12,7 @@ from sqlalchemy import ColumnElement, and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Notification
+from storage.paging import Key, Order, Page, keyset
 
 MAX_KEYS = 500
 
@@ -23,6 +24,18 @@ class NotificationPage:
     pages: int
     total: int
     unread: int
+
+
+# Newest first by the workflow's time, then by when stored; the key breaks ties (all descending:
+# one index read backwards serves it).
+NEWEST = Order(
+    "notifications",
+    (
+        Key(Notification.at, datetime, desc=True),
+        Key(Notification.created_at, datetime, desc=True),
+        Key(Notification.key, str, desc=True),
+    ),
+)
 
 
 def _mine(username: str, unread_only: bool = False) -> ColumnElement[bool]:
@@ -59,13 +72,19 @@ async def page(
     pages = max(1, -(-total // per_page))
     page = min(max(1, page), pages)
     rows = await session.scalars(
-        select(Notification)
-        .where(where)
-        .order_by(Notification.at.desc(), Notification.created_at.desc(), Notification.key)
-        .limit(per_page)
-        .offset((page - 1) * per_page)
+        select(Notification).where(where).order_by(*NEWEST.order_by()).limit(per_page).offset((page - 1) * per_page)
     )
     return NotificationPage(list(rows.all()), page, pages, total, unread)
+
+
+async def keyset_page(
+    session: AsyncSession, username: str, cursor: str | None, limit: int, unread_only: bool, kind: str | None
+) -> Page[Notification]:
+    """The API's list: a keyset page of the user's own notifications, newest first, with the total."""
+    query = select(Notification).where(_mine(username, unread_only))
+    if kind is not None:
+        query = query.where(Notification.kind == kind)
+    return await keyset(session, query, NEWEST, cursor, limit)
 
 
 async def mark_read(session: AsyncSession, username: str, keys: Iterable[str], now: datetime | None = None) -> int:

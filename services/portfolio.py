@@ -1,9 +1,7 @@
 """The portfolio: the projects a user may see, filtered, sorted, paged and totalled in SQL.
 
-Who may see what is narrowed in SQL by the same role rules as storage/access.role_allows (list
-membership as a quoted token in the JSON text, which SQLite and PostgreSQL both spell the same),
-closed work only where the user holds a grant; the caller then applies the one access policy to
-the page's rows (clearance) and audits it."""
+Who may see what is narrowed in SQL by the one access policy (storage/access: role_scope and
+readable); the caller audits the closed work the page shows."""
 
 from __future__ import annotations
 
@@ -13,16 +11,16 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, and_, cast, exists, false, func, or_, select, true
+from sqlalchemy import ColumnElement, and_, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute, aliased
 
 from domain.handoff import HandoffStatus
 from domain.project import ProjectStatus
-from domain.roles import FundingMinistry, Role
-from services.closed_work import readable
-from storage.access import SEE_ALL
+from domain.roles import FundingMinistry
+from storage.access import readable, role_scope
 from storage.models import Gate, Handoff, Project, User
+from storage.paging import Key, Order
 
 
 class Sort(StrEnum):
@@ -30,6 +28,18 @@ class Sort(StrEnum):
     TITLE = "title"
     TRL = "trl"
     BUDGET = "budget"
+
+
+# Each sort's total order (the id breaks ties, in the sort's direction, so that one index on
+# (column, id) serves it read forwards or backwards): the pages' numbered pages and the API's
+# keyset pages (storage/paging) list in the same order.
+_ID, _ID_DESC = Key(Project.id, str), Key(Project.id, str, desc=True)
+ORDERS = {
+    Sort.NEWEST: Order("projects.newest", (Key(Project.created_at, datetime, desc=True), _ID_DESC)),
+    Sort.TITLE: Order("projects.title", (Key(Project.title, str), _ID)),
+    Sort.TRL: Order("projects.trl", (Key(Project.current_trl, int, desc=True), _ID_DESC)),
+    Sort.BUDGET: Order("projects.budget", (Key(Project.total_budget, int, desc=True), _ID_DESC)),
+}
 
 
 # A vision or area filter of 0: the projects that name none (free text from before the registry).
@@ -58,28 +68,6 @@ class PortfolioPage:
     total_budget: int
     page: int
     pages: int
-
-
-def _listed(column: InstrumentedAttribute[list[Any]], value: str) -> ColumnElement[bool]:
-    """`value` is an element of the JSON list in `column` (as a quoted token of its text)."""
-    token = '"' + value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + '"'
-    return cast(column, String).like(f"%{token}%", escape="\\")
-
-
-def _reachable(user: User) -> ColumnElement[bool]:
-    roles = set(user.roles)
-    if roles & {r.value for r in SEE_ALL}:
-        return true()
-    conditions: list[ColumnElement[bool]] = []
-    if Role.PM.value in roles:
-        conditions.append(Project.programme_manager == user.username)
-    if Role.REVIEWER.value in roles:
-        conditions.append(_listed(Project.reviewers, user.username))
-    if Role.PERFORMER.value in roles:
-        conditions.append(Project.performer == user.username)
-    if Role.MINISTRY.value in roles and user.ministry:
-        conditions.append(_listed(Project.public_use_ministries, user.ministry))
-    return or_(*conditions) if conditions else false()
 
 
 def overdue_gate(now: datetime) -> ColumnElement[bool]:
@@ -112,7 +100,12 @@ async def conditions(session: AsyncSession, user: User, filters: Filters, now: d
     the same conditions, so a figure and the list behind its link always agree."""
     # Closed work held by a grant the clearance no longer covers stays out of the count and the
     # budget total too, not only out of the rows (a total would give its budget away).
-    where: list[ColumnElement[bool]] = [_reachable(user), await readable(session, user)]
+    return [*scope(user, filters, now), await readable(session, user)]
+
+
+def scope(user: User, filters: Filters, now: datetime) -> list[ColumnElement[bool]]:
+    """The list's conditions but the closed-work rule: what the user's roles reach, filtered."""
+    where: list[ColumnElement[bool]] = [role_scope(user)]
     if filters.status is not None:
         where.append(Project.status == filters.status.value)
     if filters.stage is not None:
@@ -151,12 +144,7 @@ async def portfolio(
     ).one()
     pages = max(1, -(-int(total) // per_page))
     page = min(max(1, page), pages)
-    order = {
-        Sort.NEWEST: (Project.created_at.desc(), Project.id),
-        Sort.TITLE: (Project.title, Project.id),
-        Sort.TRL: (Project.current_trl.desc(), Project.id),
-        Sort.BUDGET: (Project.total_budget.desc(), Project.id),
-    }[filters.sort]
+    order = ORDERS[filters.sort].order_by()
     rows = await session.scalars(
         select(Project).where(*where).order_by(*order).limit(per_page).offset((page - 1) * per_page)
     )

@@ -17,7 +17,7 @@ from temporalio.service import RPCError
 from domain.fiscal import fiscal_year, fiscal_year_end, reports_due_before
 from domain.project import ProjectSnapshot, ProjectStatus
 from domain.roles import Role
-from services.closed_work import readable
+from storage.access import readable
 from storage.models import ProgressReport, Project, User
 
 # Only a running project files reports (the workflow refuses them once its funding has ended).

@@ -1,21 +1,24 @@
 """A reviewer's inbox: their tasks with the project, the gate's due date and whether it is past,
 paged and counted in SQL. Closed projects' tasks come only where the reviewer may read them
-(services/closed_work), so the counts agree with the rows; the caller audits what is shown."""
+(storage/access.readable), so the counts agree with the rows; the caller audits what is shown."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select, and_, func, select
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.deps import has_role
 from domain.gate_review import TaskStatus
 from domain.proposal import Classification
-from services.closed_work import readable
+from domain.roles import Role
+from storage.access import readable, readable_page
 from storage.models import Gate, Project, ReviewTask, User
+from storage.paging import Key, Order, Page
 
 
 class InboxGroup(StrEnum):
@@ -129,3 +132,36 @@ async def reviewer_inbox(
             )
         )
     return InboxPage(out, group, counts, int(overdue or 0), page, pages)
+
+
+# ---- the API's list: every task the user's roles reach, keyset-paged ---------------------------
+
+TASKS = Order("tasks", (Key(ReviewTask.created_at, datetime, desc=True), Key(ReviewTask.id, str, desc=True)), rows=True)
+
+
+def task_scope(user: User) -> ColumnElement[bool]:
+    """Reviewers see their own tasks; programme managers those of their projects too;
+    administration and operations all of them (over ReviewTask joined with its Project)."""
+    if has_role(user, Role.ADMIN, Role.OPS):
+        return true()
+    if has_role(user, Role.PM):
+        return or_(Project.programme_manager == user.username, ReviewTask.reviewer == user.username)
+    return ReviewTask.reviewer == user.username
+
+
+def tasks_query(user: User, status: TaskStatus | None = None) -> Select[ReviewTask, str]:
+    query = (
+        select(ReviewTask, Project.classification)
+        .join(Project, Project.id == ReviewTask.project_id)
+        .where(task_scope(user))
+    )
+    return query.where(ReviewTask.status == status.value) if status is not None else query
+
+
+async def task_page(
+    session: AsyncSession, user: User, status: TaskStatus | None, cursor: str | None, limit: int
+) -> Page[Any]:
+    """A page of (task, its project's classification), newest first. A reviewer's own task on
+    open work is listed even where the role rules alone would not reach the project; closed work
+    only as the policy allows (storage/access.readable)."""
+    return await readable_page(session, user, tasks_query(user, status), TASKS, cursor, limit)

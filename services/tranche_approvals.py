@@ -21,7 +21,7 @@ from sqlalchemy import ColumnElement, Integer, Select, String, Subquery, and_, c
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.project import ProjectStatus
-from services.closed_work import readable
+from storage.access import readable
 from storage.models import Notification, Project, Reservation, Tranche, TrancheApproval, User
 
 NOTICE_KIND = "tranche_approval"

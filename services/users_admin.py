@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated, Any
 
 from fastapi import HTTPException, status
 from pydantic import BaseModel, Field, StrictBool, field_validator
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.concurrency import run_in_threadpool
 
@@ -31,6 +31,7 @@ from services.sign_in import PASSWORD_MAX
 from services.user_prefs import void_sessions
 from storage.audit import audit
 from storage.models import Ministry, User
+from storage.paging import Key, Order, Page, keyset
 from storage.seed import password_hash
 
 # OWASP ASVS 5.0 (V6.2): at least 8 characters, 15 recommended without a second factor; we ask 12
@@ -193,12 +194,26 @@ def _new_password(given: str | None) -> tuple[str, str | None]:
     return generated, generated
 
 
+def _search(q: str) -> list[ColumnElement[bool]]:
+    """`q` matches part of a username or full name (as typed: % and _ are characters)."""
+    if not q:
+        return []
+    like = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    return [or_(User.username.ilike(like, escape="\\"), User.full_name.ilike(like, escape="\\"))]
+
+
+BY_USERNAME = Order("users", (Key(User.username, str),))
+
+
+async def user_page(session: AsyncSession, q: str, cursor: str | None, limit: int) -> Page[UserView]:
+    """The API's list: a keyset page of users by username, with the total."""
+    found = await keyset(session, select(User).where(*_search(q)), BY_USERNAME, cursor, limit)
+    return replace(found, items=[view(u) for u in found.items])
+
+
 async def list_users(session: AsyncSession, page: int = 1, per_page: int = 25, q: str = "") -> UserPage:
-    """Users by username, one page counted and cut in SQL; `q` matches username or full name."""
-    where = []
-    if q:
-        like = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        where.append(or_(User.username.ilike(like, escape="\\"), User.full_name.ilike(like, escape="\\")))
+    """Users by username, one numbered page (the admin page) counted and cut in SQL."""
+    where = _search(q)
     total = int(await session.scalar(select(func.count()).select_from(User).where(*where)) or 0)
     pages = max(1, -(-total // per_page))
     page = min(max(1, page), pages)

@@ -182,7 +182,7 @@ async def status_of(stack: ApiStack, endpoint: str, user: str, pid: str) -> int:
     if endpoint == "listed":
         r = await stack.call("GET", "/projects", user)
         assert r.status_code == 200
-        return 200 if pid in {p["id"] for p in r.json()} else 404
+        return 200 if pid in {p["id"] for p in r.json()["items"]} else 404
     path = {
         "project": f"/projects/{pid}",
         "package": f"/documents/{handoff_id(pid, 'MOD')}-package",

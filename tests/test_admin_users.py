@@ -112,20 +112,18 @@ async def test_bad_input_is_refused_with_reasons_and_nothing_written(api: InProc
 
 
 async def test_the_list_is_paged_and_searched_in_sql(api: InProcessApi) -> None:
-    everyone = (await api.call("GET", "/users?per_page=200", "admin")).json()
+    everyone = (await api.call("GET", "/users?limit=200", "admin")).json()
     total = everyone["total"]
-    assert total == len(everyone["users"]) >= 13
-    first = (await api.call("GET", "/users?per_page=5&page=1", "admin")).json()
-    second = (await api.call("GET", "/users?per_page=5&page=2", "admin")).json()
-    assert first["total"] == total and first["pages"] == -(-total // 5)
-    names = [u["username"] for u in first["users"] + second["users"]]
+    assert total == len(everyone["items"]) >= 13 and everyone["next"] is None
+    first = (await api.call("GET", "/users?limit=5", "admin")).json()
+    second = (await api.call("GET", "/users", "admin", params={"limit": 5, "cursor": first["next"]})).json()
+    assert first["total"] == total
+    names = [u["username"] for u in first["items"] + second["items"]]
     assert names == sorted(names) and len(set(names)) == 10
     found = (await api.call("GET", "/users?q=kato", "admin")).json()
-    assert [u["username"] for u in found["users"]] == ["rev.kato"]
+    assert [u["username"] for u in found["items"]] == ["rev.kato"]
     assert (await api.call("GET", "/users?q=100%25", "admin")).json()["total"] == 0  # % is a character
-    beyond = (await api.call("GET", "/users?per_page=5&page=999", "admin")).json()
-    assert beyond["page"] == beyond["pages"]
-    _, statements = await api.counted("GET", "/users?per_page=5&page=2", "admin")
+    _, statements = await api.counted("GET", "/users", "admin", params={"limit": 5, "cursor": first["next"]})
     assert statements <= 4  # the user, a COUNT and one page: not a row per user
 
 
@@ -249,13 +247,13 @@ async def test_the_audit_log_api_filters_withholds_closed_work_and_reports_the_c
     assert (await api.call("GET", "/audit", "ops.hayashi")).status_code == 403
     for bad in ("0", "20261201", "2026-1-1"):  # a day is YYYY-MM-DD, not a Unix time or another spelling
         assert (await api.call("GET", f"/audit?until={bad}", "admin")).status_code == 422, bad
-    log = await api.call("GET", "/audit?per_page=500", "admin")
+    log = await api.call("GET", "/audit?limit=500", "admin")
     assert log.status_code == 200, log.text
     body = log.json()
     assert body["chain"]["broken_at"] is None and body["chain"]["verified_to"] >= body["total"] > 0
     assert body["chain"]["anchors_checked"] is True
-    assert CLOSED not in log.text and any(e["target"].startswith("handoff:closed-") for e in body["entries"])
-    assert [e["id"] for e in body["entries"]] == sorted((e["id"] for e in body["entries"]), reverse=True)
+    assert CLOSED not in log.text and any(e["target"].startswith("handoff:closed-") for e in body["items"])
+    assert [e["id"] for e in body["items"]] == sorted((e["id"] for e in body["items"]), reverse=True)
     started = await api.call("GET", "/audit?action=start_project", "admin")
     assert started.json()["total"] == 0  # about a closed project the administrator may not read
     assert (await api.call("GET", f"/audit?project={CLOSED}", "admin")).json()["total"] == 0
@@ -266,8 +264,8 @@ async def test_the_audit_log_api_filters_withholds_closed_work_and_reports_the_c
     )
     assert granted.status_code == 201, granted.text
     mine = (await api.call("GET", f"/audit?project={CLOSED}", "admin")).json()
-    assert [e["action"] for e in mine["entries"]] == ["grant_need_to_know", "handoff_accept", "start_project"]
-    assert CLOSED_TITLE in mine["entries"][-1]["detail"]
+    assert [e["action"] for e in mine["items"]] == ["grant_need_to_know", "handoff_accept", "start_project"]
+    assert CLOSED_TITLE in mine["items"][-1]["detail"]
 
 
 async def test_an_administrator_sets_and_clears_a_users_e_mail_address(api: InProcessApi) -> None:

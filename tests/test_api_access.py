@@ -93,18 +93,18 @@ async def test_reviewers_see_only_their_tasks_and_projects(stack: ApiStack) -> N
     other = (await stack.call("POST", "/projects", PM, json=proposal_body(reviewers=["rev.mori"]))).json()
     await wait_gate_open(stack, mine["id"], 1)
     await wait_gate_open(stack, other["id"], 1)
-    tasks = (await stack.call("GET", "/tasks", "rev.mori")).json()
+    tasks = (await stack.call("GET", "/tasks", "rev.mori")).json()["items"]
     assert {t["project_id"] for t in tasks} == {other["id"]} and {t["reviewer"] for t in tasks} == {"rev.mori"}
     foreign = f"{mine['id']}-g1-r1-rev.ito"
     assert (await stack.call("GET", f"/tasks/{foreign}", "rev.mori")).status_code == 404
     r = await stack.call("POST", f"/tasks/{foreign}/review", "rev.mori", json={"must_meet": {}, "scores": {}})
     assert r.status_code == 404
     assert (await stack.call("GET", f"/projects/{mine['id']}", "rev.mori")).status_code == 404
-    visible = {p["id"] for p in (await stack.call("GET", "/projects", "rev.mori")).json()}
+    visible = {p["id"] for p in (await stack.call("GET", "/projects", "rev.mori")).json()["items"]}
     assert visible == {other["id"]}
-    pm_tasks = (await stack.call("GET", "/tasks", PM)).json()
+    pm_tasks = (await stack.call("GET", "/tasks", PM)).json()["items"]
     assert len(pm_tasks) == 3
-    assert (await stack.call("GET", "/projects", "pm.tanaka")).json() == []
+    assert (await stack.call("GET", "/projects", "pm.tanaka")).json()["items"] == []
 
 
 async def test_review_and_decision_refusals_are_clear(stack: ApiStack) -> None:
@@ -195,15 +195,15 @@ async def test_reminders_reach_each_reviewer_and_escalations_the_pm(
         assert (await stack.call("POST", f"/projects/{pid}/gates/1/open", PM)).status_code == 200
 
         async def escalations() -> Any:
-            return (await stack.call("GET", "/notifications", PM, params={"kind": "escalation"})).json()
+            return (await stack.call("GET", "/notifications", PM, params={"kind": "escalation"})).json()["items"]
 
         await assert_eventually(escalations, "an escalation reaching the programme manager", interval=0.1)
-        notices = (await stack.call("GET", "/notifications", "rev.kato")).json()
+        notices = (await stack.call("GET", "/notifications", "rev.kato")).json()["items"]
         reminders = [n for n in notices if n["kind"] == "reminder"]
         # The invitation that asked them to act, then the two reminders: nothing else.
         assert sorted(n["kind"] for n in notices) == ["invitation", "reminder", "reminder"]
         assert all(n["project_id"] == pid for n in notices) and len(reminders) == 2
-        assert (await stack.call("GET", "/notifications", "fin.suzuki")).json() == []
+        assert (await stack.call("GET", "/notifications", "fin.suzuki")).json()["items"] == []
         view = (await stack.call("GET", f"/projects/{pid}/gates/1", PM)).json()
         assert view["overdue"] is True and view["pending"] == ["rev.ito", "rev.kato", "rev.mori"]
         await stack.call("POST", f"/projects/{pid}/terminate", PM, json={"reason": "test over"})

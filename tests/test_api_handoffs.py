@@ -88,7 +88,7 @@ async def test_decline_reroute_and_demonstration_over_http(stack: ApiStack) -> N
         assert r.status_code == 200, r.text
     outcome = await stack.client.get_workflow_handle(workflow_id_for(pid)).result()
     assert outcome["status"] == "completed" and outcome["public_use_achieved"] is True
-    listed = {h["id"]: h for h in (await stack.call("GET", "/handoffs", PM)).json()}
+    listed = {h["id"]: h for h in (await stack.call("GET", "/handoffs", PM)).json()["items"]}
     assert listed[mlit]["rerouted_to"] == "NPA" and listed[mlit]["reason"] == "Not our remit"
     assert listed[handoff_id(pid, "NPA")]["rerouted_from"] == mlit
     detail = (await stack.call("GET", f"/projects/{pid}", PM)).json()
@@ -114,7 +114,7 @@ async def test_the_performer_withdraws_over_http(stack: ApiStack) -> None:
     r = await stack.call("POST", f"/projects/{pid}/withdraw", "perf.aoki", json=body)
     assert r.status_code == 409
     assert (await stack.call("GET", f"/projects/{pid}", PM)).json()["public_use_achieved"] is None  # never completed
-    closed = {c["project_id"]: c for c in (await stack.call("GET", "/closed-out", PM)).json()}
+    closed = {c["project_id"]: c for c in (await stack.call("GET", "/closed-out", PM)).json()["items"]}
     assert closed[pid]["lessons"] == "Check partners' finances yearly"
 
 

@@ -91,8 +91,9 @@ async def review_gate(
     for n, reviewer in enumerate(REVIEWERS):
         r = await stack.call("GET", "/tasks", reviewer, params={"status": "invited"})
         assert r.status_code == 200
-        mine = [t for t in r.json() if t["project_id"] == project_id and t["gate_no"] == gate_no]
-        assert len(mine) == 1 and all(t["reviewer"] == reviewer for t in r.json())
+        listed = r.json()["items"]
+        mine = [t for t in listed if t["project_id"] == project_id and t["gate_no"] == gate_no]
+        assert len(mine) == 1 and all(t["reviewer"] == reviewer for t in listed)
         task = (await stack.call("GET", f"/tasks/{mine[0]['id']}", reviewer)).json()
         before = (await stack.call("GET", f"/projects/{project_id}/gates/{gate_no}", reviewer)).json()
         assert before["evidence"] is None  # no material before the conflict declaration
@@ -128,7 +129,7 @@ async def test_full_lifecycle_trl1_to_9_over_http(stack_any_db: ApiStack) -> Non
     for ministry in ("MOD", "MLIT"):
         await handoff_offered(stack.client, project_id, ministry)
     for liaison in ("liaison.mod", "liaison.mlit"):
-        handoffs = (await stack.call("GET", "/handoffs", liaison)).json()
+        handoffs = (await stack.call("GET", "/handoffs", liaison)).json()["items"]
         assert len(handoffs) == 1  # each liaison sees only their own ministry's hand-off
         doc = await stack.call("GET", f"/documents/{handoffs[0]['document_id']}", liaison)
         assert doc.status_code == 200 and "TRL 9" in doc.text
@@ -243,7 +244,9 @@ async def test_terminate_mid_stage_releases_unpaid_money(
         assert closeout.status_code == 200 and "Consortium dissolved" in closeout.text
         assert "before &lt;stage 2&gt;" in closeout.text  # the lessons, escaped, in the report
         # Failure stays searchable for the programme, for those who may see the project.
-        found = (await stack.call("GET", "/closed-out", "ops.kimura", params={"q": "industrial partner"})).json()
+        found = (await stack.call("GET", "/closed-out", "ops.kimura", params={"q": "industrial partner"})).json()[
+            "items"
+        ]
         assert [c["project_id"] for c in found] == [project_id]
         [entry] = found
         assert entry["reason"].endswith("Consortium dissolved") and entry["lessons"] == lessons
@@ -253,8 +256,10 @@ async def test_terminate_mid_stage_releases_unpaid_money(
             stage1_budget - first_tranche,
         )
         assert entry["closeout_document_id"] == stop["closeout_document_id"] and entry["closed_at"]
-        assert (await stack.call("GET", "/closed-out", "ops.kimura", params={"q": "no such words"})).json() == []
-        assert (await stack.call("GET", "/closed-out", "pm.tanaka")).json() == []  # not their project
+        assert (await stack.call("GET", "/closed-out", "ops.kimura", params={"q": "no such words"})).json()[
+            "items"
+        ] == []
+        assert (await stack.call("GET", "/closed-out", "pm.tanaka")).json()["items"] == []  # not their project
         async with stack.sessionmaker() as session:
             res = await session.get(Reservation, (project_id, 1, 0))
             assert res is not None and res.status == "released" and res.paid == first_tranche

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Awaitable
 from typing import Any
 
 from sqlalchemy import select
@@ -51,11 +52,15 @@ async def expect(stack: ApiStack, method: str, path: str, user: str, code: int, 
     return r.json() if r.headers.get("content-type", "").startswith("application/json") else r.text
 
 
+async def items(listed: Awaitable[Any]) -> Any:
+    return (await listed)["items"]
+
+
 async def notices(stack: ApiStack, user: str, kind: str, timeout: float = 30) -> Any:
     """The user's notices of a kind, once there are any (the workflow says what it waits for just
     before it sends them)."""
     return await assert_eventually(
-        lambda: expect(stack, "GET", "/notifications", user, 200, params={"kind": kind}),
+        lambda: items(expect(stack, "GET", "/notifications", user, 200, params={"kind": kind})),
         f"a {kind} notice reaching {user}",
         timeout=timeout,
     )
@@ -90,7 +95,7 @@ async def test_finance_and_performer_work_through_the_api(
         for finance in ("fin.suzuki", "fin.yamada"):
             asks = await notices(stack, finance, "tranche_approval")
             assert [(n["project_id"], n["message"][:23]) for n in asks] == [(pid, "Tranche 1 of stage 1 of")]
-        assert await expect(stack, "GET", "/notifications", PM, 200, params={"kind": "tranche_approval"}) == []
+        assert await items(expect(stack, "GET", "/notifications", PM, 200, params={"kind": "tranche_approval"})) == []
         # The reservation is booked by fiscal year: a ceiling below what FY2026 holds is refused.
         refused = await expect(stack, "PUT", "/fund/ceilings/MEXT/2026", "fin.suzuki", 409, json={"amount": B // 2})
         assert "below what is committed" in refused["detail"]

@@ -288,7 +288,7 @@ async def test_money_and_decisions_take_no_look_alikes(stack: ApiStack, amount: 
 async def test_timestamps_carry_their_utc_offset(stack: ApiStack) -> None:
     pid = await started(stack)
     detail = (await stack.call("GET", f"/projects/{pid}", PM)).json()
-    listed = (await stack.call("GET", "/projects", PM)).json()
+    listed = (await stack.call("GET", "/projects", PM)).json()["items"]
     for stamp in (detail["created_at"], listed[0]["created_at"]):
         assert stamp.endswith(("+00:00", "Z")), stamp
 

@@ -31,8 +31,8 @@ async def test_demo_portfolio_reaches_every_promised_state(
         assert await load_demo(s.base_url, DEMO_PASSWORD, poll=0.05, timeout=45) == 12
         # The admin holds no need-to-know grant for the closed project; its cleared PM reads it.
         projects = [
-            *(await s.call("GET", "/projects", "admin")).json(),
-            *(await s.call("GET", "/projects", "pm.sato", params={"status": "active"})).json(),
+            *(await s.call("GET", "/projects", "admin")).json()["items"],
+            *(await s.call("GET", "/projects", "pm.sato", params={"status": "active"})).json()["items"],
         ]
         projects = list({p["id"]: p for p in projects}.values())
         assert len(projects) == 12
@@ -66,23 +66,23 @@ async def test_demo_portfolio_reaches_every_promised_state(
         approval = four_eyes.money.approvals["1/1"]
         assert approval.requested_by == "pm.sato" and approval.approved_by is None
 
-        offered = (await s.call("GET", "/handoffs", "liaison.mlit")).json()
+        offered = (await s.call("GET", "/handoffs", "liaison.mlit")).json()["items"]
         assert {h["status"] for h in offered if h["project_id"] == pid["_handoff_offered"]} == {"pending"}
 
         handle = s.client.get_workflow_handle(workflow_id_for(pid["_completed"]), result_type=ProjectOutcome)
         outcome = await handle.result()
         assert outcome.status == "completed" and outcome.public_use_achieved
 
-        closed_out = (await s.call("GET", "/closed-out", "pm.sato")).json()
+        closed_out = (await s.call("GET", "/closed-out", "pm.sato")).json()["items"]
         killed = next(c for c in closed_out if c["project_id"] == pid["_killed"])
         assert "温度耐性" in killed["lessons"]
 
         closed = pid["_closed"]
         for uncleared in ("rev.mori", "pm.tanaka", "fin.suzuki"):
-            seen = [p["id"] for p in (await s.call("GET", "/projects", uncleared)).json()]
+            seen = [p["id"] for p in (await s.call("GET", "/projects", uncleared)).json()["items"]]
             assert closed not in seen
             assert (await s.call("GET", f"/projects/{closed}", uncleared)).status_code in (403, 404)
-        assert closed in [p["id"] for p in (await s.call("GET", "/projects", "rev.ito")).json()]
+        assert closed in [p["id"] for p in (await s.call("GET", "/projects", "rev.ito")).json()["items"]]
         await closed_work_is_invisible_in_every_page(s.base_url, closed, TITLES["_closed"])
         grants = (await s.call("GET", f"/projects/{closed}/grants", "admin")).json()
         assert {g["username"] for g in grants} == {"pm.sato", "rev.ito", "rev.kato", "liaison.mod", "ops.hayashi"}
@@ -95,7 +95,7 @@ async def test_demo_portfolio_reaches_every_promised_state(
 
         # Loaded once: a restart finds projects and starts none.
         assert await load_demo(s.base_url, DEMO_PASSWORD) == 0
-        assert len((await s.call("GET", "/projects", "admin")).json()) == 11
+        assert len((await s.call("GET", "/projects", "admin")).json()["items"]) == 11
 
 
 # Every page and list of the workbench, for the closed project's own pages too.

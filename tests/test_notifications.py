@@ -142,9 +142,9 @@ async def test_the_api_lists_unread_only_and_marks_only_the_callers_own(api: InP
     assert (await api.http.get("/notifications")).status_code == 401
     listed = await api.call("GET", "/notifications", ME)
     assert listed.status_code == 200
-    assert [n["key"] for n in listed.json()] == ["n-2", "n-1", "n-0"]
-    assert all(n["read_at"] is None for n in listed.json())
-    assert [n["key"] for n in (await api.call("GET", "/notifications?limit=1", ME)).json()] == ["n-2"]
+    assert [n["key"] for n in listed.json()["items"]] == ["n-2", "n-1", "n-0"]
+    assert all(n["read_at"] is None for n in listed.json()["items"])
+    assert [n["key"] for n in (await api.call("GET", "/notifications?limit=1", ME)).json()["items"]] == ["n-2"]
 
     r = await api.call("POST", "/notifications/read", ME, json={"keys": ["n-0", "o-0", "o-1"]})
     assert r.status_code == 200 and r.json() == {"marked": 1, "unread": 2}
@@ -153,12 +153,16 @@ async def test_the_api_lists_unread_only_and_marks_only_the_callers_own(api: InP
     state = await read_at(api.sessionmaker)
     assert state["n-0"] is not None and state["o-0"] is None and state["o-1"] is None
     unread = await api.call("GET", "/notifications?unread_only=true", ME)
-    assert [n["key"] for n in unread.json()] == ["n-2", "n-1"]
-    assert [n["read_at"] is None for n in (await api.call("GET", "/notifications", ME)).json()] == [True, True, False]
+    assert [n["key"] for n in unread.json()["items"]] == ["n-2", "n-1"]
+    assert [n["read_at"] is None for n in (await api.call("GET", "/notifications", ME)).json()["items"]] == [
+        True,
+        True,
+        False,
+    ]
 
     everything = await api.call("POST", "/notifications/read", ME, json={"all": True})
     assert everything.json() == {"marked": 2, "unread": 0}
-    assert (await api.call("GET", "/notifications?unread_only=true", OTHER)).json()[0]["key"] == "o-1"
+    assert (await api.call("GET", "/notifications?unread_only=true", OTHER)).json()["items"][0]["key"] == "o-1"
     spec = (await api.http.get("/openapi.json")).json()
     assert {"401", "403", "422"} <= set(spec["paths"]["/notifications/read"]["post"]["responses"])
     assert "unread_only" in {p["name"] for p in spec["paths"]["/notifications"]["get"]["parameters"]}

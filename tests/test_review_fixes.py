@@ -102,7 +102,7 @@ async def test_the_audit_log_withholds_the_free_text_of_closed_work_behind_a_pse
         audit(s, "pm.sato", "decision_recorded", "gate:KP-OPEN-1/2", decision="go")
     async with browser_of(api, "admin") as http:
         page = await http.get("/app/admin/audit", headers=EN)
-    answered = (await api.call("GET", "/audit", "admin")).json()["entries"]
+    answered = (await api.call("GET", "/audit", "admin")).json()["items"]
     for shown in (page.text, str(answered)):
         assert secret not in shown and CLOSED not in shown and "kill" not in shown
         assert "handoff:closed-" in shown and WITHHELD in shown  # the entry is there, its content is not
@@ -111,7 +111,7 @@ async def test_the_audit_log_withholds_the_free_text_of_closed_work_behind_a_pse
     # Granted, the administrator reads it all.
     async with api.sessionmaker.begin() as s:
         s.add(NeedToKnowGrant(project_id=CLOSED, username="admin", granted_by="admin", reason="security officer"))
-    answered = (await api.call("GET", "/audit", "admin")).json()["entries"]
+    answered = (await api.call("GET", "/audit", "admin")).json()["items"]
     assert secret in str(answered) and '{"decision": "kill"}' in [e["detail"] for e in answered]
 
 

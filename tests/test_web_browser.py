@@ -44,7 +44,7 @@ async def open_gate_one(stack: ApiStack) -> str:
 
 
 async def review_over_api(stack: ApiStack, project_id: str, reviewer: str, comment: str) -> None:
-    tasks = (await stack.call("GET", "/tasks", reviewer, params={"status": "invited"})).json()
+    tasks = (await stack.call("GET", "/tasks", reviewer, params={"status": "invited"})).json()["items"]
     (task,) = [t for t in tasks if t["project_id"] == project_id]
     task = (await stack.call("GET", f"/tasks/{task['id']}", reviewer)).json()
     r = await stack.call("POST", f"/tasks/{task['id']}/respond", reviewer, json={"accept": True})
@@ -179,7 +179,7 @@ async def test_three_reviewers_accept_declare_and_score_in_the_browser(stack: Ap
 
     assert len(checked) == 7 and all(v == [] for v in checked.values()), checked
     # Only a task's own reviewer opens it: a colleague of the same panel gets 404, in English.
-    tasks = (await stack.call("GET", "/tasks", "rev.ito", params={"status": "submitted"})).json()
+    tasks = (await stack.call("GET", "/tasks", "rev.ito", params={"status": "submitted"})).json()["items"]
     task_id = next(t["id"] for t in tasks if t["project_id"] == project_id)
     context = await browser.new_context(extra_http_headers={"Accept-Language": "en"})
     page = await context.new_page()

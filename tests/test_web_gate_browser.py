@@ -64,7 +64,7 @@ async def test_the_pm_opens_the_review_and_fills_the_panel_in_the_browser(stack:
     await expect(page.get_by_role("heading", name="エビデンス", exact=True)).to_have_count(0)
 
     # A reviewer declines: the vacancy shows, and the PM invites a registered reviewer to fill it.
-    tasks = (await stack.call("GET", "/tasks", "rev.kato", params={"status": "invited"})).json()
+    tasks = (await stack.call("GET", "/tasks", "rev.kato", params={"status": "invited"})).json()["items"]
     (task,) = [t for t in tasks if t["project_id"] == project_id]
     r = await stack.call("POST", f"/tasks/{task['id']}/respond", "rev.kato", json={"accept": False})
     assert r.status_code == 200, r.text
@@ -98,7 +98,7 @@ async def test_the_pm_opens_the_review_and_fills_the_panel_in_the_browser(stack:
 
 async def test_the_pm_re_routes_a_declined_hand_off_in_the_browser(stack: ApiStack, browser: Browser) -> None:
     project_id = await to_handoffs(stack)
-    handoffs = {h["ministry"]: h["id"] for h in (await stack.call("GET", "/handoffs", PM)).json()}
+    handoffs = {h["ministry"]: h["id"] for h in (await stack.call("GET", "/handoffs", PM)).json()["items"]}
     r = await stack.call("POST", f"/handoffs/{handoffs['MLIT']}/decline", "liaison.mlit", json={"reason": "所掌外"})
     assert r.status_code == 200, r.text
     base = stack.base_url

@@ -110,7 +110,7 @@ async def test_from_a_fresh_project_to_an_open_review_and_a_full_panel_by_the_pa
     assert r.status_code == 409 and "the review is open already" in r.text
 
     # A reviewer declines: a vacancy, and the reviewers who may fill it offered.
-    tasks = (await stack.call("GET", "/tasks", "rev.kato", params={"status": "invited"})).json()
+    tasks = (await stack.call("GET", "/tasks", "rev.kato", params={"status": "invited"})).json()["items"]
     (task,) = [t for t in tasks if t["project_id"] == project_id]
     r = await stack.call("POST", f"/tasks/{task['id']}/respond", "rev.kato", json={"accept": False})
     assert r.status_code == 200, r.text
@@ -175,7 +175,7 @@ async def test_a_decision_leads_to_the_projects_page_and_conditions_are_confirme
     # The reviews came in after the due date (a day is a millisecond here): the PM is told the
     # decision is needed, and the notices lead to the gate.
     async def kinds_told() -> list[str]:
-        return [n["kind"] for n in (await stack.call("GET", "/notifications", PM)).json()]
+        return [n["kind"] for n in (await stack.call("GET", "/notifications", PM)).json()["items"]]
 
     # The decision_needed notice comes from the round's timer (an activity after the last review).
     await assert_eventually(kinds_told, "the decision asked for", until=lambda k: "decision_needed" in k)
@@ -224,7 +224,7 @@ async def test_the_pm_re_routes_a_declined_hand_off_and_is_told_why_conclusion_m
     stack: ApiStack, pages: httpx.AsyncClient
 ) -> None:
     project_id = await to_handoffs(stack)
-    handoffs = {h["ministry"]: h for h in (await stack.call("GET", "/handoffs", PM)).json()}
+    handoffs = {h["ministry"]: h for h in (await stack.call("GET", "/handoffs", PM)).json()["items"]}
     mod, mlit = handoffs["MOD"]["id"], handoffs["MLIT"]["id"]
     # Offered and not yet overdue: nothing to re-route.
     page = await pages.get(f"/app/handoffs/{mod}")
@@ -302,7 +302,7 @@ async def test_the_pm_concludes_the_hand_offs_once_each_has_its_answer(
     stack: ApiStack, pages: httpx.AsyncClient
 ) -> None:
     project_id = await to_handoffs(stack)
-    handoffs = {h["ministry"]: h["id"] for h in (await stack.call("GET", "/handoffs", PM)).json()}
+    handoffs = {h["ministry"]: h["id"] for h in (await stack.call("GET", "/handoffs", PM)).json()["items"]}
     r = await stack.call(
         "POST", f"/handoffs/{handoffs['MOD']}/accept", "liaison.mod", json={"receiving_programme": "Fleet"}
     )

@@ -62,7 +62,7 @@ async def test_liaisons_accept_and_decline_their_hand_offs_in_the_browser(stack:
 
     await expect(page.get_by_role("heading", name=TITLE)).to_be_visible()
     await expect(page.get_by_role("heading", name="移管パッケージ")).to_be_visible()
-    handoffs = (await stack.call("GET", "/handoffs", "liaison.mod")).json()
+    handoffs = (await stack.call("GET", "/handoffs", "liaison.mod")).json()["items"]
     assert [h["project_id"] for h in handoffs] == [project_id]
     doc = await stack.call("GET", f"/documents/{handoffs[0]['document_id']}", "liaison.mod")
     await expect(page.locator("code.hash")).to_have_text(doc.headers["x-content-sha256"])
@@ -98,7 +98,7 @@ async def test_liaisons_accept_and_decline_their_hand_offs_in_the_browser(stack:
     await context.close()
 
     assert checked == {"list": [], "hand-off": [], "hand-off with errors": []}, checked
-    answered = {h["ministry"]: h for h in (await stack.call("GET", "/handoffs", PM)).json()}
+    answered = {h["ministry"]: h for h in (await stack.call("GET", "/handoffs", PM)).json()["items"]}
     assert answered["MOD"]["status"] == "accepted"
     assert answered["MOD"]["receiving_programme"] == "海上自衛隊 通信近代化事業"
     assert answered["MLIT"]["status"] == "declined" and answered["MLIT"]["reason"] == "当省の所掌外のため"

@@ -91,7 +91,7 @@ async def test_the_inbox_lists_the_ministrys_hand_offs_newest_first_paged_in_sql
         page = await handoff_inbox(session, user, 2)
     assert (page.total, page.pages, [r.project_id for r in page.rows]) == (27, 2, ["KP-H026", "KP-H027"])
     # The API lists the same hand-offs (one rule).
-    listed = (await api.call("GET", "/handoffs", "liaison.mod")).json()
+    listed = (await api.call("GET", "/handoffs", "liaison.mod")).json()["items"]
     assert len(listed) == 27 and all(h["ministry"] == "MOD" for h in listed)
 
 
@@ -146,7 +146,7 @@ async def test_a_closed_projects_hand_off_is_hidden_from_an_uncleared_liaison(ap
     assert f"{TITLE} 2<" in listed.text and f"{TITLE} 1<" not in listed.text
     page = await api.http.get(f"/app/handoffs/{hid}", headers=JA)
     assert page.status_code == 403 and f"{1:064x}" not in page.text and PACKAGE not in page.text
-    assert [h["id"] for h in (await api.call("GET", "/handoffs", "liaison.mlit")).json()] == ["KP-H002-h-MLIT"]
+    assert [h["id"] for h in (await api.call("GET", "/handoffs", "liaison.mlit")).json()["items"]] == ["KP-H002-h-MLIT"]
     async with api.sessionmaker() as session:
         actions = set((await session.scalars(select(AuditEntry.action))).all())
     assert "list_closed:handoffs" in actions  # the withheld row is audited

@@ -82,6 +82,6 @@ async def test_a_pm_starts_a_project_through_the_form_and_reads_its_page(stack: 
     async with page.expect_response(lambda r: r.request.method == "POST") as posted:
         await page.get_by_role("button", name="プロジェクトを開始する").last.click()
     assert (await posted.value).status == 403
-    projects = (await stack.call("GET", "/projects", PM)).json()
+    projects = (await stack.call("GET", "/projects", PM)).json()["items"]
     assert [p["title"] for p in projects] == [TITLE]  # nothing started
     await context.close()

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from api.deps import AdminUser, SessionDep
 from api.errors import AUTH, responses
+from api.paging import ListOut, PageIn
 from api.params import IsoDay
 from api.pseudonyms import pseudonyms_for
 from domain.bounds import PlainText
@@ -39,11 +40,7 @@ class ChainOut(BaseModel):
     full_at: datetime | None
 
 
-class AuditLogOut(BaseModel):
-    entries: list[AuditEntryOut]
-    total: int
-    page: int
-    pages: int
+class AuditLogOut(ListOut[AuditEntryOut]):
     chain: ChainOut
 
 
@@ -52,13 +49,12 @@ async def read_log(
     request: Request,
     session: SessionDep,
     admin: AdminUser,
+    paging: PageIn,
     actor: Annotated[PlainText, Query(max_length=200)] = "",
     project: Annotated[PlainText, Query(max_length=200)] = "",
     action: Annotated[PlainText, Query(max_length=200)] = "",
     since: IsoDay | None = Query(None, description="First day, JST."),
     until: IsoDay | None = Query(None, description="Last day, JST."),
-    page: int = Query(1, ge=1, le=100_000),
-    per_page: int = Query(50, ge=1, le=500),
     verify: bool = Query(False, description="Walk the whole chain now, not only the entries since the last walk."),
 ) -> AuditLogOut:
     """Entries newest first. Entries about closed projects the administrator may not read are left
@@ -67,13 +63,12 @@ async def read_log(
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail="; ".join(r for _, r in problems))
     chain = await audit_log.app_verifier(request).state(session, full=verify)
     names = await pseudonyms_for(request, session, admin, "audit_log")
-    found = await audit_log.entries(
-        session, admin, names, AuditFilter(actor, project, action, since, until), page, per_page
+    found = await audit_log.entry_page(
+        session, admin, names, AuditFilter(actor, project, action, since, until), paging.cursor, paging.limit
     )
     return AuditLogOut(
-        entries=[AuditEntryOut.model_validate(r, from_attributes=True) for r in found.rows],
+        items=[AuditEntryOut.model_validate(r, from_attributes=True) for r in found.items],
         total=found.total,
-        page=found.page,
-        pages=found.pages,
+        next=found.next,
         chain=ChainOut.model_validate(chain, from_attributes=True),
     )

@@ -15,14 +15,16 @@ from api.audit import record
 from api.csv_export import MEDIA_TYPE, csv_response
 from api.deps import ClientDep, FinanceUser, FundViewer, SessionDep, release_connection
 from api.errors import AUTH, responses
+from api.paging import ListOut, PageIn
 from api.params import FiscalYearNo, TransactionId
-from api.pseudonyms import pseudonyms_for
+from api.pseudonyms import Pseudonyms, pseudonyms_for
 from api.schemas.fund import (
     CeilingIn,
     CeilingOut,
     DriftOut,
     FiscalYearOut,
     FundOut,
+    LedgerEntryOut,
     MinistryFundsOut,
     ReconciliationOut,
     ReversalIn,
@@ -161,7 +163,14 @@ async def reverse(
 
 
 # The columns that can carry a project id (in a business key, an account name, a reversal's memo).
-NAMING_COLUMNS = frozenset(ledger.CSV_COLUMNS.index(c) for c in ("business_key", "project_id", "account", "memo"))
+_NAMING = ("business_key", "project_id", "account", "memo")
+NAMING_COLUMNS = frozenset(ledger.CSV_COLUMNS.index(c) for c in _NAMING)
+
+
+# One project's entries, named by its id or, for closed work the reader may not read, its pseudonym.
+LedgerProject = Annotated[
+    str | None, Query(pattern=PROJECT_ID_PATTERN, description="A project id, or a closed project's pseudonym.")
+]
 
 
 @router.get("/ledger.csv", response_class=Response, responses={**CSV, **AUTH})
@@ -169,9 +178,7 @@ async def ledger_csv(
     request: Request,
     session: SessionDep,
     user: FinanceUser,
-    project_id: Annotated[
-        str | None, Query(pattern=PROJECT_ID_PATTERN, description="A project id, or a closed project's pseudonym.")
-    ] = None,
+    project_id: LedgerProject = None,
 ) -> Response:
     """Every ledger entry (optionally one project's), for finance's spreadsheets and auditors.
     A closed project the reader may not read appears under its pseudonym (`closed-` and 12 hex
@@ -182,6 +189,35 @@ async def ledger_csv(
     found = [] if project_id is not None and wanted is None else await ledger.entry_rows(session, wanted)
     rows = [tuple(names.text(v) if i in NAMING_COLUMNS else v for i, v in enumerate(row)) for row in found]
     return csv_response(ledger.CSV_COLUMNS, rows, f"trlgate-ledger{'-' + project_id if project_id else ''}.csv")
+
+
+@router.get("/ledger", response_model=ListOut[LedgerEntryOut], responses={**AUTH, **responses(422)})
+async def ledger_entries(
+    request: Request,
+    session: SessionDep,
+    user: FinanceUser,
+    paging: PageIn,
+    project_id: LedgerProject = None,
+) -> ListOut[LedgerEntryOut]:
+    """The ledger's entries, oldest first, in pages (follow `next`): what ledger.csv holds, with
+    the same pseudonyms and the same filter."""
+    names = await pseudonyms_for(request, session, user, "ledger")
+    wanted = names.resolve(project_id) if project_id is not None else None
+    if project_id is not None and wanted is None:
+        return ListOut(items=[], total=0, next=None)
+    found = await ledger.entry_page(session, wanted, paging.cursor, paging.limit)
+    items = [_entry_out(names, entry_id, row) for entry_id, row in found.items]
+    return ListOut(items=items, total=found.total, next=found.next)
+
+
+_OPTIONAL = frozenset(("project_id", "booked_on", "reverses_id"))  # empty in the CSV, null here
+
+
+def _entry_out(names: Pseudonyms, entry_id: int, row: tuple[Any, ...]) -> LedgerEntryOut:
+    fields = dict(zip(ledger.CSV_COLUMNS, row, strict=True))
+    named = {c: names.text(fields[c]) for c in _NAMING}
+    shown = {k: None if v == "" and k in _OPTIONAL else v for k, v in (fields | named).items()}
+    return LedgerEntryOut(entry_id=entry_id, **shown)
 
 
 @router.get("/reconciliation", response_model=ReconciliationOut, responses={**AUTH, **responses(503)})

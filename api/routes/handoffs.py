@@ -3,22 +3,30 @@ re-routes or hands off early for demonstration; the ministry registry names the 
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, HTTPException, Query, Request, status
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.access import authorize, visible
+from api.access import audit_listed, authorize
 from api.context import ProjectContext, ProjectPm
 from api.deps import CurrentUser, MinistryUser, PmUser, SessionDep, has_role
 from api.errors import AUTH, responses
+from api.paging import ListOut, PageIn
 from api.schemas.handoffs import AcceptIn, ConcludeIn, DeclineIn, DemoHandoffIn, HandoffOut, MinistryOut, RerouteIn
 from domain.files import AttachedTo
-from domain.handoff import DemoHandoffInput, HandoffAnswer, HandoffKind, HandoffOutcome, HandoffRun, RerouteInput
+from domain.handoff import (
+    DemoHandoffInput,
+    HandoffAnswer,
+    HandoffKind,
+    HandoffOutcome,
+    HandoffRun,
+    HandoffStatus,
+    RerouteInput,
+)
 from domain.project import ConcludeHandoffsInput, ProjectOutcome
 from domain.roles import Role
 from services import files
-from services.handoffs import handoffs_query
-from storage import queries
+from services.handoffs import handoff_page
 from storage.models import Handoff, Ministry, Project, User
 from workflows.handoff import HandoffWorkflow
 from workflows.project import ProjectWorkflow
@@ -45,15 +53,19 @@ async def list_ministries(session: SessionDep, user: CurrentUser) -> list[Minist
     ]
 
 
-@router.get("", response_model=list[HandoffOut], responses=AUTH)
-async def list_handoffs(request: Request, session: SessionDep, user: CurrentUser) -> list[Handoff]:
+@router.get("", response_model=ListOut[HandoffOut], responses={**AUTH, **responses(422)})
+async def list_handoffs(
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    paging: PageIn,
+    status_: HandoffStatus | None = Query(None, alias="status", description="Only hand-offs in this state."),
+) -> ListOut[HandoffOut]:
     """Liaisons see their ministry's hand-offs; programme managers those of their projects; closed
-    projects' hand-offs only with clearance and need-to-know."""
-    handoffs = list((await session.scalars(handoffs_query(user))).all())
-    found = await queries.projects_by_id(session, {h.project_id for h in handoffs})
-    projects = [found[pid] for pid in sorted(found)]
-    readable = {p.id for p in await visible(request, session, user, projects, "handoffs")}
-    return [h for h in handoffs if h.project_id in readable]
+    projects' hand-offs only with clearance and need-to-know. Newest first."""
+    found = await handoff_page(session, user, status_, paging.cursor, paging.limit)
+    await audit_listed(request, session, user, "handoffs", [(h.project_id, c) for h, c in found.items], found.withheld)
+    return ListOut(items=[HandoffOut.model_validate(h) for h, _ in found.items], total=found.total, next=found.next)
 
 
 async def reachable_handoff(

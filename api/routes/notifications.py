@@ -6,24 +6,24 @@ from fastapi import APIRouter, Query, Request
 
 from api.deps import CurrentUser, SessionDep, release_connection
 from api.errors import AUTH, responses
+from api.paging import ListOut, PageIn
 from api.schemas.common import MarkReadIn, MarkReadOut, NotificationOut
 from services import notifications
-from storage.models import Notification
 
 router = APIRouter(prefix="/notifications", tags=["notifications"])
 
 
-@router.get("", response_model=list[NotificationOut], responses=AUTH)
+@router.get("", response_model=ListOut[NotificationOut], responses={**AUTH, **responses(422)})
 async def my_notifications(
     session: SessionDep,
     user: CurrentUser,
-    kind: str | None = Query(None, description="reminder, escalation, ..."),
-    limit: int = Query(100, ge=1, le=1000),
+    paging: PageIn,
+    kind: str | None = Query(None, max_length=32, description="reminder, escalation, ..."),
     unread_only: bool = Query(False, description="only those not marked read yet"),
-) -> list[Notification]:
+) -> ListOut[NotificationOut]:
     """This user's notifications (review reminders, overdue escalations), newest first."""
-    found = await notifications.page(session, user.username, 1, limit, unread_only=unread_only, kind=kind)
-    return found.rows
+    found = await notifications.keyset_page(session, user.username, paging.cursor, paging.limit, unread_only, kind)
+    return ListOut(items=[NotificationOut.model_validate(n) for n in found.items], total=found.total, next=found.next)
 
 
 @router.post("/read", response_model=MarkReadOut, responses=AUTH | responses(422))

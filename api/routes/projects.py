@@ -7,12 +7,13 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import func, select
 
-from api.access import project_or_404, visible, visible_projects
+from api.access import audit_listed, project_or_404
 from api.context import ProjectContext, ProjectCtx, ProjectPerformer, ProjectPmRole
 from api.deps import ClientDep, CurrentUser, PmUser, SessionDep, SettingsDep
 from api.errors import AUTH, responses
+from api.paging import ListOut, PageIn
+from api.params import MAX_GATES
 from api.schemas.projects import ClosedOutOut, ProjectDetail, ProjectOut, TerminateIn
 from domain.project import (
     ProjectStatus,
@@ -21,8 +22,10 @@ from domain.project import (
     WithdrawInput,
 )
 from domain.proposal import Proposal
-from services import files
+from domain.roles import FundingMinistry
+from services import files, project_lists
 from services import projects as projects_service
+from services.portfolio import Filters, Sort
 from storage import queries
 from storage.models import Document, Project
 from workflows.project import ProjectWorkflow
@@ -54,28 +57,24 @@ async def start_project(
 _AS_STORED = "title organisation funding_ministry programme_manager start_trl target_trl lessons closed_at".split()
 
 
-@closed_out_router.get("", response_model=list[ClosedOutOut], responses=AUTH)
+@closed_out_router.get("", response_model=ListOut[ClosedOutOut], responses={**AUTH, **responses(422)})
 async def closed_out(
     request: Request,
     session: SessionDep,
     user: CurrentUser,
+    paging: PageIn,
     q: str | None = Query(None, max_length=200, description="Words to find in the reason or the lessons."),
-    limit: int = Query(100, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
-) -> list[ClosedOutOut]:
+) -> ListOut[ClosedOutOut]:
     """Stopped projects (killed, terminated, held too long, unfunded) with the reason, the TRL they
-    reached, the money paid and released, and their lessons learned: failure is kept, not hidden."""
-    query = visible_projects(user, select(Project)).where(Project.status == "terminated")
-    if q:
-        pattern = f"%{q.lower()}%"
-        query = query.where(func.lower(Project.stop_reason).like(pattern) | func.lower(Project.lessons).like(pattern))
-    rows = (await session.scalars(query.order_by(Project.closed_at.desc(), Project.id))).all()
-    page = (await visible(request, session, user, rows, "closed-out"))[offset : offset + limit]
-    ids = [p.id for p in page]
+    reached, the money paid and released, and their lessons learned: failure is kept, not hidden.
+    The most recently closed first."""
+    found = await project_lists.closed_out_page(session, user, q, paging.cursor, paging.limit)
+    await audit_listed(request, session, user, "closed-out", _labels(found.items), found.withheld)
+    ids = [p.id for p in found.items]
     released = await queries.released_by_project(session, ids)
     paid = await queries.paid_by_project(session, ids)
     documents = await queries.existing_documents(session, [f"{pid}-closeout" for pid in ids])
-    return [
+    rows = [
         ClosedOutOut(
             project_id=p.id,
             reason=p.stop_reason or "",
@@ -85,25 +84,33 @@ async def closed_out(
             closeout_document_id=f"{p.id}-closeout" if f"{p.id}-closeout" in documents else None,
             **{name: getattr(p, name) for name in _AS_STORED},
         )
-        for p in page
+        for p in found.items
     ]
+    return ListOut(items=rows, total=found.total, next=found.next)
 
 
-@router.get("", response_model=list[ProjectOut], responses=AUTH)
+def _labels(projects: list[Project]) -> list[tuple[str, str]]:
+    return [(p.id, p.classification) for p in projects]
+
+
+@router.get("", response_model=ListOut[ProjectOut], responses={**AUTH, **responses(422)})
 async def list_projects(
     request: Request,
     session: SessionDep,
     user: CurrentUser,
-    status_: str | None = Query(None, alias="status", description="active, handoff, completed or terminated"),
-    limit: int = Query(100, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
-) -> list[Project]:
-    """The projects this user may see, newest first."""
-    query = visible_projects(user, select(Project)).order_by(Project.created_at.desc())
-    if status_ is not None:
-        query = query.where(Project.status == status_)
-    rows = (await session.scalars(query)).all()
-    return (await visible(request, session, user, rows, "projects"))[offset : offset + limit]
+    paging: PageIn,
+    status_: ProjectStatus | None = Query(None, alias="status", description="Only projects in this status."),
+    stage: int | None = Query(None, ge=1, le=MAX_GATES, description="Only projects in this stage."),
+    trl: int | None = Query(None, ge=1, le=9, description="Only projects at this TRL."),
+    ministry: FundingMinistry | None = Query(None, description="Only projects this ministry funds."),
+    overdue: bool = Query(False, description="Only projects with an open gate past its due date."),
+    sort: Sort = Query(Sort.NEWEST, description="newest first, by title, by TRL or by budget (highest first)."),
+) -> ListOut[ProjectOut]:
+    """The projects this user may see, in pages (follow `next`), with their total."""
+    filters = Filters(status=status_, stage=stage, trl=trl, ministry=ministry, overdue_gates=overdue, sort=sort)
+    found = await project_lists.project_page(session, user, filters, paging.cursor, paging.limit)
+    await audit_listed(request, session, user, "projects", _labels(found.items), found.withheld)
+    return ListOut(items=[ProjectOut.model_validate(p) for p in found.items], total=found.total, next=found.next)
 
 
 @router.get("/{project_id}", response_model=ProjectDetail, responses={**AUTH, **responses(404)})

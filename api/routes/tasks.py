@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
-from sqlalchemy import Select, select
 
-from api.access import authorize, visible
+from api.access import audit_listed, authorize
 from api.audit import record
 from api.context import ProjectContext
 from api.deps import CurrentUser, ReviewerUser, SessionDep, has_role
 from api.errors import AUTH, responses
+from api.paging import ListOut, PageIn
 from api.schemas.gates import CriterionOut
 from api.schemas.tasks import RespondIn, ReviewIn, TaskDetail, TaskOut
 from domain.gate_review import GateView, InvitationResponse, TaskStatus
@@ -19,46 +19,25 @@ from domain.project import ReviewSubmission
 from domain.roles import Role
 from gates.definitions import GateDefinition
 from gates.scorecard import review_errors
-from storage import queries
-from storage.access import is_closed
+from services import review_tasks
 from storage.models import Gate, Project, ReviewTask, User
 from workflows.gate_review import GateReviewWorkflow, gate_workflow_id
 
 router = APIRouter(prefix="/tasks", tags=["review tasks"])
 
 
-def _task_query(user: User) -> Select[ReviewTask]:
-    """Reviewers see only their own tasks; programme managers those of their projects."""
-    query = select(ReviewTask).order_by(ReviewTask.created_at.desc())
-    if has_role(user, Role.ADMIN, Role.OPS):
-        return query
-    if has_role(user, Role.PM):
-        return query.join(Project, Project.id == ReviewTask.project_id).where(
-            (Project.programme_manager == user.username) | (ReviewTask.reviewer == user.username)
-        )
-    return query.where(ReviewTask.reviewer == user.username)
-
-
-@router.get("", response_model=list[TaskOut], responses=AUTH)
+@router.get("", response_model=ListOut[TaskOut], responses={**AUTH, **responses(422)})
 async def list_tasks(
     request: Request,
     session: SessionDep,
     user: CurrentUser,
+    paging: PageIn,
     status_: TaskStatus | None = Query(None, alias="status", description="Only tasks with this status."),
-) -> list[ReviewTask]:
-    query = _task_query(user)
-    if status_ is not None:
-        query = query.where(ReviewTask.status == status_.value)
-    tasks = list((await session.scalars(query)).all())
-    found = await queries.projects_by_id(session, {t.project_id for t in tasks})
-    projects = [found[pid] for pid in sorted(found)]
-    readable = {p.id for p in await visible(request, session, user, projects, "tasks")}
-    # A reviewer's own task is listed even where the role rules alone would not reach the project.
-    return [t for t in tasks if t.project_id in readable or (t.reviewer == user.username and not _closed(projects, t))]
-
-
-def _closed(projects: list[Project], task: ReviewTask) -> bool:
-    return any(p.id == task.project_id and is_closed(p) for p in projects)
+) -> ListOut[TaskOut]:
+    """Reviewers' own tasks, programme managers' those of their projects too, newest first."""
+    found = await review_tasks.task_page(session, user, status_, paging.cursor, paging.limit)
+    await audit_listed(request, session, user, "tasks", [(t.project_id, c) for t, c in found.items], found.withheld)
+    return ListOut(items=[TaskOut.model_validate(t) for t, _ in found.items], total=found.total, next=found.next)
 
 
 async def _own_task(request: Request, session: SessionDep, user: User, task_id: str) -> tuple[ReviewTask, Gate]:

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from api.deps import AdminUser, SessionDep, release_connection
 from api.errors import AUTH, responses
+from api.paging import ListOut, PageIn
 from domain.bounds import PlainText
 from domain.security import LevelField
 from services import users_admin
@@ -31,13 +32,6 @@ class AdminUserOut(BaseModel):
     email: str | None = None
 
 
-class UserListOut(BaseModel):
-    users: list[AdminUserOut]
-    total: int
-    page: int
-    pages: int
-
-
 class UserCreatedOut(BaseModel):
     user: AdminUserOut
     generated_password: str | None = None
@@ -47,16 +41,16 @@ def _out(user: UserView) -> AdminUserOut:
     return AdminUserOut.model_validate(user, from_attributes=True)
 
 
-@router.get("", response_model=UserListOut, responses=AUTH)
+@router.get("", response_model=ListOut[AdminUserOut], responses={**AUTH, **responses(422)})
 async def list_users(
     session: SessionDep,
     admin: AdminUser,
-    page: int = Query(1, ge=1, le=100_000),
-    per_page: int = Query(25, ge=1, le=200),
+    paging: PageIn,
     q: Annotated[PlainText, Query(max_length=64, description="Part of a username or full name.")] = "",
-) -> UserListOut:
-    found = await users_admin.list_users(session, page, per_page, q)
-    return UserListOut(users=[_out(u) for u in found.rows], total=found.total, page=found.page, pages=found.pages)
+) -> ListOut[AdminUserOut]:
+    """Users by username, in pages (follow `next`), with their total."""
+    found = await users_admin.user_page(session, q, paging.cursor, paging.limit)
+    return ListOut(items=[_out(u) for u in found.items], total=found.total, next=found.next)
 
 
 @router.get("/{username}", response_model=AdminUserOut, responses={**AUTH, **responses(404)})

@@ -15,6 +15,7 @@ __all__ = [
     "DriftOut",
     "FiscalYearOut",
     "FundOut",
+    "LedgerEntryOut",
     "MinistryFundsOut",
     "ReconciliationOut",
     "ReversalIn",
@@ -92,3 +93,23 @@ class DriftOut(BaseModel):
 class ReconciliationOut(BaseModel):
     checked: int
     drifts: list[DriftOut]
+
+
+class LedgerEntryOut(BaseModel):
+    """One leg of a ledger transaction, as the CSV export has it (a closed project the reader may
+    not read named by its pseudonym wherever it appears)."""
+
+    entry_id: int
+    transaction_id: int
+    business_key: str
+    kind: str = Field(description="endow, reserve, pay, release or reversal")
+    project_id: str | None
+    booked_on: str | None = Field(description="The programme date the money moved on (YYYY-MM-DD).")
+    recorded_at: str
+    account: str
+    ministry: str
+    fiscal_year: int
+    amount: int = Field(description="Integer yen; a transaction's entries sum to zero.")
+    reverses_id: int | None
+    actor: str
+    memo: str

@@ -6,7 +6,7 @@
   ceilings.py    fiscal-year ceilings with carry-over; set_ceiling
   schedules.py   a reservation's plan by tranche and fiscal year
   commands.py    endow, reserve, pay_tranche, release_open, reverse
-  reports.py     fund_summary, statement, entry_rows (the CSV)
+  reports.py     fund_summary, statement, entry_rows (the CSV), entry_page (its JSON pages)
   invariants.py  the full scan of every rule (fund-check and the scheduled check)
 
 The names below are the package's public face; import from `storage.ledger`.
@@ -50,6 +50,7 @@ from storage.ledger.reports import (
     CSV_COLUMNS,
     MinistryFunds,
     StatementLine,
+    entry_page,
     entry_rows,
     fund_summary,
     paid_by_project,
@@ -85,6 +86,7 @@ __all__ = [
     "allocation_account",
     "balance",
     "endow",
+    "entry_page",
     "entry_rows",
     "fund_summary",
     "invariant_violations",

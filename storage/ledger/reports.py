@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.fiscal import FiscalYearFunds
 from storage.ledger.accounts import Account, AccountKind
 from storage.ledger.ceilings import ministry_years
 from storage.models import AccountBalance, FundAllocation, LedgerEntry, LedgerTransaction, Reservation
+from storage.paging import Key, Order, Page, keyset
 
 
 @dataclass(frozen=True)
@@ -126,33 +127,50 @@ CSV_COLUMNS = (
 )
 
 
+def entries_query(project_id: str | None) -> Select[LedgerEntry, LedgerTransaction]:
+    query = select(LedgerEntry, LedgerTransaction).join(
+        LedgerTransaction, LedgerEntry.transaction_id == LedgerTransaction.id
+    )
+    return query.where(LedgerTransaction.project_id == project_id) if project_id is not None else query
+
+
+def _row(t: LedgerTransaction, e: LedgerEntry) -> tuple[Any, ...]:
+    """An entry as CSV_COLUMNS name its fields."""
+    return (
+        t.id,
+        t.business_key,
+        t.kind,
+        t.project_id or "",
+        t.booked_on.isoformat() if t.booked_on else "",
+        t.created_at.isoformat(),
+        e.account,
+        e.ministry,
+        e.fiscal_year,
+        e.amount,
+        t.reverses_id or "",
+        t.actor,
+        t.memo,
+    )
+
+
 async def entry_rows(session: AsyncSession, project_id: str | None = None) -> Iterable[tuple[Any, ...]]:
     """Every ledger entry with its transaction, for finance's CSV export."""
-    query = (
-        select(LedgerTransaction, LedgerEntry)
-        .join(LedgerEntry, LedgerEntry.transaction_id == LedgerTransaction.id)
-        .order_by(LedgerTransaction.id, LedgerEntry.id)
-    )
-    if project_id is not None:
-        query = query.where(LedgerTransaction.project_id == project_id)
-    return [
-        (
-            t.id,
-            t.business_key,
-            t.kind,
-            t.project_id or "",
-            t.booked_on.isoformat() if t.booked_on else "",
-            t.created_at.isoformat(),
-            e.account,
-            e.ministry,
-            e.fiscal_year,
-            e.amount,
-            t.reverses_id or "",
-            t.actor,
-            t.memo,
-        )
-        for t, e in (await session.execute(query)).all()
-    ]
+    query = entries_query(project_id).order_by(LedgerTransaction.id, LedgerEntry.id)
+    return [_row(t, e) for e, t in (await session.execute(query)).all()]
+
+
+# Entries in the order they were written (an entry's id: its transaction's entries are written
+# together, in order).
+IN_ORDER = Order("ledger", (Key(LedgerEntry.id, int),), rows=True)
+
+
+async def entry_page(
+    session: AsyncSession, project_id: str | None, cursor: str | None, limit: int
+) -> Page[tuple[int, tuple[Any, ...]]]:
+    """A keyset page of the ledger (optionally one project's), oldest first: (entry id, the CSV
+    row) each, with the total."""
+    page = await keyset(session, entries_query(project_id), IN_ORDER, cursor, limit)
+    return replace(page, items=[(e.id, _row(t, e)) for e, t in page.items])
 
 
 async def paid_by_project(session: AsyncSession, project_ids: Iterable[str]) -> dict[str, int]:

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -54,6 +55,8 @@ class NeedToKnowGrant(Base):
     """An explicit grant to read one closed project (保全): the clearance alone is not enough."""
 
     __tablename__ = "need_to_know_grants"
+    # A user's grants, read by every list (storage/access.readable); the key leads with the project.
+    __table_args__ = (Index("ix_need_to_know_grants_username", "username"),)
 
     project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), primary_key=True)
     username: Mapped[str] = mapped_column(ForeignKey("users.username"), primary_key=True)
@@ -71,6 +74,12 @@ class AuditEntry(Base):
     (storage/audit.py); the database refuses UPDATE and DELETE (storage/migrations/rules.py)."""
 
     __tablename__ = "audit_log"
+    # The log's filters with its keyset order (newest first by id).
+    __table_args__ = (
+        Index("ix_audit_log_actor_id", "actor", "id"),
+        Index("ix_audit_log_action_id", "action", "id"),
+        Index("ix_audit_log_target_id", "target", "id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

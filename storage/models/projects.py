@@ -31,7 +31,18 @@ from storage.models.base import Base, StatusType, status_check, utcnow
 
 class Project(Base):
     __tablename__ = "projects"
-    __table_args__ = (status_check("projects", ProjectStatus),)
+    __table_args__ = (
+        status_check("projects", ProjectStatus),
+        # The lists' keyset orders (services/portfolio.ORDERS, the closed-out list), each with the
+        # id tie-breaker, and the performer's role scope (storage/access.role_scope).
+        Index("ix_projects_created_at_id", "created_at", "id"),
+        Index("ix_projects_title_id", "title", "id"),
+        Index("ix_projects_current_trl_id", "current_trl", "id"),
+        Index("ix_projects_total_budget_id", "total_budget", "id"),
+        Index("ix_projects_status_closed_at_id", "status", "closed_at", "id"),
+        Index("ix_projects_programme_manager_created_at_id", "programme_manager", "created_at", "id"),
+        Index("ix_projects_performer", "performer"),
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     programme_code: Mapped[str] = mapped_column(ForeignKey("programmes.code"))
@@ -103,6 +114,9 @@ class ReviewTask(Base):
     __table_args__ = (
         UniqueConstraint("project_id", "gate_no", "round", "reviewer", name="uq_review_tasks_round"),
         status_check("review_tasks", TaskStatus),
+        # GET /tasks: a reviewer's own, and everyone's, newest first (storage/paging keyset).
+        Index("ix_review_tasks_reviewer_created_at_id", "reviewer", "created_at", "id"),
+        Index("ix_review_tasks_created_at_id", "created_at", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(120), primary_key=True)  # <project>-g<gate>[-r<round>]-<reviewer>
@@ -166,6 +180,9 @@ class Handoff(Base):
     __table_args__ = (
         UniqueConstraint("project_id", "ministry", "kind", name="uq_handoffs_project_ministry_kind"),
         status_check("handoffs", HandoffStatus),
+        # GET /handoffs: a ministry's, and everyone's, newest first (storage/paging keyset).
+        Index("ix_handoffs_ministry_created_at_id", "ministry", "created_at", "id"),
+        Index("ix_handoffs_created_at_id", "created_at", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(80), primary_key=True)  # <project>-h|d-<ministry>
@@ -205,8 +222,11 @@ class Notification(Base):
     retried send is stored once. `at` is the workflow's own time."""
 
     __tablename__ = "notifications"
-    # A user's unread count and unread list (services/notifications).
-    __table_args__ = (Index("ix_notifications_recipient_read_at", "recipient", "read_at"),)
+    # A user's unread count and unread list, and the list's keyset order (services/notifications).
+    __table_args__ = (
+        Index("ix_notifications_recipient_read_at", "recipient", "read_at"),
+        Index("ix_notifications_recipient_at_created_at_key", "recipient", "at", "created_at", "key"),
+    )
 
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), index=True)
