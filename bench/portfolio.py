@@ -147,7 +147,7 @@ class Client:
         if endpoint.page:
             now = datetime.now(UTC)
             cookie = session.issue(self.api.secret, session.Session(endpoint.user, now), now, self.life)
-            response = await self.api.http.get(path, cookies={session.COOKIE: cookie})
+            response = await self.api.http.get(path, headers={"Cookie": f"{session.COOKIE}={cookie}"})
         else:
             response = await self.api.call("GET", path, endpoint.user)
         if response.status_code != 200:
@@ -208,7 +208,9 @@ async def explain(api: InProcessApi, client: Client, endpoint: Endpoint, path: s
     finally:
         event.remove(engine, "before_cursor_execute", before)
         event.remove(engine, "after_cursor_execute", after)
-    lines = [f"  {endpoint.name}: {len(captured)} SELECTs, {sum(c.seconds for c in captured) * 1000:.1f} ms in the database"]
+    lines = [
+        f"  {endpoint.name}: {len(captured)} SELECTs, {sum(c.seconds for c in captured) * 1000:.1f} ms in the database"
+    ]
     async with api.sessionmaker() as s:
         raw = (await (await s.connection()).get_raw_connection()).driver_connection
         assert raw is not None
@@ -217,7 +219,7 @@ async def explain(api: InProcessApi, client: Client, endpoint: Endpoint, path: s
             lines.append(f"    [{c.seconds * 1000:.1f} ms] {sql[:220]}{'...' if len(sql) > 220 else ''}")
             plan = await raw.fetch(f"EXPLAIN (ANALYZE, BUFFERS) {c.statement}", *(c.parameters or ()))
             for row in plan[:14]:
-                lines.append(f"      {row[0].strip()[:150]}")
+                lines.append(f"      {row[0].rstrip()[:150]}")
             if len(plan) > 14:
                 lines.append(f"      ... {len(plan) - 14} more plan lines")
     return lines
@@ -229,7 +231,7 @@ async def run(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as data_dir:
         async with database(args.db, args.keep) if not args.url else _given(args.url) as url:
             if not args.url:
-                figures = await load(url, shape, audit_key=AUDIT_KEY.encode(), check=not args.no_check)
+                figures = await load(url, shape, audit_key=AUDIT_KEY.encode(), check=not args.no_check, progress=True)
                 print(
                     f"loaded {projects:,} projects ({shape.pms:,} PMs, {shape.reviewers:,} reviewers), "
                     f"{int(figures['rows']):,} rows in {figures['load_s']:.1f} s"
@@ -263,14 +265,20 @@ async def report(api: InProcessApi, shape: Shape, args: argparse.Namespace) -> N
         verdict = ""
         if target is not None:
             p99 = t.ms(0.99)
-            verdict = f"< {target:.0f} ms " + ("met" if p99 < target else f"MISSED by {p99 - target:.0f} ms ({p99 / target:.1f}x)")
+            verdict = f"< {target:.0f} ms " + (
+                "met" if p99 < target else f"MISSED by {p99 - target:.0f} ms ({p99 / target:.1f}x)"
+            )
             if p99 >= target:
                 missed.append(e.name)
         print(
             f"  {e.name:44s} {len(t.samples):4d} {t.first * 1000:7.1f}  {t.p50:7.1f}  {t.ms(0.99):7.1f}  "
             f"{t.ms(0.99) / base:7.1f}x  {verdict}"
         )
-    scale = "at 100,000 on PostgreSQL" if args.db == "postgres" and shape.projects >= 100_000 else "(targets are set for PostgreSQL at 100,000)"
+    scale = (
+        "at 100,000 on PostgreSQL"
+        if args.db == "postgres" and shape.projects >= 100_000
+        else "(targets are set for PostgreSQL at 100,000)"
+    )
     print(f"targets {scale}: {len(chosen) - 1 - len(missed)} met, {len(missed)} missed")
     if args.db == "postgres" and args.explain:
         print("EXPLAIN (ANALYZE, BUFFERS), the slowest SELECTs of one request each:")

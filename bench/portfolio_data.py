@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, func, insert, select, text
+from sqlalchemy import Table, delete, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.fiscal import fiscal_year
@@ -57,8 +57,8 @@ from storage.models import (
     Notification,
     PaymentInstruction,
     Project,
-    Reservation,
     ResearchVision,
+    Reservation,
     Review,
     ReviewTask,
     Stage,
@@ -82,10 +82,20 @@ FIRST_DAY = date(2024, 4, 1)
 # Each stage's gate as the engine defines it (gates/definitions), stored with the gate.
 GATES = {
     s: gate_for_stage(
-        s, StagePlan(name=name, trl_in=a, trl_out=b, duration_days=200, budget=10, tranches=[TranchePlan(offset_days=0, amount=10)])
+        s,
+        StagePlan(
+            name=name,
+            trl_in=a,
+            trl_out=b,
+            duration_days=200,
+            budget=10,
+            tranches=[TranchePlan(offset_days=0, amount=10)],
+        ),
     )
     for s, name, a, b in STAGES
 }
+DEFINITIONS = {s: gate.model_dump(mode="json") for s, gate in GATES.items()}
+MUST_MEET = {s: {c.key: True for c in gate.must_meet} for s, gate in GATES.items()}
 
 
 @dataclass(frozen=True)
@@ -120,7 +130,16 @@ class Books:
     balances: dict[tuple[str, int], list[Any]] = field(default_factory=dict)  # (account, fy) -> [kind, ministry, v]
     committed: dict[tuple[str, int], int] = field(default_factory=lambda: defaultdict(int))
 
-    def post(self, rows: Rows, key: str, kind: str, project_id: str, legs: list[tuple[Account, str, int, int]], day: date, at: datetime) -> int:
+    def post(
+        self,
+        rows: Rows,
+        key: str,
+        kind: str,
+        project_id: str,
+        legs: list[tuple[Account, str, int, int]],
+        day: date,
+        at: datetime,
+    ) -> int:
         assert sum(leg[3] for leg in legs) == 0, key
         txn = self.next_txn
         self.next_txn += 1
@@ -129,12 +148,13 @@ class Books:
             booked_on=day, reverses_id=None, memo="", actor="system", legs=len(legs),
         )  # fmt: skip
         for account, ministry, fy, amount in legs:
+            name = str(account)
             rows.add(
-                LedgerEntry, id=self.next_entry, transaction_id=txn, account=str(account), ministry=ministry,
+                LedgerEntry, id=self.next_entry, transaction_id=txn, account=name, ministry=ministry,
                 amount=amount, fiscal_year=fy,
             )  # fmt: skip
             self.next_entry += 1
-            slot = self.balances.setdefault((str(account), fy), [account.kind.value, ministry, 0])
+            slot = self.balances.setdefault((name, fy), [account.kind.value, ministry, 0])
             slot[2] += amount
             if account.kind.committed:
                 self.committed[(ministry, fy)] += amount
@@ -231,7 +251,11 @@ def _project(rows: Rows, books: Books, chain: Chain, shape: Shape, i: int, now: 
     for s, name, trl_in, trl_out in STAGES:
         passed = s < current or status in ("handoff", "completed")
         here = s == current and not passed
-        stage_status = "passed" if passed else ("planned" if not here else {"on_hold": "on_hold", "terminated": "stopped"}.get(status, "active"))
+        stage_status = (
+            "passed"
+            if passed
+            else ("planned" if not here else {"on_hold": "on_hold", "terminated": "stopped"}.get(status, "active"))
+        )
         rows.add(
             Stage, project_id=pid, stage_no=s, name=name, trl_in=trl_in, trl_out=trl_out,
             duration_days=200, budget=budgets[s], status=stage_status,
@@ -240,14 +264,16 @@ def _project(rows: Rows, books: Books, chain: Chain, shape: Shape, i: int, now: 
             continue
         day = start + timedelta(days=200 * (s - 1))
         at = created + timedelta(days=200 * (s - 1))
-        _money(rows, books, pid, s, funder, budgets[s], day, at, settled=passed, stopped=here and status == "terminated")
+        _money(
+            rows, books, pid, s, funder, budgets[s], day, at, settled=passed, stopped=here and status == "terminated"
+        )
         gate_open = here and in_gate
         if passed or gate_open or (here and status == "terminated"):
             decided = passed or status == "terminated"
             due = now + timedelta(days=(i % 60) - 10) if gate_open else at + timedelta(days=180)
             rows.add(
                 Gate, project_id=pid, gate_no=s, status="decided" if decided else "open", round=1, due_at=due,
-                workflow_id=f"project-{pid}-gate-{s}-r1", definition=GATES[s].model_dump(mode="json"), recommendation=None,
+                workflow_id=f"project-{pid}-gate-{s}-r1", definition=DEFINITIONS[s], recommendation=None,
                 opened_at=at + timedelta(days=150),
             )  # fmt: skip
             _panel(rows, pid, s, panel, at + timedelta(days=150), i, decided)
@@ -300,13 +326,25 @@ def _panel(rows: Rows, pid: str, gate: int, panel: list[str], at: datetime, i: i
         )  # fmt: skip
         if status == "submitted":
             rows.add(
-                Review, task_id=task, must_meet={c.key: True for c in GATES[gate].must_meet},
+                Review, task_id=task, must_meet=MUST_MEET[gate],
                 scores={c.key: 3 + (i + n) % 3 for c in GATES[gate].should_meet},
                 comment="bench", submitted_at=at + timedelta(days=20), version=1, amended_at=None,
             )  # fmt: skip
 
 
-def _money(rows: Rows, books: Books, pid: str, stage: int, funder: str, amount: int, day: date, at: datetime, *, settled: bool, stopped: bool) -> None:
+def _money(
+    rows: Rows,
+    books: Books,
+    pid: str,
+    stage: int,
+    funder: str,
+    amount: int,
+    day: date,
+    at: datetime,
+    *,
+    settled: bool,
+    stopped: bool,
+) -> None:
     """A stage's reservation in two tranches (60/40, paid 10 and 190 days after it), as
     storage/ledger's reserve, pay_tranche and release_open would post them."""
     first = amount * 6 // 10
@@ -365,7 +403,13 @@ def _people(shape: Shape, password_hash: str) -> Rows:
         rows.add(User, username=name, full_name=f"Bench PM {n}", password_hash=password_hash, roles=[Role.PM.value])
     for n in range(len(DEMO_REVIEWERS), shape.reviewers):
         name = reviewer(shape, n)
-        rows.add(User, username=name, full_name=f"Bench reviewer {n}", password_hash=password_hash, roles=[Role.REVIEWER.value])
+        rows.add(
+            User,
+            username=name,
+            full_name=f"Bench reviewer {n}",
+            password_hash=password_hash,
+            roles=[Role.REVIEWER.value],
+        )
     for n in range(1, VISIONS + 1):
         rows.add(ResearchVision, id=n, title=f"Vision {n}", ministry=FUNDERS[n % 2])
     for n in range(1, AREAS + 1):
@@ -378,7 +422,7 @@ def _defaults(table: Table) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for column in table.columns:
         default = column.default
-        if default is None or not getattr(default, "is_scalar", False) and not getattr(default, "is_callable", False):
+        if default is None or (not getattr(default, "is_scalar", False) and not getattr(default, "is_callable", False)):
             continue
         # A callable (utcnow, list, dict) is wrapped to take the execution context, which none reads.
         out[column.name] = default.arg(None) if default.is_callable else default.arg  # type: ignore[attr-defined]
@@ -394,20 +438,29 @@ class Writer:
         self.written = 0
 
     async def write(self, rows: Rows) -> None:
+        texts: dict[int, str] = {}  # shared values (a gate's definition) are encoded once
+
+        def encoded(value: Any) -> str | None:
+            if value is None:
+                return None
+            if id(value) not in texts:
+                texts[id(value)] = json.dumps(value)
+            return texts[id(value)]
+
         # Parents before children: the tables in the metadata's dependency order.
         for table in Base.metadata.sorted_tables:
             batch = rows.tables.get(table)
             if not batch:
                 continue
             base = _defaults(table)
-            names = list({**base, **batch[0]})
-            full = [{**base, **row} for row in batch]
-            self.written += len(full)
+            self.written += len(batch)
             if not self.postgres:
-                await self.conn.execute(insert(table), full)
+                await self.conn.execute(insert(table), [{**base, **row} for row in batch])
                 continue
+            names = list({**base, **batch[0]})
             json_columns = {c.name for c in table.columns if c.type.__class__.__name__ == "JSON"}
-            records = [tuple(json.dumps(r[n]) if n in json_columns and r[n] is not None else r[n] for n in names) for r in full]
+            columns = [(n, base.get(n), n in json_columns) for n in names]
+            records = [tuple(encoded(r.get(n, d)) if j else r.get(n, d) for n, d, j in columns) for r in batch]
             raw = await self.conn.get_raw_connection()
             await raw.driver_connection.copy_records_to_table(table.name, records=records, columns=names)  # type: ignore[union-attr]
 
@@ -435,25 +488,35 @@ async def _finish(conn: AsyncConnection, books: Books, chain: Chain) -> None:
         slot[2] += b.balance
     for t in (await conn.execute(select(MinistryYearTotal))).all():
         books.committed[(t.ministry, t.fiscal_year)] += t.committed
-    await conn.execute(AccountBalance.__table__.delete())
-    await conn.execute(MinistryYearTotal.__table__.delete())
+    await conn.execute(delete(AccountBalance))
+    await conn.execute(delete(MinistryYearTotal))
     rows = Rows()
     for (account, fy), (kind, ministry, v) in books.balances.items():
         rows.add(AccountBalance, account=account, fiscal_year=fy, kind=kind, ministry=ministry, balance=v)
     for (ministry, fy), v in books.committed.items():
         rows.add(MinistryYearTotal, ministry=ministry, fiscal_year=fy, committed=v)
     await Writer(conn).write(rows)
-    await conn.execute(AuditChainHead.__table__.update().values(last_id=chain.next_id - 1, last_hash=chain.prev))
+    await conn.execute(update(AuditChainHead).values(last_id=chain.next_id - 1, last_hash=chain.prev))
     if conn.dialect.name == "postgresql":
         for table in ("ledger_transactions", "ledger_entries", "audit_log", "research_visions", "technology_areas"):
-            await conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"))
+            await conn.execute(
+                text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
+            )
         await conn.execute(text("ANALYZE"))
 
 
 SQLITE_LOAD_TRIGGER = "ledger_transactions_after_complete"
 
 
-async def load(url: str, shape: Shape, *, audit_key: bytes | None = None, batch: int = 2000, check: bool = True) -> dict[str, float]:
+async def load(
+    url: str,
+    shape: Shape,
+    *,
+    audit_key: bytes | None = None,
+    batch: int = 2000,
+    check: bool = True,
+    progress: bool = False,
+) -> dict[str, float]:
     """Write the portfolio into the migrated database at `url` (the demo users are seeded first).
     Returns the seconds the load and the invariant scan took and the rows written."""
     engine = make_engine(url)
@@ -469,7 +532,9 @@ async def load(url: str, shape: Shape, *, audit_key: bytes | None = None, batch:
         if conn.dialect.name == "postgresql":
             await conn.execute(text("SET LOCAL session_replication_role = replica"))
         else:
-            restore = await conn.scalar(text(f"SELECT sql FROM sqlite_master WHERE type='trigger' AND name='{SQLITE_LOAD_TRIGGER}'"))
+            restore = await conn.scalar(
+                text(f"SELECT sql FROM sqlite_master WHERE type='trigger' AND name='{SQLITE_LOAD_TRIGGER}'")
+            )
             await conn.execute(text(f"DROP TRIGGER IF EXISTS {SQLITE_LOAD_TRIGGER}"))
         password_hash = await conn.scalar(select(User.password_hash).where(User.username == "admin"))
         next_txn, next_entry, next_audit, last_hash = await _head(conn)
@@ -481,6 +546,11 @@ async def load(url: str, shape: Shape, *, audit_key: bytes | None = None, batch:
             for i in numbers:
                 _project(rows, books, chain, shape, i, now, unit)
             await writer.write(rows)
+            if progress and numbers.stop % max(batch, shape.projects // 10 // batch * batch) == 0:
+                print(
+                    f"  {numbers.stop:,} projects, {writer.written:,} rows, {time.perf_counter() - started:.0f} s",
+                    flush=True,
+                )
         await _finish(conn, books, chain)
         if restore:
             await conn.execute(text(restore))
