@@ -60,9 +60,17 @@ class Endpoint:
 
 
 @dataclass
+class Captured:
+    statement: str
+    parameters: Any
+    seconds: float
+
+
+@dataclass
 class Timing:
     samples: list[float] = field(default_factory=list)
     first: float = 0.0  # the first (cold) request
+    captured: list[Captured] = field(default_factory=list)  # its SELECTs
 
     def ms(self, q: float) -> float:
         ordered = sorted(self.samples)
@@ -167,35 +175,35 @@ class Client:
 
 
 async def measure(client: Client, endpoint: Endpoint, path: str, requests: int, warmup: int, seconds: float) -> Timing:
-    """Timed requests after the warm-up, for at most `seconds` (then 5 at least). An endpoint whose
-    first request is slow (over 2% of the budget) warms up with that one request only."""
+    """Timed requests after the warm-up, for at most `seconds` (then 5 at least). The first request
+    is the cold one, and its SELECTs are kept for EXPLAIN. An endpoint whose first request is slow
+    (over 2% of the budget) warms up with that one only; one slower than the budget gets 2 timed."""
     timing = Timing()
     deadline = time.perf_counter() + seconds
-    i = 0
+    i, least = 0, 5
     while len(timing.samples) < requests:
         t0 = time.perf_counter()
-        await client.get(endpoint, path)
+        if i == 0:
+            async with statements(client.api) as timing.captured:
+                await client.get(endpoint, path)
+        else:
+            await client.get(endpoint, path)
         elapsed = time.perf_counter() - t0
         if i == 0:
             timing.first = elapsed
             warmup = warmup if elapsed < seconds / 50 else 1
+            least = 5 if elapsed < seconds else 2
         if i >= warmup:
             timing.samples.append(elapsed)
         i += 1
-        if time.perf_counter() > deadline and len(timing.samples) >= 5:
+        if time.perf_counter() > deadline and len(timing.samples) >= least:
             break
     return timing
 
 
-@dataclass
-class Captured:
-    statement: str
-    parameters: Any
-    seconds: float
-
-
-async def explain(api: InProcessApi, client: Client, endpoint: Endpoint, path: str, worst: int) -> list[str]:
-    """EXPLAIN (ANALYZE, BUFFERS) of the slowest SELECTs one request of the endpoint issues."""
+@asynccontextmanager
+async def statements(api: InProcessApi) -> AsyncIterator[list[Captured]]:
+    """The SELECTs issued meanwhile, with their parameters and time in the database."""
     engine = api.sessionmaker.kw["bind"].sync_engine
     captured: list[Captured] = []
 
@@ -209,13 +217,16 @@ async def explain(api: InProcessApi, client: Client, endpoint: Endpoint, path: s
     event.listen(engine, "before_cursor_execute", before)
     event.listen(engine, "after_cursor_execute", after)
     try:
-        await client.get(endpoint, path)
+        yield captured
     finally:
         event.remove(engine, "before_cursor_execute", before)
         event.remove(engine, "after_cursor_execute", after)
-    lines = [
-        f"  {endpoint.name}: {len(captured)} SELECTs, {sum(c.seconds for c in captured) * 1000:.1f} ms in the database"
-    ]
+
+
+async def explain(api: InProcessApi, name: str, captured: list[Captured], worst: int) -> list[str]:
+    """EXPLAIN (ANALYZE, BUFFERS) of the slowest SELECTs of the endpoint's cold request."""
+    total = sum(c.seconds for c in captured) * 1000
+    lines = [f"  {name}: {len(captured)} SELECTs, {total:.1f} ms in the database (cold request)"]
     async with api.sessionmaker() as s:
         raw = (await (await s.connection()).get_raw_connection()).driver_connection
         assert raw is not None
@@ -259,10 +270,11 @@ async def report(api: InProcessApi, shape: Shape, args: argparse.Namespace) -> N
     print(f"{args.db}, {shape.projects:,} projects; Temporal: none (the detail's live view is not asked for)")
     print(f"  {'endpoint':44s} {'n':>4s} {'cold':>8s} {'p50':>8s} {'p99':>8s}  {'p99/base':>8s}  target", flush=True)
     missed: list[str] = []
+    timings: dict[str, Timing] = {}
     base = 0.0
     for e in chosen:
         paths[e.name] = await client.resolve(e)
-        t = await measure(client, e, paths[e.name], args.requests, args.warmup, args.seconds)
+        t = timings[e.name] = await measure(client, e, paths[e.name], args.requests, args.warmup, args.seconds)
         p99 = t.ms(0.99)
         base = base or p99
         target = TARGETS_MS.get(e.kind.split(":")[0])
@@ -286,7 +298,7 @@ async def report(api: InProcessApi, shape: Shape, args: argparse.Namespace) -> N
     if args.db == "postgres" and args.explain:
         print("EXPLAIN (ANALYZE, BUFFERS), the slowest SELECTs of one request each:")
         for e in chosen[1:]:
-            for line in await explain(api, client, e, paths[e.name], args.explain):
+            for line in await explain(api, e.name, timings[e.name].captured, args.explain):
                 print(line)
 
 
