@@ -70,7 +70,8 @@ from storage.seed import seed_demo
 
 DEMO_PMS = ("pm.sato", "pm.tanaka")
 DEMO_REVIEWERS = ("rev.ito", "rev.kato", "rev.mori")
-# Who reads closed work in the benchmark: cleared, and granted (some grants revoked).
+# Who reads closed work in the benchmark: cleared, and granted (some grants revoked): admin and the
+# cleared ops user on every closed project, the reviewer and the liaison where they work, its PM.
 GRANTEES = ("admin", "ops.hayashi", "rev.ito", "liaison.mod")
 PUBLIC_USE = ("MOD", "MLIT", "NPA", "JCG", "MIC", "MHLW")
 FUNDERS = ("MEXT", "METI")
@@ -216,6 +217,7 @@ def closed_readable_by(shape: Shape, grantee: str) -> int:
 def _project(rows: Rows, books: Books, chain: Chain, shape: Shape, i: int, now: datetime, unit: int) -> None:
     pid, status, pm = project_id(i), STATUS_BY_20[i % 20], pm_of(shape, i)
     funder, panel = FUNDERS[i % 2], panel_of(shape, i)
+    ministries = (PUBLIC_USE[i % 6], PUBLIC_USE[(i + 3) % 6])
     closed = is_closed(shape, i)
     current = 3 if status in ("handoff", "completed") else (1 + i % 3 if status != "terminated" else 1 + i % 2)
     budgets = {s: unit * (1 + i % 5) * s for s, *_ in STAGES}
@@ -232,7 +234,7 @@ def _project(rows: Rows, books: Books, chain: Chain, shape: Shape, i: int, now: 
         vision_id=None if i % 10 == 0 else 1 + i % VISIONS, area_id=None if i % 10 == 0 else 1 + i % AREAS,
         classification="closed" if closed else "open", start_trl=2, target_trl=8, current_trl=trl,
         stage_no=current, status=status, total_budget=sum(budgets.values()), reviewers=panel,
-        public_use_ministries=[PUBLIC_USE[i % 6], PUBLIC_USE[(i + 3) % 6]],
+        public_use_ministries=list(ministries),
         stop_reason="Kill at gate: the prototype missed its must-meet criteria" if status == "terminated" else None,
         lessons="Test the sensor in the field before the gate." if status == "terminated" else "",
         closed_at=created + timedelta(days=500) if ended else None,
@@ -243,6 +245,9 @@ def _project(rows: Rows, books: Books, chain: Chain, shape: Shape, i: int, now: 
     chain.add(rows, created, pm, "start_project", f"project:{pid}")
     if closed:
         for n, user in enumerate((*GRANTEES, pm)):
+            # The security officers (admin, cleared ops) on all closed work; the others where they work.
+            if (user == "rev.ito" and user not in panel) or (user == "liaison.mod" and "MOD" not in ministries):
+                continue
             revoked = created + timedelta(days=30) if grant_revoked(i, n) else None
             rows.add(
                 NeedToKnowGrant, project_id=pid, username=user, granted_by="admin", reason="bench",
@@ -292,7 +297,7 @@ def _project(rows: Rows, books: Books, chain: Chain, shape: Shape, i: int, now: 
             read_at=created + timedelta(days=n + 1) if (i + n) % 2 else None,
         )  # fmt: skip
     if status in ("handoff", "completed"):
-        for ministry in (PUBLIC_USE[i % 6], PUBLIC_USE[(i + 3) % 6]):
+        for ministry in ministries:
             doc = f"{pid}-h-{ministry}"
             rows.add(
                 Document, id=doc, project_id=pid, kind="handoff_package", template="handoff_package.md",

@@ -83,11 +83,17 @@ class Figures:
     groups: dict[str, dict[Any, tuple[int, int]]]  # dimension -> key -> (projects, budget)
 
 
+def _counted(where: list[ColumnElement[bool]], condition: ColumnElement[bool]) -> Any:
+    """The projects that also meet `condition` (a gate EXISTS): in WHERE the database joins the
+    gates once (a semi-join); as a flag in the grouped SELECT it would probe them per project."""
+    return select(func.count()).select_from(Project).where(*where, condition).scalar_subquery()
+
+
 async def _figures(session: AsyncSession, where: list[ColumnElement[bool]], now: datetime) -> Figures:
-    """The totals and every breakdown in one statement, so the filtered projects (and the gate
-    EXISTS behind the due and overdue flags) are read once, not once per figure: the projects
-    grouped by all the dimensions at once (a few hundred groups), then each breakdown summed from
-    those groups."""
+    """The totals and every breakdown in one statement, so the filtered projects are read once
+    for them all, not once per figure: the projects grouped by all the dimensions at once (a few
+    hundred groups), then each breakdown summed from those groups; gates due and overdue counted
+    beside them."""
 
     def flag(condition: ColumnElement[bool]) -> Any:
         return func.coalesce(func.sum(cast(condition, Integer)), 0)
@@ -97,8 +103,6 @@ async def _figures(session: AsyncSession, where: list[ColumnElement[bool]], now:
             *(column.label(name) for name, column in DIMENSIONS.items()),
             func.count().label("n"),
             func.coalesce(func.sum(Project.total_budget), 0).label("budget"),
-            flag(due_gate(now)).label("due"),
-            flag(overdue_gate(now)).label("overdue"),
             flag(Project.public_use_achieved.is_(True)).label("public_use"),
         )
         .where(*where)
@@ -108,8 +112,8 @@ async def _figures(session: AsyncSession, where: list[ColumnElement[bool]], now:
     n, budget = func.coalesce(func.sum(groups.c.n), 0), func.coalesce(func.sum(groups.c.budget), 0)
     zero = literal(0)
     parts = [
-        select(literal(TOTAL), cast(null(), String), n, budget, func.coalesce(func.sum(groups.c.due), 0),
-               func.coalesce(func.sum(groups.c.overdue), 0), func.coalesce(func.sum(groups.c.public_use), 0))
+        select(literal(TOTAL), cast(null(), String), n, budget, _counted(where, due_gate(now)),
+               _counted(where, overdue_gate(now)), func.coalesce(func.sum(groups.c.public_use), 0))
     ]  # fmt: skip
     parts += [
         select(literal(name), cast(groups.c[name], String), n, budget, zero, zero, zero).group_by(groups.c[name])
