@@ -27,7 +27,6 @@ import asyncio
 import statistics
 import tempfile
 import time
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -35,16 +34,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 from sqlalchemy import event
 
 from bench.portfolio_data import Shape, closed_readable_by, load, pm_of, project_id, shape_for, sqlite_url
 from cli.exit import hard_exit
 from storage import migrate
 from tests.api_inprocess import InProcessApi, inprocess_api
+from tests.support import scratch_postgres
 from web import session
 
-ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 AUDIT_KEY = "bench-audit-key-of-at-least-thirty-two-bytes"
 TARGETS_MS = {"list": 50.0, "detail": 50.0, "dashboard": 200.0}
 BASELINE = "health/live (baseline)"
@@ -129,19 +127,8 @@ async def database(db: str, keep: bool) -> AsyncIterator[str]:
             await asyncio.to_thread(migrate.upgrade, url)
             yield url
         return
-    admin = await asyncpg.connect(ADMIN_DSN, timeout=5)
-    name = f"pbench_{uuid.uuid4().hex[:10]}"
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
-    try:
-        await asyncio.to_thread(migrate.upgrade, url)
+    async with scratch_postgres(prefix="pbench", keep=keep) as url:
         yield url
-    finally:
-        if keep:
-            print(f"kept {url} (measure it again with --url; drop it with DROP DATABASE {name})")
-        else:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 class Client:
