@@ -14,10 +14,11 @@ import hmac
 import re
 
 from fastapi import Request
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.audit import record
+from domain.proposal import Classification
 from storage.access import closed_decisions
 from storage.models import Project, User
 
@@ -57,13 +58,28 @@ class Pseudonyms:
 
 
 async def pseudonyms_for(request: Request, session: AsyncSession, user: User, action: str) -> Pseudonyms:
-    """Decide every closed project for this reader; audit what was shown and what withheld."""
-    projects = (await session.scalars(select(Project))).all()
-    decisions = await closed_decisions(session, user, projects)
+    """Decide every closed project for this reader; audit what was shown and what withheld. Only
+    the closed projects are loaded (not the whole portfolio), and of the others only the ids that
+    a hidden id begins (`_extending`)."""
+    closed = (await session.scalars(select(Project).where(Project.classification == Classification.CLOSED.value))).all()
+    decisions = await closed_decisions(session, user, closed)
     shown = [pid for pid, decision in decisions.items() if decision]
     hidden = {pid: pseudonym(request.app.state.jwt_secret, pid) for pid, decision in decisions.items() if not decision}
+    known = {p.id for p in closed} | await _extending(session, hidden)
     if shown or hidden:
         await record(
             request, user.username, f"list_closed:{action}", "projects", "ok", shown=shown, withheld=sorted(hidden)
         )
-    return Pseudonyms(hidden, {p.id for p in projects})
+    return Pseudonyms(hidden, known)
+
+
+async def _extending(session: AsyncSession, hidden: dict[str, str]) -> set[str]:
+    """The ids that begin with a hidden id and a hyphen (`KP-7-B` beside a hidden `KP-7`): a text
+    naming one must keep it whole, not pseudonymise its first part. Ids only, not rows."""
+    lengths = {len(h) for h in hidden}  # ids share a format: a few lengths, and few ids pass this
+    if not lengths:
+        return set()
+    ids = await session.scalars(
+        select(Project.id).where(or_(*(func.substr(Project.id, n + 1, 1) == "-" for n in lengths)))
+    )
+    return {i for i in ids if any(len(i) > n and i[n] == "-" and i[:n] in hidden for n in lengths)}

@@ -2,8 +2,9 @@
 
     .venv/bin/python -m bench.pages [--projects 10000] [--requests 200]
 
-A migrated, seeded SQLite database gets `--projects` projects (open ones, with gate 1 under
-review and the demo panel's three review tasks each: 3 per project), written in bulk. The app
+A migrated, seeded SQLite database gets `--projects` projects (bench/portfolio_data.py: stages,
+gates, review tasks, money, hand-offs, notifications, audit), all of one programme manager and the
+demo panel of three reviewers, written in bulk. The app
 runs in this process (httpx over ASGI, no network, no Temporal): each page is requested
 `--requests` times by its signed-in user and timed from request to last byte. The baseline, in the
 same run, is the sign-in page (a template and no query), so the ratios show what each list costs
@@ -21,89 +22,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import insert
 
 from api.app import create_app
+from bench.portfolio_data import Shape, load
 from cli.exit import hard_exit
 from config import Settings
-from domain.programme import PROGRAMME_CODE
 from storage import migrate
 from storage.db import make_engine, make_sessionmaker
-from storage.models import Gate, Project, ReviewTask
-from storage.seed import seed_demo
 from web import session
 
 REVIEWERS = ["rev.ito", "rev.kato", "rev.mori"]
 PM = "pm.sato"
 SECRET = "bench-secret-of-at-least-thirty-two-bytes"
-
-
-async def _portfolio(url: str, projects: int) -> None:
-    engine = make_engine(url)
-    sm = make_sessionmaker(engine)
-    await seed_demo(sm, "bench")
-    now = datetime.now(UTC)
-    batch = 2000
-    async with sm.begin() as s:
-        for start in range(0, projects, batch):
-            ids = [f"KP-B{n:07d}" for n in range(start, min(projects, start + batch))]
-            await s.execute(
-                insert(Project),
-                [
-                    {
-                        "id": pid,
-                        "programme_code": PROGRAMME_CODE,
-                        "workflow_id": f"project-{pid}",
-                        "title": f"量子センシング実証 {pid}",
-                        "organisation": "Bench Consortium",
-                        "programme_manager": PM,
-                        "funding_ministry": "MEXT",
-                        "research_vision": "bench",
-                        "classification": "open",
-                        "start_trl": 1,
-                        "target_trl": 9,
-                        "current_trl": 1,
-                        "status": "active",
-                        "total_budget": 10_000_000_000,
-                        "reviewers": REVIEWERS,
-                        "public_use_ministries": ["MOD"],
-                    }
-                    for pid in ids
-                ],
-            )
-            await s.execute(
-                insert(Gate),
-                [
-                    {
-                        "project_id": pid,
-                        "gate_no": 1,
-                        "status": "open",
-                        "round": 1,
-                        "due_at": now + timedelta(days=(n % 60) - 10),
-                        "workflow_id": f"project-{pid}-gate-1-r1",
-                        "definition": {},
-                        "opened_at": now,
-                    }
-                    for n, pid in enumerate(ids)
-                ],
-            )
-            await s.execute(
-                insert(ReviewTask),
-                [
-                    {
-                        "id": f"{pid}-g1-{r}",
-                        "project_id": pid,
-                        "gate_no": 1,
-                        "round": 1,
-                        "reviewer": r,
-                        "status": ("invited", "accepted", "submitted")[n % 3],
-                        "created_at": now,
-                    }
-                    for n, pid in enumerate(ids)
-                    for r in REVIEWERS
-                ],
-            )
-    await engine.dispose()
 
 
 def _ms(samples: list[float]) -> tuple[float, float]:
@@ -115,9 +45,9 @@ async def run(projects: int, requests: int) -> dict[str, tuple[float, float]]:
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite+aiosqlite:///{tmp}/bench.db"
         await asyncio.to_thread(migrate.upgrade, url)
-        started = time.perf_counter()
-        await _portfolio(url, projects)
-        print(f"portfolio: {projects} projects, {3 * projects} review tasks in {time.perf_counter() - started:.1f} s")
+        # One programme manager and the three demo reviewers hold the whole portfolio: the lists' worst case.
+        figures = await load(url, Shape(projects, pms=1, reviewers=len(REVIEWERS)), check=False)
+        print(f"portfolio: {projects} projects, {int(figures['rows'])} rows in {figures['load_s']:.1f} s")
         settings = Settings(database_url=url, jwt_secret=SECRET, data_dir=tmp)
         app = create_app(settings)
         engine = make_engine(url)

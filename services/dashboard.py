@@ -4,16 +4,18 @@ function for the API (GET /portfolio/summary) and the page (/app/dashboard).
 
 Every figure counts the rows of the portfolio list under the same filters plus the figure's own
 (services/portfolio.conditions): what a figure says, the list behind its link shows, closed work
-included or left out exactly as there. Each breakdown is one GROUP BY; no loop over projects."""
+included or left out exactly as there. The totals and breakdowns are one statement (`_figures`);
+no loop over projects."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import Request
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement, Integer, cast, func, select
+from sqlalchemy import ColumnElement, Integer, String, cast, func, literal, null, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.access import visible
@@ -63,14 +65,80 @@ class Summary(BaseModel):
     lessons: list[Stopped]  # the latest stops, with their lessons
 
 
-async def _grouped(session: AsyncSession, where: list[ColumnElement[bool]], column: Any) -> list[tuple[Any, int, int]]:
-    query = (
-        select(column, func.count(), func.coalesce(func.sum(Project.total_budget), 0))
+# The breakdowns, each a column of the project row; with the total, one query (`_figures`).
+DIMENSIONS: dict[str, Any] = {
+    "status": Project.status,
+    "stage": Project.stage_no,
+    "trl": Project.current_trl,
+    "vision": Project.vision_id,
+    "area": Project.area_id,
+    "ministry": Project.funding_ministry,
+}
+TOTAL = "total"
+
+
+@dataclass
+class Figures:
+    counts: dict[str, int]  # total, total_budget, due, overdue, public_use
+    groups: dict[str, dict[Any, tuple[int, int]]]  # dimension -> key -> (projects, budget)
+
+
+def _counted(where: list[ColumnElement[bool]], condition: ColumnElement[bool]) -> Any:
+    """The projects that also meet `condition` (a gate EXISTS): in WHERE the database joins the
+    gates once (a semi-join); as a flag in the grouped SELECT it would probe them per project."""
+    return select(func.count()).select_from(Project).where(*where, condition).scalar_subquery()
+
+
+async def _figures(session: AsyncSession, where: list[ColumnElement[bool]], now: datetime) -> Figures:
+    """The totals and every breakdown in one statement, so the filtered projects are read once
+    for them all, not once per figure: the projects grouped by all the dimensions at once (a few
+    hundred groups), then each breakdown summed from those groups; gates due and overdue counted
+    beside them."""
+
+    def flag(condition: ColumnElement[bool]) -> Any:
+        return func.coalesce(func.sum(cast(condition, Integer)), 0)
+
+    groups = (
+        select(
+            *(column.label(name) for name, column in DIMENSIONS.items()),
+            func.count().label("n"),
+            func.coalesce(func.sum(Project.total_budget), 0).label("budget"),
+            flag(Project.public_use_achieved.is_(True)).label("public_use"),
+        )
         .where(*where)
-        .group_by(column)
-        .order_by(column)
+        .group_by(*DIMENSIONS.values())
+        .cte("groups")
     )
-    return [(key, int(n), int(b)) for key, n, b in (await session.execute(query)).all()]
+    n, budget = func.coalesce(func.sum(groups.c.n), 0), func.coalesce(func.sum(groups.c.budget), 0)
+    zero = literal(0)
+    parts = [
+        select(literal(TOTAL), cast(null(), String), n, budget, _counted(where, due_gate(now)),
+               _counted(where, overdue_gate(now)), func.coalesce(func.sum(groups.c.public_use), 0))
+    ]  # fmt: skip
+    parts += [
+        select(literal(name), cast(groups.c[name], String), n, budget, zero, zero, zero).group_by(groups.c[name])
+        for name in DIMENSIONS
+    ]
+    figures = Figures({}, {name: {} for name in DIMENSIONS})
+    for name, key, count, total_budget, due, overdue, public_use in (await session.execute(union_all(*parts))).all():
+        if name == TOTAL:
+            figures.counts = {
+                "total": int(count),
+                "total_budget": int(total_budget),
+                "due": int(due),
+                "overdue": int(overdue),
+                "public_use": int(public_use),
+            }
+        else:
+            value = key if key is None or name in ("status", "ministry") else int(key)
+            figures.groups[name][value] = (int(count), int(total_budget))
+    return figures
+
+
+def _rows(figures: Figures, name: str) -> list[tuple[Any, int, int]]:
+    """A breakdown as (key, projects, budget), in key order (no key last)."""
+    found = figures.groups[name]
+    return [(k, *found[k]) for k in sorted(found, key=lambda k: (k is None, k))]
 
 
 async def _named_buckets(
@@ -92,26 +160,10 @@ async def summary(
     now = now or datetime.now(UTC)
     where = await conditions(session, user, filters, now)
 
-    def flag(condition: ColumnElement[bool]) -> Any:
-        return func.coalesce(func.sum(cast(condition, Integer)), 0)
-
-    totals = (
-        await session.execute(
-            select(
-                func.count(),
-                func.coalesce(func.sum(Project.total_budget), 0),
-                flag(due_gate(now)),
-                flag(overdue_gate(now)),
-                flag(Project.status == ProjectStatus.ON_HOLD.value),
-                flag(Project.status == ProjectStatus.TERMINATED.value),
-                flag(Project.public_use_achieved.is_(True)),
-            ).where(*where)
-        )
-    ).one()
-    total, budget, due, overdue, holds, stopped, public_use = (int(v) for v in totals)
-    statuses = {ProjectStatus(k): (n, b) for k, n, b in await _grouped(session, where, Project.status)}
-    stages = {k: (n, b) for k, n, b in await _grouped(session, where, Project.stage_no)}
-    trls = {k: (n, b) for k, n, b in await _grouped(session, where, Project.current_trl)}
+    figures = await _figures(session, where, now)
+    statuses = {ProjectStatus(k): (n, b) for k, n, b in _rows(figures, "status")}
+    stages = {k: (n, b) for k, n, b in _rows(figures, "stage")}
+    trls = {k: (n, b) for k, n, b in _rows(figures, "trl")}
     handoff_rows = (
         await session.execute(
             select(Handoff.status, func.count(func.distinct(Handoff.project_id)))
@@ -127,21 +179,14 @@ async def summary(
         .order_by(Project.closed_at.desc(), Project.id)
         .limit(KILLS_SHOWN)
     )
-    by_vision = await _named_buckets(
-        session, Registry.VISIONS, await _grouped(session, where, Project.vision_id), "(no registered vision)"
-    )
-    by_area = await _named_buckets(
-        session, Registry.AREAS, await _grouped(session, where, Project.area_id), "(no technology area)"
-    )
-    by_ministry = [
-        Bucket(key=k, label=k, count=n, budget=b)
-        for k, n, b in await _grouped(session, where, Project.funding_ministry)
-    ]
+    by_vision = await _named_buckets(session, Registry.VISIONS, _rows(figures, "vision"), "(no registered vision)")
+    by_area = await _named_buckets(session, Registry.AREAS, _rows(figures, "area"), "(no technology area)")
+    by_ministry = [Bucket(key=k, label=k, count=n, budget=b) for k, n, b in _rows(figures, "ministry")]
     # Last: the audit of closed rows hands the read connection back.
     shown = await visible(request, session, user, list(stops.all()), "dashboard")
     return Summary(
-        total=total,
-        total_budget=budget,
+        total=figures.counts["total"],
+        total_budget=figures.counts["total_budget"],
         by_vision=by_vision,
         by_area=by_area,
         by_ministry=by_ministry,
@@ -154,11 +199,11 @@ async def summary(
             Bucket(key=s.value, label=s.value, count=statuses.get(s, (0, 0))[0], budget=statuses.get(s, (0, 0))[1])
             for s in ProjectStatus
         ],
-        gates_due=due,
-        gates_overdue=overdue,
-        on_hold=holds,
-        stopped=stopped,
-        public_use=public_use,
+        gates_due=figures.counts["due"],
+        gates_overdue=figures.counts["overdue"],
+        on_hold=statuses.get(ProjectStatus.ON_HOLD, (0, 0))[0],
+        stopped=statuses.get(ProjectStatus.TERMINATED, (0, 0))[0],
+        public_use=figures.counts["public_use"],
         handoffs=[Bucket(key=s.value, label=s.value, count=int(handoffs.get(s, 0))) for s in HandoffStatus],
         lessons=[
             Stopped(
