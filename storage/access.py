@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import Boolean, ColumnElement, String, cast, false, literal, or_, select, true
+from sqlalchemy import Boolean, ColumnElement, String, and_, cast, false, literal, or_, select, true
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.ext.compiler import compiles
@@ -134,22 +134,55 @@ async def project_access(
     return decide_for(user, project, granted, role_ok)
 
 
-async def readable(session: AsyncSession, user: User) -> ColumnElement[bool]:
-    """A condition over a query joined with Project: open work, and closed work the user may read.
+class json_subset(FunctionElement[bool]):
+    """Every element of the JSON list in `column` is one of `values` (an empty list is a subset of
+    anything). PostgreSQL: JSONB containment the other way round; SQLite: no element of json_each
+    outside the values."""
 
-    Only closed work the user holds a grant for can pass, so the policy (`decide`: role, clearance,
-    compartments) is asked about those few projects, found with one query, in Python - bounded by the user's grants, not by
-    the list's length - and the answer is an id list in the SQL. A grant the clearance no longer
-    covers keeps the project out of the count too, not only out of the rows."""
+    type = Boolean()
+    inherit_cache = True
+    name = "json_subset"
+
+
+@compiles(json_subset)
+def _json_subset_each(element: json_subset, compiler: SQLCompiler, **kw: Any) -> str:
+    column, array = element.clauses
+    col, values = compiler.process(column, **kw), compiler.process(array, **kw)
+    return (
+        f"NOT EXISTS (SELECT 1 FROM json_each({col}) AS e WHERE e.value NOT IN (SELECT value FROM json_each({values})))"
+    )
+
+
+@compiles(json_subset, "postgresql")
+def _json_subset_contained(element: json_subset, compiler: SQLCompiler, **kw: Any) -> str:
+    column, array = element.clauses
+    return compiler.process(cast(column, JSONB).op("<@")(cast(array, JSONB)), **kw)
+
+
+def readable_sql(user: User) -> ColumnElement[bool]:
+    """`decide` as a condition over Project (tests/test_access_sql.py holds the two to the same
+    answers): open work, and closed work the user's roles reach, whose label the clearance and
+    compartments dominate, under a grant not revoked. No rows are read to build it, so its cost
+    does not grow with the user's grants (an admin may hold thousands)."""
     granted = select(NeedToKnowGrant.project_id).where(
         NeedToKnowGrant.username == user.username, NeedToKnowGrant.revoked_at.is_(None)
     )
-    held = await session.scalars(
-        select(Project).where(Project.classification == Classification.CLOSED.value, Project.id.in_(granted))
+    return or_(
+        Project.classification != Classification.CLOSED.value,
+        and_(
+            role_scope(user),
+            Project.label_level <= user.clearance_level,
+            json_subset(Project.label_compartments, literal(json.dumps(sorted(user.compartments or [])))),
+            Project.id.in_(granted),
+        ),
     )
-    # Each of them is granted (that is how it was found): one query, not a second for the grants.
-    allowed = [p.id for p in held.all() if decide_for(user, p, granted=True)]
-    return or_(Project.classification != Classification.CLOSED.value, Project.id.in_(allowed))
+
+
+async def readable(session: AsyncSession, user: User) -> ColumnElement[bool]:
+    """A condition over a query joined with Project: open work, and closed work the user may read
+    (readable_sql; kept awaitable for its callers). A grant the clearance no longer covers keeps
+    the project out of the count too, not only out of the rows."""
+    return readable_sql(user)
 
 
 def refused_in(query: AnySelect, allowed: ColumnElement[bool]) -> AnySelect:
