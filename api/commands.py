@@ -29,14 +29,18 @@ async def send_update(
     actor: str,
     action: str,
     target: str,
+    update_id: str | None = None,
     **detail: Any,
 ) -> Any:
-    """Execute `update` on the workflow; a refusal becomes 409 with the validator's reason."""
+    """Execute `update` on the workflow; a refusal becomes 409 with the validator's reason.
+
+    `update_id` (from the client's idempotency key) makes a retry the same Update: Temporal
+    returns the first one's outcome instead of running it again (None: a fresh id)."""
     command = Command(actor=actor, action=action, target=target, detail=detail)
     await release_connection(request)
     try:
         return await client.get_workflow_handle(workflow_id).execute_update(
-            update, arg.model_copy(update={"command": command})
+            update, arg.model_copy(update={"command": command}), id=update_id
         )
     except (WorkflowUpdateFailedError, RPCError) as err:
         http = refusal(err)

@@ -424,14 +424,16 @@ async def run_histories(client: Client, workflow_id: str, first_run_id: str) -> 
 
 
 @asynccontextmanager
-async def scratch_postgres(admin_dsn: str = "postgresql://postgres@127.0.0.1:5432/postgres") -> AsyncIterator[str]:
-    """A fresh, migrated and seeded PostgreSQL database, dropped afterwards."""
+async def scratch_postgres(
+    admin_dsn: str = "postgresql://postgres@127.0.0.1:5432/postgres", prefix: str = "trlgate_scratch"
+) -> AsyncIterator[str]:
+    """A fresh, migrated and seeded PostgreSQL database (named `<prefix>_<random>`), dropped afterwards."""
     import uuid as _uuid
 
     import asyncpg
 
     admin = await asyncpg.connect(admin_dsn, timeout=5)
-    name = f"trlgate_scratch_{_uuid.uuid4().hex[:12]}"
+    name = f"{prefix}_{_uuid.uuid4().hex[:12]}"
     await admin.execute(f'CREATE DATABASE "{name}"')
     url = f"{admin_dsn.rsplit('/', 1)[0].replace('postgresql://', 'postgresql+asyncpg://')}/{name}"
     try:
