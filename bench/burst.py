@@ -27,6 +27,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
+import shutil
+import signal
 import tempfile
 import time
 import uuid
@@ -43,11 +45,10 @@ from temporalio.worker import Worker
 
 from bench.bare import BareGateWorkflow, noop
 from bench.burst_check import verify
-from bench.burst_setup import Submission, accept_all, add_reviewers, start_rounds, token, wait_for_tasks
+from bench.burst_setup import Submission, accept_all, add_reviewers, start_rounds, token
 from bench.lifecycle import Run, pct, until_accepted
 from bench.processes import free_port, process, python, trlgate, wait_healthy
 from cli.exit import hard_exit
-from domain.gate_review import TaskStatus
 from storage import migrate
 from storage.db import make_engine, make_sessionmaker
 from storage.seed import seed_demo
@@ -191,9 +192,9 @@ async def connected(address: str, timeout: float = 90.0) -> Client:
 @asynccontextmanager
 async def stack(postgres: bool, persist_temporal: bool) -> AsyncIterator[tuple[Client, str, str, Path]]:
     """Dev server, database, mail sink, worker, bare worker, API: the client, the API's URL, the
-    database URL and the folder of their logs."""
+    database URL and the folder of their logs (removed after a run that did not fail)."""
+    tmp = Path(tempfile.mkdtemp(prefix="burst-"))
     async with AsyncExitStack() as stack:
-        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="burst-")))
         url = await stack.enter_async_context(database(postgres, tmp))
         temporal_port, api_port, smtp_port = free_port(), free_port(), free_port()
         address = f"127.0.0.1:{temporal_port}"
@@ -219,6 +220,7 @@ async def stack(postgres: bool, persist_temporal: bool) -> AsyncIterator[tuple[C
         api = stack.enter_context(process("api", python("api"), settings, tmp))
         await wait_healthy(api, f"http://127.0.0.1:{api_port}/health")
         yield client, f"http://127.0.0.1:{api_port}", url, tmp
+    shutil.rmtree(tmp)  # kept when the run failed: the processes' logs say why
 
 
 def line(name: str, latencies: list[float], failed: int | str = "") -> str:
@@ -229,6 +231,10 @@ def line(name: str, latencies: list[float], failed: int | str = "") -> str:
 
 
 async def main(args: argparse.Namespace) -> bool:
+    # A SIGTERM unwinds like Ctrl-C: every process this run started is stopped on the way out.
+    running = asyncio.current_task()
+    assert running is not None
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, running.cancel)
     panel, total = args.reviewers_per_round, args.rounds + args.baseline_rounds
     async with stack(args.postgres, args.persist_temporal) as (client, api_url, url, logs):
         engine = make_engine(url)
@@ -239,8 +245,7 @@ async def main(args: argparse.Namespace) -> bool:
         limits = httpx.Limits(max_connections=None, max_keepalive_connections=200)
         async with httpx.AsyncClient(base_url=api_url, limits=limits) as http:
             started = time.perf_counter()
-            rounds = await start_rounds(client, QUEUE, total, panel, args.seconds_per_day)
-            await wait_for_tasks(sm, total * panel, TaskStatus.INVITED, timeout=60 + total)
+            rounds = await start_rounds(client, sm, QUEUE, total, panel, args.seconds_per_day)
             opened = time.perf_counter() - started
             await accept_all(http, SECRET, [s for r in rounds for s in r])
             accepted = time.perf_counter() - started - opened

@@ -77,15 +77,24 @@ def burst_proposal(first_reviewer: int, panel: int) -> Proposal:
 
 
 async def start_rounds(
-    client: Client, queue: str, count: int, panel: int, seconds_per_day: float
+    client: Client,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    queue: str,
+    count: int,
+    panel: int,
+    seconds_per_day: float,
 ) -> list[list[Submission]]:
-    """Start `count` projects (ten at a time); each round's submissions, its panel's reviews."""
+    """Start `count` projects, at most ten on their way to the first gate at a time (hundreds at
+    once time out their first workflow tasks on a loaded worker: each retried, none finishing);
+    each round's submissions, its panel's reviews."""
     proposals = [burst_proposal(n * panel, panel) for n in range(count)]
     gate = asyncio.Semaphore(10)
 
     async def start(p: Proposal) -> None:
+        assert p.project_id is not None
         async with gate:
             await start_project(client, queue, p, seconds_per_day=seconds_per_day)
+            await wait_for_tasks(sessionmaker, panel, TaskStatus.INVITED, 60 + seconds_per_day, p.project_id)
 
     await asyncio.gather(*(start(p) for p in proposals))
     rounds = []
@@ -106,18 +115,19 @@ async def start_rounds(
 
 
 async def wait_for_tasks(
-    sessionmaker: async_sessionmaker[AsyncSession], expected: int, status: TaskStatus, timeout: float
+    sessionmaker: async_sessionmaker[AsyncSession], expected: int, status: TaskStatus, timeout: float, project: str
 ) -> None:
-    """Until `expected` review tasks have `status` in the database."""
+    """Until the project has `expected` review tasks with `status` in the database."""
     deadline = time.monotonic() + timeout
+    query = select(func.count()).select_from(ReviewTask).where(ReviewTask.project_id == project)
     while True:
         async with sessionmaker() as s:
-            found = await s.scalar(select(func.count()).select_from(ReviewTask).where(ReviewTask.status == status))
+            found = await s.scalar(query.where(ReviewTask.status == status))
         if found == expected:
             return
         if time.monotonic() > deadline:
-            raise RuntimeError(f"{found} of {expected} review tasks {status.value} after {timeout:.0f} s")
-        await asyncio.sleep(0.5)
+            raise RuntimeError(f"{project}: {found} of {expected} review tasks {status.value} after {timeout:.0f} s")
+        await asyncio.sleep(0.2)
 
 
 async def accept_all(http: httpx.AsyncClient, secret: str, submissions: list[Submission]) -> None:
@@ -130,6 +140,7 @@ async def accept_all(http: httpx.AsyncClient, secret: str, submissions: list[Sub
                 f"/tasks/{s.task_id}/respond",
                 json={"accept": True, "conflict_of_interest": False},
                 headers={"Authorization": f"Bearer {token(secret, s.reviewer)}"},
+                timeout=120,  # setup on a loaded machine: slow, but never sent twice (a twin is a 409)
             )
             if r.status_code != 200:
                 raise RuntimeError(f"accepting {s.task_id}: {r.status_code} {r.text[:200]}")
