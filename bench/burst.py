@@ -223,6 +223,13 @@ async def stack(postgres: bool, persist_temporal: bool) -> AsyncIterator[tuple[C
     shutil.rmtree(tmp)  # kept when the run failed: the processes' logs say why
 
 
+def worker_strain(log: Path) -> tuple[int, int]:
+    """From the SDK's warnings: workflow tasks that took over 5 s, and those the server had timed
+    out by the time they completed (their work is thrown away and the task runs again)."""
+    text = log.read_text(errors="replace")
+    return text.count("[TMPRL1104]"), text.count("Task not found when completing")
+
+
 def line(name: str, latencies: list[float], failed: int | str = "") -> str:
     return (
         f"  {name:36s} {len(latencies):5d} {pct(latencies, 0.5):8.1f} {pct(latencies, 0.99):8.1f} "
@@ -263,6 +270,7 @@ async def main(args: argparse.Namespace) -> bool:
             jobs = [partial(review, http, args.timeout, burst, s, m) for s, m in zip(submissions, modes, strict=True)]
             burst.elapsed = await scheduled(args.window, jobs, args.seed)
         tally = await verify(client, sm, rounds)
+        slow, lost = worker_strain(logs / "worker.log")
         await engine.dispose()
 
     n = len(submissions)
@@ -290,6 +298,9 @@ async def main(args: argparse.Namespace) -> bool:
     print(f"  sent twice on purpose: {sum(burst.resent.values())}, answered {dict(sorted(burst.resent.items()))}")
     for source in tally.lost:
         print(f"  {source:18s} lost {tally.lost[source]}, duplicated {tally.duplicated[source]}")
+    print(f"  worker: {slow} workflow tasks over 5 s, {lost} of them past their timeout (done again)")
+    for failure in tally.unreadable[:5]:
+        print(f"  unreadable round ({len(tally.unreadable)} in all): {failure}")
     ok = tally.clean and burst.failed == 0 and set(burst.resent) <= {200}
     print("every review recorded exactly once" if ok else "REVIEWS LOST, DUPLICATED OR REFUSED")
     return ok

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
+from temporalio.service import RPCError
 
 from bench.burst_setup import Submission
 from domain.gate_review import GateEventKind, GateView
@@ -24,6 +25,7 @@ class Tally:
 
     lost: dict[str, int] = field(default_factory=dict)
     duplicated: dict[str, int] = field(default_factory=dict)
+    unreadable: list[str] = field(default_factory=list)  # rounds whose query failed (and why)
 
     def add(self, source: str, expected: set[str], found: Counter[str]) -> None:
         self.lost[source] = self.lost.get(source, 0) + len(expected - set(found))
@@ -31,7 +33,7 @@ class Tally:
 
     @property
     def clean(self) -> bool:
-        return not any(self.lost.values()) and not any(self.duplicated.values())
+        return not any(self.lost.values()) and not any(self.duplicated.values()) and not self.unreadable
 
 
 async def _in_workflows(client: Client, rounds: list[list[Submission]], tally: Tally) -> None:
@@ -40,7 +42,11 @@ async def _in_workflows(client: Client, rounds: list[list[Submission]], tally: T
     async def one(panel: list[Submission]) -> None:
         async with gate:
             handle = client.get_workflow_handle(gate_workflow_id(panel[0].project_id, 1, 1))
-            view: GateView = await handle.query(GateReviewWorkflow.view, PM)
+            try:
+                view: GateView = await handle.query(GateReviewWorkflow.view, PM)
+            except RPCError as err:  # e.g. its workflow task failing: said, and the database still checked
+                tally.unreadable.append(f"{handle.id}: {err}")
+                return
         tally.add("workflow panels", {s.reviewer for s in panel}, Counter(r.reviewer for r in view.reviews))
 
     await asyncio.gather(*(one(panel) for panel in rounds))
