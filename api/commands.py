@@ -9,14 +9,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import Request
-from temporalio.client import Client, WorkflowUpdateFailedError
+from fastapi import HTTPException, Request, status
+from temporalio.client import Client, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError
 
 from api.audit import record
 from api.deps import release_connection
 from api.errors import refusal
 from domain.command import Command, Commanded
+
+UNANSWERED = (
+    "the workflow did not answer in time; the command may still be carried out: "
+    "send it again with the same Idempotency-Key for its answer"
+)
 
 
 async def send_update(
@@ -46,3 +51,10 @@ async def send_update(
         http = refusal(err)
         await record(request, actor, action, target, "rejected", reason=http.detail)
         raise http from err
+    except WorkflowUpdateRPCTimeoutOrCancelledError as err:
+        # Not refused: still on its way (an overloaded worker), and the workflow may yet carry it
+        # out, its write auditing it then. The client's retry with the same key gets its answer.
+        await record(request, actor, action, target, "error", reason=UNANSWERED)
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE, detail=UNANSWERED, headers={"Retry-After": "1"}
+        ) from err

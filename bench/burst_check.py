@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -43,7 +44,7 @@ async def _in_workflows(client: Client, rounds: list[list[Submission]], tally: T
         async with gate:
             handle = client.get_workflow_handle(gate_workflow_id(panel[0].project_id, 1, 1))
             try:
-                view: GateView = await handle.query(GateReviewWorkflow.view, PM)
+                view: GateView = await handle.query(GateReviewWorkflow.view, PM, rpc_timeout=timedelta(seconds=10))
             except RPCError as err:  # e.g. its workflow task failing: said, and the database still checked
                 tally.unreadable.append(f"{handle.id}: {err}")
                 return
