@@ -94,7 +94,7 @@ async def start_rounds(
         assert p.project_id is not None
         async with gate:
             await start_project(client, queue, p, seconds_per_day=seconds_per_day)
-            await wait_for_tasks(sessionmaker, panel, TaskStatus.INVITED, 60 + seconds_per_day, p.project_id)
+            await wait_for_tasks(sessionmaker, panel, TaskStatus.INVITED, 300 + seconds_per_day, p.project_id)
 
     await asyncio.gather(*(start(p) for p in proposals))
     rounds = []
