@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -16,6 +15,7 @@ from pathlib import Path
 
 import httpx
 
+from cli.stack import terminate
 from tests.support import venv_binary
 
 REPO = Path(__file__).resolve().parent.parent
@@ -36,13 +36,7 @@ def process(name: str, args: list[str], env: dict[str, str], logs: Path) -> Iter
     try:
         yield proc
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        terminate(proc, grace=30)
         log.close()
 
 

@@ -174,28 +174,18 @@ async def send_review(
 
 @router.post("/{task_id}/review", responses={**AUTH, **responses(404, 409, 422, 503)})
 async def submit_review(
-    task_id: str,
-    body: ReviewIn,
-    request: Request,
-    session: SessionDep,
-    user: ReviewerUser,
-    idempotency_key: IdempotencyKey = None,
+    task_id: str, body: ReviewIn, request: Request, session: SessionDep, user: ReviewerUser, key: IdempotencyKey = None
 ) -> Any:
     """Submit this reviewer's independent review; the answer shows the gate as this reviewer may now see it.
     A retry with the same Idempotency-Key gets the first submission's answer (a second review without
     it is refused with 409)."""
-    return await send_review(task_id, body, request, session, user, amend=False, idempotency_key=idempotency_key)
+    return await send_review(task_id, body, request, session, user, amend=False, idempotency_key=key)
 
 
 @router.put("/{task_id}/review", responses={**AUTH, **responses(404, 409, 422, 503)})
 async def amend_review(
-    task_id: str,
-    body: ReviewIn,
-    request: Request,
-    session: SessionDep,
-    user: ReviewerUser,
-    idempotency_key: IdempotencyKey = None,
+    task_id: str, body: ReviewIn, request: Request, session: SessionDep, user: ReviewerUser, key: IdempotencyKey = None
 ) -> Any:
     """Amend a submitted review while the panel is still open (a retry with the same Idempotency-Key
     amends it once)."""
-    return await send_review(task_id, body, request, session, user, amend=True, idempotency_key=idempotency_key)
+    return await send_review(task_id, body, request, session, user, amend=True, idempotency_key=key)
