@@ -48,7 +48,7 @@ def trlgate(*args: str) -> list[str]:
     return [venv_binary("trlgate"), *args]
 
 
-async def wait_healthy(proc: subprocess.Popen[bytes], url: str, timeout: float = 90.0) -> None:
+async def wait_healthy(proc: subprocess.Popen[bytes], url: str, timeout: float = 300.0) -> None:
     """Until `url` answers 200 (the API's /health: database and Temporal reachable)."""
     deadline = time.monotonic() + timeout
     async with httpx.AsyncClient(timeout=5) as http:
