@@ -46,7 +46,15 @@ class ProjectContext:
         return get_client(self.request).get_workflow_handle(self.project.workflow_id)
 
     async def command(
-        self, update: Any, arg: Commanded, *, action: str, target: str = "", workflow_id: str = "", **detail: Any
+        self,
+        update: Any,
+        arg: Commanded,
+        *,
+        action: str,
+        target: str = "",
+        workflow_id: str = "",
+        update_id: str | None = None,
+        **detail: Any,
     ) -> Any:
         """Send a command to the project's workflow (or to `workflow_id`, a child of it) as this
         user: audited, a refusal a 409 with the reason (api/commands.send_update)."""
@@ -59,6 +67,7 @@ class ProjectContext:
             actor=self.user.username,
             action=action,
             target=target or f"project:{self.project.id}",
+            update_id=update_id,
             **detail,
         )
 

@@ -8,7 +8,7 @@ import re
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import Path
+from fastapi import Header, Path
 from pydantic import BeforeValidator
 
 from domain.bounds import FIRST_DAY, LAST_DAY, MAX_ROW_ID
@@ -37,3 +37,18 @@ def _iso_day(value: Any) -> Any:
 
 # A calendar day in a query string, as the spec documents it (format: date) and nothing else.
 IsoDay = Annotated[date, BeforeValidator(_iso_day)]
+
+
+# A client's key for one command (Idempotency-Key, as the IETF draft names it): a retry with the same
+# key is the same command, answered with the first one's result, never carried out twice.
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=8,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_.:-]+$",
+        description="Send the same key again when retrying (a timeout, a 5xx): the command is carried out once and "
+        "the retry gets its answer. 8 to 64 letters, digits and _.:- (a UUID fits).",
+    ),
+]

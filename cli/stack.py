@@ -66,14 +66,19 @@ class Stack:
     def stop(self) -> None:
         """Stop children by PID in reverse start order: SIGTERM, then SIGKILL after a grace period."""
         for name, proc in reversed(list(self.procs.items())):
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            terminate(proc, grace=15)
             console.print(f"[dim]stopped {name} (pid {proc.pid})[/dim]")
+
+
+def terminate(proc: subprocess.Popen[bytes], grace: float) -> None:
+    """SIGTERM (a worker drains), then SIGKILL if it has not stopped after `grace` seconds."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def run_stack(settings: Settings, *, demo: bool = True) -> int:

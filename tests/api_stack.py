@@ -45,7 +45,7 @@ class ApiStack:
         return {"Authorization": f"Bearer {self.tokens[username]}"}
 
     async def call(self, method: str, path: str, user: str | None = None, **kwargs: Any) -> httpx.Response:
-        headers = await self.login(user) if user else {}
+        headers = {**(await self.login(user) if user else {}), **kwargs.pop("headers", {})}
         return await self.http.request(method, path, headers=headers, **kwargs)
 
 

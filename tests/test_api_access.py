@@ -12,7 +12,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain.gate_review import TaskStatus
-from storage.models import AuditEntry, Project
+from storage.models import AuditEntry, Project, Review
 from tests.api_stack import ApiStack, api_stack
 from tests.support import PM, assert_eventually, short_first_stage
 from tests.test_api_lifecycle import BUDGET, proposal_body, wait_gate_open
@@ -133,13 +133,20 @@ async def test_review_and_decision_refusals_are_clear(stack: ApiStack) -> None:
     r = await stack.call("POST", f"/tasks/{task_id}/review", "rev.ito", json=good)
     assert r.status_code == 409 and "must accept the invitation" in r.json()["detail"]
     assert (await stack.call("POST", f"/tasks/{task_id}/respond", "rev.ito", json={"accept": True})).status_code == 200
-    assert (await stack.call("POST", f"/tasks/{task_id}/review", "rev.ito", json=good)).status_code == 200
+    r = await stack.call("POST", f"/tasks/{task_id}/review", "rev.ito", json=good, headers={"Idempotency-Key": "a b"})
+    assert r.status_code == 422 and "Idempotency-Key" in r.text
+    key = {"Idempotency-Key": "3f2c9a1e-review"}
+    first = await stack.call("POST", f"/tasks/{task_id}/review", "rev.ito", json=good, headers=key)
+    assert first.status_code == 200
+    # A client's retry with the same key (its answer was lost) gets the first answer, not a refusal.
+    again = await stack.call("POST", f"/tasks/{task_id}/review", "rev.ito", json=good, headers=key)
+    assert again.status_code == 200 and again.json() == first.json()
     r = await stack.call("POST", f"/tasks/{task_id}/review", "rev.ito", json=good)
     assert r.status_code == 409 and "already reviewed" in r.json()["detail"]
-    amended = await stack.call(
-        "PUT", f"/tasks/{task_id}/review", "rev.ito", json={**good, "comment": "second thoughts"}
-    )
-    assert amended.status_code == 200 and amended.json()["reviews"][0]["comment"] == "second thoughts"
+    second = {**good, "comment": "second thoughts"}
+    for _ in range(2):  # the same amendment retried: amended once (the key is the command's, per action)
+        amended = await stack.call("PUT", f"/tasks/{task_id}/review", "rev.ito", json=second, headers=key)
+        assert amended.status_code == 200 and amended.json()["reviews"][0]["comment"] == "second thoughts"
     r = await stack.call("POST", f"/projects/{pid}/gates/1/decision", PM, json={"decision": "go"})
     assert r.status_code == 409 and "1 reviews are in and the quorum is 3" in r.json()["detail"]
     r = await stack.call("POST", f"/projects/{pid}/gates/1/decision", PM, json={"decision": "maybe"})
@@ -153,6 +160,9 @@ async def test_review_and_decision_refusals_are_clear(stack: ApiStack) -> None:
     async with stack.sessionmaker() as session:
         rejected = (await session.scalars(select(AuditEntry.action).where(AuditEntry.outcome == "rejected"))).all()
         assert rejected.count("review") == 3 and rejected.count("decide") == 2
+        done = (await session.scalars(select(AuditEntry.action).where(AuditEntry.target == f"task:{task_id}"))).all()
+        assert done.count("review") == 4 and done.count("amend_review") == 1  # 3 refused, each accepted one once
+        assert await session.scalar(select(Review.version).where(Review.task_id == task_id)) == 2
 
 
 async def test_health_and_openapi(stack: ApiStack) -> None:

@@ -8,9 +8,12 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from sqlalchemy import select
+from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain.programme import PROGRAMME_CODE
+from storage.models import AuditEntry
 from tests.api_inprocess import inprocess_api
 from tests.support import PM, ledger_project
 
@@ -25,6 +28,9 @@ class FakeTemporal:
         return self
 
     async def query(self, *_: Any, **__: Any) -> Any:
+        raise self.error
+
+    async def execute_update(self, *_: Any, **__: Any) -> Any:
         raise self.error
 
 
@@ -71,3 +77,16 @@ async def test_health_reports_a_failing_temporal_check_by_name(sqlite_url: str) 
         r = await api.http.get("/health")
     assert r.status_code == 503
     assert r.json()["temporal"] == "error: health check failed: RPCError: connection refused", r.json()
+
+
+async def test_an_update_without_an_answer_in_time_is_a_503_to_retry_not_a_500(project: str) -> None:
+    """An overloaded worker: the Update is still on its way, neither refused nor a bug. The answer
+    says so and when to retry; the audit says it was not answered (not that it was refused)."""
+    late = WorkflowUpdateRPCTimeoutOrCancelledError()
+    async with inprocess_api(project, temporal=FakeTemporal(late)) as api:
+        r = await api.call("POST", "/projects/KP-ERR/terminate", PM, json={"reason": "no longer needed"})
+        async with api.sessionmaker() as session:
+            outcomes = (await session.scalars(select(AuditEntry.outcome).where(AuditEntry.action == "terminate"))).all()
+    assert r.status_code == 503 and r.headers["retry-after"] == "1", r.text
+    assert "send it again with the same Idempotency-Key" in r.json()["detail"]
+    assert outcomes == ["error"]

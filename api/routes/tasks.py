@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
@@ -12,6 +13,7 @@ from api.context import ProjectContext
 from api.deps import CurrentUser, ReviewerUser, SessionDep, has_role
 from api.errors import AUTH, responses
 from api.paging import ListOut, PageIn
+from api.params import IdempotencyKey
 from api.schemas.gates import CriterionOut
 from api.schemas.tasks import RespondIn, ReviewIn, TaskDetail, TaskOut
 from domain.gate_review import GateView, InvitationResponse, TaskStatus
@@ -108,8 +110,23 @@ async def respond(task_id: str, body: RespondIn, request: Request, session: Sess
     return result
 
 
+def update_id(action: str, task_id: str, key: str | None) -> str | None:
+    """The Update's id for a client's idempotency key: the same key on the same task and action is
+    the same Update (hashed: the audit's command key, workflow id and Update id, has 200 characters)."""
+    if key is None:
+        return None
+    digest = hashlib.sha256(f"{task_id} {key}".encode()).hexdigest()
+    return f"{action}-{digest[:40]}"
+
+
 async def send_review(
-    task_id: str, body: ReviewIn, request: Request, session: SessionDep, user: User, amend: bool
+    task_id: str,
+    body: ReviewIn,
+    request: Request,
+    session: SessionDep,
+    user: User,
+    amend: bool,
+    idempotency_key: str | None = None,
 ) -> Any:
     task, gate, ctx = await reviewer_task(request, session, user, task_id)
     review = ReviewSubmission(
@@ -125,17 +142,29 @@ async def send_review(
         )
     update = GateReviewWorkflow.amend_review if amend else GateReviewWorkflow.submit_review
     return await ctx.command(
-        update, review, action=action, target=f"task:{task_id}", workflow_id=round_workflow(task, gate)
+        update,
+        review,
+        action=action,
+        target=f"task:{task_id}",
+        workflow_id=round_workflow(task, gate),
+        update_id=update_id(action, task_id, idempotency_key),
     )
 
 
 @router.post("/{task_id}/review", responses={**AUTH, **responses(404, 409, 422, 503)})
-async def submit_review(task_id: str, body: ReviewIn, request: Request, session: SessionDep, user: ReviewerUser) -> Any:
-    """Submit this reviewer's independent review; the answer shows the gate as this reviewer may now see it."""
-    return await send_review(task_id, body, request, session, user, amend=False)
+async def submit_review(
+    task_id: str, body: ReviewIn, request: Request, session: SessionDep, user: ReviewerUser, key: IdempotencyKey = None
+) -> Any:
+    """Submit this reviewer's independent review; the answer shows the gate as this reviewer may now see it.
+    A retry with the same Idempotency-Key gets the first submission's answer (a second review without
+    it is refused with 409)."""
+    return await send_review(task_id, body, request, session, user, amend=False, idempotency_key=key)
 
 
 @router.put("/{task_id}/review", responses={**AUTH, **responses(404, 409, 422, 503)})
-async def amend_review(task_id: str, body: ReviewIn, request: Request, session: SessionDep, user: ReviewerUser) -> Any:
-    """Amend a submitted review while the panel is still open."""
-    return await send_review(task_id, body, request, session, user, amend=True)
+async def amend_review(
+    task_id: str, body: ReviewIn, request: Request, session: SessionDep, user: ReviewerUser, key: IdempotencyKey = None
+) -> Any:
+    """Amend a submitted review while the panel is still open (a retry with the same Idempotency-Key
+    amends it once)."""
+    return await send_review(task_id, body, request, session, user, amend=True, idempotency_key=key)
