@@ -78,7 +78,10 @@ def formatter(fmt: Literal["console", "json"]) -> logging.Formatter:
     if fmt == "json":
         last = [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
     else:
-        last = [structlog.dev.ConsoleRenderer(colors=False)]
+        # Plain tracebacks: structlog's default with rich installed prints every frame's local
+        # variables (payloads, task tokens, closed work's content) and rendering them cost a
+        # struggling worker 96% of its CPU (py-spy, bench.burst).
+        last = [structlog.dev.ConsoleRenderer(colors=False, exception_formatter=structlog.dev.plain_traceback)]
     return structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=SHARED,
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *last],
