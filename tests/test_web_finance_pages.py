@@ -45,7 +45,7 @@ class FakeTemporal:
     async def query(self, *_: Any, **__: Any) -> Any:
         raise RPCError("not here", RPCStatusCode.NOT_FOUND, b"")
 
-    async def execute_update(self, update: Any, arg: Any) -> Any:
+    async def execute_update(self, update: Any, arg: Any, **_: Any) -> Any:
         self.sent.append(arg)
         if self.answer is not None:
             raise self.answer

@@ -44,7 +44,7 @@ class FakeHandle:
             history_length=1,
         )
 
-    async def execute_update(self, update: Any, arg: Any) -> Any:
+    async def execute_update(self, update: Any, arg: Any, **_: Any) -> Any:
         self.client.updates.append((self.workflow_id, update.__name__, arg))
         return await self.query(None)
 

@@ -36,7 +36,7 @@ class FakeHandle:
     async def query(self, *_: Any, **__: Any) -> ProjectSnapshot:
         return self.temporal.snapshot
 
-    async def execute_update(self, _update: Any, arg: Any) -> MoneySnapshot:
+    async def execute_update(self, _update: Any, arg: Any, **_: Any) -> MoneySnapshot:
         if self.temporal.refuse:
             raise WorkflowUpdateFailedError(ApplicationError(self.temporal.refuse))
         self.temporal.updates.append(arg)
