@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.fund_check import FundCheckActivities, ensure_fund_check_schedule
 from activities.gate_reviews import GateReviewActivities
@@ -38,6 +39,11 @@ from workflows.project import ProjectWorkflow
 from workflows.repair import RepairWorkflow
 
 WORKFLOWS = [ProjectWorkflow, GateReviewWorkflow, HandoffWorkflow, FundCheckWorkflow, RepairWorkflow]
+
+# Imported once per worker process and shared by every workflow run, instead of being imported
+# again into each run's sandbox: pure code (models, rules, the programme calendar) that neither
+# reads the clock nor does I/O. Re-importing them built every pydantic model anew for each run.
+PASSTHROUGH_MODULES = ("domain", "gates")
 
 
 def activities_for(sessionmaker: async_sessionmaker[AsyncSession]) -> list[Callable[..., Any]]:
@@ -73,9 +79,31 @@ def activities_for(sessionmaker: async_sessionmaker[AsyncSession]) -> list[Calla
     ]
 
 
+def workflow_runner() -> SandboxedWorkflowRunner:
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES)
+    )
+
+
+def worker_limits(settings: Settings) -> dict[str, int]:
+    """The Worker's bounds, from the settings (config.py says why each)."""
+    return {
+        "max_cached_workflows": settings.worker_max_cached_workflows,
+        "max_concurrent_workflow_tasks": settings.worker_max_concurrent_workflow_tasks,
+        "max_concurrent_activities": settings.worker_max_concurrent_activities,
+        "max_concurrent_local_activities": settings.worker_max_concurrent_local_activities,
+    }
+
+
 def build_worker(
-    client: Client, task_queue: str, sessionmaker: async_sessionmaker[AsyncSession], **options: Any
+    client: Client,
+    task_queue: str,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    settings: Settings | None = None,
+    **options: Any,
 ) -> Worker:
+    """The worker with the settings' limits (the process's own settings unless given); `options`
+    override any Worker argument."""
     interceptors = [ActivityMetrics(), *options.pop("interceptors", [])]
     return Worker(
         client,
@@ -83,7 +111,8 @@ def build_worker(
         workflows=WORKFLOWS,
         activities=activities_for(sessionmaker),
         interceptors=interceptors,
-        **options,
+        workflow_runner=workflow_runner(),
+        **{**worker_limits(settings or get_settings()), **options},
     )
 
 
@@ -125,6 +154,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
         client,
         settings.task_queue,
         sessionmaker,
+        settings,
         graceful_shutdown_timeout=timedelta(seconds=settings.worker_shutdown_seconds),
     )
     every = timedelta(hours=settings.fund_check_every_hours)

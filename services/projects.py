@@ -25,6 +25,7 @@ from api.errors import refusal
 from api.proposals import proposal_problems, summary
 from api.schemas.projects import ProjectDetail, ProjectOut
 from config import Settings
+from domain import search_attributes
 from domain.command import Command
 from domain.programme import PROGRAMME_CODE
 from domain.project import ProjectSnapshot, ProjectWorkflowInput
@@ -101,6 +102,8 @@ async def start_project(
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
             static_summary=summary(proposal),
+            # Those that never change are set here, once (the workflow upserts the others as they change).
+            search_attributes=search_attributes.project_start(proposal),
             # Closed work: as in the summary, nothing that names the work itself.
             static_details=None if proposal.label is not None else f"Research vision: {proposal.research_vision}",
         )
