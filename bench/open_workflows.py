@@ -3,7 +3,8 @@ time to start them all, and the status query's latency while they wait in their 
 
     .venv/bin/python -m bench.open_workflows [--workflows 10000] [--baseline 10] [--queries 500]
 
-One dev server (its own ports, SQLite persistence) and the real worker (`python -m worker`, the
+One dev server (its own ports; in memory unless --persist-temporal: a file's fsyncs stall it on a
+busy machine) and the real worker (`python -m worker`, the
 settings' limits: TRLGATE_WORKER_*) as a subprocess, so its RSS is its own. Each project is
 started as the API starts one (the same input, options and start attributes), in real time (a
 day lasts a day), so it registers, reserves its first stage and waits. Baselines measured in the
@@ -170,8 +171,10 @@ async def status_queries(client: Client, ids: list[str], n: int, in_flight: int)
     return latencies, elsewhere
 
 
-async def main(workflows: int, baseline: int, queries: int, in_flight: int, extra: dict[str, str]) -> None:
-    async with embedded_stack(persist_temporal=True) as (client, sm):
+async def main(
+    workflows: int, baseline: int, queries: int, in_flight: int, extra: dict[str, str], persist: bool
+) -> None:
+    async with embedded_stack(persist_temporal=persist) as (client, sm):
         url = sm.kw["bind"].url
         database_url, tmp = url.render_as_string(hide_password=False), Path(url.database).parent
         with worker_process(client, database_url, tmp, tmp / "worker.log", extra) as process:
@@ -240,8 +243,11 @@ if __name__ == "__main__":
     parser.add_argument("--baseline", type=int, default=10, help="workflows open for the query baseline")
     parser.add_argument("--queries", type=int, default=500)
     parser.add_argument("--in-flight", type=int, default=4, help="status queries at once")
+    parser.add_argument("--persist-temporal", action="store_true", help="the dev server on a SQLite file")
     for name in ("max_cached_workflows", "max_concurrent_workflow_tasks", "max_concurrent_activities"):
         parser.add_argument(f"--{name.replace('_', '-')}", dest=name, type=int, help="the worker's setting")
     args = parser.parse_args()
-    asyncio.run(main(args.workflows, args.baseline, args.queries, args.in_flight, worker_env(args)))
+    asyncio.run(
+        main(args.workflows, args.baseline, args.queries, args.in_flight, worker_env(args), args.persist_temporal)
+    )
     hard_exit(0)
