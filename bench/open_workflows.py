@@ -146,10 +146,13 @@ async def reserved(sm: async_sessionmaker[AsyncSession]) -> int:
         return int(await session.scalar(select(func.count(func.distinct(Reservation.project_id)))) or 0)
 
 
-async def settled(memory: Memory, quiet: float = 0.05) -> None:
-    """Until the worker's CPU falls to `quiet` of a core for a second: its backlog is done."""
-    while await asyncio.to_thread(memory.process.cpu_percent, 1.0) > quiet * 100:
-        pass
+async def settled(memory: Memory, at_most: float, quiet: float = 0.05) -> None:
+    """Until the worker's CPU falls to `quiet` of a core for a second (its backlog is done), or
+    `at_most` seconds."""
+    began = time.perf_counter()
+    while time.perf_counter() - began < at_most:
+        if await asyncio.to_thread(memory.process.cpu_percent, 1.0) <= quiet * 100:
+            return
 
 
 async def status_queries(client: Client, ids: list[str], n: int, in_flight: int) -> tuple[list[float], int]:
@@ -172,7 +175,13 @@ async def status_queries(client: Client, ids: list[str], n: int, in_flight: int)
 
 
 async def main(
-    workflows: int, baseline: int, queries: int, in_flight: int, extra: dict[str, str], persist: bool
+    workflows: int,
+    baseline: int,
+    queries: int,
+    in_flight: int,
+    extra: dict[str, str],
+    persist: bool,
+    settle: float,
 ) -> None:
     async with embedded_stack(persist_temporal=persist) as (client, sm):
         url = sm.kw["bind"].url
@@ -184,14 +193,14 @@ async def main(
                 "the worker to poll",
                 120,
             )
-            await settled(memory)
+            await settled(memory, settle)
             idle = memory.now()
             watching = asyncio.create_task(memory.watch())
 
             few = [f"KP-base-{i:05d}" for i in range(baseline)]
             await start_projects(client, few)
             await until(lambda: _count(sm, baseline), "the baseline projects to reserve", 300)
-            await settled(memory)
+            await settled(memory, settle)
             base_lat, base_off = await status_queries(client, few, queries, in_flight)
 
             many = [f"KP-open-{i:05d}" for i in range(workflows)]
@@ -200,7 +209,7 @@ async def main(
             parked = started + await until(
                 lambda: _count(sm, baseline + workflows), f"{workflows} projects to reserve", 3600, every=2
             )
-            await settled(memory)
+            await settled(memory, settle)
             after_start = memory.now()
             lat, off = await status_queries(client, many, queries, in_flight)
             end = memory.now()
@@ -244,10 +253,19 @@ if __name__ == "__main__":
     parser.add_argument("--queries", type=int, default=500)
     parser.add_argument("--in-flight", type=int, default=4, help="status queries at once")
     parser.add_argument("--persist-temporal", action="store_true", help="the dev server on a SQLite file")
+    parser.add_argument("--settle", type=float, default=60.0, help="at most this long for the worker to go quiet (s)")
     for name in ("max_cached_workflows", "max_concurrent_workflow_tasks", "max_concurrent_activities"):
         parser.add_argument(f"--{name.replace('_', '-')}", dest=name, type=int, help="the worker's setting")
     args = parser.parse_args()
     asyncio.run(
-        main(args.workflows, args.baseline, args.queries, args.in_flight, worker_env(args), args.persist_temporal)
+        main(
+            args.workflows,
+            args.baseline,
+            args.queries,
+            args.in_flight,
+            worker_env(args),
+            args.persist_temporal,
+            args.settle,
+        )
     )
     hard_exit(0)
