@@ -21,9 +21,10 @@ import random
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AsyncExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,7 +39,7 @@ from config import REPO_ROOT, Settings
 from domain import search_attributes as sa
 from domain.project import Phase, ProjectWorkflowInput
 from storage.models import Reservation
-from tests.support import embedded_stack, proposal
+from tests.support import embedded_stack, proposal, scratch_postgres
 from workflows.project import ProjectWorkflow, workflow_id_for
 
 QUEUE = "bench-open"
@@ -182,39 +183,43 @@ async def main(
     extra: dict[str, str],
     persist: bool,
     settle: float,
+    postgres: bool,
 ) -> None:
-    async with embedded_stack(persist_temporal=persist) as (client, sm):
-        url = sm.kw["bind"].url
-        database_url, tmp = url.render_as_string(hide_password=False), Path(url.database).parent
-        with worker_process(client, database_url, tmp, tmp / "worker.log", extra) as process:
-            memory = Memory(process)
-            await until(
-                lambda: asyncio.to_thread(lambda: "worker polling" in (tmp / "worker.log").read_text()),
-                "the worker to poll",
-                120,
-            )
-            await settled(memory, settle)
-            idle = memory.now()
-            watching = asyncio.create_task(memory.watch())
+    print(f"application database: {'PostgreSQL' if postgres else 'SQLite'}")
+    async with AsyncExitStack() as stack:
+        database_url = await stack.enter_async_context(scratch_postgres()) if postgres else None
+        client, sm = await stack.enter_async_context(embedded_stack(persist, database_url))
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="worker-open-")))
+        url = sm.kw["bind"].url.render_as_string(hide_password=False)
+        process = stack.enter_context(worker_process(client, url, tmp, tmp / "worker.log", extra))
+        memory = Memory(process)
+        await until(
+            lambda: asyncio.to_thread(lambda: "worker polling" in (tmp / "worker.log").read_text()),
+            "the worker to poll",
+            120,
+        )
+        await settled(memory, settle)
+        idle = memory.now()
+        watching = asyncio.create_task(memory.watch())
 
-            few = [f"KP-base-{i:05d}" for i in range(baseline)]
-            await start_projects(client, few)
-            await until(lambda: _count(sm, baseline), "the baseline projects to reserve", 300)
-            await settled(memory, settle)
-            base_lat, base_off = await status_queries(client, few, queries, in_flight)
+        few = [f"KP-base-{i:05d}" for i in range(baseline)]
+        await start_projects(client, few)
+        await until(lambda: _count(sm, baseline), "the baseline projects to reserve", 300)
+        await settled(memory, settle)
+        base_lat, base_off = await status_queries(client, few, queries, in_flight)
 
-            many = [f"KP-open-{i:05d}" for i in range(workflows)]
-            memory.peak = 0
-            started = await start_projects(client, many)
-            parked = started + await until(
-                lambda: _count(sm, baseline + workflows), f"{workflows} projects to reserve", 3600, every=2
-            )
-            await settled(memory, settle)
-            after_start = memory.now()
-            lat, off = await status_queries(client, many, queries, in_flight)
-            end = memory.now()
-            watching.cancel()
-            peak = memory.peak
+        many = [f"KP-open-{i:05d}" for i in range(workflows)]
+        memory.peak = 0
+        started = await start_projects(client, many)
+        parked = started + await until(
+            lambda: _count(sm, baseline + workflows), f"{workflows} projects to reserve", 3600, every=2
+        )
+        await settled(memory, settle)
+        after_start = memory.now()
+        lat, off = await status_queries(client, many, queries, in_flight)
+        end = memory.now()
+        watching.cancel()
+        peak = memory.peak
 
     mb = 1024**2
     print(f"open workflows: {workflows} project workflows waiting in their first stage, one dev server, one worker")
@@ -253,6 +258,7 @@ if __name__ == "__main__":
     parser.add_argument("--queries", type=int, default=500)
     parser.add_argument("--in-flight", type=int, default=4, help="status queries at once")
     parser.add_argument("--persist-temporal", action="store_true", help="the dev server on a SQLite file")
+    parser.add_argument("--postgres", action="store_true", help="trlgate's own database on the local PostgreSQL")
     parser.add_argument("--settle", type=float, default=60.0, help="at most this long for the worker to go quiet (s)")
     for name in ("max_cached_workflows", "max_concurrent_workflow_tasks", "max_concurrent_activities"):
         parser.add_argument(f"--{name.replace('_', '-')}", dest=name, type=int, help="the worker's setting")
@@ -266,6 +272,7 @@ if __name__ == "__main__":
             worker_env(args),
             args.persist_temporal,
             args.settle,
+            args.postgres,
         )
     )
     hard_exit(0)
