@@ -15,8 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, String, Subquery, and_, cast, exists, func, or_, select, union
+from sqlalchemy import ColumnElement, Integer, Select, String, Subquery, and_, cast, exists, func, or_, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.project import ProjectStatus
@@ -85,15 +86,20 @@ def due_notices() -> Subquery:
     )
 
 
-async def awaiting_approval(
-    session: AsyncSession,
-    user: User,
-    page: int = 1,
-    per_page: int = 25,
-    sort: Sort = Sort.DUE,
-    now: datetime | None = None,
-) -> AwaitingPage:
-    now = now or datetime.now(UTC)
+@dataclass(frozen=True)
+class Awaiting:
+    """The rule of what waits for finance, as a query: `base` joins each waiting tranche's key
+    (`keys`) with its project, its `tranche_approvals` row (absent: not requested yet) and its
+    due notice (`due`: absent when requested ahead of its due date); `where` keeps those still
+    to sign. The finance page adds the reader's access; the telemetry gauges count them all."""
+
+    base: Select[Any]
+    keys: Subquery
+    due: Subquery
+    where: tuple[ColumnElement[bool], ...]
+
+
+def awaiting() -> Awaiting:
     due = due_notices()
     requested = select(TrancheApproval.project_id, TrancheApproval.stage_no, TrancheApproval.tranche_no).where(
         TrancheApproval.approved_by.is_(None)
@@ -123,14 +129,28 @@ async def awaiting_approval(
         Tranche.stage_no == keys.c.stage_no,
         Tranche.tranche_no == keys.c.tranche_no,
     )
-    where: list[ColumnElement[bool]] = [
+    where = (
         ta.approved_by.is_(None),
         ~paid,
         keys.c.stage_no == Project.stage_no,  # an earlier stage's tranche can no longer be signed
         Project.status.in_(_WAITING),
-        # Closed work only with a grant the clearance covers: out of the count too, not only the rows.
-        await readable(session, user),
-    ]
+    )
+    return Awaiting(base, keys, due, where)
+
+
+async def awaiting_approval(
+    session: AsyncSession,
+    user: User,
+    page: int = 1,
+    per_page: int = 25,
+    sort: Sort = Sort.DUE,
+    now: datetime | None = None,
+) -> AwaitingPage:
+    now = now or datetime.now(UTC)
+    rule = awaiting()
+    base, keys, due, ta = rule.base, rule.keys, rule.due, TrancheApproval
+    # Closed work only with a grant the clearance covers: out of the count too, not only the rows.
+    where = [*rule.where, await readable(session, user)]
     total = int(await session.scalar(select(func.count()).select_from(base.where(*where).subquery())) or 0)
     pages = max(1, -(-total // per_page))
     page = min(max(1, page), pages)

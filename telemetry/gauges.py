@@ -3,7 +3,6 @@ COUNT/SUM queries), so a scrape right after an event shows it."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -11,12 +10,12 @@ from datetime import UTC, datetime
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
-from sqlalchemy import exists, func, select
+from sqlalchemy import String, cast, exists, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.mail import MailStatus
 from domain.statuses import GateStatus, PaymentStatus, ProjectStatus, ReportStatus
-from services.tranche_approvals import due_notices
+from services.tranche_approvals import awaiting
 from storage import fund_checks
 from storage.models import (
     Gate,
@@ -42,7 +41,6 @@ class Waiting:
 
 _WAITING_STATUSES = (ProjectStatus.ACTIVE.value, ProjectStatus.ON_HOLD.value)
 _MAIL_BACKLOG = (MailStatus.PENDING.value, MailStatus.SENDING.value)
-_REPORT_FY = re.compile(r"-report-FY(\d+)-reminder-")
 
 
 @dataclass
@@ -95,61 +93,27 @@ async def read_snapshot(session: AsyncSession, now: datetime | None = None) -> S
 
 
 async def _waiting(session: AsyncSession, snap: Snapshot) -> None:
-    """Due, unpaid tranches of a running project's current stage, by what holds them."""
-    ta = TrancheApproval
-    running = Project.status.in_(_WAITING_STATUSES)
-    due = due_notices()
-    unpaid_due = ~exists().where(
-        Tranche.project_id == due.c.project_id,
-        Tranche.stage_no == due.c.stage_no,
-        Tranche.tranche_no == due.c.tranche_no,
-    )
-    unrequested = ~exists().where(
-        ta.project_id == due.c.project_id, ta.stage_no == due.c.stage_no, ta.tranche_no == due.c.tranche_no
-    )
-    snap.tranches_waiting[Waiting.FOUR_EYES_REQUEST] = int(
-        await session.scalar(
-            select(func.count())
-            .select_from(due)
-            .join(Project, Project.id == due.c.project_id)
-            .where(running, unpaid_due, unrequested)
-        )
-        or 0
-    )
-    unpaid_approval = ~exists().where(
-        Tranche.project_id == ta.project_id, Tranche.stage_no == ta.stage_no, Tranche.tranche_no == ta.tranche_no
-    )
-    snap.tranches_waiting[Waiting.FOUR_EYES_APPROVAL] = int(
-        await session.scalar(
-            select(func.count())
-            .select_from(ta)
-            .join(Project, Project.id == ta.project_id)
-            .where(running, ta.approved_by.is_(None), ta.stage_no == Project.stage_no, unpaid_approval)
-        )
-        or 0
-    )
+    """Due, unpaid tranches of a running project's current stage, by what holds them: for four
+    eyes, finance's own rule (services/tranche_approvals.awaiting), split by whether the request
+    is made; for reports, the projects reminded of a year whose report is not accepted."""
+    rule = awaiting()
+    waiting = rule.base.where(*rule.where).with_only_columns(TrancheApproval.project_id.is_not(None).label("requested"))
+    rows = waiting.subquery()
+    for is_requested, count in await session.execute(select(rows.c.requested, func.count()).group_by(rows.c.requested)):
+        snap.tranches_waiting[Waiting.FOUR_EYES_APPROVAL if is_requested else Waiting.FOUR_EYES_REQUEST] = int(count)
     # A project's workflow holds one tranche at a time for missing reports and reminds about each
-    # year it waits for; the year is in the reminder's business key.
-    reminders = await session.execute(
-        select(Notification.project_id, Notification.key)
-        .join(Project, Project.id == Notification.project_id)
-        .where(Notification.kind == "report_overdue", running)
+    # year it waits for; the year is in the reminder's business key (`...-report-FY<year>-reminder-<n>`).
+    accepted = exists().where(
+        ProgressReport.project_id == Notification.project_id,
+        ProgressReport.status == ReportStatus.ACCEPTED.value,
+        Notification.key.like(literal("%-report-FY") + cast(ProgressReport.fiscal_year, String) + "-reminder-%"),
     )
-    asked = {(pid, int(m.group(1))) for pid, key in reminders if (m := _REPORT_FY.search(key))}
-    if asked:
-        accepted = set(
-            (
-                await session.execute(
-                    select(ProgressReport.project_id, ProgressReport.fiscal_year).where(
-                        ProgressReport.project_id.in_({pid for pid, _ in asked}),
-                        ProgressReport.status == ReportStatus.ACCEPTED.value,
-                    )
-                )
-            )
-            .tuples()
-            .all()
-        )
-        snap.tranches_waiting[Waiting.REPORT] = len({pid for pid, fy in asked - accepted})
+    held = (
+        select(func.count(func.distinct(Notification.project_id)))
+        .join(Project, Project.id == Notification.project_id)
+        .where(Notification.kind == "report_overdue", Project.status.in_(_WAITING_STATUSES), ~accepted)
+    )
+    snap.tranches_waiting[Waiting.REPORT] = int(await session.scalar(held) or 0)
 
 
 def families(snap: Snapshot) -> Iterator[Metric]:

@@ -451,24 +451,34 @@ async def embedded_stack(
     and a local Temporal dev server with the search attributes registered (persisting to SQLite
     when `persist_temporal`)."""
     with tempfile.TemporaryDirectory() as tmp:
+        async with embedded_database(database_url) as sessionmaker:
+            env = await WorkflowEnvironment.start_local(
+                data_converter=CONVERTER,
+                dev_server_existing_path=venv_binary("temporal"),
+                dev_server_database_filename=f"{tmp}/temporal.db" if persist_temporal else None,
+                dev_server_startup_timeout=SERVER_STARTUP,
+                search_attributes=SEARCH_ATTRIBUTES,
+            )
+            try:
+                yield env.client, sessionmaker
+            finally:
+                await env.shutdown()
+
+
+@asynccontextmanager
+async def embedded_database(database_url: str | None = None) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """A migrated and seeded SQLite file in a temporary directory (or the given migrated database)."""
+    with tempfile.TemporaryDirectory() as tmp:
         url = database_url or f"sqlite+aiosqlite:///{tmp}/trlgate.db"
         if database_url is None:
             await asyncio.to_thread(migrate.upgrade, url)
         engine = make_engine(url)
         sessionmaker = make_sessionmaker(engine)
-        with cheap_password_hashes():
-            await seed_demo(sessionmaker, "embedded")
-        env = await WorkflowEnvironment.start_local(
-            data_converter=CONVERTER,
-            dev_server_existing_path=venv_binary("temporal"),
-            dev_server_database_filename=f"{tmp}/temporal.db" if persist_temporal else None,
-            dev_server_startup_timeout=SERVER_STARTUP,
-            search_attributes=SEARCH_ATTRIBUTES,
-        )
         try:
-            yield env.client, sessionmaker
+            with cheap_password_hashes():
+                await seed_demo(sessionmaker, "embedded")
+            yield sessionmaker
         finally:
-            await env.shutdown()
             await engine.dispose()
 
 

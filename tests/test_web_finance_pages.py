@@ -22,6 +22,7 @@ from domain.programme import PROGRAMME_CODE
 from domain.roles import Role, group
 from domain.security import Level
 from storage.models import AuditEntry, NeedToKnowGrant, Notification, Reservation, Tranche, TrancheApproval
+from telemetry.gauges import Waiting, read_snapshot
 from tests.api_inprocess import InProcessApi, inprocess_api
 from tests.conftest import DEMO_PASSWORD
 from tests.support import ledger_project
@@ -173,6 +174,10 @@ async def test_the_list_holds_what_waits_for_a_request_or_a_second_approval(api_
         ja = await http.get(LIST, headers=JA)
     assert en.status_code == 200
     assert "3 tranches wait for four-eyes approval." in en.text
+    # Ops' gauges count the same tranches by the same rule: one to request, two to approve.
+    async with api.sessionmaker() as s:
+        waiting = (await read_snapshot(s)).tranches_waiting
+    assert (waiting[Waiting.FOUR_EYES_REQUEST], waiting[Waiting.FOUR_EYES_APPROVAL]) == (1, 2)
     rows = en.text.split("<tbody>")[1].split("</tbody>")[0].split("<tr>")[1:]
     assert [r.split('<span class="muted">')[1].split("<")[0] for r in rows] == ["KP-DUE", "KP-REQ", "KP-REQ"]
     due, requested, ahead = rows

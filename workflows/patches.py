@@ -70,6 +70,22 @@ PATCHES: tuple[Patch, ...] = (
         deprecate_after="v3",
     ),
     Patch(
+        id="report-wait-continue-as-new",
+        why=(
+            "a tranche held for an overdue progress report continues as new when Temporal suggests "
+            "it, instead of adding a reminder's activity and timer to one history for years"
+        ),
+        histories_before=("project-HIST-v2-report-wait-unpatched-run1.json",),
+        histories_after=(
+            "project-HIST-v2-report-wait-run1.json",
+            "project-HIST-v2-report-wait-run2.json",
+            "project-HIST-v2-report-wait-run3.json",
+        ),
+        # Each stage is a new run; a held tranche's run begun before the release that carries it
+        # may wait for years: it may go once none is open (the repair's visibility lists them).
+        deprecate_after="v3",
+    ),
+    Patch(
         id="search-attributes-on-change",
         why=(
             "search attributes that never change come with the start options (the project's from "

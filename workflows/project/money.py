@@ -23,6 +23,7 @@ REPORT_REMINDER_DAYS = 30  # an overdue progress report is asked for again this 
 # The performer is told when each fiscal year ends that its report is now due (a timer per year).
 PATCH_REPORT_DUE = "report-due-notices"
 FOUR_EYES_SEARCH_ATTRIBUTE = "four-eyes-search-attribute"
+REPORT_WAIT_CONTINUES = "report-wait-continue-as-new"
 
 
 class Money(Holds):
@@ -114,7 +115,8 @@ class Money(Holds):
             )
             if self.stopping:
                 return None
-            await self._await_tranche_conditions(stage_no, tranche_no, tranche.amount)
+            if await self._await_tranche_conditions(stage_no, tranche_no, tranche.amount) == "continue":
+                return "continue"
             if self.stopping:
                 return None
             due = self._at_day(tranche.offset_days)
@@ -227,12 +229,20 @@ class Money(Holds):
         a = self.state.money.approvals.get(f"{stage_no}/{tranche_no}")
         return a is not None and a.approved_by is not None
 
-    async def _await_tranche_conditions(self, stage_no: int, tranche_no: int, amount: int) -> None:
+    async def _await_tranche_conditions(self, stage_no: int, tranche_no: int, amount: int) -> str | None:
         """A due tranche is paid only while the stage is active (not on Hold), once the progress
         report of every fiscal year ended so far is accepted (an overdue one holds the tranche and
         reminds the performer every REPORT_REMINDER_DAYS), and, above the programme's threshold,
-        once a second person from finance has approved it."""
+        once a second person from finance has approved it. "continue": the history grew too long
+        while waiting (a report overdue for years adds a reminder each month): the wait goes on in
+        a fresh run, which reminds again when the interval has passed (the reminders' count is in
+        the state it carries)."""
+        reminded = False  # in this run: a fresh run sends its reminder before it may continue again
         while not self.stopping:
+            # patched() only once Temporal suggests it: a run that never grows long records no
+            # marker, so every history recorded before the patch replays as it was.
+            if reminded and self._history_too_long() and workflow.patched(REPORT_WAIT_CONTINUES):
+                return "continue"
             if self.state.hold is not None:
                 await workflow.wait_condition(lambda: self.state.hold is None or self.stopping)
                 continue
@@ -251,6 +261,7 @@ class Money(Holds):
                     f"The FY{fy} progress report of {self.project_id} is overdue (due {fy + 1}-03-31); "
                     f"tranche {tranche_no} of stage {stage_no} waits for it to be accepted.",
                 )
+                reminded = True
                 interval = self._days(REPORT_REMINDER_DAYS).total_seconds()
                 try:
                     await workflow.wait_condition(
@@ -281,4 +292,5 @@ class Money(Holds):
                 )
                 self._flag_four_eyes(False)
                 continue
-            return
+            return None
+        return None
