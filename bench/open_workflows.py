@@ -186,6 +186,7 @@ async def main(
     persist: bool,
     settle: float,
     postgres: bool,
+    give_up: float,
 ) -> None:
     print(f"application database: {'PostgreSQL' if postgres else 'SQLite'}")
     async with AsyncExitStack() as stack:
@@ -212,13 +213,23 @@ async def main(
 
         many = [f"KP-open-{i:05d}" for i in range(workflows)]
         memory.peak = 0
-        started = await start_projects(client, many)
-        parked = started + await until(
-            lambda: _count(sm, baseline + workflows), f"{workflows} projects to reserve", 3600, every=2
-        )
+        began = time.perf_counter()
+        starting = asyncio.create_task(start_projects(client, many))
+        while (waiting := await reserved(sm) - baseline) < workflows and time.perf_counter() - began < give_up:
+            await asyncio.sleep(min(30.0, max(2.0, give_up / 100)))
+            waiting = await reserved(sm) - baseline
+            print(
+                f"  {time.perf_counter() - began:6.0f} s: {started_count(starting, many)} started,"
+                f" {waiting} reserved and waiting; worker RSS {memory.now() / 1024**2:.0f} MB (peak"
+                f" {memory.peak / 1024**2:.0f})",
+                flush=True,
+            )
+        parked = time.perf_counter() - began
+        started = await starting if starting.done() else float("nan")
         await settled(memory, settle)
         after_start = memory.now()
-        lat, off = await status_queries(client, many, queries, in_flight)
+        # Queried: those waiting (all of them, unless the run gave up first).
+        lat, off = await status_queries(client, await waiting_ids(sm, "KP-open-"), queries, in_flight)
         end = memory.now()
         watching.cancel()
         peak = memory.peak
@@ -233,7 +244,9 @@ async def main(
     print(f"{'worker RSS settled (MB)':<34}{after_start / mb:>12.0f}{idle / mb:>12.0f}{after_start / idle:>7.2f}x")
     print(f"{'worker RSS after the queries (MB)':<34}{end / mb:>12.0f}{idle / mb:>12.0f}{end / idle:>7.2f}x")
     print(f"{'time to start all (s)':<34}{started:>12.1f}{'':>12}   ({workflows / started:.0f} starts/s)")
-    print(f"{'time until all reserved (s)':<34}{parked:>12.1f}{'':>12}   ({workflows / parked:.0f} projects/s)")
+    print(f"{'time until all reserved (s)':<34}{parked:>12.1f}{'':>12}   ({waiting / parked:.1f} projects/s)")
+    if waiting < workflows:
+        print(f"GAVE UP after {give_up:.0f} s: {waiting} of {workflows} waiting in their first stage")
     for label, q in (("status query p50 (ms)", 0.5), ("status query p99 (ms)", 0.99)):
         ratio = pct(lat, q) / pct(base_lat, q)
         print(f"{label:<34}{pct(lat, q):>12.1f}{pct(base_lat, q):>12.1f}{ratio:>7.2f}x   (baseline: {baseline} open)")
@@ -245,6 +258,18 @@ async def main(
 
 async def _count(sm: async_sessionmaker[AsyncSession], n: int) -> bool:
     return await reserved(sm) >= n
+
+
+async def waiting_ids(sm: async_sessionmaker[AsyncSession], prefix: str) -> list[str]:
+    async with sm() as session:
+        found = await session.scalars(
+            select(Reservation.project_id).where(Reservation.project_id.startswith(prefix)).distinct()
+        )
+        return list(found)
+
+
+def started_count(starting: asyncio.Task[float], ids: list[str]) -> str:
+    return f"all {len(ids)}" if starting.done() else "not all"
 
 
 def worker_env(args: argparse.Namespace) -> dict[str, str]:
@@ -261,6 +286,7 @@ if __name__ == "__main__":
     parser.add_argument("--in-flight", type=int, default=4, help="status queries at once")
     parser.add_argument("--persist-temporal", action="store_true", help="the dev server on a SQLite file")
     parser.add_argument("--postgres", action="store_true", help="trlgate's own database on the local PostgreSQL")
+    parser.add_argument("--give-up", type=float, default=3600.0, help="report what is waiting after this long (s)")
     parser.add_argument("--settle", type=float, default=60.0, help="at most this long for the worker to go quiet (s)")
     for name in ("max_cached_workflows", "max_concurrent_workflow_tasks", "max_concurrent_activities"):
         parser.add_argument(f"--{name.replace('_', '-')}", dest=name, type=int, help="the worker's setting")
@@ -275,6 +301,7 @@ if __name__ == "__main__":
             args.persist_temporal,
             args.settle,
             args.postgres,
+            args.give_up,
         )
     )
     hard_exit(0)
