@@ -116,8 +116,7 @@ def build_worker(
         workflows=WORKFLOWS,
         activities=activities_for(sessionmaker),
         interceptors=interceptors,
-        workflow_runner=workflow_runner(),
-        **{**worker_limits(settings or get_settings()), **options},
+        **{"workflow_runner": workflow_runner(), **worker_limits(settings or get_settings()), **options},
     )
 
 
