@@ -92,6 +92,9 @@ def worker_process(
         "TRLGATE_WORKER_SDK_METRICS_PORT": "0",
         "TRLGATE_SMTP_PORT": str(free_port()),
         "TRLGATE_MAIL_SINK": "false",
+        # As deployed (compose): the console format renders each retried activity's traceback with
+        # its locals, on the event loop, which starved the activities into more retries.
+        "TRLGATE_LOG_FORMAT": "json",
         **extra,
     }
     with log.open("w") as out:
