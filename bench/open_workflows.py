@@ -37,7 +37,8 @@ from bench.lifecycle import pct
 from cli.exit import hard_exit
 from config import REPO_ROOT, Settings
 from domain import search_attributes as sa
-from domain.project import Phase, ProjectWorkflowInput
+from domain.project import Phase
+from services.projects import workflow_input
 from storage.models import Reservation
 from tests.support import embedded_stack, proposal, scratch_postgres
 from workflows.project import ProjectWorkflow, workflow_id_for
@@ -130,12 +131,7 @@ async def start_projects(client: Client, ids: list[str]) -> float:
         async with room:
             await client.start_workflow(
                 ProjectWorkflow.run,
-                ProjectWorkflowInput(
-                    proposal=p,
-                    seconds_per_day=settings.seconds_per_day,
-                    four_eyes_threshold=settings.four_eyes_threshold,
-                    progress_reports=settings.progress_reports,
-                ),
+                workflow_input(p, settings),
                 id=workflow_id_for(project_id),
                 task_queue=QUEUE,
                 search_attributes=sa.project_start(p),

@@ -61,6 +61,17 @@ def closed_id_problem(proposal: Proposal) -> str | None:
     )
 
 
+def workflow_input(proposal: Proposal, settings: Settings, command: Command | None = None) -> ProjectWorkflowInput:
+    """A new project's workflow input: the proposal and the programme's settings it runs under."""
+    return ProjectWorkflowInput(
+        proposal=proposal,
+        seconds_per_day=settings.seconds_per_day,
+        four_eyes_threshold=settings.four_eyes_threshold,
+        progress_reports=settings.progress_reports,
+        command=command,
+    )
+
+
 async def start_project(
     request: Request, session: AsyncSession, client: Client, user: User, settings: Settings, proposal: Proposal
 ) -> Project:
@@ -90,13 +101,7 @@ async def start_project(
     try:
         await client.start_workflow(
             ProjectWorkflow.run,
-            ProjectWorkflowInput(
-                proposal=proposal,
-                seconds_per_day=settings.seconds_per_day,
-                four_eyes_threshold=settings.four_eyes_threshold,
-                progress_reports=settings.progress_reports,
-                command=command,
-            ),
+            workflow_input(proposal, settings, command),
             id=workflow_id,
             task_queue=settings.task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
