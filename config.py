@@ -208,6 +208,17 @@ class Settings(BaseSettings):
     worker_sdk_metrics_port: int = Field(default=9465, ge=0, le=65535)
     # On SIGTERM the worker stops polling and gives running activities this long to finish.
     worker_shutdown_seconds: float = Field(default=30.0, ge=0)
+    # How much one worker takes on (worker.py, README "Worker limits"). Workflow runs kept in
+    # memory between their tasks (the sticky cache): an evicted run is rebuilt by replaying its
+    # history at its next task, so the bound trades memory for CPU; thousands of projects wait
+    # for years and need no room while they wait. Workflow tasks, activities and local
+    # activities run at once: activities share the database pool (10 + 10 on PostgreSQL), and
+    # workflow tasks share one interpreter, so more slots only queue inside the process, where a
+    # task held past its timeout (10 s) is lost and retried; beyond the slots they wait on the server.
+    worker_max_cached_workflows: int = Field(default=500, ge=0)
+    worker_max_concurrent_workflow_tasks: int = Field(default=10, ge=2)
+    worker_max_concurrent_activities: int = Field(default=20, ge=1)
+    worker_max_concurrent_local_activities: int = Field(default=20, ge=1)
 
     @property
     def resolved_payments_dir(self) -> Path:

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.fund_check import FundCheckActivities, ensure_fund_check_schedule
 from activities.gate_reviews import GateReviewActivities
@@ -38,6 +39,17 @@ from workflows.project import ProjectWorkflow
 from workflows.repair import RepairWorkflow
 
 WORKFLOWS = [ProjectWorkflow, GateReviewWorkflow, HandoffWorkflow, FundCheckWorkflow, RepairWorkflow]
+
+# Imported once per worker process and shared by every workflow run, instead of being imported
+# again into each run's sandbox (each continue-as-new, each run evicted from the cache and
+# replayed): pure code (models, rules, the programme calendar) that neither reads the clock nor
+# does I/O. Re-importing them built every pydantic model anew for each run.
+PURE_MODULES = ("domain", "gates")
+# The workflow modules too: they hold classes and constants, no state of their own, and each run
+# in the cache kept its own copy of them (about 0.5 MB: 250 MB for 500 cached runs). What the
+# sandbox no longer restricts in them at run time (a clock read, I/O) the tests still catch: the
+# replay test and the unit tier run them in the strict sandbox (`workflow_runner(strict=True)`).
+PASSTHROUGH_MODULES = (*PURE_MODULES, "workflows")
 
 
 def activities_for(sessionmaker: async_sessionmaker[AsyncSession]) -> list[Callable[..., Any]]:
@@ -73,9 +85,30 @@ def activities_for(sessionmaker: async_sessionmaker[AsyncSession]) -> list[Calla
     ]
 
 
+def workflow_runner(strict: bool = False) -> SandboxedWorkflowRunner:
+    modules = PURE_MODULES if strict else PASSTHROUGH_MODULES
+    return SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules(*modules))
+
+
+def worker_limits(settings: Settings) -> dict[str, int]:
+    """The Worker's bounds, from the settings (config.py says why each)."""
+    return {
+        "max_cached_workflows": settings.worker_max_cached_workflows,
+        "max_concurrent_workflow_tasks": settings.worker_max_concurrent_workflow_tasks,
+        "max_concurrent_activities": settings.worker_max_concurrent_activities,
+        "max_concurrent_local_activities": settings.worker_max_concurrent_local_activities,
+    }
+
+
 def build_worker(
-    client: Client, task_queue: str, sessionmaker: async_sessionmaker[AsyncSession], **options: Any
+    client: Client,
+    task_queue: str,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    settings: Settings | None = None,
+    **options: Any,
 ) -> Worker:
+    """The worker with the settings' limits (the process's own settings unless given); `options`
+    override any Worker argument."""
     interceptors = [ActivityMetrics(), *options.pop("interceptors", [])]
     return Worker(
         client,
@@ -83,7 +116,7 @@ def build_worker(
         workflows=WORKFLOWS,
         activities=activities_for(sessionmaker),
         interceptors=interceptors,
-        **options,
+        **{"workflow_runner": workflow_runner(), **worker_limits(settings or get_settings()), **options},
     )
 
 
@@ -125,6 +158,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
         client,
         settings.task_queue,
         sessionmaker,
+        settings,
         graceful_shutdown_timeout=timedelta(seconds=settings.worker_shutdown_seconds),
     )
     every = timedelta(hours=settings.fund_check_every_hours)

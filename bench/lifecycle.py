@@ -2,8 +2,10 @@
 
     .venv/bin/python -m bench.lifecycle [--projects 30] [--concurrency 10] [--latency-projects 2]
 
-Both run in the same process, on the same local dev server (SQLite persistence), with the same
-worker settings, one after the other. Automated reviewers; stage timers off (no-op time).
+Both run in the same process, on the same local dev server (in memory unless --persist-temporal:
+a file's fsyncs stall it on a busy machine), with the same worker settings, one after the other.
+Automated reviewers; stage timers off (no-op time). Beside wall time it counts CPU seconds (this
+process and the dev server), which other load on the machine does not inflate.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+import psutil
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
@@ -46,8 +49,23 @@ from workflows.handoff import HandoffWorkflow
 @dataclass
 class Run:
     elapsed: float = 0.0
+    cpu: float = 0.0  # CPU seconds: this process (client and worker) and the dev server
     latencies: list[float] = field(default_factory=list)
     rejected_retries: int = 0
+
+
+def cpu_seconds() -> float:
+    """CPU seconds spent so far by this process and the servers it started: unlike wall time, what
+    other load on the machine does not inflate."""
+    me = psutil.Process()
+    total = 0.0
+    for process in (me, *me.children(recursive=True)):
+        try:
+            times = process.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
 
 
 async def until_accepted(run: Run, send: Callable[[], Awaitable[Any]], record: bool) -> Any:
@@ -59,7 +77,12 @@ async def until_accepted(run: Run, send: Callable[[], Awaitable[Any]], record: b
         try:
             result = await send()
         except (WorkflowUpdateFailedError, RPCError) as err:
-            if isinstance(err, RPCError) and err.status != RPCStatusCode.NOT_FOUND:
+            # Not found: not started yet. Failed precondition: its last workflow task failed (timed
+            # out on a starved machine) and is being retried.
+            if isinstance(err, RPCError) and err.status not in (
+                RPCStatusCode.NOT_FOUND,
+                RPCStatusCode.FAILED_PRECONDITION,
+            ):
                 raise
             # Each refusal costs the workflow a task; back off so a slower workflow is not also
             # charged more polling.
@@ -152,9 +175,9 @@ async def measure(
         async with gate:
             await lifecycle(client, queue, run, record)
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), cpu_seconds()
     await asyncio.gather(*(one() for _ in range(n)))
-    run.elapsed = time.perf_counter() - started
+    run.elapsed, run.cpu = time.perf_counter() - started, cpu_seconds() - cpu
     return run
 
 
@@ -163,17 +186,19 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] * 1000
 
 
-async def main(projects: int, concurrency: int, latency_projects: int, postgres: bool) -> None:
+async def main(projects: int, concurrency: int, latency_projects: int, postgres: bool, persist: bool) -> None:
     if postgres:
         async with scratch_postgres() as url:
-            await _main(projects, concurrency, latency_projects, url)
+            await _main(projects, concurrency, latency_projects, url, persist)
     else:
-        await _main(projects, concurrency, latency_projects, None)
+        await _main(projects, concurrency, latency_projects, None, persist)
 
 
-async def _main(projects: int, concurrency: int, latency_projects: int, database_url: str | None) -> None:
+async def _main(
+    projects: int, concurrency: int, latency_projects: int, database_url: str | None, persist: bool
+) -> None:
     print(f"application database: {'PostgreSQL' if database_url else 'SQLite (embedded default)'}")
-    async with embedded_stack(persist_temporal=True, database_url=database_url) as (client, sm):
+    async with embedded_stack(persist_temporal=persist, database_url=database_url) as (client, sm):
         async with (
             build_worker(client, "bench-real", sm),
             Worker(
@@ -200,6 +225,10 @@ async def _main(projects: int, concurrency: int, latency_projects: int, database
     print(f"  bare workflow     {bare_rate:6.2f} projects/s   ({bare.elapsed:.1f} s)")
     print(f"  real lifecycle    {real_rate:6.2f} projects/s   ({real.elapsed:.1f} s)")
     print(f"  ratio real/bare   {real_rate / bare_rate:6.2f}x   (target >= 0.8x)")
+    print(
+        f"  CPU per lifecycle: bare {bare.cpu / projects:5.2f} s, real {real.cpu / projects:5.2f} s"
+        f" (worker, client and dev server): ratio bare/real {bare.cpu / real.cpu:5.2f}x"
+    )
     print(f"review Update round trip, {latency_projects} projects in flight:")
     print(
         f"  bare   p50 {pct(bare_lat.latencies, 0.5):6.1f} ms  p99 {pct(bare_lat.latencies, 0.99):6.1f} ms"
@@ -223,6 +252,7 @@ if __name__ == "__main__":
     parser.add_argument("--concurrency", type=int, default=10)
     parser.add_argument("--latency-projects", type=int, default=2)
     parser.add_argument("--postgres", action="store_true", help="trlgate's own database on the local PostgreSQL")
+    parser.add_argument("--persist-temporal", action="store_true", help="the dev server on a SQLite file")
     args = parser.parse_args()
-    asyncio.run(main(args.projects, args.concurrency, args.latency_projects, args.postgres))
+    asyncio.run(main(args.projects, args.concurrency, args.latency_projects, args.postgres, args.persist_temporal))
     hard_exit(0)

@@ -366,7 +366,11 @@ def replay(
     except (OSError, ValueError) as err:
         console.print(f"[red]cannot read a history from {history}: {err}[/red]")
         raise typer.Exit(2) from err
-    replayer = Replayer(workflows=worker_module.WORKFLOWS, data_converter=data_converter(get_settings().keyring()))
+    replayer = Replayer(
+        workflows=worker_module.WORKFLOWS,
+        data_converter=data_converter(get_settings().keyring()),
+        workflow_runner=worker_module.workflow_runner(),
+    )
     result = asyncio.run(replayer.replay_workflow(loaded, raise_on_replay_failure=False))
     if result.replay_failure is not None:
         console.print(f"[red]{history.name} does not replay: {result.replay_failure}[/red]")

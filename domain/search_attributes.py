@@ -1,11 +1,19 @@
 """The typed search attributes every project workflow keeps current, for ops in the Temporal UI.
 
 `docker-compose.yml` and the dev server register exactly these (a test checks they agree).
+Those that never change for a workflow are given when it starts; the workflow upserts the others,
+and only when their value changes (every upsert is a command and an event in its history).
 """
 
 from __future__ import annotations
 
-from temporalio.common import SearchAttributeKey
+from collections.abc import Sequence
+from typing import Any
+
+from temporalio.common import SearchAttributeKey, SearchAttributePair, SearchAttributeUpdate, TypedSearchAttributes
+
+from domain.project import ProjectState
+from domain.proposal import Classification, Proposal
 
 PROJECT_ID = SearchAttributeKey.for_keyword("ProjectId")
 STAGE = SearchAttributeKey.for_keyword("Stage")
@@ -48,3 +56,42 @@ def cli_flags() -> list[str]:
     for key in ALL:
         flags += ["--search-attribute", f"{key.name}={CLI_TYPE_NAMES[key.indexed_value_type.name]}"]
     return flags
+
+
+def project_values(proposal: Proposal, project_id: str, state: ProjectState) -> list[SearchAttributeUpdate[Any]]:
+    """What a project workflow shows: its id, manager and ministry never change; its stage, TRL
+    and status follow its state. (In the order the workflows have always upserted them.)"""
+    closed = proposal.classification == Classification.CLOSED
+    return [
+        PROJECT_ID.value_set(project_id),
+        # A closed project's stage names its work: only the stage number goes in clear.
+        STAGE.value_set(f"stage {state.stage_index + 1}" if closed else proposal.stage_plan[state.stage_index].name),
+        TRL.value_set(state.trl),
+        PROJECT_STATUS.value_set(state.status.value),
+        PROGRAMME_MANAGER.value_set(proposal.programme_manager),
+        FUNDING_MINISTRY.value_set(proposal.funding_ministry.value),
+    ]
+
+
+def project_start(proposal: Proposal) -> TypedSearchAttributes:
+    """A new project workflow's attributes, given at its start (its first run then upserts none)."""
+    assert proposal.project_id is not None
+    return as_start(project_values(proposal, proposal.project_id, ProjectState(trl=proposal.start_trl)))
+
+
+def gate_values(project_id: str, gate_no: int, overdue: bool = False) -> list[SearchAttributeUpdate[Any]]:
+    """A gate round's attributes: whose, which gate (these never change), and whether overdue
+    (not when it starts)."""
+    return [PROJECT_ID.value_set(project_id), GATE_NO.value_set(gate_no), GATE_OVERDUE.value_set(overdue)]
+
+
+def as_start(values: Sequence[SearchAttributeUpdate[Any]]) -> TypedSearchAttributes:
+    return TypedSearchAttributes([SearchAttributePair(v.key, v.value) for v in values])
+
+
+def changed(
+    values: Sequence[SearchAttributeUpdate[Any]], current: TypedSearchAttributes
+) -> list[SearchAttributeUpdate[Any]]:
+    """The values that differ from those the workflow has (given at start, upserted since, or
+    carried over by continue-as-new)."""
+    return [v for v in values if current.get(v.key) != v.value]

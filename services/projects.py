@@ -25,6 +25,7 @@ from api.errors import refusal
 from api.proposals import proposal_problems, summary
 from api.schemas.projects import ProjectDetail, ProjectOut
 from config import Settings
+from domain import search_attributes
 from domain.command import Command
 from domain.programme import PROGRAMME_CODE
 from domain.project import ProjectSnapshot, ProjectWorkflowInput
@@ -60,6 +61,17 @@ def closed_id_problem(proposal: Proposal) -> str | None:
     )
 
 
+def workflow_input(proposal: Proposal, settings: Settings, command: Command | None = None) -> ProjectWorkflowInput:
+    """A new project's workflow input: the proposal and the programme's settings it runs under."""
+    return ProjectWorkflowInput(
+        proposal=proposal,
+        seconds_per_day=settings.seconds_per_day,
+        four_eyes_threshold=settings.four_eyes_threshold,
+        progress_reports=settings.progress_reports,
+        command=command,
+    )
+
+
 async def start_project(
     request: Request, session: AsyncSession, client: Client, user: User, settings: Settings, proposal: Proposal
 ) -> Project:
@@ -89,18 +101,14 @@ async def start_project(
     try:
         await client.start_workflow(
             ProjectWorkflow.run,
-            ProjectWorkflowInput(
-                proposal=proposal,
-                seconds_per_day=settings.seconds_per_day,
-                four_eyes_threshold=settings.four_eyes_threshold,
-                progress_reports=settings.progress_reports,
-                command=command,
-            ),
+            workflow_input(proposal, settings, command),
             id=workflow_id,
             task_queue=settings.task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
             static_summary=summary(proposal),
+            # Those that never change are set here, once (the workflow upserts the others as they change).
+            search_attributes=search_attributes.project_start(proposal),
             # Closed work: as in the summary, nothing that names the work itself.
             static_details=None if proposal.label is not None else f"Research vision: {proposal.research_vision}",
         )

@@ -165,6 +165,7 @@ async def start_project(
         id=workflow_id_for(p.project_id),
         task_queue=task_queue,
         static_summary=f"{p.project_id}: {p.title}",
+        search_attributes=sa.project_start(p),  # as services/projects.py starts it
     )
 
 

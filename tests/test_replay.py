@@ -19,7 +19,7 @@ from domain.project import ProjectWorkflowInput
 from tests.histories.coverage import BASELINE, ENCRYPTED, check_path, facts, load
 from tests.histories.scenarios import SCENARIOS
 from tests.support import CONVERTER
-from worker import WORKFLOWS
+from worker import WORKFLOWS, workflow_runner
 
 DIRECTORY = Path(os.environ.get("TRLGATE_HISTORIES") or Path(__file__).parent / "histories")
 HISTORIES = sorted(DIRECTORY.glob("project-*.json"))
@@ -35,7 +35,8 @@ def test_there_are_stored_histories() -> None:
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
 async def test_stored_history_replays(path: Path) -> None:
     history = WorkflowHistory.from_json(path.stem, path.read_text())
-    replayer = Replayer(workflows=WORKFLOWS, data_converter=CONVERTER)
+    # The strict sandbox: the workflows' own modules sandboxed too, so a clock read or I/O in them fails here.
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=CONVERTER, workflow_runner=workflow_runner(strict=True))
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, f"{path.name}: {result.replay_failure}"
 

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta
+from typing import Any
 
 from temporalio import workflow
+from temporalio.common import SearchAttributeUpdate
 from temporalio.exceptions import FailureError
 
 with workflow.unsafe.imports_passed_through():
@@ -33,7 +35,7 @@ with workflow.unsafe.imports_passed_through():
         HandoffStatus,
         HandoffWithdrawal,
     )
-    from workflows.common import ACTIVITY_RETRY, ACTIVITY_TIMEOUT, keyed, rejected
+    from workflows.common import ACTIVITY_RETRY, ACTIVITY_TIMEOUT, attributes_on_change, keyed, publish, rejected
 
 PARENT_SIGNAL = "handoff_changed"  # ProjectWorkflow.handoff_changed
 DEADLINE_SEARCH_ATTRIBUTES = "handoff-deadline-search-attributes"
@@ -75,12 +77,18 @@ class HandoffWorkflow:
     async def _live(self) -> None:
         started = workflow.now()
         self.deadline_at = started + self._days(self.input.policy.deadline_days)
-        workflow.upsert_search_attributes([sa.PROJECT_ID.value_set(self.input.project_id)])
-        # With timers off (seconds_per_day 0) there is no deadline to show.
-        if self.input.seconds_per_day and workflow.patched(DEADLINE_SEARCH_ATTRIBUTES):
-            workflow.upsert_search_attributes(
-                [sa.HANDOFF_DEADLINE.value_set(self.deadline_at), sa.HANDOFF_OVERDUE.value_set(False)]
-            )
+        if attributes_on_change():  # one upsert, of what the start options did not give
+            values: list[SearchAttributeUpdate[Any]] = [sa.PROJECT_ID.value_set(self.input.project_id)]
+            if self.input.seconds_per_day and workflow.patched(DEADLINE_SEARCH_ATTRIBUTES):
+                values += [sa.HANDOFF_DEADLINE.value_set(self.deadline_at), sa.HANDOFF_OVERDUE.value_set(False)]
+            publish(values)
+        else:
+            workflow.upsert_search_attributes([sa.PROJECT_ID.value_set(self.input.project_id)])
+            # With timers off (seconds_per_day 0) there is no deadline to show.
+            if self.input.seconds_per_day and workflow.patched(DEADLINE_SEARCH_ATTRIBUTES):
+                workflow.upsert_search_attributes(
+                    [sa.HANDOFF_DEADLINE.value_set(self.deadline_at), sa.HANDOFF_OVERDUE.value_set(False)]
+                )
         prepared = await workflow.execute_activity_method(
             HandoffActivities.prepare_handoff,
             PrepareHandoffInput(
@@ -148,7 +156,7 @@ class HandoffWorkflow:
         await self._tell_project(overdue)
         self.escalated = True
         if workflow.patched(DEADLINE_SEARCH_ATTRIBUTES):
-            workflow.upsert_search_attributes([sa.HANDOFF_OVERDUE.value_set(True)])
+            publish([sa.HANDOFF_OVERDUE.value_set(True)])
         await self._notice(
             escalate=True,
             message=f"The hand-off of {self.input.project_id} to {self.input.ministry} passed its deadline "

@@ -85,4 +85,31 @@ PATCHES: tuple[Patch, ...] = (
         # may wait for years: it may go once none is open (the repair's visibility lists them).
         deprecate_after="v3",
     ),
+    Patch(
+        id="search-attributes-on-change",
+        why=(
+            "search attributes that never change come with the start options (the project's from "
+            "the API, a gate round's and a hand-off's from the project's child start); every "
+            "publish upserts only the values that changed (before: all of them, every time)"
+        ),
+        histories_before=(
+            "project-HIST-v1-full-run1.json",
+            "project-HIST-v1-full-run2.json",
+            "project-HIST-v1-full-run4.json",
+            "project-HIST-v1-full-gate-1-r1.json",
+            "project-HIST-v1-full-handoff-MOD.json",
+            "project-HIST-v2-overdue-handoff-MLIT.json",
+        ),
+        histories_after=(
+            "project-HIST-v3-full-run1.json",
+            "project-HIST-v3-full-run2.json",
+            "project-HIST-v3-full-run4.json",
+            "project-HIST-v3-full-gate-1-r1.json",
+            "project-HIST-v3-full-handoff-MOD.json",
+            "project-HIST-v3-overdue-handoff-MLIT.json",
+        ),
+        # Each stage is a new run, each round and hand-off a workflow of its own: once none begun
+        # before the release that carries it is open.
+        deprecate_after="v4",
+    ),
 )

@@ -36,6 +36,7 @@ from activities.projects import (
     RegisterProjectInput,
     SetStatusInput,
 )
+from domain import search_attributes as sa
 from domain.fiscal import fiscal_year
 from domain.gate_review import GateDecisionInput, GateOutcome, GateReviewInput
 from domain.handoff import HandoffInput, HandoffOutcome, HandoffStatus, HandoffWithdrawal, handoff_id
@@ -410,3 +411,45 @@ async def test_the_performer_is_told_when_a_years_report_falls_due(
         await asyncio.sleep(0.05)
     assert called("notify").count("report_due") == (0 if filed else 1)
     await handle.execute_update(ProjectWorkflow.terminate, TerminateInput(requested_by=PM, reason="test over"))
+
+
+def upserted_keys(history: Any) -> list[set[str]]:
+    """The attributes each upsert in a history set (the SDK's own patch-version one left out)."""
+    return [
+        set(e.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields)
+        - {"TemporalChangeVersion"}
+        for e in history.events
+        if e.HasField("upsert_workflow_search_attributes_event_attributes")
+    ]
+
+
+async def test_search_attributes_are_set_at_start_and_upserted_only_when_they_change(
+    env: WorkflowEnvironment, worker: str
+) -> None:
+    """Given at start (as the API starts a project), the project's attributes are not upserted
+    again, neither in its first run nor in the run it continues as new; a gate round gets its
+    unchanging ones at its start. What changes (the stage and TRL after a Go) is upserted, alone."""
+    p = proposal()
+    first = await env.client.start_workflow(
+        ProjectWorkflow.run,
+        ProjectWorkflowInput(proposal=p, seconds_per_day=60, progress_reports=False),
+        id=f"project-{p.project_id}",
+        task_queue=worker,
+        search_attributes=sa.project_start(p),
+    )
+    snap = await decide(env, first, Decision.GO)
+    assert snap.gate_workflow_id is not None
+    gate = await env.client.get_workflow_handle(snap.gate_workflow_id).describe()
+    assert gate.typed_search_attributes.get(sa.GATE_NO) == 1
+    assert gate.typed_search_attributes.get(sa.PROJECT_ID) == p.project_id
+    latest = env.client.get_workflow_handle(first.id)
+    await wait_until(latest, lambda s: s.stage_index == 1, "the second stage", env=env)
+    # The Go changed the stage and the TRL, nothing else; the run it continued as new started with
+    # the attributes as they were and has nothing to upsert.
+    first_run = env.client.get_workflow_handle(first.id, run_id=first.result_run_id)
+    assert upserted_keys(await first_run.fetch_history()) == [set(), {"Stage", "TRL"}]  # the patch's own, the Go's
+    assert upserted_keys(await latest.fetch_history()) == [set()]
+    described = (await latest.describe()).typed_search_attributes
+    assert described.get(sa.STAGE) == p.stage_plan[1].name and described.get(sa.TRL) == p.stage_plan[1].trl_in
+    assert described.get(sa.PROJECT_ID) == p.project_id and described.get(sa.PROGRAMME_MANAGER) == PM
+    await latest.execute_update(ProjectWorkflow.terminate, TerminateInput(requested_by=PM, reason="test over"))

@@ -14,7 +14,6 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import SearchAttributeUpdate
 
 with workflow.unsafe.imports_passed_through():
     from activities.gate_reviews import GateReviewActivities, NotifyInput
@@ -34,7 +33,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.project import Recommendation
     from gates.scorecard import recommend
-    from workflows.common import ACTIVITY_RETRY, ACTIVITY_TIMEOUT, rejected
+    from workflows.common import ACTIVITY_RETRY, ACTIVITY_TIMEOUT, publish, rejected
 
 
 # A complete panel keeps a timer to the round's due date, so the PM is told if the decision is late
@@ -151,14 +150,10 @@ class GateRound:
 
     def _publish(self) -> None:
         s = self.state
-        updates: list[SearchAttributeUpdate[Any]] = [
-            sa.PROJECT_ID.value_set(self.input.project_id),
-            sa.GATE_NO.value_set(self.input.gate_no),
-            sa.GATE_OVERDUE.value_set(self._overdue()),
-        ]
+        updates = sa.gate_values(self.input.project_id, self.input.gate_no, self._overdue())
         if s.due_at is not None:
             updates.append(sa.GATE_DUE_AT.value_set(s.due_at))
-        workflow.upsert_search_attributes(updates)
+        publish(updates)
         if s.phase == ReviewPhase.AWAITING_EVIDENCE:
             details = "Waiting for the evidence package (or the programme manager to open the review)"
         elif s.phase == ReviewPhase.CLOSED:

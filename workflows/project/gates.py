@@ -10,10 +10,11 @@ from temporalio.exceptions import ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
     from activities.gates import GateActivities, RecordDecisionInput
+    from domain import search_attributes as sa
     from domain.gate_decision import NextStep, apply_decision, carried_out, held_round_over, recycled
     from domain.gate_review import GateOutcome, GateReviewInput
     from domain.project import Decision, DecisionRef, Phase, ProjectSnapshot
-    from workflows.common import rejected
+    from workflows.common import rejected, start_attributes
     from workflows.gate_review import GateReviewWorkflow, gate_workflow_id
 from workflows.project.money import Money
 
@@ -40,6 +41,7 @@ class GateDecisions(Money):
             ),
             id=wid,
             static_summary=f"{self.project_id} gate {definition.gate_no} round {round_no}: {definition.question}",
+            search_attributes=start_attributes(sa.gate_values(self.project_id, definition.gate_no)),
         )
         self.gate_child = child
         self.state.gate.workflow_id = wid  # once it runs, so the API can reach it

@@ -13,6 +13,7 @@ from temporalio.workflow import ParentClosePolicy
 with workflow.unsafe.imports_passed_through():
     from activities.handoffs import HandoffActivities, RecordAnswerInput
     from activities.projects import CompleteProjectInput, ProjectActivities, SetStatusInput
+    from domain import search_attributes as sa
     from domain.command import Command
     from domain.handoff import (
         DEMO_MIN_TRL,
@@ -30,7 +31,7 @@ with workflow.unsafe.imports_passed_through():
         handoff_workflow_id,
     )
     from domain.project import ConcludeHandoffsInput, Phase, ProjectOutcome, ProjectStatus
-    from workflows.common import keyed, rejected
+    from workflows.common import keyed, rejected, start_attributes
     from workflows.handoff import HandoffWorkflow
 from workflows.project.live_view import LiveView
 
@@ -138,6 +139,7 @@ class Handoffs(LiveView):
             id=wid,
             parent_close_policy=ParentClosePolicy.ABANDON,
             static_summary=f"{self.project_id}: {kind.value} hand-off to {ministry}",
+            search_attributes=start_attributes([sa.PROJECT_ID.value_set(self.project_id)]),
         )
         return run
 

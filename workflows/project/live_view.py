@@ -11,6 +11,7 @@ with workflow.unsafe.imports_passed_through():
     from domain import search_attributes as sa
     from domain.handoff import HandoffKind, HandoffStatus
     from domain.project import MoneySnapshot, Phase, ProjectOutcome, ProjectSnapshot
+    from workflows.common import publish
 from workflows.project.base import ProjectBase
 
 
@@ -63,17 +64,7 @@ class LiveView(ProjectBase):
         ]
 
     def _publish(self) -> None:
-        workflow.upsert_search_attributes(
-            [
-                sa.PROJECT_ID.value_set(self.project_id),
-                # A closed project's stage names its work: only the stage number goes in clear.
-                sa.STAGE.value_set(f"stage {self.state.stage_index + 1}" if self.closed else self.stage.name),
-                sa.TRL.value_set(self.state.trl),
-                sa.PROJECT_STATUS.value_set(self.state.status.value),
-                sa.PROGRAMME_MANAGER.value_set(self.proposal.programme_manager),
-                sa.FUNDING_MINISTRY.value_set(self.proposal.funding_ministry.value),
-            ]
-        )
+        publish(sa.project_values(self.proposal, self.project_id, self.state))
         workflow.set_current_details(self._waiting_for())
 
     @workflow.query
