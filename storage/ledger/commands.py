@@ -118,8 +118,9 @@ async def reserve(
     allocation, once per (project, stage, part). The schedule says in which fiscal years the money
     is planned to be paid; each of those years must stay within its ceiling (with carry-over).
 
-    Seven statements (tests/test_ledger_statements.py): the allocation lock with any earlier
-    reservation of the key, one read of what the checks need, the posting, the reservation row."""
+    Three statements on PostgreSQL, seven on SQLite (tests/test_ledger_statements.py): the
+    allocation lock with any earlier reservation of the key, one read of what the checks need,
+    the posting with the reservation row (see `post`)."""
     day = booked_on or today()
     # Unscheduled (tranche 0): any tranche may draw on it; it is planned for its booking year.
     planned = schedule or [ScheduledAmount(UNSCHEDULED, fiscal_year(day), amount)]
@@ -165,6 +166,18 @@ async def reserve(
             + "; ".join(breaches)
         )
     booking_fy = fiscal_year(day)
+    reservation = insert(Reservation).values(
+        project_id=project_id,
+        stage_no=stage_no,
+        part=part,
+        ministry=ministry,
+        amount=amount,
+        paid=0,
+        released=0,
+        status=ReservationStatus.OPEN,
+        schedule=[s.__dict__ for s in planned],
+        created_at=utcnow(),
+    )
     await post(
         session,
         reserve_key(project_id, stage_no, part),
@@ -173,20 +186,7 @@ async def reserve(
         [Leg(Account.allocation(ministry), ministry, booking_fy, -amount)]
         + [Leg(Account.reservation(project_id), ministry, fy, v) for fy, v in sorted(by_year.items())],
         day,
-    )
-    await session.execute(
-        insert(Reservation).values(
-            project_id=project_id,
-            stage_no=stage_no,
-            part=part,
-            ministry=ministry,
-            amount=amount,
-            paid=0,
-            released=0,
-            status=ReservationStatus.OPEN,
-            schedule=[s.__dict__ for s in planned],
-            created_at=utcnow(),
-        )
+        also=[reservation],
     )
     return ReservationView(project_id, stage_no, part, amount, 0, 0, ReservationStatus.OPEN, created=True)
 
@@ -232,9 +232,10 @@ async def pay_tranche(
     """Pay one tranche out of the stage's reservation, and put its payment instruction in the
     outbox in the same transaction. The (project, stage, tranche) key pays once.
 
-    Seven statements (tests/test_ledger_statements.py): the reservation locked with its project
-    and any earlier payment of the key, the posting, the tranche, the outbox row, the reservation's
-    figures. A tranche paid in another fiscal year than planned adds the ceiling check."""
+    Two statements on PostgreSQL, seven on SQLite (tests/test_ledger_statements.py): the
+    reservation locked with its project and any earlier payment of the key; the posting with the
+    tranche, the outbox row and the reservation's figures (see `post`). A tranche paid in another
+    fiscal year than planned adds the allocation lock and the ceiling check."""
     row = (
         await session.execute(
             select(
@@ -290,6 +291,32 @@ async def pay_tranche(
                 f"for FY{planned}, would exceed a fiscal-year ceiling if paid in FY{actual}: " + "; ".join(breaches)
             )
     key = pay_key(project_id, stage_no, tranche_no)
+    now = utcnow()
+    # The lock is held: the figures read above are current.
+    figures: dict[str, object] = {"paid": row.paid + amount}
+    if row.paid + amount == row.amount:
+        figures |= {"status": ReservationStatus.SETTLED, "resolved_at": now}
+    tranche = {
+        "project_id": project_id,
+        "stage_no": stage_no,
+        "tranche_no": tranche_no,
+        "amount": amount,
+        "due_at": due_at,
+        "paid_at": now,
+        "part": part,
+        "fiscal_year": actual,
+        "planned_fiscal_year": planned,
+    }
+    instruction = {
+        "key": key,
+        "project_id": project_id,
+        "payee": row.organisation if payee is None else payee,
+        "amount": amount,
+        "kind": "pay",
+        "status": PaymentStatus.PENDING,
+        "attempts": 0,
+        "created_at": now,
+    }
     txn_id = await post(
         session,
         key,
@@ -300,44 +327,13 @@ async def pay_tranche(
             Leg(Account.paid(project_id), row.ministry, actual, amount),
         ],
         day,
-    )
-    now = utcnow()
-    await session.execute(
-        insert(Tranche).values(
-            project_id=project_id,
-            stage_no=stage_no,
-            tranche_no=tranche_no,
-            amount=amount,
-            transaction_id=txn_id,
-            due_at=due_at,
-            paid_at=now,
-            part=part,
-            fiscal_year=actual,
-            planned_fiscal_year=planned,
-        )
-    )
-    await session.execute(
-        insert(PaymentInstruction).values(
-            key=key,
-            transaction_id=txn_id,
-            project_id=project_id,
-            payee=row.organisation if payee is None else payee,
-            amount=amount,
-            kind="pay",
-            status=PaymentStatus.PENDING,
-            attempts=0,
-            created_at=now,
-        )
-    )
-    # The lock is held: the figures read above are current.
-    figures: dict[str, object] = {"paid": row.paid + amount}
-    if row.paid + amount == row.amount:
-        figures |= {"status": ReservationStatus.SETTLED, "resolved_at": now}
-    await session.execute(
-        update(Reservation)
-        .where(_reservation_key(project_id, stage_no, part))
-        .values(**figures)
-        .execution_options(synchronize_session=False)
+        linked=[(Tranche, tranche), (PaymentInstruction, instruction)],
+        also=[
+            update(Reservation)
+            .where(_reservation_key(project_id, stage_no, part))
+            .values(**figures)
+            .execution_options(synchronize_session=False)
+        ],
     )
     _refresh_loaded(session, (project_id, stage_no, part), **figures)
     return TrancheView(project_id, stage_no, tranche_no, amount, txn_id, True, actual)
