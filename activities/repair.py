@@ -8,6 +8,7 @@ close-out, keyed alike, so a repair after a partial stop, or two repairs, change
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 
 from pydantic import BaseModel
@@ -23,11 +24,12 @@ from activities.schedules import ensure_schedule
 from domain.handoff import HandoffKind, HandoffWithdrawal, handoff_workflow_id
 from domain.project import ProjectStatus
 from domain.statuses import HandoffStatus
-from services.workflow_views import workflow_view
-from storage import repair_runs
+from services.workflow_views import workflow_views
+from storage import reconcile, repair_runs
 from storage.audit import audit
 from storage.models import Handoff, Project, utcnow
-from storage.reconcile import WorkflowView, reconcile
+from storage.reconcile import Tally, WorkflowView
+from storage.reconcile import stream as reconcile_stream
 
 SCHEDULE_ID = "trlgate-repair"
 REASON = "terminated outside trlgate: repaired by the daily reconciliation"
@@ -243,19 +245,20 @@ class RepairActivities(DatabaseActivities):
     @activity.defn
     async def find_drift(self) -> list[DriftItem]:
         """The reconciliation's drift (storage/reconcile.py), reported and left alone: what the
-        repair could not put right is for people to look at."""
+        repair could not put right is for people to look at. A page of projects at a time,
+        their workflows read through visibility; a heartbeat per page."""
         client = activity.client()
-        checked = 0
+        tally = Tally()
 
-        async def view(project: Project) -> WorkflowView:
-            nonlocal checked
-            checked += 1
-            activity.heartbeat(checked)
-            return await workflow_view(client, project)
+        async def views(page: Sequence[reconcile.ProjectRef]) -> dict[str, WorkflowView]:
+            activity.heartbeat(tally.checked)
+            return await workflow_views(client, page)
 
         async with self.sessionmaker() as session:
-            found = await reconcile(session, view)
-        return [DriftItem(project_id=d.project_id, kind=d.kind, problem=d.problem) for d in found.drifts]
+            return [
+                DriftItem(project_id=d.project_id, kind=d.kind, problem=d.problem)
+                async for d in reconcile_stream(session, views, tally)
+            ]
 
     @activity.defn
     async def record_run(self, input: RecordRepairInput) -> RecordRepairResult:

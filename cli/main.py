@@ -192,24 +192,25 @@ def unlock(
 
 @app.command()
 def reconcile() -> None:
-    """Compare every project's ledger figures with its workflow; exit 1 when anything drifted."""
+    """Compare every project's ledger figures with its workflow; exit 1 when anything drifted.
+    Each drift is printed as it is found (a page of projects at a time, workflow state through
+    Temporal's visibility), so memory stays flat however large the programme."""
     from connection.client import connect
-    from services.workflow_views import workflow_view
-    from storage.reconcile import Reconciliation
-    from storage.reconcile import reconcile as run_reconcile
+    from services.workflow_views import workflow_views
+    from storage.reconcile import Tally, stream
 
     settings = get_settings()
+    tally = Tally()
 
-    async def work(sm: async_sessionmaker[AsyncSession]) -> Reconciliation:
+    async def work(sm: async_sessionmaker[AsyncSession]) -> None:
         client = await connect(settings)
         async with sm() as session:
-            return await run_reconcile(session, lambda p: workflow_view(client, p))
+            async for d in stream(session, lambda page: workflow_views(client, page), tally):
+                console.print(f"[red]{d.project_id}[/red]: {d.problem}")
 
-    result = asyncio.run(_with_sessionmaker(work))
-    for d in result.drifts:
-        console.print(f"[red]{d.project_id}[/red]: {d.problem}")
-    console.print(f"{result.checked} project(s) checked, {len(result.drifts)} drift(s)")
-    raise typer.Exit(1 if result.drifts else 0)
+    asyncio.run(_with_sessionmaker(work))
+    console.print(f"{tally.checked} project(s) checked, {tally.drifts} drift(s)")
+    raise typer.Exit(1 if tally.drifts else 0)
 
 
 @app.command()

@@ -31,6 +31,12 @@ AWAITING_FOUR_EYES = SearchAttributeKey.for_bool("AwaitingFourEyes")
 HANDOFF_DEADLINE = SearchAttributeKey.for_datetime("HandoffDeadline")
 HANDOFF_OVERDUE = SearchAttributeKey.for_bool("HandoffOverdue")
 
+# On a project workflow, for the reconciliation read through visibility (services/workflow_views.py):
+# the stage whose money runs, the phase (in_stage: stage or gate), and the stage's tranches paid.
+STAGE_NO = SearchAttributeKey.for_int("StageNo")
+PHASE = SearchAttributeKey.for_keyword("Phase")
+TRANCHES_PAID = SearchAttributeKey.for_keyword_list("TranchesPaid")
+
 ALL: tuple[SearchAttributeKey, ...] = (
     PROJECT_ID,
     STAGE,
@@ -44,10 +50,19 @@ ALL: tuple[SearchAttributeKey, ...] = (
     AWAITING_FOUR_EYES,
     HANDOFF_DEADLINE,
     HANDOFF_OVERDUE,
+    STAGE_NO,
+    PHASE,
+    TRANCHES_PAID,
 )
 
 # Temporal CLI / operator spelling of each key's type.
-CLI_TYPE_NAMES = {"KEYWORD": "Keyword", "INT": "Int", "DATETIME": "Datetime", "BOOL": "Bool"}
+CLI_TYPE_NAMES = {
+    "KEYWORD": "Keyword",
+    "INT": "Int",
+    "DATETIME": "Datetime",
+    "BOOL": "Bool",
+    "KEYWORD_LIST": "KeywordList",
+}
 
 
 def cli_flags() -> list[str]:

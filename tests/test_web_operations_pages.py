@@ -45,6 +45,10 @@ CLOSED_TITLE = "Secret sensing array"
 class _NoWorkflows:
     """A Temporal client that knows no workflow: the reconciliation reports each project's drift."""
 
+    async def list_workflows(self, query: str, **_: Any) -> AsyncIterator[Any]:
+        return
+        yield  # visibility knows none of them: each project is then described
+
     def get_workflow_handle(self, workflow_id: str, **_: Any) -> Any:
         class Handle:
             async def describe(self) -> None:

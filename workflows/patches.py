@@ -112,4 +112,15 @@ PATCHES: tuple[Patch, ...] = (
         # before the release that carries it is open.
         deprecate_after="v4",
     ),
+    Patch(
+        id="money-search-attributes",
+        why=(
+            "a project upserts StageNo, Phase and TranchesPaid when they change, so the "
+            "reconciliation reads what the workflow believes through visibility, not a query per project"
+        ),
+        histories_before=("project-HIST-v1-four-eyes-run1.json",),
+        histories_after=("project-HIST-v3-four-eyes-run1.json",),
+        # Each stage is a new run: once no run begun before the release that carries it is open.
+        deprecate_after="v4",
+    ),
 )

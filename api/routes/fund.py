@@ -3,11 +3,14 @@ the ledger as CSV, and the reconciliation of ledger and workflows."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator, AsyncIterator
 from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
-from fastapi.responses import Response
+from fastapi.responses import Response, StreamingResponse
+from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio.client import Client
 from temporalio.service import RPCError
 
 from api.access import authorize
@@ -34,12 +37,13 @@ from domain.forecast import ForecastResult
 from domain.programme import PROGRAMME_CODE
 from domain.proposal import PROJECT_ID_PATTERN
 from services.fund_forecast import fund_forecast
-from services.workflow_views import workflow_view
+from services.workflow_views import workflow_views
 from storage import fund_checks, ledger
 from storage.access import is_closed
 from storage.audit import audit
-from storage.models import FundAllocation, Programme, Project
-from storage.reconcile import WorkflowView, reconcile
+from storage.models import FundAllocation, Programme, Project, User
+from storage.reconcile import Drift, Tally
+from storage.reconcile import stream as reconcile_stream
 
 router = APIRouter(prefix="/fund", tags=["fund"])
 # A workflow whose task keeps failing leaves a query waiting for a worker that never answers it.
@@ -220,33 +224,67 @@ def _entry_out(names: Pseudonyms, entry_id: int, row: tuple[Any, ...]) -> Ledger
     return LedgerEntryOut(entry_id=entry_id, **shown)
 
 
-@router.get("/reconciliation", response_model=ReconciliationOut, responses={**AUTH, **responses(503)})
-async def reconciliation(
+@router.get(
+    "/reconciliation",
+    response_model=ReconciliationOut,
+    responses={**AUTH, **responses(503)},
+    response_class=StreamingResponse,
+)
+async def reconciliation_stream(
     request: Request, session: SessionDep, client: ClientDep, user: FundViewer
-) -> ReconciliationOut:
+) -> StreamingResponse:
     """Compare every project's ledger figures with its workflow's state; list each drift (a closed
-    project the reader may not read under its pseudonym)."""
+    project the reader may not read under its pseudonym).
 
-    async def view(project: Project) -> WorkflowView:
-        await release_connection(request)  # each project's figures are read after its workflow answers
-        return await workflow_view(client, project)
-
+    Streamed as it goes, a page of projects at a time (workflow state from Temporal's visibility,
+    one query per page): the body is the JSON object `{"drifts": [...], "checked": n}`, `checked`
+    last because it is known only at the end. Temporal unreachable at the start: 503; a failure
+    midway ends the stream without its closing `]}`, so a client never takes half a list for all."""
+    names = await pseudonyms_for(request, session, user, "reconciliation")
+    await release_connection(request)  # the stream reads with its own session, page by page
+    tally = Tally()
+    found = _drifts(request, client, tally)
     try:
-        result = await reconcile(session, view)
+        first = await anext(found, None)  # the first page: Temporal down is still a clean 503
+    except RPCError as err:
+        await found.aclose()
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=f"Temporal is unavailable: {err}") from err
+
+    async def body() -> AsyncIterator[bytes]:
+        yield b'{"drifts": ['
+        drift, comma = first, b""
+        while drift is not None:
+            yield comma + _drift_out(names, drift).model_dump_json().encode()
+            drift, comma = await anext(found, None), b","
+        yield f'], "checked": {tally.checked}}}'.encode()
+
+    return StreamingResponse(body(), media_type="application/json")
+
+
+async def reconciliation(request: Request, session: AsyncSession, client: Client, user: User) -> ReconciliationOut:
+    """The whole reconciliation as one object (the finance and operations pages render it)."""
+    names = await pseudonyms_for(request, session, user, "reconciliation")
+    await release_connection(request)
+    tally = Tally()
+    try:
+        drifts = [_drift_out(names, d) async for d in _drifts(request, client, tally)]
     except RPCError as err:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=f"Temporal is unavailable: {err}") from err
-    names = await pseudonyms_for(request, session, user, "reconciliation")
-    return ReconciliationOut(
-        checked=result.checked,
-        drifts=[
-            DriftOut(
-                project_id=names.text(d.project_id),
-                problem=names.text(d.problem),
-                kind=d.kind,
-                facts={k: names.text(v) if isinstance(v, str) else v for k, v in d.facts.items()},
-            )
-            for d in result.drifts
-        ],
+    return ReconciliationOut(checked=tally.checked, drifts=drifts)
+
+
+async def _drifts(request: Request, client: Client, tally: Tally) -> AsyncGenerator[Drift]:
+    async with request.app.state.read_sessionmaker() as read:
+        async for drift in reconcile_stream(read, lambda page: workflow_views(client, page), tally):
+            yield drift
+
+
+def _drift_out(names: Pseudonyms, d: Drift) -> DriftOut:
+    return DriftOut(
+        project_id=names.text(d.project_id),
+        problem=names.text(d.problem),
+        kind=d.kind,
+        facts={k: names.text(v) if isinstance(v, str) else v for k, v in d.facts.items()},
     )
 
 

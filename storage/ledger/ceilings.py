@@ -6,12 +6,13 @@ payments moved to another year, a changed ceiling)."""
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import func, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.fiscal import FiscalYearFunds, fiscal_years
-from storage.ledger.accounts import AccountKind
+from storage.ledger.accounts import Account, AccountKind
 from storage.ledger.posting import InsufficientFunds, LedgerError
 from storage.models import AccountBalance, FiscalCeiling, FundAllocation, MinistryYearTotal, utcnow
 
@@ -56,11 +57,34 @@ async def _ceilings(session: AsyncSession, programme_code: str, ministry: str) -
     return {int(fy): int(amount) for fy, amount in rows.all()}
 
 
-async def _committed(session: AsyncSession, ministry: str) -> dict[int, int]:
-    rows = await session.execute(
-        select(MinistryYearTotal.fiscal_year, MinistryYearTotal.committed).where(MinistryYearTotal.ministry == ministry)
+@dataclass(frozen=True)
+class Commitments:
+    """A ministry's commitments and ceilings by fiscal year, and its allocation's available
+    balance: what a reservation checks, read in one statement after the allocation lock."""
+
+    available: int
+    committed: dict[int, int]
+    ceilings: dict[int, int]
+
+
+async def commitments(session: AsyncSession, programme_code: str, ministry: str) -> Commitments:
+    # One UNION ALL instead of three reads: on the hot path of every reservation, inside the lock.
+    available = select(literal("available"), literal(0), func.coalesce(func.sum(AccountBalance.balance), 0)).where(
+        AccountBalance.account == str(Account.allocation(ministry))
     )
-    return {int(fy): int(c) for fy, c in rows.all()}
+    committed = select(literal("committed"), MinistryYearTotal.fiscal_year, MinistryYearTotal.committed).where(
+        MinistryYearTotal.ministry == ministry
+    )
+    ceilings = select(literal("ceiling"), FiscalCeiling.fiscal_year, FiscalCeiling.amount).where(
+        FiscalCeiling.programme_code == programme_code, FiscalCeiling.ministry == ministry
+    )
+    found = Commitments(0, {}, {})
+    for what, fy, value in (await session.execute(union_all(available, committed, ceilings))).all():
+        if what == "available":
+            found = Commitments(int(value), found.committed, found.ceilings)
+        else:
+            (found.committed if what == "committed" else found.ceilings)[int(fy)] = int(value)
+    return found
 
 
 async def breaches_with(
@@ -69,13 +93,15 @@ async def breaches_with(
     ministry: str,
     extra: dict[int, int] | None = None,
     ceilings: dict[int, int] | None = None,
+    known: Commitments | None = None,
 ) -> list[str]:
-    """Ceiling breaches if `extra` were committed (or `ceilings` were in force)."""
-    committed = await _committed(session, ministry)
+    """Ceiling breaches if `extra` were committed (or `ceilings` were in force); `known`: the
+    commitments already read under the lock."""
+    state = known or await commitments(session, programme_code, ministry)
+    committed = dict(state.committed)
     for fy, v in (extra or {}).items():
         committed[fy] = committed.get(fy, 0) + v
-    in_force = await _ceilings(session, programme_code, ministry) if ceilings is None else ceilings
-    return ceiling_breaches(fiscal_years(in_force, committed, {}))
+    return ceiling_breaches(fiscal_years(state.ceilings if ceilings is None else ceilings, committed, {}))
 
 
 def ceiling_breaches(years: list[FiscalYearFunds]) -> list[str]:
@@ -94,9 +120,10 @@ async def set_ceiling(
     if amount < 0:
         raise LedgerError("a ceiling cannot be negative")
     await lock_allocation(session, programme_code, ministry)
-    ceilings = await _ceilings(session, programme_code, ministry)
-    ceilings[fiscal_year] = amount
-    breaches = await breaches_with(session, programme_code, ministry, ceilings=ceilings)
+    state = await commitments(session, programme_code, ministry)
+    breaches = await breaches_with(
+        session, programme_code, ministry, ceilings={**state.ceilings, fiscal_year: amount}, known=state
+    )
     if breaches:
         raise InsufficientFunds(
             f"{ministry}: a FY{fiscal_year} ceiling of {amount} yen is below what is committed: " + "; ".join(breaches)

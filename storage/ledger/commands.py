@@ -9,8 +9,10 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from domain.fiscal import fiscal_year
 from domain.statuses import PaymentStatus, ReservationStatus
@@ -24,7 +26,7 @@ from storage.ledger.accounts import (
     reserve_key,
     reverse_key,
 )
-from storage.ledger.ceilings import breaches_with, lock_allocation
+from storage.ledger.ceilings import breaches_with, commitments, lock_allocation
 from storage.ledger.posting import (
     IdempotencyConflict,
     InsufficientFunds,
@@ -32,12 +34,20 @@ from storage.ledger.posting import (
     Leg,
     NoOpenReservation,
     NotReversible,
-    balance,
     post,
     today,
 )
 from storage.ledger.schedules import ScheduledAmount, planned_year, unpaid_by_year
-from storage.models import LedgerEntry, LedgerTransaction, PaymentInstruction, Project, Reservation, Tranche, utcnow
+from storage.models import (
+    FundAllocation,
+    LedgerEntry,
+    LedgerTransaction,
+    PaymentInstruction,
+    Project,
+    Reservation,
+    Tranche,
+    utcnow,
+)
 
 
 @dataclass(frozen=True)
@@ -92,10 +102,6 @@ async def endow(
     return True
 
 
-def _view(r: Reservation, created: bool) -> ReservationView:
-    return ReservationView(r.project_id, r.stage_no, r.part, r.amount, r.paid, r.released, r.status, created)
-
-
 async def reserve(
     session: AsyncSession,
     *,
@@ -110,46 +116,57 @@ async def reserve(
 ) -> ReservationView:
     """Reserve a stage's budget (or a recycle's extra budget: `part` > 0) from its ministry's
     allocation, once per (project, stage, part). The schedule says in which fiscal years the money
-    is planned to be paid; each of those years must stay within its ceiling (with carry-over)."""
+    is planned to be paid; each of those years must stay within its ceiling (with carry-over).
+
+    Three statements on PostgreSQL, seven on SQLite (tests/test_ledger_statements.py): the
+    allocation lock with any earlier reservation of the key, one read of what the checks need,
+    the posting with the reservation row (see `post`)."""
     day = booked_on or today()
     # Unscheduled (tranche 0): any tranche may draw on it; it is planned for its booking year.
     planned = schedule or [ScheduledAmount(UNSCHEDULED, fiscal_year(day), amount)]
     if amount <= 0 or sum(s.amount for s in planned) != amount or any(s.amount <= 0 for s in planned):
         raise LedgerError(f"the schedule of stage {stage_no} of {project_id} does not add up to {amount} yen")
-    existing = await session.get(Reservation, (project_id, stage_no, part))
+    key = (project_id, stage_no, part)
+    locked = (
+        await session.execute(
+            select(*_RESERVATION_COLUMNS)
+            .select_from(FundAllocation)
+            .outerjoin(Reservation, _reservation_key(*key))
+            .where(FundAllocation.programme_code == programme_code, FundAllocation.ministry == ministry)
+            .with_for_update(of=FundAllocation)
+        )
+    ).first()
+    existing = locked if locked is not None and locked.amount is not None else None
+    if locked is None:  # no allocation to lock: a repeat of a reservation still answers as one
+        existing = (await session.execute(select(*_RESERVATION_COLUMNS).where(_reservation_key(*key)))).first()
     if existing is not None:
         if existing.amount != amount or existing.ministry != ministry:
             raise IdempotencyConflict(
                 f"stage {stage_no} of {project_id} was reserved with {existing.amount} yen from "
                 f"{existing.ministry}, not {amount} yen from {ministry}"
             )
-        return _view(existing, created=False)
-    await lock_allocation(session, programme_code, ministry)
-    available = await balance(session, Account.allocation(ministry))
-    if available < amount:
+        return ReservationView(
+            project_id, stage_no, part, amount, existing.paid, existing.released, existing.status, created=False
+        )
+    if locked is None:
+        raise LedgerError(f"programme {programme_code} has no allocation for {ministry}")
+    # Read after the lock (its own statement, so its snapshot follows the lock on PostgreSQL).
+    state = await commitments(session, programme_code, ministry)
+    if state.available < amount:
         raise InsufficientFunds(
-            f"{ministry} allocation has {available} yen available; stage {stage_no} of {project_id} needs {amount}"
+            f"{ministry} allocation has {state.available} yen available; stage {stage_no} of {project_id} needs {amount}"
         )
     by_year: dict[int, int] = defaultdict(int)
     for s in planned:
         by_year[s.fiscal_year] += s.amount
-    breaches = await breaches_with(session, programme_code, ministry, extra=dict(by_year))
+    breaches = await breaches_with(session, programme_code, ministry, extra=dict(by_year), known=state)
     if breaches:
         raise InsufficientFunds(
             f"{ministry}: stage {stage_no} of {project_id} ({amount} yen) would exceed a fiscal-year ceiling: "
             + "; ".join(breaches)
         )
     booking_fy = fiscal_year(day)
-    await post(
-        session,
-        reserve_key(project_id, stage_no, part),
-        "reserve",
-        project_id,
-        [Leg(Account.allocation(ministry), ministry, booking_fy, -amount)]
-        + [Leg(Account.reservation(project_id), ministry, fy, v) for fy, v in sorted(by_year.items())],
-        day,
-    )
-    reservation = Reservation(
+    reservation = insert(Reservation).values(
         project_id=project_id,
         stage_no=stage_no,
         part=part,
@@ -159,10 +176,45 @@ async def reserve(
         released=0,
         status=ReservationStatus.OPEN,
         schedule=[s.__dict__ for s in planned],
+        created_at=utcnow(),
     )
-    session.add(reservation)
-    await session.flush()
-    return _view(reservation, created=True)
+    await post(
+        session,
+        reserve_key(project_id, stage_no, part),
+        "reserve",
+        project_id,
+        [Leg(Account.allocation(ministry), ministry, booking_fy, -amount)]
+        + [Leg(Account.reservation(project_id), ministry, fy, v) for fy, v in sorted(by_year.items())],
+        day,
+        also=[reservation],
+    )
+    return ReservationView(project_id, stage_no, part, amount, 0, 0, ReservationStatus.OPEN, created=True)
+
+
+# A reservation as the hot paths read it: Core columns, not ORM objects (nothing to flush).
+_RESERVATION_COLUMNS = (
+    Reservation.project_id,
+    Reservation.stage_no,
+    Reservation.ministry,
+    Reservation.amount,
+    Reservation.paid,
+    Reservation.released,
+    Reservation.status,
+    Reservation.schedule,
+    Reservation.created_at,
+)
+
+
+def _reservation_key(project_id: str, stage_no: int, part: int) -> ColumnElement[bool]:
+    return and_(Reservation.project_id == project_id, Reservation.stage_no == stage_no, Reservation.part == part)
+
+
+def _refresh_loaded(session: AsyncSession, key: tuple[str, int, int], **values: object) -> None:
+    """A Core UPDATE bypasses the session: a copy of the row it loaded earlier gets the new
+    figures (set as loaded, so nothing is flushed back and no attribute is reloaded lazily)."""
+    loaded = session.identity_map.get(identity_key(Reservation, key))
+    for name, value in values.items() if loaded is not None else ():
+        set_committed_value(loaded, name, value)
 
 
 async def pay_tranche(
@@ -178,91 +230,112 @@ async def pay_tranche(
     payee: str | None = None,
 ) -> TrancheView:
     """Pay one tranche out of the stage's reservation, and put its payment instruction in the
-    outbox in the same transaction. The (project, stage, tranche) key pays once."""
-    existing = await session.get(Tranche, (project_id, stage_no, tranche_no))
-    if existing is not None:
-        if existing.amount != amount:
+    outbox in the same transaction. The (project, stage, tranche) key pays once.
+
+    Two statements on PostgreSQL, seven on SQLite (tests/test_ledger_statements.py): the
+    reservation locked with its project and any earlier payment of the key; the posting with the
+    tranche, the outbox row and the reservation's figures (see `post`). A tranche paid in another
+    fiscal year than planned adds the allocation lock and the ceiling check."""
+    row = (
+        await session.execute(
+            select(
+                *_RESERVATION_COLUMNS,
+                Project.programme_code,
+                Project.organisation,
+                Tranche.amount.label("paid_amount"),
+                Tranche.transaction_id,
+                Tranche.fiscal_year,
+            )
+            .select_from(Reservation)
+            .join(Project, Project.id == Reservation.project_id)
+            .outerjoin(
+                Tranche,
+                and_(
+                    Tranche.project_id == Reservation.project_id,
+                    Tranche.stage_no == Reservation.stage_no,
+                    Tranche.tranche_no == tranche_no,
+                ),
+            )
+            .where(_reservation_key(project_id, stage_no, part))
+            .with_for_update(of=Reservation)
+        )
+    ).first()
+    if row is not None and row.paid_amount is not None:
+        if row.paid_amount != amount:
             raise IdempotencyConflict(
-                f"tranche {tranche_no} of stage {stage_no} of {project_id} was paid as {existing.amount} yen, "
+                f"tranche {tranche_no} of stage {stage_no} of {project_id} was paid as {row.paid_amount} yen, "
                 f"not {amount}"
             )
-        return TrancheView(
-            project_id, stage_no, tranche_no, existing.amount, existing.transaction_id, False, existing.fiscal_year
+        return TrancheView(project_id, stage_no, tranche_no, amount, row.transaction_id, False, row.fiscal_year)
+    if row is None or row.status != "open":
+        raise NoOpenReservation(f"stage {stage_no} of {project_id} has no open reservation to pay from")
+    if row.paid + amount > row.amount:
+        raise LedgerError(
+            f"tranche {tranche_no} ({amount} yen) exceeds what remains reserved for stage {stage_no} "
+            f"({row.amount - row.paid} yen)"
         )
     day = paid_on or today()
     actual = fiscal_year(day)
-    peek = await session.get(Reservation, (project_id, stage_no, part))
-    if peek is not None and peek.status == "open" and planned_year(peek, tranche_no, amount) != actual:
+    planned = planned_year(row, tranche_no, amount)
+    if planned != actual:
         # Paid in another fiscal year than planned: the commitment moves to that year, which must
-        # stay within its ceiling. The ministry's allocation lock comes first, as in reserve().
-        project = await session.get(Project, project_id)
-        assert project is not None, f"project {project_id} is not registered"
-        await lock_allocation(session, project.programme_code, peek.ministry)
-        planned = planned_year(peek, tranche_no, amount)
+        # stay within its ceiling. The allocation lock comes after the reservation's here; nothing
+        # holds an allocation lock and then waits for a reservation row, so no deadlock.
+        await lock_allocation(session, row.programme_code, row.ministry)
         breaches = await breaches_with(
-            session, project.programme_code, peek.ministry, extra={actual: amount, planned: -amount}
+            session, row.programme_code, row.ministry, extra={actual: amount, planned: -amount}
         )
         if breaches:
             raise InsufficientFunds(
-                f"{peek.ministry}: tranche {tranche_no} of stage {stage_no} of {project_id} ({amount} yen), planned "
+                f"{row.ministry}: tranche {tranche_no} of stage {stage_no} of {project_id} ({amount} yen), planned "
                 f"for FY{planned}, would exceed a fiscal-year ceiling if paid in FY{actual}: " + "; ".join(breaches)
             )
-    reservation = await session.get(
-        Reservation, (project_id, stage_no, part), with_for_update=True, populate_existing=True
-    )
-    if reservation is None or reservation.status != "open":
-        raise NoOpenReservation(f"stage {stage_no} of {project_id} has no open reservation to pay from")
-    if reservation.paid + amount > reservation.amount:
-        raise LedgerError(
-            f"tranche {tranche_no} ({amount} yen) exceeds what remains reserved for stage {stage_no} "
-            f"({reservation.amount - reservation.paid} yen)"
-        )
-    planned = planned_year(reservation, tranche_no, amount)
     key = pay_key(project_id, stage_no, tranche_no)
+    now = utcnow()
+    # The lock is held: the figures read above are current.
+    figures: dict[str, object] = {"paid": row.paid + amount}
+    if row.paid + amount == row.amount:
+        figures |= {"status": ReservationStatus.SETTLED, "resolved_at": now}
+    tranche = {
+        "project_id": project_id,
+        "stage_no": stage_no,
+        "tranche_no": tranche_no,
+        "amount": amount,
+        "due_at": due_at,
+        "paid_at": now,
+        "part": part,
+        "fiscal_year": actual,
+        "planned_fiscal_year": planned,
+    }
+    instruction = {
+        "key": key,
+        "project_id": project_id,
+        "payee": row.organisation if payee is None else payee,
+        "amount": amount,
+        "kind": "pay",
+        "status": PaymentStatus.PENDING,
+        "attempts": 0,
+        "created_at": now,
+    }
     txn_id = await post(
         session,
         key,
         "pay",
         project_id,
         [
-            Leg(Account.reservation(project_id), reservation.ministry, planned, -amount),
-            Leg(Account.paid(project_id), reservation.ministry, actual, amount),
+            Leg(Account.reservation(project_id), row.ministry, planned, -amount),
+            Leg(Account.paid(project_id), row.ministry, actual, amount),
         ],
         day,
+        linked=[(Tranche, tranche), (PaymentInstruction, instruction)],
+        also=[
+            update(Reservation)
+            .where(_reservation_key(project_id, stage_no, part))
+            .values(**figures)
+            .execution_options(synchronize_session=False)
+        ],
     )
-    session.add(
-        Tranche(
-            project_id=project_id,
-            stage_no=stage_no,
-            tranche_no=tranche_no,
-            amount=amount,
-            transaction_id=txn_id,
-            due_at=due_at,
-            part=part,
-            fiscal_year=actual,
-            planned_fiscal_year=planned,
-        )
-    )
-    if payee is None:
-        project = await session.get(Project, project_id)
-        payee = project.organisation if project is not None else project_id
-    session.add(
-        PaymentInstruction(
-            key=key,
-            transaction_id=txn_id,
-            project_id=project_id,
-            payee=payee,
-            amount=amount,
-            kind="pay",
-            status=PaymentStatus.PENDING,
-            attempts=0,
-        )
-    )
-    reservation.paid += amount
-    if reservation.paid == reservation.amount:
-        reservation.status = ReservationStatus.SETTLED
-        reservation.resolved_at = utcnow()
-    await session.flush()
+    _refresh_loaded(session, (project_id, stage_no, part), **figures)
     return TrancheView(project_id, stage_no, tranche_no, amount, txn_id, True, actual)
 
 

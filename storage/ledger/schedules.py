@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,7 +25,17 @@ class ScheduledAmount:
     amount: int
 
 
-def schedule_of(reservation: Reservation) -> list[dict[str, int]]:
+class Planned(Protocol):
+    """What a schedule is read from: a Reservation, or a row of its columns (the ledger's hot path)."""
+
+    project_id: str
+    stage_no: int
+    amount: int
+    schedule: list[Any] | None
+    created_at: datetime
+
+
+def schedule_of(reservation: Planned) -> list[dict[str, int]]:
     """The reservation's plan; one stored without a schedule is unscheduled in the year it was
     booked."""
     return reservation.schedule or [
@@ -35,7 +47,7 @@ def schedule_of(reservation: Reservation) -> list[dict[str, int]]:
     ]
 
 
-def planned_year(reservation: Reservation, tranche_no: int, amount: int | None = None) -> int:
+def planned_year(reservation: Planned, tranche_no: int, amount: int | None = None) -> int:
     """The fiscal year the tranche was reserved for; a tranche the schedule does not hold (or
     holds with another amount) is refused. An unscheduled reservation: its one planned year."""
     schedule = schedule_of(reservation)

@@ -24,9 +24,34 @@ REPORT_REMINDER_DAYS = 30  # an overdue progress report is asked for again this 
 PATCH_REPORT_DUE = "report-due-notices"
 FOUR_EYES_SEARCH_ATTRIBUTE = "four-eyes-search-attribute"
 REPORT_WAIT_CONTINUES = "report-wait-continue-as-new"
+# StageNo, Phase and TranchesPaid: the reconciliation reads them through visibility.
+MONEY_SEARCH_ATTRIBUTES = "money-search-attributes"
 
 
 class Money(Holds):
+    _money_published: tuple[int, str, tuple[int, ...]] | None = None
+
+    def _publish(self) -> None:
+        super()._publish()
+        self._publish_money()
+
+    def _publish_money(self) -> None:
+        """What the reconciliation compares with the ledger, as search attributes: upserted when
+        one of them changed (each upsert is an event in the history), behind a patch (a command)."""
+        s = self.state
+        now = (s.stage_index + 1, s.phase.value, tuple(s.money.tranches_paid))
+        if now == self._money_published or not workflow.patched(MONEY_SEARCH_ATTRIBUTES):
+            return
+        self._money_published = now
+        workflow.upsert_search_attributes(
+            [
+                sa.STAGE_NO.value_set(now[0]),
+                sa.PHASE.value_set(now[1]),
+                # An empty list would remove the attribute; "none" says none is paid yet.
+                sa.TRANCHES_PAID.value_set([str(n) for n in now[2]] or ["none"]),
+            ]
+        )
+
     async def _reserve_stage(self, amount: int | None = None, part: int = 0) -> bool:
         """Reserve the current stage's budget (or a recycle's extra budget), planned by fiscal year.
 
@@ -132,6 +157,7 @@ class Money(Holds):
             ):
                 return None
             self.state.money.tranches_paid.append(tranche_no)
+            self._publish_money()
         await self._wait_until(
             f"{self._stage_label(stage_no)}: work under way until", lambda: self._at_day(self.stage.duration_days)
         )
