@@ -49,12 +49,12 @@ from bench.burst_setup import Submission, accept_all, add_reviewers, start_round
 from bench.lifecycle import Run, pct, until_accepted
 from bench.processes import free_port, process, python, trlgate, wait_healthy
 from cli.exit import hard_exit
+from domain import search_attributes as sa
 from storage import migrate
 from storage.db import make_engine, make_sessionmaker
 from storage.seed import seed_demo
 from tests.support import (
     CONVERTER,
-    SEARCH_ATTRIBUTES,
     cheap_password_hashes,
     scratch_postgres,
     venv_binary,
@@ -173,9 +173,7 @@ def dev_server(port: int, db: Path | None) -> list[str]:
     args = [venv_binary("temporal"), "server", "start-dev", "--headless", "--ip", "127.0.0.1", "--port", str(port)]
     args += ["--log-level", "warn", *(["--db-filename", str(db)] if db else [])]
     args += ["--dynamic-config-value", "frontend.enableUpdateWorkflowExecution=true"]
-    for key in SEARCH_ATTRIBUTES:
-        args += ["--search-attribute", f"{key.name}={key.indexed_value_type.name.title()}"]  # KEYWORD: Keyword
-    return args
+    return [*args, *sa.cli_flags()]
 
 
 async def connected(address: str, timeout: float = 90.0) -> Client:

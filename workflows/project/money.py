@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
+from temporalio.common import SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -17,6 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.programme import PROGRAMME_CODE
     from domain.project import Phase, StageExtension
     from domain.roles import Role, group
+    from workflows.common import attributes_on_change, publish
 from workflows.project.holds import Holds
 
 REPORT_REMINDER_DAYS = 30  # an overdue progress report is asked for again this often
@@ -43,14 +46,16 @@ class Money(Holds):
         if now == self._money_published or not workflow.patched(MONEY_SEARCH_ATTRIBUTES):
             return
         self._money_published = now
-        workflow.upsert_search_attributes(
-            [
-                sa.STAGE_NO.value_set(now[0]),
-                sa.PHASE.value_set(now[1]),
-                # An empty list would remove the attribute; "none" says none is paid yet.
-                sa.TRANCHES_PAID.value_set([str(n) for n in now[2]] or ["none"]),
-            ]
-        )
+        values: list[SearchAttributeUpdate[Any]] = [
+            sa.STAGE_NO.value_set(now[0]),
+            sa.PHASE.value_set(now[1]),
+            # An empty list would remove the attribute; "none" says none is paid yet.
+            sa.TRANCHES_PAID.value_set([str(n) for n in now[2]] or ["none"]),
+        ]
+        if attributes_on_change():
+            publish(values)  # against the run's own attributes: a run continued as new has them
+        else:
+            workflow.upsert_search_attributes(values)
 
     async def _reserve_stage(self, amount: int | None = None, part: int = 0) -> bool:
         """Reserve the current stage's budget (or a recycle's extra budget), planned by fiscal year.
