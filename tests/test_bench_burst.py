@@ -6,7 +6,13 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from bench.processes import REPO
+
+# A stack of processes (dev server, worker, API) at toy size: the deep tier's, not the suite's
+# five minutes; what the product does here has tests of its own (tests/test_api_access.py).
+pytestmark = pytest.mark.deep_only
 
 
 def test_deadline_burst_runs_and_records_every_review_once() -> None:

@@ -7,7 +7,13 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from config import REPO_ROOT
+
+# A stack of processes (dev server, worker, API) at toy size: the deep tier's, not the suite's
+# five minutes; the worker settings it relies on have tests of their own (tests/unit/test_worker_settings.py).
+pytestmark = pytest.mark.deep_only
 
 
 def test_open_workflows_runs_at_toy_size() -> None:
