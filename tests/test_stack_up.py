@@ -45,10 +45,13 @@ async def _text(page: Page) -> str:
     return "\n".join([await frame.inner_text("body") for frame in page.frames])
 
 
-async def _ui_page(page: Page, ui: str, project_id: str, name: str, input_shows: str, shows: str) -> tuple[str, str]:
+async def _ui_page(
+    page: Page, ui: str, project_id: str, name: str, input_shows: str, shows: tuple[str, ...]
+) -> tuple[str, str]:
     """The Temporal UI's page of a project's workflow: its input (the first tab; `input_shows`: a
     pattern there once the UI has shown it) and its user metadata (summary, details, current
-    details; `shows`: a text there once the UI has them), as the page shows them; screenshots."""
+    details; `shows`: texts there once the UI has them all: its blocks render one by one), as the
+    page shows them; screenshots."""
     async with page.expect_response(lambda r: "/codec/decode" in r.url) as decoded:
         await page.goto(f"{ui}/namespaces/default/workflows/project-{project_id}")
     assert (await decoded.value).status == 200  # the codec on the UI's own origin took the cookie
@@ -58,7 +61,9 @@ async def _ui_page(page: Page, ui: str, project_id: str, name: str, input_shows:
     )
     await screenshot(page, f"temporal-ui-{name}")
     await page.get_by_role("tab", name="User Metadata").click()
-    metadata = await assert_eventually(lambda: _text(page), f"{shows!r} in the UI", until=lambda t: shows in t)
+    metadata = await assert_eventually(
+        lambda: _text(page), f"{shows!r} in the UI", until=lambda t: all(text in t for text in shows)
+    )
     await screenshot(page, f"temporal-ui-{name}-metadata")
     return history, metadata
 
@@ -75,7 +80,7 @@ async def _ops_console(browser: Browser, base: str, ui: str, open_id: str, close
     await expect(page).to_have_url(f"{base}/app/operations")
     await page.goto(f"{ui}/namespaces/default/workflows")  # the UI's own first load, before the project's page
     history, metadata = await _ui_page(
-        page, ui, open_id, "open-project", OPEN_TITLE, "Stage 1 (Basic research): tranche"
+        page, ui, open_id, "open-project", OPEN_TITLE, ("Stage 1 (Basic research): tranche", OPEN_TITLE)
     )
     assert BANNER not in history and BANNER not in metadata
     assert f'"title": "{OPEN_TITLE}"' in history  # the input, decoded
@@ -87,7 +92,9 @@ async def _ops_console(browser: Browser, base: str, ui: str, open_id: str, close
     assert [await t.get_attribute("aria-disabled") for t in await terminate.all()] == ["true"] * await terminate.count()
     await screenshot(page, "temporal-ui-open-project-actions")
     await page.keyboard.press("Escape")
-    history, metadata = await _ui_page(page, ui, closed_id, "closed-project", CIPHERTEXT, "No Current Details")
+    history, metadata = await _ui_page(
+        page, ui, closed_id, "closed-project", CIPHERTEXT, ("No Current Details", "No summary available")
+    )
     assert BANNER not in history and BANNER not in metadata
     assert CLOSED_TITLE not in history + metadata and "Basic research" not in history + metadata
     assert "No summary available" in metadata  # ciphertext: the UI cannot read it
