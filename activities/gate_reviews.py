@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import assert_never
 
 from pydantic import BaseModel
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 
@@ -33,6 +33,7 @@ from domain.gate_review import (
 )
 from domain.proposal import Classification
 from storage.audit import audit_effect
+from storage.db import dialect_insert
 from storage.models import Gate, Project, Review, ReviewTask, utcnow
 from storage.models import GateEvent as GateEventRow
 
@@ -56,10 +57,10 @@ class GateReviewActivities(DatabaseActivities):
         """Store the event once and bring the projections up to date. False for a repeat."""
 
         async def work(session: AsyncSession) -> bool:
-            if await session.scalar(select(GateEventRow.id).where(GateEventRow.key == event.key)) is not None:
-                return False
-            session.add(
-                GateEventRow(
+            # The log's row, unless this event's key is in already (a repeat): one statement.
+            row = (
+                dialect_insert(session)(GateEventRow)
+                .values(
                     key=event.key,
                     project_id=event.project_id,
                     gate_no=event.gate_no,
@@ -69,7 +70,11 @@ class GateReviewActivities(DatabaseActivities):
                     at=event.at,
                     payload=event.payload(),
                 )
+                .on_conflict_do_nothing(index_elements=[GateEventRow.key])
+                .returning(GateEventRow.id)
             )
+            if await session.scalar(row) is None:
+                return False
             await _project(session, event)
             target = f"gate:{event.project_id}/{event.gate_no}/r{event.round}"
             await audit_effect(session, event.command, event.actor, f"gate_{event.kind.value}", target)
@@ -167,19 +172,40 @@ async def _open_round(session: AsyncSession, e: GateOpened) -> None:
 
 
 async def _store_review(session: AsyncSession, e: ReviewStored) -> None:
+    """The hottest write of a deadline (every reviewer at once): Core statements, no ORM loads.
+    The task is marked submitted, the review inserted or, amended, overwritten with its version
+    counted up, the gate's recommendation replaced: three statements, then `_panel_complete`."""
     r = e.review
-    task = await _task(session, e, r.reviewer)
-    assert task is not None, "a review needs its task"
-    review = await session.get(Review, task.id)
-    if review is None:
-        session.add(Review(task_id=task.id, must_meet=r.must_meet, scores=r.scores, comment=r.comment))
-    else:
-        review.must_meet, review.scores, review.comment = r.must_meet, r.scores, r.comment
-        review.version += 1
-        review.amended_at = e.at
-    task.status, task.closed_at = TaskStatus.SUBMITTED, utcnow()
-    if e.recommendation is not None and (gate := await _gate(session, e)) is not None:
-        gate.recommendation = e.recommendation.model_dump(mode="json")
+    task_id = round_task_id(e.project_id, e.gate_no, e.round, r.reviewer)
+    submitted = await session.scalar(
+        update(ReviewTask)
+        .where(ReviewTask.id == task_id)
+        .values(status=TaskStatus.SUBMITTED, closed_at=utcnow())
+        .returning(ReviewTask.id)
+    )
+    assert submitted is not None, "a review needs its task"
+    review = dialect_insert(session)(Review).values(
+        task_id=task_id, must_meet=r.must_meet, scores=r.scores, comment=r.comment
+    )
+    await session.execute(
+        review.on_conflict_do_update(
+            index_elements=[Review.task_id],
+            set_={
+                "must_meet": review.excluded.must_meet,
+                "scores": review.excluded.scores,
+                "comment": review.excluded.comment,
+                "version": Review.version + 1,
+                "amended_at": e.at,
+            },
+        )
+    )
+    if e.recommendation is not None:
+        recommendation = e.recommendation.model_dump(mode="json")
+        await session.execute(
+            update(Gate)
+            .where(Gate.project_id == e.project_id, Gate.gate_no == e.gate_no)
+            .values(recommendation=recommendation)
+        )
     await _panel_complete(session, e)
 
 
@@ -203,8 +229,10 @@ async def _panel_complete(session: AsyncSession, e: ReviewStored) -> None:
             ReviewTask.status.in_([s.value for s in OPEN_TASKS]),
         )
     )
+    if waiting:
+        return
     project = await session.get(Project, e.project_id)
-    if waiting or project is None:
+    if project is None:
         return
     await store_notice(
         session,

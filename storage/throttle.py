@@ -23,11 +23,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, or_, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.audit import audit
+from storage.db import dialect_insert
 from storage.models import LoginThrottle
 
 
@@ -85,7 +84,7 @@ async def _rows(session: AsyncSession, keys: Sequence[str], now: datetime) -> di
     PostgreSQL when one took the user's row first and the other the address's). One upsert per
     key creates or locks its row at once: with an insert and then a select, a row deleted between
     the two (by purge) was not there to lock."""
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    insert = dialect_insert(session)
     rows = {}
     for key in sorted(set(keys)):
         new = insert(LoginThrottle).values(key=key, failures=0, last_failure_at=now)

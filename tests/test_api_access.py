@@ -162,7 +162,9 @@ async def test_review_and_decision_refusals_are_clear(stack: ApiStack) -> None:
         assert rejected.count("review") == 3 and rejected.count("decide") == 2
         done = (await session.scalars(select(AuditEntry.action).where(AuditEntry.target == f"task:{task_id}"))).all()
         assert done.count("review") == 4 and done.count("amend_review") == 1  # 3 refused, each accepted one once
-        assert await session.scalar(select(Review.version).where(Review.task_id == task_id)) == 2
+        stored = await session.get(Review, task_id)
+        assert stored is not None and (stored.version, stored.comment) == (2, "second thoughts")
+        assert stored.amended_at is not None and stored.submitted_at < stored.amended_at
 
 
 async def test_health_and_openapi(stack: ApiStack) -> None:

@@ -17,11 +17,11 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import BigInteger, Integer, String, column, func, insert, literal, select, true, values
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import UpdateBase
 
 from domain.fiscal import jst_date
+from storage.db import dialect_insert
 from storage.ledger.accounts import Account
 from storage.models import AccountBalance, Base, LedgerEntry, LedgerTransaction, MinistryYearTotal, utcnow
 
@@ -56,10 +56,6 @@ class Leg:
 
 def today() -> date:
     return jst_date(utcnow())
-
-
-def _insert(session: AsyncSession) -> Any:
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
 async def post(
@@ -142,7 +138,7 @@ def _running_totals(session: AsyncSession, legs: list[Leg]) -> list[Any]:
     """The upserts of the running balances (and of each ministry's committed money by year, when
     it changes), incremented atomically, keys in a fixed order so two transactions lock shared
     rows in the same order: concurrent postings never lose an update nor deadlock."""
-    upsert = _insert(session)
+    upsert = dialect_insert(session)
     by_account: dict[tuple[Account, int], tuple[str, int]] = {}
     committed: dict[tuple[str, int], int] = defaultdict(int)
     for leg in legs:
