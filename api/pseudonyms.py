@@ -14,12 +14,12 @@ import hmac
 import re
 
 from fastapi import Request
-from sqlalchemy import func, or_, select
+from sqlalchemy import false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.audit import record
 from domain.proposal import Classification
-from storage.access import closed_decisions
+from storage.access import readable_sql
 from storage.models import Project, User
 
 PREFIX = "closed-"
@@ -30,42 +30,68 @@ def pseudonym(secret: str, project_id: str) -> str:
     return PREFIX + hmac.new(key, project_id.encode(), hashlib.sha256).hexdigest()[:12]
 
 
+# A run of letters and digits in hyphen-joined parts: where a project id can stand (an id is
+# letters, digits and hyphens, found where no letter or digit touches it: in `pay:<id>:1:2`,
+# `reservation:<id>`, `project-<id>-gate-1`).
+_RUN = re.compile(r"[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*")
+
+
 class Pseudonyms:
     def __init__(self, hidden: dict[str, str], known: set[str]) -> None:
         self.hidden = hidden  # real id -> pseudonym, for the closed projects this reader may not read
-        ids = sorted(known | hidden.keys(), key=len, reverse=True)
-        # A project id is letters, digits and hyphens: one is found where no letter or digit
-        # touches it (in `pay:<id>:1:2`, `reservation:<id>`, `project-<id>`), and a longer id that
-        # starts with a hidden one is matched whole first.
-        alternatives = "|".join(map(re.escape, ids))
-        self.pattern = re.compile(rf"(?<![A-Za-z0-9])(?:{alternatives})(?![A-Za-z0-9])") if ids else None
+        self.aliases = {alias: real for real, alias in hidden.items()}
+        self.known = known | hidden.keys()
+        # Not one alternation of every id (thousands at a national scale: compiling it and running
+        # it over each text cost more than the view's queries): each run's hyphen-joined parts are
+        # looked up instead, the longest id first, so `KP-7-B` beside a hidden `KP-7` stays whole.
+        self.longest = max((id_.count("-") + 1 for id_ in self.known), default=0)
 
     def text(self, value: str) -> str:
         """The text with every hidden project id replaced by its pseudonym."""
-        if not self.hidden or self.pattern is None or not value:
+        if not self.hidden or not value:
             return value
-        return self.pattern.sub(lambda m: self.hidden.get(m.group(0), m.group(0)), value)
+        return _RUN.sub(self._run, value)
+
+    def _run(self, match: re.Match[str]) -> str:
+        parts = match.group(0).split("-")
+        out: list[str] = []
+        i = 0
+        while i < len(parts):
+            for j in range(min(len(parts), i + self.longest), i, -1):
+                found = "-".join(parts[i:j])
+                if found in self.known:
+                    out.append(self.hidden.get(found, found))
+                    i = j
+                    break
+            else:
+                out.append(parts[i])
+                i += 1
+        return "-".join(out)
 
     def resolve(self, project_id: str) -> str | None:
         """The project a filter names: a pseudonym names its project; a hidden project's real id
         names nothing (as an unknown id would), so the filter confirms no closed project."""
         if project_id in self.hidden:
             return None
-        for real, alias in self.hidden.items():
-            if alias == project_id:
-                return real
-        return project_id
+        return self.aliases.get(project_id, project_id)
 
 
 async def pseudonyms_for(request: Request, session: AsyncSession, user: User, action: str) -> Pseudonyms:
     """Decide every closed project for this reader; audit what was shown and what withheld. Only
-    the closed projects are loaded (not the whole portfolio), and of the others only the ids that
-    a hidden id begins (`_extending`)."""
-    closed = (await session.scalars(select(Project).where(Project.classification == Classification.CLOSED.value))).all()
-    decisions = await closed_decisions(session, user, closed)
-    shown = [pid for pid, decision in decisions.items() if decision]
-    hidden = {pid: pseudonym(request.app.state.jwt_secret, pid) for pid, decision in decisions.items() if not decision}
-    known = {p.id for p in closed} | await _extending(session, hidden)
+    the closed projects' ids are read (not the whole portfolio), and of the others only the ids
+    that a hidden id begins (`_extending`)."""
+    # The one policy decides each closed project in SQL (readable_sql, held to `decide` by
+    # tests/test_access_sql.py): ids and verdicts only, not thousands of rows decided in Python.
+    verdicts = (
+        await session.execute(
+            select(Project.id, func.coalesce(readable_sql(user), false()))
+            .where(Project.classification == Classification.CLOSED.value)
+            .order_by(Project.id)
+        )
+    ).all()
+    shown = [pid for pid, readable in verdicts if readable]
+    hidden = {pid: pseudonym(request.app.state.jwt_secret, pid) for pid, readable in verdicts if not readable}
+    known = {pid for pid, _ in verdicts} | await _extending(session, hidden)
     if shown or hidden:
         await record(
             request, user.username, f"list_closed:{action}", "projects", "ok", shown=shown, withheld=sorted(hidden)

@@ -2,7 +2,7 @@
 newest first, one page counted and cut in SQL, with the chain's verification state.
 
 Closed work obeys the one access policy: an entry whose target is a closed project the reader may
-not read is left out in SQL (storage/access.readable, so the count agrees with the rows), and
+not read is left out in SQL (storage/access.refused_projects, so the count agrees with the rows), and
 any other mention of such a project (a hand-off's id, a list's detail) shows its pseudonym
 (api/pseudonyms.py). Verification is storage/audit.verify_chain, walked incrementally: from the
 last entry this process verified, or from the sealed checkpoint `trlgate audit-verify` keeps, after
@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.pseudonyms import Pseudonyms
 from domain.fiscal import JST
 from storage import audit_checkpoint
-from storage.access import readable
+from storage.access import refused_projects
 from storage.audit import ChainReport, ChainStart, entry_hash, verify_chain
 from storage.models import AuditEntry, Project, User
 from storage.paging import Key, Order, Page, keyset
@@ -102,11 +102,11 @@ NEWEST = Order("audit", (Key(AuditEntry.id, int, desc=True),))
 async def log_query(session: AsyncSession, user: User, names: Pseudonyms, found: AuditFilter) -> Select[Any] | None:
     """The filtered log as this reader may read it; None when the filter names closed work the
     reader may not read (nothing to list)."""
-    query = (
-        select(AuditEntry)
-        .outerjoin(Project, AuditEntry.target == literal(PROJECT_TARGET) + Project.id)
-        .where(or_(Project.id.is_(None), await readable(session, user)))
-    )
+    # Entries whose target is a closed project the reader may not read are left out. Not a join of
+    # every entry with its project: the newest page is then read backwards along the id index and
+    # the count is one scan of the log, each row probed in a small hash of refused targets.
+    refused = refused_projects(user).with_only_columns(literal(PROJECT_TARGET) + Project.id)
+    query = select(AuditEntry).where(AuditEntry.target.not_in(refused))
     if found.actor:
         query = query.where(AuditEntry.actor == found.actor)
     if found.action:

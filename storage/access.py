@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import Boolean, ColumnElement, String, and_, cast, false, literal, or_, select, true
+from sqlalchemy import Boolean, ColumnElement, String, and_, cast, false, func, literal, not_, or_, select, true
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.ext.compiler import compiles
@@ -183,6 +183,16 @@ async def readable(session: AsyncSession, user: User) -> ColumnElement[bool]:
     (readable_sql; kept awaitable for its callers). A grant the clearance no longer covers keeps
     the project out of the count too, not only out of the rows."""
     return readable_sql(user)
+
+
+def refused_projects(user: User) -> AnySelect:
+    """The ids of the closed projects `user` may not read: few beside the portfolio, so a list of
+    other rows (the audit log) leaves out those naming them as a hashed NOT IN, not a join of every
+    row with its project. NULL-safe: a condition that cannot be decided refuses."""
+    return select(Project.id).where(
+        Project.classification == Classification.CLOSED.value,
+        not_(func.coalesce(readable_sql(user), false())),
+    )
 
 
 def refused_in(query: AnySelect, allowed: ColumnElement[bool]) -> AnySelect:

@@ -48,6 +48,19 @@ async def ministry_years(session: AsyncSession, programme_code: str, ministry: s
     )
 
 
+async def all_ceilings(session: AsyncSession, programme_code: str) -> dict[str, dict[int, int]]:
+    """Every ministry's ceilings by fiscal year."""
+    found: dict[str, dict[int, int]] = defaultdict(dict)
+    rows = await session.execute(
+        select(FiscalCeiling.ministry, FiscalCeiling.fiscal_year, FiscalCeiling.amount).where(
+            FiscalCeiling.programme_code == programme_code
+        )
+    )
+    for ministry, fy, amount in rows.all():
+        found[ministry][int(fy)] = int(amount)
+    return dict(found)
+
+
 async def _ceilings(session: AsyncSession, programme_code: str, ministry: str) -> dict[int, int]:
     rows = await session.execute(
         select(FiscalCeiling.fiscal_year, FiscalCeiling.amount).where(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
@@ -10,9 +11,9 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.fiscal import FiscalYearFunds
+from domain.fiscal import FiscalYearFunds, fiscal_years
 from storage.ledger.accounts import Account, AccountKind
-from storage.ledger.ceilings import ministry_years
+from storage.ledger.ceilings import all_ceilings
 from storage.models import AccountBalance, FundAllocation, LedgerEntry, LedgerTransaction, Reservation
 from storage.paging import Key, Order, Page, keyset
 
@@ -28,6 +29,9 @@ class MinistryFunds:
 
 
 async def fund_summary(session: AsyncSession, programme_code: str) -> list[MinistryFunds]:
+    """Every ministry's funds and fiscal years from the running balances in one grouped read (a
+    national portfolio holds hundreds of thousands of them: one scan, not one per ministry), with
+    the allocations and every ceiling beside it."""
     allocations = (
         await session.scalars(
             select(FundAllocation)
@@ -36,19 +40,30 @@ async def fund_summary(session: AsyncSession, programme_code: str) -> list[Minis
         )
     ).all()
     rows = await session.execute(
-        select(AccountBalance.kind, AccountBalance.ministry, func.sum(AccountBalance.balance)).group_by(
-            AccountBalance.kind, AccountBalance.ministry
+        select(
+            AccountBalance.kind, AccountBalance.ministry, AccountBalance.fiscal_year, func.sum(AccountBalance.balance)
         )
+        .where(AccountBalance.kind.in_((AccountKind.RESERVATION, AccountKind.PAID, AccountKind.ALLOCATION)))
+        .group_by(AccountBalance.kind, AccountBalance.ministry, AccountBalance.fiscal_year)
     )
-    sums = {(kind, ministry): int(total) for kind, ministry, total in rows.all()}
+    sums: dict[tuple[str, str], int] = defaultdict(int)
+    by_year: dict[tuple[str, str], dict[int, int]] = defaultdict(dict)
+    for kind, ministry, fy, total in rows.all():
+        sums[(kind, ministry)] += int(total)
+        by_year[(kind, ministry)][int(fy)] = int(total)
+    ceilings = await all_ceilings(session, programme_code)
     return [
         MinistryFunds(
             ministry=a.ministry,
             allocated=a.amount,
-            reserved=sums.get((AccountKind.RESERVATION, a.ministry), 0),
-            paid=sums.get((AccountKind.PAID, a.ministry), 0),
-            available=sums.get((AccountKind.ALLOCATION, a.ministry), 0),
-            fiscal_years=await ministry_years(session, programme_code, a.ministry),
+            reserved=sums[(AccountKind.RESERVATION, a.ministry)],
+            paid=sums[(AccountKind.PAID, a.ministry)],
+            available=sums[(AccountKind.ALLOCATION, a.ministry)],
+            fiscal_years=fiscal_years(
+                ceilings.get(a.ministry, {}),
+                by_year[(AccountKind.RESERVATION, a.ministry)],
+                by_year[(AccountKind.PAID, a.ministry)],
+            ),
         )
         for a in allocations
     ]
