@@ -164,8 +164,17 @@ def readable_sql(user: User) -> ColumnElement[bool]:
     answers): open work, and closed work the user's roles reach, whose label the clearance and
     compartments dominate, under a grant not revoked. No rows are read to build it, so its cost
     does not grow with the user's grants (an admin may hold thousands)."""
-    granted = select(NeedToKnowGrant.project_id).where(
-        NeedToKnowGrant.username == user.username, NeedToKnowGrant.revoked_at.is_(None)
+    # The grant as a correlated EXISTS (the grant's primary key is (project, user)), not
+    # `id IN (the user's grants)`: PostgreSQL charges that IN's hashed subplan again for every
+    # project a nested loop probes, and so scanned the whole portfolio for a reviewer's 250 tasks.
+    granted = (
+        select(NeedToKnowGrant.project_id)
+        .where(
+            NeedToKnowGrant.project_id == Project.id,
+            NeedToKnowGrant.username == user.username,
+            NeedToKnowGrant.revoked_at.is_(None),
+        )
+        .exists()
     )
     return or_(
         Project.classification != Classification.CLOSED.value,
@@ -173,7 +182,7 @@ def readable_sql(user: User) -> ColumnElement[bool]:
             role_scope(user),
             Project.label_level <= user.clearance_level,
             json_subset(Project.label_compartments, literal(json.dumps(sorted(user.compartments or [])))),
-            Project.id.in_(granted),
+            granted,
         ),
     )
 

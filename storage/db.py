@@ -25,6 +25,11 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
         kwargs.setdefault("pool_size", 10)
         kwargs.setdefault("max_overflow", 10)
         kwargs.setdefault("pool_pre_ping", True)
+        if make_url(url).get_driver_name() == "asyncpg":
+            # No JIT: every query here is short. A correlated subquery's cost estimate (the access
+            # rule's grant check over a national portfolio) crossed jit_above_cost, and compiling
+            # the plan took 315 ms of a 390 ms count (bench/portfolio.py).
+            kwargs.setdefault("connect_args", {"server_settings": {"jit": "off"}})
         return create_async_engine(url, **kwargs)
 
     engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)

@@ -312,3 +312,15 @@ async def test_the_notifications_read_at_migration_goes_down_to_v1_and_up_again(
         rows = (await session.scalars(select(Notification).where(Notification.project_id == pid))).all()
     await engine.dispose()
     assert {(n.key, n.read_at) for n in rows} == {("k-1", None), ("k-2", None)}
+
+
+@pytest.mark.postgres
+async def test_the_application_s_postgresql_connections_compile_no_plan(postgres_url: str) -> None:
+    """JIT is off for the application's connections: its queries are short, and a plan compiled
+    for a correlated subquery's inflated cost estimate took most of a list count's time."""
+    engine = make_engine(postgres_url)
+    try:
+        async with engine.connect() as conn:
+            assert await conn.scalar(text("SHOW jit")) == "off"
+    finally:
+        await engine.dispose()
