@@ -15,7 +15,7 @@ from typing import Any
 
 from fastapi import Request
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement, Integer, String, cast, func, literal, null, select, union_all
+from sqlalchemy import ColumnElement, Integer, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.access import visible
@@ -24,8 +24,8 @@ from domain.project import ProjectStatus
 from domain.trl import MAX_TRL, MIN_TRL
 from domain.visions import Registry
 from services import visions
-from services.portfolio import NONE, Filters, conditions, due_gate, overdue_gate
-from storage.models import Handoff, Project, User
+from services.portfolio import NONE, Filters, conditions
+from storage.models import Gate, Handoff, Project, User
 
 KILLS_SHOWN = 10
 
@@ -74,65 +74,86 @@ DIMENSIONS: dict[str, Any] = {
     "area": Project.area_id,
     "ministry": Project.funding_ministry,
 }
-TOTAL = "total"
 
 
 @dataclass
 class Figures:
     counts: dict[str, int]  # total, total_budget, due, overdue, public_use
     groups: dict[str, dict[Any, tuple[int, int]]]  # dimension -> key -> (projects, budget)
+    handoffs: dict[str, int]  # hand-off state -> projects with a hand-off in it
 
 
-def _counted(where: list[ColumnElement[bool]], condition: ColumnElement[bool]) -> Any:
-    """The projects that also meet `condition` (a gate EXISTS): in WHERE the database joins the
-    gates once (a semi-join); as a flag in the grouped SELECT it would probe them per project."""
-    return select(func.count()).select_from(Project).where(*where, condition).scalar_subquery()
+def _flag(condition: ColumnElement[bool]) -> Any:
+    return func.max(cast(condition, Integer))
+
+
+def _open_gates(now: datetime) -> Any:
+    """Per project with a dated open gate: whether one is due ahead, whether one is overdue (the
+    two EXISTS of services/portfolio, due_gate and overdue_gate, as one pass over the gates)."""
+    return (
+        select(
+            Gate.project_id.label("project_id"),
+            _flag(Gate.due_at >= now).label("due"),
+            _flag(Gate.due_at < now).label("overdue"),
+        )
+        .where(Gate.status == "open", Gate.due_at.is_not(None))
+        .group_by(Gate.project_id)
+        .subquery("open_gates")
+    )
+
+
+def _handoff_states() -> Any:
+    """Per project with hand-offs: whether it has one in each state."""
+    return (
+        select(
+            Handoff.project_id.label("project_id"),
+            *(_flag(Handoff.status == state.value).label(f"handoff_{state.value}") for state in HandoffStatus),
+        )
+        .group_by(Handoff.project_id)
+        .subquery("handoff_states")
+    )
 
 
 async def _figures(session: AsyncSession, where: list[ColumnElement[bool]], now: datetime) -> Figures:
-    """The totals and every breakdown in one statement, so the filtered projects are read once
-    for them all, not once per figure: the projects grouped by all the dimensions at once (a few
-    hundred groups), then each breakdown summed from those groups; gates due and overdue counted
-    beside them."""
-
-    def flag(condition: ColumnElement[bool]) -> Any:
-        return func.coalesce(func.sum(cast(condition, Integer)), 0)
-
-    groups = (
+    """The totals and every breakdown from one read of the filtered projects: grouped by all the
+    dimensions at once (a few hundred groups), each group with its budget and how many of its
+    projects have a gate due, a gate overdue, public use achieved and a hand-off in each state
+    (the gates and hand-offs summed per project once and joined, not probed per project); each
+    breakdown is then summed from the groups here."""
+    gates, handoffs = _open_gates(now), _handoff_states()
+    flags = {
+        "public_use": cast(Project.public_use_achieved.is_(True), Integer),
+        "due": func.coalesce(gates.c.due, 0),
+        "overdue": func.coalesce(gates.c.overdue, 0),
+        **{f"handoff_{s.value}": func.coalesce(handoffs.c[f"handoff_{s.value}"], 0) for s in HandoffStatus},
+    }
+    grouped = (
         select(
             *(column.label(name) for name, column in DIMENSIONS.items()),
             func.count().label("n"),
             func.coalesce(func.sum(Project.total_budget), 0).label("budget"),
-            flag(Project.public_use_achieved.is_(True)).label("public_use"),
+            *(func.coalesce(func.sum(value), 0).label(name) for name, value in flags.items()),
         )
+        .select_from(Project)
+        .outerjoin(gates, gates.c.project_id == Project.id)
+        .outerjoin(handoffs, handoffs.c.project_id == Project.id)
         .where(*where)
         .group_by(*DIMENSIONS.values())
-        .cte("groups")
     )
-    n, budget = func.coalesce(func.sum(groups.c.n), 0), func.coalesce(func.sum(groups.c.budget), 0)
-    zero = literal(0)
-    parts = [
-        select(literal(TOTAL), cast(null(), String), n, budget, _counted(where, due_gate(now)),
-               _counted(where, overdue_gate(now)), func.coalesce(func.sum(groups.c.public_use), 0))
-    ]  # fmt: skip
-    parts += [
-        select(literal(name), cast(groups.c[name], String), n, budget, zero, zero, zero).group_by(groups.c[name])
-        for name in DIMENSIONS
-    ]
-    figures = Figures({}, {name: {} for name in DIMENSIONS})
-    for name, key, count, total_budget, due, overdue, public_use in (await session.execute(union_all(*parts))).all():
-        if name == TOTAL:
-            figures.counts = {
-                "total": int(count),
-                "total_budget": int(total_budget),
-                "due": int(due),
-                "overdue": int(overdue),
-                "public_use": int(public_use),
-            }
-        else:
-            value = key if key is None or name in ("status", "ministry") else int(key)
-            figures.groups[name][value] = (int(count), int(total_budget))
-    return figures
+    counts = dict.fromkeys(("total", "total_budget", *flags), 0)
+    groups: dict[str, dict[Any, tuple[int, int]]] = {name: {} for name in DIMENSIONS}
+    for row in (await session.execute(grouped)).mappings():
+        n, budget = int(row["n"]), int(row["budget"])
+        counts["total"] += n
+        counts["total_budget"] += budget
+        for name in flags:
+            counts[name] += int(row[name])
+        for name in DIMENSIONS:
+            key = row[name]
+            had = groups[name].get(key, (0, 0))
+            groups[name][key] = (had[0] + n, had[1] + budget)
+    handoff_counts = {s.value: counts.pop(f"handoff_{s.value}") for s in HandoffStatus}
+    return Figures(counts, groups, handoff_counts)
 
 
 def _rows(figures: Figures, name: str) -> list[tuple[Any, int, int]]:
@@ -164,15 +185,6 @@ async def summary(
     statuses = {ProjectStatus(k): (n, b) for k, n, b in _rows(figures, "status")}
     stages = {k: (n, b) for k, n, b in _rows(figures, "stage")}
     trls = {k: (n, b) for k, n, b in _rows(figures, "trl")}
-    handoff_rows = (
-        await session.execute(
-            select(Handoff.status, func.count(func.distinct(Handoff.project_id)))
-            .join(Project, Project.id == Handoff.project_id)
-            .where(*where)
-            .group_by(Handoff.status)
-        )
-    ).all()
-    handoffs = {status: int(n) for status, n in handoff_rows}
     stops = await session.scalars(
         select(Project)
         .where(*where, Project.status == ProjectStatus.TERMINATED.value)
@@ -204,7 +216,7 @@ async def summary(
         on_hold=statuses.get(ProjectStatus.ON_HOLD, (0, 0))[0],
         stopped=statuses.get(ProjectStatus.TERMINATED, (0, 0))[0],
         public_use=figures.counts["public_use"],
-        handoffs=[Bucket(key=s.value, label=s.value, count=int(handoffs.get(s, 0))) for s in HandoffStatus],
+        handoffs=[Bucket(key=s.value, label=s.value, count=figures.handoffs[s.value]) for s in HandoffStatus],
         lessons=[
             Stopped(
                 project_id=p.id, title=p.title, reason=p.stop_reason or "", lessons=p.lessons, closed_at=p.closed_at
