@@ -24,7 +24,10 @@ COPY web web
 COPY telemetry telemetry
 COPY templates templates
 # --no-deps: nothing beyond the lock gets in; pip check fails the build if the lock lacks one.
-RUN pip install --no-deps --no-build-isolation . && pip check \
+# Bytecode written at build (PYTHONDONTWRITEBYTECODE above, and /app is not the worker user's):
+# the workflow sandbox imports the workflow modules afresh for every run, compiling them from
+# source each time without it (worker.workflow_bytecode).
+RUN pip install --no-deps --no-build-isolation . && pip check && python -m compileall -q /app \
     && useradd --system --uid 10001 trlgate && mkdir -p /app/data && chown trlgate /app/data
 USER trlgate
 EXPOSE 8000

@@ -208,6 +208,8 @@ def test_the_image_installs_the_lock_then_the_project_alone() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "pip install --require-hashes --no-deps -r requirements.lock" in dockerfile
     assert "pip install --no-deps --no-build-isolation ." in dockerfile
+    # The worker's user cannot write /app: the workflow modules' bytecode is made at build.
+    assert "python -m compileall -q /app" in dockerfile
     copied = set(re.findall(r"^COPY (\S+) \1$", dockerfile, re.M))
     packages = {p.rstrip("*") for p in PYPROJECT["tool"]["setuptools"]["packages"]["find"]["include"]}
     assert packages <= copied, f"the image lacks {packages - copied}"
