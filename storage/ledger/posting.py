@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import BigInteger, Integer, String, column, func, insert, literal, select, true, values
+from sqlalchemy import ARRAY, func, insert, literal, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import UpdateBase
 
@@ -98,13 +98,8 @@ async def post(
     ]
     if session.get_bind().dialect.name == "postgresql":
         txn = header.returning(LedgerTransaction.id).cte("txn")
-        legs_in = values(
-            column("account", String),
-            column("ministry", String),
-            column("fiscal_year", Integer),
-            column("amount", BigInteger),
-            name="legs_in",
-        ).data([(r["account"], r["ministry"], r["fiscal_year"], r["amount"]) for r in rows])
+        # The legs as arrays unnested side by side (`_unnested`), not a VALUES list: cacheable.
+        legs_in = _unnested(LedgerEntry, rows).cte("legs_in")
         entries = insert(LedgerEntry).from_select(
             ["transaction_id", "account", "ministry", "fiscal_year", "amount"],
             select(txn.c.id, legs_in.c.account, legs_in.c.ministry, legs_in.c.fiscal_year, legs_in.c.amount)
@@ -146,12 +141,11 @@ def _running_totals(session: AsyncSession, legs: list[Leg]) -> list[Any]:
         by_account[(leg.account, leg.fiscal_year)] = (ministry, amount + leg.amount)
         if leg.account.kind.committed:
             committed[(leg.ministry, leg.fiscal_year)] += leg.amount
-    balances = upsert(AccountBalance).values(
-        [
-            {"account": str(a), "fiscal_year": fy, "kind": a.kind.value, "ministry": m, "balance": v}
-            for (a, fy), (m, v) in sorted(by_account.items(), key=lambda item: (str(item[0][0]), item[0][1]))
-        ]
-    )
+    balance_rows = [
+        {"account": str(a), "fiscal_year": fy, "kind": a.kind.value, "ministry": m, "balance": v}
+        for (a, fy), (m, v) in sorted(by_account.items(), key=lambda item: (str(item[0][0]), item[0][1]))
+    ]
+    balances = _rows_in(session, upsert(AccountBalance), AccountBalance, balance_rows)
     statements = [
         balances.on_conflict_do_update(
             index_elements=[AccountBalance.account, AccountBalance.fiscal_year],
@@ -160,7 +154,7 @@ def _running_totals(session: AsyncSession, legs: list[Leg]) -> list[Any]:
     ]
     changed = [{"ministry": m, "fiscal_year": fy, "committed": v} for (m, fy), v in sorted(committed.items()) if v]
     if changed:
-        total = upsert(MinistryYearTotal).values(changed)
+        total = _rows_in(session, upsert(MinistryYearTotal), MinistryYearTotal, changed)
         statements.append(
             total.on_conflict_do_update(
                 index_elements=[MinistryYearTotal.ministry, MinistryYearTotal.fiscal_year],
@@ -168,6 +162,25 @@ def _running_totals(session: AsyncSession, legs: list[Leg]) -> list[Any]:
             )
         )
     return statements
+
+
+def _unnested(model: type[Base], rows: list[dict[str, Any]]) -> Any:
+    """Rows as one array per column unnested side by side, in order (PostgreSQL). A statement of
+    this shape is the same whatever the number of rows, so SQLAlchemy caches its compiled form; it
+    compiles a VALUES list or a multi-row INSERT anew every time, which was most of a posting's
+    time in Python (bench/ledger.py, py-spy)."""
+    table: Any = model.__table__
+    return select(
+        *(func.unnest(literal([row[name] for row in rows], ARRAY(table.c[name].type))).label(name) for name in rows[0])
+    )
+
+
+def _rows_in(session: AsyncSession, insert_: Any, model: type[Base], rows: list[dict[str, Any]]) -> Any:
+    """`insert_` (the dialect's INSERT of `model`) of these rows: from unnested arrays on
+    PostgreSQL, a multi-row VALUES on SQLite (which has no arrays)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return insert_.from_select(list(rows[0]), _unnested(model, rows))
+    return insert_.values(rows)
 
 
 async def balance(session: AsyncSession, account: Account | str, fy: int | None = None) -> int:
