@@ -150,7 +150,16 @@ def main() -> None:
     parser.add_argument("--ui", required=True, help="the dev server's UI, e.g. http://127.0.0.1:18233")
     parser.add_argument("--api", required=True, help="the API, e.g. http://127.0.0.1:8000")
     args = parser.parse_args()
-    uvicorn.run(create_app(args.ui, args.api), host="127.0.0.1", port=args.port, log_level="warning")
+    # A browser's open connection (the UI keeps requests in flight to the dev server) held the
+    # graceful shutdown until `trlgate up` killed the proxy after its 15 s grace: Ctrl-C then took
+    # that long. What is still in flight after two seconds is cut.
+    uvicorn.run(
+        create_app(args.ui, args.api),
+        host="127.0.0.1",
+        port=args.port,
+        log_level="warning",
+        timeout_graceful_shutdown=2,
+    )
 
 
 if __name__ == "__main__":

@@ -34,9 +34,9 @@ from worker import build_worker
 from workflows.gate_review import GateReviewWorkflow
 from workflows.project import ProjectWorkflow, workflow_id_for
 
-# Each project gets a terminate and a gate decision at once: 2 x PROJECTS concurrent commands (20 in
+# Each project gets a terminate and a gate decision at once: 2 x PROJECTS concurrent commands (16 in
 # the suite, 50 in the deep tier), more than the API's SQLite connection pool holds (5 + 10).
-PROJECTS = sized(suite=10, deep=25)
+PROJECTS = sized(suite=8, deep=25)
 
 
 @pytest.fixture

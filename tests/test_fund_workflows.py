@@ -188,9 +188,9 @@ async def any_db_sessionmaker(db_url: str) -> AsyncIterator[async_sessionmaker[A
     await engine.dispose()
 
 
-# More projects than the allocation has room for, all at once: 12 for 3 in the suite, 30 for 6 in
+# More projects than the allocation has room for, all at once: 8 for 3 in the suite, 30 for 6 in
 # the deep tier.
-COMPETING, ROOM = sized(suite=12, deep=30), sized(suite=3, deep=6)
+COMPETING, ROOM = sized(suite=8, deep=30), sized(suite=3, deep=6)
 
 
 @pytest.mark.stress
