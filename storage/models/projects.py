@@ -100,9 +100,9 @@ class Gate(Base):
     __tablename__ = "gates"
     __table_args__ = (
         status_check("gates", GateStatus),
-        # Open gates by due date with their project, read from the index alone (the dashboard's
-        # due and overdue figures, the overdue filter): migration 0009.
-        Index("ix_gates_status_due_at_project_id", "status", "due_at", "project_id"),
+        # A project's open gates by due date, read from the index alone (the dashboard's due and
+        # overdue figures, the overdue filter): migration 0009.
+        Index("ix_gates_project_id_status_due_at", "project_id", "status", "due_at"),
     )
 
     project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), primary_key=True)

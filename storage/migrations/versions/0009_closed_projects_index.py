@@ -1,7 +1,8 @@
 """an index of the projects by classification: the closed projects (a few in a hundred) are read
 on their own by every view that names them under pseudonyms and by the audit log's filter; and
-one of the gates by status and due date with the project, so the dashboard's and the overdue
-list's open gates are read from the index, not from a table of wide JSON definitions
+one of the gates by project, status and due date, so the dashboard's and the overdue list's open
+gates are read from the index, not from a table of wide JSON definitions (project first: SQLite
+probed a (status, due date) index once per project for the overdue list, 2.4 s at 10,000)
 
 Revision ID: 0009
 Revises: 0008
@@ -20,9 +21,9 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.create_index("ix_projects_classification_id", "projects", ["classification", "id"], unique=False)
-    op.create_index("ix_gates_status_due_at_project_id", "gates", ["status", "due_at", "project_id"], unique=False)
+    op.create_index("ix_gates_project_id_status_due_at", "gates", ["project_id", "status", "due_at"], unique=False)
 
 
 def downgrade() -> None:
-    op.drop_index("ix_gates_status_due_at_project_id", table_name="gates")
+    op.drop_index("ix_gates_project_id_status_due_at", table_name="gates")
     op.drop_index("ix_projects_classification_id", table_name="projects")
