@@ -14,12 +14,12 @@ import hmac
 import re
 
 from fastapi import Request
-from sqlalchemy import false, func, or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.audit import record
 from domain.proposal import Classification
-from storage.access import readable_sql
+from storage.access import decided
 from storage.models import Project, User
 
 PREFIX = "closed-"
@@ -84,7 +84,7 @@ async def pseudonyms_for(request: Request, session: AsyncSession, user: User, ac
     # tests/test_access_sql.py): ids and verdicts only, not thousands of rows decided in Python.
     verdicts = (
         await session.execute(
-            select(Project.id, func.coalesce(readable_sql(user), false()))
+            select(Project.id, decided(user))
             .where(Project.classification == Classification.CLOSED.value)
             .order_by(Project.id)
         )

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.access import readable
+from storage.access import readable_sql
 from storage.models import Gate, Project, User
 
 
@@ -40,7 +40,7 @@ async def open_gates_of(
         Gate.status == "open",
         Gate.workflow_id.is_not(None),
         # Closed work the PM may no longer read stays out of the total, not only out of the rows.
-        await readable(session, programme_manager),
+        readable_sql(programme_manager),
     )
     total = int(await session.scalar(select(func.count()).select_from(Gate).join(Project).where(*mine)) or 0)
     pages = max(1, -(-total // per_page))

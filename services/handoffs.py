@@ -1,7 +1,7 @@
 """Hand-offs as a user may list them: liaisons their ministry's, programme managers those of their
 projects, administration all of them. One rule for the API's GET /handoffs and the liaison's page;
 the page's inbox is paged and counted in SQL. Closed projects' hand-offs come only where the user
-may read them (storage/access.readable), so the total agrees with the rows; the caller audits them."""
+may read them (storage/access.readable_sql), so the total agrees with the rows; the caller audits them."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from api.deps import has_role
 from domain.handoff import HandoffStatus
 from domain.proposal import Classification
 from domain.roles import Role
-from storage.access import readable, readable_page
+from storage.access import readable_page, readable_sql
 from storage.models import Handoff, Project, User
 from storage.paging import Key, Order, Page
 
@@ -84,7 +84,7 @@ async def handoff_inbox(
 ) -> HandoffPage:
     """One page of the user's hand-offs, newest first, with the total counted in SQL."""
     now = now or datetime.now(UTC)
-    mine = [in_scope(user), await readable(session, user)]
+    mine = [in_scope(user), readable_sql(user)]
     base = select(func.count()).select_from(Handoff).join(Project, Project.id == Handoff.project_id)
     total = int(await session.scalar(base.where(*mine)) or 0)
     pages = max(1, -(-total // per_page))

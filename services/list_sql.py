@@ -16,7 +16,7 @@ from services.audit_log import AuditFilter
 from services.handoffs import HANDOFFS, handoffs_query
 from services.portfolio import ORDERS, Filters
 from services.project_lists import CLOSED_OUT, closed_out_query, projects_query
-from storage.access import readable
+from storage.access import readable_sql
 from storage.ledger.reports import IN_ORDER, entries_query
 from storage.models import Notification, User
 from storage.paging import AnySelect, Order, statements
@@ -32,13 +32,13 @@ class ListSql:
 
 async def _query(session: AsyncSession, user: User, name: str, filters: Filters) -> tuple[AnySelect, Order]:
     if name == "projects":
-        return projects_query(user, filters).where(await readable(session, user)), ORDERS[filters.sort]
+        return projects_query(user, filters).where(readable_sql(user)), ORDERS[filters.sort]
     if name == "closed-out":
-        return closed_out_query(user, None).where(await readable(session, user)), CLOSED_OUT
+        return closed_out_query(user, None).where(readable_sql(user)), CLOSED_OUT
     if name == "tasks":
-        return review_tasks.tasks_query(user).where(await readable(session, user)), review_tasks.TASKS
+        return review_tasks.tasks_query(user).where(readable_sql(user)), review_tasks.TASKS
     if name == "handoffs":
-        return handoffs_query(user).where(await readable(session, user)), HANDOFFS
+        return handoffs_query(user).where(readable_sql(user)), HANDOFFS
     if name == "notifications":
         return select(Notification).where(Notification.recipient == user.username), notifications.NEWEST
     if name == "audit":

@@ -18,7 +18,7 @@ from sqlalchemy.orm import InstrumentedAttribute, aliased
 from domain.handoff import HandoffStatus
 from domain.project import ProjectStatus
 from domain.roles import FundingMinistry
-from storage.access import readable, role_scope
+from storage.access import readable_sql, role_scope
 from storage.models import Gate, Handoff, Project, User
 from storage.paging import Key, Order
 
@@ -100,7 +100,7 @@ async def conditions(session: AsyncSession, user: User, filters: Filters, now: d
     the same conditions, so a figure and the list behind its link always agree."""
     # Closed work held by a grant the clearance no longer covers stays out of the count and the
     # budget total too, not only out of the rows (a total would give its budget away).
-    return [*scope(user, filters, now), await readable(session, user)]
+    return [*scope(user, filters, now), readable_sql(user)]
 
 
 def scope(user: User, filters: Filters, now: datetime) -> list[ColumnElement[bool]]:

@@ -17,7 +17,7 @@ from temporalio.service import RPCError
 from domain.fiscal import fiscal_year, fiscal_year_end, reports_due_before
 from domain.project import ProjectSnapshot, ProjectStatus
 from domain.roles import Role
-from storage.access import readable
+from storage.access import readable_sql
 from storage.models import ProgressReport, Project, User
 
 # Only a running project files reports (the workflow refuses them once its funding has ended).
@@ -76,7 +76,7 @@ async def reporting_projects(
     session: AsyncSession, user: User, page: int = 1, per_page: int = 20
 ) -> tuple[list[Project], int, int, int]:
     """A page of the user's projects (running first, then newest), with the count and pages."""
-    where = (_reporter_of(user), await readable(session, user))
+    where = (_reporter_of(user), readable_sql(user))
     total = int(await session.scalar(select(func.count()).select_from(Project).where(*where)) or 0)
     pages = max(1, -(-total // per_page))
     page = min(max(1, page), pages)

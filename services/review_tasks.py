@@ -1,6 +1,6 @@
 """A reviewer's inbox: their tasks with the project, the gate's due date and whether it is past,
 paged and counted in SQL. Closed projects' tasks come only where the reviewer may read them
-(storage/access.readable), so the counts agree with the rows; the caller audits what is shown."""
+(storage/access.readable_sql), so the counts agree with the rows; the caller audits what is shown."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from api.deps import has_role
 from domain.gate_review import TaskStatus
 from domain.proposal import Classification
 from domain.roles import Role
-from storage.access import readable, readable_page
+from storage.access import readable_page, readable_sql
 from storage.models import Gate, Project, ReviewTask, User
 from storage.paging import Key, Order, Page
 
@@ -58,7 +58,7 @@ class InboxPage:
 
 
 async def _mine(session: AsyncSession, user: User) -> ColumnElement[bool]:
-    return and_(ReviewTask.reviewer == user.username, await readable(session, user))
+    return and_(ReviewTask.reviewer == user.username, readable_sql(user))
 
 
 Q = TypeVar("Q", bound=Select)
@@ -163,5 +163,5 @@ async def task_page(
 ) -> Page[Any]:
     """A page of (task, its project's classification), newest first. A reviewer's own task on
     open work is listed even where the role rules alone would not reach the project; closed work
-    only as the policy allows (storage/access.readable)."""
+    only as the policy allows (storage/access.readable_sql)."""
     return await readable_page(session, user, tasks_query(user, status), TASKS, cursor, limit)

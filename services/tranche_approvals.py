@@ -21,7 +21,7 @@ from sqlalchemy import ColumnElement, Integer, Select, String, Subquery, and_, c
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.project import ProjectStatus
-from storage.access import readable
+from storage.access import readable_sql
 from storage.models import Notification, Project, Reservation, Tranche, TrancheApproval, User
 
 NOTICE_KIND = "tranche_approval"
@@ -150,7 +150,7 @@ async def awaiting_approval(
     rule = awaiting()
     base, keys, due, ta = rule.base, rule.keys, rule.due, TrancheApproval
     # Closed work only with a grant the clearance covers: out of the count too, not only the rows.
-    where = [*rule.where, await readable(session, user)]
+    where = [*rule.where, readable_sql(user)]
     total = int(await session.scalar(select(func.count()).select_from(base.where(*where).subquery())) or 0)
     pages = max(1, -(-total // per_page))
     page = min(max(1, page), pages)
@@ -297,7 +297,7 @@ async def recently_signed(session: AsyncSession, user: User, limit: int = 10) ->
                 Tranche.tranche_no == ta.tranche_no,
             ),
         )
-        .where(ta.approved_by.is_not(None), await readable(session, user))
+        .where(ta.approved_by.is_not(None), readable_sql(user))
         .order_by(ta.approved_at.desc(), ta.project_id, ta.stage_no, ta.tranche_no)
         .limit(limit)
     )

@@ -187,20 +187,19 @@ def readable_sql(user: User) -> ColumnElement[bool]:
     )
 
 
-async def readable(session: AsyncSession, user: User) -> ColumnElement[bool]:
-    """A condition over a query joined with Project: open work, and closed work the user may read
-    (readable_sql; kept awaitable for its callers). A grant the clearance no longer covers keeps
-    the project out of the count too, not only out of the rows."""
-    return readable_sql(user)
+def decided(user: User) -> ColumnElement[bool]:
+    """`readable_sql` as a value (a column, a negation): true or false, never NULL, since a
+    condition that cannot be decided refuses."""
+    return func.coalesce(readable_sql(user), false())
 
 
 def refused_projects(user: User) -> AnySelect:
     """The ids of the closed projects `user` may not read: few beside the portfolio, so a list of
     other rows (the audit log) leaves out those naming them as a hashed NOT IN, not a join of every
-    row with its project. NULL-safe: a condition that cannot be decided refuses."""
+    row with its project."""
     return select(Project.id).where(
         Project.classification == Classification.CLOSED.value,
-        not_(func.coalesce(readable_sql(user), false())),
+        not_(decided(user)),
     )
 
 
@@ -225,6 +224,6 @@ async def readable_page(
     """One keyset page of `query` (joined with Project, narrowed by role and filters) as the
     policy lets the user read it, its total counted alike, and the query of what it withheld
     within the page's key range (for the caller's audit)."""
-    allowed = await readable(session, user)
+    allowed = readable_sql(user)
     page = await keyset(session, query.where(allowed), order, cursor, limit)
     return replace(page, withheld=refused_in(query.where(page.window(order)), allowed))

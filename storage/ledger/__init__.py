@@ -25,7 +25,7 @@ from storage.ledger.accounts import (
     reservation_account,
     reserve_key,
 )
-from storage.ledger.ceilings import ministry_years, set_ceiling
+from storage.ledger.ceilings import set_ceiling
 from storage.ledger.commands import (
     ReservationView,
     ReversalView,
@@ -90,7 +90,6 @@ __all__ = [
     "entry_rows",
     "fund_summary",
     "invariant_violations",
-    "ministry_years",
     "paid_account",
     "paid_by_project",
     "pay_key",

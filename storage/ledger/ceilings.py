@@ -12,7 +12,7 @@ from sqlalchemy import func, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.fiscal import FiscalYearFunds, fiscal_years
-from storage.ledger.accounts import Account, AccountKind
+from storage.ledger.accounts import Account
 from storage.ledger.posting import InsufficientFunds, LedgerError
 from storage.models import AccountBalance, FiscalCeiling, FundAllocation, MinistryYearTotal, utcnow
 
@@ -30,24 +30,6 @@ async def lock_allocation(session: AsyncSession, programme_code: str, ministry: 
     return allocation
 
 
-async def ministry_years(session: AsyncSession, programme_code: str, ministry: str) -> list[FiscalYearFunds]:
-    """A ministry's fiscal years as finance reads them (reserved and paid apart)."""
-    ceilings = await _ceilings(session, programme_code, ministry)
-    sums: dict[str, dict[int, int]] = {AccountKind.RESERVATION: defaultdict(int), AccountKind.PAID: defaultdict(int)}
-    rows = await session.execute(
-        select(AccountBalance.kind, AccountBalance.fiscal_year, func.sum(AccountBalance.balance))
-        .where(
-            AccountBalance.ministry == ministry, AccountBalance.kind.in_((AccountKind.RESERVATION, AccountKind.PAID))
-        )
-        .group_by(AccountBalance.kind, AccountBalance.fiscal_year)
-    )
-    for kind, fy, total in rows.all():
-        sums[kind][fy] = int(total)
-    return fiscal_years(
-        {int(k): int(v) for k, v in ceilings.items()}, dict(sums[AccountKind.RESERVATION]), dict(sums[AccountKind.PAID])
-    )
-
-
 async def all_ceilings(session: AsyncSession, programme_code: str) -> dict[str, dict[int, int]]:
     """Every ministry's ceilings by fiscal year."""
     found: dict[str, dict[int, int]] = defaultdict(dict)
@@ -59,15 +41,6 @@ async def all_ceilings(session: AsyncSession, programme_code: str) -> dict[str, 
     for ministry, fy, amount in rows.all():
         found[ministry][int(fy)] = int(amount)
     return dict(found)
-
-
-async def _ceilings(session: AsyncSession, programme_code: str, ministry: str) -> dict[int, int]:
-    rows = await session.execute(
-        select(FiscalCeiling.fiscal_year, FiscalCeiling.amount).where(
-            FiscalCeiling.programme_code == programme_code, FiscalCeiling.ministry == ministry
-        )
-    )
-    return {int(fy): int(amount) for fy, amount in rows.all()}
 
 
 @dataclass(frozen=True)

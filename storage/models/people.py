@@ -55,7 +55,7 @@ class NeedToKnowGrant(Base):
     """An explicit grant to read one closed project (保全): the clearance alone is not enough."""
 
     __tablename__ = "need_to_know_grants"
-    # A user's grants, read by every list (storage/access.readable); the key leads with the project.
+    # A user's grants, read by every list (storage/access.readable_sql); the key leads with the project.
     __table_args__ = (Index("ix_need_to_know_grants_username", "username"),)
 
     project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), primary_key=True)
